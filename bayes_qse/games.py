@@ -1,0 +1,400 @@
+"""Leader-follower episodic Markov games (DESIGN §1): the :class:`Game` pytree, generators,
+named benchmark games, and ``.npz`` save/load.
+
+Shapes (``H`` horizon, ``S`` states, ``A`` leader actions, ``B`` follower actions, ``d``
+feature dimension)::
+
+    transitions   [H, S, A, B, S]   P_h(s' | s, a, b)
+    leader_reward [H, S, A, B]      r_h(s, a, b)
+    features      [H, S, A, B, d]   phi_h(s, a, b)
+    theta         [d]               true follower parameter, u_h = phi_h . theta   (eq. 3)
+    eta           scalar > 0        follower rationality                           (eq. 1)
+    initial_dist  [S]               rho
+    farsighted    bool (static)     myopic follower when False
+
+A :class:`Game` is a JAX pytree: the arrays (and ``eta``) are leaves, ``farsighted`` is static.
+The constructor validates concrete inputs and raises :class:`GameValidationError` naming the
+field; JAX's internal unflattening (under ``jit``/``vmap``) bypasses validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from ._validate import as_float_array, check_distribution, check_positive_scalar, check_shape
+from .errors import GameValidationError
+
+ARRAY_FIELDS = ("transitions", "leader_reward", "features", "theta", "eta", "initial_dist")
+FILE_FIELDS = (*ARRAY_FIELDS, "farsighted")
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True, eq=False)
+class Game:
+    """A validated leader-follower Markov game (DESIGN §1, §6).
+
+    Args:
+        transitions: ``[H, S, A, B, S]`` next-state distributions.
+        leader_reward: ``[H, S, A, B]`` leader rewards (finite).
+        features: ``[H, S, A, B, d]`` follower features, ``u = features @ theta`` (eq. 3).
+        theta: ``[d]`` the follower's true utility parameter.
+        eta: rationality ``> 0`` (eq. 1).
+        initial_dist: ``[S]`` initial state distribution; uniform when omitted.
+        farsighted: whether the follower plans over the whole remaining episode (eq. 1a-1d)
+            or only the current step (myopic).
+    """
+
+    transitions: Any
+    leader_reward: Any
+    features: Any
+    theta: Any
+    eta: Any = 1.0
+    initial_dist: Any = None
+    farsighted: bool = False
+
+    def __post_init__(self) -> None:
+        err = GameValidationError
+        P = as_float_array(self.transitions, "transitions", 5, err)
+        H, S, A, B, S2 = P.shape
+        if min(P.shape) < 1:
+            raise err(f"transitions: every dimension must be >= 1, got shape {P.shape}")
+        if S2 != S:
+            raise err(
+                f"transitions: last axis (next state, {S2}) must equal the state axis ({S})"
+            )
+        check_distribution(P, "transitions", axis=-1, error=err)
+        r = as_float_array(self.leader_reward, "leader_reward", 4, err)
+        check_shape(r, (H, S, A, B), "leader_reward", err)
+        phi = as_float_array(self.features, "features", 5, err)
+        if phi.shape[:4] != (H, S, A, B):
+            raise err(f"features: expected shape {(H, S, A, B)} + (d,), got {phi.shape}")
+        d = phi.shape[4]
+        if d < 1:
+            raise err("features: feature dimension d must be >= 1")
+        theta = as_float_array(self.theta, "theta", 1, err)
+        check_shape(theta, (d,), "theta", err)
+        eta = check_positive_scalar(self.eta, "eta", err)
+        if self.initial_dist is None:
+            rho = np.full(S, 1.0 / S)
+        else:
+            rho = as_float_array(self.initial_dist, "initial_dist", 1, err)
+            check_shape(rho, (S,), "initial_dist", err)
+            check_distribution(rho, "initial_dist", error=err)
+        if not isinstance(self.farsighted, bool | np.bool_):
+            raise err(f"farsighted: must be a bool, got {self.farsighted!r}")
+        for name, value in (
+            ("transitions", P),
+            ("leader_reward", r),
+            ("features", phi),
+            ("theta", theta),
+            ("eta", np.float64(eta)),
+            ("initial_dist", rho),
+            ("farsighted", bool(self.farsighted)),
+        ):
+            object.__setattr__(self, name, value)
+
+    # ---- pytree protocol -------------------------------------------------------------
+    def tree_flatten(self):
+        leaves = tuple(getattr(self, f) for f in ARRAY_FIELDS)
+        return leaves, (self.farsighted,)
+
+    @classmethod
+    def tree_unflatten(cls, aux, leaves):
+        obj = object.__new__(cls)
+        for name, value in zip(ARRAY_FIELDS, leaves, strict=True):
+            object.__setattr__(obj, name, value)
+        object.__setattr__(obj, "farsighted", aux[0])
+        return obj
+
+    # ---- sizes -------------------------------------------------------------------------
+    @property
+    def horizon(self) -> int:
+        return int(np.shape(self.transitions)[0])
+
+    @property
+    def n_states(self) -> int:
+        return int(np.shape(self.transitions)[1])
+
+    @property
+    def n_leader_actions(self) -> int:
+        return int(np.shape(self.transitions)[2])
+
+    @property
+    def n_follower_actions(self) -> int:
+        return int(np.shape(self.transitions)[3])
+
+    @property
+    def feature_dim(self) -> int:
+        return int(np.shape(self.features)[-1])
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(H, S, A, B)``."""
+        return tuple(int(x) for x in np.shape(self.leader_reward))  # type: ignore[return-value]
+
+    def utility(self, theta: Any = None) -> jax.Array:
+        """Follower utility ``u[H,S,A,B] = features @ theta`` (eq. 3); true theta by default."""
+        import jax.numpy as jnp
+
+        th = self.theta if theta is None else theta
+        return jnp.einsum("hsabd,d->hsab", self.features, th)
+
+    def replace(self, **changes: Any) -> Game:
+        """A validated copy with some fields replaced (e.g. ``game.replace(eta=10.0)``)."""
+        fields = {f: getattr(self, f) for f in FILE_FIELDS}
+        fields.update(changes)
+        return Game(**fields)
+
+    # ---- files -------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the game to ``path`` (``.npz``) atomically, with exactly the field names."""
+        from .io import atomic_write_npz
+
+        arrays = {f: np.asarray(getattr(self, f)) for f in ARRAY_FIELDS}
+        arrays["farsighted"] = np.asarray(bool(self.farsighted))
+        return atomic_write_npz(path, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Game:
+        """Read and validate a game written by :meth:`save`.
+
+        Raises:
+            GameValidationError: the file is missing, not an ``.npz``, truncated, lacks a
+                field, or holds arrays that do not form a valid game.
+        """
+        arrays = _read_npz(path, FILE_FIELDS, GameValidationError, optional=("initial_dist",))
+        farsighted = arrays.pop("farsighted")
+        if farsighted.shape != () or farsighted.dtype.kind not in "bi":
+            raise GameValidationError(f"farsighted: must be a boolean scalar in {path}")
+        return cls(**arrays, farsighted=bool(farsighted))
+
+
+def _read_npz(path, fields, error, optional=()) -> dict[str, np.ndarray]:
+    """Load ``fields`` from an ``.npz`` archive, turning every failure into ``error``."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            missing = [f for f in fields if f not in keys and f not in optional]
+            if missing:
+                raise error(
+                    f"{path}: missing field(s) {', '.join(missing)} (found: {sorted(keys)})"
+                )
+            return {f: np.array(data[f]) for f in fields if f in keys}
+    except error:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise error(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Constructors
+# ---------------------------------------------------------------------------------------
+
+
+def tabular_features(horizon: int, n_states: int, n_leader: int, n_follower: int) -> np.ndarray:
+    """One-hot features for a tabular utility, with follower action 0 as the reference.
+
+    Returns ``phi[H,S,A,B,d]`` with ``d = H*S*A*(B-1)``: ``phi_h(s,a,b)`` is the unit vector of
+    ``(h,s,a,b)`` for ``b >= 1`` and zero for ``b = 0``.  Since the quantal response (1d) is
+    unchanged by adding a function of ``(h,s,a)`` to ``u`` (DESIGN §1.3), fixing ``u(.,0) = 0``
+    makes every coordinate identified.  For ``B = 1`` a single zero feature is returned.
+    """
+    H, S, A, B = horizon, n_states, n_leader, n_follower
+    if B == 1:
+        return np.zeros((H, S, A, 1, 1))
+    d = H * S * A * (B - 1)
+    phi = np.zeros((H, S, A, B, d))
+    idx = 0
+    for h in range(H):
+        for s in range(S):
+            for a in range(A):
+                for b in range(1, B):
+                    phi[h, s, a, b, idx] = 1.0
+                    idx += 1
+    return phi
+
+
+def tabular_game(
+    transitions: Any,
+    leader_reward: Any,
+    follower_utility: Any,
+    eta: float = 1.0,
+    initial_dist: Any = None,
+    farsighted: bool = False,
+) -> Game:
+    """A game with a tabular follower utility ``u[H,S,A,B]`` (one-hot features).
+
+    ``theta`` is ``u(h,s,a,b) - u(h,s,a,0)`` for ``b >= 1`` (see :func:`tabular_features`),
+    which induces exactly the same quantal response (1d) as ``u`` for a myopic follower, and for
+    a farsighted one too since the shift by ``u(h,s,a,0)`` only moves ``W^F`` by a function
+    that the leader's policy averages identically for every follower action.
+    """
+    u = as_float_array(follower_utility, "follower_utility", 4, GameValidationError)
+    H, S, A, B = u.shape
+    phi = tabular_features(H, S, A, B)
+    if B == 1:
+        theta = np.zeros(1)
+    else:
+        theta = (u[..., 1:] - u[..., :1]).reshape(-1)
+    return Game(transitions, leader_reward, phi, theta, eta, initial_dist, farsighted)
+
+
+def random_game(
+    seed: int,
+    n_states: int,
+    n_leader_actions: int,
+    n_follower_actions: int,
+    horizon: int,
+    feature_dim: int,
+    eta: float = 1.0,
+    farsighted: bool = False,
+    transition_concentration: float = 1.0,
+) -> Game:
+    """A random game: Dirichlet transitions, uniform [0,1] leader rewards, Gaussian features.
+
+    ``theta`` is drawn ``N(0, I/d)`` so that utilities have unit scale whatever ``d``; features
+    are ``N(0, 1)``.  The same ``seed`` gives the same game.
+    """
+    for name, v in (
+        ("n_states", n_states),
+        ("n_leader_actions", n_leader_actions),
+        ("n_follower_actions", n_follower_actions),
+        ("horizon", horizon),
+        ("feature_dim", feature_dim),
+    ):
+        if int(v) != v or v < 1:
+            raise GameValidationError(f"{name}: must be a positive integer, got {v!r}")
+    rng = np.random.default_rng(seed)
+    H, S, A, B, d = horizon, n_states, n_leader_actions, n_follower_actions, feature_dim
+    P = rng.dirichlet(np.full(S, transition_concentration), size=(H, S, A, B))
+    r = rng.uniform(0.0, 1.0, size=(H, S, A, B))
+    phi = rng.normal(size=(H, S, A, B, d))
+    theta = rng.normal(size=d) / np.sqrt(d)
+    rho = rng.dirichlet(np.ones(S))
+    return Game(P, r, phi, theta, eta, rho, farsighted)
+
+
+def patrol_game(
+    n_sites: int = 3, horizon: int = 3, eta: float = 2.0, farsighted: bool = False
+) -> Game:
+    """A security patrol game.
+
+    The leader (a defender) patrols one of ``n_sites`` sites each period; the follower (an
+    attacker) chooses a site to attack or to wait (follower action ``n_sites``).  The state is
+    the alert level (0 calm, 1 raised): an attack raises it, a wait lowers it.  Attacking an
+    unguarded site gives the attacker the site's value and costs the defender as much; an
+    attack on the guarded site is caught (defender gains 1, attacker loses 1).  At a raised
+    alert, attacks are caught half the time anywhere.  Features (d = 4): the site value if the
+    site is unguarded, a caught indicator, an attack indicator, and the alert level times the
+    attack indicator; the attacker's ``theta`` weighs them.
+    """
+    S, A, B, H = 2, n_sites, n_sites + 1, horizon
+    values = np.linspace(1.0, 2.0, n_sites)
+    phi = np.zeros((H, S, A, B, 4))
+    r = np.zeros((H, S, A, B))
+    P = np.zeros((H, S, A, B, S))
+    for s in range(S):
+        for a in range(A):
+            for b in range(B):
+                attack = b < n_sites
+                caught = attack and (b == a)
+                if attack:
+                    gain = values[b] * (0.5 if s == 1 else 1.0) if not caught else 0.0
+                    phi[:, s, a, b] = [gain, float(caught), 1.0, float(s)]
+                    r[:, s, a, b] = 1.0 if caught else -gain
+                    P[:, s, a, b, 1] = 1.0
+                else:
+                    P[:, s, a, b, 0] = 1.0
+    theta = np.array([1.0, -1.5, -0.2, -0.5])
+    rho = np.array([1.0, 0.0])
+    return Game(P, r, phi, theta, eta, rho, farsighted)
+
+
+def pricing_game(
+    n_prices: int = 3, horizon: int = 4, eta: float = 3.0, farsighted: bool = False
+) -> Game:
+    """A platform pricing / recommendation game.
+
+    The leader (a platform) chooses a price level ``a`` in ``{0..n_prices-1}`` (low to high);
+    the follower (a customer) buys the standard product, the premium product, or leaves.  The
+    state is the customer's loyalty (0 new, 1 loyal): a purchase makes the customer loyal, leaving
+    resets loyalty.  The platform earns the price paid (premium pays 1.5x); the customer's
+    utility is linear in (d = 5): product quality, price paid, a loyalty bonus for buying, an
+    outside-option indicator, and a premium indicator.
+    """
+    S, A, B, H = 2, n_prices, 3, horizon
+    prices = np.linspace(0.5, 1.5, n_prices)
+    phi = np.zeros((H, S, A, B, 5))
+    r = np.zeros((H, S, A, B))
+    P = np.zeros((H, S, A, B, S))
+    for s in range(S):
+        for a in range(A):
+            for b, (quality, mult, premium) in enumerate(((1.0, 1.0, 0.0), (1.8, 1.5, 1.0))):
+                paid = prices[a] * mult
+                phi[:, s, a, b] = [quality, paid, float(s), 0.0, premium]
+                r[:, s, a, b] = paid
+                P[:, s, a, b, 1] = 1.0
+            phi[:, s, a, 2] = [0.0, 0.0, 0.0, 1.0, 0.0]
+            P[:, s, a, 2, 0] = 1.0
+    theta = np.array([1.0, -1.2, 0.5, 0.3, -0.4])
+    rho = np.array([1.0, 0.0])
+    return Game(P, r, phi, theta, eta, rho, farsighted)
+
+
+def steering_game(eta: float = 3.0) -> Game:
+    """A two-step farsighted game where the leader gains by steering the follower.
+
+    From state 0 the follower chooses ``b = 0`` (go to state 1, the leader earns 1) or ``b = 1``
+    (go to state 2, nothing).  At step 2 in state 1 the leader can take her reward (``a = 0``,
+    leader +1, follower 0) or *reward the follower* (``a = 1``, follower +2, leader 0); state 2
+    gives the follower 1.  A step-by-step (backward-induction) leader takes her reward at step 2,
+    so a farsighted follower heads for state 2; the QSE leader promises the follower the reward
+    in state 1, which steers it there at step 1.  Farsightedness is what makes the promise pay.
+    """
+    H, S, A, B = 2, 3, 2, 2
+    P = np.zeros((H, S, A, B, S))
+    r = np.zeros((H, S, A, B))
+    u = np.zeros((H, S, A, B))
+    P[..., 0] = 1.0  # default: absorbing at 0 (unused)
+    P[0, 0, :, 0] = [0, 1, 0]
+    P[0, 0, :, 1] = [0, 0, 1]
+    r[0, 0, :, 0] = 1.0
+    r[1, 1, 0, :] = 1.0
+    u[1, 1, 1, :] = 2.0
+    u[1, 2, :, :] = 1.0
+    # The follower utility does not depend on b at step 2 (only the leader's action matters),
+    # so the tabular b=0-reference coding would lose it: use plain one-hot features over (h,s,a).
+    phi = np.zeros((H, S, A, B, H * S * A))
+    for h in range(H):
+        for s in range(S):
+            for a in range(A):
+                phi[h, s, a, :, (h * S + s) * A + a] = 1.0
+    theta = np.einsum("hsabd,hsab->d", phi, u) / B
+    rho = np.array([1.0, 0.0, 0.0])
+    return Game(P, r, phi, theta, eta, rho, farsighted=True)
+
+
+NAMED_GAMES = {
+    "patrol": patrol_game,
+    "pricing": pricing_game,
+    "steering": steering_game,
+}
+
+
+def named_game(name: str, **kwargs: Any) -> Game:
+    """Build one of :data:`NAMED_GAMES` by name (``patrol``, ``pricing``, ``steering``)."""
+    if name not in NAMED_GAMES:
+        raise GameValidationError(
+            f"game: unknown named game {name!r}; choose from {sorted(NAMED_GAMES)}"
+        )
+    return NAMED_GAMES[name](**kwargs)

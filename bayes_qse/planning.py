@@ -1,0 +1,351 @@
+"""The leader's problem, DESIGN eq. (2): policy evaluation, exact backward induction against a
+myopic follower (2a), a batched planner over many follower parameters, and the gradient planner
+for a farsighted follower (2b).
+
+Pure functions take arrays (``transitions[H,S,A,B,S]``, ``leader_reward[H,S,A,B]``,
+``nu[H,S,A,B]``, ``policy[H,S,A]``); the public wrappers :func:`solve_qse` and
+:func:`leader_value` take a :class:`~bayes_qse.games.Game`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._validate import as_float_array, check_distribution, check_shape
+from .errors import BayesQSEInputError
+from .follower import follower_log_response_from_utility, utility
+
+Array = jax.Array
+
+
+class Solution(NamedTuple):
+    """A solved leader problem.
+
+    Attributes:
+        policy: ``[H,S,A]`` the leader's committed policy.
+        value: ``J(policy)`` evaluated exactly against the follower's quantal response.
+        q_values: ``[H,S,A]`` leader Q-values of (2a) (myopic follower), else ``None``.
+        start_values: ``[K]`` final value of each start of the gradient planner (farsighted),
+            else a single entry equal to ``value``.
+        optimisation_gap: ``max - min`` of ``start_values``: a diagnostic of how much the
+            non-concave farsighted problem depends on the start (0 for the exact planner).
+    """
+
+    policy: np.ndarray
+    value: float
+    q_values: np.ndarray | None
+    start_values: np.ndarray
+    optimisation_gap: float
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------
+
+
+def validate_policy(game: Any, policy: Any, name: str = "leader_policy") -> np.ndarray:
+    """Return ``policy`` as a float64 ``[H,S,A]`` array of distributions, or raise."""
+    pi = as_float_array(policy, name, 3)
+    H, S, A, _ = game.shape
+    check_shape(pi, (H, S, A), name)
+    check_distribution(pi, name, axis=-1)
+    return pi
+
+
+def validate_theta(game: Any, theta: Any, name: str = "theta") -> np.ndarray:
+    """Return ``theta`` as float64 ``[d]`` (or ``[M,d]``) matching the game's features."""
+    th = as_float_array(theta, name)
+    if th.ndim not in (1, 2) or th.shape[-1] != game.feature_dim:
+        raise BayesQSEInputError(
+            f"{name}: expected shape ({game.feature_dim},) or (M, {game.feature_dim}), "
+            f"got {th.shape}"
+        )
+    return th
+
+
+# ---------------------------------------------------------------------------------------
+# Pure array functions
+# ---------------------------------------------------------------------------------------
+
+
+def expected_next_value(transitions_h: Array, v_next: Array) -> Array:
+    """``sum_s' P_h(s'|s,a,b) V(s')``: ``[S,A,B,S] x [..., S] -> [..., S,A,B]``.
+
+    With a batch of values ``v_next[M,S]`` this is one matrix product for all ``M``.
+    """
+    return jnp.einsum("sabt,...t->...sab", transitions_h, v_next)
+
+
+def evaluate_policy(
+    transitions: Array, leader_reward: Array, nu: Array, policy: Array
+) -> tuple[Array, Array]:
+    """Exact policy evaluation of the leader (DESIGN §1.2).
+
+    ``V_h(s) = sum_a pi_h(a|s) sum_b nu_h(b|s,a) [r_h(s,a,b) + sum_s' P_h(s'|s,a,b) V_{h+1}(s')]``
+    with ``V_{H+1} = 0``.  Returns ``(V[H+1,S], Q[H,S,A])`` where ``Q`` is the leader's action
+    value under ``nu``.
+    """
+
+    def step(v_next, inputs):
+        p_h, r_h, nu_h, pi_h = inputs
+        w = r_h + expected_next_value(p_h, v_next)
+        q = jnp.sum(nu_h * w, axis=-1)
+        v = jnp.sum(pi_h * q, axis=-1)
+        return v, (v, q)
+
+    S = transitions.shape[1]
+    v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
+    _, (vs, qs) = jax.lax.scan(
+        step, v_end, (transitions, leader_reward, nu, policy), reverse=True
+    )
+    return jnp.concatenate([vs, v_end[None]], axis=0), qs
+
+
+def backward_induction(
+    transitions: Array, leader_reward: Array, nu: Array
+) -> tuple[Array, Array, Array]:
+    """Exact QSE planning against a policy-independent (myopic) response ``nu``, eq. (2a).
+
+    ``Q_h(s,a) = sum_b nu_h(b|s,a) [r_h(s,a,b) + sum_s' P_h(s'|s,a,b) V_{h+1}(s')]``,
+    ``V_h(s) = max_a Q_h(s,a)``.  Accepts a leading batch axis on ``nu`` (``[M,H,S,A,B]``),
+    and optionally on ``transitions``/``leader_reward``; for shared transitions the next-state
+    expectation is one matrix product for all ``M``.
+
+    Returns ``(Q[..., H,S,A], V[..., H+1,S], greedy_policy[..., H,S,A])`` (one-hot, first argmax).
+    """
+    batch = nu.shape[:-4]
+    H, S = nu.shape[-4], nu.shape[-3]
+    A = nu.shape[-2]
+    t_axis = transitions.ndim - 5
+    r_axis = leader_reward.ndim - 4
+    p_seq = jnp.moveaxis(transitions, t_axis, 0)
+    r_seq = jnp.moveaxis(leader_reward, r_axis, 0)
+    nu_seq = jnp.moveaxis(nu, len(batch), 0)
+
+    def step(v_next, inputs):
+        p_h, r_h, nu_h = inputs
+        if p_h.ndim == 4:
+            nxt = expected_next_value(p_h, v_next)
+        else:
+            nxt = jnp.einsum("...sabt,...t->...sab", p_h, v_next)
+        q = jnp.sum(nu_h * (r_h + nxt), axis=-1)
+        v = jnp.max(q, axis=-1)
+        return v, (q, v)
+
+    v_end = jnp.zeros(batch + (S,), dtype=nu.dtype)
+    _, (qs, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, nu_seq), reverse=True)
+    q = jnp.moveaxis(qs, 0, len(batch))
+    v = jnp.concatenate([jnp.moveaxis(vs, 0, len(batch)), v_end[..., None, :]], axis=-2)
+    policy = jax.nn.one_hot(jnp.argmax(q, axis=-1), A, dtype=nu.dtype)
+    del H
+    return q, v, policy
+
+
+@partial(jax.jit, static_argnames=("farsighted",))
+def _leader_value(game_arrays, policy, theta, farsighted):
+    transitions, leader_reward, features, eta, rho = game_arrays
+    u = utility(features, theta)
+    log_nu = follower_log_response_from_utility(u, transitions, policy, eta, farsighted)
+    v, _ = evaluate_policy(transitions, leader_reward, jnp.exp(log_nu), policy)
+    return rho @ v[0]
+
+
+def _arrays(game: Any) -> tuple:
+    return (game.transitions, game.leader_reward, game.features, game.eta, game.initial_dist)
+
+
+def leader_value(game: Any, policy: Any, theta: Any = None) -> float:
+    """``J(policy) = rho . V_1`` against the quantal response of the follower (eq. 2).
+
+    ``theta`` defaults to the game's true parameter.
+    """
+    pi = validate_policy(game, policy, "policy")
+    th = game.theta if theta is None else validate_theta(game, theta)
+    if np.ndim(th) != 1:
+        raise BayesQSEInputError("theta: leader_value takes a single theta of shape (d,)")
+    return float(_leader_value(_arrays(game), pi, th, game.farsighted))
+
+
+@jax.jit
+def plan_myopic(
+    transitions: Array, leader_reward: Array, features: Array, eta: Array, theta: Array
+) -> tuple[Array, Array, Array]:
+    """Backward induction (2a) against a myopic follower, batched over ``theta[..., d]``.
+
+    Returns ``(Q[..., H,S,A], V[..., H+1,S], policy[..., H,S,A])``.  ``jit``-compiled once per
+    shape; ``theta[M,d]`` plans for ``M`` posterior draws in one call.
+    """
+    nu = jax.nn.softmax(eta * utility(features, theta), axis=-1)
+    return backward_induction(transitions, leader_reward, nu)
+
+
+# ---------------------------------------------------------------------------------------
+# Farsighted follower: gradient planner (2b)
+# ---------------------------------------------------------------------------------------
+
+
+def stepwise_policy(
+    transitions: Array, leader_reward: Array, u: Array, eta: Array | float
+) -> Array:
+    """A backward-induction heuristic against a farsighted follower (a start for (2b)).
+
+    At each step, backwards, the leader best-responds to the follower's response given the
+    leader's already-chosen later policy, ignoring that her choice at step ``h`` also changes the
+    follower's values (hence responses) at earlier steps.  Exact for a myopic follower.
+    Returns a one-hot ``policy[H,S,A]``.
+    """
+    A = u.shape[2]
+
+    def step(carry, inputs):
+        vf_next, vl_next = carry
+        p_h, r_h, u_h = inputs
+        qf = u_h + expected_next_value(p_h, vf_next)
+        nu = jax.nn.softmax(eta * qf, axis=-1)
+        ql = jnp.sum(nu * (r_h + expected_next_value(p_h, vl_next)), axis=-1)
+        pi = jax.nn.one_hot(jnp.argmax(ql, axis=-1), A, dtype=ql.dtype)
+        wf = jax.scipy.special.logsumexp(eta * qf, axis=-1) / eta
+        return (jnp.sum(pi * wf, -1), jnp.sum(pi * ql, -1)), pi
+
+    S = u.shape[1]
+    zero = jnp.zeros((S,), dtype=u.dtype)
+    _, pis = jax.lax.scan(step, (zero, zero), (transitions, leader_reward, u), reverse=True)
+    return pis
+
+
+def _adam_ascent(objective, x0, n_steps: int, learning_rate: float):
+    """Maximise ``objective`` from ``x0`` with Adam (b1=0.9, b2=0.999); returns the final x."""
+    grad = jax.grad(objective)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def body(carry, t):
+        x, m, v = carry
+        g = grad(x)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        mhat = m / (1 - b1 ** (t + 1))
+        vhat = v / (1 - b2 ** (t + 1))
+        x = x + learning_rate * mhat / (jnp.sqrt(vhat) + eps)
+        return (x, m, v), None
+
+    zeros = jnp.zeros_like(x0)
+    (x, _, _), _ = jax.lax.scan(body, (x0, zeros, zeros), jnp.arange(n_steps, dtype=x0.dtype))
+    return x
+
+
+@partial(jax.jit, static_argnames=("n_random", "n_steps"))
+def plan_farsighted(
+    transitions: Array,
+    leader_reward: Array,
+    features: Array,
+    eta: Array,
+    initial_dist: Array,
+    theta: Array,
+    key: Array,
+    n_random: int = 4,
+    n_steps: int = 600,
+    learning_rate: float = 0.1,
+    start_temperature: float = 4.0,
+) -> tuple[Array, Array, Array]:
+    """Gradient ascent on softmax policies against a farsighted follower, eq. (2b).
+
+    ``J(softmax(logits))`` is differentiated through the soft Bellman recursion (1) and the
+    leader's policy evaluation.  Starts: the myopic-follower QSE, the step-wise heuristic
+    (:func:`stepwise_policy`), the uniform policy and ``n_random`` Gaussian logits; each
+    deterministic start enters as logits ``start_temperature * one_hot``.  The start policies
+    themselves are also candidates, so the result is never worse than any of them.
+
+    Returns ``(policies[K,H,S,A], values[K], best_index)`` over the ``K`` candidates.
+    """
+    u = utility(features, theta)
+    H, S, A, _ = leader_reward.shape
+
+    def value(policy):
+        log_nu = follower_log_response_from_utility(u, transitions, policy, eta, True)
+        v, _ = evaluate_policy(transitions, leader_reward, jnp.exp(log_nu), policy)
+        return initial_dist @ v[0]
+
+    def objective(logits):
+        return value(jax.nn.softmax(logits, axis=-1))
+
+    myopic_nu = jax.nn.softmax(eta * u, axis=-1)
+    _, _, pi_myopic = backward_induction(transitions, leader_reward, myopic_nu)
+    pi_step = stepwise_policy(transitions, leader_reward, u, eta)
+    det_starts = jnp.stack([pi_myopic, pi_step])
+    logits0 = jnp.concatenate(
+        [
+            start_temperature * det_starts,
+            jnp.zeros((1, H, S, A), dtype=u.dtype),
+            jax.random.normal(key, (n_random, H, S, A), dtype=u.dtype),
+        ]
+    )
+    final = jax.vmap(lambda x0: _adam_ascent(objective, x0, n_steps, learning_rate))(logits0)
+    policies = jnp.concatenate([jax.nn.softmax(final, axis=-1), det_starts])
+    values = jax.vmap(value)(policies)
+    return policies, values, jnp.argmax(values)
+
+
+def solve_qse(
+    game: Any,
+    theta: Any = None,
+    *,
+    seed: int = 0,
+    n_random_starts: int = 4,
+    n_steps: int = 600,
+    learning_rate: float = 0.1,
+) -> Solution:
+    """Solve the leader's problem (the QSE policy), eq. (2).
+
+    Myopic follower: exact backward induction (2a); the policy is deterministic.
+    Farsighted follower: the gradient planner (2b) from several starts (``seed`` draws the
+    random ones); ``optimisation_gap`` reports the spread of the optimised starts.
+
+    ``theta`` defaults to the game's true parameter (plan against another model by passing it).
+    """
+    th = game.theta if theta is None else validate_theta(game, theta)
+    if np.ndim(th) != 1:
+        raise BayesQSEInputError("theta: solve_qse takes a single theta of shape (d,)")
+    if not game.farsighted:
+        q, v, pi = plan_myopic(game.transitions, game.leader_reward, game.features, game.eta, th)
+        value = float(game.initial_dist @ np.asarray(v[0]))
+        return Solution(np.asarray(pi), value, np.asarray(q), np.array([value]), 0.0)
+    policies, values, best = plan_farsighted(
+        game.transitions,
+        game.leader_reward,
+        game.features,
+        game.eta,
+        game.initial_dist,
+        jnp.asarray(th),
+        jax.random.PRNGKey(seed),
+        n_random=n_random_starts,
+        n_steps=n_steps,
+        learning_rate=learning_rate,
+    )
+    values = np.asarray(values)
+    optimised = values[: len(values) - 2]
+    return Solution(
+        np.asarray(policies[int(best)]),
+        float(values[int(best)]),
+        None,
+        values,
+        float(optimised.max() - optimised.min()),
+    )
+
+
+__all__ = [
+    "Solution",
+    "backward_induction",
+    "evaluate_policy",
+    "expected_next_value",
+    "leader_value",
+    "plan_farsighted",
+    "plan_myopic",
+    "solve_qse",
+    "stepwise_policy",
+    "validate_policy",
+    "validate_theta",
+]
