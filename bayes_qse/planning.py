@@ -246,16 +246,18 @@ def plan_farsighted(
     initial_dist: Array,
     theta: Array,
     key: Array,
-    n_random: int = 4,
+    n_random: int = 16,
     n_steps: int = 600,
     learning_rate: float = 0.1,
     start_temperature: float = 4.0,
+    random_scale: float = 2.0,
 ) -> tuple[Array, Array, Array]:
     """Gradient ascent on softmax policies against a farsighted follower, eq. (2b).
 
     ``J(softmax(logits))`` is differentiated through the soft Bellman recursion (1) and the
     leader's policy evaluation.  Starts: the myopic-follower QSE, the step-wise heuristic
-    (:func:`stepwise_policy`), the uniform policy and ``n_random`` Gaussian logits; each
+    (:func:`stepwise_policy`), the uniform policy and ``n_random`` Gaussian logits with standard
+    deviation ``random_scale`` (wide enough to start near many corners of the simplex); each
     deterministic start enters as logits ``start_temperature * one_hot``.  The start policies
     themselves are also candidates, so the result is never worse than any of them.
 
@@ -280,7 +282,7 @@ def plan_farsighted(
         [
             start_temperature * det_starts,
             jnp.zeros((1, H, S, A), dtype=u.dtype),
-            jax.random.normal(key, (n_random, H, S, A), dtype=u.dtype),
+            random_scale * jax.random.normal(key, (n_random, H, S, A), dtype=u.dtype),
         ]
     )
     final = jax.vmap(lambda x0: _adam_ascent(objective, x0, n_steps, learning_rate))(logits0)
@@ -294,7 +296,7 @@ def solve_qse(
     theta: Any = None,
     *,
     seed: int = 0,
-    n_random_starts: int = 4,
+    n_random_starts: int = 16,
     n_steps: int = 600,
     learning_rate: float = 0.1,
 ) -> Solution:
