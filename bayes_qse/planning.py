@@ -171,17 +171,24 @@ def leader_value(game: Any, policy: Any, theta: Any = None) -> float:
     return float(_leader_value(_arrays(game), pi, th, game.farsighted))
 
 
-@jax.jit
 def plan_myopic(
     transitions: Array, leader_reward: Array, features: Array, eta: Array, theta: Array
 ) -> tuple[Array, Array, Array]:
     """Backward induction (2a) against a myopic follower, batched over ``theta[..., d]``.
 
-    Returns ``(Q[..., H,S,A], V[..., H+1,S], policy[..., H,S,A])``.  ``jit``-compiled once per
-    shape; ``theta[M,d]`` plans for ``M`` posterior draws in one call.
+    Returns ``(Q[..., H,S,A], V[..., H+1,S], policy[..., H,S,A])``.  The work is done by the
+    one batched myopic planner, :func:`bayes_qse.robust_planning.plan_draws_arrays` (jit,
+    draws on the contiguous axis, one matrix product per step for all draws); this wrapper
+    only flattens and restores the batch axes of ``theta``.
     """
-    nu = jax.nn.softmax(eta * utility(features, theta), axis=-1)
-    return backward_induction(transitions, leader_reward, nu)
+    from .robust_planning import plan_draws_arrays
+
+    theta = jnp.asarray(theta)
+    batch = theta.shape[:-1]
+    plans = plan_draws_arrays(
+        transitions, leader_reward, features, eta, theta.reshape(-1, theta.shape[-1])
+    )
+    return tuple(jnp.reshape(x, batch + x.shape[1:]) for x in plans)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,661 @@
+"""Planning under uncertainty, DESIGN §4 and eq. (6): per-draw planning for sampled models, the
+quantile (and CVaR) rule, and optimistic / pessimistic backward induction for bounded models.
+
+:mod:`bayes_qse.planning` solves the leader's problem for one known model (eq. 2); this module
+turns uncertainty about the follower (draws of ``theta``, a probability box or an ellipsoid)
+and about the leader's own transitions and rewards (draws, or an L1 ball around an empirical
+kernel) into sampled, optimistic or pessimistic plans.
+
+Shapes: ``M`` draws, ``H`` horizon, ``S`` states, ``A`` leader actions, ``B`` follower actions,
+``d`` feature dimension::
+
+    transitions   [H,S,A,B,S]  (shared) or [M,H,S,A,B,S] (per draw)
+    leader_reward [H,S,A,B]    (shared) or [M,H,S,A,B]   (per draw)
+    nu_draws      [M,H,S,A,B]  follower responses, one per draw
+    theta         [M,d]        follower parameters, one per draw
+
+Every planner returns leader Q-values ``q[..., H,S,A]``, values ``v[..., H+1,S]`` (with
+``v[..., H, :] = 0``) and the greedy one-hot ``policy[..., H,S,A]`` (first argmax).  The
+pure functions are ``jit``-compiled; :func:`plan_draws` is the validating wrapper that takes a
+:class:`~bayes_qse.games.Game`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._validate import as_float_array, check_distribution, check_shape
+from .errors import BayesQSEInputError
+from .follower import follower_log_response_from_utility, utility
+from .planning import evaluate_policy, plan_farsighted
+
+Array = jax.Array
+
+
+class DrawPlans(NamedTuple):
+    """Backward induction (2a) for each of ``M`` sampled models (DESIGN §4).
+
+    Attributes:
+        q: ``[M,H,S,A]`` leader Q-values of draw ``m`` (of the returned policy, for a
+            farsighted follower).
+        v: ``[M,H+1,S]`` leader values of draw ``m``'s plan under draw ``m``'s model.
+        policy: ``[M,H,S,A]`` draw ``m``'s plan (one-hot for a myopic follower).
+    """
+
+    q: Array
+    v: Array
+    policy: Array
+
+
+def _greedy(q: Array) -> Array:
+    return jax.nn.one_hot(jnp.argmax(q, axis=-1), q.shape[-1], dtype=q.dtype)
+
+
+def _stack_values(vs: Array, v_end: Array) -> Array:
+    """``vs[H, ...]`` from a reverse scan plus the terminal zeros -> ``[H+1, ...]``."""
+    return jnp.concatenate([vs, v_end[None]], axis=0)
+
+
+def _next_value(p_h: Array, v_next: Array) -> Array:
+    """``sum_s' P(s'|s,a,b) V(s')`` for ``p_h[..., S,A,B,S]`` and ``v_next[..., S]``."""
+    return jnp.einsum("...sabt,...t->...sab", p_h, v_next)
+
+
+# ---------------------------------------------------------------------------------------
+# 1. Per-draw planning (sampled models)
+# ---------------------------------------------------------------------------------------
+
+
+_UNROLL_MAX_DIM = 16
+
+
+def _draw_utilities(phi_h: Array, theta_t: Array) -> Array:
+    """``phi_h[N,d] @ theta_t[d,M]``; unrolled over ``d`` when ``d`` is small, so that the
+    product fuses with its consumers instead of a memory-bound skinny matrix product."""
+    d = phi_h.shape[-1]
+    if d > _UNROLL_MAX_DIM:
+        return phi_h @ theta_t
+    z = phi_h[:, 0, None] * theta_t[0]
+    for k in range(1, d):
+        z = z + phi_h[:, k, None] * theta_t[k]
+    return z
+
+
+def _plan_draws_block(transitions, leader_reward, features, eta, theta):
+    """The body of :func:`plan_draws_arrays` for one block of draws, draws last:
+    returns ``(q[H,S,A,M], v[H+1,S,M])``; per-draw rewards come as ``[H,S,A,B,M]``."""
+    H, S, A, B = features.shape[:4]
+    M, d = theta.shape
+    shared_p = transitions.ndim == 5
+    p_seq = transitions.reshape(H, S * A * B, S) if shared_p else jnp.moveaxis(transitions, 1, 0)
+    r_seq = leader_reward[..., None] if leader_reward.ndim == 4 else leader_reward
+    phi_seq = features.reshape(H, S * A * B, d)
+    scaled_theta_t = eta * theta.T  # [d, M]
+
+    def step(v_next, inputs):  # v_next [S, M]
+        p_h, r_h, phi_h = inputs
+        z = _draw_utilities(phi_h, scaled_theta_t).reshape(S, A, B, M)
+        e = jnp.exp(z - jnp.max(z, axis=2, keepdims=True))
+        if shared_p:
+            nxt = (p_h @ v_next).reshape(S, A, B, M)
+        else:
+            nxt = jnp.einsum("msabt,tm->sabm", p_h, v_next)
+        q = jnp.sum(e * (r_h + nxt), axis=2) / jnp.sum(e, axis=2)  # [S, A, M]
+        v = jnp.max(q, axis=1)
+        return v, (q, v)
+
+    v_end = jnp.zeros((S, M), dtype=jnp.result_type(theta.dtype, leader_reward.dtype))
+    _, (qs, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, phi_seq), reverse=True)
+    return qs, _stack_values(vs, v_end)
+
+
+@partial(jax.jit, static_argnames=("block_size",))
+def plan_draws_arrays(
+    transitions: Array,
+    leader_reward: Array,
+    features: Array,
+    eta: Array,
+    theta: Array,
+    block_size: int = 64,
+) -> DrawPlans:
+    """Backward induction (2a) for ``M`` draws at once against a myopic follower (§4).
+
+    Args:
+        transitions: ``[H,S,A,B,S]`` shared by all draws, or ``[M,H,S,A,B,S]`` one per draw.
+        leader_reward: ``[H,S,A,B]`` shared, or ``[M,H,S,A,B]`` one per draw.
+        features: ``[H,S,A,B,d]``; eta: scalar rationality.
+        theta: ``[M,d]`` follower parameters, one per draw.
+        block_size: draws planned together (a cache-size tuning constant, static): with
+            shared transitions, ``M > block_size`` draws are split into equal blocks that run
+            one after the other, so that each step's ``[S*A*B, block]`` arrays stay in cache.
+
+    Draws are kept on the last (contiguous) axis and each step is fused: the utilities of
+    step ``h`` for all draws are ``[S*A*B, d] x [d, M]`` (for small ``d`` written as ``d``
+    fused multiply-adds, which XLA fuses with the softmax; a matrix product otherwise) and,
+    with shared transitions, the next-state expectation is one product
+    ``[S*A*B, S] x [S, M]``; the response ``nu_h = softmax_b(eta u_h)`` is never stored for
+    all steps at once.
+    Returns :class:`DrawPlans`.
+    """
+    M, d = theta.shape
+    per_draw_r = leader_reward.ndim == 5
+    r_last = jnp.moveaxis(leader_reward, 0, -1) if per_draw_r else leader_reward
+    n_blocks = -(-M // block_size)
+    if n_blocks <= 1 or transitions.ndim == 6:
+        q, v = _plan_draws_block(transitions, r_last, features, eta, theta)
+    else:
+        C = -(-M // n_blocks)
+        pad = n_blocks * C - M
+        th_blocks = jnp.pad(theta, ((0, pad), (0, 0))).reshape(n_blocks, C, d)
+        if per_draw_r:
+            r_pad = jnp.pad(r_last, [(0, 0)] * 4 + [(0, pad)])
+            r_blocks = jnp.moveaxis(r_pad.reshape(*r_pad.shape[:4], n_blocks, C), 4, 0)
+        else:
+            r_blocks = jnp.broadcast_to(r_last, (n_blocks, *r_last.shape))
+
+        def block(inputs):
+            th_b, r_b = inputs
+            return _plan_draws_block(transitions, r_b, features, eta, th_b)
+
+        qb, vb = jax.lax.map(block, (th_blocks, r_blocks))  # [n, H,S,A,C], [n, H+1,S,C]
+        q = jnp.moveaxis(qb, 0, -2).reshape(*qb.shape[1:-1], n_blocks * C)[..., :M]
+        v = jnp.moveaxis(vb, 0, -2).reshape(*vb.shape[1:-1], n_blocks * C)[..., :M]
+    q = jnp.moveaxis(q, -1, 0)  # [M,H,S,A]
+    v = jnp.moveaxis(v, -1, 0)  # [M,H+1,S]
+    return DrawPlans(q, v, _greedy(q))
+
+
+@partial(jax.jit, static_argnames=("n_random", "n_steps"))
+def plan_draws_farsighted_arrays(
+    transitions: Array,
+    leader_reward: Array,
+    features: Array,
+    eta: Array,
+    initial_dist: Array,
+    theta: Array,
+    key: Array,
+    n_random: int = 2,
+    n_steps: int = 300,
+    learning_rate: float = 0.1,
+) -> DrawPlans:
+    """The gradient planner (2b) for each of ``M`` draws against a farsighted follower.
+
+    ``jax.vmap`` of :func:`bayes_qse.planning.plan_farsighted` over ``theta[M,d]`` (and over
+    the leading draw axis of ``transitions``/``leader_reward`` when present).  Cost: per draw
+    ``K = n_random + 3`` starts, each ``n_steps`` gradient steps through the soft Bellman
+    recursion and policy evaluation, ``O(H S A B S)`` each, i.e. ``O(M K n_steps H S^2 A B)``
+    in total -- roughly ``K * n_steps`` (about 1500 by default) times the myopic per-draw
+    planner.  Returns :class:`DrawPlans` with each draw's best policy and its exact ``q``/``v``
+    under that draw's model.
+    """
+    M = theta.shape[0]
+    keys = jax.random.split(key, M)
+    t_axis = 0 if transitions.ndim == 6 else None
+    r_axis = 0 if leader_reward.ndim == 5 else None
+
+    def one(p, r, th, k):
+        policies, _, best = plan_farsighted(
+            p,
+            r,
+            features,
+            eta,
+            initial_dist,
+            th,
+            k,
+            n_random=n_random,
+            n_steps=n_steps,
+            learning_rate=learning_rate,
+        )
+        pi = policies[best]
+        nu = jnp.exp(follower_log_response_from_utility(utility(features, th), p, pi, eta, True))
+        v, q = evaluate_policy(p, r, nu, pi)
+        return q, v, pi
+
+    q, v, pi = jax.vmap(one, in_axes=(t_axis, r_axis, 0, 0))(
+        transitions, leader_reward, theta, keys
+    )
+    return DrawPlans(q, v, pi)
+
+
+def _validate_draw_model(game: Any, arr: Any, name: str, M: int, tail: tuple) -> np.ndarray:
+    x = as_float_array(arr, name)
+    if x.shape == tail:
+        return x
+    check_shape(x, (M, *tail), name)
+    return x
+
+
+def plan_draws(
+    game: Any,
+    theta: Any,
+    transitions: Any = None,
+    leader_reward: Any = None,
+    *,
+    seed: int = 0,
+    n_random_starts: int = 2,
+    n_steps: int = 300,
+) -> DrawPlans:
+    """Plan for each of ``M`` posterior draws of the follower (and the leader's model), §4.
+
+    Args:
+        game: the :class:`~bayes_qse.games.Game` (features, eta, and the default
+            transitions/rewards; ``game.farsighted`` selects the planner).
+        theta: ``[M,d]`` draws of the follower parameter (``[d]`` is treated as ``M = 1``).
+        transitions: optional ``[M,H,S,A,B,S]`` (or shared ``[H,S,A,B,S]``) draws of the
+            leader's transition model; the game's transitions by default.
+        leader_reward: optional ``[M,H,S,A,B]`` (or shared ``[H,S,A,B]``) reward draws.
+        seed, n_random_starts, n_steps: for a farsighted follower only (gradient planner 2b).
+
+    Returns:
+        :class:`DrawPlans` ``(q[M,H,S,A], v[M,H+1,S], policy[M,H,S,A])``.
+    """
+    from .planning import validate_theta
+
+    th = validate_theta(game, theta)
+    if th.ndim == 1:
+        th = th[None]
+    M = th.shape[0]
+    H, S, A, B = game.shape
+    P = game.transitions
+    r = game.leader_reward
+    if transitions is not None:
+        P = _validate_draw_model(game, transitions, "transitions", M, (H, S, A, B, S))
+        check_distribution(P, "transitions", axis=-1)
+    if leader_reward is not None:
+        r = _validate_draw_model(game, leader_reward, "leader_reward", M, (H, S, A, B))
+    if game.farsighted:
+        return plan_draws_farsighted_arrays(
+            P,
+            r,
+            game.features,
+            game.eta,
+            game.initial_dist,
+            jnp.asarray(th),
+            jax.random.PRNGKey(seed),
+            n_random=n_random_starts,
+            n_steps=n_steps,
+        )
+    return plan_draws_arrays(P, r, game.features, game.eta, jnp.asarray(th))
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Quantile / CVaR rule, eq. (6)
+# ---------------------------------------------------------------------------------------
+
+
+def draw_quantile(x: Array, level: Array | float) -> Array:
+    """The ``level`` quantile of ``x[M, ...]`` over the draw axis 0 (linear interpolation,
+    NumPy's default ``method="linear"``).  ``level`` is a scalar in ``[0, 1]``."""
+    M = x.shape[0]
+    xs = jnp.sort(x, axis=0)
+    pos = jnp.clip(level, 0.0, 1.0) * (M - 1)
+    lo = jnp.clip(jnp.floor(pos).astype(jnp.int32), 0, M - 1)
+    hi = jnp.minimum(lo + 1, M - 1)
+    frac = pos - lo
+    return xs[lo] * (1 - frac) + xs[hi] * frac
+
+
+def draw_cvar(x: Array, level: Array | float) -> Array:
+    """Conditional value at risk of the empirical distribution of ``x[M, ...]`` (axis 0).
+
+    ``level < 0.5``: the lower-tail mean ``E[X | X <= q_level]`` over the lowest mass
+    ``level`` (pessimism); ``level >= 0.5``: the upper-tail mean over the highest mass
+    ``1 - level`` (optimism).  Each draw has mass ``1/M``; a draw on the tail boundary counts
+    fractionally, so the value is continuous in ``level``; ``level`` 0 (1) gives the min (max).
+    """
+    M = x.shape[0]
+    level = jnp.clip(level, 0.0, 1.0)
+    upper = level >= 0.5
+    mass = jnp.maximum(jnp.where(upper, 1.0 - level, level), 1e-12)
+    xs = jnp.sort(x, axis=0)
+    xs = jnp.where(upper, xs[::-1], xs)  # tail first
+    i = jnp.arange(M, dtype=xs.dtype)
+    w = jnp.clip(mass * M - i, 0.0, 1.0) / (mass * M)
+    return jnp.tensordot(w, xs, axes=(0, 0))
+
+
+@partial(jax.jit, static_argnames=("rule",))
+def quantile_plan(
+    transitions: Array,
+    leader_reward: Array,
+    nu_draws: Array,
+    level: Array | float,
+    rule: str = "quantile",
+    transitions_draws: Array | None = None,
+    reward_draws: Array | None = None,
+) -> tuple[Array, Array, Array]:
+    """Optimistic / pessimistic backward induction by the quantile rule, eq. (6).
+
+    At each step ``h``, backwards, with the rule's value ``V_{h+1}[S]``::
+
+        Q^m_h(s,a) = sum_b nu^m_h(b|s,a) [ r^m_h(s,a,b) + sum_s' P^m_h(s'|s,a,b) V_{h+1}(s') ]
+        Q_h(s,a)   = quantile_level over m of Q^m_h(s,a)      (rule="quantile")
+                     or CVaR_level over m (rule="cvar", see :func:`draw_cvar`)
+        V_h(s)     = max_a Q_h(s,a)
+
+    Args:
+        transitions: ``[H,S,A,B,S]`` used when ``transitions_draws`` is None.
+        leader_reward: ``[H,S,A,B]`` used when ``reward_draws`` is None.
+        nu_draws: ``[M,H,S,A,B]`` follower responses, one per posterior draw.
+        level: scalar in ``[0,1]`` or a per-step schedule ``[H]`` (> 0.5 optimistic, < 0.5
+            pessimistic).
+        rule: ``"quantile"`` or ``"cvar"``.
+        transitions_draws: optional ``[M,H,S,A,B,S]`` per-draw leader transitions.
+        reward_draws: optional ``[M,H,S,A,B]`` per-draw leader rewards.
+
+    Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.  With one draw the rule (any level) is
+    exact backward induction (2a) on that draw.
+    """
+    if rule not in ("quantile", "cvar"):
+        raise BayesQSEInputError(f"rule: expected 'quantile' or 'cvar', got {rule!r}")
+    statistic = draw_quantile if rule == "quantile" else draw_cvar
+    H, S = nu_draws.shape[1], nu_draws.shape[2]
+    levels = jnp.broadcast_to(jnp.asarray(level, dtype=nu_draws.dtype), (H,))
+    p_seq = transitions if transitions_draws is None else jnp.moveaxis(transitions_draws, 1, 0)
+    r_seq = leader_reward if reward_draws is None else jnp.moveaxis(reward_draws, 1, 0)
+    nu_seq = jnp.moveaxis(nu_draws, 1, 0)
+
+    def step(v_next, inputs):
+        p_h, r_h, nu_h, lev = inputs
+        w = r_h + jnp.einsum("...sabt,t->...sab", p_h, v_next)
+        q_draws = jnp.sum(nu_h * w, axis=-1)  # [M,S,A]
+        q = statistic(q_draws, lev)
+        v = jnp.max(q, axis=-1)
+        return v, (q, v)
+
+    v_end = jnp.zeros((S,), dtype=nu_draws.dtype)
+    _, (q, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, nu_seq, levels), reverse=True)
+    return q, _stack_values(vs, v_end), _greedy(q)
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Bounded models: probability box, L1 ball, ellipsoid
+# ---------------------------------------------------------------------------------------
+
+
+def box_extreme(
+    w: Array, lower: Array, upper: Array, maximize: bool | Array
+) -> tuple[Array, Array]:
+    """``max`` (or ``min``) of ``sum_b nu_b w_b`` over ``{lower <= nu <= upper} ∩ simplex``.
+
+    Solved exactly by sorting: start from ``lower`` and pour the remaining mass
+    ``1 - sum(lower)`` into the coordinates in decreasing (increasing, to minimise) order of
+    ``w``, each up to its ``upper``.  Shapes broadcast over ``[..., B]``; the box must meet the
+    simplex (``sum(lower) <= 1 <= sum(upper)``, ``0 <= lower <= upper``).
+
+    Returns ``(value[...], nu[..., B])``.
+    """
+    w, lower, upper = jnp.broadcast_arrays(w, lower, upper)
+    sign = jnp.where(maximize, 1.0, -1.0).astype(w.dtype)
+    order = jnp.argsort(-sign * w, axis=-1)  # best first
+    gap = jnp.take_along_axis(upper - lower, order, axis=-1)
+    rest = 1.0 - jnp.sum(lower, axis=-1, keepdims=True)
+    poured_before = jnp.cumsum(gap, axis=-1) - gap
+    extra_sorted = jnp.clip(rest - poured_before, 0.0, gap)
+    extra = jnp.take_along_axis(extra_sorted, jnp.argsort(order, axis=-1), axis=-1)
+    nu = lower + extra
+    return jnp.sum(nu * w, axis=-1), nu
+
+
+def l1_extreme(
+    p_hat: Array, radius: Array, v: Array, maximize: bool | Array
+) -> tuple[Array, Array]:
+    """``max`` (or ``min``) of ``sum_s' p(s') v(s')`` over ``{||p - p_hat||_1 <= radius} ∩
+    simplex`` -- the inner problem of extended value iteration (UCRL2, Jaksch et al. 2010).
+
+    Solved exactly by sorting: move mass ``min(radius/2, 1 - p_hat(best))`` onto the best
+    next state, taking it from the worst states first.  ``p_hat[..., S]``, ``radius[...]``
+    (broadcast), ``v[..., S]`` (broadcast against ``p_hat``).  Returns ``(value[...],
+    p[..., S])``.
+    """
+    v = jnp.broadcast_to(v, p_hat.shape)
+    sign = jnp.where(maximize, 1.0, -1.0).astype(p_hat.dtype)
+    order = jnp.argsort(sign * v, axis=-1)  # worst first, best last
+    p_sorted = jnp.take_along_axis(p_hat, order, axis=-1)
+    best = p_sorted[..., -1]
+    delta = jnp.minimum(jnp.maximum(radius, 0.0) / 2.0, 1.0 - best)
+    others = p_sorted[..., :-1]
+    taken_before = jnp.cumsum(others, axis=-1) - others
+    removed = jnp.clip(delta[..., None] - taken_before, 0.0, others)
+    new_sorted = jnp.concatenate([others - removed, (best + delta)[..., None]], axis=-1)
+    p = jnp.take_along_axis(new_sorted, jnp.argsort(order, axis=-1), axis=-1)
+    return jnp.sum(p * v, axis=-1), p
+
+
+@jax.jit
+def box_plan(
+    transitions: Array,
+    leader_reward: Array,
+    nu_lower: Array,
+    nu_upper: Array,
+    optimistic: bool | Array,
+    p_hat: Array | None = None,
+    l1_radius: Array | None = None,
+) -> tuple[Array, Array, Array]:
+    """Optimistic (pessimistic) backward induction when the follower's response at each
+    ``(h,s,a)`` lies in a probability box and, optionally, the leader's transition kernel in
+    an L1 ball (DESIGN §4; extended value iteration)::
+
+        W_h(s,a,b) = r_h(s,a,b) + ext_{p in ball(p_hat_h(.|s,a,b), radius)} p . V_{h+1}
+        Q_h(s,a)   = ext_{nu in box_h(s,a) ∩ simplex} sum_b nu_b W_h(s,a,b)
+        V_h(s)     = max_a Q_h(s,a)
+
+    where ``ext`` is ``max`` when ``optimistic`` else ``min``.
+
+    Args:
+        transitions: ``[H,S,A,B,S]`` the (known or nominal) kernel; used when ``l1_radius`` is
+            None, and as the ball's centre when ``p_hat`` is None.
+        leader_reward: ``[H,S,A,B]`` (add a reward bonus/penalty here for reward uncertainty).
+        nu_lower, nu_upper: ``[H,S,A,B]`` the response box.
+        optimistic: ``True`` for optimism (online), ``False`` for pessimism (offline).
+        p_hat: optional ``[H,S,A,B,S]`` centre of the transition ball.
+        l1_radius: optional ``[H,S,A,B]`` (or broadcastable) L1 radius.
+
+    Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
+    """
+    S = leader_reward.shape[1]
+    centre = transitions if p_hat is None else p_hat
+    radius = None if l1_radius is None else jnp.broadcast_to(l1_radius, leader_reward.shape)
+
+    def step(v_next, inputs):
+        p_h, r_h, lo_h, up_h, rad_h = inputs
+        if rad_h is None:
+            nxt = _next_value(p_h, v_next)
+        else:
+            nxt, _ = l1_extreme(p_h, rad_h, v_next, optimistic)
+        q, _ = box_extreme(r_h + nxt, lo_h, up_h, optimistic)
+        v = jnp.max(q, axis=-1)
+        return v, (q, v)
+
+    v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
+    _, (q, vs) = jax.lax.scan(
+        step, v_end, (centre, leader_reward, nu_lower, nu_upper, radius), reverse=True
+    )
+    return q, _stack_values(vs, v_end), _greedy(q)
+
+
+def validate_box(nu_lower: Any, nu_upper: Any, shape: tuple, atol: float = 1e-9) -> tuple:
+    """Check a response box ``[H,S,A,B]`` meets the simplex; returns float64 arrays or raises
+    :class:`BayesQSEInputError` naming ``nu_lower`` / ``nu_upper``."""
+    lo = as_float_array(nu_lower, "nu_lower")
+    up = as_float_array(nu_upper, "nu_upper")
+    check_shape(lo, shape, "nu_lower")
+    check_shape(up, shape, "nu_upper")
+    if np.any(lo < -atol) or np.any(up > 1 + atol):
+        raise BayesQSEInputError("nu_lower/nu_upper: bounds must lie in [0, 1]")
+    if np.any(lo > up + atol):
+        raise BayesQSEInputError("nu_lower: exceeds nu_upper somewhere")
+    if np.any(lo.sum(-1) > 1 + atol):
+        raise BayesQSEInputError("nu_lower: sums to more than 1 at some (h,s,a)")
+    if np.any(up.sum(-1) < 1 - atol):
+        raise BayesQSEInputError("nu_upper: sums to less than 1 at some (h,s,a)")
+    return lo, up
+
+
+# ---------------------------------------------------------------------------------------
+# 3b. Ellipsoid (Wald set) image: first-order bonus and a projected-ascent check
+# ---------------------------------------------------------------------------------------
+
+
+def _unpack(game_arrays: Any) -> tuple:
+    """``(transitions, leader_reward, features, eta)`` from a Game or the tuple
+    ``(transitions, leader_reward, features, eta[, initial_dist])``."""
+    if hasattr(game_arrays, "transitions"):
+        g = game_arrays
+        return g.transitions, g.leader_reward, g.features, g.eta
+    return tuple(game_arrays[:4])
+
+
+@jax.jit
+def ellipsoid_bonus_plan(
+    game_arrays: Any,
+    theta_hat: Array,
+    cov: Array,
+    beta: Array | float,
+    optimistic: bool | Array,
+) -> tuple[Array, Array, Array]:
+    """Optimistic (pessimistic) backward induction over the image of the Wald ellipsoid
+    ``{theta : (theta - theta_hat)' cov^{-1} (theta - theta_hat) <= beta}`` (DESIGN §2, §4),
+    to first order in ``theta - theta_hat`` (the paper's linear-myopic bonus).
+
+    At each ``(h,s,a)``, with ``W_b = r_h(s,a,b) + P_h V_{h+1}`` and ``nu = nu_{theta_hat}``,
+    ``grad_theta E_nu[W] = eta * sum_b nu_b (W_b - E_nu W) phi_h(s,a,b)`` and::
+
+        Q_h(s,a) = E_nu[W] +/- sqrt(beta) * ||grad_theta E_nu[W]||_cov
+
+    clipped to ``[min_b W_b, max_b W_b]`` (the range of any response).  ``beta`` is the
+    squared radius of the ellipsoid as in DESIGN §2 (e.g. a chi-square quantile), so
+    ``sqrt(beta) * ||g||_cov`` is the exact maximum of ``g . (theta - theta_hat)`` over it.
+
+    Args:
+        game_arrays: a Game, or ``(transitions, leader_reward, features, eta, ...)``.
+        theta_hat: ``[d]``; cov: ``[d,d]`` (the inverse observed Fisher information);
+        beta: squared radius >= 0; optimistic: bool.
+
+    Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
+    """
+    transitions, leader_reward, features, eta = _unpack(game_arrays)
+    S = leader_reward.shape[1]
+    nu = jax.nn.softmax(eta * utility(features, theta_hat), axis=-1)
+    sign = jnp.where(optimistic, 1.0, -1.0)
+    radius = jnp.sqrt(jnp.maximum(beta, 0.0))
+
+    def step(v_next, inputs):
+        p_h, r_h, phi_h, nu_h = inputs
+        w = r_h + _next_value(p_h, v_next)  # [S,A,B]
+        mean = jnp.sum(nu_h * w, axis=-1)
+        g = eta * jnp.einsum("sab,sabd->sad", nu_h * (w - mean[..., None]), phi_h)
+        norm = jnp.sqrt(jnp.maximum(jnp.einsum("sad,de,sae->sa", g, cov, g), 0.0))
+        q = jnp.clip(mean + sign * radius * norm, jnp.min(w, -1), jnp.max(w, -1))
+        v = jnp.max(q, axis=-1)
+        return v, (q, v)
+
+    v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
+    _, (q, vs) = jax.lax.scan(step, v_end, (transitions, leader_reward, features, nu), reverse=True)
+    return q, _stack_values(vs, v_end), _greedy(q)
+
+
+@partial(jax.jit, static_argnames=("n_steps",))
+def ellipsoid_exact_plan(
+    game_arrays: Any,
+    theta_hat: Array,
+    cov: Array,
+    beta: Array | float,
+    optimistic: bool | Array,
+    n_steps: int = 200,
+) -> tuple[Array, Array, Array]:
+    """The check of :func:`ellipsoid_bonus_plan` without linearisation, for small cases.
+
+    At each ``(h,s,a)`` it maximises (minimises) ``sum_b softmax_b(eta phi_h(s,a,.) . theta)
+    W_b`` over the ellipsoid ``{(theta - theta_hat)' cov^{-1} (theta - theta_hat) <= beta}``
+    by projected gradient ascent in whitened coordinates ``theta = theta_hat + L z``
+    (``cov = L L'``, ``||z|| <= sqrt(beta)``), from two starts (the centre and the first-order
+    optimum on the boundary), with normalised steps of decreasing length.  The objective is not
+    concave, so this is a local search: a check on small problems, not a production planner.
+
+    Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
+    """
+    transitions, leader_reward, features, eta = _unpack(game_arrays)
+    S = leader_reward.shape[1]
+    d = theta_hat.shape[0]
+    sign = jnp.where(optimistic, 1.0, -1.0)
+    radius = jnp.sqrt(jnp.maximum(beta, 0.0))
+    # L L' = cov via eigh (cov may be singular: a pseudo-inverse Fisher)
+    evals, evecs = jnp.linalg.eigh(cov)
+    L = evecs * jnp.sqrt(jnp.maximum(evals, 0.0))
+
+    def objective(z, phi, w):  # phi [B,d], w [B]
+        nu = jax.nn.softmax(eta * (phi @ (theta_hat + L @ z)))
+        return sign * jnp.sum(nu * w)
+
+    grad = jax.grad(objective)
+
+    def project(z):
+        n = jnp.linalg.norm(z)
+        return jnp.where(n > radius, z * radius / jnp.maximum(n, 1e-300), z)
+
+    def ascend(z0, phi, w):
+        def body(z, t):
+            g = grad(z, phi, w)
+            step = radius / (2.0 * jnp.sqrt(t + 1.0))
+            z_new = project(z + step * g / jnp.maximum(jnp.linalg.norm(g), 1e-300))
+            better = objective(z_new, phi, w) >= objective(z, phi, w)
+            return jnp.where(better, z_new, z), None
+
+        z, _ = jax.lax.scan(body, z0, jnp.arange(n_steps, dtype=theta_hat.dtype))
+        return objective(z, phi, w)
+
+    def one(phi, w):
+        g0 = grad(jnp.zeros((d,), theta_hat.dtype), phi, w)
+        z_fo = project(radius * g0 / jnp.maximum(jnp.linalg.norm(g0), 1e-300))
+        best = jnp.maximum(ascend(jnp.zeros_like(z_fo), phi, w), ascend(z_fo, phi, w))
+        return sign * best
+
+    flat = jax.vmap(jax.vmap(one))  # over (s, a)
+
+    def step(v_next, inputs):
+        p_h, r_h, phi_h = inputs
+        w = r_h + _next_value(p_h, v_next)
+        q = flat(phi_h, w)
+        v = jnp.max(q, axis=-1)
+        return v, (q, v)
+
+    v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
+    _, (q, vs) = jax.lax.scan(step, v_end, (transitions, leader_reward, features), reverse=True)
+    return q, _stack_values(vs, v_end), _greedy(q)
+
+
+def check_ellipsoid(theta_hat: Any, cov: Any, beta: Any) -> tuple:
+    """Validate ``(theta_hat[d], cov[d,d], beta >= 0)``; raises naming the field."""
+    th = as_float_array(theta_hat, "theta_hat", 1)
+    c = as_float_array(cov, "cov", 2)
+    check_shape(c, (th.shape[0], th.shape[0]), "cov")
+    if not np.allclose(c, c.T, atol=1e-8 * max(1.0, float(np.abs(c).max()))):
+        raise BayesQSEInputError("cov: must be symmetric")
+    b = float(as_float_array(beta, "beta", 0))
+    if b < 0:
+        raise BayesQSEInputError(f"beta: must be >= 0, got {b}")
+    return th, c, b
+
+
+__all__ = [
+    "DrawPlans",
+    "box_extreme",
+    "box_plan",
+    "check_ellipsoid",
+    "draw_cvar",
+    "draw_quantile",
+    "ellipsoid_bonus_plan",
+    "ellipsoid_exact_plan",
+    "l1_extreme",
+    "plan_draws",
+    "plan_draws_arrays",
+    "plan_draws_farsighted_arrays",
+    "quantile_plan",
+    "validate_box",
+]
