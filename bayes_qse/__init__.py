@@ -13,6 +13,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import games  # noqa: E402
+from .data import Dataset  # noqa: E402
 from .errors import (  # noqa: E402
     BayesQSEInputError,
     ConfigError,
@@ -21,6 +22,7 @@ from .errors import (  # noqa: E402
 )
 from .follower import follower_response  # noqa: E402
 from .games import Game  # noqa: E402
+from .inference import MLEFit, Posterior, fit_mle, sample_posterior  # noqa: E402
 from .planning import Solution, leader_value, solve_qse  # noqa: E402
 
 __version__ = "0.1.0"
@@ -28,13 +30,18 @@ __version__ = "0.1.0"
 __all__ = [
     "BayesQSEInputError",
     "ConfigError",
+    "Dataset",
     "DatasetValidationError",
     "Game",
     "GameValidationError",
+    "MLEFit",
+    "Posterior",
     "Solution",
     "__version__",
+    "fit_mle",
     "follower_response",
     "games",
     "leader_value",
+    "sample_posterior",
     "solve_qse",
 ]

@@ -84,7 +84,8 @@ def check_distribution(
     worst = float(np.max(np.abs(sums - 1.0)))
     if worst > atol:
         raise error(
-            f"{name}: probabilities must sum to 1 along axis {axis}; worst sum is off by {worst:.3g}"
+            f"{name}: probabilities must sum to 1 along axis {axis}; "
+            f"worst sum is off by {worst:.3g}"
         )
 
 

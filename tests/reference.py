@@ -47,7 +47,8 @@ def np_policy_value(P, r, rho, nu, policy):
         for s in range(S):
             for a in range(A):
                 for b in range(B):
-                    v[s] += policy[h, s, a] * nu[h, s, a, b] * (r[h, s, a, b] + P[h, s, a, b] @ v_next)
+                    w = r[h, s, a, b] + P[h, s, a, b] @ v_next
+                    v[s] += policy[h, s, a] * nu[h, s, a, b] * w
         v_next = v
     return float(rho @ v_next)
 
@@ -60,7 +61,9 @@ def np_backward_induction(P, r, nu):
     for h in reversed(range(H)):
         for s in range(S):
             for a in range(A):
-                Q[h, s, a] = sum(nu[h, s, a, b] * (r[h, s, a, b] + P[h, s, a, b] @ v_next) for b in range(B))
+                Q[h, s, a] = sum(
+                    nu[h, s, a, b] * (r[h, s, a, b] + P[h, s, a, b] @ v_next) for b in range(B)
+                )
         v_next = Q[h].max(axis=1)
     return Q, v_next
 

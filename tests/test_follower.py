@@ -93,7 +93,8 @@ def test_vmap_over_theta_matches_loop():
     batched = np.asarray(jax.vmap(lambda th: bq.follower_response(g, theta=th))(thetas))
     for m in range(7):
         u = np.einsum("hsabd,d->hsab", g.features, thetas[m])
-        np.testing.assert_allclose(batched[m], np_follower_response(g.transitions, u, 1.0), atol=1e-12)
+        expected = np_follower_response(g.transitions, u, 1.0)
+        np.testing.assert_allclose(batched[m], expected, atol=1e-12)
 
 
 def test_farsighted_requires_policy_and_validates_it():

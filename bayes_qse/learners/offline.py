@@ -1,0 +1,792 @@
+"""Offline learners, DESIGN §5 (offline row): from one dataset of episodes played by a behaviour
+policy, return a leader policy and, where the method gives one, a lower bound on its value.
+
+Learners (all share the signature ``fit(dataset, game_spec, config, key) -> OfflineResult``):
+
+- ``oracle``: the QSE of the true game (needs the true :class:`~bayes_qse.games.Game`).
+- ``plugin``: MAP/MLE follower ``theta_hat`` (eq. 4) and the empirical leader model (eq. 5),
+  then exact backward induction (2a); no pessimism, no lower bound.
+- ``mle-pessimistic``: the paper's offline algorithm (PAPER.md, ingredient 4) in its efficient
+  linear-myopic form: MLE + Wald ellipsoid (DESIGN §2), and pessimism *inside* backward
+  induction -- the first-order ellipsoid penalty ``sqrt(beta) ||grad_theta E_nu[W]||_cov``
+  (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`) for the follower and Hoeffding /
+  L1 penalties where the leader's own data are thin.  ``penalty="box"`` plans instead over the
+  exact response box implied by the ellipsoid (:func:`ellipsoid_response_box`, then
+  :func:`~bayes_qse.robust_planning.box_plan` with the L1 transition balls).  Either way the
+  returned ``lower_bound`` is :func:`certified_lower_bound` of the returned policy: it holds
+  with probability ``>= 1 - delta`` whenever the Wald ellipsoid covers the true ``theta`` at its
+  level (chi-square radius: asymptotically; see "What the lower bounds certify" below).
+- ``bayes-pessimistic``: posterior draws of ``theta`` (Laplace at the MAP, or NUTS) and of the
+  leader's model (Dirichlet on transitions, a conjugate Normal on mean rewards), then the
+  lower-quantile (or lower-CVaR) rule (6) inside backward induction
+  (:func:`~bayes_qse.robust_planning.quantile_plan`).  Its ``lower_bound`` is the
+  ``delta``-quantile of the posterior distribution of ``J(pi_hat)``.
+
+What the lower bounds certify:
+
+- ``mle-pessimistic``: ``P_data( J(pi_hat) >= lower_bound ) >= 1 - delta``, a frequentist
+  statement over datasets, under (i) the Wald ellipsoid of the ridge-regularised MLE at level
+  ``1 - delta_theta`` covers the true ``theta`` (the chi-square radius makes this asymptotic,
+  not finite-sample: the one approximation in the claim), (ii) Weissman's L1 inequality for
+  the transitions and (iii) Hoeffding's inequality
+  for rewards in the known ``reward_range``, each with a union bound over ``(h,s,a,b)``;
+  ``delta`` is split equally among the learned parts.  Given (i)-(iii) the bound is exact, not
+  first-order: it is the pessimistic value of the policy over a set that contains the truth.
+- ``bayes-pessimistic``: ``P_posterior( J(pi_hat) >= lower_bound | data ) ~= 1 - delta`` (up to
+  Monte Carlo error over ``num_draws``), a statement about the posterior, not about repeated
+  datasets: its frequentist coverage holds only approximately, when the posterior is close to
+  the sampling distribution (large ``N``, Bernstein-von Mises) -- the experiment reports how
+  often it actually holds.
+
+The leader's model (transitions and rewards) is learned from the same data unless the
+:class:`~bayes_qse.learners.common.GameSpec` carries it (planning mode).  The leader knows the
+features, ``eta``, the initial distribution and the range of her rewards.  Pessimistic learners
+support a myopic follower only (the ellipsoid penalty and the response box are per-``(h,s,a)``
+facts that a farsighted follower's policy-dependent response does not have); ``plugin`` and
+``oracle`` support both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import as_float_array, check_distribution, check_shape
+from ..data import Dataset, buffer_from_dataset
+from ..errors import BayesQSEInputError, ConfigError
+from ..games import Game
+from ..leader_model import (
+    DirichletNormalModel,
+    EmpiricalBonusModel,
+    TabularStats,
+    tabular_stats_init,
+    tabular_stats_update,
+    weissman_l1_radius,
+)
+from ..planning import (
+    evaluate_policy,
+    leader_value,
+    plan_farsighted,
+    plan_myopic,
+    solve_qse,
+)
+from ..robust_planning import (
+    box_extreme,
+    box_plan,
+    ellipsoid_bonus_plan,
+    l1_extreme,
+    quantile_plan,
+)
+from ..sets import chi2_radius
+from .common import GameSpec
+
+Array = jax.Array
+
+BEHAVIOURS = ("uniform", "near-optimal", "poor-coverage")
+
+#: Defaults of the learners' ``config`` (every learner reads the keys it needs).
+DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
+    # total failure probability of a certified lower bound (and quantile level of Bayes rule)
+    "delta": 0.1,
+    # Gaussian prior precision on theta (ridge of the regularised MLE; 1.0 = DESIGN's sigma=1)
+    "ridge": 1.0,
+    # Newton steps of the (regularised) MLE
+    "newton_steps": 25,
+    # mle-pessimistic: "ellipsoid" (first-order penalty, the paper's efficient version) | "box"
+    "penalty": "ellipsoid",
+    # bayes-pessimistic: "quantile" | "cvar" rule (6); draws; "laplace" | "nuts" posterior
+    "rule": "quantile",
+    "num_draws": 256,
+    "posterior": "laplace",
+    # Dirichlet prior concentration of the Bayesian transition model
+    "dirichlet_prior": 1.0,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# What the leader knows, and what a learner returns
+# ---------------------------------------------------------------------------------------
+
+
+class OfflineResult(NamedTuple):
+    """What an offline learner returns.
+
+    Attributes:
+        policy: ``[H,S,A]`` the policy the leader announces.
+        lower_bound: a lower bound on ``J(policy)`` (see the module docstring for what it
+            certifies), or ``None`` when the method gives none.
+        info: diagnostics (estimates, radii, the planner's own value, ...); JSON-able values.
+    """
+
+    policy: np.ndarray
+    lower_bound: float | None
+    info: dict[str, Any]
+
+
+OfflineLearner = Callable[[Dataset, Any, Mapping[str, Any] | None, Array | None], OfflineResult]
+
+
+def learner_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:data:`DEFAULT_LEARNER_CONFIG` updated by ``config``; :class:`ConfigError` naming an
+    unknown key or a bad value."""
+    out = dict(DEFAULT_LEARNER_CONFIG)
+    for key, value in (config or {}).items():
+        if key not in out:
+            raise ConfigError(
+                f"config: unknown learner key {key!r}; known: {', '.join(sorted(out))}"
+            )
+        out[key] = value
+    for key in ("delta", "ridge", "dirichlet_prior"):
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise ConfigError(f"config: {key} must be a number, got {value!r}")
+        out[key] = float(value)
+    if not 0.0 < out["delta"] < 1.0:
+        raise ConfigError(f"config: delta must lie in (0, 1), got {out['delta']!r}")
+    if not out["ridge"] > 0.0:
+        raise ConfigError(f"config: ridge must be > 0, got {out['ridge']!r}")
+    for key, allowed in (
+        ("penalty", ("ellipsoid", "box")),
+        ("rule", ("quantile", "cvar")),
+        ("posterior", ("laplace", "nuts")),
+    ):
+        if out[key] not in allowed:
+            raise ConfigError(f"config: {key} must be one of {allowed}, got {out[key]!r}")
+    for key in ("num_draws", "newton_steps"):
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ConfigError(f"config: {key} must be a positive integer, got {value!r}")
+    if not out["dirichlet_prior"] > 0.0:
+        raise ConfigError(f"config: dirichlet_prior must be > 0, got {out['dirichlet_prior']!r}")
+    return out
+
+
+def _as_spec(game_spec: Any) -> GameSpec:
+    if isinstance(game_spec, GameSpec):
+        return game_spec
+    if isinstance(game_spec, Game):
+        return GameSpec.from_game(game_spec)
+    raise BayesQSEInputError(
+        f"game_spec: expected a GameSpec or a Game, got {type(game_spec).__name__}"
+    )
+
+
+def _check_dataset(dataset: Any, spec: GameSpec) -> Dataset:
+    if not isinstance(dataset, Dataset):
+        raise BayesQSEInputError(f"dataset: expected a Dataset, got {type(dataset).__name__}")
+    return dataset.validate_for(spec)
+
+
+def _key(key: Any) -> Array:
+    return jax.random.key(0) if key is None else key
+
+
+# ---------------------------------------------------------------------------------------
+# Behaviour policies
+# ---------------------------------------------------------------------------------------
+
+
+def uniform_policy(game: Any) -> np.ndarray:
+    """The uniform behaviour policy ``[H,S,A]``: covers every action equally."""
+    H, S, A, _ = game.shape
+    return np.full((H, S, A), 1.0 / A)
+
+
+def _optimal(game: Game, optimal_policy: Any) -> np.ndarray:
+    if optimal_policy is None:
+        return np.asarray(solve_qse(game).policy)
+    pi = as_float_array(optimal_policy, "optimal_policy", 3)
+    check_shape(pi, game.shape[:3], "optimal_policy")
+    check_distribution(pi, "optimal_policy")
+    return pi
+
+
+def _check_epsilon(epsilon: float) -> float:
+    if not 0.0 < float(epsilon) <= 1.0:
+        raise BayesQSEInputError(f"epsilon: must lie in (0, 1], got {epsilon!r}")
+    return float(epsilon)
+
+
+def near_optimal_policy(game: Game, epsilon: float = 0.2, optimal_policy: Any = None) -> np.ndarray:
+    """A softened QSE policy ``(1 - epsilon) pi* + epsilon * uniform`` (``[H,S,A]``).
+
+    Covers the optimal policy's actions well and every other action at rate ``epsilon / A``.
+    ``pi*`` is :func:`~bayes_qse.planning.solve_qse` of ``game`` unless given.
+    """
+    eps = _check_epsilon(epsilon)
+    pi = _optimal(game, optimal_policy)
+    return (1.0 - eps) * pi + eps * uniform_policy(game)
+
+
+def poorly_covering_policy(
+    game: Game, epsilon: float = 0.05, optimal_policy: Any = None
+) -> np.ndarray:
+    """A behaviour policy that rarely plays what the optimal policy needs (``[H,S,A]``).
+
+    ``(1 - epsilon) * anti + epsilon * uniform``, where ``anti(a|s)`` is proportional to
+    ``1 - pi*(a|s)``: mass goes to the actions ``pi*`` does not take, so an optimal action is
+    played with probability about ``epsilon / A`` (with ``A = 1`` the policy is trivial).
+    """
+    eps = _check_epsilon(epsilon)
+    pi = _optimal(game, optimal_policy)
+    A = pi.shape[-1]
+    if A == 1:
+        return np.ones_like(pi)
+    anti = 1.0 - pi
+    total = anti.sum(-1, keepdims=True)
+    anti = np.where(total > 0, anti / np.where(total > 0, total, 1.0), 1.0 / A)
+    return (1.0 - eps) * anti + eps * uniform_policy(game)
+
+
+def behaviour_policy(
+    name: str, game: Game, epsilon: float | None = None, optimal_policy: Any = None
+) -> np.ndarray:
+    """The behaviour policy ``name`` in :data:`BEHAVIOURS` for ``game`` (``[H,S,A]``)."""
+    if name == "uniform":
+        return uniform_policy(game)
+    if name == "near-optimal":
+        kw = {} if epsilon is None else {"epsilon": epsilon}
+        return near_optimal_policy(game, optimal_policy=optimal_policy, **kw)
+    if name == "poor-coverage":
+        kw = {} if epsilon is None else {"epsilon": epsilon}
+        return poorly_covering_policy(game, optimal_policy=optimal_policy, **kw)
+    raise BayesQSEInputError(f"behaviour: unknown {name!r}; choose from {', '.join(BEHAVIOURS)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Estimates: the follower (eq. 4) and the leader's own model (eq. 5)
+# ---------------------------------------------------------------------------------------
+
+
+def _capacity(n: int) -> int:
+    """Buffer capacity: the next power of two >= n (few distinct shapes -> few compiles)."""
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def fit_follower(
+    dataset: Dataset,
+    spec: GameSpec,
+    ridge: float = 1.0,
+    newton_steps: int = 25,
+    transitions: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Regularised MLE (= MAP under ``theta ~ N(0, I/ridge)``) of eq. (4).
+
+    Uses :func:`bayes_qse.inference.map_newton` on a buffer whose capacity is rounded up to a
+    power of two (so a sweep over dataset sizes compiles only a few times).  A farsighted
+    follower's likelihood runs the soft Bellman recursion (1) on ``transitions`` (the leader's
+    known or estimated kernel ``[H,S,A,B,S]``; the spec's by default); a myopic one ignores
+    them.  Returns ``(theta_hat[d], precision[d,d])`` with ``precision = -Hess log posterior``
+    (the observed Fisher information plus ``ridge * I``): the Wald ellipsoid's geometry and the
+    Laplace posterior's precision.
+    """
+    from ..inference import map_newton
+
+    d = spec.features.shape[-1]
+    buf = buffer_from_dataset(dataset, capacity=_capacity(max(dataset.n_episodes, 1)))
+    P = spec.transitions if transitions is None else transitions
+    if spec.farsighted and P is None:
+        raise BayesQSEInputError("transitions: a farsighted follower's likelihood needs them")
+    theta, neg_hess = map_newton(
+        buf,
+        jnp.asarray(spec.features),
+        None if P is None else jnp.asarray(P),
+        spec.eta,
+        float(ridge) * jnp.eye(d),
+        jnp.zeros(d),
+        n_steps=int(newton_steps),
+        farsighted=bool(spec.farsighted),
+    )
+    return np.asarray(theta), np.asarray(neg_hess)
+
+
+def leader_model_stats(dataset: Dataset, spec: GameSpec) -> TabularStats:
+    """Sufficient statistics (counts, reward sums) of the leader's tabular model (eq. 5)."""
+    return tabular_stats_update(tabular_stats_init(*spec.shape), dataset)
+
+
+def empirical_leader_model(
+    dataset: Dataset, spec: GameSpec, delta: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The frequentist leader model of eq. (5) from ``dataset``
+    (:class:`~bayes_qse.leader_model.EmpiricalBonusModel` with Hoeffding bonuses).
+
+    Returns ``(counts[H,S,A,B], p_hat[H,S,A,B,S], r_hat[H,S,A,B], reward_bonus, l1_radius)``;
+    unseen cells get the uniform kernel and the mid-range reward.  With ``delta``, the bonuses
+    hold simultaneously over all ``K = H S A B`` cells with probability ``>= 1 - delta`` each
+    (rewards: Hoeffding with ``log(2K/delta)``; transitions: Weissman's L1 radius at
+    ``delta / K``); else they are ``None``.
+    """
+    model = EmpiricalBonusModel("hoeffding", spec.reward_range)
+    stats = leader_model_stats(dataset, spec)
+    p_hat, r_hat = model.mean(stats)
+    bonus = radius = None
+    if delta is not None:
+        bonus = np.asarray(model.bonus(stats, delta).reward)
+        K = int(np.size(stats.n))
+        radius = np.asarray(weissman_l1_radius(stats.n, spec.shape[1], delta / K))
+    return np.asarray(stats.n), np.asarray(p_hat), np.asarray(r_hat), bonus, radius
+
+
+# ---------------------------------------------------------------------------------------
+# The follower's response set from the Wald ellipsoid, and certified evaluation
+# ---------------------------------------------------------------------------------------
+
+
+@jax.jit
+def ellipsoid_response_box(
+    features: Array, eta: Array, theta_hat: Array, cov: Array, beta: Array
+) -> tuple[Array, Array]:
+    """A probability box ``[H,S,A,B]`` that contains the myopic response ``nu_theta`` for
+    every ``theta`` in the Wald ellipsoid ``{(theta - theta_hat)' cov^{-1} (theta - theta_hat)
+    <= beta}`` (DESIGN §2, §4), computed exactly -- no linearisation.
+
+    For each pair ``(b, c)`` the log-odds ``z_c - z_b = eta (phi_c - phi_b) . theta`` is linear
+    in ``theta``, so over the ellipsoid it ranges exactly in ``m_bc +/- sqrt(beta) ||eta
+    (phi_c - phi_b)||_cov``.  Since ``nu_b = 1 / sum_c exp(z_c - z_b)``, bounding each term
+    gives ``nu_b >= exp(-logsumexp_c upper_bc)`` and ``nu_b <= exp(-logsumexp_c lower_bc)``.
+    The box is a relaxation of the ellipsoid's image (each pair is bounded separately), so the
+    set it defines contains every response the ellipsoid allows.
+
+    Returns ``(nu_lower[H,S,A,B], nu_upper[H,S,A,B])``.
+    """
+    diff = eta * (features[..., None, :, :] - features[..., :, None, :])  # [H,S,A,B(b),B(c),d]
+    centre = diff @ theta_hat
+    half = jnp.sqrt(jnp.maximum(beta, 0.0) * jnp.einsum("...i,ij,...j->...", diff, cov, diff))
+    lower = jnp.exp(-jax.scipy.special.logsumexp(centre + half, axis=-1))
+    upper = jnp.exp(-jax.scipy.special.logsumexp(centre - half, axis=-1))
+    return lower, jnp.minimum(upper, 1.0)
+
+
+@jax.jit
+def pessimistic_policy_value(
+    policy: Array,
+    p_hat: Array,
+    l1_radius: Array,
+    reward_lower: Array,
+    nu_lower: Array,
+    nu_upper: Array,
+) -> Array:
+    """The worst-case value ``V[H+1,S]`` of a fixed ``policy[H,S,A]`` over a bounded model:
+    transitions in L1 balls around ``p_hat`` (radius ``l1_radius[H,S,A,B]``), rewards
+    ``>= reward_lower`` and the follower's response in the box ``[nu_lower, nu_upper]``::
+
+        W_h(s,a,b) = reward_lower_h(s,a,b) + min_{p in ball} p . V_{h+1}
+        V_h(s)     = sum_a pi_h(a|s) min_{nu in box ∩ simplex} sum_b nu_b W_h(s,a,b)
+
+    (DESIGN §4, pessimistic side).  If the true model lies in the set, ``V_h <= V^pi_h``
+    everywhere by backward induction: each step's minimum is at most the true model's value.
+    """
+    S = p_hat.shape[1]
+
+    def step(v_next, inputs):
+        pi_h, p_h, rad_h, r_h, lo_h, up_h = inputs
+        nxt, _ = l1_extreme(p_h, rad_h, v_next, False)
+        q, _ = box_extreme(r_h + nxt, lo_h, up_h, False)
+        v = jnp.sum(pi_h * q, axis=-1)
+        return v, v
+
+    v_end = jnp.zeros((S,), dtype=p_hat.dtype)
+    _, vs = jax.lax.scan(
+        step, v_end, (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper), reverse=True
+    )
+    return jnp.concatenate([vs, v_end[None]], axis=0)
+
+
+class PessimisticModel(NamedTuple):
+    """The set a certified lower bound is taken over (arrays; see :func:`pessimistic_model`)."""
+
+    theta_hat: np.ndarray
+    precision: np.ndarray
+    cov: np.ndarray
+    beta: float
+    p_hat: np.ndarray
+    l1_radius: np.ndarray
+    reward_lower: np.ndarray
+    nu_lower: np.ndarray
+    nu_upper: np.ndarray
+    info: dict[str, Any]
+
+
+def pessimistic_model(
+    dataset: Dataset, spec: GameSpec, config: Mapping[str, Any] | None = None
+) -> PessimisticModel:
+    """Estimates and the confidence set of ``mle-pessimistic``: the Wald ellipsoid of the
+    regularised MLE at level ``1 - delta_theta`` (chi-square radius), its exact response box,
+    the L1 transition balls and the reward lower bounds.  ``delta`` is split equally among the
+    follower, the transitions and the rewards (only the follower in planning mode)."""
+    cfg = learner_config(config)
+    delta = float(cfg["delta"])
+    parts = 1 if spec.known_model else 3
+    d_part = delta / parts
+    theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])
+    cov = np.linalg.inv(precision)
+    cov = 0.5 * (cov + cov.T)
+    d = theta_hat.shape[0]
+    beta = chi2_radius(d, 1.0 - d_part)
+    nu_lo, nu_up = ellipsoid_response_box(
+        jnp.asarray(spec.features), spec.eta, jnp.asarray(theta_hat), jnp.asarray(cov), beta
+    )
+    if spec.known_model:
+        p_hat = np.asarray(spec.transitions)
+        radius = np.zeros(spec.shape)
+        r_low = np.asarray(spec.leader_reward)
+        counts = None
+    else:
+        counts, p_hat, r_hat, bonus, radius = empirical_leader_model(dataset, spec, d_part)
+        r_low = np.maximum(r_hat - bonus, spec.reward_range[0])
+    info = {
+        "theta_hat": theta_hat,
+        "beta": beta,
+        "delta_split": d_part,
+        "cells_unvisited": None if counts is None else int(np.sum(counts == 0)),
+    }
+    return PessimisticModel(
+        theta_hat,
+        precision,
+        cov,
+        beta,
+        p_hat,
+        radius,
+        r_low,
+        np.asarray(nu_lo),
+        np.asarray(nu_up),
+        info,
+    )
+
+
+def certified_lower_bound(policy: Any, model: PessimisticModel, spec: GameSpec) -> float:
+    """``rho . V_1`` of :func:`pessimistic_policy_value`: a lower bound on ``J(policy)`` that
+    holds whenever the true model lies in ``model``'s set (probability ``>= 1 - delta``)."""
+    v = pessimistic_policy_value(
+        jnp.asarray(policy),
+        jnp.asarray(model.p_hat),
+        jnp.asarray(model.l1_radius),
+        jnp.asarray(model.reward_lower),
+        jnp.asarray(model.nu_lower),
+        jnp.asarray(model.nu_upper),
+    )
+    return float(np.asarray(spec.initial_dist) @ np.asarray(v[0]))
+
+
+# ---------------------------------------------------------------------------------------
+# Learners
+# ---------------------------------------------------------------------------------------
+
+
+def fit_oracle(
+    dataset: Dataset,
+    game_spec: Any,
+    config: Mapping[str, Any] | None = None,
+    key: Array | None = None,
+) -> OfflineResult:
+    """The QSE of the true game (ignores the data); ``game_spec`` must be the true
+    :class:`~bayes_qse.games.Game`.  No lower bound is claimed."""
+    if not isinstance(game_spec, Game):
+        raise BayesQSEInputError("game_spec: the oracle needs the true Game (with theta)")
+    sol = solve_qse(game_spec)
+    return OfflineResult(np.asarray(sol.policy), None, {"value": float(sol.value)})
+
+
+def _leader_arrays(dataset: Dataset, spec: GameSpec) -> tuple[np.ndarray, np.ndarray, Any]:
+    if spec.known_model:
+        return np.asarray(spec.transitions), np.asarray(spec.leader_reward), None
+    _, p_hat, r_hat, _, _ = empirical_leader_model(dataset, spec)
+    return p_hat, r_hat, None
+
+
+def fit_plugin(
+    dataset: Dataset,
+    game_spec: Any,
+    config: Mapping[str, Any] | None = None,
+    key: Array | None = None,
+) -> OfflineResult:
+    """Plug-in: plan (2a, or 2b when farsighted) on the MAP ``theta_hat`` and the empirical
+    leader model (uniform transitions and mid-range rewards where unseen).  No lower bound."""
+    spec = _as_spec(game_spec)
+    dataset = _check_dataset(dataset, spec)
+    cfg = learner_config(config)
+    P, r, _ = _leader_arrays(dataset, spec)
+    theta_hat, _ = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"], P)
+    feats = jnp.asarray(spec.features)
+    if spec.farsighted:
+        policies, values, best = plan_farsighted(
+            jnp.asarray(P),
+            jnp.asarray(r),
+            feats,
+            spec.eta,
+            jnp.asarray(spec.initial_dist),
+            jnp.asarray(theta_hat),
+            _key(key),
+        )
+        policy = np.asarray(policies[int(best)])
+        planned = float(values[int(best)])
+    else:
+        _, v, pi = plan_myopic(jnp.asarray(P), jnp.asarray(r), feats, spec.eta, theta_hat)
+        policy = np.asarray(pi)
+        planned = float(np.asarray(spec.initial_dist) @ np.asarray(v[0]))
+    return OfflineResult(policy, None, {"theta_hat": theta_hat, "planned_value": planned})
+
+
+def _require_myopic(spec: GameSpec, name: str) -> None:
+    if spec.farsighted:
+        raise BayesQSEInputError(
+            f"game_spec: {name} supports a myopic follower only (farsighted: use plugin)"
+        )
+
+
+def fit_mle_pessimistic(
+    dataset: Dataset,
+    game_spec: Any,
+    config: Mapping[str, Any] | None = None,
+    key: Array | None = None,
+) -> OfflineResult:
+    """The paper's offline algorithm (pessimism over the confidence sets), myopic follower.
+
+    ``penalty="ellipsoid"`` (default, the efficient linear-myopic version): backward induction
+    with ``Q_h(s,a) = E_{nu_hat}[W] - sqrt(beta) ||grad_theta E_nu[W]||_cov`` (clipped to the
+    range of ``W``), where ``W_b`` uses the reward lower bound and the transition penalty
+    ``-(l1_radius / 2) * span(V_{h+1})`` (``span <= (H-h) (r_max - r_min)``).
+    ``penalty="box"``: exact pessimistic planning over the ellipsoid's response box and the L1
+    balls (:func:`~bayes_qse.robust_planning.box_plan`).
+
+    ``lower_bound`` = :func:`certified_lower_bound` of the returned policy (see the module
+    docstring for what it certifies); ``info["planned_value"]`` is the planner's own value.
+    """
+    spec = _as_spec(game_spec)
+    _require_myopic(spec, "mle-pessimistic")
+    dataset = _check_dataset(dataset, spec)
+    cfg = learner_config(config)
+    model = pessimistic_model(dataset, spec, cfg)
+    if cfg["penalty"] == "box":
+        _, v, pi = box_plan(
+            jnp.asarray(model.p_hat),
+            jnp.asarray(model.reward_lower),
+            jnp.asarray(model.nu_lower),
+            jnp.asarray(model.nu_upper),
+            False,
+            None,
+            jnp.asarray(model.l1_radius),
+        )
+    else:
+        H = spec.shape[0]
+        width = spec.reward_range[1] - spec.reward_range[0]
+        remaining = (H - 1 - np.arange(H)).reshape(H, 1, 1, 1) * width  # span of V_{h+1}
+        r_pen = model.reward_lower - 0.5 * model.l1_radius * remaining
+        arrays = (
+            jnp.asarray(model.p_hat),
+            jnp.asarray(r_pen),
+            jnp.asarray(spec.features),
+            spec.eta,
+        )
+        _, v, pi = ellipsoid_bonus_plan(
+            arrays, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
+        )
+    policy = np.asarray(pi)
+    planned = float(np.asarray(spec.initial_dist) @ np.asarray(v[0]))
+    lb = certified_lower_bound(policy, model, spec)
+    info = {**model.info, "planned_value": planned, "penalty": cfg["penalty"]}
+    return OfflineResult(policy, lb, info)
+
+
+# ---- bayes-pessimistic ----------------------------------------------------------------
+
+
+def _posterior_theta(
+    dataset: Dataset, spec: GameSpec, cfg: Mapping[str, Any], key: Array
+) -> tuple[np.ndarray, str]:
+    """``theta[M,d]`` posterior draws under ``theta ~ N(0, I/ridge)``."""
+    M = int(cfg["num_draws"])
+    if cfg["posterior"] == "nuts":
+        from ..inference import sample_posterior
+
+        post = sample_posterior(
+            dataset,
+            spec.features,
+            spec.eta,
+            method="nuts",
+            num_samples=M,
+            seed=int(jax.random.randint(key, (), 0, 2**31 - 1)),
+            prior="normal",
+            prior_scale=1.0 / math.sqrt(float(cfg["ridge"])),
+            transitions=spec.transitions,
+            farsighted=False,
+        )
+        return np.asarray(post.theta), "nuts"
+    from ..inference import laplace_draws
+
+    theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])
+    draws = laplace_draws(key, jnp.asarray(theta_hat), jnp.asarray(precision), M)
+    return np.asarray(draws), "laplace"
+
+
+def posterior_leader_draws(
+    dataset: Dataset,
+    spec: GameSpec,
+    key: Array,
+    num_draws: int,
+    dirichlet_prior: float = 1.0,
+) -> tuple[Array, Array]:
+    """Posterior draws of the leader's model (eq. 5, Bayesian, tabular) from
+    :class:`~bayes_qse.leader_model.DirichletNormalModel`: ``P^m_h(.|s,a,b) ~
+    Dirichlet(dirichlet_prior + counts)`` and mean rewards from the conjugate Normal with prior
+    mean the middle of ``reward_range`` and noise scale half its width.  In planning mode the
+    known model is repeated.  Returns ``(transitions[M,H,S,A,B,S], rewards[M,H,S,A,B])``.
+    """
+    M = int(num_draws)
+    if spec.known_model:
+        P = jnp.broadcast_to(jnp.asarray(spec.transitions), (M, *np.shape(spec.transitions)))
+        r = jnp.broadcast_to(jnp.asarray(spec.leader_reward), (M, *np.shape(spec.leader_reward)))
+        return P, r
+    lo, hi = spec.reward_range
+    model = DirichletNormalModel(
+        alpha0=float(dirichlet_prior),
+        reward_prior_mean=0.5 * (lo + hi),
+        reward_prior_strength=1.0,
+        reward_noise_sd=max(0.5 * (hi - lo), 1e-12),
+    )
+    return model.sample(leader_model_stats(dataset, spec), key, M)
+
+
+@jax.jit
+def _draw_values(P: Array, r: Array, nu: Array, policy: Array, rho: Array) -> Array:
+    """``J^m(policy)`` under each draw: ``[M]``."""
+    v, _ = jax.vmap(evaluate_policy, in_axes=(0, 0, 0, None))(P, r, nu, policy)
+    return v[:, 0] @ rho
+
+
+def fit_bayes_pessimistic(
+    dataset: Dataset,
+    game_spec: Any,
+    config: Mapping[str, Any] | None = None,
+    key: Array | None = None,
+) -> OfflineResult:
+    """Posterior pessimism, myopic follower: the lower-quantile (``rule="quantile"``) or
+    lower-CVaR (``rule="cvar"``) rule (6) at level ``delta`` inside backward induction, over
+    ``num_draws`` joint draws of ``theta`` (Laplace or NUTS) and of the leader's model.
+
+    ``lower_bound`` is the ``delta``-quantile over the draws of ``J^m(pi_hat)`` -- the value of
+    the returned policy under draw ``m`` -- so ``P_posterior(J(pi_hat) >= lower_bound | data)
+    ~= 1 - delta``: a credible bound, not a frequentist guarantee (module docstring).
+    """
+    spec = _as_spec(game_spec)
+    _require_myopic(spec, "bayes-pessimistic")
+    dataset = _check_dataset(dataset, spec)
+    cfg = learner_config(config)
+    k_theta, k_model = jax.random.split(_key(key))
+    theta, method = _posterior_theta(dataset, spec, cfg, k_theta)
+    P, r = posterior_leader_draws(dataset, spec, k_model, theta.shape[0], cfg["dirichlet_prior"])
+    feats = jnp.asarray(spec.features)
+    nu = jax.nn.softmax(spec.eta * jnp.einsum("hsabd,md->mhsab", feats, theta), axis=-1)
+    level = float(cfg["delta"])
+    P_mean, r_mean = P.mean(axis=0), r.mean(axis=0)
+    _, v, pi = quantile_plan(
+        jnp.asarray(P_mean),
+        jnp.asarray(r_mean),
+        nu,
+        level,
+        cfg["rule"],
+        None if spec.known_model else jnp.asarray(P),
+        None if spec.known_model else jnp.asarray(r),
+    )
+    policy = np.asarray(pi)
+    values = np.asarray(
+        _draw_values(
+            jnp.asarray(P), jnp.asarray(r), nu, jnp.asarray(policy), jnp.asarray(spec.initial_dist)
+        )
+    )
+    lb = float(np.quantile(values, level))
+    info = {
+        "posterior": method,
+        "rule": cfg["rule"],
+        "planned_value": float(np.asarray(spec.initial_dist) @ np.asarray(v[0])),
+        "posterior_mean_value": float(values.mean()),
+        "theta_mean": theta.mean(axis=0),
+    }
+    return OfflineResult(policy, lb, info)
+
+
+#: Registry of offline learners by name (DESIGN §5); variants fix a config key.
+OFFLINE_LEARNERS: dict[str, OfflineLearner] = {
+    "oracle": fit_oracle,
+    "plugin": fit_plugin,
+    "mle-pessimistic": fit_mle_pessimistic,
+    "bayes-pessimistic": fit_bayes_pessimistic,
+}
+
+#: Named variants: ``name -> (base learner, config overrides)``.
+LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),
+    "bayes-pessimistic-cvar": ("bayes-pessimistic", {"rule": "cvar"}),
+}
+
+
+def get_learner(name: str) -> OfflineLearner:
+    """The offline learner ``name`` (a base name or a variant)."""
+    if name in OFFLINE_LEARNERS:
+        return OFFLINE_LEARNERS[name]
+    if name in LEARNER_VARIANTS:
+        base, overrides = LEARNER_VARIANTS[name]
+        fit = OFFLINE_LEARNERS[base]
+
+        def variant(dataset, game_spec, config=None, key=None):
+            return fit(dataset, game_spec, {**dict(config or {}), **overrides}, key)
+
+        variant.__name__ = f"fit_{name.replace('-', '_')}"
+        variant.__doc__ = f"``{base}`` with {overrides}."
+        return variant
+    known = sorted([*OFFLINE_LEARNERS, *LEARNER_VARIANTS])
+    raise BayesQSEInputError(f"learner: unknown offline learner {name!r}; choose from {known}")
+
+
+def fit_offline(
+    name: str,
+    dataset: Dataset,
+    game_spec: Any,
+    config: Mapping[str, Any] | None = None,
+    key: Array | None = None,
+) -> OfflineResult:
+    """Run the offline learner ``name`` on ``dataset``."""
+    return get_learner(name)(dataset, game_spec, config, key)
+
+
+def suboptimality(game: Game, policy: Any, optimal_value: float | None = None) -> float:
+    """``J(pi*) - J(policy)`` by exact policy evaluation on the true game (DESIGN §5)."""
+    best = solve_qse(game).value if optimal_value is None else float(optimal_value)
+    return float(best - leader_value(game, policy))
+
+
+__all__ = [
+    "BEHAVIOURS",
+    "DEFAULT_LEARNER_CONFIG",
+    "GameSpec",
+    "LEARNER_VARIANTS",
+    "OFFLINE_LEARNERS",
+    "OfflineResult",
+    "PessimisticModel",
+    "behaviour_policy",
+    "certified_lower_bound",
+    "ellipsoid_response_box",
+    "empirical_leader_model",
+    "leader_model_stats",
+    "fit_bayes_pessimistic",
+    "fit_follower",
+    "fit_mle_pessimistic",
+    "fit_offline",
+    "fit_oracle",
+    "fit_plugin",
+    "get_learner",
+    "learner_config",
+    "near_optimal_policy",
+    "pessimistic_model",
+    "pessimistic_policy_value",
+    "poorly_covering_policy",
+    "posterior_leader_draws",
+    "suboptimality",
+    "uniform_policy",
+]

@@ -1,0 +1,342 @@
+"""Confidence and credible sets for the follower's ``theta`` and its response (DESIGN §2).
+
+Frequentist (around an :class:`~bayes_qse.inference.MLEFit`):
+
+- Wald ellipsoid ``{theta : (theta - theta_hat)' I (theta - theta_hat) <= beta}`` with ``I`` the
+  observed Fisher information;
+- likelihood-ratio set ``{theta : L(theta_hat) - L(theta) <= beta / 2}`` with ``L`` of eq. (4);
+- ``beta`` from the chi-square quantile (:func:`chi2_radius`, asymptotic, "practical") or the
+  conservative finite-sample radius (:func:`theory_radius`, "theory" mode of the paper).
+
+Bayesian (from posterior draws ``theta[M,d]``): the equal-tailed :func:`credible_box` and the
+highest-density region :func:`hpd_region` (Mahalanobis rank of the draws).
+
+Per-response intervals of ``nu_h(b|s,a)`` (myopic follower) by the delta method or by sampling
+(the ellipsoid's image, or the posterior draws): :func:`response_intervals`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+from ._validate import as_float_array
+from .errors import BayesQSEInputError
+from .follower import utility
+
+Array = jax.Array
+
+
+def _check_level(level: float) -> float:
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise BayesQSEInputError(f"level: must lie strictly between 0 and 1, got {level}")
+    return level
+
+
+def chi2_radius(dim: int, level: float) -> float:
+    """``beta = chi2_dim.ppf(level)``: the asymptotic radius of the Wald and LR sets."""
+    if int(dim) != dim or dim < 1:
+        raise BayesQSEInputError(f"dim: must be a positive integer, got {dim!r}")
+    return float(stats.chi2.ppf(_check_level(level), int(dim)))
+
+
+def theory_radius(
+    dim: int,
+    n_observations: int,
+    level: float,
+    theta_bound: float = 10.0,
+    lipschitz: float = 2.0,
+) -> float:
+    """A conservative finite-sample radius for the likelihood-ratio set (the paper's "theory").
+
+    A covering argument in the style of Chen, Wang & Yang (2023): cover the ball
+    ``|theta| <= theta_bound`` at scale ``eps = 1 / (n * lipschitz)`` (where ``lipschitz``
+    bounds the gradient of one log-response, ``2 * eta * max |phi|``), take a union bound of the
+    likelihood-ratio deviation ``log(1/delta)`` over the cover and add the discretisation error:
+
+        beta / 2 = d log(1 + 2 theta_bound n lipschitz) + log(1 / (1 - level)) + 2.
+
+    It is much larger than :func:`chi2_radius` and holds without asymptotics.
+    """
+    if int(dim) != dim or dim < 1:
+        raise BayesQSEInputError(f"dim: must be a positive integer, got {dim!r}")
+    if n_observations < 0:
+        raise BayesQSEInputError(f"n_observations: must be >= 0, got {n_observations!r}")
+    level = _check_level(level)
+    half = (
+        dim * np.log1p(2.0 * theta_bound * max(n_observations, 1) * lipschitz)
+        - np.log1p(-level)
+        + 2.0
+    )
+    return float(2.0 * half)
+
+
+# ---------------------------------------------------------------------------------------
+# Wald ellipsoid
+# ---------------------------------------------------------------------------------------
+
+
+class WaldEllipsoid(NamedTuple):
+    """``{theta : (theta - center)' precision (theta - center) <= radius}``.
+
+    Attributes:
+        center: ``[d]``.
+        precision: ``[d,d]`` (the observed Fisher information, or a posterior precision).
+        radius: ``beta``.
+    """
+
+    center: np.ndarray
+    precision: np.ndarray
+    radius: float
+
+    def distance2(self, theta: Any) -> np.ndarray:
+        """Squared Mahalanobis distance ``[...]`` of ``theta[..., d]`` to the center."""
+        diff = np.asarray(theta, np.float64) - self.center
+        return np.einsum("...i,ij,...j->...", diff, self.precision, diff)
+
+    def contains(self, theta: Any) -> np.ndarray:
+        """Membership of ``theta[..., d]``: a bool array ``[...]``."""
+        return self.distance2(theta) <= self.radius * (1 + 1e-12)
+
+    def half_widths(self) -> np.ndarray:
+        """``[d]`` half-widths of the bounding box: ``sqrt(radius * cov_ii)``."""
+        return np.sqrt(self.radius * np.diag(np.linalg.inv(self.precision)))
+
+    def sample(self, seed: int, num_samples: int, boundary_fraction: float = 0.5) -> np.ndarray:
+        """``[M,d]`` points of the ellipsoid: uniform inside, plus a share on its surface.
+
+        The surface share matters for the extremes of a function over the set.
+        """
+        d = self.center.shape[0]
+        lam = np.linalg.eigvalsh(self.precision)
+        if lam.min() <= 1e-12 * max(abs(lam).max(), 1e-300):
+            raise BayesQSEInputError(
+                "precision: not positive definite, the ellipsoid is unbounded (theta is not "
+                "identified along some direction)"
+            )
+        rng = np.random.default_rng(seed)
+        z = rng.normal(size=(num_samples, d))
+        z /= np.linalg.norm(z, axis=1, keepdims=True)
+        n_surface = int(round(boundary_fraction * num_samples))
+        r = np.ones(num_samples)
+        r[n_surface:] = rng.uniform(size=num_samples - n_surface) ** (1.0 / d)
+        chol = np.linalg.cholesky(self.precision)  # precision = L L'
+        # x = L'^-1 (sqrt(radius) r z) satisfies x' precision x = radius r^2
+        x = np.linalg.solve(chol.T, (np.sqrt(self.radius) * r[:, None] * z).T).T
+        return self.center + x
+
+
+def wald_ellipsoid(fit: Any, level: float = 0.95, radius: float | None = None) -> WaldEllipsoid:
+    """The Wald set of an :class:`~bayes_qse.inference.MLEFit` (or a Laplace posterior).
+
+    ``radius`` defaults to :func:`chi2_radius` ``(d, level)``; pass :func:`theory_radius` for
+    the conservative set.  A Laplace :class:`~bayes_qse.inference.Posterior` gives its
+    Gaussian's ellipsoid (center the MAP, precision ``cov^-1``).
+    """
+    if hasattr(fit, "fisher"):
+        center, precision = np.asarray(fit.theta), np.asarray(fit.fisher)
+    elif getattr(fit, "cov", None) is not None and getattr(fit, "map_theta", None) is not None:
+        center, precision = np.asarray(fit.map_theta), np.linalg.inv(np.asarray(fit.cov))
+    else:
+        raise BayesQSEInputError("fit: expected an MLEFit or a Laplace Posterior")
+    d = center.shape[0]
+    beta = chi2_radius(d, level) if radius is None else float(radius)
+    return WaldEllipsoid(center, precision, beta)
+
+
+# ---------------------------------------------------------------------------------------
+# Likelihood-ratio set
+# ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LikelihoodRatioSet:
+    """``{theta : L(theta_hat) - L(theta) <= radius / 2}`` for the likelihood (4).
+
+    Build it with :func:`likelihood_ratio_set`.  ``contains(theta[..., d])`` evaluates ``L``
+    at every point (vectorised, jit-compiled).
+    """
+
+    center: np.ndarray
+    max_log_likelihood: float
+    radius: float
+    _log_likelihood: Any = dataclasses.field(repr=False)
+
+    def log_likelihood(self, theta: Any) -> np.ndarray:
+        """``L(theta)`` for ``theta[..., d]``."""
+        th = np.asarray(theta, np.float64)
+        flat = th.reshape(-1, th.shape[-1])
+        return np.asarray(self._log_likelihood(jnp.asarray(flat))).reshape(th.shape[:-1])
+
+    def deviance(self, theta: Any) -> np.ndarray:
+        """``2 (L(theta_hat) - L(theta))`` for ``theta[..., d]``."""
+        return 2.0 * (self.max_log_likelihood - self.log_likelihood(theta))
+
+    def contains(self, theta: Any) -> np.ndarray:
+        """Membership of ``theta[..., d]``: a bool array ``[...]``."""
+        return self.deviance(theta) <= self.radius * (1 + 1e-12) + 1e-9
+
+
+@partial(jax.jit, static_argnames=("farsighted",))
+def _batched_log_likelihood(thetas, features, transitions, eta, stats, farsighted):
+    """``L(theta)`` of eq. (4) for ``thetas[M,d]`` (counts for a myopic follower)."""
+    from .likelihood import log_likelihood, myopic_log_likelihood_from_counts
+
+    if farsighted:
+        one = lambda th: log_likelihood(th, features, transitions, eta, stats, True)
+    else:
+        one = lambda th: myopic_log_likelihood_from_counts(th, features, eta, stats)
+    return jax.vmap(one)(thetas)
+
+
+def likelihood_ratio_set(
+    dataset: Any,
+    game_or_features: Any,
+    fit: Any,
+    level: float = 0.95,
+    *,
+    eta: float | None = None,
+    radius: float | None = None,
+    transitions: Any = None,
+    farsighted: bool | None = None,
+) -> LikelihoodRatioSet:
+    """The likelihood-ratio confidence set around ``fit`` (an MLEFit of the same data).
+
+    ``radius`` defaults to :func:`chi2_radius` ``(d, level)`` (Wilks); the other arguments are
+    those of :func:`~bayes_qse.inference.fit_mle`.
+    """
+    from .inference import _resolve_model, _stats_from_dataset
+
+    m = _resolve_model(dataset, game_or_features, eta, transitions, farsighted)
+    stats_ = _stats_from_dataset(dataset, m.features, m.farsighted)
+    phi, P, e = jnp.asarray(m.features), jnp.asarray(m.transitions), m.eta
+    batched = partial(
+        _batched_log_likelihood,
+        features=phi,
+        transitions=P,
+        eta=e,
+        stats=stats_,
+        farsighted=m.farsighted,
+    )
+    d = phi.shape[-1]
+    beta = chi2_radius(d, level) if radius is None else float(radius)
+    center = np.asarray(fit.theta, np.float64)
+    l_max = float(batched(jnp.asarray(center[None]))[0])
+    return LikelihoodRatioSet(center, l_max, beta, batched)
+
+
+# ---------------------------------------------------------------------------------------
+# Per-response intervals (myopic follower)
+# ---------------------------------------------------------------------------------------
+
+
+def _myopic_response(features: Array, eta: float, theta: Array) -> Array:
+    """``nu[..., H,S,A,B] = softmax_b(eta phi . theta)`` (eq. 1d, myopic), batched over theta."""
+    return jax.nn.softmax(eta * utility(features, theta), axis=-1)
+
+
+_response_batch = jax.jit(_myopic_response)
+
+
+def response_intervals(
+    game: Any,
+    fit_or_posterior: Any,
+    level: float = 0.95,
+    method: str = "delta",
+    num_samples: int = 4000,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals ``(lower[H,S,A,B], upper[H,S,A,B])`` for the myopic response ``nu_h(b|s,a)``.
+
+    - ``method="delta"``: ``nu(theta_c) -/+ z sqrt(g' C g)`` with ``g = d nu / d theta``,
+      ``z`` the two-sided normal quantile; ``(theta_c, C)`` is the MLE and its ``cov`` (an
+      :class:`MLEFit`) or the draws' mean and covariance (a :class:`Posterior`).  Pointwise,
+      clipped to ``[0, 1]``.
+    - ``method="sampling"``: for an :class:`MLEFit`, the range of ``nu`` over ``num_samples``
+      points of the Wald ellipsoid at ``level`` (its image: simultaneous over all entries);
+      for a :class:`Posterior`, equal-tailed quantiles of ``nu`` over the draws.
+    """
+    if game.farsighted:
+        raise BayesQSEInputError(
+            "game: response_intervals covers a myopic follower (a farsighted response also "
+            "depends on the leader's policy)"
+        )
+    level = _check_level(level)
+    if method not in ("delta", "sampling"):
+        raise BayesQSEInputError(f"method: must be 'delta' or 'sampling', got {method!r}")
+    phi, eta = jnp.asarray(game.features), float(game.eta)
+    is_fit = hasattr(fit_or_posterior, "fisher")
+    if not is_fit and not hasattr(fit_or_posterior, "theta"):
+        raise BayesQSEInputError("fit_or_posterior: expected an MLEFit or a Posterior")
+    if method == "sampling":
+        if is_fit:
+            points = wald_ellipsoid(fit_or_posterior, level).sample(seed, num_samples)
+            nu = np.asarray(_response_batch(phi, eta, jnp.asarray(points)))
+            return nu.min(axis=0), nu.max(axis=0)
+        draws = as_float_array(fit_or_posterior.theta, "theta", 2)
+        nu = np.asarray(_response_batch(phi, eta, jnp.asarray(draws)))
+        alpha = (1.0 - level) / 2
+        return np.quantile(nu, alpha, axis=0), np.quantile(nu, 1 - alpha, axis=0)
+    if is_fit:
+        center, cov = np.asarray(fit_or_posterior.theta), np.asarray(fit_or_posterior.cov)
+    else:
+        draws = as_float_array(fit_or_posterior.theta, "theta", 2)
+        center, cov = draws.mean(axis=0), np.atleast_2d(np.cov(draws, rowvar=False))
+    nu = np.asarray(_myopic_response(phi, eta, jnp.asarray(center)))
+    # d nu_b / d theta = eta nu_b (phi_b - sum_b' nu_b' phi_b')
+    phi_np = np.asarray(phi)
+    mean_phi = np.einsum("hsab,hsabd->hsad", nu, phi_np)
+    grad = eta * nu[..., None] * (phi_np - mean_phi[..., None, :])
+    var = np.einsum("hsabi,ij,hsabj->hsab", grad, cov, grad)
+    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.clip(var, 0.0, None))
+    return np.clip(nu - half, 0.0, 1.0), np.clip(nu + half, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Credible sets from draws
+# ---------------------------------------------------------------------------------------
+
+
+def credible_box(draws: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed credible intervals per coordinate of ``draws[M,d]``: ``(lower, upper)``."""
+    th = as_float_array(draws, "draws", 2)
+    alpha = (1.0 - _check_level(level)) / 2
+    return np.quantile(th, alpha, axis=0), np.quantile(th, 1 - alpha, axis=0)
+
+
+class HPDRegion(NamedTuple):
+    """A highest-density region from draws, by Mahalanobis rank (exact for a Gaussian posterior).
+
+    ``{theta : (theta - mean)' precision (theta - mean) <= threshold}`` where ``precision`` is
+    the inverse covariance of the draws and ``threshold`` the ``level`` quantile of the draws'
+    own squared distances.
+    """
+
+    mean: np.ndarray
+    precision: np.ndarray
+    threshold: float
+
+    def contains(self, theta: Any) -> np.ndarray:
+        """Membership of ``theta[..., d]``: a bool array ``[...]``."""
+        diff = np.asarray(theta, np.float64) - self.mean
+        return np.einsum("...i,ij,...j->...", diff, self.precision, diff) <= self.threshold
+
+
+def hpd_region(draws: Any, level: float = 0.95) -> HPDRegion:
+    """The :class:`HPDRegion` holding a fraction ``level`` of ``draws[M,d]``."""
+    th = as_float_array(draws, "draws", 2)
+    level = _check_level(level)
+    if th.shape[0] < th.shape[1] + 2:
+        raise BayesQSEInputError(f"draws: need at least d + 2 draws, got {th.shape[0]}")
+    mean = th.mean(axis=0)
+    precision = np.linalg.inv(np.atleast_2d(np.cov(th, rowvar=False)))
+    diff = th - mean
+    d2 = np.einsum("mi,ij,mj->m", diff, precision, diff)
+    return HPDRegion(mean, precision, float(np.quantile(d2, level)))

@@ -1,0 +1,332 @@
+"""Offline learners (DESIGN §5): behaviour policies, datasets, convergence to the QSE with
+covering data, and the lower bounds' claims.
+
+Golden values come from independent computations: hand-derived behaviour probabilities, the
+NumPy loop references of ``tests/reference.py``, brute-force sampling of the confidence sets,
+the closed form of a two-action softmax, and ``scipy.stats.binomtest`` for coverage.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from reference import np_follower_response, np_policy_value
+from scipy.special import expit
+from scipy.stats import binomtest, chi2
+
+from bayes_qse import leader_value, solve_qse
+from bayes_qse.data import Dataset, simulate
+from bayes_qse.errors import BayesQSEInputError, ConfigError, DatasetValidationError
+from bayes_qse.games import random_game, steering_game
+from bayes_qse.learners.common import GameSpec
+from bayes_qse.learners.offline import (
+    OFFLINE_LEARNERS,
+    behaviour_policy,
+    ellipsoid_response_box,
+    empirical_leader_model,
+    fit_offline,
+    learner_config,
+    near_optimal_policy,
+    pessimistic_policy_value,
+    poorly_covering_policy,
+    suboptimality,
+    uniform_policy,
+)
+
+ALL_LEARNERS = [
+    "oracle",
+    "plugin",
+    "mle-pessimistic",
+    "mle-pessimistic-box",
+    "bayes-pessimistic",
+    "bayes-pessimistic-cvar",
+]
+
+
+@pytest.fixture(scope="module")
+def game():
+    return random_game(1, 2, 2, 2, 2, 2, eta=2.0)
+
+
+@pytest.fixture(scope="module")
+def covering_data(game):
+    """Uniform behaviour, N large: every (h, s, a, b) is visited thousands of times."""
+    return simulate(game, uniform_policy(game), 40_000, seed=11)
+
+
+def _spec_for(name, game, known_model=False):
+    return game if name == "oracle" else GameSpec.from_game(game, known_model=known_model)
+
+
+# ---- behaviour policies ------------------------------------------------------------------
+
+
+def test_behaviour_policies_put_the_stated_mass_on_the_optimal_actions():
+    g = random_game(4, 3, 3, 2, 2, 2)
+    pi_star = solve_qse(g).policy  # one-hot (myopic follower)
+    H, S, A = pi_star.shape
+    opt = pi_star.argmax(-1)
+    uni = uniform_policy(g)
+    near = near_optimal_policy(g, epsilon=0.3)
+    poor = poorly_covering_policy(g, epsilon=0.06)
+    np.testing.assert_allclose(uni, np.full((H, S, A), 1 / 3))
+    for h in range(H):
+        for s in range(S):
+            for a in range(A):
+                if a == opt[h, s]:
+                    # (1 - eps) + eps / A on the optimal action ...
+                    assert near[h, s, a] == pytest.approx(0.7 + 0.1)
+                    # ... and only eps / A under poor coverage
+                    assert poor[h, s, a] == pytest.approx(0.02)
+                else:
+                    assert near[h, s, a] == pytest.approx(0.1)
+                    assert poor[h, s, a] == pytest.approx(0.94 / 2 + 0.02)
+    np.testing.assert_allclose(behaviour_policy("poor-coverage", g, 0.06), poor)
+    with pytest.raises(BayesQSEInputError, match="behaviour"):
+        behaviour_policy("greedy", g)
+    with pytest.raises(BayesQSEInputError, match="epsilon"):
+        near_optimal_policy(g, epsilon=0.0)
+
+
+def test_behaviour_datasets_round_trip(tmp_path, game):
+    ds = simulate(game, poorly_covering_policy(game), 25, seed=3)
+    path = ds.save(tmp_path / "poor.npz")
+    back = Dataset.load(path)
+    for field in ("states", "leader_actions", "follower_actions", "rewards", "policies"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(ds, field))
+    # learners give identical answers on the reloaded data
+    spec = GameSpec.from_game(game)
+    a = fit_offline("mle-pessimistic", ds, spec)
+    b = fit_offline("mle-pessimistic", back, spec)
+    np.testing.assert_array_equal(a.policy, b.policy)
+    assert a.lower_bound == b.lower_bound
+    # a corrupted file names the field
+    arrays = {f: getattr(ds, f) for f in ("states", "leader_actions", "rewards", "policies")}
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DatasetValidationError, match="follower_actions"):
+        Dataset.load(tmp_path / "bad.npz")
+
+
+def test_empirical_leader_model_matches_loop_counts(game):
+    ds = simulate(game, uniform_policy(game), 40, seed=9)
+    spec = GameSpec.from_game(game)
+    counts, p_hat, r_hat, bonus, radius = empirical_leader_model(ds, spec, 0.1)
+    H, S, A, B = game.shape
+    n = np.zeros((H, S, A, B))
+    nxt = np.zeros((H, S, A, B, S))
+    for t in range(ds.n_episodes):
+        for h in range(H):
+            s, a, b = ds.states[t, h], ds.leader_actions[t, h], ds.follower_actions[t, h]
+            n[h, s, a, b] += 1
+            nxt[h, s, a, b, ds.states[t, h + 1]] += 1
+    np.testing.assert_array_equal(counts, n)
+    seen = n > 0
+    np.testing.assert_allclose(p_hat[seen], nxt[seen] / n[seen][:, None])
+    np.testing.assert_allclose(r_hat[seen], np.asarray(game.leader_reward)[seen])
+    # Weissman's L1 radius at delta / K (union bound over the K = 16 cells), capped at 2
+    expected = np.sqrt(2 * (S * np.log(2) + np.log(16 / 0.1)) / np.maximum(n, 1))
+    np.testing.assert_allclose(radius, np.where(seen, np.minimum(expected, 2.0), 2.0))
+    assert np.all(bonus >= 0)
+
+
+# ---- the pieces of the certified lower bound --------------------------------------------
+
+
+def test_ellipsoid_response_box_is_exact_for_two_actions_and_contains_sampled_responses():
+    rng = np.random.default_rng(0)
+    H, S, A, d = 2, 2, 2, 3
+    eta = 1.5
+    for B in (2, 3):
+        phi = rng.normal(size=(H, S, A, B, d))
+        theta_hat = rng.normal(size=d)
+        m = rng.normal(size=(d, d))
+        cov = m @ m.T / d + 0.1 * np.eye(d)
+        beta = chi2.ppf(0.9, d)
+        lo, up = (np.asarray(x) for x in ellipsoid_response_box(phi, eta, theta_hat, cov, beta))
+        # every response of a theta in the ellipsoid lies in the box (boundary and interior)
+        z = rng.normal(size=(4000, d))
+        z /= np.linalg.norm(z, axis=1, keepdims=True)
+        z *= rng.uniform(0, 1, size=(4000, 1)) ** 0.3
+        thetas = theta_hat + np.sqrt(beta) * z @ np.linalg.cholesky(cov).T
+        util = np.einsum("hsabd,md->mhsab", phi, thetas) * eta
+        nu = np.exp(util - util.max(-1, keepdims=True))
+        nu /= nu.sum(-1, keepdims=True)
+        assert np.all(nu >= lo - 1e-12) and np.all(nu <= up + 1e-12)
+        if B == 2:
+            # closed form: nu_0 = sigmoid(eta (phi_0 - phi_1) . theta), a linear function of
+            # theta whose range over the ellipsoid is centre +/- sqrt(beta) ||.||_cov
+            D = eta * (phi[..., 0, :] - phi[..., 1, :])
+            c = D @ theta_hat
+            w = np.sqrt(beta * np.einsum("hsai,ij,hsaj->hsa", D, cov, D))
+            np.testing.assert_allclose(lo[..., 0], expit(c - w), rtol=1e-10)
+            np.testing.assert_allclose(up[..., 0], expit(c + w), rtol=1e-10)
+
+
+def test_pessimistic_policy_value_is_exact_for_a_point_model_and_below_every_member(game):
+    H, S, A, B = game.shape
+    P, r = np.asarray(game.transitions), np.asarray(game.leader_reward)
+    nu = np_follower_response(P, np.asarray(game.utility()), game.eta)
+    rng = np.random.default_rng(1)
+    pi = rng.dirichlet(np.ones(A), size=(H, S))
+    exact = np_policy_value(P, r, game.initial_dist, nu, pi)
+    v = pessimistic_policy_value(pi, P, np.zeros((H, S, A, B)), r, nu, nu)
+    assert float(game.initial_dist @ np.asarray(v[0])) == pytest.approx(exact, abs=1e-12)
+    # a set around the truth: every member's value is >= the pessimistic value
+    radius = np.full((H, S, A, B), 0.3)
+    lo, up = np.clip(nu - 0.1, 0, 1), np.clip(nu + 0.1, 0, 1)
+    r_low = r - 0.05
+    v = pessimistic_policy_value(pi, P, radius, r_low, lo, up)
+    bound = float(game.initial_dist @ np.asarray(v[0]))
+    assert bound < exact
+    for _ in range(300):
+        # a random member: nu in the box (mixing towards a random response keeps the sum 1),
+        # transitions within the L1 ball, rewards above the lower bound
+        w = rng.uniform(0, 0.1)
+        nu_m = np.clip((1 - w) * nu + w * rng.dirichlet(np.ones(B), size=(H, S, A)), lo, up)
+        nu_m /= nu_m.sum(-1, keepdims=True)
+        if np.any(nu_m < lo - 1e-12) or np.any(nu_m > up + 1e-12):
+            continue
+        P_m = 0.85 * P + 0.15 * rng.dirichlet(np.ones(S), size=(H, S, A, B))  # L1 dist <= 0.3
+        r_m = r_low + rng.uniform(0, 0.1, size=r.shape)
+        assert np_policy_value(P_m, r_m, game.initial_dist, nu_m, pi) >= bound - 1e-12
+
+
+# ---- learners ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_LEARNERS)
+def test_all_learners_reach_the_qse_value_with_covering_data(name, game, covering_data):
+    """Uniform behaviour (covers every action) and N large: every learner's policy is within a
+    small tolerance of the QSE value, computed by the NumPy reference evaluation."""
+    res = fit_offline(
+        name, covering_data, _spec_for(name, game), {"num_draws": 64}, jax.random.key(0)
+    )
+    P, r = np.asarray(game.transitions), np.asarray(game.leader_reward)
+    nu = np_follower_response(P, np.asarray(game.utility()), game.eta)
+    value = np_policy_value(P, r, game.initial_dist, nu, res.policy)
+    best = max(
+        np_policy_value(P, r, game.initial_dist, nu, pi)
+        for pi in _deterministic_policies(*game.shape[:3])
+    )
+    assert value >= best - 1e-3
+    assert suboptimality(game, res.policy) == pytest.approx(best - value, abs=1e-9)
+    if res.lower_bound is not None:
+        # the bound is informative: close to the value with this much data
+        assert value - 0.1 <= res.lower_bound <= value + 0.02
+
+
+def _deterministic_policies(H, S, A):
+    from reference import deterministic_policies
+
+    return deterministic_policies(H, S, A)
+
+
+@pytest.mark.slow
+def test_plugin_reaches_the_qse_value_against_a_farsighted_follower():
+    """The plug-in with a farsighted follower: the likelihood runs the soft Bellman recursion on
+    the estimated kernel and the gradient planner (2b) plans on the estimates."""
+    g = random_game(1, 2, 2, 2, 2, 2, eta=2.0, farsighted=True)
+    ds = simulate(g, uniform_policy(g), 20_000, seed=0)
+    res = fit_offline("plugin", ds, GameSpec.from_game(g), None, jax.random.key(0))
+    np.testing.assert_allclose(res.info["theta_hat"], g.theta, atol=0.05)
+    assert suboptimality(g, res.policy) <= 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("known_model", [True, False])
+def test_mle_pessimistic_lower_bound_holds_at_its_level(game, known_model):
+    """``P(J(pi_hat) >= lower_bound) >= 1 - delta`` over independent datasets: the number of
+    datasets where it holds is not significantly below ``(1 - delta) n`` (one-sided binomial
+    test at 1%)."""
+    delta, n_data, N = 0.2, 120, 20
+    spec = GameSpec.from_game(game, known_model=known_model)
+    big = simulate(game, near_optimal_policy(game, 0.5), n_data * N, seed=2024)
+    holds = 0
+    for i in range(n_data):
+        ds = big.subset(slice(i * N, (i + 1) * N))
+        res = fit_offline("mle-pessimistic", ds, spec, {"delta": delta})
+        holds += res.lower_bound <= leader_value(game, res.policy) + 1e-12
+    test = binomtest(int(holds), n_data, 1 - delta, alternative="less")
+    assert test.pvalue > 0.01, f"held {holds}/{n_data} times, nominal {1 - delta}"
+
+
+@pytest.mark.slow
+def test_plugin_and_pessimism_agree_when_the_model_is_known_and_data_plentiful(game, covering_data):
+    spec = GameSpec.from_game(game, known_model=True)
+    ds = covering_data
+    pi_star = solve_qse(game).policy
+    for name in ("plugin", "mle-pessimistic", "bayes-pessimistic"):
+        res = fit_offline(name, ds, spec, {"num_draws": 64}, jax.random.key(1))
+        np.testing.assert_array_equal(res.policy, pi_star)
+
+
+@pytest.mark.slow
+def test_pessimism_avoids_an_action_seen_once():
+    """One state, one step, two leader actions.  Action 0 is well covered and pays 0.5 for
+    sure; action 1 was tried once and paid 1 (the follower answered favourably) but the
+    follower answers favourably only 10% of the time.  The plug-in trusts the single
+    observation; the pessimistic learners do not."""
+    H, S, A, B = 1, 1, 2, 2
+    P = np.ones((H, S, A, B, S))
+    r = np.array([[[[0.5, 0.5], [1.0, 0.0]]]])
+    phi = np.zeros((H, S, A, B, 1))
+    phi[0, 0, 1, 0, 0] = 1.0  # u(a=1, b=0) = theta
+    from bayes_qse.games import Game
+
+    g = Game(P, r, phi, np.array([-np.log(9.0)]), 1.0)  # nu(b=0 | a=1) = 0.1
+    n0 = 200
+    ds = Dataset(
+        states=np.zeros((n0 + 1, 2), int),
+        leader_actions=np.r_[np.zeros(n0, int), 1][:, None],
+        follower_actions=np.r_[np.arange(n0) % 2, 0][:, None],
+        rewards=np.r_[np.full(n0, 0.5), 1.0][:, None],
+        policies=np.full((n0 + 1, 1, 1, 2), 0.5),
+    )
+    spec = GameSpec.from_game(g)
+    # weak prior: with ridge 1e-2 the MAP of theta from one favourable answer is large
+    cfg = {"ridge": 1e-2, "num_draws": 128}
+    plug = fit_offline("plugin", ds, spec, cfg)
+    assert plug.policy[0, 0].argmax() == 1
+    for name in ("mle-pessimistic", "mle-pessimistic-box", "bayes-pessimistic"):
+        res = fit_offline(name, ds, spec, cfg, jax.random.key(3))
+        assert res.policy[0, 0].argmax() == 0, name
+        assert suboptimality(g, res.policy) == pytest.approx(0.0, abs=1e-12)
+    assert suboptimality(g, plug.policy) == pytest.approx(0.5 - 0.1, abs=1e-9)
+
+
+def test_learner_input_errors(game):
+    ds = simulate(game, uniform_policy(game), 5, seed=0)
+    spec = GameSpec.from_game(game)
+    with pytest.raises(BayesQSEInputError, match="learner"):
+        fit_offline("greedy", ds, spec)
+    with pytest.raises(BayesQSEInputError, match="game_spec"):
+        fit_offline("oracle", ds, spec)
+    with pytest.raises(ConfigError, match="delta"):
+        learner_config({"delta": 1.5})
+    with pytest.raises(ConfigError, match="unknown learner key"):
+        fit_offline("plugin", ds, spec, {"alpha": 1})
+    with pytest.raises(ConfigError, match="penalty"):
+        fit_offline("mle-pessimistic", ds, spec, {"penalty": "l2"})
+    other = random_game(0, 3, 2, 2, 2, 2)
+    with pytest.raises(DatasetValidationError, match="policies"):
+        fit_offline("plugin", ds, GameSpec.from_game(other))
+    with pytest.raises(BayesQSEInputError, match="dataset"):
+        fit_offline("plugin", {"states": []}, GameSpec.from_game(game))
+    with pytest.raises(ConfigError, match="num_draws"):
+        learner_config({"num_draws": 2.5})
+    with pytest.raises(ConfigError, match="ridge"):
+        learner_config({"ridge": "big"})
+    far = steering_game()
+    H, S, A, _ = far.shape
+    far_ds = Dataset(
+        np.zeros((2, H + 1), int),
+        np.zeros((2, H), int),
+        np.zeros((2, H), int),
+        np.zeros((2, H)),
+        np.full((2, H, S, A), 1.0 / A),
+    )
+    with pytest.raises(BayesQSEInputError, match="myopic"):
+        fit_offline("mle-pessimistic", far_ds, GameSpec.from_game(far))
+    assert set(OFFLINE_LEARNERS) == {"oracle", "plugin", "mle-pessimistic", "bayes-pessimistic"}

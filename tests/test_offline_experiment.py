@@ -1,0 +1,164 @@
+"""The ``offline_suboptimality`` experiment (DESIGN §7, experiment 2): results format,
+resumability, figures, configuration errors and the thin script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bayes_qse.errors import ConfigError
+from bayes_qse.experiments import get_experiment, load_config
+from bayes_qse.experiments import offline_suboptimality as exp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "seeds": 2,
+    "sizes": [3, 4],
+    "behaviours": ["uniform", "poor-coverage"],
+    # bayes-pessimistic is covered by test_offline.py; leaving it out saves its compilation
+    "learners": ["oracle", "plugin", "mle-pessimistic"],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    return load_config(exp, overrides=TINY)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_config):
+    out = tmp_path_factory.mktemp("offline_run")
+    path = exp.run(tiny_config, out, progress=False)
+    return out, path
+
+
+def test_registry_and_configs():
+    assert get_experiment("offline_suboptimality") is exp
+    full = load_config(exp, full=True)
+    assert full["seeds"] >= 20
+    assert full["sizes"][0] == 10 and full["sizes"][-1] == 10_000
+    assert set(full["behaviours"]) == {"uniform", "near-optimal", "poor-coverage"}
+    for name in ("oracle", "plugin", "mle-pessimistic", "bayes-pessimistic"):
+        assert name in full["learners"]
+
+
+def test_results_format(finished_run, tiny_config):
+    out, path = finished_run
+    assert path == out / "results.npz"
+    with np.load(path) as data:
+        r = {k: data[k] for k in data.files}
+    doc = json.loads((out / "results.json").read_text())
+    s = doc["summary"]
+    assert s["axes"] == ["game", "behaviour", "seed", "size", "learner"]
+    shape = (1, 2, 2, 2, 3)
+    for key in ("suboptimality", "value", "lower_bound", "lower_bound_holds", "seconds"):
+        assert r[key].shape == shape, key
+    np.testing.assert_array_equal(r["sizes"], [3, 4])
+    learners = s["learners"]
+    # suboptimality is J* - J(pi_hat), never negative; the oracle's is 0
+    np.testing.assert_allclose(r["suboptimality"], r["optimal_value"][0] - r["value"])
+    assert np.all(r["suboptimality"] >= -1e-9)
+    np.testing.assert_allclose(r["suboptimality"][..., learners.index("oracle")], 0, atol=1e-9)
+    # lower bounds only where the learner gives one; holds is 1/0 there
+    for name in ("oracle", "plugin"):
+        assert np.all(np.isnan(r["lower_bound"][..., learners.index(name)]))
+    h = r["lower_bound_holds"][..., learners.index("mle-pessimistic")]
+    assert np.all(np.isin(h, [0.0, 1.0]))
+    assert doc["config"]["sizes"] == tiny_config["sizes"]
+    assert "versions" in doc and doc["experiment"] == "offline_suboptimality"
+
+
+def test_rerun_resumes_without_recomputing(finished_run, tiny_config, monkeypatch):
+    out, _ = finished_run
+    with np.load(out / "results.npz") as data:
+        before = data["suboptimality"].copy()
+    calls = []
+    real = exp.run_unit
+
+    def counting(*args, **kwargs):
+        calls.append(args[2:4])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exp, "run_unit", counting)
+    exp.run(tiny_config, out, progress=False)
+    assert calls == []
+    # a run killed after some units: only the missing unit is computed again, identically
+    (out / "units" / "linear_poor-coverage_seed1.npz").unlink()
+    exp.run(tiny_config, out, progress=False)
+    assert calls == [("poor-coverage", 1)]
+    with np.load(out / "results.npz") as data:
+        np.testing.assert_array_equal(data["suboptimality"], before)
+    # a different configuration in the same directory is refused, naming the key
+    with pytest.raises(ConfigError, match="delta"):
+        exp.run({**tiny_config, "delta": 0.3}, out, progress=False)
+
+
+def test_plot_writes_figures_and_table(finished_run):
+    out, _ = finished_run
+    paths = exp.plot(out)
+    names = {p.name for p in paths}
+    assert {"suboptimality_linear.png", "lower_bound_coverage_linear.png", "table.md"} <= names
+    for p in paths:
+        assert p.is_file() and p.stat().st_size > 0
+    table = (out / "table.md").read_text()
+    assert "mle-pessimistic" in table and "N=4" in table and "poor-coverage" in table
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"games": ["maze"]}, "games"),
+        ({"behaviours": ["random"]}, "behaviours"),
+        ({"learners": ["greedy"]}, "learners"),
+        ({"sizes": [100, 10]}, "sizes"),
+        ({"delta": 1.5}, "delta"),
+        ({"poor_coverage_epsilon": 0.0}, "poor_coverage_epsilon"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_config_names_the_key(override, key):
+    with pytest.raises(ConfigError, match=key):
+        load_config(exp, overrides=override)
+
+
+@pytest.mark.slow
+def test_script_runs_with_a_tiny_config(tmp_path):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(
+        'sizes = [4]\nbehaviours = ["near-optimal"]\nnum_draws = 8\n'
+        'learners = ["plugin", "mle-pessimistic"]\n'
+    )
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "offline_suboptimality.py"),
+            "--config",
+            str(cfg),
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "results.npz").is_file() and (out / "table.md").is_file()
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "offline_suboptimality.py"), "--seeds", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert bad.returncode == 2 and "seeds" in bad.stderr
