@@ -1,0 +1,346 @@
+"""Experiment 5 of DESIGN §7: regret and set width as the follower's rationality ``eta`` varies
+over several orders of magnitude, with the same seeds at every ``eta``.
+
+The game is one random linear myopic game (:func:`bayes_qse.games.random_game`); only its
+``eta`` changes.  For every ``eta``:
+
+- **regret** (online, DESIGN §5): each learner of ``learners`` plays ``episodes`` episodes for
+  ``seeds`` seeds through :func:`bayes_qse.learners.online.run_online` (the runner of the
+  ``online_regret`` experiment); we keep the exact per-episode regret and the size of the
+  learner's Laplace / Wald ellipsoid (root total variance) behind each policy;
+- **set width** (offline): ``width_replications`` datasets of ``width_sample_size`` episodes
+  under a uniform leader policy, and the confidence / credible sets of
+  :mod:`bayes_qse.experiments.confidence_sets` (Wald, LR with the chi-square and the paper's
+  radius, Laplace, NUTS): the mean width of the 95% intervals of the response probabilities
+  and of the leader value, the log volume of the 95% ``theta`` set, and the coverage.
+
+Replication ``i`` uses the same key at every ``eta`` (``base_seed + i``), so differences
+across ``eta`` are not seed noise.  Large ``eta`` makes the response nearly deterministic:
+the softmax saturates, the Fisher information of ``theta`` grows like ``eta^2`` where the
+response is not saturated and collapses where it is (the ``kappa`` of logistic bandits).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..sets import chi2_radius
+from . import confidence_sets as cs
+from .store import RunStore
+from .store import progress as progress_bar
+
+NAME = "rationality_sweep"
+
+LEARNER_KEYS = (
+    "prior_scale",
+    "newton_steps",
+    "num_draws",
+    "quantile_offset",
+    "confidence_level",
+    "n_candidates",
+    "planner_steps",
+    "planner_lr",
+)
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "seeds": 3,
+    "base_seed": 0,
+    "etas": [0.1, 1.0, 10.0, 100.0],
+    "game": dict(cs.DEFAULT_CONFIG["game"]),
+    "learners": ["mle-optimistic", "thompson"],
+    "episodes": 50,
+    "chunk": 25,
+    "known_model": True,
+    "prior_scale": 1.0,
+    "newton_steps": 5,
+    "num_draws": 8,
+    "quantile_offset": 2.0,
+    "confidence_level": 0.9,
+    "n_candidates": 4,
+    "planner_steps": 10,
+    "planner_lr": 0.2,
+    "width_replications": 100,
+    "width_sample_size": 100,
+    "levels": [0.8, 0.9, 0.95],
+    "n_directions": 32,
+    "laplace_draws": 500,
+    "nuts_warmup": 150,
+    "nuts_samples": 300,
+    "theory_delta": 0.05,
+}
+
+FULL_CONFIG: dict[str, Any] = {
+    **DEFAULT_CONFIG,
+    "seeds": 8,
+    "etas": [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
+    "episodes": 200,
+    "chunk": 50,
+    "width_replications": 300,
+}
+
+
+def validate_config(config: dict) -> None:
+    """Reject configurations the experiment cannot run (naming the key)."""
+    from ..learners.online import LEARNERS
+
+    if not config["etas"] or min(config["etas"]) <= 0:
+        raise ConfigError("config: etas must be a non-empty list of numbers > 0")
+    for learner in config["learners"]:
+        if learner not in LEARNERS:
+            raise ConfigError(f"config: learners has unknown learner {learner!r}")
+    if config["episodes"] < 1 or config["episodes"] % min(config["chunk"], config["episodes"]):
+        raise ConfigError("config: chunk must divide episodes (both >= 1)")
+    if config["width_replications"] < 2 or config["width_sample_size"] < 1:
+        raise ConfigError("config: width_replications must be >= 2, width_sample_size >= 1")
+    if 0.95 not in config["levels"]:
+        raise ConfigError("config: levels must contain 0.95")
+
+
+def _eta_key(eta: float) -> str:
+    return f"eta{eta:g}"
+
+
+def width_config(config: dict, eta: float) -> dict:
+    """The :mod:`confidence_sets` configuration of the set-width part at ``eta``."""
+    return {
+        **cs.DEFAULT_CONFIG,
+        "seeds": config["width_replications"],
+        "base_seed": config["base_seed"],
+        "batch_size": config["width_replications"],
+        "cases": ["well_specified"],
+        "sample_sizes": [config["width_sample_size"]],
+        "levels": list(config["levels"]),
+        "game": dict(config["game"]),
+        "eta": float(eta),
+        "prior_scale": config["prior_scale"],
+        "theory_delta": config["theory_delta"],
+        "n_directions": config["n_directions"],
+        "laplace_draws": config["laplace_draws"],
+        "nuts_warmup": config["nuts_warmup"],
+        "nuts_samples": config["nuts_samples"],
+    }
+
+
+def make_game(config: dict, eta: float):
+    """The sweep's game at rationality ``eta`` (the same game for every ``eta``)."""
+    return cs.make_case(width_config(config, eta), "well_specified")["true_game"]
+
+
+def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
+    """Run (or resume) the sweep into ``out_dir``; returns the ``results.npz`` path."""
+    from ..learners.online import OnlineRunner, run_online
+    from ..planning import solve_qse
+
+    validate_config(config)
+    out_dir = Path(out_dir)
+    store = RunStore(out_dir, NAME, config)
+    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+    learner_config = {k: config[k] for k in LEARNER_KEYS}
+    T = config["episodes"]
+    jobs = [("width", eta, None) for eta in config["etas"]]
+    jobs += [("regret", eta, learner) for eta in config["etas"] for learner in config["learners"]]
+    for kind, eta, learner in progress_bar(jobs, len(jobs), NAME, progress):
+        key = f"width.{_eta_key(eta)}" if kind == "width" else f"regret.{_eta_key(eta)}.{learner}"
+        if store.has(key):
+            continue
+        start = time.perf_counter()
+        if kind == "width":
+            wcfg = width_config(config, eta)
+            case = cs.make_case(wcfg, "well_specified")
+            idx = np.arange(config["width_replications"])
+            arrays = cs.run_batch(wcfg, case, 0, config["width_sample_size"], idx)
+            arrays = {k: v for k, v in arrays.items() if k not in ("mle", "map")}
+            arrays["theta_true"] = case["theta_target"]
+            arrays["g_true"] = case["g_true"]
+        else:
+            game = make_game(config, eta)
+            runner = OnlineRunner(
+                game,
+                learner,
+                {**learner_config, "capacity": T},
+                episodes=T,
+                chunk=min(config["chunk"], T),
+                known_model=config["known_model"],
+                qse=solve_qse(game),
+            )
+            out = run_online(
+                game,
+                learner,
+                episodes=T,
+                seeds=seeds,
+                store=store,
+                checkpoint_key=key,
+                runner=runner,
+            )
+            arrays = {k: out[k] for k in ("regret", "theta_error", "set_size", "seeds")}
+            arrays["optimal_value"] = out["optimal_value"]
+            store.delete_checkpoint(key)
+        meta = {"kind": kind, "eta": eta, "learner": learner, "seeds": seeds}
+        store.save_unit(key, arrays, meta | {"seconds": time.perf_counter() - start})
+    return store.write_results("results", aggregate(store, config))
+
+
+def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
+    """Final cumulative regret (mean, standard error) per (eta, learner); set widths, log
+    volumes and coverage at 95% per (eta, method); the online set size at the last episode."""
+    etas, learners = config["etas"], config["learners"]
+    levels = np.asarray(config["levels"])
+    i95 = int(np.flatnonzero(np.isclose(levels, 0.95))[0])
+    E, L = len(etas), len(learners)
+    final = np.full((E, L, config["seeds"]), np.nan)
+    curves = np.full((E, L, config["episodes"]), np.nan)
+    online_size = np.full((E, L), np.nan)
+    for ei, eta in enumerate(etas):
+        for li, learner in enumerate(learners):
+            a, _ = store.load_unit(f"regret.{_eta_key(eta)}.{learner}")
+            cum = np.cumsum(a["regret"], axis=1)
+            final[ei, li] = cum[:, -1]
+            curves[ei, li] = cum.mean(axis=0)
+            online_size[ei, li] = a["set_size"][:, -1].mean()
+    methods = cs.METHODS
+    width_nu = np.full((E, len(methods)), np.nan)
+    width_value = np.full((E, len(methods)), np.nan)
+    logvol = np.full((E, len(methods)), np.nan)
+    coverage_theta = np.full((E, len(methods)), np.nan)
+    coverage_value = np.full((E, len(methods)), np.nan)
+    mle_converged = np.full(E, np.nan)
+
+    for ei, eta in enumerate(etas):
+        a, _ = store.load_unit(f"width.{_eta_key(eta)}")
+        G = a["g_true"].shape[0] - 1
+        d = a["theta_true"].shape[0]
+        chi2 = chi2_radius(d, 0.95)
+        for mi, m in enumerate(methods):
+            w = a[f"width_{m}"][:, 0 if m == "lr_theory" else i95]
+            c = a[f"cover_{m}"][:, 0 if m == "lr_theory" else i95]
+            width_nu[ei, mi] = w[:, :G].mean()
+            width_value[ei, mi] = w[:, G].mean()
+            coverage_value[ei, mi] = c[:, G].mean()
+            if m != "lr_theory":
+                logvol[ei, mi] = np.median(a[f"logvol_{m}"])
+        coverage_theta[ei] = [
+            (a["stat_wald"] <= chi2).mean(),
+            (a["stat_lr"] <= chi2).mean(),
+            np.nan,
+            (a["stat_laplace"] <= chi2).mean(),
+            a["cover_theta_nuts"][:, i95].mean(),
+        ]
+        mle_converged[ei] = a["mle_converged"].mean()
+    n_seeds = config["seeds"]
+    return {
+        "etas": np.asarray(etas, float),
+        "learners": list(learners),
+        "methods": list(methods),
+        "final_regret": final,
+        "final_regret_mean": final.mean(axis=-1),
+        "final_regret_se": final.std(axis=-1, ddof=1) / np.sqrt(n_seeds)
+        if n_seeds > 1
+        else np.zeros((E, L)),
+        "mean_cumulative_regret": curves,
+        "online_set_size_final": online_size,
+        "width_nu": width_nu,
+        "width_value": width_value,
+        "logvol_theta": logvol,
+        "coverage_theta": coverage_theta,
+        "coverage_value": coverage_value,
+        "mle_converged": mle_converged,
+        "width_replications": config["width_replications"],
+    }
+
+
+def plot(out_dir: Path) -> list[Path]:
+    """Final regret vs ``eta`` per learner, set widths vs ``eta`` per method, regret curves,
+    and ``table.md``."""
+    from ..io import atomic_write_text
+    from ..plots import markdown_table, new_figure, save_figure
+
+    out_dir = Path(out_dir)
+    with np.load(out_dir / "results.npz") as f:
+        a = {k: f[k] for k in f.files}
+    doc = json.loads((out_dir / "results.json").read_text())
+    s = doc["summary"]
+    etas, learners, methods = a["etas"], s["learners"], s["methods"]
+    labels = {"wald": "Wald", "lr": "LR (chi2)", "lr_theory": "LR (paper radius)",
+              "laplace": "Laplace", "nuts": "NUTS"}  # fmt: skip
+    paths = []
+
+    fig, axes = new_figure(3, 1, size=(4.3, 3.4))
+    for li, learner in enumerate(learners):
+        m, se = a["final_regret_mean"][:, li], a["final_regret_se"][:, li]
+        axes[0].errorbar(etas, m, yerr=se, fmt="o-", capsize=3, label=learner)
+        axes[1].plot(etas, a["online_set_size_final"][:, li], "o-", label=learner)
+    axes[0].set_title(f"cumulative regret after {a['mean_cumulative_regret'].shape[-1]} episodes")
+    axes[1].set_title("learner's ellipsoid size at the end (root total var.)")
+    for mi, m in enumerate(methods):
+        axes[2].plot(etas, a["width_nu"][:, mi], "o-", color=cs._COLORS[m], label=labels[m])
+    axes[2].set_title("mean width of 95% nu intervals (offline)")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("eta (rationality)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+    axes[1].set_yscale("log")
+    axes[2].set_yscale("log")
+    paths.append(save_figure(fig, out_dir / "sweep.png"))
+
+    fig, axes = new_figure(len(learners), 1, size=(4.0, 3.2))
+    T = a["mean_cumulative_regret"].shape[-1]
+    for li, learner in enumerate(learners):
+        for ei, eta in enumerate(etas):
+            axes[li].plot(np.arange(1, T + 1), a["mean_cumulative_regret"][ei, li],
+                          label=f"eta={eta:g}")  # fmt: skip
+        axes[li].set_title(learner)
+        axes[li].set_xlabel("episode")
+        axes[li].set_ylabel("mean cumulative regret")
+        axes[li].grid(alpha=0.3)
+        axes[li].legend(fontsize="x-small")
+    paths.append(save_figure(fig, out_dir / "regret_curves.png"))
+
+    n_seeds = a["final_regret"].shape[-1]
+    R = s["width_replications"]
+    lines = [
+        "# rationality_sweep\n",
+        f"Cumulative regret after {T} episodes (mean +/- standard error over {n_seeds} seeds; "
+        "the same seeds at every eta).\n",
+        markdown_table(
+            ["eta", *learners],
+            [
+                [
+                    f"{eta:g}",
+                    *[
+                        f"{a['final_regret_mean'][ei, li]:.3g} +/- "
+                        f"{a['final_regret_se'][ei, li]:.2g}"
+                        for li in range(len(learners))
+                    ],
+                ]
+                for ei, eta in enumerate(etas)
+            ],
+        ),  # fmt: skip
+        f"\nSet sizes at 95% ({R} datasets per eta): mean width of the response-probability "
+        "intervals / of the value interval, median log volume of the theta set, and coverage "
+        "of theta / of the value.\n",
+    ]
+    rows = []
+    for ei, eta in enumerate(etas):
+        for mi, m in enumerate(methods):
+            values = [a[k][ei, mi] for k in ("width_nu", "width_value", "logvol_theta")]
+            values += [a[k][ei, mi] for k in ("coverage_theta", "coverage_value")]
+            rows.append([f"{eta:g}", labels[m], *[float(v) for v in values]])
+    lines.append(markdown_table(
+        ["eta", "method", "nu width", "value width", "log vol theta", "cover theta",
+         "cover value"], rows))  # fmt: skip
+    lines.append(
+        "\nMLE converged (fraction of datasets): "
+        + ", ".join(
+            f"eta={eta:g}: {c:.3f}" for eta, c in zip(etas, a["mle_converged"], strict=True)
+        )
+        + "\n"
+    )
+    paths.append(atomic_write_text(out_dir / "table.md", "\n".join(lines)))
+    return paths
