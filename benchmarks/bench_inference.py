@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import time
 import warnings
-from pathlib import Path
 
 import jax
 import numpy as np
+from _report import write_section
 
 import bayes_qse
 from bayes_qse.data import simulate
@@ -37,7 +36,6 @@ from bayes_qse.games import random_game
 from bayes_qse.inference import fit_mle, sample_posterior
 
 SECTION = "## Inference: MLE, Laplace, NUTS (`bench_inference.py`)"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def best_time(fn, repeats: int) -> tuple[float, float, object]:
@@ -175,20 +173,6 @@ def run(args) -> tuple[str, list[dict]]:
     return "\n".join(lines), rows
 
 
-def write_section(text: str, path: Path = DOCS) -> None:
-    """Replace this script's ``##`` section of ``docs/benchmarks.md`` (create it if needed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new.rstrip("\n") + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=1000)
@@ -210,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(text)
     if not args.no_write and not args.quick:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

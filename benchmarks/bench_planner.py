@@ -28,20 +28,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _report import write_section
 
 import bayes_qse  # noqa: F401  (enables float64)
 from bayes_qse.games import random_game
 from bayes_qse.robust_planning import plan_draws_arrays, plan_draws_farsighted_arrays
 
 SECTION = "## Planner: batched planning over posterior draws (`bench_planner.py`)"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def numpy_plan_one(P, r, phi, eta, theta):
@@ -195,7 +193,8 @@ def run(args: argparse.Namespace) -> tuple[str, list[dict]]:
         "Targets (issues 2 and 4): >= 50x over the NumPy loop at M = 1000, >= 30% of the "
         "float64 matmul peak. `plan_draws_arrays` (which `planning.plan_myopic` and "
         "`solve_qse` call) puts draws on the contiguous axis and fuses each step (utilities, "
-        "softmax, next-state product). Float32 results differ from float64 by rounding only (err column).",
+        "softmax, next-state product). Float32 results differ from float64 by rounding only "
+        "(err column).",
         "",
     ]
     return "\n".join(lines), rows
@@ -229,21 +228,6 @@ def farsighted_cost(args: argparse.Namespace) -> str:
     )
 
 
-def write_section(text: str, path: Path = DOCS) -> None:
-    """Replace this script's ``##`` section of ``docs/benchmarks.md`` (create the file if
-    needed), leaving other sections alone."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new.rstrip("\n") + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, nargs="+", default=[1, 100, 1000])
@@ -264,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(text)
     if not args.no_write and not args.quick:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,340 @@
+"""Experiment 1 of DESIGN §7: cumulative regret of the online learners (DESIGN §5).
+
+Every learner of :data:`bayes_qse.learners.online.LEARNERS` plays ``episodes`` episodes
+against the true follower, for ``seeds`` seeds, on three games:
+
+- ``tabular``: a random myopic game with a tabular follower utility
+  (:func:`bayes_qse.games.tabular_game`, ``d = H S A (B-1)``);
+- ``linear``: a random myopic game whose follower utility is linear in ``feature_dim``
+  Gaussian features (:func:`bayes_qse.games.random_game`);
+- ``farsighted``: the two-step steering game (:func:`bayes_qse.games.steering_game`), where
+  the leader gains by promising the farsighted follower a later reward.
+
+Per episode the runner records the exact regret ``J(pi*) - J(pi^t)`` (policy evaluation on the
+true game), the follower-parameter error and the size of the Laplace / Wald ellipsoid.  The
+leader also learns her own transitions and rewards unless ``known_model`` is true.
+
+A unit of work is one ``(game, learner)`` pair for all pending seeds at once (``vmap``), run in
+chunks of ``chunk`` episodes and checkpointed after every chunk; it is saved per seed when done
+(``units/<game>.<learner>.seed<s>.npz``), so an interrupted run resumes without losing or
+repeating episodes, and more seeds can be added later.
+
+The CI-sized default runs every learner on the ``linear`` game only (each learner and game
+compiles once, which dominates a tiny run); ``--full`` runs all three games with 20 seeds.
+
+``plot`` draws, per game, the mean cumulative regret with a 10-90% band across seeds, the
+log-log panel with the least-squares slope of ``log R(t)`` on ``log t`` over
+``t >= slope_start * T`` (one decade for the default 0.1), and the parameter error; and writes
+``table.md``: final cumulative regret (mean +/- standard error), slope, and the ratio of each
+Bayesian learner's final regret to ``mle-optimistic``'s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..learners.online import LEARNERS, OnlineRunner, run_online
+from .store import RunStore
+
+GAMES = ("tabular", "linear", "farsighted")
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "seeds": 2,
+    "base_seed": 0,
+    "games": ["linear"],
+    "learners": list(LEARNERS),
+    "episodes": 20,
+    "farsighted_episodes": 10,
+    "chunk": 10,
+    "known_model": False,
+    "tabular": {"seed": 1, "n_states": 2, "n_leader_actions": 2, "n_follower_actions": 2,
+                "horizon": 2, "utility_scale": 1.5, "eta": 2.0},
+    "linear": {"seed": 2, "n_states": 2, "n_leader_actions": 2, "n_follower_actions": 3,
+               "horizon": 2, "feature_dim": 4, "eta": 2.0},
+    "farsighted": {"eta": 3.0},
+    "prior_scale": 1.0,
+    "newton_steps": 5,
+    "num_draws": 8,
+    "quantile_offset": 2.0,
+    "confidence_level": 0.9,
+    "n_candidates": 4,
+    "planner_steps": 10,
+    "planner_lr": 0.2,
+    "slope_start": 0.1,
+}  # fmt: skip
+
+FULL_CONFIG: dict[str, Any] = {
+    **DEFAULT_CONFIG,
+    "seeds": 20,
+    "games": list(GAMES),
+    "episodes": 1000,
+    "farsighted_episodes": 300,
+    "chunk": 50,
+    "tabular": {"seed": 1, "n_states": 3, "n_leader_actions": 3, "n_follower_actions": 2,
+                "horizon": 3, "utility_scale": 1.5, "eta": 2.0},
+    "linear": {"seed": 2, "n_states": 4, "n_leader_actions": 3, "n_follower_actions": 3,
+               "horizon": 3, "feature_dim": 8, "eta": 2.0},
+    "num_draws": 16,
+    "n_candidates": 8,
+    "planner_steps": 20,
+}  # fmt: skip
+
+LEARNER_KEYS = (
+    "prior_scale",
+    "newton_steps",
+    "num_draws",
+    "quantile_offset",
+    "confidence_level",
+    "n_candidates",
+    "planner_steps",
+    "planner_lr",
+)
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Extra checks of an ``online_regret`` config; :class:`ConfigError` naming the key."""
+    for g in config["games"]:
+        if g not in GAMES:
+            raise ConfigError(f"config: games: unknown game {g!r}; choose from {GAMES}")
+    for name in config["learners"]:
+        if name not in LEARNERS:
+            raise ConfigError(f"config: learners: unknown learner {name!r}; choose from {LEARNERS}")
+    for key in ("episodes", "farsighted_episodes", "chunk"):
+        if config[key] < 1:
+            raise ConfigError(f"config: {key} must be >= 1, got {config[key]}")
+    for key in {episodes_key(g) for g in config["games"]}:
+        if config[key] % min(config["chunk"], config[key]):
+            raise ConfigError(
+                f"config: chunk ({config['chunk']}) must divide {key} ({config[key]})"
+            )
+    if not 0.0 < config["slope_start"] < 1.0:
+        raise ConfigError(f"config: slope_start must lie in (0, 1), got {config['slope_start']}")
+
+
+def make_game(name: str, config: dict[str, Any]):
+    """The game ``name`` (``tabular``, ``linear`` or ``farsighted``) of an experiment config."""
+    from ..games import random_game, steering_game, tabular_game
+
+    if name == "farsighted":
+        return steering_game(eta=config["farsighted"]["eta"])
+    c = config[name]
+    if name == "linear":
+        return random_game(
+            c["seed"],
+            c["n_states"],
+            c["n_leader_actions"],
+            c["n_follower_actions"],
+            c["horizon"],
+            c["feature_dim"],
+            eta=c["eta"],
+        )
+    rng = np.random.default_rng(c["seed"])
+    H, S, A, B = c["horizon"], c["n_states"], c["n_leader_actions"], c["n_follower_actions"]
+    P = rng.dirichlet(np.ones(S), size=(H, S, A, B))
+    r = rng.uniform(0.0, 1.0, size=(H, S, A, B))
+    u = c["utility_scale"] * rng.normal(size=(H, S, A, B))
+    rho = rng.dirichlet(np.ones(S))
+    return tabular_game(P, r, u, eta=c["eta"], initial_dist=rho)
+
+
+def episodes_key(game: str) -> str:
+    """The config key of a game's number of episodes."""
+    return "farsighted_episodes" if game == "farsighted" else "episodes"
+
+
+def episodes_for(game: str, config: dict[str, Any]) -> int:
+    return config[episodes_key(game)]
+
+
+def unit_key(game: str, learner: str, seed: int) -> str:
+    return f"{game}.{learner}.seed{seed}"
+
+
+def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path:
+    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path."""
+    validate_config(config)
+    store = RunStore(out_dir, "online_regret", config)
+    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+    learner_config = {k: config[k] for k in LEARNER_KEYS}
+    for game_name in config["games"]:
+        game = make_game(game_name, config)
+        T = episodes_for(game_name, config)
+        qse = None
+        for learner in config["learners"]:
+            todo = [s for s in seeds if not store.has(unit_key(game_name, learner, s))]
+            if not todo:
+                continue
+            if qse is None:
+                from ..planning import solve_qse
+
+                qse = solve_qse(game)
+            start = time.perf_counter()
+            runner = OnlineRunner(
+                game,
+                learner,
+                {**learner_config, "capacity": T},
+                episodes=T,
+                chunk=min(config["chunk"], T),
+                known_model=config["known_model"],
+                qse=qse,
+            )
+            ckpt = f"{game_name}.{learner}"
+            out = run_online(
+                game,
+                learner,
+                episodes=T,
+                seeds=todo,
+                store=store,
+                checkpoint_key=ckpt,
+                progress=progress,
+                runner=runner,
+            )
+            wall = time.perf_counter() - start
+            for i, s in enumerate(todo):
+                store.save_unit(
+                    unit_key(game_name, learner, s),
+                    {k: out[k][i] for k in ("regret", "theta_error", "set_size")},
+                    {
+                        "seed": s,
+                        "game": game_name,
+                        "learner": learner,
+                        "episodes": T,
+                        "optimal_value": float(out["optimal_value"]),
+                        "batch_wall_seconds": wall,
+                        "batch_seeds": len(todo),
+                    },
+                )
+            store.delete_checkpoint(ckpt)
+    return _write_results(store, config, seeds)
+
+
+def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) -> Path:
+    from ..plots import loglog_slope
+
+    data: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    for game_name in config["games"]:
+        per_game: dict[str, Any] = {}
+        for learner in config["learners"]:
+            units = [store.load_unit(unit_key(game_name, learner, s)) for s in seeds]
+            for field in ("regret", "theta_error", "set_size"):
+                data[f"{game_name}.{learner}.{field}"] = np.stack([u[0][field] for u in units])
+            regret = data[f"{game_name}.{learner}.regret"]
+            cumulative = np.cumsum(regret, axis=1)
+            final = cumulative[:, -1]
+            per_game[learner] = {
+                "final_regret_mean": float(final.mean()),
+                "final_regret_se": float(final.std(ddof=1) / np.sqrt(len(final)))
+                if len(final) > 1
+                else float("nan"),
+                "slope": loglog_slope(cumulative.mean(axis=0), config["slope_start"]),
+                "final_theta_error_mean": float(
+                    data[f"{game_name}.{learner}.theta_error"][:, -1].mean()
+                ),
+                "wall_seconds": float(units[0][1].get("batch_wall_seconds", float("nan"))),
+                "episodes": int(regret.shape[1]),
+            }
+        mle = per_game.get("mle-optimistic", {}).get("final_regret_mean")
+        for learner in ("bayes-optimistic", "thompson"):
+            if mle and learner in per_game:
+                per_game[learner]["ratio_to_mle_optimistic"] = (
+                    per_game[learner]["final_regret_mean"] / mle
+                )
+        summary[game_name] = per_game
+    data["seeds"] = np.asarray(seeds)
+    data["summary"] = summary
+    return store.write_results("results", data)
+
+
+def _load(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    out_dir = Path(out_dir)
+    npz, js = out_dir / "results.npz", out_dir / "results.json"
+    if not npz.is_file() or not js.is_file():
+        raise ConfigError(f"{out_dir}: no results.npz/results.json (run the experiment first)")
+    with np.load(npz, allow_pickle=False) as f:
+        arrays = {k: np.array(f[k]) for k in f.files}
+    return arrays, json.loads(js.read_text(encoding="utf-8"))
+
+
+def plot(out_dir: Path) -> list[Path]:
+    """Figures (one PNG per game) and ``table.md`` from a results directory."""
+    import matplotlib
+
+    from ..plots import loglog_panel, markdown_table, new_figure, regret_curves, save_figure
+
+    out_dir = Path(out_dir)
+    arrays, doc = _load(out_dir)
+    config, summary = doc["config"], doc["summary"]["summary"]
+    start = config["slope_start"]
+    paths: list[Path] = []
+    rows = []
+    for game_name in config["games"]:
+        learners = config["learners"]
+        cum = {name: np.cumsum(arrays[f"{game_name}.{name}.regret"], axis=1) for name in learners}
+        err = {
+            name: arrays[f"{game_name}.{name}.theta_error"] for name in learners if name != "oracle"
+        }
+        fig, axes = new_figure(ncols=3, size=(5.2, 4.0))
+        # one colour per learner in every panel (the oracle is left out of panels 2 and 3)
+        cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+        colours = {name: cycle[i % len(cycle)] for i, name in enumerate(learners)}
+        others = [colours[name] for name in learners if name != "oracle"] or cycle
+        axes[1].set_prop_cycle(color=others)
+        axes[2].set_prop_cycle(color=others)
+        regret_curves(axes[0], cum)
+        axes[0].set_title(f"{game_name}: cumulative regret (10-90% band)")
+        loglog_panel(axes[1], {k: v for k, v in cum.items() if k != "oracle"}, start)
+        axes[1].set_title(f"log-log, slope fitted on t >= {start:g} T")
+        regret_curves(axes[2], err, ylabel="||theta_hat - theta||")
+        axes[2].set_title("follower-parameter error")
+        paths.append(save_figure(fig, out_dir / f"online_regret_{game_name}.png"))
+        for name in learners:
+            s = summary[game_name][name]
+            ratio = s.get("ratio_to_mle_optimistic")
+            rows.append(
+                [
+                    game_name,
+                    name,
+                    s["episodes"],
+                    f"{s['final_regret_mean']:.3g} ± {s['final_regret_se']:.2g}",
+                    s["slope"] if name != "oracle" else "-",
+                    ratio if ratio is not None else "-",
+                    s["final_theta_error_mean"],
+                    f"{s['wall_seconds']:.0f}",
+                ]
+            )
+    n_seeds = len(arrays["seeds"])
+    table = markdown_table(
+        [
+            "game",
+            "learner",
+            "T",
+            f"final cumulative regret (mean ± se, {n_seeds} seeds)",
+            "log-log slope",
+            "regret / mle-optimistic",
+            "final theta error",
+            "wall s (all seeds)",
+        ],
+        rows,
+    )
+    from ..io import atomic_write_text
+
+    paths.append(atomic_write_text(out_dir / "table.md", table))
+    return paths
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "FULL_CONFIG",
+    "GAMES",
+    "make_game",
+    "plot",
+    "run",
+    "validate_config",
+]

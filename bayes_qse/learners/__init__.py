@@ -1,0 +1,34 @@
+"""Learners of the leader's QSE policy (DESIGN §5).
+
+Online (:mod:`bayes_qse.learners.online`): ``oracle``, ``greedy``, ``thompson``,
+``bayes-optimistic`` and the paper's ``mle-optimistic``, as pure ``init`` / ``act`` /
+``update`` functions over a fixed-shape state (:func:`make_learner`), and the episode loop
+that runs them with exact regret (:class:`OnlineRunner`, :func:`run_online`).
+
+Offline (:mod:`bayes_qse.learners.offline`): ``oracle``, ``plugin``, the paper's
+``mle-pessimistic`` and ``bayes-pessimistic``, each ``fit(dataset, game_spec, config, key) ->
+OfflineResult(policy, lower_bound, info)``, plus the behaviour policies of the offline
+experiment.
+"""
+
+from __future__ import annotations
+
+from .common import GameSpec, Learner, LearnerConfig, OnlineState
+from .offline import OFFLINE_LEARNERS, OfflineResult, behaviour_policy, fit_offline
+from .online import LEARNERS, EpisodeRecord, OnlineRunner, make_learner, run_online
+
+__all__ = [
+    "LEARNERS",
+    "EpisodeRecord",
+    "GameSpec",
+    "Learner",
+    "LearnerConfig",
+    "OFFLINE_LEARNERS",
+    "OfflineResult",
+    "OnlineRunner",
+    "OnlineState",
+    "behaviour_policy",
+    "fit_offline",
+    "make_learner",
+    "run_online",
+]

@@ -1,0 +1,420 @@
+"""Shared pieces of the online learners (DESIGN §5): what the leader knows about the game, the
+learners' configuration, their state pytree, and the small pure functions every learner uses
+(the value of a policy under a model, the warm-started gradient planner for a farsighted
+follower).
+
+Shapes: ``H`` horizon, ``S`` states, ``A`` leader actions, ``B`` follower actions, ``d``
+feature dimension, ``M`` posterior draws or candidate parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..data import Episode, EpisodeBuffer
+from ..errors import BayesQSEInputError, ConfigError
+from ..follower import follower_log_response_from_utility, utility
+from ..leader_model import DirichletNormalModel, TabularStats
+from ..planning import _adam_ascent, evaluate_policy, stepwise_policy
+
+Array = jax.Array
+PRNGKey = Array
+
+
+# ---------------------------------------------------------------------------------------
+# What the leader knows, and the learners' settings
+# ---------------------------------------------------------------------------------------
+
+
+class GameSpec(NamedTuple):
+    """What the leader knows about the game before playing (DESIGN §1, §5).
+
+    She knows the follower's features and rationality (``eta`` known, DESIGN §1.3), whether
+    the follower is farsighted, the initial distribution and the range of her own rewards;
+    she does *not* know ``theta``.  Her own transitions and rewards are known only in planning
+    mode (``transitions``/``leader_reward`` not None); otherwise she learns them (eq. 5).
+
+    Attributes:
+        features: ``[H,S,A,B,d]``.
+        eta: rationality (scalar).
+        initial_dist: ``[S]``.
+        farsighted: static flag of the follower model.
+        reward_range: ``(low, high)`` bounds of the leader's reward.
+        transitions: ``[H,S,A,B,S]`` in planning mode, else None.
+        leader_reward: ``[H,S,A,B]`` in planning mode, else None.
+    """
+
+    features: Any
+    eta: Any
+    initial_dist: Any
+    farsighted: bool
+    reward_range: tuple[float, float]
+    transitions: Any = None
+    leader_reward: Any = None
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(H, S, A, B)``."""
+        return tuple(int(x) for x in np.shape(self.features)[:4])  # type: ignore[return-value]
+
+    @property
+    def feature_dim(self) -> int:
+        return int(np.shape(self.features)[-1])
+
+    @property
+    def known_model(self) -> bool:
+        return self.transitions is not None
+
+    @classmethod
+    def from_game(cls, game: Any, known_model: bool = False) -> GameSpec:
+        """The leader's knowledge of ``game``: everything but ``theta`` (and, unless
+        ``known_model``, her transitions and rewards).  The reward range is the game's range
+        of ``leader_reward`` (the usual "rewards lie in a known interval" assumption)."""
+        r = np.asarray(game.leader_reward)
+        lo, hi = float(r.min()), float(r.max())
+        if hi <= lo:
+            hi = lo + 1.0
+        return cls(
+            features=np.asarray(game.features),
+            eta=float(game.eta),
+            initial_dist=np.asarray(game.initial_dist),
+            farsighted=bool(game.farsighted),
+            reward_range=(lo, hi),
+            transitions=np.asarray(game.transitions) if known_model else None,
+            leader_reward=r if known_model else None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerConfig:
+    """Settings of the online learners (all static: changing one recompiles).
+
+    Attributes:
+        capacity: episodes the buffer holds (``>=`` the number of episodes to play, so the
+            likelihood uses all data).
+        prior_scale: ``sigma`` of the ``Normal(0, sigma^2 I)`` prior on ``theta`` (DESIGN §2);
+            the frequentist learners use the same ``1/sigma^2`` as a ridge penalty on the MLE
+            (as in logistic bandits: it keeps the estimate finite before the data identify
+            ``theta``), so that every learner shares the same point estimate and Hessian.
+        newton_steps: maximum damped-Newton steps per episode, warm-started at the previous
+            estimate (:func:`bayes_qse.inference.map_newton`; myopic follower only: for a
+            farsighted one each episode takes one step, :func:`online_newton_step`).
+        num_draws: ``M`` joint posterior draws of ``bayes-optimistic``.
+        quantile_offset: the quantile schedule of ``bayes-optimistic``,
+            ``level_t = 1 - 1 / (t + quantile_offset)`` after ``t`` episodes (Bayes-UCB with
+            ``c = 0``, Kaufmann, Cappé & Garivier 2012); with ``M`` draws the empirical
+            quantile saturates at the largest draw.
+        confidence_level: ``1 - delta`` of the frequentist sets (the Wald/likelihood-ratio
+            radius ``beta = chi2_d(level)`` and the leader model's bonuses).
+        n_candidates: candidate parameters of the general (farsighted) ``mle-optimistic``.
+        planner_steps: Adam steps per episode of the warm-started farsighted planner.
+        planner_lr: its learning rate.
+        reward_noise_sd: noise scale of the Bayesian leader model's Normal rewards (relative
+            to the reward range).
+    """
+
+    capacity: int = 1000
+    prior_scale: float = 1.0
+    newton_steps: int = 5
+    num_draws: int = 32
+    quantile_offset: float = 2.0
+    confidence_level: float = 0.9
+    n_candidates: int = 8
+    planner_steps: int = 30
+    planner_lr: float = 0.2
+    reward_noise_sd: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("capacity", "newton_steps", "num_draws", "n_candidates", "planner_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
+        for name in ("prior_scale", "planner_lr", "reward_noise_sd"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name}: must be a finite number > 0, got {value!r}")
+        if not 0.0 < self.confidence_level < 1.0:
+            raise ConfigError(
+                f"confidence_level: must lie in (0, 1), got {self.confidence_level!r}"
+            )
+        if not self.quantile_offset >= 1.0:
+            raise ConfigError(f"quantile_offset: must be >= 1, got {self.quantile_offset!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> LearnerConfig:
+        """A config from a dict of (a subset of) the fields; unknown keys raise ConfigError."""
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"learner config: unknown key(s) {', '.join(unknown)}; known: {sorted(known)}"
+            )
+        return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------
+# The learner interface
+# ---------------------------------------------------------------------------------------
+
+
+class OnlineState(NamedTuple):
+    """The state of an online learner: a pytree of fixed-shape arrays (no recompilation).
+
+    Attributes:
+        key: PRNG key (raw ``uint32[2]``) of the learner's own randomness.
+        buffer: the episodes played so far (fixed capacity, masked).
+        leader_stats: sufficient statistics of the leader's own model (eq. 5).
+        theta_hat: ``[d]`` current point estimate of ``theta`` (MAP / penalised MLE).
+        precision: ``[d,d]`` observed Fisher information plus prior precision at
+            ``theta_hat`` (the Laplace precision; the Wald set's matrix).
+        logits: ``[H,S,A]`` warm start of the farsighted gradient planner.
+        policy: ``[H,S,A]`` the policy the learner announces next.
+    """
+
+    key: Array
+    buffer: EpisodeBuffer
+    leader_stats: TabularStats
+    theta_hat: Array
+    precision: Array
+    logits: Array
+    policy: Array
+
+
+class Learner(NamedTuple):
+    """An online learner as three pure functions (BlackJAX style), built by
+    :func:`bayes_qse.learners.make_learner` for one ``GameSpec`` and ``LearnerConfig``:
+
+    - ``init(key) -> OnlineState`` (the first policy is planned from the prior);
+    - ``act(state) -> policy[H,S,A]`` (the policy to announce; pure, no randomness);
+    - ``update(state, episode) -> OnlineState`` (store the episode, refit, plan the next
+      policy).
+
+    All three are jit-able and shape-stable, so a loop over episodes compiles once.
+    """
+
+    name: str
+    init: Callable[[PRNGKey], OnlineState]
+    act: Callable[[OnlineState], Array]
+    update: Callable[[OnlineState, Episode], OnlineState]
+
+
+def act(state: OnlineState) -> Array:
+    """The policy to announce: every learner plans in ``update`` (and ``init``) so that the
+    farsighted planner can be warm-started; ``act`` reads the plan."""
+    return state.policy
+
+
+# ---------------------------------------------------------------------------------------
+# Values and the warm-started farsighted planner
+# ---------------------------------------------------------------------------------------
+
+
+def model_value(
+    policy: Array,
+    theta: Array,
+    transitions: Array,
+    leader_reward: Array,
+    features: Array,
+    eta: Array | float,
+    initial_dist: Array,
+    farsighted: bool,
+) -> Array:
+    """``J(policy)`` (eq. 2) under the model ``(theta, transitions, leader_reward)``: the
+    follower's quantal response (eq. 1) against ``policy``, then exact policy evaluation."""
+    u = utility(features, theta)
+    log_nu = follower_log_response_from_utility(u, transitions, policy, eta, farsighted)
+    v, _ = evaluate_policy(transitions, leader_reward, jnp.exp(log_nu), policy)
+    return initial_dist @ v[0]
+
+
+def true_value(game: Any, policy: Array) -> Array:
+    """``J(policy)`` in the true game (exact policy evaluation; used for the regret)."""
+    return model_value(
+        policy,
+        game.theta,
+        game.transitions,
+        game.leader_reward,
+        game.features,
+        game.eta,
+        game.initial_dist,
+        game.farsighted,
+    )
+
+
+def warm_gradient_plan(
+    objective: Callable[[Array], Array],
+    warm_logits: Array,
+    start_policy: Array,
+    n_steps: int,
+    learning_rate: float,
+    start_temperature: float = 4.0,
+) -> tuple[Array, Array]:
+    """Maximise ``objective(policy[H,S,A])`` over softmax policies (eq. 2b), warm-started.
+
+    Two starts ascend by Adam for ``n_steps`` steps: the previous episode's logits (so the
+    planner keeps improving across episodes at a small cost per episode) and
+    ``start_temperature * start_policy`` (e.g. the step-wise heuristic under the current model,
+    :func:`bayes_qse.planning.stepwise_policy`).  The two results and ``start_policy`` itself
+    are candidates; the best by ``objective`` wins.
+
+    Returns ``(policy[H,S,A], logits[H,S,A])``.
+    """
+    starts = jnp.stack([warm_logits, start_temperature * start_policy])
+    fn = lambda logits: objective(jax.nn.softmax(logits, axis=-1))
+    finals = jax.vmap(lambda x0: _adam_ascent(fn, x0, n_steps, learning_rate))(starts)
+    logits = jnp.concatenate([finals, (start_temperature * start_policy)[None]])
+    # the start policy enters as itself (one-hot), not only through its tempered logits
+    policies = jnp.concatenate([jax.nn.softmax(finals, axis=-1), start_policy[None]])
+    values = jax.vmap(objective)(policies)
+    best = jnp.argmax(values)
+    return policies[best], logits[best]
+
+
+def stepwise_start(
+    theta: Array, transitions: Array, leader_reward: Array, features: Array, eta: Array | float
+) -> Array:
+    """The step-wise heuristic policy (a start of the gradient planner) under a model."""
+    return stepwise_policy(transitions, leader_reward, utility(features, theta), eta)
+
+
+# ---------------------------------------------------------------------------------------
+# Fast posterior draws of the leader's tabular model
+# ---------------------------------------------------------------------------------------
+
+
+def log_gamma_draws(key: PRNGKey, alpha: Array, shape: tuple[int, ...], boost: int = 4) -> Array:
+    """``log`` of ``Gamma(alpha, 1)`` draws of ``shape`` without rejection loops.
+
+    ``Gamma(a) = Gamma(a + k) * prod_{j<k} U_j^{1/(a+j)}`` exactly (Marsaglia & Tsang's
+    boosting identity, iterated ``k = boost`` times), and ``Gamma(b)``, ``b = a + k``, by the
+    Wilson-Hilferty cube of a normal, ``b (1 - 1/(9b) + z / (3 sqrt b))^3``, whose
+    distribution error at ``b >= 4`` is below what 200,000 draws can detect (a KS test against
+    :mod:`scipy.stats` is in the tests).  Loop-free, hence cheap to compile and to ``vmap``,
+    unlike ``jax.random.gamma``'s rejection sampler (which dominated the cost of an episode of
+    ``bayes-optimistic``).  Works in log space, so tiny ``alpha`` are fine.
+    """
+    alpha = jnp.broadcast_to(jnp.asarray(alpha, jnp.float64), shape)
+    k_z, k_u = jax.random.split(key)
+    b = alpha + boost
+    z = jax.random.normal(k_z, shape, dtype=jnp.float64)
+    base = 1.0 - 1.0 / (9.0 * b) + z / (3.0 * jnp.sqrt(b))
+    tiny = jnp.finfo(jnp.float64).tiny
+    log_u = jnp.log(jax.random.uniform(k_u, (boost, *shape), jnp.float64, minval=tiny))
+    j = jnp.arange(boost, dtype=jnp.float64).reshape((boost,) + (1,) * len(shape))
+    return jnp.log(b) + 3.0 * jnp.log(jnp.maximum(base, tiny)) + jnp.sum(log_u / (alpha + j), 0)
+
+
+def dirichlet_draws(key: PRNGKey, concentration: Array, num_samples: int) -> Array:
+    """``[M, ..., S]`` draws of ``Dirichlet(concentration[..., S])`` (normalised Gamma draws,
+    :func:`log_gamma_draws`)."""
+    shape = (num_samples, *concentration.shape)
+    return jax.nn.softmax(log_gamma_draws(key, concentration, shape), axis=-1)
+
+
+def sample_leader_model(model: Any, stats: Any, key: PRNGKey, num_samples: int):
+    """``(transitions[M,H,S,A,B,S], leader_reward[M,H,S,A,B])`` posterior draws of the
+    leader's model: for a :class:`~bayes_qse.leader_model.DirichletNormalModel` from its
+    ``posterior`` with the loop-free :func:`dirichlet_draws`; otherwise ``model.sample``."""
+    if not isinstance(model, DirichletNormalModel):
+        return model.sample(stats, key, num_samples)
+    conc, mu, sd = model.posterior(stats)
+    k_p, k_r = jax.random.split(key)
+    # the last step's transitions never matter (V_{H+1} = 0): draw the others only
+    last_mean = conc[-1:] / jnp.sum(conc[-1:], axis=-1, keepdims=True)
+    transitions = jnp.concatenate(
+        [
+            dirichlet_draws(k_p, conc[:-1], num_samples),
+            jnp.broadcast_to(last_mean, (num_samples, *last_mean.shape)),
+        ],
+        axis=1,
+    )
+    rewards = mu + sd * jax.random.normal(k_r, (num_samples, *mu.shape), dtype=mu.dtype)
+    return transitions, rewards
+
+
+# ---------------------------------------------------------------------------------------
+# The follower fit
+# ---------------------------------------------------------------------------------------
+
+
+def positive_precision(neg_hessian: Array, floor: Array | float) -> Array:
+    """``neg_hessian[d,d]`` with its eigenvalues raised to at least ``floor`` (the prior
+    precision): where the log-likelihood is locally not concave (a farsighted follower) the
+    Fisher part is clipped at 0, so the Laplace / Wald matrix stays positive definite."""
+    sym = 0.5 * (neg_hessian + neg_hessian.T)
+    lam, vecs = jnp.linalg.eigh(sym)
+    return (vecs * jnp.maximum(lam, floor)) @ vecs.T
+
+
+def online_newton_step(
+    objective: Callable[[Array], Array],
+    theta: Array,
+    prior_precision: float,
+    step_sizes: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125),
+) -> tuple[Array, Array]:
+    """One damped Newton step on ``objective`` (a log-posterior) from the previous estimate.
+
+    Used for a farsighted follower, whose likelihood (eq. 4) runs the soft Bellman recursion
+    once per stored episode, so that a Hessian costs ``d`` times ``capacity`` recursions: one
+    Hessian per episode (at the warm start) instead of the several of a converged Newton solve
+    (:func:`bayes_qse.inference.map_newton`), as in online Newton methods for logistic bandits.
+    The step ``|H|^-1 g`` (eigenvalues in absolute value, :func:`positive_precision` with the
+    prior floor) is tried at ``step_sizes`` and at 0; the best value wins.
+
+    Returns ``(theta_new[d], precision[d,d])``: the precision is the (floored) negative
+    Hessian at the warm start, one episode behind ``theta_new``.
+    """
+    g = jax.grad(objective)(theta)
+    neg_h = -jax.hessian(objective)(theta)
+    sym = 0.5 * (neg_h + neg_h.T)
+    lam, vecs = jnp.linalg.eigh(sym)
+    direction = vecs @ ((vecs.T @ g) / jnp.maximum(jnp.abs(lam), prior_precision))
+    sizes = jnp.asarray((0.0, *step_sizes), dtype=theta.dtype)
+    candidates = theta[None] + sizes[:, None] * direction[None]
+    values = jax.vmap(objective)(candidates)
+    values = jnp.where(jnp.isfinite(values), values, -jnp.inf)
+    theta_new = candidates[jnp.argmax(values)]
+    precision = (vecs * jnp.maximum(lam, prior_precision)) @ vecs.T
+    return theta_new, precision
+
+
+def laplace_set_size(precision: Array) -> Array:
+    """``sqrt(trace(precision^-1))``: the root total variance of the Laplace posterior, which
+    is also the scale of the Wald ellipsoid (its radius multiplies it by ``sqrt(beta)``)."""
+    d = precision.shape[-1]
+    cov = jnp.linalg.solve(precision, jnp.eye(d, dtype=precision.dtype))
+    return jnp.sqrt(jnp.maximum(jnp.trace(cov), 0.0))
+
+
+def check_episodes(episodes: Any, name: str = "episodes") -> int:
+    """Validate a number of episodes (an integer ``>= 1``)."""
+    if isinstance(episodes, bool) or int(episodes) != episodes or episodes < 1:
+        raise BayesQSEInputError(f"{name}: must be an integer >= 1, got {episodes!r}")
+    return int(episodes)
+
+
+__all__ = [
+    "GameSpec",
+    "Learner",
+    "LearnerConfig",
+    "OnlineState",
+    "act",
+    "check_episodes",
+    "dirichlet_draws",
+    "laplace_set_size",
+    "log_gamma_draws",
+    "model_value",
+    "online_newton_step",
+    "positive_precision",
+    "sample_leader_model",
+    "stepwise_start",
+    "true_value",
+    "warm_gradient_plan",
+]

@@ -1,0 +1,132 @@
+"""The ``online_regret`` experiment (DESIGN §7, experiment 1): configs, results format,
+resuming, figures and table, configuration errors, and the thin script with tiny settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import numpyro  # noqa: F401  (RunStore imports it; importing first avoids one retrace)
+import pytest
+
+from bayes_qse.errors import ConfigError
+from bayes_qse.experiments import get_experiment, load_config
+from bayes_qse.experiments import online_regret as exp
+from bayes_qse.learners import online
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {"games": ["linear"], "learners": ["oracle", "greedy"], "episodes": 6, "chunk": 3}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    config = load_config(exp, overrides=TINY)
+    out = tmp_path_factory.mktemp("online_run")
+    return out, config, exp.run(config, out, progress=False)
+
+
+def test_registry_and_configs():
+    assert get_experiment("online_regret") is exp
+    full = load_config(exp, full=True)
+    assert full["seeds"] >= 20 and full["episodes"] == 1000
+    assert set(full["games"]) == {"tabular", "linear", "farsighted"}
+    assert full["learners"] == list(online.LEARNERS)
+    assert full["linear"]["feature_dim"] == 8
+    for name in exp.GAMES:
+        game = exp.make_game(name, full)
+        assert game.farsighted == (name == "farsighted")
+    H, S, A, B = exp.make_game("tabular", full).shape
+    assert exp.make_game("tabular", full).feature_dim == H * S * A * (B - 1)
+
+
+def test_results_figures_and_table(finished_run):
+    out, config, path = finished_run
+    assert path == out / "results.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    assert arrays["linear.oracle.regret"].shape == (2, 6)
+    assert np.all(arrays["linear.oracle.regret"] == 0.0)
+    assert np.all(arrays["linear.greedy.regret"] >= -1e-12)
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["config"]["episodes"] == 6 and "bayes_qse" in doc["versions"]
+    summary = doc["summary"]["summary"]["linear"]
+    final = np.cumsum(arrays["linear.greedy.regret"], axis=1)[:, -1]
+    assert summary["greedy"]["final_regret_mean"] == pytest.approx(final.mean())
+    assert summary["oracle"]["final_regret_mean"] == 0.0
+    paths = exp.plot(out)
+    assert out / "online_regret_linear.png" in paths
+    assert all(p.stat().st_size > 0 for p in paths)
+    table = (out / "table.md").read_text()
+    assert "| linear | greedy | 6 |" in table and "oracle" in table
+    # units carry their seed and config
+    from bayes_qse.experiments.store import RunStore
+
+    arrays_u, meta = RunStore(out, "online_regret", config).load_unit("linear.greedy.seed1")
+    assert meta["seed"] == 1 and meta["config"]["episodes"] == 6
+    np.testing.assert_array_equal(arrays_u["regret"], arrays["linear.greedy.regret"][1])
+
+
+def test_rerun_resumes_without_recomputing(finished_run, monkeypatch):
+    out, config, path = finished_run
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished unit was run again")
+
+    monkeypatch.setattr(exp, "OnlineRunner", fail)
+    exp.run(config, out, progress=False)
+    with np.load(path) as new, np.load(_bytes_npz(before, out)) as old:
+        for k in old.files:
+            np.testing.assert_array_equal(new[k], old[k])
+
+
+def _bytes_npz(data: bytes, folder: Path) -> Path:
+    p = folder / "previous_results.npz"
+    p.write_bytes(data)
+    return p
+
+
+def test_a_different_config_is_refused(finished_run):
+    out, config, _ = finished_run
+    with pytest.raises(ConfigError, match="episodes"):
+        exp.run({**config, "episodes": 9, "chunk": 3}, out, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ({"games": ["chess"]}, "games"),
+        ({"learners": ["ucb"]}, "learners"),
+        ({"episodes": 10, "chunk": 3}, "chunk"),
+        ({"slope_start": 1.5}, "slope_start"),
+        ({"num_draws": "many"}, "num_draws"),
+    ],
+)
+def test_config_errors_name_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(exp, overrides=override)
+
+
+@pytest.mark.slow
+def test_script_runs_every_learner_with_tiny_settings(tmp_path):
+    """The example as users run it, CI-sized, on the farsighted game (every learner's general
+    version: warm-started gradient planner, one-step Newton, likelihood-ratio candidates); the
+    myopic versions run in the fast tests and in test_online.py."""
+    out = tmp_path / "run"
+    config = tmp_path / "tiny.toml"
+    config.write_text('games = ["farsighted"]\nfarsighted_episodes = 6\nchunk = 3\n')
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "online_regret.py"), "--seeds", "1",
+         "--config", str(config), "--out", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "results:" in proc.stdout
+    assert (out / "online_regret_farsighted.png").is_file()
+    table = (out / "table.md").read_text()
+    for learner in online.LEARNERS:
+        assert f"| farsighted | {learner} |" in table
