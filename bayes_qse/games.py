@@ -66,9 +66,7 @@ class Game:
         if min(P.shape) < 1:
             raise err(f"transitions: every dimension must be >= 1, got shape {P.shape}")
         if S2 != S:
-            raise err(
-                f"transitions: last axis (next state, {S2}) must equal the state axis ({S})"
-            )
+            raise err(f"transitions: last axis (next state, {S2}) must equal the state axis ({S})")
         check_distribution(P, "transitions", axis=-1, error=err)
         r = as_float_array(self.leader_reward, "leader_reward", 4, err)
         check_shape(r, (H, S, A, B), "leader_reward", err)

@@ -62,7 +62,7 @@ def _pinv_solve(neg_hess: Array, grad: Array, rtol: float = 1e-12) -> Array:
 _LINE_SEARCH_STEPS = 2.0 ** -jnp.arange(24)
 
 
-def _newton(objective, theta0: Array, max_steps: int):
+def newton_maximize(objective, theta0: Array, max_steps: int):
     """Maximise ``objective`` by damped Newton with a backtracking (Armijo) line search.
 
     Each iteration evaluates value, gradient and Hessian at the current point, stops there if
@@ -123,7 +123,7 @@ def _map_newton_full(
     stats, features, transitions, eta, prior_precision, theta0, n_steps, farsighted
 ):
     objective = _objective(features, transitions, eta, stats, farsighted, prior_precision)
-    return _newton(objective, jnp.asarray(theta0, jnp.float64), n_steps)
+    return newton_maximize(objective, jnp.asarray(theta0, jnp.float64), n_steps)
 
 
 def _sufficient_stats(buffer: EpisodeBuffer, features: Any, farsighted: bool) -> Any:
@@ -873,5 +873,6 @@ __all__ = [
     "fit_summary",
     "laplace_draws",
     "map_newton",
+    "newton_maximize",
     "sample_posterior",
 ]

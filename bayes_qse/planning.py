@@ -100,9 +100,7 @@ def evaluate_policy(
 
     S = transitions.shape[1]
     v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
-    _, (vs, qs) = jax.lax.scan(
-        step, v_end, (transitions, leader_reward, nu, policy), reverse=True
-    )
+    _, (vs, qs) = jax.lax.scan(step, v_end, (transitions, leader_reward, nu, policy), reverse=True)
     return jnp.concatenate([vs, v_end[None]], axis=0), qs
 
 
@@ -224,7 +222,7 @@ def stepwise_policy(
     return pis
 
 
-def _adam_ascent(objective, x0, n_steps: int, learning_rate: float):
+def adam_ascent(objective, x0, n_steps: int, learning_rate: float):
     """Maximise ``objective`` from ``x0`` with Adam (b1=0.9, b2=0.999); returns the final x."""
     grad = jax.grad(objective)
     b1, b2, eps = 0.9, 0.999, 1e-8
@@ -292,7 +290,7 @@ def plan_farsighted(
             random_scale * jax.random.normal(key, (n_random, H, S, A), dtype=u.dtype),
         ]
     )
-    final = jax.vmap(lambda x0: _adam_ascent(objective, x0, n_steps, learning_rate))(logits0)
+    final = jax.vmap(lambda x0: adam_ascent(objective, x0, n_steps, learning_rate))(logits0)
     policies = jnp.concatenate([jax.nn.softmax(final, axis=-1), det_starts])
     values = jax.vmap(value)(policies)
     return policies, values, jnp.argmax(values)
@@ -347,6 +345,7 @@ def solve_qse(
 
 __all__ = [
     "Solution",
+    "adam_ascent",
     "backward_induction",
     "evaluate_policy",
     "expected_next_value",

@@ -56,7 +56,13 @@ def test_save_load_round_trip(tmp_path):
     path = g.save(tmp_path / "g.npz")
     with np.load(path) as data:
         assert set(data.files) == {
-            "transitions", "leader_reward", "features", "theta", "eta", "initial_dist", "farsighted"
+            "transitions",
+            "leader_reward",
+            "features",
+            "theta",
+            "eta",
+            "initial_dist",
+            "farsighted",
         }
     g2 = bq.Game.load(path)
     assert g2.farsighted is True and g2.eta == 2.5

@@ -16,12 +16,10 @@ from bayes_qse.data import play_episode, simulate
 from bayes_qse.errors import BayesQSEInputError, ConfigError
 from bayes_qse.experiments.store import RunStore
 from bayes_qse.games import random_game, steering_game
-from bayes_qse.leader_model import EmpiricalBonusModel
+from bayes_qse.leader_model import EmpiricalBonusModel, dirichlet_draws, log_gamma_draws
 from bayes_qse.learners import GameSpec, LearnerConfig, OnlineRunner, make_learner, run_online
 from bayes_qse.learners.common import (
-    dirichlet_draws,
     laplace_set_size,
-    log_gamma_draws,
     model_value,
     online_newton_step,
     positive_precision,

@@ -64,7 +64,7 @@ from ..data import EpisodeBuffer, play_episode
 from ..errors import ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..games import ARRAY_FIELDS, Game, random_game, tabular_game
-from ..inference import _newton, laplace_draws
+from ..inference import laplace_draws, newton_maximize
 from ..likelihood import myopic_log_likelihood_from_counts, response_counts
 from ..planning import evaluate_policy, leader_value, solve_qse
 from ..sbc import batched_nuts, rank_statistic, uniformity_test
@@ -221,7 +221,7 @@ def pseudo_true_theta(game: Game, nu_true: Any, behaviour: Any) -> np.ndarray:
     x = jnp.asarray(response_occupancy(game, behaviour, nu_true))
     phi, eta = jnp.asarray(game.features), game.eta
     objective = lambda th: myopic_log_likelihood_from_counts(th, phi, eta, x)
-    theta, *_ = jax.jit(lambda t0: _newton(objective, t0, 100))(jnp.zeros(phi.shape[-1]))
+    theta, *_ = jax.jit(lambda t0: newton_maximize(objective, t0, 100))(jnp.zeros(phi.shape[-1]))
     return np.asarray(theta)
 
 
@@ -280,7 +280,7 @@ def _fit(counts, features, eta, prior_precision, n_steps=100):
     d = features.shape[-1]
     ll = lambda th: myopic_log_likelihood_from_counts(th, features, eta, counts)
     objective = lambda th: ll(th) - 0.5 * prior_precision * th @ th
-    theta, _, neg_h, _, converged = _newton(objective, jnp.zeros(d), n_steps)
+    theta, _, neg_h, _, converged = newton_maximize(objective, jnp.zeros(d), n_steps)
     return theta, ll(theta), neg_h, converged
 
 

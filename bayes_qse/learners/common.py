@@ -20,8 +20,8 @@ import numpy as np
 from ..data import Episode, EpisodeBuffer
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
-from ..leader_model import DirichletNormalModel, TabularStats
-from ..planning import _adam_ascent, evaluate_policy, stepwise_policy
+from ..leader_model import TabularStats
+from ..planning import adam_ascent, evaluate_policy, stepwise_policy
 
 Array = jax.Array
 PRNGKey = Array
@@ -268,7 +268,7 @@ def warm_gradient_plan(
     """
     starts = jnp.stack([warm_logits, start_temperature * start_policy])
     fn = lambda logits: objective(jax.nn.softmax(logits, axis=-1))
-    finals = jax.vmap(lambda x0: _adam_ascent(fn, x0, n_steps, learning_rate))(starts)
+    finals = jax.vmap(lambda x0: adam_ascent(fn, x0, n_steps, learning_rate))(starts)
     logits = jnp.concatenate([finals, (start_temperature * start_policy)[None]])
     # the start policy enters as itself (one-hot), not only through its tempered logits
     policies = jnp.concatenate([jax.nn.softmax(finals, axis=-1), start_policy[None]])
@@ -286,61 +286,6 @@ def stepwise_start(
 
 # ---------------------------------------------------------------------------------------
 # Fast posterior draws of the leader's tabular model
-# ---------------------------------------------------------------------------------------
-
-
-def log_gamma_draws(key: PRNGKey, alpha: Array, shape: tuple[int, ...], boost: int = 4) -> Array:
-    """``log`` of ``Gamma(alpha, 1)`` draws of ``shape`` without rejection loops.
-
-    ``Gamma(a) = Gamma(a + k) * prod_{j<k} U_j^{1/(a+j)}`` exactly (Marsaglia & Tsang's
-    boosting identity, iterated ``k = boost`` times), and ``Gamma(b)``, ``b = a + k``, by the
-    Wilson-Hilferty cube of a normal, ``b (1 - 1/(9b) + z / (3 sqrt b))^3``, whose
-    distribution error at ``b >= 4`` is below what 200,000 draws can detect (a KS test against
-    :mod:`scipy.stats` is in the tests).  Loop-free, hence cheap to compile and to ``vmap``,
-    unlike ``jax.random.gamma``'s rejection sampler (which dominated the cost of an episode of
-    ``bayes-optimistic``).  Works in log space, so tiny ``alpha`` are fine.
-    """
-    alpha = jnp.broadcast_to(jnp.asarray(alpha, jnp.float64), shape)
-    k_z, k_u = jax.random.split(key)
-    b = alpha + boost
-    z = jax.random.normal(k_z, shape, dtype=jnp.float64)
-    base = 1.0 - 1.0 / (9.0 * b) + z / (3.0 * jnp.sqrt(b))
-    tiny = jnp.finfo(jnp.float64).tiny
-    log_u = jnp.log(jax.random.uniform(k_u, (boost, *shape), jnp.float64, minval=tiny))
-    j = jnp.arange(boost, dtype=jnp.float64).reshape((boost,) + (1,) * len(shape))
-    return jnp.log(b) + 3.0 * jnp.log(jnp.maximum(base, tiny)) + jnp.sum(log_u / (alpha + j), 0)
-
-
-def dirichlet_draws(key: PRNGKey, concentration: Array, num_samples: int) -> Array:
-    """``[M, ..., S]`` draws of ``Dirichlet(concentration[..., S])`` (normalised Gamma draws,
-    :func:`log_gamma_draws`)."""
-    shape = (num_samples, *concentration.shape)
-    return jax.nn.softmax(log_gamma_draws(key, concentration, shape), axis=-1)
-
-
-def sample_leader_model(model: Any, stats: Any, key: PRNGKey, num_samples: int):
-    """``(transitions[M,H,S,A,B,S], leader_reward[M,H,S,A,B])`` posterior draws of the
-    leader's model: for a :class:`~bayes_qse.leader_model.DirichletNormalModel` from its
-    ``posterior`` with the loop-free :func:`dirichlet_draws`; otherwise ``model.sample``."""
-    if not isinstance(model, DirichletNormalModel):
-        return model.sample(stats, key, num_samples)
-    conc, mu, sd = model.posterior(stats)
-    k_p, k_r = jax.random.split(key)
-    # the last step's transitions never matter (V_{H+1} = 0): draw the others only
-    last_mean = conc[-1:] / jnp.sum(conc[-1:], axis=-1, keepdims=True)
-    transitions = jnp.concatenate(
-        [
-            dirichlet_draws(k_p, conc[:-1], num_samples),
-            jnp.broadcast_to(last_mean, (num_samples, *last_mean.shape)),
-        ],
-        axis=1,
-    )
-    rewards = mu + sd * jax.random.normal(k_r, (num_samples, *mu.shape), dtype=mu.dtype)
-    return transitions, rewards
-
-
-# ---------------------------------------------------------------------------------------
-# The follower fit
 # ---------------------------------------------------------------------------------------
 
 
@@ -407,13 +352,10 @@ __all__ = [
     "OnlineState",
     "act",
     "check_episodes",
-    "dirichlet_draws",
     "laplace_set_size",
-    "log_gamma_draws",
     "model_value",
     "online_newton_step",
     "positive_precision",
-    "sample_leader_model",
     "stepwise_start",
     "true_value",
     "warm_gradient_plan",

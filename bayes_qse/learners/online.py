@@ -35,7 +35,7 @@ Leader model (eq. 5; :mod:`bayes_qse.leader_model`): the Bayesian learners use
 others); ``mle-optimistic`` uses :class:`~bayes_qse.leader_model.EmpiricalBonusModel`
 (Hoeffding reward bonus, Weissman L1 radius); with a known model (planning mode) all use
 :class:`~bayes_qse.leader_model.KnownModel`.  Dirichlet draws use the loop-free sampler
-:func:`~bayes_qse.learners.common.dirichlet_draws` (``jax.random.gamma``'s rejection loop
+:func:`~bayes_qse.leader_model.dirichlet_draws` (``jax.random.gamma``'s rejection loop
 dominated the cost of an episode).
 
 ``mle-optimistic`` in detail.
@@ -97,7 +97,6 @@ from .common import (
     model_value,
     online_newton_step,
     positive_precision,
-    sample_leader_model,
     stepwise_start,
     true_value,
     warm_gradient_plan,
@@ -250,7 +249,7 @@ def thompson_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     def plan(key, theta, precision, stats, logits, buffer):
         k_theta, k_model = jax.random.split(key)
         theta_draw = laplace_draws(k_theta, theta, precision, 1)[0]
-        transitions, reward = sample_leader_model(model, stats, k_model, 1)
+        transitions, reward = model.sample(stats, k_model, 1)
         return _plan_point(spec, cfg, theta_draw, transitions[0], reward[0], logits)
 
     return _data_learner("thompson", spec, cfg, model, plan)
@@ -268,7 +267,7 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     def plan(key, theta, precision, stats, logits, buffer):
         k_theta, k_model = jax.random.split(key)
         thetas = laplace_draws(k_theta, theta, precision, M)
-        transitions, rewards = sample_leader_model(model, stats, k_model, M)
+        transitions, rewards = model.sample(stats, k_model, M)
         level = quantile_level(buffer.count, cfg.quantile_offset)
         p_mean, r_mean = model.mean(stats)
         if not spec.farsighted:
