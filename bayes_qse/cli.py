@@ -1,0 +1,433 @@
+"""The ``bayes-qse`` command line (DESIGN §6).
+
+Subcommands::
+
+    bayes-qse demo [--out DIR]                         a five-minute end-to-end story
+    bayes-qse games                                    list the named games
+    bayes-qse make-game NAME OUT.npz [options]         write a named or random game file
+    bayes-qse simulate GAME.npz OUT.npz [options]      simulate episodes into a dataset file
+    bayes-qse solve GAME.npz [--json]                  the QSE policy and value (eq. 2)
+    bayes-qse fit DATA.npz GAME.npz [--method ...]     fit the follower (eq. 4)
+    bayes-qse run EXPERIMENT [--config FILE] ...       run an experiment of DESIGN §7
+    bayes-qse plot RESULTS_DIR                         redraw an experiment's figures
+
+Bad input (a malformed file, a bad flag or configuration value) prints exactly one line on
+stderr naming the problem and exits with status 2, never a traceback.  Unexpected errors exit
+with status 1 and one line, unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from .errors import BayesQSEInputError, ConfigError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _fail(message: str) -> None:
+    print(f"bayes-qse: error: {_one_line(message)}", file=sys.stderr)
+
+
+def guarded(func: Callable[[], int | None], debug: bool = False) -> int:
+    """Run ``func`` and turn exceptions into an exit status with one line on stderr.
+
+    ``BayesQSEInputError`` and ``OSError`` (bad input, missing files): status 2.
+    ``KeyboardInterrupt``: status 130 (rerun the same command to resume an experiment).
+    Anything else: status 1, or the traceback when ``debug``.
+    """
+    try:
+        return int(func() or 0)
+    except BayesQSEInputError as exc:
+        _fail(str(exc))
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _fail("interrupted; finished work is saved, rerun the same command to resume")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(f"internal error {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        return EXIT_INTERNAL
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"bayes-qse: warning: {_one_line(str(message))}\n"
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: {message} (see --help)")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+# ---------------------------------------------------------------------------------------
+# Subcommands
+# ---------------------------------------------------------------------------------------
+
+
+def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
+    from .io import to_jsonable
+
+    if as_json:
+        print(json.dumps(to_jsonable(obj), sort_keys=True))
+    else:
+        print(text)
+
+
+def _policy_table(policy: Any) -> str:
+    import numpy as np
+
+    pi = np.asarray(policy)
+    H, S, A = pi.shape
+    lines = ["  step state  policy over leader actions"]
+    for h in range(H):
+        for s in range(S):
+            probs = " ".join(f"{p:5.3f}" for p in pi[h, s])
+            lines.append(f"  {h + 1:>4} {s:>5}  [{probs}]")
+    return "\n".join(lines)
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    """Solve the QSE of a game file (eq. 2) and print the value and policy."""
+    import numpy as np
+
+    from .games import Game
+    from .planning import solve_qse
+
+    game = Game.load(args.game)
+    sol = solve_qse(game, seed=args.seed)
+    out = {
+        "value": float(sol.value),
+        "policy": np.asarray(sol.policy),
+        "farsighted": bool(game.farsighted),
+        "shape": {
+            "horizon": game.horizon,
+            "n_states": game.n_states,
+            "n_leader_actions": game.n_leader_actions,
+            "n_follower_actions": game.n_follower_actions,
+            "feature_dim": game.feature_dim,
+        },
+        "eta": float(game.eta),
+    }
+    if game.farsighted:
+        out["start_values"] = np.asarray(sol.start_values)
+        out["optimisation_gap"] = float(sol.optimisation_gap)
+    kind = "farsighted (gradient planner, eq. 2b)" if game.farsighted else "myopic (eq. 2a)"
+    text = f"game {args.game}: {kind} follower, eta={float(game.eta):g}\n"
+    text += f"QSE value J(pi*) = {sol.value:.6f}\n"
+    if game.farsighted:
+        text += f"optimisation gap across starts = {sol.optimisation_gap:.3g}\n"
+    text += _policy_table(sol.policy)
+    _emit(out, args.json, text)
+    return EXIT_OK
+
+
+def cmd_games(args: argparse.Namespace) -> int:
+    """List the named games with their sizes."""
+    from .games import NAMED_GAMES
+
+    rows = {}
+    for name, ctor in NAMED_GAMES.items():
+        g = ctor()
+        doc = (ctor.__doc__ or "").strip().splitlines()[0]
+        rows[name] = {
+            "shape": list(g.shape),
+            "feature_dim": g.feature_dim,
+            "farsighted": bool(g.farsighted),
+            "eta": float(g.eta),
+            "description": doc,
+            "options": sorted(inspect.signature(ctor).parameters),
+        }
+    text = "\n".join(
+        f"{n:10s} (H,S,A,B)={tuple(r['shape'])} d={r['feature_dim']} "
+        f"options={','.join(r['options'])}  {r['description']}"
+        for n, r in rows.items()
+    )
+    text += "\nrandom     a random game (make-game random --seed --states --leader-actions ...)"
+    _emit(rows, args.json, text)
+    return EXIT_OK
+
+
+def _named_game_kwargs(ctor: Callable, args: argparse.Namespace) -> dict[str, Any]:
+    params = inspect.signature(ctor).parameters
+    given = {
+        "eta": args.eta,
+        "horizon": args.horizon,
+        "farsighted": True if args.farsighted else None,
+    }
+    kwargs = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key not in params:
+            raise ConfigError(f"--{key}: the {args.name!r} game has no option {key!r}")
+        kwargs[key] = value
+    return kwargs
+
+
+def cmd_make_game(args: argparse.Namespace) -> int:
+    """Write a named or random game to an ``.npz`` file."""
+    from ._validate import check_positive_scalar
+    from .games import NAMED_GAMES, random_game
+
+    if args.eta is not None:
+        check_positive_scalar(args.eta, "--eta", ConfigError)
+    if args.name == "random":
+        game = random_game(
+            args.seed,
+            args.states,
+            args.leader_actions,
+            args.follower_actions,
+            args.horizon if args.horizon is not None else 3,
+            args.features,
+            eta=args.eta if args.eta is not None else 1.0,
+            farsighted=bool(args.farsighted),
+        )
+    elif args.name in NAMED_GAMES:
+        ctor = NAMED_GAMES[args.name]
+        game = ctor(**_named_game_kwargs(ctor, args))
+    else:
+        raise ConfigError(
+            f"game: unknown game {args.name!r}; choose from {', '.join(NAMED_GAMES)}, random"
+        )
+    path = game.save(args.out)
+    print(f"wrote {path}: (H,S,A,B)={game.shape}, d={game.feature_dim}")
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Simulate episodes of a game under a behaviour policy and save the dataset."""
+    import numpy as np
+
+    from .data import simulate
+    from .games import Game
+
+    game = Game.load(args.game)
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes: must be >= 1, got {args.episodes}")
+    H, S, A, _ = game.shape
+    if args.policy == "uniform":
+        policy = np.full((H, S, A), 1.0 / A)
+    else:
+        from .planning import solve_qse
+
+        policy = np.asarray(solve_qse(game, seed=args.seed).policy)
+        if args.policy == "qse-mixed":
+            policy = 0.5 * policy + 0.5 / A
+    data = simulate(game, policy, args.episodes, args.seed)
+    path = data.save(args.out)
+    print(f"wrote {path}: {data.n_episodes} episodes of horizon {H} ({args.policy} policy)")
+    return EXIT_OK
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit the follower's utility parameter from a dataset (eq. 4)."""
+    from .data import Dataset
+    from .games import Game
+
+    try:
+        from .inference import fit_summary
+    except ImportError:  # pragma: no cover - the inference module ships with the package
+        raise ConfigError("fit: the inference module is not available in this version") from None
+    if args.samples is not None and args.samples < 1:
+        raise ConfigError(f"--samples: must be >= 1, got {args.samples}")
+    game = Game.load(args.game)
+    data = Dataset.load(args.data)
+    kwargs: dict[str, Any] = {"method": args.method, "seed": args.seed}
+    if args.samples is not None:
+        kwargs["num_samples"] = args.samples
+    summary = fit_summary(data, game, **kwargs)
+    if args.json:
+        _emit(summary, True, "")
+        return EXIT_OK
+    print(_fit_text(summary, game, args.method))
+    return EXIT_OK
+
+
+def _fit_text(summary: dict[str, Any], game: Any, method: str) -> str:
+    import numpy as np
+
+    def floats(values: Any) -> np.ndarray:  # None (a non-finite entry) -> nan
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    theta_true = np.asarray(game.theta)
+    center = floats(summary.get("theta", summary.get("mean")))
+    spread = summary.get("std_err", summary.get("sd"))
+    spread = np.full_like(center, np.nan) if spread is None else floats(spread)
+    label = "std err" if "std_err" in summary else "sd"
+    lines = [f"method: {method}"]
+    if "log_likelihood" in summary:
+        lines.append(f"log-likelihood at the estimate: {float(summary['log_likelihood']):.4f}")
+    lines.append(f"  coord    estimate   {label:>8}   game's theta")
+    for i, (c, s) in enumerate(zip(center, spread, strict=True)):
+        lines.append(f"  {i:>5}  {c:10.4f} {s:10.4f}  {theta_true[i]:12.4f}")
+    for key in ("r_hat", "ess"):
+        if key in summary:
+            vals = floats(np.atleast_1d(summary[key]))
+            lines.append(f"{key}: " + " ".join(f"{v:.3g}" for v in vals))
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run an experiment (resumable) and draw its figures."""
+    from .experiments import run_experiment
+
+    results, figures = run_experiment(
+        args.experiment,
+        config_path=args.config,
+        full=args.full,
+        seeds=args.seeds,
+        seed=args.seed,
+        out=args.out,
+        restart=args.restart,
+        show_progress=not args.no_progress,
+        make_plots=not args.no_plot,
+    )
+    print(f"results: {results}")
+    for fig in figures:
+        print(f"figure:  {fig}")
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Redraw the figures of a results directory (experiment found from its manifest)."""
+    from .experiments import get_experiment
+    from .experiments.store import read_manifest
+
+    manifest = read_manifest(args.results)
+    module = get_experiment(str(manifest.get("experiment")))
+    for fig in module.plot(args.results):
+        print(f"figure: {fig}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the end-to-end demo."""
+    from .demo import run_demo
+
+    run_demo(args.out, seed=args.seed, show_progress=not args.no_progress, quick=args.quick)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------
+# Parser
+# ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bayes-qse`` argument parser (one subparser per subcommand)."""
+    from .experiments import EXPERIMENTS, add_run_arguments
+
+    parser = OneLineArgumentParser(
+        prog="bayes-qse",
+        description=(
+            "Learn the Quantal Stackelberg Equilibrium of leader-follower Markov games: "
+            "solve games, fit the follower from data (MLE, Laplace, NUTS) and run the "
+            "experiments.  Bad input exits with status 2 and one line on stderr."
+        ),
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("demo", help="a five-minute end-to-end story with plots")
+    p.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (demo_out)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--quick", action="store_true", help="even smaller (for tests)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("games", help="list the named games")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_games)
+
+    p = sub.add_parser("make-game", help="write a named or random game to a .npz file")
+    p.add_argument("name", help="patrol, pricing, steering or random")
+    p.add_argument("out", metavar="OUT.npz")
+    p.add_argument("--eta", type=float, help="follower rationality (> 0)")
+    p.add_argument("--horizon", type=int, help="number of steps H")
+    p.add_argument("--farsighted", action="store_true", help="a farsighted follower")
+    g = p.add_argument_group("random games")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--states", type=int, default=3)
+    g.add_argument("--leader-actions", type=int, default=2)
+    g.add_argument("--follower-actions", type=int, default=3)
+    g.add_argument("--features", type=int, default=4)
+    p.set_defaults(func=cmd_make_game)
+
+    p = sub.add_parser("simulate", help="simulate episodes of a game into a dataset file")
+    p.add_argument("game", metavar="GAME.npz")
+    p.add_argument("out", metavar="OUT.npz")
+    p.add_argument("--episodes", type=int, default=200, help="number of episodes (200)")
+    p.add_argument(
+        "--policy",
+        choices=("uniform", "qse", "qse-mixed"),
+        default="uniform",
+        help="behaviour policy: uniform, the QSE, or their 50/50 mixture (uniform)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("solve", help="solve the QSE of a game file (eq. 2)")
+    p.add_argument("game", metavar="GAME.npz")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--seed", type=int, default=0, help="seed of the farsighted planner's starts")
+    p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("fit", help="fit the follower from a dataset (eq. 4)")
+    p.add_argument("data", metavar="DATA.npz")
+    p.add_argument("game", metavar="GAME.npz")
+    p.add_argument("--method", choices=("mle", "laplace", "nuts"), default="mle")
+    p.add_argument("--samples", type=int, help="posterior draws (laplace, nuts)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser(
+        "run",
+        help="run an experiment (resumable)",
+        description="Run an experiment; rerunning the same command resumes an interrupted run.",
+    )
+    p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join(EXPERIMENTS))
+    add_run_arguments(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plot", help="redraw the figures of a results directory")
+    p.add_argument("results", metavar="RESULTS_DIR")
+    p.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bayes-qse`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    saved = warnings.formatwarning
+    if not args.debug:
+        warnings.formatwarning = _one_line_warning
+    try:
+        return guarded(lambda: args.func(args), debug=args.debug)
+    finally:
+        warnings.formatwarning = saved
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""The experiments of DESIGN §7: a registry, configuration loading, and a shared entry point.
+
+Each experiment is a module ``bayes_qse.experiments.<name>`` that defines
+
+- ``DEFAULT_CONFIG``: a dict sized for CI (well under a minute or two on 2 cores);
+- ``FULL_CONFIG``: the dict for the paper-sized run (``--full``);
+- ``run(config, out_dir, *, progress=True) -> Path``: runs (resumably, through a
+  :class:`~bayes_qse.experiments.store.RunStore`) and returns the results file;
+- ``plot(out_dir) -> list[Path]``: the figures (and tables) from a results directory;
+- optionally ``validate_config(config) -> None``: extra checks raising :class:`ConfigError`.
+
+Every config holds ``seeds`` (how many independent repetitions) and ``base_seed`` (the seed of
+the first; repetition ``i`` uses ``base_seed + i``).
+
+The same experiment runs from the command line as ``bayes-qse run NAME`` or as the script
+``experiments/NAME.py``; both go through :func:`experiment_main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib
+import importlib.util
+import os
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..errors import ConfigError
+
+#: Registry: experiment name -> module path (imported lazily by :func:`get_experiment`).
+EXPERIMENTS: dict[str, str] = {
+    "online_regret": "bayes_qse.experiments.online_regret",
+    "offline_suboptimality": "bayes_qse.experiments.offline_suboptimality",
+    "confidence_sets": "bayes_qse.experiments.confidence_sets",
+    "posterior_inspection": "bayes_qse.experiments.posterior_inspection",
+    "rationality_sweep": "bayes_qse.experiments.rationality_sweep",
+}
+
+REQUIRED_ATTRIBUTES = ("DEFAULT_CONFIG", "FULL_CONFIG", "run", "plot")
+
+
+def available_experiments() -> list[str]:
+    """Registered experiment names whose module is present in this installation."""
+    return [name for name, mod in EXPERIMENTS.items() if importlib.util.find_spec(mod) is not None]
+
+
+def get_experiment(name: str) -> ModuleType:
+    """Import and return the experiment module registered as ``name``.
+
+    Raises:
+        ConfigError: ``name`` is not registered, or its module is not installed or incomplete.
+    """
+    if name not in EXPERIMENTS:
+        raise ConfigError(
+            f"experiment: unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}"
+        )
+    module_path = EXPERIMENTS[name]
+    if importlib.util.find_spec(module_path) is None:
+        raise ConfigError(f"experiment: {name!r} is registered but not available in this version")
+    module = importlib.import_module(module_path)
+    missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(module, a)]
+    if missing:
+        raise ConfigError(f"experiment: module {module_path} lacks {', '.join(missing)}")
+    return module
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Return ``value`` checked (and int->float widened) against the type of ``default``."""
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config: {key} must be a boolean, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config: {key} must be an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"config: {key} must be a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"config: {key} must be finite, got {value!r}")
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"config: {key} must be a string, got {value!r}")
+        return value
+    if isinstance(default, list | tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"config: {key} must be a list, got {value!r}")
+        if default:
+            return [_coerce(f"{key}[{i}]", v, default[0]) for i, v in enumerate(value)]
+        return list(value)
+    if isinstance(default, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config: {key} must be a table, got {value!r}")
+        return _merge(dict(default), value, prefix=f"{key}.")
+    return value
+
+
+def _merge(base: dict[str, Any], updates: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in updates.items():
+        if key not in base:
+            raise ConfigError(
+                f"config: unknown key '{prefix}{key}'; known keys: {', '.join(sorted(base))}"
+            )
+        out[key] = _coerce(f"{prefix}{key}", value, base[key])
+    return out
+
+
+def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a TOML file; :class:`ConfigError` naming the file on any failure."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config: {path} is a directory, not a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: cannot read {path} ({exc})") from None
+
+
+def load_config(
+    module: ModuleType,
+    path: str | os.PathLike | None = None,
+    full: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An experiment's configuration: defaults, then a TOML file, then ``overrides``.
+
+    Args:
+        module: the experiment module (from :func:`get_experiment`).
+        path: an optional TOML file of ``key = value`` lines (tables for nested dicts).
+        full: start from ``FULL_CONFIG`` instead of ``DEFAULT_CONFIG``.
+        overrides: final values (e.g. ``{"seeds": 3}`` from ``--seeds``); ``None`` values are
+            ignored.
+
+    Raises:
+        ConfigError: unknown key, wrong type, ``seeds < 1`` or ``base_seed < 0`` (naming the
+            key), or whatever the module's ``validate_config`` rejects.
+    """
+    base = copy.deepcopy(dict(module.FULL_CONFIG if full else module.DEFAULT_CONFIG))
+    for key in ("seeds", "base_seed"):
+        if key not in base:
+            raise ConfigError(f"config: {module.__name__} defines no {key!r} default")
+    config = _merge(base, {})
+    if path is not None:
+        config = _merge(config, read_toml(path))
+    if overrides:
+        config = _merge(config, {k: v for k, v in overrides.items() if v is not None})
+    if config["seeds"] < 1:
+        raise ConfigError(f"config: seeds must be >= 1, got {config['seeds']}")
+    if config["base_seed"] < 0:
+        raise ConfigError(f"config: base_seed must be >= 0, got {config['base_seed']}")
+    validate = getattr(module, "validate_config", None)
+    if validate is not None:
+        validate(config)
+    return config
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options shared by ``bayes-qse run NAME`` and the ``experiments/NAME.py`` scripts."""
+    parser.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
+    parser.add_argument(
+        "--full", action="store_true", help="start from the full (paper-sized) configuration"
+    )
+    parser.add_argument("--seeds", type=int, metavar="N", help="number of seeds (repetitions)")
+    parser.add_argument("--seed", type=int, metavar="S", help="base seed (first repetition)")
+    parser.add_argument(
+        "--out", metavar="DIR", help="results directory (default: results/<experiment>)"
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the previous results in --out instead of resuming",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the figures")
+    return parser
+
+
+def run_experiment(
+    name: str,
+    *,
+    config_path: str | os.PathLike | None = None,
+    full: bool = False,
+    seeds: int | None = None,
+    seed: int | None = None,
+    out: str | os.PathLike | None = None,
+    restart: bool = False,
+    show_progress: bool = True,
+    make_plots: bool = True,
+) -> tuple[Path, list[Path]]:
+    """Load the config, run experiment ``name`` (resuming) and draw its figures.
+
+    Returns ``(results_path, figure_paths)``.
+    """
+    from .store import RunStore
+
+    module = get_experiment(name)
+    config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed})
+    out_dir = Path(out) if out is not None else Path("results") / name
+    if restart:
+        RunStore(out_dir, name, config, resume=False)
+    results = Path(module.run(config, out_dir, progress=show_progress))
+    figures = [Path(p) for p in module.plot(out_dir)] if make_plots else []
+    return results, figures
+
+
+def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point of the ``experiments/<name>.py`` scripts.
+
+    Parses ``--config FILE --full --seeds N --seed S --out DIR --restart --no-progress
+    --no-plot``, runs the experiment and prints where the results are.  Bad input prints one
+    line on stderr and exits with status 2.
+    """
+    from ..cli import OneLineArgumentParser, guarded
+
+    parser = OneLineArgumentParser(
+        prog=f"experiments/{name}.py",
+        description=f"Run the {name} experiment (same as `bayes-qse run {name}`).",
+    )
+    add_run_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+
+    def _go() -> int:
+        results, figures = run_experiment(
+            name,
+            config_path=args.config,
+            full=args.full,
+            seeds=args.seeds,
+            seed=args.seed,
+            out=args.out,
+            restart=args.restart,
+            show_progress=not args.no_progress,
+            make_plots=not args.no_plot,
+        )
+        print(f"results: {results}")
+        for fig in figures:
+            print(f"figure:  {fig}")
+        return 0
+
+    code = guarded(_go, debug=args.debug)
+    if code:
+        sys.exit(code)
+    return 0
+
+
+__all__ = [
+    "EXPERIMENTS",
+    "add_run_arguments",
+    "available_experiments",
+    "experiment_main",
+    "get_experiment",
+    "load_config",
+    "read_toml",
+    "run_experiment",
+]

@@ -1,0 +1,353 @@
+"""Resumable, atomic storage of an experiment run (DESIGN §7: "runs resumable").
+
+A run lives in one directory::
+
+    out_dir/
+      manifest.json          experiment name, config, library versions, creation time
+      units/<key>.npz        one finished unit of work (e.g. one seed of one learner)
+      checkpoints/<key>.npz  the state of an unfinished unit (e.g. an online run mid-way)
+      results.npz/.json      the combined results (written last)
+
+Every file is written atomically (write to a temporary file, fsync, rename; see
+:mod:`bayes_qse.io`), so a run killed at any moment leaves either the old file or the new one.
+An experiment's ``run`` opens a :class:`RunStore`, skips the units it already ``has``, resumes
+an unfinished unit from its checkpoint, and saves each unit as soon as it is done: a rerun of an
+interrupted command neither loses nor repeats work.
+
+Reopening a directory with a *different* configuration raises :class:`ConfigError` naming the
+keys that differ (results from two configurations must not be mixed), unless ``resume=False``,
+which discards the old units.  The one exception is ``seeds``: growing or shrinking the number
+of seeds keeps the finished units (they are keyed by seed) and updates the manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import sys
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+
+from ..errors import ConfigError
+from ..io import atomic_write_json, atomic_write_npz, to_jsonable
+
+T = TypeVar("T")
+
+MANIFEST = "manifest.json"
+UNITS = "units"
+CHECKPOINTS = "checkpoints"
+_META = "__meta__"
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+#: Config keys that may change between a run and its resumption (units are keyed by them).
+RESUMABLE_KEYS = frozenset({"seeds"})
+
+
+def _normalise(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config as plain JSON values (tuples -> lists, arrays -> lists), for comparison."""
+    return json.loads(json.dumps(to_jsonable(dict(config)), sort_keys=True))
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Sorted keys whose values differ between two configs (missing on one side counts)."""
+    a, b = _normalise(old), _normalise(new)
+    return sorted(k for k in set(a) | set(b) if a.get(k, "<missing>") != b.get(k, "<missing>"))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of bayes_qse and of the numerical libraries a result depends on."""
+    from .. import __version__
+
+    versions = {"bayes_qse": __version__, "jax": jax.__version__, "numpy": np.__version__}
+    try:
+        import numpyro
+
+        versions["numpyro"] = numpyro.__version__
+    except ImportError:  # pragma: no cover - numpyro is a dependency
+        pass
+    versions["python"] = sys.version.split()[0]
+    return versions
+
+
+class RunStore:
+    """Atomic, resumable storage for one experiment run in ``out_dir``.
+
+    Args:
+        out_dir: the run directory (created if needed).
+        experiment: the experiment's registry name (e.g. ``"online_regret"``).
+        config: the full configuration (JSON-able values); stored in the manifest and in
+            every unit's metadata.
+        resume: if ``True`` (default) reopen an existing run with the same config; a different
+            config raises :class:`ConfigError`.  If ``False`` discard any previous units,
+            checkpoints and results in ``out_dir`` and start afresh.
+
+    Raises:
+        ConfigError: the directory holds a run of another experiment or another config, or
+            its manifest is unreadable.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        experiment: str,
+        config: Mapping[str, Any],
+        resume: bool = True,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.experiment = str(experiment)
+        self.config = _normalise(config)
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise ConfigError(f"out: {self.out_dir} exists and is not a directory")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        manifest_path = self.out_dir / MANIFEST
+        old = self._read_manifest(manifest_path) if manifest_path.exists() else None
+        if old is not None and resume:
+            if old.get("experiment") != self.experiment:
+                raise ConfigError(
+                    f"out: {self.out_dir} holds a run of experiment {old.get('experiment')!r}, "
+                    f"not {self.experiment!r}; choose another --out directory"
+                )
+            differ = [k for k in config_diff(old.get("config", {}), self.config)]
+            blocking = [k for k in differ if k not in RESUMABLE_KEYS]
+            if blocking:
+                raise ConfigError(
+                    f"config: {self.out_dir} was run with a different configuration "
+                    f"(keys differ: {', '.join(blocking)}); use another --out directory "
+                    "or start afresh (resume=False / --restart)"
+                )
+            self.manifest = dict(old)
+            if differ:
+                self.manifest["config"] = self.config
+                self.manifest["updated"] = _now()
+                atomic_write_json(manifest_path, self.manifest)
+        else:
+            if old is not None or not resume:
+                self._discard()
+            self.manifest = {
+                "experiment": self.experiment,
+                "config": self.config,
+                "versions": library_versions(),
+                "created": _now(),
+            }
+            atomic_write_json(manifest_path, self.manifest)
+
+    # ---- helpers ---------------------------------------------------------------------
+    @staticmethod
+    def _read_manifest(path: Path) -> dict[str, Any]:
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: unreadable manifest ({exc})") from None
+        if not isinstance(manifest, dict):
+            raise ConfigError(f"{path}: manifest must be a JSON object")
+        return manifest
+
+    def _discard(self) -> None:
+        for sub in (UNITS, CHECKPOINTS):
+            shutil.rmtree(self.out_dir / sub, ignore_errors=True)
+        for name in ("results.npz", "results.json"):
+            (self.out_dir / name).unlink(missing_ok=True)
+
+    @staticmethod
+    def _check_key(key: str) -> str:
+        if not isinstance(key, str) or not _KEY_RE.match(key):
+            raise ConfigError(
+                f"key: {key!r} is not a valid unit key (letters, digits and _ . = + - only)"
+            )
+        return key
+
+    def _unit_path(self, key: str) -> Path:
+        return self.out_dir / UNITS / f"{self._check_key(key)}.npz"
+
+    def _checkpoint_path(self, key: str) -> Path:
+        return self.out_dir / CHECKPOINTS / f"{self._check_key(key)}.npz"
+
+    def _write(self, path: Path, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
+        if _META in arrays:
+            raise ConfigError(f"arrays: the name {_META!r} is reserved")
+        payload = {str(k): np.asarray(v) for k, v in arrays.items()}
+        for k, v in payload.items():
+            if v.dtype == object:
+                raise ConfigError(f"arrays: {k!r} is not a numeric or string array")
+        payload[_META] = np.array(json.dumps(to_jsonable(dict(meta)), sort_keys=True))
+        return atomic_write_npz(path, payload)
+
+    @staticmethod
+    def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: np.array(data[k]) for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise ConfigError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
+        meta = json.loads(str(arrays.pop(_META))) if _META in arrays else {}
+        return arrays, meta
+
+    # ---- finished units --------------------------------------------------------------
+    def has(self, key: str) -> bool:
+        """Whether the unit ``key`` has been saved."""
+        return self._unit_path(key).is_file()
+
+    def keys(self) -> list[str]:
+        """Sorted keys of the saved units."""
+        folder = self.out_dir / UNITS
+        if not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob("*.npz") if not p.name.startswith("."))
+
+    def save_unit(
+        self, key: str, arrays: Mapping[str, Any], meta: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Atomically save a finished unit: ``arrays`` plus ``meta`` (JSON, with the config).
+
+        Put the unit's seed in ``meta`` (e.g. ``{"seed": 3, "learner": "greedy"}``); the
+        experiment name, config and key are added.  Returns the file path.
+        """
+        full_meta = {**dict(meta or {}), "key": key, "experiment": self.experiment}
+        full_meta["config"] = self.config
+        return self._write(self._unit_path(key), arrays, full_meta)
+
+    def load_unit(self, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """``(arrays, meta)`` of a saved unit; :class:`ConfigError` if absent or unreadable."""
+        path = self._unit_path(key)
+        if not path.is_file():
+            raise ConfigError(f"key: no saved unit {key!r} in {self.out_dir}")
+        return self._read(path)
+
+    def iter_units(self) -> Iterator[tuple[str, dict[str, np.ndarray], dict[str, Any]]]:
+        """Yield ``(key, arrays, meta)`` for every saved unit, in key order."""
+        for key in self.keys():
+            arrays, meta = self.load_unit(key)
+            yield key, arrays, meta
+
+    # ---- checkpoints of unfinished units ---------------------------------------------
+    def save_checkpoint(self, key: str, pytree: Any, meta: Mapping[str, Any] | None = None) -> Path:
+        """Atomically save the state of an unfinished unit (any pytree of arrays).
+
+        JAX typed PRNG keys (``jax.random.key``) are stored as their key data and restored.
+        Put the progress (e.g. ``{"episode": 200}``) in ``meta``.
+        """
+        leaves = jax.tree_util.tree_leaves(pytree)
+        arrays: dict[str, Any] = {}
+        impls: list[str | None] = []
+        for i, leaf in enumerate(leaves):
+            if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(
+                leaf.dtype, jax.dtypes.prng_key
+            ):
+                arrays[f"leaf_{i}"] = np.asarray(jax.random.key_data(leaf))
+                impls.append(str(jax.random.key_impl(leaf)))
+            else:
+                arrays[f"leaf_{i}"] = np.asarray(leaf)
+                impls.append(None)
+        full_meta = {**dict(meta or {}), "key": key, "n_leaves": len(leaves), "key_impls": impls}
+        return self._write(self._checkpoint_path(key), arrays, full_meta)
+
+    def load_checkpoint(self, key: str, like: Any) -> tuple[Any, dict[str, Any]] | None:
+        """Restore a checkpoint into the structure of ``like``; ``None`` if there is none.
+
+        Leaves come back with the dtype and shape they were saved with, as JAX arrays where
+        the corresponding leaf of ``like`` is a JAX array and NumPy arrays otherwise.
+
+        Raises:
+            ConfigError: the checkpoint's structure does not match ``like``.
+        """
+        path = self._checkpoint_path(key)
+        if not path.is_file():
+            return None
+        arrays, meta = self._read(path)
+        like_leaves, treedef = jax.tree_util.tree_flatten(like)
+        n = meta.get("n_leaves")
+        if n != len(like_leaves):
+            raise ConfigError(
+                f"checkpoint: {path} holds {n} arrays but the state has {len(like_leaves)}"
+            )
+        impls = meta.get("key_impls", [None] * n)
+        leaves = []
+        for i, ref in enumerate(like_leaves):
+            value = arrays[f"leaf_{i}"]
+            if np.shape(value) != np.shape(ref) and impls[i] is None:
+                raise ConfigError(
+                    f"checkpoint: array {i} of {path} has shape {value.shape}, "
+                    f"the state expects {np.shape(ref)}"
+                )
+            if impls[i] is not None:
+                leaves.append(jax.random.wrap_key_data(value, impl=impls[i]))
+            elif isinstance(ref, jax.Array):
+                leaves.append(jax.numpy.asarray(value))
+            else:
+                leaves.append(value)
+        for extra in ("n_leaves", "key_impls"):
+            meta.pop(extra, None)
+        return jax.tree_util.tree_unflatten(treedef, leaves), meta
+
+    def delete_checkpoint(self, key: str) -> None:
+        """Remove a checkpoint (call after the unit is saved)."""
+        self._checkpoint_path(key).unlink(missing_ok=True)
+
+    # ---- combined results ------------------------------------------------------------
+    def write_results(self, name: str = "results", data: Mapping[str, Any] | None = None) -> Path:
+        """Atomically write the combined results: ``<name>.npz`` and ``<name>.json``.
+
+        Values of ``data`` that are arrays of rank >= 1 go to the ``.npz``; everything else
+        (scalars, strings, lists, dicts) goes to the ``.json``, together with the manifest
+        (experiment, config, versions) and the list of array names.  Returns the ``.npz`` path.
+        """
+        if not isinstance(name, str) or not _KEY_RE.match(name):
+            raise ConfigError(f"name: {name!r} is not a valid results name")
+        arrays: dict[str, np.ndarray] = {}
+        summary: dict[str, Any] = {}
+        for k, v in (data or {}).items():
+            if isinstance(v, np.ndarray | jax.Array) and np.ndim(v) >= 1:
+                arrays[str(k)] = np.asarray(v)
+            else:
+                summary[str(k)] = v
+        npz = atomic_write_npz(self.out_dir / f"{name}.npz", arrays)
+        doc = {
+            **{k: self.manifest[k] for k in ("experiment", "config", "versions", "created")},
+            "written": _now(),
+            "arrays": {k: list(v.shape) for k, v in arrays.items()},
+            "summary": summary,
+        }
+        atomic_write_json(self.out_dir / f"{name}.json", doc)
+        return npz
+
+
+def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a run directory; :class:`ConfigError` if there is none."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"{out_dir}: not a results directory (no {MANIFEST})")
+    return RunStore._read_manifest(path)
+
+
+def progress(
+    iterable: Iterable[T],
+    total: int | None = None,
+    desc: str | None = None,
+    enabled: bool = True,
+) -> Iterable[T]:
+    """Wrap ``iterable`` in a tqdm progress bar on stderr (a no-op when ``enabled`` is False)."""
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+__all__ = [
+    "RunStore",
+    "config_diff",
+    "library_versions",
+    "progress",
+    "read_manifest",
+]
