@@ -289,22 +289,9 @@ def _fit_text(summary: dict[str, Any], game: Any, method: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run an experiment (resumable) and draw its figures."""
-    from .experiments import run_experiment
+    from .experiments import run_and_report
 
-    results, figures = run_experiment(
-        args.experiment,
-        config_path=args.config,
-        full=args.full,
-        seeds=args.seeds,
-        seed=args.seed,
-        out=args.out,
-        restart=args.restart,
-        show_progress=not args.no_progress,
-        make_plots=not args.no_plot,
-    )
-    print(f"results: {results}")
-    for fig in figures:
-        print(f"figure:  {fig}")
+    run_and_report(args.experiment, args)
     return EXIT_OK
 
 

@@ -235,6 +235,26 @@ def run_experiment(
     return results, figures
 
 
+def run_and_report(name: str, args: argparse.Namespace) -> int:
+    """Run experiment ``name`` with the options of :func:`add_run_arguments` and print where
+    the results and figures are (shared by ``bayes-qse run`` and the experiment scripts)."""
+    results, figures = run_experiment(
+        name,
+        config_path=args.config,
+        full=args.full,
+        seeds=args.seeds,
+        seed=args.seed,
+        out=args.out,
+        restart=args.restart,
+        show_progress=not args.no_progress,
+        make_plots=not args.no_plot,
+    )
+    print(f"results: {results}")
+    for fig in figures:
+        print(f"figure:  {fig}")
+    return 0
+
+
 def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of the ``experiments/<name>.py`` scripts.
 
@@ -252,24 +272,7 @@ def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
 
-    def _go() -> int:
-        results, figures = run_experiment(
-            name,
-            config_path=args.config,
-            full=args.full,
-            seeds=args.seeds,
-            seed=args.seed,
-            out=args.out,
-            restart=args.restart,
-            show_progress=not args.no_progress,
-            make_plots=not args.no_plot,
-        )
-        print(f"results: {results}")
-        for fig in figures:
-            print(f"figure:  {fig}")
-        return 0
-
-    code = guarded(_go, debug=args.debug)
+    code = guarded(lambda: run_and_report(name, args), debug=args.debug)
     if code:
         sys.exit(code)
     return 0

@@ -32,21 +32,12 @@ import numpy as np
 from ..errors import ConfigError
 from ..sets import chi2_radius
 from . import confidence_sets as cs
+from .online_regret import LEARNER_KEYS
 from .store import RunStore
 from .store import progress as progress_bar
 
 NAME = "rationality_sweep"
 
-LEARNER_KEYS = (
-    "prior_scale",
-    "newton_steps",
-    "num_draws",
-    "quantile_offset",
-    "confidence_level",
-    "n_candidates",
-    "planner_steps",
-    "planner_lr",
-)
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 3,
