@@ -205,9 +205,9 @@ class Dataset:
             DatasetValidationError: the file is missing, unreadable, lacks a field, or holds
                 arrays that do not form a valid dataset (the message names the field).
         """
-        from .games import _read_npz
+        from .io import read_npz
 
-        return cls(**_read_npz(path, DATASET_FIELDS, DatasetValidationError))
+        return cls(**read_npz(path, DATASET_FIELDS, DatasetValidationError))
 
 
 def simulate(game: Any, policy_or_policies: Any, n_episodes: int, seed: int) -> Dataset:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from ._validate import as_float_array, check_distribution, check_positive_scalar, check_shape
 from .errors import GameValidationError
+from .io import atomic_write_npz, read_npz
 
 ARRAY_FIELDS = ("transitions", "leader_reward", "features", "theta", "eta", "initial_dist")
 FILE_FIELDS = (*ARRAY_FIELDS, "farsighted")
@@ -153,7 +153,6 @@ class Game:
     # ---- files -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the game to ``path`` (``.npz``) atomically, with exactly the field names."""
-        from .io import atomic_write_npz
 
         arrays = {f: np.asarray(getattr(self, f)) for f in ARRAY_FIELDS}
         arrays["farsighted"] = np.asarray(bool(self.farsighted))
@@ -167,31 +166,11 @@ class Game:
             GameValidationError: the file is missing, not an ``.npz``, truncated, lacks a
                 field, or holds arrays that do not form a valid game.
         """
-        arrays = _read_npz(path, FILE_FIELDS, GameValidationError, optional=("initial_dist",))
+        arrays = read_npz(path, FILE_FIELDS, GameValidationError, optional=("initial_dist",))
         farsighted = arrays.pop("farsighted")
         if farsighted.shape != () or farsighted.dtype.kind not in "bi":
             raise GameValidationError(f"farsighted: must be a boolean scalar in {path}")
         return cls(**arrays, farsighted=bool(farsighted))
-
-
-def _read_npz(path, fields, error, optional=()) -> dict[str, np.ndarray]:
-    """Load ``fields`` from an ``.npz`` archive, turning every failure into ``error``."""
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{path}: file not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            missing = [f for f in fields if f not in keys and f not in optional]
-            if missing:
-                raise error(
-                    f"{path}: missing field(s) {', '.join(missing)} (found: {sorted(keys)})"
-                )
-            return {f: np.array(data[f]) for f in fields if f in keys}
-    except error:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise error(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
 
 
 # ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,32 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+def read_npz(
+    path: str | os.PathLike,
+    fields: tuple[str, ...],
+    error: type[Exception],
+    optional: tuple[str, ...] = (),
+) -> dict[str, np.ndarray]:
+    """Load ``fields`` from an ``.npz`` archive (no pickles), turning every failure -- a
+    missing file, no zip header, a truncated archive, a missing field -- into ``error``."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: file not found")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            raise error(f"{path}: not a readable .npz archive (no zip header)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            missing = [f for f in fields if f not in keys and f not in optional]
+            if missing:
+                raise error(
+                    f"{path}: missing field(s) {', '.join(missing)} (found: {sorted(keys)})"
+                )
+            return {f: np.array(data[f]) for f in fields if f in keys}
+    except error:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise error(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
