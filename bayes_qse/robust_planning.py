@@ -121,7 +121,7 @@ def plan_draws_arrays(
     features: Array,
     eta: Array,
     theta: Array,
-    block_size: int = 64,
+    block_size: int = 1024,
 ) -> DrawPlans:
     """Backward induction (2a) for ``M`` draws at once against a myopic follower (§4).
 
@@ -132,7 +132,9 @@ def plan_draws_arrays(
         theta: ``[M,d]`` follower parameters, one per draw.
         block_size: draws planned together (a cache-size tuning constant, static): with
             shared transitions, ``M > block_size`` draws are split into equal blocks that run
-            one after the other, so that each step's ``[S*A*B, block]`` arrays stay in cache.
+            one after the other, which bounds the memory of each step's ``[S*A*B, block]``
+            arrays.  On an idle 2-core machine (S=50, A=B=5, H=10, M=1000) one block was
+            fastest: 113 ms, against 141/154/159 ms with blocks of 256/128/64.
 
     Draws are kept on the last (contiguous) axis and each step is fused: the utilities of
     step ``h`` for all draws are ``[S*A*B, d] x [d, M]`` (for small ``d`` written as ``d``
