@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..sets import chi2_radius
 from . import confidence_sets as cs
+from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
 from .online_regret import LEARNER_KEYS
 from .store import RunStore
 from .store import progress as progress_bar
@@ -48,14 +49,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "episodes": 50,
     "chunk": 25,
     "known_model": True,
-    "prior_scale": 1.0,
-    "newton_steps": 5,
-    "num_draws": 8,
-    "quantile_offset": 2.0,
-    "confidence_level": 0.9,
-    "n_candidates": 4,
-    "planner_steps": 10,
-    "planner_lr": 0.2,
+    # the online learners' settings are those of the online_regret experiment's defaults
+    **{key: ONLINE_DEFAULTS[key] for key in LEARNER_KEYS},
     "width_replications": 100,
     "width_sample_size": 100,
     "levels": [0.8, 0.9, 0.95],
