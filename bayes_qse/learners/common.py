@@ -33,19 +33,22 @@ PRNGKey = Array
 
 
 class GameSpec(NamedTuple):
-    """What the leader knows about the game before playing (DESIGN §1, §5).
+    """What the leader knows about the game before playing (docs/math.md §1, §5).
 
-    She knows the follower's features and rationality (``eta`` known, DESIGN §1.3), whether
-    the follower is farsighted, the initial distribution and the range of her own rewards;
-    she does *not* know ``theta``.  Her own transitions and rewards are known only in planning
-    mode (``transitions``/``leader_reward`` not None); otherwise she learns them (eq. 5).
+    She knows the follower's features and rationality (``eta`` known, docs/math.md §1.3),
+    whether the follower is farsighted, and a *stated* range of her own rewards (a
+    configuration value, never read off the true rewards); she does *not* know ``theta``.
+    The initial distribution is stated (an array) or learned from the episodes' first states
+    (``initial_dist=None``, the default).  Her own transitions and rewards are known only in
+    planning mode (``transitions``/``leader_reward`` not None); otherwise she learns them
+    (eq. 5).
 
     Attributes:
         features: ``[H,S,A,B,d]``.
         eta: rationality (scalar).
-        initial_dist: ``[S]``.
+        initial_dist: ``[S]`` when stated, ``None`` when learned from data.
         farsighted: static flag of the follower model.
-        reward_range: ``(low, high)`` bounds of the leader's reward.
+        reward_range: ``(low, high)`` stated bounds of the leader's reward.
         transitions: ``[H,S,A,B,S]`` in planning mode, else None.
         leader_reward: ``[H,S,A,B]`` in planning mode, else None.
     """
@@ -71,24 +74,82 @@ class GameSpec(NamedTuple):
     def known_model(self) -> bool:
         return self.transitions is not None
 
+    @property
+    def initial_dist_known(self) -> bool:
+        return self.initial_dist is not None
+
     @classmethod
-    def from_game(cls, game: Any, known_model: bool = False) -> GameSpec:
-        """The leader's knowledge of ``game``: everything but ``theta`` (and, unless
-        ``known_model``, her transitions and rewards).  The reward range is the game's range
-        of ``leader_reward`` (the usual "rewards lie in a known interval" assumption)."""
+    def from_game(
+        cls,
+        game: Any,
+        known_model: bool = False,
+        *,
+        reward_range: tuple[float, float] = (0.0, 1.0),
+        initial_dist: Any = None,
+    ) -> GameSpec:
+        """The leader's knowledge of ``game``: its features, ``eta`` and follower model, a
+        stated ``reward_range`` and, in planning mode (``known_model``), her transitions and
+        rewards.  ``initial_dist``: ``None`` (learned from data), ``"game"`` (the game's own
+        initial distribution is announced, e.g. a patrol that always starts calm), or an
+        ``[S]`` array.
+
+        The true rewards are read once, only to refuse a stated range that does not contain
+        them (a configuration error: every bonus built on that range would be wrong); they are
+        never handed to the leader outside planning mode.
+        """
+        lo, hi = _check_reward_range(reward_range)
         r = np.asarray(game.leader_reward)
-        lo, hi = float(r.min()), float(r.max())
-        if hi <= lo:
-            hi = lo + 1.0
+        if r.min() < lo - 1e-12 or r.max() > hi + 1e-12:
+            raise ConfigError(
+                f"reward_range: the game's leader rewards span [{r.min():.6g}, {r.max():.6g}], "
+                f"outside the stated range [{lo:.6g}, {hi:.6g}]; state a range that contains them"
+            )
+        if isinstance(initial_dist, str):
+            if initial_dist != "game":
+                raise ConfigError(
+                    f"initial_dist: expected 'game', an array or None, got {initial_dist!r}"
+                )
+            rho = np.asarray(game.initial_dist, np.float64)
+        elif initial_dist is None:
+            rho = None
+        else:
+            rho = np.asarray(initial_dist, np.float64)
+            if rho.shape != (game.shape[1],) or np.any(rho < 0) or abs(rho.sum() - 1) > 1e-9:
+                raise ConfigError(
+                    f"initial_dist: expected a distribution over {game.shape[1]} states"
+                )
         return cls(
             features=np.asarray(game.features),
             eta=float(game.eta),
-            initial_dist=np.asarray(game.initial_dist),
+            initial_dist=rho,
             farsighted=bool(game.farsighted),
             reward_range=(lo, hi),
             transitions=np.asarray(game.transitions) if known_model else None,
             leader_reward=r if known_model else None,
         )
+
+
+def _check_reward_range(reward_range: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in reward_range)
+    except (TypeError, ValueError):
+        raise ConfigError(f"reward_range: expected (low, high), got {reward_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ConfigError(f"reward_range: need finite low < high, got {reward_range!r}")
+    return lo, hi
+
+
+def initial_state_counts(first_states: Array, mask: Array, n_states: int) -> Array:
+    """``[S]`` counts of the episodes' first states (``first_states[N]``, ``mask[N]``)."""
+    return jnp.sum(jax.nn.one_hot(first_states, n_states) * mask[:, None], axis=0)
+
+
+def initial_dist_estimate(spec: GameSpec, counts: Array) -> Array:
+    """The leader's initial distribution ``[S]``: the stated one, else the posterior mean
+    under a uniform Dirichlet(1) prior, ``(1 + n_s) / (S + n)`` (uniform before data)."""
+    if spec.initial_dist_known:
+        return jnp.asarray(spec.initial_dist, jnp.float64)
+    return (1.0 + counts) / (counts.shape[0] + jnp.sum(counts))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,6 +413,8 @@ __all__ = [
     "OnlineState",
     "act",
     "check_episodes",
+    "initial_dist_estimate",
+    "initial_state_counts",
     "laplace_set_size",
     "model_value",
     "online_newton_step",

@@ -83,7 +83,7 @@ from ..robust_planning import (
     quantile_plan,
 )
 from ..sets import chi2_radius
-from .common import GameSpec
+from .common import GameSpec, initial_dist_estimate
 
 Array = jax.Array
 
@@ -180,6 +180,14 @@ def _check_dataset(dataset: Any, spec: GameSpec) -> Dataset:
     if not isinstance(dataset, Dataset):
         raise BayesQSEInputError(f"dataset: expected a Dataset, got {type(dataset).__name__}")
     return dataset.validate_for(spec)
+
+
+def initial_dist_of(dataset: Dataset, spec: GameSpec) -> np.ndarray:
+    """``[S]``: the stated initial distribution, else its estimate from the episodes' first
+    states (:func:`~bayes_qse.learners.common.initial_dist_estimate`)."""
+    S = spec.shape[1]
+    counts = np.bincount(np.asarray(dataset.states)[:, 0], minlength=S).astype(np.float64)
+    return np.asarray(initial_dist_estimate(spec, jnp.asarray(counts)))
 
 
 def _key(key: Any) -> Array:
@@ -411,6 +419,8 @@ class PessimisticModel(NamedTuple):
     nu_lower: np.ndarray
     nu_upper: np.ndarray
     info: dict[str, Any]
+    initial_dist: np.ndarray | None = None
+    initial_l1_radius: float | None = None
 
 
 def pessimistic_model(
@@ -422,7 +432,7 @@ def pessimistic_model(
     follower, the transitions and the rewards (only the follower in planning mode)."""
     cfg = learner_config(config)
     delta = float(cfg["delta"])
-    parts = 1 if spec.known_model else 3
+    parts = (1 if spec.known_model else 3) + (0 if spec.initial_dist_known else 1)
     d_part = delta / parts
     theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])
     cov = np.linalg.inv(precision)
@@ -440,6 +450,13 @@ def pessimistic_model(
     else:
         counts, p_hat, r_hat, bonus, radius = empirical_leader_model(dataset, spec, d_part)
         r_low = np.maximum(r_hat - bonus, spec.reward_range[0])
+    rho = initial_dist_of(dataset, spec)
+    rho_radius = None
+    if not spec.initial_dist_known:  # empirical first-state frequencies and their L1 ball
+        counts = np.bincount(np.asarray(dataset.states)[:, 0], minlength=spec.shape[1])
+        n0 = float(counts.sum())
+        rho = counts / max(n0, 1.0) if n0 > 0 else np.full(spec.shape[1], 1.0 / spec.shape[1])
+        rho_radius = float(weissman_l1_radius(jnp.asarray(n0), spec.shape[1], d_part))
     info = {
         "theta_hat": theta_hat,
         "beta": beta,
@@ -457,6 +474,8 @@ def pessimistic_model(
         np.asarray(nu_lo),
         np.asarray(nu_up),
         info,
+        rho,
+        rho_radius,
     )
 
 
@@ -471,7 +490,11 @@ def certified_lower_bound(policy: Any, model: PessimisticModel, spec: GameSpec) 
         jnp.asarray(model.nu_lower),
         jnp.asarray(model.nu_upper),
     )
-    return float(np.asarray(spec.initial_dist) @ np.asarray(v[0]))
+    v0 = jnp.asarray(v[0])
+    if model.initial_l1_radius is None:
+        return float(jnp.asarray(model.initial_dist) @ v0)
+    low, _ = l1_extreme(jnp.asarray(model.initial_dist), model.initial_l1_radius, v0, False)
+    return float(low)
 
 
 # ---------------------------------------------------------------------------------------
@@ -520,7 +543,7 @@ def fit_plugin(
             jnp.asarray(r),
             feats,
             spec.eta,
-            jnp.asarray(spec.initial_dist),
+            jnp.asarray(initial_dist_of(dataset, spec)),
             jnp.asarray(theta_hat),
             _key(key),
         )
@@ -529,7 +552,7 @@ def fit_plugin(
     else:
         _, v, pi = plan_myopic(jnp.asarray(P), jnp.asarray(r), feats, spec.eta, theta_hat)
         policy = np.asarray(pi)
-        planned = float(np.asarray(spec.initial_dist) @ np.asarray(v[0]))
+        planned = float(initial_dist_of(dataset, spec) @ np.asarray(v[0]))
     return OfflineResult(policy, None, {"theta_hat": theta_hat, "planned_value": planned})
 
 
@@ -588,7 +611,7 @@ def fit_mle_pessimistic(
             arrays, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
         )
     policy = np.asarray(pi)
-    planned = float(np.asarray(spec.initial_dist) @ np.asarray(v[0]))
+    planned = float(initial_dist_of(dataset, spec) @ np.asarray(v[0]))
     lb = certified_lower_bound(policy, model, spec)
     info = {**model.info, "planned_value": planned, "penalty": cfg["penalty"]}
     return OfflineResult(policy, lb, info)
@@ -695,16 +718,15 @@ def fit_bayes_pessimistic(
         None if spec.known_model else jnp.asarray(r),
     )
     policy = np.asarray(pi)
+    rho = initial_dist_of(dataset, spec)
     values = np.asarray(
-        _draw_values(
-            jnp.asarray(P), jnp.asarray(r), nu, jnp.asarray(policy), jnp.asarray(spec.initial_dist)
-        )
+        _draw_values(jnp.asarray(P), jnp.asarray(r), nu, jnp.asarray(policy), jnp.asarray(rho))
     )
     lb = float(np.quantile(values, level))
     info = {
         "posterior": method,
         "rule": cfg["rule"],
-        "planned_value": float(np.asarray(spec.initial_dist) @ np.asarray(v[0])),
+        "planned_value": float(rho @ np.asarray(v[0])),
         "posterior_mean_value": float(values.mean()),
         "theta_mean": theta.mean(axis=0),
     }

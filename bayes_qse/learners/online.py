@@ -93,6 +93,8 @@ from .common import (
     OnlineState,
     act,
     check_episodes,
+    initial_dist_estimate,
+    initial_state_counts,
     laplace_set_size,
     model_value,
     online_newton_step,
@@ -127,6 +129,13 @@ def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
         reward_prior_strength=1.0,
         reward_noise_sd=cfg.reward_noise_sd * (hi - lo),
     )
+
+
+def _initial_dist(spec: GameSpec, buffer: Any) -> Array:
+    """``[S]`` the stated initial distribution, or its Dirichlet(1) posterior mean from the
+    stored episodes' first states."""
+    counts = initial_state_counts(buffer.states[:, 0], buffer.mask, spec.shape[1])
+    return initial_dist_estimate(spec, counts)
 
 
 def _frequentist_leader_model(spec: GameSpec):
@@ -217,14 +226,15 @@ def _data_learner(
     return Learner(name, init, act, update)
 
 
-def _plan_point(spec: GameSpec, cfg: LearnerConfig, theta, transitions, reward, logits):
-    """Plan against one model: backward induction (myopic) or the warm gradient planner."""
+def _plan_point(spec: GameSpec, cfg: LearnerConfig, theta, transitions, reward, logits, rho):
+    """Plan against one model: backward induction (myopic) or the warm gradient planner
+    (``rho[S]`` the initial distribution, farsighted only)."""
     features = jnp.asarray(spec.features)
     if not spec.farsighted:
         _, _, policy = plan_myopic(transitions, reward, features, spec.eta, theta)
         return policy, logits
     objective = lambda pi: model_value(
-        pi, theta, transitions, reward, features, spec.eta, spec.initial_dist, True
+        pi, theta, transitions, reward, features, spec.eta, rho, True
     )
     start = stepwise_start(theta, transitions, reward, features, spec.eta)
     return warm_gradient_plan(objective, logits, start, cfg.planner_steps, cfg.planner_lr)
@@ -236,7 +246,9 @@ def greedy_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
 
     def plan(key, theta, precision, stats, logits, buffer):
         transitions, reward = model.mean(stats)
-        return _plan_point(spec, cfg, theta, transitions, reward, logits)
+        return _plan_point(
+            spec, cfg, theta, transitions, reward, logits, _initial_dist(spec, buffer)
+        )
 
     return _data_learner("greedy", spec, cfg, model, plan)
 
@@ -250,7 +262,8 @@ def thompson_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         k_theta, k_model = jax.random.split(key)
         theta_draw = laplace_draws(k_theta, theta, precision, 1)[0]
         transitions, reward = model.sample(stats, k_model, 1)
-        return _plan_point(spec, cfg, theta_draw, transitions[0], reward[0], logits)
+        rho = _initial_dist(spec, buffer)
+        return _plan_point(spec, cfg, theta_draw, transitions[0], reward[0], logits, rho)
 
     return _data_learner("thompson", spec, cfg, model, plan)
 
@@ -277,11 +290,10 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
             )
             return policy, logits
         values = jax.vmap(model_value, in_axes=(None, 0, 0, 0, None, None, None, None))
+        rho = _initial_dist(spec, buffer)
 
         def objective(pi):
-            v = values(
-                pi, thetas, transitions, rewards, features, spec.eta, spec.initial_dist, True
-            )
+            v = values(pi, thetas, transitions, rewards, features, spec.eta, rho, True)
             return draw_quantile(v, level)
 
         start = stepwise_start(theta, p_mean, r_mean, features, spec.eta)
@@ -318,9 +330,10 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         cand = jnp.where(inside[:, None], cand, theta[None])
         cands = jnp.concatenate([theta[None], cand])
         values = jax.vmap(model_value, in_axes=(None, 0, None, None, None, None, None, None))
+        rho = _initial_dist(spec, buffer)
 
         def objective(pi):
-            v = values(pi, cands, p_hat, reward, features, spec.eta, spec.initial_dist, True)
+            v = values(pi, cands, p_hat, reward, features, spec.eta, rho, True)
             return jnp.max(v)
 
         start = stepwise_start(theta, p_hat, reward, features, spec.eta)
@@ -432,6 +445,8 @@ class OnlineRunner:
         chunk: episodes per compiled call.
         known_model: planning mode (the leader knows her transitions and rewards).
         qse: optional precomputed :class:`~bayes_qse.planning.Solution` of the true game.
+        reward_range: the stated range of the leader's rewards (:meth:`GameSpec.from_game`).
+        initial_dist: ``None`` (learned), ``"game"`` (announced) or an ``[S]`` array.
     """
 
     def __init__(
@@ -444,6 +459,8 @@ class OnlineRunner:
         chunk: int = 50,
         known_model: bool = False,
         qse: Any = None,
+        reward_range: tuple[float, float] = (0.0, 1.0),
+        initial_dist: Any = None,
     ) -> None:
         self.episodes = check_episodes(episodes)
         self.chunk = check_episodes(chunk, "chunk")
@@ -458,7 +475,9 @@ class OnlineRunner:
         self.config = config
         self.game = game
         self.name = learner
-        self.spec = GameSpec.from_game(game, known_model=known_model)
+        self.spec = GameSpec.from_game(
+            game, known_model=known_model, reward_range=reward_range, initial_dist=initial_dist
+        )
         self.qse = solve_qse(game) if qse is None else qse
         self.optimal_value = true_value(game, jnp.asarray(self.qse.policy))
         self.learner = make_learner(
