@@ -337,26 +337,31 @@ def steering_game(eta: float = 3.0) -> Game:
     gives the follower 1.  A step-by-step (backward-induction) leader takes her reward at step 2,
     so a farsighted follower heads for state 2; the QSE leader promises the follower the reward
     in state 1, which steers it there at step 1.  Farsightedness is what makes the promise pay.
+
+    Features (``d = 3``, all identified).  The follower's utility at step 2 does not depend on
+    its own action, so its responses there are uniform and the data can only identify how the
+    step-2 utilities enter the step-1 choice, through ``V^F_2(1) - V^F_2(2) = theta_1 +
+    theta_2 pi_2(1|1) - theta_3 pi_2(1|2)`` (up to a constant): ``theta_1 = u_2(1, 0) -
+    u_2(2, 0)`` (state 1's level against state 2's), ``theta_2 = u_2(1, 1) - u_2(1, 0)`` (the
+    promised reward) and ``theta_3 = u_2(2, 1) - u_2(2, 0)``.  With ``u_2(1,.) = (0, 2)`` and
+    ``u_2(2,.) = (1, 1)``: ``theta = (-1, 2, 0)``.  Any other coding of these utilities adds
+    directions that no data identify (the Fisher information is singular along them); under
+    leader policies that vary in states 1 and 2 the three directions here have full Fisher
+    rank.
     """
     H, S, A, B = 2, 3, 2, 2
     P = np.zeros((H, S, A, B, S))
     r = np.zeros((H, S, A, B))
-    u = np.zeros((H, S, A, B))
     P[..., 0] = 1.0  # default: absorbing at 0 (unused)
     P[0, 0, :, 0] = [0, 1, 0]
     P[0, 0, :, 1] = [0, 0, 1]
     r[0, 0, :, 0] = 1.0
     r[1, 1, 0, :] = 1.0
-    u[1, 1, 1, :] = 2.0
-    u[1, 2, :, :] = 1.0
-    # The follower utility does not depend on b at step 2 (only the leader's action matters),
-    # so the tabular b=0-reference coding would lose it: use plain one-hot features over (h,s,a).
-    phi = np.zeros((H, S, A, B, H * S * A))
-    for h in range(H):
-        for s in range(S):
-            for a in range(A):
-                phi[h, s, a, :, (h * S + s) * A + a] = 1.0
-    theta = np.einsum("hsabd,hsab->d", phi, u) / B
+    phi = np.zeros((H, S, A, B, 3))
+    phi[1, 1, :, :, 0] = 1.0  # state 1 at step 2, any action
+    phi[1, 1, 1, :, 1] = 1.0  # state 1, the leader rewards the follower
+    phi[1, 2, 1, :, 2] = 1.0  # state 2, leader action 1
+    theta = np.array([-1.0, 2.0, 0.0])
     rho = np.array([1.0, 0.0, 0.0])
     return Game(P, r, phi, theta, eta, rho, farsighted=True)
 

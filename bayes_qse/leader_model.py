@@ -313,7 +313,8 @@ class EmpiricalBonusModel:
       ``sqrt(2 var_hat L / n) + 7 R L / (3 (n - 1))`` for ``n >= 2``;
 
     each capped at ``R`` (``R`` where there are too few visits); the transition radius is the
-    Weissman L1 bound :func:`weissman_l1_radius`.  ``sample`` returns ``M`` copies of the mean.
+    Weissman L1 bound :func:`weissman_l1_radius` at ``delta / (H S A B)`` (the same union
+    bound).  ``sample`` returns ``M`` copies of the mean.
     """
 
     kind: str = "hoeffding"
@@ -364,7 +365,8 @@ class EmpiricalBonusModel:
             var = jnp.maximum(stats.reward_sq / safe_n - mean**2, 0.0) * n / jnp.maximum(n - 1, 1)
             b = jnp.sqrt(2.0 * var * L / safe_n) + 7.0 * width * L / (3.0 * jnp.maximum(n - 1, 1))
             b = jnp.where(n >= 2, b, width)
-        return Bonus(jnp.minimum(b, width), weissman_l1_radius(n, S, delta))
+        # the L1 radius takes the same union bound over the ``n.size`` cells as the rewards
+        return Bonus(jnp.minimum(b, width), weissman_l1_radius(n, S, delta / n.size))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -78,6 +78,67 @@ def theory_radius(
     return float(2.0 * half)
 
 
+def theory_radius_jax(
+    dim: int, n_observations: Array, level: float, theta_bound: float, lipschitz: Array
+) -> Array:
+    """:func:`theory_radius` for a traced ``n_observations`` (inside a jitted online loop);
+    the same formula, ``2 [d log(1 + 2 B n L) + log(1/(1-level)) + 2]``."""
+    n = jnp.maximum(jnp.asarray(n_observations, jnp.float64), 1.0)
+    return 2.0 * (dim * jnp.log1p(2.0 * theta_bound * n * lipschitz) - np.log1p(-level) + 2.0)
+
+
+def chi2_radius_table(dim: int, level: float) -> np.ndarray:
+    """``[dim+1]`` chi-square radii ``chi2_k(level)`` for ``k = 0..dim`` (``k = 0`` gives 0),
+    so that a jitted learner can look up the radius for a data-dependent Fisher rank."""
+    return np.array([0.0] + [chi2_radius(k, level) for k in range(1, dim + 1)])
+
+
+def identified_split(precision: Array, rtol: float = 1e-9) -> tuple[Array, Array, Array]:
+    """Eigen-split of a PSD ``precision[d,d]`` (an observed Fisher information, no ridge).
+
+    Returns ``(evals[d], evecs[d,d], identified[d])``: directions whose eigenvalue exceeds
+    ``rtol * max(1, largest eigenvalue)`` are *identified* by the data; the others are the
+    (numerical) null space, along which a Wald set is unbounded.  ``identified.sum()`` is the
+    Fisher rank, the chi-square degrees of freedom of the set (docs/math.md, eq. 4).
+    """
+    sym = 0.5 * (precision + precision.T)
+    lam, vecs = jnp.linalg.eigh(sym)
+    identified = lam > rtol * jnp.maximum(jnp.max(lam), 1.0)
+    return lam, vecs, identified
+
+
+@jax.jit
+def wald_response_box(
+    features: Array, eta: Array, theta_hat: Array, precision: Array, beta: Array
+) -> tuple[Array, Array]:
+    """A probability box ``(nu_lower, nu_upper)`` ``[H,S,A,B]`` containing the myopic response
+    ``softmax_b(eta phi_h(s,a,.) . theta)`` for *every* ``theta`` in the Wald set
+    ``{theta : (theta - theta_hat)' I (theta - theta_hat) <= beta}`` (docs/math.md, eq. 6).
+
+    Exact interval arithmetic, no linearisation: the log-odds ``z_c - z_b = x_bc . theta`` with
+    ``x_bc = eta (phi_c - phi_b)`` is linear in ``theta``; over the set it ranges in
+    ``x_bc . theta_hat +/- sqrt(beta x_bc' I^+ x_bc)`` when ``x_bc`` lies in the identified
+    subspace (the range of ``I``) and over the whole real line otherwise (the set is unbounded
+    along a null direction of ``I``).  Since ``nu_b = 1 / sum_c exp(z_c - z_b)``,
+    ``nu_b >= exp(-logsumexp_c upper_bc)`` and ``nu_b <= exp(-logsumexp_c lower_bc)``.  Each
+    pair is bounded separately, so the box is a relaxation of the set's image: valid at any
+    radius, and exact for ``B = 2``.
+    """
+    lam, vecs, ident = identified_split(precision)
+    inv = jnp.where(ident, 1.0 / jnp.where(ident, lam, 1.0), 0.0)
+    diff = eta * (features[..., None, :, :] - features[..., :, None, :])  # [H,S,A,B,B,d]
+    coords = diff @ vecs  # [..., d] in the eigenbasis
+    scale = jnp.sqrt(jnp.sum(diff * diff, axis=-1)) + 1e-300
+    null_part = jnp.sqrt(jnp.sum(jnp.where(ident, 0.0, coords) ** 2, axis=-1))
+    unbounded = null_part > 1e-7 * scale
+    half = jnp.sqrt(jnp.maximum(beta, 0.0) * jnp.sum(coords**2 * inv, axis=-1))
+    half = jnp.where(unbounded, jnp.inf, half)
+    centre = diff @ theta_hat
+    lower = jnp.exp(-jax.scipy.special.logsumexp(centre + half, axis=-1))
+    upper = jnp.exp(-jax.scipy.special.logsumexp(centre - half, axis=-1))
+    return lower, jnp.minimum(upper, 1.0)
+
+
 # ---------------------------------------------------------------------------------------
 # Wald ellipsoid
 # ---------------------------------------------------------------------------------------

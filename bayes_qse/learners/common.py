@@ -22,6 +22,7 @@ from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..leader_model import TabularStats
 from ..planning import adam_ascent, evaluate_policy, stepwise_policy
+from ..sets import identified_split
 
 Array = jax.Array
 PRNGKey = Array
@@ -173,11 +174,27 @@ class LearnerConfig:
             quantile saturates at the largest draw.
         confidence_level: ``1 - delta`` of the frequentist sets (the Wald/likelihood-ratio
             radius ``beta = chi2_d(level)`` and the leader model's bonuses).
-        n_candidates: candidate parameters of the general (farsighted) ``mle-optimistic``.
+        n_candidates: starts of the farsighted ``mle-optimistic``'s joint search over policy
+            and confidence set (:func:`~bayes_qse.learners.online.joint_optimistic_plan`).
         planner_steps: Adam steps per episode of the warm-started farsighted planner.
         planner_lr: its learning rate.
         reward_noise_sd: noise scale of the Bayesian leader model's Normal rewards (relative
             to the reward range).
+        optimism: how ``mle-optimistic`` bounds the follower's response over its confidence
+            set: ``"box"`` (default, valid at any radius: the exact response box of the Wald
+            set, :func:`bayes_qse.sets.wald_response_box`) or ``"first-order"`` (the
+            linearised bonus ``sqrt(beta) ||grad E_nu[W]||_{I^+}``, an approximation that is
+            *not* an upper bound at realistic radii; kept for comparison).  Myopic follower
+            only; a farsighted one is always optimised jointly over policy and set.
+        radius: the confidence radius of ``mle-optimistic``: ``"chi2"`` (``chi2_r(level)`` with
+            ``r`` the Fisher rank, asymptotic) or ``"theory"`` (the paper's finite-sample
+            radius, growing with the number of observations ``n_t = H t``,
+            :func:`bayes_qse.sets.theory_radius`).
+        mle_ridge: ridge of the frequentist MLE (0: the paper's unpenalised MLE; directions
+            the data leave unidentified stay unbounded in the set and are reported).
+        theta_bound: ``B`` of the paper's bounded parameter class ``||theta|| <= B``: the MLE
+            is projected onto it (it may not exist on separable data) and the theory radius
+            covers it.
     """
 
     capacity: int = 1000
@@ -190,8 +207,21 @@ class LearnerConfig:
     planner_steps: int = 30
     planner_lr: float = 0.2
     reward_noise_sd: float = 0.5
+    optimism: str = "box"
+    radius: str = "chi2"
+    mle_ridge: float = 0.0
+    theta_bound: float = 10.0
 
     def __post_init__(self) -> None:
+        for name, allowed in (("optimism", ("box", "first-order")), ("radius", ("chi2", "theory"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in ("mle_ridge", "theta_bound"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not np.isfinite(value) or value < 0:
+                raise ConfigError(f"{name}: must be a finite number >= 0, got {value!r}")
+        if self.theta_bound <= 0:
+            raise ConfigError(f"theta_bound: must be > 0, got {self.theta_bound!r}")
         for name in ("capacity", "newton_steps", "num_draws", "n_candidates", "planner_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -364,6 +394,7 @@ def online_newton_step(
     theta: Array,
     prior_precision: float,
     step_sizes: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125),
+    precision_floor: float | None = None,
 ) -> tuple[Array, Array]:
     """One damped Newton step on ``objective`` (a log-posterior) from the previous estimate.
 
@@ -374,8 +405,10 @@ def online_newton_step(
     The step ``|H|^-1 g`` (eigenvalues in absolute value, :func:`positive_precision` with the
     prior floor) is tried at ``step_sizes`` and at 0; the best value wins.
 
-    Returns ``(theta_new[d], precision[d,d])``: the precision is the (floored) negative
-    Hessian at the warm start, one episode behind ``theta_new``.
+    Returns ``(theta_new[d], precision[d,d])``: the precision is the negative Hessian at the
+    warm start, one episode behind ``theta_new``, with eigenvalues floored at
+    ``precision_floor`` (``prior_precision`` by default; 0 keeps an unridged Fisher
+    information's null space, for the frequentist sets).
     """
     g = jax.grad(objective)(theta)
     neg_h = -jax.hessian(objective)(theta)
@@ -387,16 +420,18 @@ def online_newton_step(
     values = jax.vmap(objective)(candidates)
     values = jnp.where(jnp.isfinite(values), values, -jnp.inf)
     theta_new = candidates[jnp.argmax(values)]
-    precision = (vecs * jnp.maximum(lam, prior_precision)) @ vecs.T
+    floor = prior_precision if precision_floor is None else precision_floor
+    precision = (vecs * jnp.maximum(lam, floor)) @ vecs.T
     return theta_new, precision
 
 
 def laplace_set_size(precision: Array) -> Array:
-    """``sqrt(trace(precision^-1))``: the root total variance of the Laplace posterior, which
-    is also the scale of the Wald ellipsoid (its radius multiplies it by ``sqrt(beta)``)."""
-    d = precision.shape[-1]
-    cov = jnp.linalg.solve(precision, jnp.eye(d, dtype=precision.dtype))
-    return jnp.sqrt(jnp.maximum(jnp.trace(cov), 0.0))
+    """``sqrt(trace(precision^+))``: the root total variance of the Laplace posterior, which
+    is also the scale of the Wald ellipsoid (its radius multiplies it by ``sqrt(beta)``).  For
+    a singular (unridged) Fisher information the trace runs over the identified directions
+    only (:func:`bayes_qse.sets.identified_split`); the set is unbounded along the others."""
+    lam, _, ident = identified_split(precision)
+    return jnp.sqrt(jnp.sum(jnp.where(ident, 1.0 / jnp.where(ident, lam, 1.0), 0.0)))
 
 
 def check_episodes(episodes: Any, name: str = "episodes") -> int:

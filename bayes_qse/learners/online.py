@@ -38,20 +38,25 @@ others); ``mle-optimistic`` uses :class:`~bayes_qse.leader_model.EmpiricalBonusM
 :func:`~bayes_qse.leader_model.dirichlet_draws` (``jax.random.gamma``'s rejection loop
 dominated the cost of an episode).
 
-``mle-optimistic`` in detail.
-- *Myopic follower (the efficient linear-myopic version)*: one pass of backward induction with
-  the first-order ellipsoid bonus :func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`,
-  ``Q_h(s,a) = E_nu[W] + sqrt(beta) ||grad_theta E_nu[W]||_{I^-1}`` clipped to the range of
-  ``W``, with ``beta = chi2_d(confidence_level)`` and ``I`` the penalised Fisher information.
-  The leader's optimism enters ``W_b = r_hat + b_r + P_hat V + b_P``: ``b_r`` the Hoeffding
-  bonus and ``b_P = l1_radius * span_{h+1} / 2`` with ``span_{h+1} = (H-h-1)(r_max-r_min)``,
-  which bounds ``(P - P_hat) V`` over the Weissman L1 ball.
-- *Farsighted follower (the general version, for small games)*: the joint optimism
-  ``max_{theta in C} max_pi J(pi; theta, optimistic leader model)`` over a finite set of
-  ``n_candidates`` parameters: ``theta_hat`` and points drawn uniformly in the Wald ellipsoid,
-  kept only if they pass the likelihood-ratio test ``2 (L(theta_hat) - L(theta)) <= beta``
-  (the others are replaced by ``theta_hat``), planned jointly by the warm-started gradient
-  planner on ``max_k J(pi; theta_k)``.
+``mle-optimistic`` in detail (docs/math.md eq. 4, 6).
+- *Follower set*: the unpenalised MLE (``mle_ridge = 0``; projected onto the paper's class
+  ``||theta|| <= theta_bound``) and its Wald set ``{(theta - theta_hat)' I (theta - theta_hat)
+  <= beta}`` with ``I`` the observed Fisher information.  Directions the data leave
+  unidentified (the null space of ``I``) stay unbounded, and the records say how many
+  directions are identified.  ``radius="chi2"``: ``beta = chi2_r(level)`` with ``r`` the
+  Fisher rank; ``radius="theory"``: the paper's finite-sample radius, growing with ``t``
+  (:func:`follower_radius`).  ``delta = 1 - confidence_level`` is split by a union bound among
+  the follower, the leader's rewards, transitions and initial distribution
+  (:func:`confidence_split`), each tabular part over its ``H S A B`` cells.
+- *Myopic follower*, ``optimism="box"`` (default): one pass of backward induction over the
+  exact response box of the Wald set, jointly with extended value iteration over the L1
+  transition balls and Hoeffding reward bonuses (:func:`bayes_qse.robust_planning.box_plan`):
+  valid optimism at any radius.  ``optimism="first-order"``: the linearised bonus
+  ``E_nu[W] + sqrt(beta) ||grad_theta E_nu[W]||_{I^+}``
+  (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), which is *not* an upper bound at
+  realistic radii (kept as a named variant for comparison).
+- *Farsighted follower*: a joint ascent over the policy and a point of the set
+  (:func:`joint_optimistic_plan`), multistart; a local search, not certified.
 
 Farsighted planning (every learner): eq. (2b) is not decomposable, so instead of backward
 induction each learner runs :func:`~bayes_qse.learners.common.warm_gradient_plan` on its
@@ -80,12 +85,19 @@ import numpy as np
 
 from ..data import Episode, buffer_add, buffer_init, play_episode
 from ..errors import BayesQSEInputError, ConfigError
+from ..follower import follower_log_response_from_utility, utility
 from ..inference import laplace_draws, map_newton
-from ..leader_model import DirichletNormalModel, EmpiricalBonusModel, KnownModel
+from ..leader_model import DirichletNormalModel, EmpiricalBonusModel, KnownModel, weissman_l1_radius
 from ..likelihood import log_likelihood
-from ..planning import plan_myopic, solve_qse
-from ..robust_planning import draw_quantile, ellipsoid_bonus_plan, quantile_plan
-from ..sets import chi2_radius
+from ..planning import adam_ascent, evaluate_policy, plan_myopic, solve_qse
+from ..robust_planning import (
+    box_plan,
+    draw_quantile,
+    ellipsoid_bonus_plan,
+    l1_extreme,
+    quantile_plan,
+)
+from ..sets import chi2_radius_table, identified_split, theory_radius_jax, wald_response_box
 from .common import (
     GameSpec,
     Learner,
@@ -157,18 +169,6 @@ def optimistic_leader_reward(model: Any, stats: Any, spec: GameSpec, delta: floa
     return r_hat + bonus.reward + 0.5 * span_next[:, None, None, None] * bonus.l1_radius
 
 
-def _uniform_in_ellipsoid(key: Array, center: Array, precision: Array, beta: float, n: int):
-    """``[n,d]`` points uniform in ``{(x-c)' precision (x-c) <= beta}``."""
-    d = center.shape[0]
-    k_dir, k_rad = jax.random.split(key)
-    z = jax.random.normal(k_dir, (n, d), dtype=jnp.float64)
-    u = z / jnp.linalg.norm(z, axis=-1, keepdims=True)
-    radius = jax.random.uniform(k_rad, (n, 1), dtype=jnp.float64) ** (1.0 / d)
-    chol = jnp.linalg.cholesky(precision)
-    x = jax.scipy.linalg.solve_triangular(chol.T, (u * radius).T, lower=False).T
-    return center + jnp.sqrt(beta) * x
-
-
 # ---------------------------------------------------------------------------------------
 # Learners
 # ---------------------------------------------------------------------------------------
@@ -177,10 +177,22 @@ PlanFn = Callable[[Array, Array, Array, Any, Array, Any], tuple[Array, Array]]
 
 
 def _data_learner(
-    name: str, spec: GameSpec, cfg: LearnerConfig, model: Any, plan: PlanFn
+    name: str,
+    spec: GameSpec,
+    cfg: LearnerConfig,
+    model: Any,
+    plan: PlanFn,
+    ridge: float | None = None,
+    theta_bound: float | None = None,
 ) -> Learner:
-    """A learner that refits ``theta`` (map_newton, warm-started) and its leader model each
-    episode and calls ``plan(key, theta_hat, precision, stats, logits, buffer)``.
+    """A learner that refits ``theta`` (warm-started) and its leader model each episode and
+    calls ``plan(key, theta_hat, precision, stats, logits, buffer)``.
+
+    ``ridge``: the prior precision / ridge of the fit (``1 / prior_scale^2`` by default; 0 for
+    the paper's unpenalised MLE, whose ``precision`` is then the observed Fisher information
+    with its null space kept: eigenvalues floored at 0, not at a prior).  ``theta_bound``:
+    project the estimate onto ``||theta|| <= theta_bound`` (the paper's bounded class; the
+    unpenalised MLE does not exist on separable data).
 
     Before any data the policy is uniform (the first episode explores; planning from the prior
     alone would only cost one more compilation)."""
@@ -188,7 +200,12 @@ def _data_learner(
     d = spec.feature_dim
     features = jnp.asarray(spec.features)
     eta = jnp.asarray(spec.eta)
-    prior_precision = 1.0 / cfg.prior_scale**2
+    prior_precision = 1.0 / cfg.prior_scale**2 if ridge is None else float(ridge)
+    # the paper's MLE (ridge 0) borrows the prior's ridge while the data leave some direction
+    # less informed than the prior (smallest eigenvalue of the previous Fisher information below
+    # 1 / prior_scale^2), and drops it once every direction is: the unpenalised MLE need not
+    # exist before that (separable data)
+    fallback = 1.0 / cfg.prior_scale**2
 
     def init(key: Array) -> OnlineState:
         buffer = buffer_init(cfg.capacity, H, S, A)
@@ -201,24 +218,29 @@ def _data_learner(
     def update(state: OnlineState, episode: Episode) -> OnlineState:
         buffer = buffer_add(state.buffer, episode)
         stats = model.update(state.leader_stats, episode)
+        if prior_precision > 0:
+            lam = jnp.asarray(prior_precision)
+        else:
+            weakest = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))[0]
+            lam = jnp.where(weakest < fallback, fallback, 0.0)
         if spec.farsighted:
             transitions = model.mean(stats)[0]
             objective = lambda th: (
-                log_likelihood(th, features, transitions, eta, buffer, True)
-                - 0.5 * prior_precision * th @ th
+                log_likelihood(th, features, transitions, eta, buffer, True) - 0.5 * lam * th @ th
             )
-            theta, precision = online_newton_step(objective, state.theta_hat, prior_precision)
+            theta, neg_hessian = online_newton_step(
+                objective, state.theta_hat, jnp.maximum(lam, 1e-6), precision_floor=0.0
+            )
         else:
             theta, neg_hessian = map_newton(
-                buffer,
-                features,
-                None,
-                eta,
-                prior_precision,
-                state.theta_hat,
-                n_steps=cfg.newton_steps,
+                buffer, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
             )
-            precision = positive_precision(neg_hessian, prior_precision)
+        # the set's matrix: the Fisher information (ridge removed when it is not the prior's)
+        fisher = neg_hessian - (lam - prior_precision) * jnp.eye(d)
+        precision = positive_precision(fisher, prior_precision)
+        if theta_bound is not None:
+            norm = jnp.linalg.norm(theta)
+            theta = theta * jnp.minimum(1.0, theta_bound / jnp.maximum(norm, 1e-300))
         key, k_plan = jax.random.split(state.key)
         policy, logits = plan(k_plan, theta, precision, stats, state.logits, buffer)
         return OnlineState(key, buffer, stats, theta, precision, logits, policy)
@@ -302,44 +324,180 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     return _data_learner("bayes-optimistic", spec, cfg, model, plan)
 
 
+def follower_radius(
+    spec: GameSpec, cfg: LearnerConfig, level: float
+) -> Callable[[Array, Array], Array]:
+    """``beta(rank, n_obs)``: the squared radius of ``mle-optimistic``'s Wald set at ``level``.
+
+    ``radius="chi2"``: ``chi2_rank(level)``, the degrees of freedom being the Fisher rank
+    (the number of directions the data identify; docs/math.md eq. 4).  ``radius="theory"``:
+    :func:`bayes_qse.sets.theory_radius` with ``n_obs`` follower observations, the class
+    ``||theta|| <= theta_bound`` and the Lipschitz constant ``2 eta max ||phi||`` of one
+    log-response, growing like ``d log n``.
+    """
+    d = spec.feature_dim
+    if cfg.radius == "chi2":
+        table = jnp.asarray(chi2_radius_table(d, level))
+        return lambda rank, n_obs: table[rank]
+    phi = np.asarray(spec.features)
+    lipschitz = 2.0 * float(spec.eta) * float(np.sqrt((phi**2).sum(-1)).max())
+    return lambda rank, n_obs: theory_radius_jax(d, n_obs, level, cfg.theta_bound, lipschitz)
+
+
+def confidence_split(spec: GameSpec, cfg: LearnerConfig) -> dict[str, float]:
+    """How ``mle-optimistic`` splits ``delta = 1 - confidence_level`` by a union bound: equally
+    among the follower's set, the leader's rewards, her transitions and the initial
+    distribution, for the parts she learns (each tabular part further over its cells)."""
+    delta = 1.0 - cfg.confidence_level
+    parts = 1 + (0 if spec.known_model else 2) + (0 if spec.initial_dist_known else 1)
+    return {"follower": delta / parts, "leader": delta / parts, "initial": delta / parts}
+
+
+def optimistic_initial_dist(spec: GameSpec, buffer: Any, v1: Array, delta: float) -> Array:
+    """``max rho . v1`` over the initial distributions the data allow: the stated one, else
+    the Weissman L1 ball (level ``delta``) around the empirical first-state frequencies."""
+    if spec.initial_dist_known:
+        return jnp.asarray(spec.initial_dist) @ v1
+    S = spec.shape[1]
+    counts = initial_state_counts(buffer.states[:, 0], buffer.mask, S)
+    n = jnp.sum(counts)
+    rho_hat = jnp.where(n > 0, counts / jnp.maximum(n, 1.0), 1.0 / S)
+    value, _ = l1_extreme(rho_hat, weissman_l1_radius(n, S, delta), v1, True)
+    return value
+
+
 def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
-    """``mle-optimistic``: the paper's optimistic algorithm (see the module docstring):
-    ellipsoid bonus inside backward induction (myopic), optimism over likelihood-ratio-set
-    candidates with the gradient planner (farsighted); jointly with the leader-model bonuses."""
+    """``mle-optimistic``: the paper's optimistic algorithm (see the module docstring).
+
+    Follower: the unpenalised MLE (``mle_ridge``, 0 by default) and its Wald set
+    ``{(theta - theta_hat)' I (theta - theta_hat) <= beta}``, ``beta`` from
+    :func:`follower_radius`.  Myopic follower, ``optimism="box"``: backward induction over
+    the exact response box of the set (:func:`bayes_qse.sets.wald_response_box`) jointly with
+    extended value iteration over the L1 transition balls and the Hoeffding reward bonus
+    (:func:`bayes_qse.robust_planning.box_plan`): ``Q_h(s,a)`` is at least the best value any
+    model in the sets gives, at any radius.  ``optimism="first-order"``: the linearised bonus
+    (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), for comparison only.
+    Farsighted follower: :func:`joint_optimistic_plan`.
+    """
     model = _frequentist_leader_model(spec)
     features = jnp.asarray(spec.features)
-    d = spec.feature_dim
-    beta = chi2_radius(d, cfg.confidence_level)  # the asymptotic Wald / LR radius (§2)
-    delta = 1.0 - cfg.confidence_level
-    K = cfg.n_candidates
+    H, S, A, B = spec.shape
+    split = confidence_split(spec, cfg)
+    beta_of = follower_radius(spec, cfg, 1.0 - split["follower"])
+    lo, hi = spec.reward_range
 
     def plan(key, theta, precision, stats, logits, buffer):
-        p_hat, _ = model.mean(stats)
-        reward = optimistic_leader_reward(model, stats, spec, delta)
+        p_hat, r_hat = model.mean(stats)
+        bonus = model.bonus(stats, split["leader"])
+        rank = jnp.sum(identified_split(precision)[2])
+        beta = beta_of(rank, H * buffer.count)
         if not spec.farsighted:
-            cov = jnp.linalg.inv(precision)
-            cov = 0.5 * (cov + cov.T)
+            if cfg.optimism == "box":
+                nu_lo, nu_up = wald_response_box(features, spec.eta, theta, precision, beta)
+                reward = jnp.minimum(r_hat + bonus.reward, hi)
+                radius = None if spec.known_model else bonus.l1_radius
+                _, _, policy = box_plan(p_hat, reward, nu_lo, nu_up, True, None, radius)
+                return policy, logits
+            cov = jnp.linalg.pinv(precision, hermitian=True)
+            reward = optimistic_leader_reward(model, stats, spec, split["leader"])
             _, _, policy = ellipsoid_bonus_plan(
                 (p_hat, reward, features, spec.eta), theta, cov, beta, True
             )
             return policy, logits
-        # general version: candidates in the likelihood-ratio set, planned jointly
-        ll = lambda th: log_likelihood(th, features, p_hat, spec.eta, buffer, True)
-        cand = _uniform_in_ellipsoid(key, theta, precision, beta, K - 1)
-        inside = 2.0 * (ll(theta) - jax.vmap(ll)(cand)) <= beta
-        cand = jnp.where(inside[:, None], cand, theta[None])
-        cands = jnp.concatenate([theta[None], cand])
-        values = jax.vmap(model_value, in_axes=(None, 0, None, None, None, None, None, None))
-        rho = _initial_dist(spec, buffer)
-
-        def objective(pi):
-            v = values(pi, cands, p_hat, reward, features, spec.eta, rho, True)
-            return jnp.max(v)
-
+        reward = optimistic_leader_reward(model, stats, spec, split["leader"])
         start = stepwise_start(theta, p_hat, reward, features, spec.eta)
-        return warm_gradient_plan(objective, logits, start, cfg.planner_steps, cfg.planner_lr)
+        return joint_optimistic_plan(
+            spec,
+            cfg,
+            key,
+            theta,
+            precision,
+            beta,
+            p_hat,
+            reward,
+            buffer,
+            logits,
+            start,
+            split["initial"],
+        )
 
-    return _data_learner("mle-optimistic", spec, cfg, model, plan)
+    return _data_learner(
+        "mle-optimistic", spec, cfg, model, plan, ridge=cfg.mle_ridge, theta_bound=cfg.theta_bound
+    )
+
+
+def set_point(theta_hat: Array, basis: Array, u: Array) -> Array:
+    """A point of the set ``{theta_hat + basis z : ||z|| <= 1}`` from unconstrained ``u[d]``:
+    ``z = u tanh(|u|) / |u|`` maps ``R^d`` onto the open unit ball smoothly, so the joint
+    search over policy and set is an unconstrained ascent."""
+    r = jnp.sqrt(u @ u + 1e-24)
+    return theta_hat + basis @ (u * jnp.tanh(r) / r)
+
+
+def joint_optimistic_plan(
+    spec: GameSpec,
+    cfg: LearnerConfig,
+    key: Array,
+    theta: Array,
+    precision: Array,
+    beta: Array,
+    transitions: Array,
+    reward: Array,
+    buffer: Any,
+    logits: Array,
+    start_policy: Array,
+    delta_initial: float,
+) -> tuple[Array, Array]:
+    """Farsighted optimism: ``max_pi max_{theta in C} J(pi; theta)`` as one ascent over
+    ``(logits, u)`` (docs/math.md eq. 6).
+
+    ``C`` is the Wald set ``{theta_hat + basis z : ||z|| <= 1}``: along the identified
+    eigen-directions of ``I`` the semi-axes are ``sqrt(beta / lambda_i)``; along its null
+    directions (not identified by the data) the set reaches the class bound ``theta_bound``.
+    The leader's own optimism is folded into ``reward`` (Hoeffding and L1 bonuses) and into
+    the initial distribution (:func:`optimistic_initial_dist`).  Starts: the previous
+    episode's logits with ``u = 0`` and with ``n_candidates - 1`` random directions of ``u``
+    (``|z|`` from 0.3 to 0.95), and the step-wise heuristic policy with ``u = 0``; Adam for
+    ``planner_steps`` steps each, and the best final point wins.  The objective is not
+    concave: the result is a local maximum, *not certified* to be the maximum over the set
+    (the tests compare it with a grid over the set on a small game).
+
+    Returns ``(policy[H,S,A], logits[H,S,A])``.
+    """
+    H, S, A, B = spec.shape
+    d = theta.shape[0]
+    features = jnp.asarray(spec.features)
+    lam, vecs, ident = identified_split(precision)
+    semi_axes = jnp.where(ident, jnp.sqrt(beta / jnp.where(ident, lam, 1.0)), cfg.theta_bound)
+    basis = vecs * semi_axes
+    n_pi = H * S * A
+
+    def value(pi, th):
+        u = utility(features, th)
+        log_nu = follower_log_response_from_utility(u, transitions, pi, spec.eta, True)
+        v, _ = evaluate_policy(transitions, reward, jnp.exp(log_nu), pi)
+        return optimistic_initial_dist(spec, buffer, v[0], delta_initial)
+
+    def objective(x):
+        pi = jax.nn.softmax(x[:n_pi].reshape(H, S, A), axis=-1)
+        return value(pi, set_point(theta, basis, x[n_pi:]))
+
+    K = cfg.n_candidates
+    dirs = jax.random.normal(key, (max(K - 1, 0), d), dtype=jnp.float64)
+    radii = jnp.arctanh(jnp.linspace(0.3, 0.95, max(K - 1, 1)))[: max(K - 1, 0), None]
+    dirs = radii * dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+    u0 = jnp.concatenate([jnp.zeros((1, d)), dirs, jnp.zeros((1, d))])
+    l0 = jnp.concatenate(
+        [jnp.broadcast_to(logits.ravel(), (K, n_pi)), (4.0 * start_policy).ravel()[None]]
+    )
+    starts = jnp.concatenate([l0, u0], axis=1)
+    finals = jax.vmap(lambda x0: adam_ascent(objective, x0, cfg.planner_steps, cfg.planner_lr))(
+        starts
+    )
+    values = jax.vmap(objective)(finals)
+    best = finals[jnp.argmax(values)]
+    best_logits = best[:n_pi].reshape(H, S, A)
+    return jax.nn.softmax(best_logits, axis=-1), best_logits
 
 
 def oracle_learner(spec: GameSpec, cfg: LearnerConfig, qse_policy: Any, theta: Any) -> Learner:
