@@ -13,14 +13,19 @@ learner                rule
                        transitions, Normal rewards) and the plan for that draw (PSRL).
 ``bayes-optimistic``   ``M`` joint posterior draws and the upper-quantile rule (6) with the
                        schedule ``level_t = 1 - 1/(t + quantile_offset)`` (Bayes-UCB).
-``mle-optimistic``     the paper's algorithm: penalised MLE + confidence set, optimism over
-                       the set jointly with optimism about the leader's own model.
+``mle-optimistic``     the paper's algorithm: MLE + confidence set, optimism over the set
+                       jointly with optimism about the leader's own model.
+``uniform``            baseline: the uniform policy every episode (learns nothing).
 =====================  ====================================================================
+
+Variants (:data:`LEARNER_VARIANTS`): ``mle-optimistic-first-order`` (the linearised bonus,
+for comparison: not optimistic at realistic radii) and ``mle-optimistic-theory`` (the paper's
+finite-sample radius instead of the chi-square one).
 
 Follower fit (all learners): the log-posterior ``L(theta) - |theta|^2 / (2 prior_scale^2)``
 on the masked :class:`~bayes_qse.data.EpisodeBuffer` (eq. 4), warm-started at the previous
-estimate: the MAP under ``Normal(0, prior_scale^2 I)`` for the Bayesian learners, the
-ridge-penalised MLE for the frequentist ones (the same numbers).  Myopic follower:
+estimate: the MAP under ``Normal(0, prior_scale^2 I)`` (the frequentist ``mle-optimistic``
+uses the unpenalised MLE instead, see below).  Myopic follower:
 :func:`bayes_qse.inference.map_newton` to convergence (cheap: the likelihood runs on counts).
 Farsighted follower: one damped Newton step per episode
 (:func:`~bayes_qse.learners.common.online_newton_step`), since each Hessian costs ``d`` soft
@@ -76,6 +81,7 @@ a resumed run equals an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -119,6 +125,19 @@ from .common import (
 Array = jax.Array
 
 LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic")
+
+#: Named variants, ``name -> (base learner, LearnerConfig overrides)``: the first-order bonus
+#: (not optimistic at realistic radii; for comparison) and the paper's theory radius.
+LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mle-optimistic-first-order": ("mle-optimistic", {"optimism": "first-order"}),
+    "mle-optimistic-theory": ("mle-optimistic", {"radius": "theory"}),
+}
+
+#: Baselines that do not learn: ``uniform`` announces the uniform policy every episode.
+BASELINES = ("uniform",)
+
+#: Every name :func:`make_learner` accepts.
+ALL_LEARNERS = (*LEARNERS, *LEARNER_VARIANTS, *BASELINES)
 
 
 # ---------------------------------------------------------------------------------------
@@ -500,12 +519,13 @@ def joint_optimistic_plan(
     return jax.nn.softmax(best_logits, axis=-1), best_logits
 
 
-def oracle_learner(spec: GameSpec, cfg: LearnerConfig, qse_policy: Any, theta: Any) -> Learner:
-    """``oracle``: announces the true QSE policy every episode (regret exactly 0)."""
+def fixed_policy_learner(name: str, spec: GameSpec, policy: Any, theta: Any = None) -> Learner:
+    """A leader that announces ``policy[H,S,A]`` every episode and learns nothing: ``oracle``
+    (the true QSE policy, regret 0) and the ``uniform`` baseline."""
     H, S, A, B = spec.shape
     d = spec.feature_dim
-    policy = jnp.asarray(qse_policy, jnp.float64)
-    theta = jnp.asarray(theta, jnp.float64)
+    policy = jnp.asarray(policy, jnp.float64)
+    theta = jnp.zeros((d,)) if theta is None else jnp.asarray(theta, jnp.float64)
 
     def init(key: Array) -> OnlineState:
         buffer = buffer_init(1, H, S, A)
@@ -517,7 +537,7 @@ def oracle_learner(spec: GameSpec, cfg: LearnerConfig, qse_policy: Any, theta: A
     def update(state: OnlineState, episode: Episode) -> OnlineState:
         return state
 
-    return Learner("oracle", init, act, update)
+    return Learner(name, init, act, update)
 
 
 def make_learner(
@@ -548,7 +568,14 @@ def make_learner(
             raise BayesQSEInputError("true_game: the oracle learner needs the true game")
         if qse_policy is None:
             qse_policy = solve_qse(true_game).policy
-        return oracle_learner(spec, cfg, qse_policy, true_game.theta)
+        return fixed_policy_learner("oracle", spec, qse_policy, true_game.theta)
+    if name == "uniform":
+        H, S, A, _ = spec.shape
+        return fixed_policy_learner("uniform", spec, np.full((H, S, A), 1.0 / A))
+    if name in LEARNER_VARIANTS:
+        base, overrides = LEARNER_VARIANTS[name]
+        built = make_learner(base, spec, dataclasses.replace(cfg, **overrides))
+        return built._replace(name=name)
     builders = {
         "greedy": greedy_learner,
         "thompson": thompson_learner,
@@ -556,14 +583,17 @@ def make_learner(
         "mle-optimistic": mle_optimistic_learner,
     }
     if name not in builders:
-        raise ConfigError(f"learner: unknown learner {name!r}; choose from {', '.join(LEARNERS)}")
+        raise ConfigError(
+            f"learner: unknown learner {name!r}; choose from {', '.join(ALL_LEARNERS)}"
+        )
     return builders[name](spec, cfg)
 
 
 def learner_summary(name: str, state: OnlineState) -> tuple[Array, Array]:
     """``(theta_hat[d], set_size)`` behind the learner's current policy; set size 0 for the
-    oracle (it knows ``theta``), else :func:`~bayes_qse.learners.common.laplace_set_size`."""
-    if name == "oracle":
+    fixed-policy leaders (``oracle`` knows ``theta``; ``uniform`` estimates nothing), else
+    :func:`~bayes_qse.learners.common.laplace_set_size`."""
+    if name in ("oracle", "uniform"):
         return state.theta_hat, jnp.zeros(())
     return state.theta_hat, laplace_set_size(state.precision)
 
@@ -754,7 +784,10 @@ def run_online(
 
 
 __all__ = [
+    "ALL_LEARNERS",
+    "BASELINES",
     "LEARNERS",
+    "LEARNER_VARIANTS",
     "EpisodeRecord",
     "OnlineRunner",
     "bayes_optimistic_learner",
@@ -763,7 +796,7 @@ __all__ = [
     "make_learner",
     "mle_optimistic_learner",
     "optimistic_leader_reward",
-    "oracle_learner",
+    "fixed_policy_learner",
     "quantile_level",
     "run_online",
     "thompson_learner",
