@@ -353,6 +353,60 @@ def _identifiability_message(
     return " ".join(lines)
 
 
+class Identification(NamedTuple):
+    """Which directions of ``theta`` a game's follower data can identify (docs/math.md §1.3).
+
+    Attributes:
+        rank: the rank of the observed Fisher information at the true ``theta``.
+        dim: ``d``.
+        basis: ``[d, rank]`` orthonormal basis of its range (the identified subspace).
+        eigenvalues: ``[d]`` of the Fisher information, ascending.
+    """
+
+    rank: int
+    dim: int
+    basis: np.ndarray
+    eigenvalues: np.ndarray
+
+    def project(self, x: Any) -> np.ndarray:
+        """The component of ``x[..., d]`` in the identified subspace."""
+        return np.asarray(x) @ self.basis @ self.basis.T
+
+
+def identified_directions(
+    game: Any, n_episodes: int = 400, seed: int = 0, rtol: float = 1e-6
+) -> Identification:
+    """The Fisher rank of ``game`` at its true ``theta`` under varied leader policies.
+
+    ``n_episodes`` episodes are simulated, each under its own random leader policy (rows drawn
+    from a uniform Dirichlet, so that every leader action and, for a farsighted follower, every
+    continuation is tried), and the observed Fisher information ``-Hess L(theta)`` of eq. (4)
+    at the truth is decomposed; eigenvalues above ``rtol`` times the largest count as
+    identified.  A direction outside the range is one that no leader policy reveals (e.g. a
+    feature constant across follower actions, for a myopic follower).
+    """
+    from .data import simulate
+    from .likelihood import log_likelihood
+
+    H, S, A, _ = game.shape
+    rng = np.random.default_rng(seed)
+    policies = rng.dirichlet(np.ones(A), size=(n_episodes, H, S))
+    data = simulate(game, policies, n_episodes, seed)
+    stats = _stats_from_dataset(data, game.features, bool(game.farsighted))
+    ll = lambda th: log_likelihood(
+        th, jnp.asarray(game.features), jnp.asarray(game.transitions), game.eta, stats,
+        bool(game.farsighted),
+    )  # fmt: skip
+    if not game.farsighted:
+        ll = lambda th: myopic_log_likelihood_from_counts(
+            th, jnp.asarray(game.features), game.eta, stats
+        )
+    fisher = -np.asarray(jax.hessian(ll)(jnp.asarray(game.theta, jnp.float64)))
+    lam, vecs = np.linalg.eigh(0.5 * (fisher + fisher.T))
+    keep = lam > rtol * max(float(lam.max()), 1e-300)
+    return Identification(int(keep.sum()), int(lam.size), vecs[:, keep], lam)
+
+
 def fit_mle(
     dataset: Dataset,
     game_or_features: Any,
