@@ -131,11 +131,15 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if game.farsighted:
         out["start_values"] = np.asarray(sol.start_values)
         out["optimisation_gap"] = float(sol.optimisation_gap)
+        out["certified"] = bool(sol.certified)
     kind = "farsighted (gradient planner, eq. 2b)" if game.farsighted else "myopic (eq. 2a)"
     text = f"game {args.game}: {kind} follower, eta={float(game.eta):g}\n"
     text += f"QSE value J(pi*) = {sol.value:.6f}\n"
     if game.farsighted:
-        text += f"optimisation gap across starts = {sol.optimisation_gap:.3g}\n"
+        text += (
+            f"spread of values across starts = {sol.optimisation_gap:.3g} "
+            "(not a bound on the distance to the optimum: not certified)\n"
+        )
     text += _policy_table(sol.policy)
     _emit(out, args.json, text)
     return EXIT_OK

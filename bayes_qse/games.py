@@ -178,27 +178,57 @@ class Game:
 # ---------------------------------------------------------------------------------------
 
 
-def tabular_features(horizon: int, n_states: int, n_leader: int, n_follower: int) -> np.ndarray:
-    """One-hot features for a tabular utility, with follower action 0 as the reference.
+def tabular_features(
+    horizon: int, n_states: int, n_leader: int, n_follower: int, farsighted: bool = False
+) -> np.ndarray:
+    """One-hot features for a tabular utility, with a reference cell coded as zero.
 
-    Returns ``phi[H,S,A,B,d]`` with ``d = H*S*A*(B-1)``: ``phi_h(s,a,b)`` is the unit vector of
-    ``(h,s,a,b)`` for ``b >= 1`` and zero for ``b = 0``.  Since the quantal response (1d) is
-    unchanged by adding a function of ``(h,s,a)`` to ``u`` (DESIGN §1.3), fixing ``u(.,0) = 0``
-    makes every coordinate identified.  For ``B = 1`` a single zero feature is returned.
+    Myopic coding (``farsighted=False``): ``phi[H,S,A,B,d]`` with ``d = H*S*A*(B-1)``;
+    ``phi_h(s,a,b)`` is the unit vector of ``(h,s,a,b)`` for ``b >= 1`` and zero for ``b = 0``.
+    The myopic response (1d) is unchanged by adding any function of ``(h,s,a)`` to ``u``
+    (docs/math.md, eq. 3), so fixing ``u(.,0) = 0`` loses nothing and identifies every
+    coordinate.
+
+    Farsighted coding (``farsighted=True``): ``d = H*(S*A*B-1)``; ``phi_h(s,a,b)`` is the unit
+    vector of ``(h,s,a,b)`` for every ``(s,a,b) != (0,0,0)`` and zero for the reference cell
+    ``(h,0,0,0)``.  A farsighted response (1a)-(1d) is *not* unchanged by a shift ``f(h,s,a)``
+    (it moves ``V^F_h(s)`` by ``sum_a pi_h(a|s) f(h,s,a)`` and so the earlier responses); the
+    only shifts that leave it unchanged for every leader policy and every transition kernel
+    are per-step constants ``c_h``, which is what this coding removes.
+
+    For ``B = 1`` (no choice, the response is 1) a single zero feature is returned.
     """
     H, S, A, B = horizon, n_states, n_leader, n_follower
     if B == 1:
-        return np.zeros((H, S, A, 1, 1))
-    d = H * S * A * (B - 1)
-    phi = np.zeros((H, S, A, B, d))
-    idx = 0
-    for h in range(H):
-        for s in range(S):
-            for a in range(A):
-                for b in range(1, B):
-                    phi[h, s, a, b, idx] = 1.0
-                    idx += 1
+        return np.zeros((H, S, A, B, 1))
+    if not farsighted:
+        d = H * S * A * (B - 1)
+        phi = np.zeros((H, S, A, B, d))
+        cells = np.zeros((H, S, A, B), bool)
+        cells[..., 1:] = True
+    else:
+        d = H * (S * A * B - 1)
+        phi = np.zeros((H, S, A, B, d))
+        cells = np.ones((H, S, A, B), bool)
+        cells[:, 0, 0, 0] = False
+    phi[cells, np.arange(d)] = 1.0  # C order: the coordinates run over (h, s, a, b)
     return phi
+
+
+def tabular_theta(follower_utility: Any, farsighted: bool = False) -> np.ndarray:
+    """``theta`` coding the tabular utility ``u[H,S,A,B]`` in :func:`tabular_features`.
+
+    Myopic: ``u(h,s,a,b) - u(h,s,a,0)`` for ``b >= 1``.  Farsighted:
+    ``u(h,s,a,b) - u(h,0,0,0)`` for ``(s,a,b) != (0,0,0)``.  Both in C order of ``(h,s,a,b)``.
+    """
+    u = np.asarray(follower_utility, np.float64)
+    H, S, A, B = u.shape
+    if B == 1:
+        return np.zeros(1)
+    if not farsighted:
+        return (u[..., 1:] - u[..., :1]).reshape(-1)
+    shifted = (u - u[:, :1, :1, :1]).reshape(H, -1)
+    return shifted[:, 1:].reshape(-1)
 
 
 def tabular_game(
@@ -211,18 +241,21 @@ def tabular_game(
 ) -> Game:
     """A game with a tabular follower utility ``u[H,S,A,B]`` (one-hot features).
 
-    ``theta`` is ``u(h,s,a,b) - u(h,s,a,0)`` for ``b >= 1`` (see :func:`tabular_features`),
-    which induces exactly the same quantal response (1d) as ``u`` for a myopic follower, and for
-    a farsighted one too since the shift by ``u(h,s,a,0)`` only moves ``W^F`` by a function
-    that the leader's policy averages identically for every follower action.
+    The coding (:func:`tabular_features`, :func:`tabular_theta`) depends on the follower:
+
+    - myopic: ``theta = u(h,s,a,b) - u(h,s,a,0)`` (``d = H*S*A*(B-1)``), which induces exactly
+      the quantal response (1d) of ``u``;
+    - farsighted: ``theta = u(h,s,a,b) - u(h,0,0,0)`` (``d = H*(S*A*B-1)``), a per-step
+      constant shift, which induces exactly the farsighted response (1a)-(1d) of ``u`` against
+      every leader policy.  (The myopic coding would not: shifting ``u_h`` by ``u(h,s,a,0)``
+      moves ``V^F_h`` and so the responses at earlier steps.)  Coordinates that do not vary
+      across ``b`` at their own step are seen only through earlier steps' values, so some may
+      not be identified from data (:func:`bayes_qse.inference.fit_mle` warns).
     """
     u = as_float_array(follower_utility, "follower_utility", 4, GameValidationError)
     H, S, A, B = u.shape
-    phi = tabular_features(H, S, A, B)
-    if B == 1:
-        theta = np.zeros(1)
-    else:
-        theta = (u[..., 1:] - u[..., :1]).reshape(-1)
+    phi = tabular_features(H, S, A, B, farsighted=farsighted)
+    theta = tabular_theta(u, farsighted=farsighted)
     return Game(transitions, leader_reward, phi, theta, eta, initial_dist, farsighted)
 
 

@@ -30,10 +30,17 @@ class Solution(NamedTuple):
         policy: ``[H,S,A]`` the leader's committed policy.
         value: ``J(policy)`` evaluated exactly against the follower's quantal response.
         q_values: ``[H,S,A]`` leader Q-values of (2a) (myopic follower), else ``None``.
-        start_values: ``[K]`` final value of each start of the gradient planner (farsighted),
-            else a single entry equal to ``value``.
-        optimisation_gap: ``max - min`` of ``start_values``: a diagnostic of how much the
-            non-concave farsighted problem depends on the start (0 for the exact planner).
+        start_values: ``[K]`` value of each candidate of the gradient planner (farsighted:
+            the ``K - 2`` optimised starts, then the myopic and step-wise start policies
+            themselves), else a single entry equal to ``value``.
+        optimisation_gap: ``max - min`` over the optimised starts' values: a diagnostic of how
+            much the non-concave farsighted problem depends on the start (0 for the exact
+            planner).  It is NOT a bound on ``max_pi J(pi) - value``: every start can stop at
+            the same local optimum (spread 0) while the global one is elsewhere, and a spread
+            smaller than the true error has been observed.  See ``certified``.
+        certified: whether ``value`` is certified optimal: True for the exact myopic planner
+            (backward induction, eq. 2a), False for the farsighted gradient planner, whose
+            ``optimisation_gap`` is a spread, not a certificate.
     """
 
     policy: np.ndarray
@@ -41,6 +48,7 @@ class Solution(NamedTuple):
     q_values: np.ndarray | None
     start_values: np.ndarray
     optimisation_gap: float
+    certified: bool = False
 
 
 # ---------------------------------------------------------------------------------------
@@ -309,7 +317,8 @@ def solve_qse(
 
     Myopic follower: exact backward induction (2a); the policy is deterministic.
     Farsighted follower: the gradient planner (2b) from several starts (``seed`` draws the
-    random ones); ``optimisation_gap`` reports the spread of the optimised starts.
+    random ones); ``optimisation_gap`` reports the spread of the optimised starts, which is
+    not a bound on the distance to the optimum (``certified`` is False).
 
     ``theta`` defaults to the game's true parameter (plan against another model by passing it).
     """
@@ -319,7 +328,7 @@ def solve_qse(
     if not game.farsighted:
         q, v, pi = plan_myopic(game.transitions, game.leader_reward, game.features, game.eta, th)
         value = float(game.initial_dist @ np.asarray(v[0]))
-        return Solution(np.asarray(pi), value, np.asarray(q), np.array([value]), 0.0)
+        return Solution(np.asarray(pi), value, np.asarray(q), np.array([value]), 0.0, True)
     policies, values, best = plan_farsighted(
         game.transitions,
         game.leader_reward,
@@ -340,6 +349,7 @@ def solve_qse(
         None,
         values,
         float(optimised.max() - optimised.min()),
+        False,
     )
 
 

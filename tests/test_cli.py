@@ -97,7 +97,9 @@ def test_solve_farsighted_reports_starts_and_gap(tmp_path, capsys):
     result = json.loads(out)
     assert result["farsighted"] is True
     assert result["value"] == pytest.approx(max(result["start_values"]))
-    assert result["optimisation_gap"] >= 0.0
+    optimised = np.asarray(result["start_values"][:-2])
+    assert result["optimisation_gap"] == pytest.approx(optimised.max() - optimised.min())
+    assert result["certified"] is False
 
 
 def test_simulate_then_fit_mle_and_laplace(game_file, tmp_path, capsys):

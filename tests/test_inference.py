@@ -3,6 +3,7 @@ grid posterior, simulation-based calibration, ArviZ round trip, identifiability 
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 
@@ -12,13 +13,14 @@ import numpy as np
 import pytest
 import scipy.optimize
 import xarray as xr
-from reference import np_follower_response
+from reference import np_follower_response, np_logsumexp
 
-from bayes_qse.data import Episode, buffer_add, buffer_init, simulate
+from bayes_qse.data import Episode, buffer_add, buffer_from_dataset, buffer_init, simulate
 from bayes_qse.errors import BayesQSEInputError
 from bayes_qse.games import Game, random_game, steering_game
 from bayes_qse.inference import (
     IdentifiabilityWarning,
+    _numpyro_model,
     constant_feature_directions,
     fit_mle,
     fit_summary,
@@ -57,6 +59,28 @@ def np_farsighted_loglik(game, data, theta):
             s, a, b = data.states[t, h], data.leader_actions[t, h], data.follower_actions[t, h]
             total += np.log(nu[h, s, a, b])
     return total
+
+
+def np_myopic_fisher(game, counts, theta):
+    """Observed information of eq. (4), myopic: ``sum_hsa n_hsa eta^2 Cov_nu(phi_hsa.)``."""
+    H, S, A, B = counts.shape
+    info = np.zeros((game.feature_dim, game.feature_dim))
+    for h, s, a in itertools.product(range(H), range(S), range(A)):
+        phi = game.features[h, s, a]
+        z = game.eta * phi @ theta
+        nu = np.exp(z - np_logsumexp(z))
+        mean = nu @ phi
+        cov = (phi - mean).T @ (nu[:, None] * (phi - mean))
+        info += counts[h, s, a].sum() * game.eta**2 * cov
+    return info
+
+
+def _scipy_argmax(loglik, d):
+    """BFGS (numerical gradients) on a NumPy log-likelihood; the maximiser."""
+    res = scipy.optimize.minimize(
+        lambda th: -loglik(th), np.zeros(d), method="BFGS", options={"gtol": 1e-9}
+    )
+    return res.x
 
 
 @pytest.fixture(scope="module")
@@ -119,15 +143,70 @@ def test_farsighted_mle_matches_scipy_on_numpy_likelihood():
 
 
 def test_map_flat_prior_equals_mle_and_laplace_cov_is_inverse_fisher(myopic):
+    """Flat-prior Laplace: the MAP is scipy's maximiser of the NumPy likelihood (4) and the
+    covariance is the inverse of the closed-form information ``sum n eta^2 Cov_nu(phi)``."""
     g, data = myopic
-    fit = fit_mle(data, g)
+    counts = np_counts(g, data)
+    ref = _scipy_argmax(lambda th: np_myopic_loglik(g, counts, th), g.feature_dim)
     lap = sample_posterior(data, g, method="laplace", prior="flat", num_samples=20_000, seed=3)
-    np.testing.assert_allclose(lap.map_theta, fit.theta, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(lap.cov, np.linalg.inv(fit.fisher), rtol=1e-6)
+    np.testing.assert_allclose(lap.map_theta, ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fit_mle(data, g).theta, ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        lap.cov, np.linalg.inv(np_myopic_fisher(g, counts, lap.map_theta)), rtol=1e-6
+    )
     # the draws follow N(map, cov): moments within Monte Carlo error
     se = np.sqrt(np.diag(lap.cov) / lap.n_draws)
     assert np.all(np.abs(lap.mean - lap.map_theta) < 5 * se)
     np.testing.assert_allclose(lap.sd, np.sqrt(np.diag(lap.cov)), rtol=0.03)
+
+
+def _potential(farsighted, model_args):
+    """``theta -> U(theta)``: NumPyro's potential energy of the sampler's model, flat prior."""
+    from numpyro.infer.util import potential_energy
+
+    model = _numpyro_model(farsighted, "flat", None)
+    args = jax.tree_util.tree_map(jnp.asarray, model_args)
+    return lambda th: potential_energy(model, args, {}, {"theta": th})
+
+
+def _minimise_potential(potential, d):
+    """scipy BFGS on NumPyro's potential, gradients by jax.grad of that potential."""
+    f = jax.jit(potential)
+    grad = jax.jit(jax.grad(potential))
+    res = scipy.optimize.minimize(
+        lambda th: float(f(jnp.asarray(th))),
+        np.zeros(d),
+        jac=lambda th: np.asarray(grad(jnp.asarray(th))),
+        method="BFGS",
+        options={"gtol": 1e-11, "maxiter": 2000},
+    )
+    return res.x
+
+
+def test_numpyro_model_flat_prior_minimiser_is_the_mle_myopic(myopic):
+    """The NUTS model itself: under a flat prior its potential is -L of eq. (4) (checked against
+    the NumPy likelihood) and its minimiser is fit_mle's theta."""
+    g, data = myopic
+    counts = np_counts(g, data)
+    P0 = np.zeros(g.transitions.shape)
+    potential = _potential(False, (g.features, P0, g.eta, counts, 1.0, 0.0, 1.0))
+    th = np.random.default_rng(5).normal(size=g.feature_dim)
+    np.testing.assert_allclose(float(potential(th)), -np_myopic_loglik(g, counts, th), rtol=1e-12)
+    np.testing.assert_allclose(
+        _minimise_potential(potential, g.feature_dim), fit_mle(data, g).theta, atol=1e-6
+    )
+
+
+def test_numpyro_model_flat_prior_minimiser_is_the_mle_farsighted():
+    g = random_game(2, 2, 2, 2, 2, 2, eta=1.0, farsighted=True)
+    H, S, A, _ = g.shape
+    pols = np.random.default_rng(0).dirichlet(np.ones(A), size=(16, H, S))
+    data = simulate(g, pols, 16, seed=0)
+    buf = buffer_from_dataset(data, 32)  # spare capacity: masked slots must not count
+    potential = _potential(True, (g.features, g.transitions, g.eta, buf, 1.0, 0.0, 1.0))
+    th = np.array([0.4, -0.9])
+    np.testing.assert_allclose(float(potential(th)), -np_farsighted_loglik(g, data, th), rtol=1e-12)
+    np.testing.assert_allclose(_minimise_potential(potential, 2), fit_mle(data, g).theta, atol=1e-6)
 
 
 def test_map_normal_prior_matches_scipy(myopic):
@@ -167,10 +246,12 @@ def test_map_newton_on_growing_buffer_does_not_recompile(myopic):
         )
         buf, theta, neg_h = update(buf, ep, theta)
     assert len(traces) == 1
-    # the same MAP as the offline fit on those 20 episodes with the same prior
-    lap = sample_posterior(data.subset(slice(0, 20)), g, method="laplace", num_samples=10)
-    np.testing.assert_allclose(theta, lap.map_theta, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(neg_h, np.linalg.inv(lap.cov), rtol=1e-8)
+    # the MAP on those 20 episodes under the N(0, I) prior, by scipy on the NumPy likelihood,
+    # and the closed-form information plus the prior precision
+    counts = np_counts(g, data.subset(slice(0, 20)))
+    ref = _scipy_argmax(lambda th: np_myopic_loglik(g, counts, th) - 0.5 * th @ th, 3)
+    np.testing.assert_allclose(theta, ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(neg_h, np_myopic_fisher(g, counts, ref) + np.eye(3), rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------
