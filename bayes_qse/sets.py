@@ -197,9 +197,11 @@ class WaldEllipsoid(NamedTuple):
 def wald_ellipsoid(fit: Any, level: float = 0.95, radius: float | None = None) -> WaldEllipsoid:
     """The Wald set of an :class:`~bayes_qse.inference.MLEFit` (or a Laplace posterior).
 
-    ``radius`` defaults to :func:`chi2_radius` ``(d, level)``; pass :func:`theory_radius` for
-    the conservative set.  A Laplace :class:`~bayes_qse.inference.Posterior` gives its
-    Gaussian's ellipsoid (center the MAP, precision ``cov^-1``).
+    ``radius`` defaults to :func:`chi2_radius` ``(r, level)`` with ``r`` the rank of the
+    precision (the number of directions the data identify, :func:`fisher_rank`; ``r = d``
+    when every direction is identified); pass :func:`theory_radius` for the conservative set.
+    A Laplace :class:`~bayes_qse.inference.Posterior` gives its Gaussian's ellipsoid (center
+    the MAP, precision ``cov^-1``).
     """
     if hasattr(fit, "fisher"):
         center, precision = np.asarray(fit.theta), np.asarray(fit.fisher)
@@ -207,9 +209,15 @@ def wald_ellipsoid(fit: Any, level: float = 0.95, radius: float | None = None) -
         center, precision = np.asarray(fit.map_theta), np.linalg.inv(np.asarray(fit.cov))
     else:
         raise BayesQSEInputError("fit: expected an MLEFit or a Laplace Posterior")
-    d = center.shape[0]
-    beta = chi2_radius(d, level) if radius is None else float(radius)
+    beta = chi2_radius(max(fisher_rank(precision), 1), level) if radius is None else float(radius)
     return WaldEllipsoid(center, precision, beta)
+
+
+def fisher_rank(precision: Any, rtol: float = 1e-9) -> int:
+    """The number of identified directions: eigenvalues of ``precision`` above ``rtol`` times
+    the largest (the chi-square degrees of freedom of the Wald and LR sets)."""
+    lam = np.linalg.eigvalsh(0.5 * (np.asarray(precision) + np.asarray(precision).T))
+    return int(np.sum(lam > rtol * max(float(lam.max()), 1e-300)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,8 +278,9 @@ def likelihood_ratio_set(
 ) -> LikelihoodRatioSet:
     """The likelihood-ratio confidence set around ``fit`` (an MLEFit of the same data).
 
-    ``radius`` defaults to :func:`chi2_radius` ``(d, level)`` (Wilks); the other arguments are
-    those of :func:`~bayes_qse.inference.fit_mle`.
+    ``radius`` defaults to :func:`chi2_radius` ``(r, level)`` (Wilks) with ``r`` the Fisher
+    rank of ``fit`` (:func:`fisher_rank`); the other arguments are those of
+    :func:`~bayes_qse.inference.fit_mle`.
     """
     from .inference import _resolve_model, _stats_from_dataset
 
@@ -287,7 +296,8 @@ def likelihood_ratio_set(
         farsighted=m.farsighted,
     )
     d = phi.shape[-1]
-    beta = chi2_radius(d, level) if radius is None else float(radius)
+    rank = fisher_rank(fit.fisher) if getattr(fit, "fisher", None) is not None else d
+    beta = chi2_radius(max(rank, 1), level) if radius is None else float(radius)
     center = np.asarray(fit.theta, np.float64)
     l_max = float(batched(jnp.asarray(center[None]))[0])
     return LikelihoodRatioSet(center, l_max, beta, batched)

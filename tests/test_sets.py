@@ -188,3 +188,19 @@ def test_credible_box_and_hpd_region():
     assert region.contains(np.array([0.5, -1.0]))
     with pytest.raises(BayesQSEInputError, match="draws"):
         hpd_region(draws[:3], 0.9)
+
+
+def test_chi2_degrees_of_freedom_are_the_fisher_rank():
+    """A Fisher information of rank 2 in d = 3 gives the chi2_2 radius (scipy), not chi2_3:
+    the set is calibrated on the directions the data identify.  Bug caught: dof = d."""
+    from types import SimpleNamespace
+
+    from scipy import stats as st
+
+    from bayes_qse.sets import fisher_rank, wald_ellipsoid
+
+    fit = SimpleNamespace(theta=np.zeros(3), fisher=np.diag([2.0, 1.0, 0.0]))
+    assert fisher_rank(fit.fisher) == 2
+    assert wald_ellipsoid(fit, 0.9).radius == pytest.approx(st.chi2.ppf(0.9, 2), rel=1e-12)
+    full = SimpleNamespace(theta=np.zeros(3), fisher=np.diag([2.0, 1.0, 0.5]))
+    assert wald_ellipsoid(full, 0.9).radius == pytest.approx(st.chi2.ppf(0.9, 3), rel=1e-12)
