@@ -330,3 +330,75 @@ def test_learner_input_errors(game):
     with pytest.raises(BayesQSEInputError, match="myopic"):
         fit_offline("mle-pessimistic", far_ds, GameSpec.from_game(far))
     assert set(OFFLINE_LEARNERS) == {"oracle", "plugin", "mle-pessimistic", "bayes-pessimistic"}
+
+
+# ---- validity of pessimism at realistic radii ----------------------------------------------
+
+
+def _ellipsoid_points(theta_hat, cov, beta, n, rng):
+    """``2n`` points of the Wald ellipsoid: ``n`` on its surface, ``n`` uniform inside."""
+    d = theta_hat.size
+    chol = np.linalg.cholesky(cov)
+    u = rng.normal(size=(2 * n, d))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    radius = np.concatenate([np.ones(n), rng.uniform(size=n) ** (1.0 / d)])
+    return theta_hat + np.sqrt(beta) * (radius[:, None] * u) @ chol.T
+
+
+def _np_q_of_policy(P, r, phi, eta, policy, thetas):
+    """``Q^policy_h(s,a)`` under each ``theta`` (``[M,H,S,A]``): NumPy backward evaluation."""
+    z = eta * np.einsum("hsabd,md->mhsab", phi, thetas)
+    nu = np.exp(z - z.max(-1, keepdims=True))
+    nu /= nu.sum(-1, keepdims=True)
+    H, S = r.shape[:2]
+    v = np.zeros((thetas.shape[0], S))
+    Q = np.zeros((thetas.shape[0], H, S, r.shape[2]))
+    for h in reversed(range(H)):
+        w = r[h][None] + np.einsum("sabt,mt->msab", P[h], v)
+        Q[:, h] = np.einsum("msab,msab->msa", nu[:, h], w)
+        v = np.einsum("sa,msa->ms", policy[h], Q[:, h])
+    return Q
+
+
+def test_box_pessimism_is_valid_at_realistic_radii_and_first_order_is_not():
+    """The default planner of ``mle-pessimistic`` (the response box) must give ``q_h(s,a)``
+    below ``Q^pi_h(s,a)`` of its own policy for every ``theta`` of the Wald ellipsoid (4000
+    points, half on the surface, each evaluated by a NumPy backward pass) at the chi-square
+    radius actually used (``beta = 6.25 >= 5``), N = 10..1000 episodes.  Fails if the box
+    ignores a direction of the ellipsoid, shrinks the radius (e.g. ``beta**0.25`` for
+    ``sqrt(beta)``: checked by mutation), or takes the max for the min.  The first-order
+    penalty must exceed that minimum somewhere (so the docs' warning is true), and the box
+    must not be vacuous (median slack < 0.05 at N = 1000)."""
+    from bayes_qse.learners.offline import pessimistic_model, pessimistic_plan
+
+    game = random_game(0, 2, 2, 3, 2, 3, eta=2.0)
+    spec = GameSpec.from_game(game, known_model=True, initial_dist="game")
+    data = simulate(game, uniform_policy(game), 1000, seed=5)
+    P, r, phi = (np.asarray(x) for x in (game.transitions, game.leader_reward, game.features))
+    rng = np.random.default_rng(0)
+    first_order_excess = []
+    for n in (10, 30, 100, 1000):
+        model = pessimistic_model(data.subset(slice(0, n)), spec, {"delta": 0.1})
+        assert model.beta >= 5.0
+        thetas = _ellipsoid_points(model.theta_hat, model.cov, model.beta, 2000, rng)
+        q, _, pi = (np.asarray(x) for x in pessimistic_plan(model, spec, "box"))
+        worst = _np_q_of_policy(P, r, phi, float(game.eta), pi, thetas).min(axis=0)
+        assert np.all(q <= worst + 1e-9), (n, float((q - worst).max()))
+        if n == 1000:
+            assert np.median(worst - q) < 0.05
+        q_fo, _, pi_fo = (np.asarray(x) for x in pessimistic_plan(model, spec, "first-order"))
+        worst_fo = _np_q_of_policy(P, r, phi, float(game.eta), pi_fo, thetas).min(axis=0)
+        first_order_excess.append(float((q_fo - worst_fo).max()))
+    assert max(first_order_excess) > 0.05, first_order_excess
+
+
+def test_mle_pessimistic_defaults_to_the_box_and_names_the_first_order_variant(game):
+    """The default penalty is the valid box; ``mle-pessimistic-first-order`` and the deprecated
+    ``"ellipsoid"`` alias select the first-order penalty.  Fails if the default reverts."""
+    assert learner_config()["penalty"] == "box"
+    assert learner_config({"penalty": "ellipsoid"})["penalty"] == "first-order"
+    spec = GameSpec.from_game(game)
+    ds = simulate(game, uniform_policy(game), 20, seed=2)
+    base = fit_offline("mle-pessimistic", ds, spec)
+    fo = fit_offline("mle-pessimistic-first-order", ds, spec)
+    assert base.info["penalty"] == "box" and fo.info["penalty"] == "first-order"

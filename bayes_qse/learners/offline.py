@@ -6,13 +6,17 @@ Learners (all share the signature ``fit(dataset, game_spec, config, key) -> Offl
 - ``oracle``: the QSE of the true game (needs the true :class:`~bayes_qse.games.Game`).
 - ``plugin``: MAP/MLE follower ``theta_hat`` (eq. 4) and the empirical leader model (eq. 5),
   then exact backward induction (2a); no pessimism, no lower bound.
-- ``mle-pessimistic``: the paper's offline algorithm (PAPER.md, ingredient 4) in its efficient
-  linear-myopic form: MLE + Wald ellipsoid (DESIGN §2), and pessimism *inside* backward
-  induction -- the first-order ellipsoid penalty ``sqrt(beta) ||grad_theta E_nu[W]||_cov``
-  (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`) for the follower and Hoeffding /
-  L1 penalties where the leader's own data are thin.  ``penalty="box"`` plans instead over the
-  exact response box implied by the ellipsoid (:func:`ellipsoid_response_box`, then
-  :func:`~bayes_qse.robust_planning.box_plan` with the L1 transition balls).  Either way the
+- ``mle-pessimistic``: the paper's offline algorithm (PAPER.md, ingredient 4): MLE + Wald
+  ellipsoid (``docs/math.md``), and pessimism *inside* backward induction.  By default
+  (``penalty="box"``) it plans over the response box implied by the ellipsoid
+  (:func:`ellipsoid_response_box`, then :func:`~bayes_qse.robust_planning.box_plan` with the
+  L1 transition balls and Hoeffding reward lower bounds): the box contains every response of
+  every ``theta`` in the ellipsoid, so the planned ``Q`` is below the true ``Q`` of every
+  member at any radius.  ``penalty="first-order"`` (variant ``mle-pessimistic-first-order``)
+  is the paper's efficient linear-myopic penalty ``sqrt(beta) ||grad_theta E_nu[W]||_cov``
+  (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`): a first-order approximation that
+  is **not** a valid lower bound at the radii used in practice (``beta >= 5``; the tests show
+  members of the ellipsoid whose ``Q`` is below it).  Either way the
   returned ``lower_bound`` is :func:`certified_lower_bound` of the returned policy: it holds
   with probability ``>= 1 - delta`` whenever the Wald ellipsoid covers the true ``theta`` at its
   level (chi-square radius: asymptotically; see "What the lower bounds certify" below).
@@ -97,8 +101,10 @@ DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
     "ridge": 1.0,
     # Newton steps of the (regularised) MLE
     "newton_steps": 25,
-    # mle-pessimistic: "ellipsoid" (first-order penalty, the paper's efficient version) | "box"
-    "penalty": "ellipsoid",
+    # mle-pessimistic: "box" (exact response box of the ellipsoid: valid at any radius) |
+    # "first-order" (the paper's linearised penalty: not valid at realistic radii);
+    # "ellipsoid" is a deprecated alias of "first-order"
+    "penalty": "box",
     # bayes-pessimistic: "quantile" | "cvar" rule (6); draws; "laplace" | "nuts" posterior
     "rule": "quantile",
     "num_draws": 256,
@@ -151,7 +157,7 @@ def learner_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if not out["ridge"] > 0.0:
         raise ConfigError(f"config: ridge must be > 0, got {out['ridge']!r}")
     for key, allowed in (
-        ("penalty", ("ellipsoid", "box")),
+        ("penalty", ("box", "first-order", "ellipsoid")),
         ("rule", ("quantile", "cvar")),
         ("posterior", ("laplace", "nuts")),
     ):
@@ -163,6 +169,8 @@ def learner_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
             raise ConfigError(f"config: {key} must be a positive integer, got {value!r}")
     if not out["dirichlet_prior"] > 0.0:
         raise ConfigError(f"config: dirichlet_prior must be > 0, got {out['dirichlet_prior']!r}")
+    if out["penalty"] == "ellipsoid":  # deprecated alias
+        out["penalty"] = "first-order"
     return out
 
 
@@ -479,6 +487,42 @@ def pessimistic_model(
     )
 
 
+def pessimistic_plan(
+    model: PessimisticModel, spec: GameSpec, penalty: str = "box"
+) -> tuple[Array, Array, Array]:
+    """The planner of ``mle-pessimistic`` on ``model``'s set: ``(q[H,S,A], v[H+1,S],
+    policy[H,S,A])``.
+
+    ``penalty="box"``: :func:`~bayes_qse.robust_planning.box_plan` over the response box
+    ``[nu_lower, nu_upper]``, the L1 transition balls and ``reward_lower`` -- ``q_h(s,a)`` is
+    at most ``Q^pi_h(s,a)`` of the returned policy under every model in the set (see
+    ``docs/math.md``).  ``penalty="first-order"`` (alias ``"ellipsoid"``):
+    :func:`~bayes_qse.robust_planning.ellipsoid_bonus_plan` with the linearised penalty
+    ``sqrt(beta) ||grad_theta E_nu[W]||_cov`` on rewards ``reward_lower - (l1_radius / 2)
+    (H-1-h) (r_max - r_min)``; no such guarantee.
+    """
+    if penalty == "box":
+        return box_plan(
+            jnp.asarray(model.p_hat),
+            jnp.asarray(model.reward_lower),
+            jnp.asarray(model.nu_lower),
+            jnp.asarray(model.nu_upper),
+            False,
+            None,
+            jnp.asarray(model.l1_radius),
+        )
+    if penalty not in ("first-order", "ellipsoid"):
+        raise ConfigError(f"config: penalty must be 'box' or 'first-order', got {penalty!r}")
+    H = spec.shape[0]
+    width = spec.reward_range[1] - spec.reward_range[0]
+    remaining = (H - 1 - np.arange(H)).reshape(H, 1, 1, 1) * width  # span of V_{h+1}
+    r_pen = model.reward_lower - 0.5 * model.l1_radius * remaining
+    arrays = (jnp.asarray(model.p_hat), jnp.asarray(r_pen), jnp.asarray(spec.features), spec.eta)
+    return ellipsoid_bonus_plan(
+        arrays, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
+    )
+
+
 def certified_lower_bound(policy: Any, model: PessimisticModel, spec: GameSpec) -> float:
     """``rho . V_1`` of :func:`pessimistic_policy_value`: a lower bound on ``J(policy)`` that
     holds whenever the true model lies in ``model``'s set (probability ``>= 1 - delta``)."""
@@ -571,12 +615,15 @@ def fit_mle_pessimistic(
 ) -> OfflineResult:
     """The paper's offline algorithm (pessimism over the confidence sets), myopic follower.
 
-    ``penalty="ellipsoid"`` (default, the efficient linear-myopic version): backward induction
+    ``penalty="box"`` (default): exact pessimistic planning over the ellipsoid's response box,
+    the L1 transition balls and the reward lower bounds
+    (:func:`~bayes_qse.robust_planning.box_plan`); its ``Q_h(s,a)`` is at most the ``Q`` of
+    every model in the set, at any radius ``beta``.
+    ``penalty="first-order"`` (``"ellipsoid"`` is a deprecated alias): backward induction
     with ``Q_h(s,a) = E_{nu_hat}[W] - sqrt(beta) ||grad_theta E_nu[W]||_cov`` (clipped to the
     range of ``W``), where ``W_b`` uses the reward lower bound and the transition penalty
-    ``-(l1_radius / 2) * span(V_{h+1})`` (``span <= (H-h) (r_max - r_min)``).
-    ``penalty="box"``: exact pessimistic planning over the ellipsoid's response box and the L1
-    balls (:func:`~bayes_qse.robust_planning.box_plan`).
+    ``-(l1_radius / 2) * span(V_{h+1})`` (``span <= (H-h) (r_max - r_min)``): a first-order
+    approximation of the minimum over the ellipsoid, which it can exceed at ``beta >= 5``.
 
     ``lower_bound`` = :func:`certified_lower_bound` of the returned policy (see the module
     docstring for what it certifies); ``info["planned_value"]`` is the planner's own value.
@@ -586,30 +633,7 @@ def fit_mle_pessimistic(
     dataset = _check_dataset(dataset, spec)
     cfg = learner_config(config)
     model = pessimistic_model(dataset, spec, cfg)
-    if cfg["penalty"] == "box":
-        _, v, pi = box_plan(
-            jnp.asarray(model.p_hat),
-            jnp.asarray(model.reward_lower),
-            jnp.asarray(model.nu_lower),
-            jnp.asarray(model.nu_upper),
-            False,
-            None,
-            jnp.asarray(model.l1_radius),
-        )
-    else:
-        H = spec.shape[0]
-        width = spec.reward_range[1] - spec.reward_range[0]
-        remaining = (H - 1 - np.arange(H)).reshape(H, 1, 1, 1) * width  # span of V_{h+1}
-        r_pen = model.reward_lower - 0.5 * model.l1_radius * remaining
-        arrays = (
-            jnp.asarray(model.p_hat),
-            jnp.asarray(r_pen),
-            jnp.asarray(spec.features),
-            spec.eta,
-        )
-        _, v, pi = ellipsoid_bonus_plan(
-            arrays, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
-        )
+    _, v, pi = pessimistic_plan(model, spec, cfg["penalty"])
     policy = np.asarray(pi)
     planned = float(initial_dist_of(dataset, spec) @ np.asarray(v[0]))
     lb = certified_lower_bound(policy, model, spec)
@@ -743,7 +767,8 @@ OFFLINE_LEARNERS: dict[str, OfflineLearner] = {
 
 #: Named variants: ``name -> (base learner, config overrides)``.
 LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),
+    "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),  # = the default
+    "mle-pessimistic-first-order": ("mle-pessimistic", {"penalty": "first-order"}),
     "bayes-pessimistic-cvar": ("bayes-pessimistic", {"rule": "cvar"}),
 }
 
@@ -806,6 +831,7 @@ __all__ = [
     "learner_config",
     "near_optimal_policy",
     "pessimistic_model",
+    "pessimistic_plan",
     "pessimistic_policy_value",
     "poorly_covering_policy",
     "posterior_leader_draws",
