@@ -109,6 +109,12 @@ def test_plot_writes_figures_and_table(finished_run):
         assert p.is_file() and p.stat().st_size > 0
     table = (out / "table.md").read_text()
     assert "mle-pessimistic" in table and "N=4" in table and "poor-coverage" in table
+    # the slack table: mean of J - LB over seeds for mle-pessimistic, uniform behaviour, N=4
+    with np.load(out / "results.npz") as data:
+        slack = data["value"][0, 0, :, 1, 2] - data["lower_bound"][0, 0, :, 1, 2]
+    uniform = table.split("### behaviour: uniform")[1].split("### behaviour")[0]
+    row = [r for r in uniform.split("Slack of the lower bound")[1].splitlines() if "mle-" in r]
+    assert f"{slack.mean():.3f} ±" in row[0].split("|")[3]
 
 
 @pytest.mark.parametrize(
