@@ -130,6 +130,30 @@ def test_empirical_leader_model_matches_loop_counts(game):
     assert np.all(bonus >= 0)
 
 
+def test_best_reward_bound_is_the_smaller_of_hoeffding_and_bernstein_at_half_delta(game):
+    """``reward_bound="best"`` (the default of ``mle-pessimistic``): per cell the smaller of
+    Hoeffding ``sqrt(L / 2n)`` and empirical Bernstein ``sqrt(2 var L / n) + 7 L / (3 (n-1))``
+    with ``L = log(2K / (delta/2))`` (half of ``delta`` each, so both hold together), written
+    out by hand (the game's rewards are deterministic: ``var = 0``).  Fails if the split of
+    ``delta`` is forgotten (invalid union bound) or the larger bonus is taken."""
+    assert learner_config()["reward_bound"] == "best"
+    ds = simulate(game, uniform_policy(game), 4000, seed=9)
+    spec = GameSpec.from_game(game)
+    counts, _, _, bonus, _ = empirical_leader_model(ds, spec, 0.1, "best")
+    K = counts.size
+    L = np.log(2 * K / 0.05)
+    n = np.maximum(counts, 2)
+    hoeffding = np.sqrt(L / (2 * n))
+    bernstein = 7 * L / (3 * (n - 1))
+    expected = np.where(counts >= 2, np.minimum(np.minimum(hoeffding, bernstein), 1.0), 1.0)
+    np.testing.assert_allclose(bonus, expected, rtol=1e-6)
+    assert (bernstein < hoeffding).any() and (bernstein > hoeffding).any()  # both branches used
+    _, _, _, hoeff_only, _ = empirical_leader_model(ds, spec, 0.1, "hoeffding")
+    np.testing.assert_allclose(hoeff_only, np.minimum(np.sqrt(np.log(2 * K / 0.1) / (2 * n)), 1))
+    with pytest.raises(ConfigError, match="reward_bound"):
+        learner_config({"reward_bound": "chernoff"})
+
+
 # ---- the pieces of the certified lower bound --------------------------------------------
 
 

@@ -10,7 +10,7 @@ Learners (all share the signature ``fit(dataset, game_spec, config, key) -> Offl
   ellipsoid (``docs/math.md``), and pessimism *inside* backward induction.  By default
   (``penalty="box"``) it plans over the response box implied by the ellipsoid
   (:func:`ellipsoid_response_box`, then :func:`~bayes_qse.robust_planning.box_plan` with the
-  L1 transition balls and Hoeffding reward lower bounds): the box contains every response of
+  L1 transition balls and the reward lower bounds): the box contains every response of
   every ``theta`` in the ellipsoid, so the planned ``Q`` is below the true ``Q`` of every
   member at any radius.  ``penalty="first-order"`` (variant ``mle-pessimistic-first-order``)
   is the paper's efficient linear-myopic penalty ``sqrt(beta) ||grad_theta E_nu[W]||_cov``
@@ -32,7 +32,8 @@ What the lower bounds certify:
   statement over datasets, under (i) the Wald ellipsoid of the ridge-regularised MLE at level
   ``1 - delta_theta`` covers the true ``theta`` (the chi-square radius makes this asymptotic,
   not finite-sample: the one approximation in the claim), (ii) Weissman's L1 inequality for
-  the transitions and (iii) Hoeffding's inequality
+  the transitions and (iii) Hoeffding's and the empirical Bernstein inequality (the smaller
+  bonus of the two, each at half the rewards' share, by default: ``reward_bound``)
   for rewards in the known ``reward_range``, each with a union bound over ``(h,s,a,b)``;
   ``delta`` is split equally among the learned parts.  Given (i)-(iii) the bound is exact, not
   first-order: it is the pessimistic value of the policy over a set that contains the truth.
@@ -93,6 +94,9 @@ Array = jax.Array
 
 BEHAVIOURS = ("uniform", "near-optimal", "poor-coverage")
 
+#: Reward lower bounds of ``mle-pessimistic`` (see :func:`empirical_leader_model`).
+REWARD_BOUNDS = ("hoeffding", "bernstein", "best")
+
 #: Defaults of the learners' ``config`` (every learner reads the keys it needs).
 DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
     # total failure probability of a certified lower bound (and quantile level of Bayes rule)
@@ -105,6 +109,9 @@ DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
     # "first-order" (the paper's linearised penalty: not valid at realistic radii);
     # "ellipsoid" is a deprecated alias of "first-order"
     "penalty": "box",
+    # mle-pessimistic reward lower bound: "best" (the smaller of Hoeffding and empirical
+    # Bernstein, each at half the reward's delta) | "hoeffding" | "bernstein"
+    "reward_bound": "best",
     # bayes-pessimistic: "quantile" | "cvar" rule (6); draws; "laplace" | "nuts" posterior
     "rule": "quantile",
     "num_draws": 256,
@@ -158,6 +165,7 @@ def learner_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         raise ConfigError(f"config: ridge must be > 0, got {out['ridge']!r}")
     for key, allowed in (
         ("penalty", ("box", "first-order", "ellipsoid")),
+        ("reward_bound", REWARD_BOUNDS),
         ("rule", ("quantile", "cvar")),
         ("posterior", ("laplace", "nuts")),
     ):
@@ -327,23 +335,40 @@ def leader_model_stats(dataset: Dataset, spec: GameSpec) -> TabularStats:
 
 
 def empirical_leader_model(
-    dataset: Dataset, spec: GameSpec, delta: float | None = None
+    dataset: Dataset, spec: GameSpec, delta: float | None = None, reward_bound: str = "hoeffding"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The frequentist leader model of eq. (5) from ``dataset``
-    (:class:`~bayes_qse.leader_model.EmpiricalBonusModel` with Hoeffding bonuses).
+    (:class:`~bayes_qse.leader_model.EmpiricalBonusModel`).
+
+    ``reward_bound``: ``"hoeffding"`` or ``"bernstein"`` (empirical Bernstein) reward bonuses
+    at ``delta``, or ``"best"``: the smaller of the two, each at ``delta / 2`` (both hold
+    together with probability ``>= 1 - delta``, so the smaller is valid; it is much tighter
+    than Hoeffding when the rewards vary little and cells are visited often).
 
     Returns ``(counts[H,S,A,B], p_hat[H,S,A,B,S], r_hat[H,S,A,B], reward_bonus, l1_radius)``;
     unseen cells get the uniform kernel and the mid-range reward.  With ``delta``, the bonuses
     hold simultaneously over all ``K = H S A B`` cells with probability ``>= 1 - delta`` each
-    (rewards: Hoeffding with ``log(2K/delta)``; transitions: Weissman's L1 radius at
+    (rewards: ``log(2K/delta)`` in the bonus; transitions: Weissman's L1 radius at
     ``delta / K``); else they are ``None``.
     """
+    if reward_bound not in REWARD_BOUNDS:
+        raise ConfigError(
+            f"config: reward_bound must be one of {REWARD_BOUNDS}, got {reward_bound!r}"
+        )
     model = EmpiricalBonusModel("hoeffding", spec.reward_range)
     stats = leader_model_stats(dataset, spec)
     p_hat, r_hat = model.mean(stats)
     bonus = radius = None
     if delta is not None:
-        bonus = np.asarray(model.bonus(stats, delta).reward)
+        if reward_bound == "best":
+            bern = EmpiricalBonusModel("bernstein", spec.reward_range)
+            bonus = np.minimum(
+                np.asarray(model.bonus(stats, delta / 2).reward),
+                np.asarray(bern.bonus(stats, delta / 2).reward),
+            )
+        else:
+            kind = EmpiricalBonusModel(reward_bound, spec.reward_range)
+            bonus = np.asarray(kind.bonus(stats, delta).reward)
         K = int(np.size(stats.n))
         radius = np.asarray(weissman_l1_radius(stats.n, spec.shape[1], delta / K))
     return np.asarray(stats.n), np.asarray(p_hat), np.asarray(r_hat), bonus, radius
@@ -456,7 +481,9 @@ def pessimistic_model(
         r_low = np.asarray(spec.leader_reward)
         counts = None
     else:
-        counts, p_hat, r_hat, bonus, radius = empirical_leader_model(dataset, spec, d_part)
+        counts, p_hat, r_hat, bonus, radius = empirical_leader_model(
+            dataset, spec, d_part, cfg["reward_bound"]
+        )
         r_low = np.maximum(r_hat - bonus, spec.reward_range[0])
     rho = initial_dist_of(dataset, spec)
     rho_radius = None
@@ -810,6 +837,7 @@ def suboptimality(game: Game, policy: Any, optimal_value: float | None = None) -
 
 __all__ = [
     "BEHAVIOURS",
+    "REWARD_BOUNDS",
     "DEFAULT_LEARNER_CONFIG",
     "GameSpec",
     "LEARNER_VARIANTS",
