@@ -368,8 +368,9 @@ def tempting_game(
     eta: float = 2.0,
     horizon: int = 1,
 ) -> Game:
-    """An offline test bed that needs pessimism: one safe leader action and ``n_tempting``
-    tempting ones whose value hinges on a poorly estimated follower response.
+    """An offline test bed that needs pessimism: a safe leader action and tempting ones.
+
+    The ``n_tempting`` tempting actions' value hinges on a poorly estimated follower response.
 
     One state, ``A = n_tempting + 1`` leader actions, ``B = 2`` follower actions (0 cooperate,
     1 defect), ``horizon`` identical steps, myopic follower:
