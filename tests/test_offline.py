@@ -39,6 +39,7 @@ ALL_LEARNERS = [
     "plugin",
     "mle-pessimistic",
     "mle-pessimistic-box",
+    "mle-pessimistic-first-order",
     "bayes-pessimistic",
     "bayes-pessimistic-cvar",
 ]
