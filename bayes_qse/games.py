@@ -399,15 +399,73 @@ def steering_game(eta: float = 3.0) -> Game:
     return Game(P, r, phi, theta, eta, rho, farsighted=True)
 
 
+def tempting_game(
+    n_tempting: int = 6,
+    safe_value: float = 0.6,
+    tempting_value: float = 0.3,
+    eta: float = 2.0,
+    horizon: int = 1,
+) -> Game:
+    """An offline test bed that needs pessimism: a safe leader action and tempting ones.
+
+    The ``n_tempting`` tempting actions' value hinges on a poorly estimated follower response.
+
+    One state, ``A = n_tempting + 1`` leader actions, ``B = 2`` follower actions (0 cooperate,
+    1 defect), ``horizon`` identical steps, myopic follower:
+
+    - a *tempting* action ``a = k < n_tempting`` pays 1 if the follower cooperates and 0 if
+      it defects; its follower utility is ``u(k, defect) = theta_k``, ``u(k, cooperate) = 0``
+      (features ``phi(k, 1) = e_k``, ``d = n_tempting``), so each tempting action has its own
+      follower parameter, learned only from that action's own samples.  The true ``theta_k =
+      logit(1 - tempting_value) / eta`` makes every tempting action worth
+      ``P(cooperate) = tempting_value`` per step;
+    - the *safe* action ``a = n_tempting`` (the last) pays the leader ``safe_value`` whatever
+      the follower does (its value is learned from any play of it).  It is last so that a
+      planner that cannot tell the actions apart (ties break towards the first index) picks a
+      tempting one: no learner is safe by accident.
+
+    With ``tempting_value < safe_value`` the QSE plays the safe action (value ``horizon *
+    safe_value``).  Under a behaviour policy
+    that rarely tries the tempting actions (e.g. ``near-optimal`` with ``epsilon`` = 0.3: each
+    tempting action gets ``epsilon / A`` of the plays), a plug-in leader sees a few of them
+    and some, by chance, only with cooperation; the maximum over these noisy estimates
+    exceeds ``safe_value`` (winner's curse) and the plug-in picks a bad action.  Pessimism
+    discounts the actions it has seen little of and keeps the safe one.  With the default
+    constants (``eta = 2``, ridge 1) one cooperative sample puts the MAP's estimated value at
+    about 0.74 > 0.6.
+    """
+    K = int(n_tempting)
+    if K != n_tempting or K < 1:
+        raise GameValidationError(f"n_tempting: must be a positive integer, got {n_tempting!r}")
+    if int(horizon) != horizon or horizon < 1:
+        raise GameValidationError(f"horizon: must be a positive integer, got {horizon!r}")
+    for name, v in (("safe_value", safe_value), ("tempting_value", tempting_value)):
+        if not 0.0 < float(v) < 1.0:
+            raise GameValidationError(f"{name}: must lie in (0, 1), got {v!r}")
+    H, S, A, B = int(horizon), 1, K + 1, 2
+    P = np.ones((H, S, A, B, S))
+    r = np.zeros((H, S, A, B))
+    r[:, 0, :K, 0] = 1.0
+    r[:, 0, K, :] = safe_value
+    phi = np.zeros((H, S, A, B, K))
+    for k in range(K):
+        phi[:, 0, k, 1, k] = 1.0
+    p_defect = 1.0 - float(tempting_value)
+    theta = np.full(K, np.log(p_defect / (1.0 - p_defect)) / float(eta))
+    return Game(P, r, phi, theta, eta, np.ones(S), False)
+
+
 NAMED_GAMES = {
     "patrol": patrol_game,
     "pricing": pricing_game,
     "steering": steering_game,
+    "tempting": tempting_game,
 }
 
 
 def named_game(name: str, **kwargs: Any) -> Game:
-    """Build one of :data:`NAMED_GAMES` by name (``patrol``, ``pricing``, ``steering``)."""
+    """Build one of :data:`NAMED_GAMES` by name (``patrol``, ``pricing``, ``steering``,
+    ``tempting``)."""
     if name not in NAMED_GAMES:
         raise GameValidationError(
             f"game: unknown named game {name!r}; choose from {sorted(NAMED_GAMES)}"

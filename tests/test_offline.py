@@ -39,6 +39,7 @@ ALL_LEARNERS = [
     "plugin",
     "mle-pessimistic",
     "mle-pessimistic-box",
+    "mle-pessimistic-first-order",
     "bayes-pessimistic",
     "bayes-pessimistic-cvar",
 ]
@@ -128,6 +129,30 @@ def test_empirical_leader_model_matches_loop_counts(game):
     expected = np.sqrt(2 * (S * np.log(2) + np.log(16 / 0.1)) / np.maximum(n, 1))
     np.testing.assert_allclose(radius, np.where(seen, np.minimum(expected, 2.0), 2.0))
     assert np.all(bonus >= 0)
+
+
+def test_best_reward_bound_is_the_smaller_of_hoeffding_and_bernstein_at_half_delta(game):
+    """``reward_bound="best"`` (the default of ``mle-pessimistic``): per cell the smaller of
+    Hoeffding ``sqrt(L / 2n)`` and empirical Bernstein ``sqrt(2 var L / n) + 7 L / (3 (n-1))``
+    with ``L = log(2K / (delta/2))`` (half of ``delta`` each, so both hold together), written
+    out by hand (the game's rewards are deterministic: ``var = 0``).  Fails if the split of
+    ``delta`` is forgotten (invalid union bound) or the larger bonus is taken."""
+    assert learner_config()["reward_bound"] == "best"
+    ds = simulate(game, uniform_policy(game), 4000, seed=9)
+    spec = GameSpec.from_game(game)
+    counts, _, _, bonus, _ = empirical_leader_model(ds, spec, 0.1, "best")
+    K = counts.size
+    L = np.log(2 * K / 0.05)
+    n = np.maximum(counts, 2)
+    hoeffding = np.sqrt(L / (2 * n))
+    bernstein = 7 * L / (3 * (n - 1))
+    expected = np.where(counts >= 2, np.minimum(np.minimum(hoeffding, bernstein), 1.0), 1.0)
+    np.testing.assert_allclose(bonus, expected, rtol=1e-6)
+    assert (bernstein < hoeffding).any() and (bernstein > hoeffding).any()  # both branches used
+    _, _, _, hoeff_only, _ = empirical_leader_model(ds, spec, 0.1, "hoeffding")
+    np.testing.assert_allclose(hoeff_only, np.minimum(np.sqrt(np.log(2 * K / 0.1) / (2 * n)), 1))
+    with pytest.raises(ConfigError, match="reward_bound"):
+        learner_config({"reward_bound": "chernoff"})
 
 
 # ---- the pieces of the certified lower bound --------------------------------------------
@@ -330,3 +355,175 @@ def test_learner_input_errors(game):
     with pytest.raises(BayesQSEInputError, match="myopic"):
         fit_offline("mle-pessimistic", far_ds, GameSpec.from_game(far))
     assert set(OFFLINE_LEARNERS) == {"oracle", "plugin", "mle-pessimistic", "bayes-pessimistic"}
+
+
+# ---- validity of pessimism at realistic radii ----------------------------------------------
+
+
+def _ellipsoid_points(theta_hat, cov, beta, n, rng):
+    """``2n`` points of the Wald ellipsoid: ``n`` on its surface, ``n`` uniform inside."""
+    d = theta_hat.size
+    chol = np.linalg.cholesky(cov)
+    u = rng.normal(size=(2 * n, d))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    radius = np.concatenate([np.ones(n), rng.uniform(size=n) ** (1.0 / d)])
+    return theta_hat + np.sqrt(beta) * (radius[:, None] * u) @ chol.T
+
+
+def _np_q_of_policy(P, r, phi, eta, policy, thetas):
+    """``Q^policy_h(s,a)`` under each ``theta`` (``[M,H,S,A]``): NumPy backward evaluation."""
+    z = eta * np.einsum("hsabd,md->mhsab", phi, thetas)
+    nu = np.exp(z - z.max(-1, keepdims=True))
+    nu /= nu.sum(-1, keepdims=True)
+    H, S = r.shape[:2]
+    v = np.zeros((thetas.shape[0], S))
+    Q = np.zeros((thetas.shape[0], H, S, r.shape[2]))
+    for h in reversed(range(H)):
+        w = r[h][None] + np.einsum("sabt,mt->msab", P[h], v)
+        Q[:, h] = np.einsum("msab,msab->msa", nu[:, h], w)
+        v = np.einsum("sa,msa->ms", policy[h], Q[:, h])
+    return Q
+
+
+def test_box_pessimism_is_valid_at_realistic_radii_and_first_order_is_not():
+    """The default planner of ``mle-pessimistic`` (the response box) must give ``q_h(s,a)``
+    below ``Q^pi_h(s,a)`` of its own policy for every ``theta`` of the Wald ellipsoid (4000
+    points, half on the surface, each evaluated by a NumPy backward pass) at the chi-square
+    radius actually used (``beta = 6.25 >= 5``), N = 10..1000 episodes.  Fails if the box
+    ignores a direction of the ellipsoid, shrinks the radius (e.g. ``beta**0.25`` for
+    ``sqrt(beta)``: checked by mutation), or takes the max for the min.  The first-order
+    penalty must exceed that minimum somewhere (so the docs' warning is true), and the box
+    must not be vacuous (median slack < 0.05 at N = 1000)."""
+    from bayes_qse.learners.offline import pessimistic_model, pessimistic_plan
+
+    game = random_game(0, 2, 2, 3, 2, 3, eta=2.0)
+    spec = GameSpec.from_game(game, known_model=True, initial_dist="game")
+    data = simulate(game, uniform_policy(game), 1000, seed=5)
+    P, r, phi = (np.asarray(x) for x in (game.transitions, game.leader_reward, game.features))
+    rng = np.random.default_rng(0)
+    first_order_excess = []
+    for n in (10, 30, 100, 1000):
+        model = pessimistic_model(data.subset(slice(0, n)), spec, {"delta": 0.1})
+        assert model.beta >= 5.0
+        thetas = _ellipsoid_points(model.theta_hat, model.cov, model.beta, 2000, rng)
+        q, _, pi = (np.asarray(x) for x in pessimistic_plan(model, spec, "box"))
+        worst = _np_q_of_policy(P, r, phi, float(game.eta), pi, thetas).min(axis=0)
+        assert np.all(q <= worst + 1e-9), (n, float((q - worst).max()))
+        if n == 1000:
+            assert np.median(worst - q) < 0.05
+        q_fo, _, pi_fo = (np.asarray(x) for x in pessimistic_plan(model, spec, "first-order"))
+        worst_fo = _np_q_of_policy(P, r, phi, float(game.eta), pi_fo, thetas).min(axis=0)
+        first_order_excess.append(float((q_fo - worst_fo).max()))
+    assert max(first_order_excess) > 0.05, first_order_excess
+
+
+def test_mle_pessimistic_defaults_to_the_box_and_names_the_first_order_variant(game):
+    """The default penalty is the valid box; ``mle-pessimistic-first-order`` and the deprecated
+    ``"ellipsoid"`` alias select the first-order penalty.  Fails if the default reverts."""
+    assert learner_config()["penalty"] == "box"
+    assert learner_config({"penalty": "ellipsoid"})["penalty"] == "first-order"
+    spec = GameSpec.from_game(game)
+    ds = simulate(game, uniform_policy(game), 20, seed=2)
+    base = fit_offline("mle-pessimistic", ds, spec)
+    fo = fit_offline("mle-pessimistic-first-order", ds, spec)
+    assert base.info["penalty"] == "box" and fo.info["penalty"] == "first-order"
+
+
+# ---- the tempting game: an offline test bed that needs pessimism -----------------------------
+
+
+def test_tempting_game_values_follow_the_closed_form():
+    """Every tempting action is worth ``P(cooperate) = tempting_value`` per step and the safe
+    (last) action ``safe_value``, so the QSE is the safe action at ``H * safe_value``.  Fails
+    if ``theta_k`` has the wrong sign or scale, or the rewards are on the wrong follower
+    action."""
+    from bayes_qse.games import named_game, tempting_game
+
+    game = tempting_game(n_tempting=3, safe_value=0.55, tempting_value=0.2, eta=1.5, horizon=2)
+    assert game.shape == (2, 1, 4, 2) and game.feature_dim == 3
+    P, r, phi = (np.asarray(x) for x in (game.transitions, game.leader_reward, game.features))
+    nu = np_follower_response(P, np.einsum("hsabd,d->hsab", phi, game.theta), 1.5)
+    np.testing.assert_allclose(nu[:, 0, :3, 0], 0.2, atol=1e-12)
+    for a in range(4):
+        pure = np.zeros((2, 1, 4))
+        pure[:, :, a] = 1.0
+        expected = 2 * (0.55 if a == 3 else 0.2)
+        assert np_policy_value(P, r, np.ones(1), nu, pure) == pytest.approx(expected, abs=1e-12)
+        assert leader_value(game, pure) == pytest.approx(expected, abs=1e-9)
+    sol = solve_qse(game)
+    assert float(sol.value) == pytest.approx(1.1, abs=1e-9)
+    assert np.asarray(sol.policy)[:, 0, 3].min() == pytest.approx(1.0)
+    assert named_game("tempting").shape == (1, 1, 7, 2)
+    with pytest.raises(Exception, match="n_tempting"):
+        tempting_game(n_tempting=0)
+    with pytest.raises(Exception, match="safe_value"):
+        tempting_game(safe_value=1.5)
+
+
+def test_tempting_game_is_identified_under_its_behaviour_policy():
+    """The Fisher information of ``theta`` at the truth under the ``near-optimal`` behaviour
+    (``epsilon = 0.3``), computed by hand (``eta^2 sum_a pi_b(a) Cov_nu(phi)``), has full
+    rank ``d = n_tempting`` -- each tempting action identifies its own coordinate -- and the
+    library's observed information from 20000 episodes, divided by N, matches it.  Fails if
+    two tempting actions shared a parameter (rank drops), if a feature sat on the safe action
+    (never informative), or if ``fit_follower``'s precision were off by a factor."""
+    from bayes_qse.games import tempting_game
+    from bayes_qse.learners.offline import fit_follower
+
+    game = tempting_game()
+    K = game.feature_dim
+    pb = behaviour_policy("near-optimal", game, epsilon=0.3)
+    phi = np.asarray(game.features)[0, 0]  # [A, B, d]
+    fisher = np.zeros((K, K))
+    for a in range(game.n_leader_actions):
+        z = float(game.eta) * phi[a] @ np.asarray(game.theta)
+        nu = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        mean = nu @ phi[a]
+        cov = (phi[a] * nu[:, None]).T @ phi[a] - np.outer(mean, mean)
+        fisher += pb[0, 0, a] * float(game.eta) ** 2 * cov
+    eig = np.linalg.eigvalsh(fisher)
+    assert np.linalg.matrix_rank(fisher) == K and eig.min() > 0.01
+    n = 20_000
+    data = simulate(game, pb, n, seed=4)
+    _, precision = fit_follower(data, GameSpec.from_game(game), ridge=1.0)
+    np.testing.assert_allclose((precision - np.eye(K)) / n, fisher, rtol=0.1, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_pessimism_beats_the_plugin_on_the_tempting_game_at_small_n():
+    """On :func:`~bayes_qse.games.tempting_game` (6 tempting actions worth 0.3, a safe one
+    worth 0.6) with the ``near-optimal`` behaviour (epsilon 0.3: each tempting action is
+    tried in ~4% of episodes), 50 fixed datasets per N: ``mle-pessimistic`` (box) and
+    ``bayes-pessimistic`` have a lower mean suboptimality than ``plugin``, with a paired
+    difference at least 0.05 and more than 2 standard errors above 0 -- at N = 10 and 30 when
+    the leader knows her rewards (only the follower is learned) and at N = 30 and 100 when
+    she learns them too.  Fails if pessimism is turned into optimism (it then chases the
+    tempting actions, as checked by mutation of ``pessimistic_plan``), if the follower
+    penalty is dropped or has the wrong sign (the learner becomes the plug-in or worse), or if
+    the Bayesian quantile is taken at the upper tail.  (A box that ignored the data would
+    still pass: it only makes pessimism more cautious here; the validity test above and the
+    lower-bound slack in the experiment catch that.)  Also
+    checks that the certified bound of ``mle-pessimistic`` holds on every dataset."""
+    from bayes_qse.games import tempting_game
+
+    game = tempting_game()
+    best = float(solve_qse(game).value)
+    pb = behaviour_policy("near-optimal", game, epsilon=0.3)
+    datasets = [simulate(game, pb, 100, seed=7000 + i) for i in range(50)]
+    learners = ("plugin", "mle-pessimistic", "bayes-pessimistic")
+    for known, sizes in ((True, (10, 30)), (False, (30, 100))):
+        spec = GameSpec.from_game(game, known_model=known, initial_dist="game")
+        for n in sizes:
+            sub = np.zeros((50, 3))
+            for i, data in enumerate(datasets):
+                ds = data.subset(slice(0, n))
+                for j, name in enumerate(learners):
+                    res = fit_offline(name, ds, spec, {"num_draws": 256}, jax.random.key(i))
+                    value = leader_value(game, res.policy)
+                    sub[i, j] = best - value
+                    if name == "mle-pessimistic":
+                        assert res.lower_bound <= value + 1e-9
+            for j in (1, 2):
+                gain = sub[:, 0] - sub[:, j]
+                se = gain.std(ddof=1) / np.sqrt(50)
+                assert gain.mean() >= 0.05 and gain.mean() > 2 * se, (known, n, j, gain.mean(), se)

@@ -44,6 +44,7 @@ def test_registry_and_configs():
     assert full["seeds"] >= 20
     assert full["sizes"][0] == 10 and full["sizes"][-1] == 10_000
     assert set(full["behaviours"]) == {"uniform", "near-optimal", "poor-coverage"}
+    assert "tempting" in full["games"] and "mle-pessimistic-first-order" in full["learners"]
     for name in ("oracle", "plugin", "mle-pessimistic", "bayes-pessimistic"):
         assert name in full["learners"]
 
@@ -108,6 +109,12 @@ def test_plot_writes_figures_and_table(finished_run):
         assert p.is_file() and p.stat().st_size > 0
     table = (out / "table.md").read_text()
     assert "mle-pessimistic" in table and "N=4" in table and "poor-coverage" in table
+    # the slack table: mean of J - LB over seeds for mle-pessimistic, uniform behaviour, N=4
+    with np.load(out / "results.npz") as data:
+        slack = data["value"][0, 0, :, 1, 2] - data["lower_bound"][0, 0, :, 1, 2]
+    uniform = table.split("### behaviour: uniform")[1].split("### behaviour")[0]
+    row = [r for r in uniform.split("Slack of the lower bound")[1].splitlines() if "mle-" in r]
+    assert f"{slack.mean():.3f} ±" in row[0].split("|")[3]
 
 
 @pytest.mark.parametrize(
@@ -120,6 +127,8 @@ def test_plot_writes_figures_and_table(finished_run):
         ({"delta": 1.5}, "delta"),
         ({"poor_coverage_epsilon": 0.0}, "poor_coverage_epsilon"),
         ({"colour": "red"}, "colour"),
+        ({"games": ["tempting"], "tempting": {"safe_value": 1.5}}, "tempting"),
+        ({"tempting": {"n_arms": 3}}, "tempting.n_arms"),
     ],
 )
 def test_bad_config_names_the_key(override, key):
@@ -162,3 +171,29 @@ def test_script_runs_with_a_tiny_config(tmp_path):
         cwd=ROOT,
     )
     assert bad.returncode == 2 and "seeds" in bad.stderr
+
+
+def test_tempting_game_run_scores_against_the_closed_form(tmp_path):
+    """A reduced run on the ``tempting`` game: ``J* = safe_value`` (one step) and, since every
+    learner announces a deterministic policy, each suboptimality is 0 (safe action) or
+    ``safe_value - tempting_value`` (a tempting one) -- closed forms, not the code's own
+    numbers.  Fails if the experiment builds the game from the wrong settings or scores a
+    policy on the wrong game."""
+    cfg = load_config(
+        exp,
+        overrides={
+            "games": ["tempting"],
+            "tempting": {"n_tempting": 3, "safe_value": 0.7, "tempting_value": 0.2, "eta": 2.0},
+            "seeds": 2,
+            "sizes": [3, 6],
+            "behaviours": ["near-optimal"],
+            "learners": ["plugin", "mle-pessimistic"],
+        },
+    )
+    path = exp.run(cfg, tmp_path, progress=False)
+    with np.load(path) as data:
+        assert data["optimal_value"][0] == pytest.approx(0.7, abs=1e-9)
+        sub = data["suboptimality"]
+    assert sub.shape == (1, 1, 2, 2, 2)
+    near = np.minimum(np.abs(sub), np.abs(sub - 0.5))
+    assert near.max() < 1e-9, sub

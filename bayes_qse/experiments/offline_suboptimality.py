@@ -9,13 +9,18 @@ of ``sizes`` episodes and scored by exact policy evaluation on the true game:
   compare with the nominal ``1 - delta`` (a frequentist claim for ``mle-pessimistic``, a
   posterior one for ``bayes-pessimistic``; see :mod:`bayes_qse.learners.offline`).
 
-Games (all from :func:`bayes_qse.games.random_game` with the ``game`` settings):
+Games (``linear`` and ``tabular`` from :func:`bayes_qse.games.random_game` with the ``game``
+settings):
 
 - ``linear``: the follower's utility is linear in ``feature_dim`` Gaussian features (the
   paper's linear case: ``theta`` is shared by all ``(h,s,a)``, so any coverage informs it);
 - ``tabular``: the same transitions and rewards with a tabular follower utility
   (:func:`bayes_qse.games.tabular_game`, ``d = H S A (B-1)``): the follower at an ``(h,s,a)``
-  is learned only from visits there, so coverage matters for the follower too.
+  is learned only from visits there, so coverage matters for the follower too;
+- ``tempting``: :func:`bayes_qse.games.tempting_game` with the ``tempting`` settings -- a
+  safe leader action and several tempting ones, each with its own follower parameter; with
+  the ``near-optimal`` behaviour the tempting actions are rarely tried, so the plug-in's
+  maximum over their noisy estimates picks a bad one (the test bed that needs pessimism).
 
 The leader learns her own transitions and rewards from the same data (``known_model``
 false) or knows them (true).  A unit of work is one ``(game, behaviour, seed)``; units are
@@ -36,7 +41,7 @@ import numpy as np
 from ..errors import ConfigError
 from .store import RunStore, progress
 
-GAMES = ("linear", "tabular")
+GAMES = ("linear", "tabular", "tempting")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
@@ -51,6 +56,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "feature_dim": 3,
         "eta": 2.0,
     },
+    # the ``tempting`` game's constants (bayes_qse.games.tempting_game)
+    "tempting": {"n_tempting": 6, "safe_value": 0.6, "tempting_value": 0.3, "eta": 2.0},
     "known_model": False,
     "sizes": [10, 100],
     "behaviours": ["uniform", "near-optimal", "poor-coverage"],
@@ -66,7 +73,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 FULL_CONFIG: dict[str, Any] = {
     **DEFAULT_CONFIG,
     "seeds": 20,
-    "games": ["linear", "tabular"],
+    "games": ["linear", "tabular", "tempting"],
     "game": {
         "seed": 3,
         "n_states": 3,
@@ -81,7 +88,7 @@ FULL_CONFIG: dict[str, Any] = {
         "oracle",
         "plugin",
         "mle-pessimistic",
-        "mle-pessimistic-box",
+        "mle-pessimistic-first-order",
         "bayes-pessimistic",
         "bayes-pessimistic-cvar",
     ],
@@ -115,6 +122,13 @@ def validate_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"config: game.{key} must be a positive integer, got {value!r}")
     if not config["game"]["eta"] > 0:
         raise ConfigError(f"config: game.eta must be > 0, got {config['game']['eta']!r}")
+    if "tempting" in config["games"]:
+        from ..errors import GameValidationError
+
+        try:
+            make_game("tempting", config["game"], config["tempting"])
+        except (GameValidationError, TypeError) as exc:
+            raise ConfigError(f"config: tempting: {exc}") from None
     learner_config(_learner_settings(config))
 
 
@@ -127,9 +141,14 @@ def _learner_settings(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def make_game(kind: str, settings: dict[str, Any]):
-    """The experiment's ``linear`` or ``tabular`` game from the ``game`` settings."""
-    from ..games import random_game, tabular_game
+def make_game(kind: str, settings: dict[str, Any], tempting: dict[str, Any] | None = None):
+    """The experiment's ``linear`` or ``tabular`` game from the ``game`` settings, or the
+    ``tempting`` game from the ``tempting`` settings (keyword arguments of
+    :func:`~bayes_qse.games.tempting_game`; its defaults when None)."""
+    from ..games import random_game, tabular_game, tempting_game
+
+    if kind == "tempting":
+        return tempting_game(**dict(tempting or {}))
 
     g = random_game(
         int(settings["seed"]),
@@ -211,7 +230,7 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
     store = RunStore(out_dir, "offline_suboptimality", config)
     games, behaviours = config["games"], config["behaviours"]
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    built = {g: make_game(g, config["game"]) for g in games}
+    built = {g: make_game(g, config["game"], config.get("tempting")) for g in games}
     optimal = {g: solve_qse(built[g]) for g in games}
     todo = [
         (gi, g, bi, b, s)
@@ -380,7 +399,40 @@ def _write_table(out_dir: Path, arrays: dict[str, np.ndarray], s: dict[str, Any]
             parts.append(markdown_table(headers, rows))
             if "plugin" in s["learners"]:
                 parts.append(_paired_table(sub[gi, bi], s["learners"], sizes))
+            parts.append(_slack_table(arrays["value"][gi, bi], lb[gi, bi], s["learners"], sizes))
     return atomic_write_text(out_dir / "table.md", "".join(parts))
+
+
+def _slack_table(
+    value: np.ndarray, lower: np.ndarray, learners: list[str], sizes: list[int]
+) -> str:
+    """Slack ``J(pi_hat) - lower_bound`` by size (``value, lower [R, N, L]``): mean ± s.e.
+    over the seeds, and the fraction of seeds where the bound holds, for every learner that
+    returns a bound ("" when none does)."""
+    from ..plots import markdown_table
+
+    R = value.shape[0]
+    rows = []
+    for li, name in enumerate(learners):
+        if not np.isfinite(lower[:, :, li]).any():
+            continue
+        slack = value[:, :, li] - lower[:, :, li]
+        mean = np.nanmean(slack, axis=0)
+        se = np.nanstd(slack, axis=0, ddof=1) / math.sqrt(R) if R > 1 else np.zeros_like(mean)
+        holds = np.nanmean(np.where(np.isnan(slack), np.nan, slack >= -1e-9), axis=0)
+        rows.append(
+            [
+                name,
+                *[f"{m:.3f} ± {e:.3f} ({h:.2f})" for m, e, h in zip(mean, se, holds, strict=True)],
+            ]
+        )
+    if not rows:
+        return ""
+    headers = ["J - LB", *[f"N={n}" for n in sizes]]
+    return (
+        "\nSlack of the lower bound, `J(pi_hat) - LB`, mean ± s.e. over the seeds (fraction of "
+        "seeds where the bound holds).\n\n" + markdown_table(headers, rows)
+    )
 
 
 def _paired_table(sub: np.ndarray, learners: list[str], sizes: list[int]) -> str:

@@ -6,13 +6,17 @@ Learners (all share the signature ``fit(dataset, game_spec, config, key) -> Offl
 - ``oracle``: the QSE of the true game (needs the true :class:`~bayes_qse.games.Game`).
 - ``plugin``: MAP/MLE follower ``theta_hat`` (eq. 4) and the empirical leader model (eq. 5),
   then exact backward induction (2a); no pessimism, no lower bound.
-- ``mle-pessimistic``: the paper's offline algorithm (PAPER.md, ingredient 4) in its efficient
-  linear-myopic form: MLE + Wald ellipsoid (DESIGN §2), and pessimism *inside* backward
-  induction -- the first-order ellipsoid penalty ``sqrt(beta) ||grad_theta E_nu[W]||_cov``
-  (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`) for the follower and Hoeffding /
-  L1 penalties where the leader's own data are thin.  ``penalty="box"`` plans instead over the
-  exact response box implied by the ellipsoid (:func:`ellipsoid_response_box`, then
-  :func:`~bayes_qse.robust_planning.box_plan` with the L1 transition balls).  Either way the
+- ``mle-pessimistic``: the paper's offline algorithm (PAPER.md, ingredient 4): MLE + Wald
+  ellipsoid (``docs/math.md``), and pessimism *inside* backward induction.  By default
+  (``penalty="box"``) it plans over the response box implied by the ellipsoid
+  (:func:`ellipsoid_response_box`, then :func:`~bayes_qse.robust_planning.box_plan` with the
+  L1 transition balls and the reward lower bounds): the box contains every response of
+  every ``theta`` in the ellipsoid, so the planned ``Q`` is below the true ``Q`` of every
+  member at any radius.  ``penalty="first-order"`` (variant ``mle-pessimistic-first-order``)
+  is the paper's efficient linear-myopic penalty ``sqrt(beta) ||grad_theta E_nu[W]||_cov``
+  (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`): a first-order approximation that
+  is **not** a valid lower bound at the radii used in practice (``beta >= 5``; the tests show
+  members of the ellipsoid whose ``Q`` is below it).  Either way the
   returned ``lower_bound`` is :func:`certified_lower_bound` of the returned policy: it holds
   with probability ``>= 1 - delta`` whenever the Wald ellipsoid covers the true ``theta`` at its
   level (chi-square radius: asymptotically; see "What the lower bounds certify" below).
@@ -28,7 +32,8 @@ What the lower bounds certify:
   statement over datasets, under (i) the Wald ellipsoid of the ridge-regularised MLE at level
   ``1 - delta_theta`` covers the true ``theta`` (the chi-square radius makes this asymptotic,
   not finite-sample: the one approximation in the claim), (ii) Weissman's L1 inequality for
-  the transitions and (iii) Hoeffding's inequality
+  the transitions and (iii) Hoeffding's and the empirical Bernstein inequality (the smaller
+  bonus of the two, each at half the rewards' share, by default: ``reward_bound``)
   for rewards in the known ``reward_range``, each with a union bound over ``(h,s,a,b)``;
   ``delta`` is split equally among the learned parts.  Given (i)-(iii) the bound is exact, not
   first-order: it is the pessimistic value of the policy over a set that contains the truth.
@@ -89,6 +94,9 @@ Array = jax.Array
 
 BEHAVIOURS = ("uniform", "near-optimal", "poor-coverage")
 
+#: Reward lower bounds of ``mle-pessimistic`` (see :func:`empirical_leader_model`).
+REWARD_BOUNDS = ("hoeffding", "bernstein", "best")
+
 #: Defaults of the learners' ``config`` (every learner reads the keys it needs).
 DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
     # total failure probability of a certified lower bound (and quantile level of Bayes rule)
@@ -97,8 +105,13 @@ DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
     "ridge": 1.0,
     # Newton steps of the (regularised) MLE
     "newton_steps": 25,
-    # mle-pessimistic: "ellipsoid" (first-order penalty, the paper's efficient version) | "box"
-    "penalty": "ellipsoid",
+    # mle-pessimistic: "box" (exact response box of the ellipsoid: valid at any radius) |
+    # "first-order" (the paper's linearised penalty: not valid at realistic radii);
+    # "ellipsoid" is a deprecated alias of "first-order"
+    "penalty": "box",
+    # mle-pessimistic reward lower bound: "best" (the smaller of Hoeffding and empirical
+    # Bernstein, each at half the reward's delta) | "hoeffding" | "bernstein"
+    "reward_bound": "best",
     # bayes-pessimistic: "quantile" | "cvar" rule (6); draws; "laplace" | "nuts" posterior
     "rule": "quantile",
     "num_draws": 256,
@@ -151,7 +164,8 @@ def learner_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if not out["ridge"] > 0.0:
         raise ConfigError(f"config: ridge must be > 0, got {out['ridge']!r}")
     for key, allowed in (
-        ("penalty", ("ellipsoid", "box")),
+        ("penalty", ("box", "first-order", "ellipsoid")),
+        ("reward_bound", REWARD_BOUNDS),
         ("rule", ("quantile", "cvar")),
         ("posterior", ("laplace", "nuts")),
     ):
@@ -163,6 +177,8 @@ def learner_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
             raise ConfigError(f"config: {key} must be a positive integer, got {value!r}")
     if not out["dirichlet_prior"] > 0.0:
         raise ConfigError(f"config: dirichlet_prior must be > 0, got {out['dirichlet_prior']!r}")
+    if out["penalty"] == "ellipsoid":  # deprecated alias
+        out["penalty"] = "first-order"
     return out
 
 
@@ -319,23 +335,40 @@ def leader_model_stats(dataset: Dataset, spec: GameSpec) -> TabularStats:
 
 
 def empirical_leader_model(
-    dataset: Dataset, spec: GameSpec, delta: float | None = None
+    dataset: Dataset, spec: GameSpec, delta: float | None = None, reward_bound: str = "hoeffding"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The frequentist leader model of eq. (5) from ``dataset``
-    (:class:`~bayes_qse.leader_model.EmpiricalBonusModel` with Hoeffding bonuses).
+    (:class:`~bayes_qse.leader_model.EmpiricalBonusModel`).
+
+    ``reward_bound``: ``"hoeffding"`` or ``"bernstein"`` (empirical Bernstein) reward bonuses
+    at ``delta``, or ``"best"``: the smaller of the two, each at ``delta / 2`` (both hold
+    together with probability ``>= 1 - delta``, so the smaller is valid; it is much tighter
+    than Hoeffding when the rewards vary little and cells are visited often).
 
     Returns ``(counts[H,S,A,B], p_hat[H,S,A,B,S], r_hat[H,S,A,B], reward_bonus, l1_radius)``;
     unseen cells get the uniform kernel and the mid-range reward.  With ``delta``, the bonuses
     hold simultaneously over all ``K = H S A B`` cells with probability ``>= 1 - delta`` each
-    (rewards: Hoeffding with ``log(2K/delta)``; transitions: Weissman's L1 radius at
+    (rewards: ``log(2K/delta)`` in the bonus; transitions: Weissman's L1 radius at
     ``delta / K``); else they are ``None``.
     """
+    if reward_bound not in REWARD_BOUNDS:
+        raise ConfigError(
+            f"config: reward_bound must be one of {REWARD_BOUNDS}, got {reward_bound!r}"
+        )
     model = EmpiricalBonusModel("hoeffding", spec.reward_range)
     stats = leader_model_stats(dataset, spec)
     p_hat, r_hat = model.mean(stats)
     bonus = radius = None
     if delta is not None:
-        bonus = np.asarray(model.bonus(stats, delta).reward)
+        if reward_bound == "best":
+            bern = EmpiricalBonusModel("bernstein", spec.reward_range)
+            bonus = np.minimum(
+                np.asarray(model.bonus(stats, delta / 2).reward),
+                np.asarray(bern.bonus(stats, delta / 2).reward),
+            )
+        else:
+            kind = EmpiricalBonusModel(reward_bound, spec.reward_range)
+            bonus = np.asarray(kind.bonus(stats, delta).reward)
         K = int(np.size(stats.n))
         radius = np.asarray(weissman_l1_radius(stats.n, spec.shape[1], delta / K))
     return np.asarray(stats.n), np.asarray(p_hat), np.asarray(r_hat), bonus, radius
@@ -448,7 +481,9 @@ def pessimistic_model(
         r_low = np.asarray(spec.leader_reward)
         counts = None
     else:
-        counts, p_hat, r_hat, bonus, radius = empirical_leader_model(dataset, spec, d_part)
+        counts, p_hat, r_hat, bonus, radius = empirical_leader_model(
+            dataset, spec, d_part, cfg["reward_bound"]
+        )
         r_low = np.maximum(r_hat - bonus, spec.reward_range[0])
     rho = initial_dist_of(dataset, spec)
     rho_radius = None
@@ -476,6 +511,42 @@ def pessimistic_model(
         info,
         rho,
         rho_radius,
+    )
+
+
+def pessimistic_plan(
+    model: PessimisticModel, spec: GameSpec, penalty: str = "box"
+) -> tuple[Array, Array, Array]:
+    """The planner of ``mle-pessimistic`` on ``model``'s set: ``(q[H,S,A], v[H+1,S],
+    policy[H,S,A])``.
+
+    ``penalty="box"``: :func:`~bayes_qse.robust_planning.box_plan` over the response box
+    ``[nu_lower, nu_upper]``, the L1 transition balls and ``reward_lower`` -- ``q_h(s,a)`` is
+    at most ``Q^pi_h(s,a)`` of the returned policy under every model in the set (see
+    ``docs/math.md``).  ``penalty="first-order"`` (alias ``"ellipsoid"``):
+    :func:`~bayes_qse.robust_planning.ellipsoid_bonus_plan` with the linearised penalty
+    ``sqrt(beta) ||grad_theta E_nu[W]||_cov`` on rewards ``reward_lower - (l1_radius / 2)
+    (H-1-h) (r_max - r_min)``; no such guarantee.
+    """
+    if penalty == "box":
+        return box_plan(
+            jnp.asarray(model.p_hat),
+            jnp.asarray(model.reward_lower),
+            jnp.asarray(model.nu_lower),
+            jnp.asarray(model.nu_upper),
+            False,
+            None,
+            jnp.asarray(model.l1_radius),
+        )
+    if penalty not in ("first-order", "ellipsoid"):
+        raise ConfigError(f"config: penalty must be 'box' or 'first-order', got {penalty!r}")
+    H = spec.shape[0]
+    width = spec.reward_range[1] - spec.reward_range[0]
+    remaining = (H - 1 - np.arange(H)).reshape(H, 1, 1, 1) * width  # span of V_{h+1}
+    r_pen = model.reward_lower - 0.5 * model.l1_radius * remaining
+    arrays = (jnp.asarray(model.p_hat), jnp.asarray(r_pen), jnp.asarray(spec.features), spec.eta)
+    return ellipsoid_bonus_plan(
+        arrays, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
     )
 
 
@@ -571,12 +642,15 @@ def fit_mle_pessimistic(
 ) -> OfflineResult:
     """The paper's offline algorithm (pessimism over the confidence sets), myopic follower.
 
-    ``penalty="ellipsoid"`` (default, the efficient linear-myopic version): backward induction
+    ``penalty="box"`` (default): exact pessimistic planning over the ellipsoid's response box,
+    the L1 transition balls and the reward lower bounds
+    (:func:`~bayes_qse.robust_planning.box_plan`); its ``Q_h(s,a)`` is at most the ``Q`` of
+    every model in the set, at any radius ``beta``.
+    ``penalty="first-order"`` (``"ellipsoid"`` is a deprecated alias): backward induction
     with ``Q_h(s,a) = E_{nu_hat}[W] - sqrt(beta) ||grad_theta E_nu[W]||_cov`` (clipped to the
     range of ``W``), where ``W_b`` uses the reward lower bound and the transition penalty
-    ``-(l1_radius / 2) * span(V_{h+1})`` (``span <= (H-h) (r_max - r_min)``).
-    ``penalty="box"``: exact pessimistic planning over the ellipsoid's response box and the L1
-    balls (:func:`~bayes_qse.robust_planning.box_plan`).
+    ``-(l1_radius / 2) * span(V_{h+1})`` (``span <= (H-h) (r_max - r_min)``): a first-order
+    approximation of the minimum over the ellipsoid, which it can exceed at ``beta >= 5``.
 
     ``lower_bound`` = :func:`certified_lower_bound` of the returned policy (see the module
     docstring for what it certifies); ``info["planned_value"]`` is the planner's own value.
@@ -586,30 +660,7 @@ def fit_mle_pessimistic(
     dataset = _check_dataset(dataset, spec)
     cfg = learner_config(config)
     model = pessimistic_model(dataset, spec, cfg)
-    if cfg["penalty"] == "box":
-        _, v, pi = box_plan(
-            jnp.asarray(model.p_hat),
-            jnp.asarray(model.reward_lower),
-            jnp.asarray(model.nu_lower),
-            jnp.asarray(model.nu_upper),
-            False,
-            None,
-            jnp.asarray(model.l1_radius),
-        )
-    else:
-        H = spec.shape[0]
-        width = spec.reward_range[1] - spec.reward_range[0]
-        remaining = (H - 1 - np.arange(H)).reshape(H, 1, 1, 1) * width  # span of V_{h+1}
-        r_pen = model.reward_lower - 0.5 * model.l1_radius * remaining
-        arrays = (
-            jnp.asarray(model.p_hat),
-            jnp.asarray(r_pen),
-            jnp.asarray(spec.features),
-            spec.eta,
-        )
-        _, v, pi = ellipsoid_bonus_plan(
-            arrays, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
-        )
+    _, v, pi = pessimistic_plan(model, spec, cfg["penalty"])
     policy = np.asarray(pi)
     planned = float(initial_dist_of(dataset, spec) @ np.asarray(v[0]))
     lb = certified_lower_bound(policy, model, spec)
@@ -743,7 +794,8 @@ OFFLINE_LEARNERS: dict[str, OfflineLearner] = {
 
 #: Named variants: ``name -> (base learner, config overrides)``.
 LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),
+    "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),  # = the default
+    "mle-pessimistic-first-order": ("mle-pessimistic", {"penalty": "first-order"}),
     "bayes-pessimistic-cvar": ("bayes-pessimistic", {"rule": "cvar"}),
 }
 
@@ -785,6 +837,7 @@ def suboptimality(game: Game, policy: Any, optimal_value: float | None = None) -
 
 __all__ = [
     "BEHAVIOURS",
+    "REWARD_BOUNDS",
     "DEFAULT_LEARNER_CONFIG",
     "GameSpec",
     "LEARNER_VARIANTS",
@@ -806,6 +859,7 @@ __all__ = [
     "learner_config",
     "near_optimal_policy",
     "pessimistic_model",
+    "pessimistic_plan",
     "pessimistic_policy_value",
     "poorly_covering_policy",
     "posterior_leader_draws",
