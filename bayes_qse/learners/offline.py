@@ -87,7 +87,7 @@ from ..robust_planning import (
     l1_extreme,
     quantile_plan,
 )
-from ..sets import chi2_radius
+from ..sets import chi2_radius, fisher_rank, wald_response_box
 from .common import GameSpec, initial_dist_estimate
 
 Array = jax.Array
@@ -379,29 +379,15 @@ def empirical_leader_model(
 # ---------------------------------------------------------------------------------------
 
 
-@jax.jit
 def ellipsoid_response_box(
     features: Array, eta: Array, theta_hat: Array, cov: Array, beta: Array
 ) -> tuple[Array, Array]:
-    """A probability box ``[H,S,A,B]`` that contains the myopic response ``nu_theta`` for
-    every ``theta`` in the Wald ellipsoid ``{(theta - theta_hat)' cov^{-1} (theta - theta_hat)
-    <= beta}`` (DESIGN §2, §4), computed exactly -- no linearisation.
-
-    For each pair ``(b, c)`` the log-odds ``z_c - z_b = eta (phi_c - phi_b) . theta`` is linear
-    in ``theta``, so over the ellipsoid it ranges exactly in ``m_bc +/- sqrt(beta) ||eta
-    (phi_c - phi_b)||_cov``.  Since ``nu_b = 1 / sum_c exp(z_c - z_b)``, bounding each term
-    gives ``nu_b >= exp(-logsumexp_c upper_bc)`` and ``nu_b <= exp(-logsumexp_c lower_bc)``.
-    The box is a relaxation of the ellipsoid's image (each pair is bounded separately), so the
-    set it defines contains every response the ellipsoid allows.
-
-    Returns ``(nu_lower[H,S,A,B], nu_upper[H,S,A,B])``.
-    """
-    diff = eta * (features[..., None, :, :] - features[..., :, None, :])  # [H,S,A,B(b),B(c),d]
-    centre = diff @ theta_hat
-    half = jnp.sqrt(jnp.maximum(beta, 0.0) * jnp.einsum("...i,ij,...j->...", diff, cov, diff))
-    lower = jnp.exp(-jax.scipy.special.logsumexp(centre + half, axis=-1))
-    upper = jnp.exp(-jax.scipy.special.logsumexp(centre - half, axis=-1))
-    return lower, jnp.minimum(upper, 1.0)
+    """The response box of the Wald set written with its covariance
+    ``{(theta - theta_hat)' cov^{-1} (theta - theta_hat) <= beta}``: see
+    :func:`bayes_qse.sets.wald_response_box` (which takes the precision).  Returns
+    ``(nu_lower[H,S,A,B], nu_upper[H,S,A,B])``."""
+    precision = jnp.linalg.pinv(jnp.asarray(cov), hermitian=True)
+    return wald_response_box(features, eta, theta_hat, precision, beta)
 
 
 @jax.jit
@@ -471,9 +457,11 @@ def pessimistic_model(
     cov = np.linalg.inv(precision)
     cov = 0.5 * (cov + cov.T)
     d = theta_hat.shape[0]
-    beta = chi2_radius(d, 1.0 - d_part)
-    nu_lo, nu_up = ellipsoid_response_box(
-        jnp.asarray(spec.features), spec.eta, jnp.asarray(theta_hat), jnp.asarray(cov), beta
+    # chi-square degrees of freedom: the directions the data identify (the ridge bounds the rest)
+    rank = fisher_rank(precision - float(cfg["ridge"]) * np.eye(d))
+    beta = chi2_radius(max(rank, 1), 1.0 - d_part)
+    nu_lo, nu_up = wald_response_box(
+        jnp.asarray(spec.features), spec.eta, jnp.asarray(theta_hat), jnp.asarray(precision), beta
     )
     if spec.known_model:
         p_hat = np.asarray(spec.transitions)
@@ -495,6 +483,7 @@ def pessimistic_model(
     info = {
         "theta_hat": theta_hat,
         "beta": beta,
+        "fisher_rank": rank,
         "delta_split": d_part,
         "cells_unvisited": None if counts is None else int(np.sum(counts == 0)),
     }
