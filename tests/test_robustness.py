@@ -377,7 +377,7 @@ API_CASES = [
             **data_fields(follower_actions=with_entry(DATA.follower_actions, (0, 0), -3))
         ),
         DE,
-        "follower_actions.*indices must lie",
+        "follower_actions.*indices must be >= 0",
     ),
     (
         "data-fractional-index",
@@ -729,7 +729,11 @@ CLI_CASES = [
         ["make-game", "steering", "{out}", "--horizon", "3"],
         "steering.*horizon",
     ),
-    ("make-game-random-states", ["make-game", "random", "{out}", "--states", "0"], "n_states"),
+    (
+        "make-game-random-states",
+        ["make-game", "random", "{out}", "--states", "0"],
+        "--states: must be >= 1",
+    ),
     ("make-game-random-horizon", ["make-game", "random", "{out}", "--horizon", "-2"], "horizon"),
     ("make-game-out-is-dir", ["make-game", "patrol", "{dir}"], "a_directory.npz"),
     (
