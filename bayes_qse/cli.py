@@ -298,9 +298,11 @@ def cmd_make_game(args: argparse.Namespace) -> int:
     """Write a named or random game to an ``.npz`` file."""
     from ._validate import check_eta
     from .games import NAMED_GAMES, random_game
+    from .io import write_target
 
     if args.eta is not None:
         check_eta(args.eta, "--eta", ConfigError)
+    write_target(args.out)  # refuse a FIFO/device/directory before building the game
     if args.name == "random":
         _check_random_game_size(args)
         game = random_game(
@@ -332,7 +334,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from ._validate import check_memory
     from .data import dataset_bytes, simulate
     from .games import Game
+    from .io import write_target
 
+    write_target(args.out)  # refuse a FIFO/device/directory before simulating
     game = Game.load(args.game)
     if args.episodes < 1:
         raise ConfigError(f"--episodes: must be >= 1, got {args.episodes}")

@@ -598,6 +598,7 @@ def _scan_in_chunks(run, state, model_args, n: int, label: str, show) -> tuple[A
     while done < n:
         m = min(chunk, n - done)
         state, out = run(state, model_args, m)
+        jax.block_until_ready(out)  # report work done, not work queued
         outs.append(out)
         done += m
         show(f"{label} {done}/{n}")

@@ -94,7 +94,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         try:
             write(tmp_path)
         except OSError as exc:
-            if exc.filename is not None and Path(exc.filename) == tmp_path:
+            if exc.filename is None or Path(exc.filename) == tmp_path:
                 raise OSError(
                     exc.errno, f"cannot write {path} ({exc.strerror})", str(folder)
                 ) from None
