@@ -1223,14 +1223,14 @@ def test_cli_issue12_sample_by_subprocess_is_fast(files, tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg"}
     for case in ("make-game-states-1e6", "simulate-episodes-1e9", "solve-huge-header"):
         argv, pattern = cases[case]
+        folder = tmp_path / case
+        folder.mkdir()
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "bayes_qse.cli", *_fill12(argv, files, tmp_path / case)]
-            if (tmp_path / case).mkdir() is None
-            else [],
+            [sys.executable, "-m", "bayes_qse.cli", *_fill12(argv, files, folder)],
             capture_output=True,
             text=True,
-            cwd=tmp_path,
+            cwd=folder,
             env=env,
             timeout=120,
         )
