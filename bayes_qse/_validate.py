@@ -126,7 +126,8 @@ def check_positive_scalar(
     Booleans are rejected (``True`` is not the number 1 here).
     """
     if _is_bool(value):
-        raise error(f"{name}: must be a positive number, got a boolean ({value!r})")
+        shown = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+        raise error(f"{name}: must be a positive number, got a boolean ({shown!r})")
     try:
         x = float(np.asarray(value, dtype=np.float64).reshape(()))
     except (TypeError, ValueError):

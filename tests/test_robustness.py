@@ -1706,3 +1706,23 @@ def test_float64_switch_and_its_opt_out():
     assert results["0"]["policy_dtype"] == "float32"
     assert abs(results["0"]["value"] - results["1"]["value"]) < 1e-4
     assert np.isfinite(results["0"]["reward"])
+
+
+def test_fit_summary_carries_nuts_divergences(monkeypatch):
+    """The divergence warning travels like the others: the NUTS driver is replaced by one
+    returning well-mixed draws with exactly 3 flagged divergences, so only that warning (no
+    R-hat/ESS one) may appear."""
+    from bayes_qse import inference
+
+    rng = np.random.default_rng(0)
+
+    def fake_run(sampler, model_args, init, seed, num_warmup, num_samples, num_chains, *a):
+        diverging = np.zeros((num_chains, num_samples), bool)
+        diverging[0, [5, 50, 150]] = True
+        return {"theta": rng.normal(size=(num_chains, num_samples, D))}, diverging
+
+    monkeypatch.setattr(inference, "_run_nuts", fake_run)
+    out = fit_summary(DATA, GAME, method="nuts", num_samples=400)
+    assert out["warnings"] == [
+        "PosteriorDiagnosticsWarning: sample_posterior (NUTS): 3 divergent transitions"
+    ]
