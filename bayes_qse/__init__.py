@@ -1,16 +1,29 @@
 """bayes_qse: learning the Quantal Stackelberg Equilibrium of leader-follower Markov games,
 with the frequentist (MLE, confidence sets) and the Bayesian (posterior) treatment of the
-follower.  See DESIGN.md for the equations that the modules cite.
+follower.  See docs/math.md for the equations that the modules cite.
 
-Importing the package enables JAX's float64 mode: the likelihood, its Hessian (the Wald set
-and the Laplace posterior) and the soft Bellman recursion at large ``eta`` need it.
+Importing the package switches JAX to float64 (``jax_enable_x64``) for the whole process: the
+likelihood, its Hessian (the Wald set and the Laplace posterior) and the soft Bellman
+recursion at large ``eta`` need it.  Set the environment variable ``BAYES_QSE_X64=0`` before
+the import to leave JAX's setting alone -- only where float32 is safe: planners and
+simulation; the MLE/Laplace need float64.  ``X64`` records whether the switch was made.
 """
 
 from __future__ import annotations
 
+import os
+
 import jax
 
-jax.config.update("jax_enable_x64", True)
+
+def _x64_requested() -> bool:
+    """``False`` when ``BAYES_QSE_X64`` is ``0``/``false``/``no``/``off`` (any case)."""
+    return os.environ.get("BAYES_QSE_X64", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+X64 = _x64_requested()
+if X64:
+    jax.config.update("jax_enable_x64", True)
 
 from . import games  # noqa: E402
 from .data import Dataset  # noqa: E402
@@ -37,6 +50,7 @@ __all__ = [
     "MLEFit",
     "Posterior",
     "Solution",
+    "X64",
     "__version__",
     "fit_mle",
     "follower_response",

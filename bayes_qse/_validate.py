@@ -6,11 +6,26 @@ They operate on concrete NumPy arrays; they are never called on JAX tracers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 
 from .errors import BayesQSEInputError
+
+#: The documented range of the rationality ``eta`` (docs/math.md, eq. 1).
+ETA_MIN, ETA_MAX = 1e-6, 1e6
+#: Largest allowed ``|eta * phi . theta|``: beyond it softmaxes and Bellman sums lose all
+#: precision or overflow (docs/math.md, eq. 1).
+MAX_SCALED_UTILITY = 1e12
+#: Seeds (and seed + repetitions) must lie in ``[0, SEED_MAX]``.
+SEED_MAX = 2**32 - 1
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool | np.bool_) or (
+        isinstance(value, np.ndarray) and value.dtype == np.bool_
+    )
 
 
 def as_float_array(
@@ -19,7 +34,12 @@ def as_float_array(
     ndim: int | None = None,
     error: type[BayesQSEInputError] = BayesQSEInputError,
 ) -> np.ndarray:
-    """Convert ``value`` to a finite float64 array of rank ``ndim`` or raise ``error``."""
+    """Convert ``value`` to a finite float64 array of rank ``ndim`` or raise ``error``.
+
+    Booleans are not numbers: a ``bool`` or boolean array raises ``error``.
+    """
+    if _is_bool(value):
+        raise error(f"{name}: expected numbers, got a boolean ({value!r})")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -36,10 +56,13 @@ def as_index_array(
     value: object,
     name: str,
     ndim: int,
-    upper: int,
+    upper: int | None,
     error: type[BayesQSEInputError] = BayesQSEInputError,
 ) -> np.ndarray:
-    """Convert ``value`` to an int array with entries in ``[0, upper)`` or raise ``error``."""
+    """Convert ``value`` to an int array with entries in ``[0, upper)`` (``[0, inf)`` when
+    ``upper`` is ``None``) or raise ``error``."""
+    if _is_bool(value):
+        raise error(f"{name}: expected integer indices, got booleans")
     arr = np.asarray(value)
     if arr.ndim != ndim:
         raise error(f"{name}: expected a {ndim}-dimensional array, got shape {arr.shape}")
@@ -50,6 +73,10 @@ def as_index_array(
         else:
             raise error(f"{name}: indices must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
+    if upper is None:
+        if arr.size and arr.min() < 0:
+            raise error(f"{name}: indices must be >= 0, found {arr.min()}")
+        return arr
     if arr.size and (arr.min() < 0 or arr.max() >= upper):
         raise error(
             f"{name}: indices must lie in [0, {upper}), found range [{arr.min()}, {arr.max()}]"
@@ -94,7 +121,13 @@ def check_positive_scalar(
     name: str,
     error: type[BayesQSEInputError] = BayesQSEInputError,
 ) -> float:
-    """Return ``float(value)`` if it is a finite number > 0, else raise ``error``."""
+    """Return ``float(value)`` if it is a finite number > 0, else raise ``error``.
+
+    Booleans are rejected (``True`` is not the number 1 here).
+    """
+    if _is_bool(value):
+        shown = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+        raise error(f"{name}: must be a positive number, got a boolean ({shown!r})")
     try:
         x = float(np.asarray(value, dtype=np.float64).reshape(()))
     except (TypeError, ValueError):
@@ -102,3 +135,85 @@ def check_positive_scalar(
     if not np.isfinite(x) or x <= 0:
         raise error(f"{name}: must be a finite number > 0, got {x}")
     return x
+
+
+def check_eta(
+    value: object,
+    name: str = "eta",
+    error: type[BayesQSEInputError] = BayesQSEInputError,
+) -> float:
+    """Return ``float(value)`` if it is a number in ``[ETA_MIN, ETA_MAX]`` (docs/math.md,
+    eq. 1), else raise ``error`` naming ``name``."""
+    eta = check_positive_scalar(value, name, error)
+    if not ETA_MIN <= eta <= ETA_MAX:
+        raise error(
+            f"{name}: must lie in [{ETA_MIN:g}, {ETA_MAX:g}] (docs/math.md eq. 1), got {eta:g}"
+        )
+    return eta
+
+
+def check_scaled_utility(
+    features: np.ndarray,
+    theta: np.ndarray,
+    eta: float,
+    name: str = "theta",
+    error: type[BayesQSEInputError] = BayesQSEInputError,
+) -> None:
+    """Raise ``error`` naming ``name`` unless every ``|eta * phi_h(s,a,b) . theta|`` is finite
+    and at most ``MAX_SCALED_UTILITY`` (docs/math.md eq. 1).
+
+    ``features[..., d]``, ``theta[d]`` or ``[M, d]`` (every row is checked).
+    """
+    phi = np.asarray(features, np.float64)
+    th = np.asarray(theta, np.float64).reshape(-1, phi.shape[-1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        u = float(eta) * (phi.reshape(-1, phi.shape[-1]) @ th.T)
+        worst = float(np.max(np.abs(u))) if u.size else 0.0
+    if not worst <= MAX_SCALED_UTILITY:  # also catches inf and NaN
+        raise error(
+            f"{name}: utilities eta * phi . theta reach {worst:.3g}, beyond "
+            f"{MAX_SCALED_UTILITY:g} (docs/math.md eq. 1); rescale theta or eta"
+        )
+
+
+def memory_limit() -> int:
+    """Bytes an allocation may claim: ``BAYES_QSE_MAX_BYTES`` if set, else half the
+    physical memory (16 GiB when unknown)."""
+    env = os.environ.get("BAYES_QSE_MAX_BYTES")
+    if env:
+        try:
+            return max(1, int(float(env)))
+        except ValueError:
+            raise BayesQSEInputError(
+                f"BAYES_QSE_MAX_BYTES: must be a number of bytes, got {env!r}"
+            ) from None
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as e.g. ``'3.2 GB'`` (powers of 1000)."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"  # pragma: no cover
+
+
+def check_memory(
+    n_bytes: float,
+    name: str,
+    what: str,
+    error: type[BayesQSEInputError] = BayesQSEInputError,
+) -> None:
+    """Raise ``error`` naming ``name`` when ``what`` would need more than :func:`memory_limit`
+    bytes; the message states the estimate and the limit."""
+    limit = memory_limit()
+    if not n_bytes <= limit:
+        raise error(
+            f"{name}: {what} needs about {format_bytes(n_bytes)} of memory, more than the "
+            f"{format_bytes(limit)} allowed (half the physical memory; set BAYES_QSE_MAX_BYTES "
+            "to change)"
+        )

@@ -32,6 +32,43 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command killed by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout without a fd
+        pass
+
+
+def _install_signal_handlers() -> None:
+    """Console use only: the first Ctrl-C raises ``KeyboardInterrupt`` (one line, status
+    130, see :func:`guarded`); a second one, while the first is being handled (JAX and
+    NumPyro can take a while to unwind), prints one line and exits 130 at once."""
+    import os
+    import signal
+
+    state = {"interrupted": False}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if state["interrupted"]:
+            try:
+                os.write(2, b"bayes-qse: error: interrupted again; exiting now\n")
+            finally:
+                os._exit(EXIT_INTERRUPTED)
+        state["interrupted"] = True
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
 
 
 def _one_line(text: str) -> str:
@@ -47,15 +84,23 @@ def guarded(func: Callable[[], int | None], debug: bool = False) -> int:
 
     ``BayesQSEInputError`` and ``OSError`` (bad input, missing files): status 2.
     ``KeyboardInterrupt``: status 130 (rerun the same command to resume an experiment).
+    A closed standard output (``bayes-qse games | head -1``): status 141 (128 + SIGPIPE),
+    quietly, as a command killed by SIGPIPE.
     Anything else: status 1, or the traceback when ``debug``.
     """
     try:
-        return int(func() or 0)
+        code = int(func() or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except BayesQSEInputError as exc:
         _fail(str(exc))
         return EXIT_BAD_INPUT
     except OSError as exc:
-        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        name = exc.filename if exc.filename not in (None, "", ".") else None
+        _fail(f"{exc.strerror or exc}: {name}" if name else str(exc.strerror or exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _fail("interrupted; finished work is saved, rerun the same command to resume")
@@ -69,6 +114,50 @@ def guarded(func: Callable[[], int | None], debug: bool = False) -> int:
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"bayes-qse: warning: {_one_line(str(message))}\n"
+
+
+def integer_arg(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``[low, high]``, written plainly or in integral
+    scientific notation (``1e6``); anything else is a one-line usage error naming the flag."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+            if not number.is_integer():
+                raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+            value = int(number)
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def seed_arg(text: str) -> int:
+    """An argparse ``type``: a seed in ``[0, 2**32 - 1]``."""
+    from ._validate import SEED_MAX
+
+    return integer_arg(0, SEED_MAX)(text)
+
+
+seed_arg.__name__ = "int"
+
+
+def path_arg(text: str) -> str:
+    """An argparse ``type``: a non-empty file name (``''`` would otherwise mean ``.``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty file name")
+    return text
+
+
+path_arg.__name__ = "path"
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -188,14 +277,38 @@ def _named_game_kwargs(ctor: Callable, args: argparse.Namespace) -> dict[str, An
     return kwargs
 
 
+def random_game_bytes(H: int, S: int, A: int, B: int, d: int) -> int:
+    """Bytes a random game needs: its float64 arrays ``P[H,S,A,B,S]``, ``r[H,S,A,B]``,
+    ``phi[H,S,A,B,d]``, ``theta[d]``, ``rho[S]``, twice (generation and validation copies)."""
+    cells = H * S * A * B
+    return 2 * 8 * (cells * S + cells * (1 + d) + d + S)
+
+
+def _check_random_game_size(args: argparse.Namespace) -> None:
+    from ._validate import check_memory
+
+    H = args.horizon if args.horizon is not None else 3
+    S, A, B, d = args.states, args.leader_actions, args.follower_actions, args.features
+    flag = "--features" if d > S else "--states"  # the largest array: S x S or x d
+    check_memory(
+        random_game_bytes(H, S, A, B, d),
+        flag,
+        f"a random game with H={H}, S={S}, A={A}, B={B}, d={d}",
+        ConfigError,
+    )
+
+
 def cmd_make_game(args: argparse.Namespace) -> int:
     """Write a named or random game to an ``.npz`` file."""
-    from ._validate import check_positive_scalar
+    from ._validate import check_eta
     from .games import NAMED_GAMES, random_game
+    from .io import write_target
 
     if args.eta is not None:
-        check_positive_scalar(args.eta, "--eta", ConfigError)
+        check_eta(args.eta, "--eta", ConfigError)
+    write_target(args.out)  # refuse a FIFO/device/directory before building the game
     if args.name == "random":
+        _check_random_game_size(args)
         game = random_game(
             args.seed,
             args.states,
@@ -222,13 +335,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate episodes of a game under a behaviour policy and save the dataset."""
     import numpy as np
 
-    from .data import simulate
+    from ._validate import check_memory
+    from .data import dataset_bytes, simulate
     from .games import Game
+    from .io import write_target
 
+    write_target(args.out)  # refuse a FIFO/device/directory before simulating
     game = Game.load(args.game)
     if args.episodes < 1:
         raise ConfigError(f"--episodes: must be >= 1, got {args.episodes}")
     H, S, A, _ = game.shape
+    check_memory(
+        dataset_bytes(args.episodes, H, S, A),
+        "--episodes",
+        f"simulating {args.episodes} episodes of horizon {H} (S={S}, A={A})",
+        ConfigError,
+    )
     if args.policy == "uniform":
         policy = np.full((H, S, A), 1.0 / A)
     else:
@@ -259,12 +381,23 @@ def cmd_fit(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"method": args.method, "seed": args.seed}
     if args.samples is not None:
         kwargs["num_samples"] = args.samples
+    if args.method == "nuts" and (args.progress or _stderr_is_tty()):
+        kwargs["progress"] = True
     summary = fit_summary(data, game, **kwargs)
+    for message in summary.get("warnings", []):
+        print(f"bayes-qse: warning: {_one_line(message)}", file=sys.stderr)
     if args.json:
         _emit(summary, True, "")
         return EXIT_OK
     print(_fit_text(summary, game, args.method))
     return EXIT_OK
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _fit_text(summary: dict[str, Any], game: Any, method: str) -> str:
@@ -301,11 +434,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Redraw the figures of a results directory (experiment found from its manifest)."""
+    from pathlib import Path
+
     from .experiments import get_experiment
     from .experiments.store import read_manifest
+    from .io import check_npz
 
     manifest = read_manifest(args.results)
     module = get_experiment(str(manifest.get("experiment")))
+    results = Path(args.results) / "results.npz"
+    if results.exists():
+        check_npz(results, ConfigError)
     for fig in module.plot(args.results):
         print(f"figure: {fig}")
     return EXIT_OK
@@ -326,7 +465,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayes-qse`` argument parser (one subparser per subcommand)."""
-    from .experiments import EXPERIMENTS, add_run_arguments
+    from .experiments import EXPERIMENTS, RunHelpAction, add_run_arguments
 
     parser = OneLineArgumentParser(
         prog="bayes-qse",
@@ -340,8 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("demo", help="a five-minute end-to-end story with plots")
-    p.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (demo_out)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument(
+        "--out", default="demo_out", metavar="DIR", type=path_arg, help="output folder (demo_out)"
+    )
+    p.add_argument("--seed", type=seed_arg, default=0, help="random seed (0)")
     p.add_argument("--quick", action="store_true", help="even smaller (for tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
@@ -352,63 +493,84 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-game", help="write a named or random game to a .npz file")
     p.add_argument("name", help="patrol, pricing, steering or random")
-    p.add_argument("out", metavar="OUT.npz")
-    p.add_argument("--eta", type=float, help="follower rationality (> 0)")
-    p.add_argument("--horizon", type=int, help="number of steps H")
+    p.add_argument("out", metavar="OUT.npz", type=path_arg)
+    p.add_argument("--eta", type=float, help="follower rationality, in [1e-6, 1e6]")
+    p.add_argument("--horizon", type=integer_arg(1), help="number of steps H (>= 1)")
     p.add_argument("--farsighted", action="store_true", help="a farsighted follower")
     g = p.add_argument_group("random games")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--states", type=int, default=3)
-    g.add_argument("--leader-actions", type=int, default=2)
-    g.add_argument("--follower-actions", type=int, default=3)
-    g.add_argument("--features", type=int, default=4)
+    g.add_argument("--seed", type=seed_arg, default=0)
+    g.add_argument("--states", type=integer_arg(1), default=3)
+    g.add_argument("--leader-actions", type=integer_arg(1), default=2)
+    g.add_argument("--follower-actions", type=integer_arg(1), default=3)
+    g.add_argument("--features", type=integer_arg(1), default=4)
     p.set_defaults(func=cmd_make_game)
 
     p = sub.add_parser("simulate", help="simulate episodes of a game into a dataset file")
-    p.add_argument("game", metavar="GAME.npz")
-    p.add_argument("out", metavar="OUT.npz")
-    p.add_argument("--episodes", type=int, default=200, help="number of episodes (200)")
+    p.add_argument("game", metavar="GAME.npz", type=path_arg)
+    p.add_argument("out", metavar="OUT.npz", type=path_arg)
+    p.add_argument("--episodes", type=integer_arg(1), default=200, help="number of episodes (200)")
     p.add_argument(
         "--policy",
         choices=("uniform", "qse", "qse-mixed"),
         default="uniform",
         help="behaviour policy: uniform, the QSE, or their 50/50 mixture (uniform)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("solve", help="solve the QSE of a game file (eq. 2)")
-    p.add_argument("game", metavar="GAME.npz")
+    p.add_argument("game", metavar="GAME.npz", type=path_arg)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--seed", type=int, default=0, help="seed of the farsighted planner's starts")
+    p.add_argument(
+        "--seed", type=seed_arg, default=0, help="seed of the farsighted planner's starts"
+    )
     p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("fit", help="fit the follower from a dataset (eq. 4)")
-    p.add_argument("data", metavar="DATA.npz")
-    p.add_argument("game", metavar="GAME.npz")
+    p.add_argument("data", metavar="DATA.npz", type=path_arg)
+    p.add_argument("game", metavar="GAME.npz", type=path_arg)
     p.add_argument("--method", choices=("mle", "laplace", "nuts"), default="mle")
-    p.add_argument("--samples", type=int, help="posterior draws (laplace, nuts)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=integer_arg(1), help="posterior draws (laplace, nuts)")
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="NUTS progress lines on stderr (the default when stderr is a terminal)",
+    )
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser(
         "run",
         help="run an experiment (resumable)",
         description="Run an experiment; rerunning the same command resumes an interrupted run.",
+        add_help=False,
+    )
+    p.add_argument(
+        "-h",
+        "--help",
+        action=RunHelpAction,
+        help="show this help (after EXPERIMENT: its settings and their defaults) and exit",
     )
     p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join(EXPERIMENTS))
     add_run_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("plot", help="redraw the figures of a results directory")
-    p.add_argument("results", metavar="RESULTS_DIR")
+    p.add_argument("results", metavar="RESULTS_DIR", type=path_arg)
     p.set_defaults(func=cmd_plot)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``bayes-qse`` console script; returns the exit status."""
+    """Entry point of the ``bayes-qse`` console script; returns the exit status.
+
+    Called without ``argv`` (the console script), it also installs the double-Ctrl-C handler
+    (:func:`_install_signal_handlers`); with ``argv`` (tests, embedding) it leaves signal
+    handling alone.
+    """
+    if argv is None:
+        _install_signal_handlers()
     parser = build_parser()
     args = parser.parse_args(argv)
     saved = warnings.formatwarning

@@ -113,9 +113,7 @@ class Dataset:
             check_distribution(pol, "policies", axis=-1, error=err)
         states = as_index_array(self.states, "states", 2, S, err)
         a = as_index_array(self.leader_actions, "leader_actions", 2, A, err)
-        b = as_index_array(
-            self.follower_actions, "follower_actions", 2, np.iinfo(np.int64).max, err
-        )
+        b = as_index_array(self.follower_actions, "follower_actions", 2, None, err)
         r = as_float_array(self.rewards, "rewards", 2, err)
         for name, arr, shape in (
             ("states", states, (N, H + 1)),
@@ -210,6 +208,14 @@ class Dataset:
         return cls(**read_npz(path, DATASET_FIELDS, DatasetValidationError))
 
 
+def dataset_bytes(n_episodes: int, H: int, S: int, A: int) -> int:
+    """Bytes :func:`simulate` needs for ``n_episodes`` episodes: the per-episode policies
+    ``[N,H,S,A]`` and the ``4H + 1`` numbers of each episode, float64/int64, for the episodes
+    padded to a power of two, about three copies (host, device, the returned dataset)."""
+    padded = max(16, 1 << max(0, int(n_episodes) - 1).bit_length())
+    return 3 * 8 * padded * (H * S * A + 4 * H + 1)
+
+
 def simulate(game: Any, policy_or_policies: Any, n_episodes: int, seed: int) -> Dataset:
     """Play ``n_episodes`` episodes of ``game`` against its true follower.
 
@@ -217,14 +223,25 @@ def simulate(game: Any, policy_or_policies: Any, n_episodes: int, seed: int) -> 
         game: a :class:`~bayes_qse.games.Game`.
         policy_or_policies: one leader policy ``[H,S,A]`` shared by every episode, or one per
             episode ``[n_episodes,H,S,A]``.
-        n_episodes: number of episodes ``N >= 0``.
-        seed: integer seed; the same seed gives the same dataset.
+        n_episodes: number of episodes ``N >= 0``; :class:`DatasetValidationError` (with
+            the memory estimate of :func:`dataset_bytes`) when they would not fit in memory.
+        seed: integer seed in ``[0, 2**32 - 1]``; the same seed gives the same dataset.
     """
+    from ._validate import SEED_MAX, check_memory
     from .planning import validate_policy
 
-    if int(n_episodes) != n_episodes or n_episodes < 0:
+    if isinstance(n_episodes, bool | np.bool_) or int(n_episodes) != n_episodes or n_episodes < 0:
         raise DatasetValidationError(f"n_episodes: must be an integer >= 0, got {n_episodes!r}")
     n_episodes = int(n_episodes)
+    if isinstance(seed, bool | np.bool_) or int(seed) != seed or not 0 <= seed <= SEED_MAX:
+        raise DatasetValidationError(f"seed: must be an integer in [0, {SEED_MAX}], got {seed!r}")
+    H0, S0, A0, _ = game.shape
+    check_memory(
+        dataset_bytes(n_episodes, H0, S0, A0),
+        "n_episodes",
+        f"simulating {n_episodes} episodes of horizon {H0} (S={S0}, A={A0})",
+        DatasetValidationError,
+    )
     pol = as_float_array(policy_or_policies, "policy", None, DatasetValidationError)
     H, S, A, _ = game.shape
     if pol.ndim == 3:

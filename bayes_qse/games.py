@@ -8,7 +8,7 @@ feature dimension)::
     leader_reward [H, S, A, B]      r_h(s, a, b)
     features      [H, S, A, B, d]   phi_h(s, a, b)
     theta         [d]               true follower parameter, u_h = phi_h . theta   (eq. 3)
-    eta           scalar > 0        follower rationality                           (eq. 1)
+    eta           scalar in [1e-6, 1e6]  follower rationality                      (eq. 1)
     initial_dist  [S]               rho
     farsighted    bool (static)     myopic follower when False
 
@@ -27,7 +27,13 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._validate import as_float_array, check_distribution, check_positive_scalar, check_shape
+from ._validate import (
+    as_float_array,
+    check_distribution,
+    check_eta,
+    check_scaled_utility,
+    check_shape,
+)
 from .errors import GameValidationError
 from .io import atomic_write_npz, read_npz
 
@@ -45,7 +51,8 @@ class Game:
         leader_reward: ``[H, S, A, B]`` leader rewards (finite).
         features: ``[H, S, A, B, d]`` follower features, ``u = features @ theta`` (eq. 3).
         theta: ``[d]`` the follower's true utility parameter.
-        eta: rationality ``> 0`` (eq. 1).
+        eta: rationality in ``[1e-6, 1e6]`` (eq. 1; docs/math.md); ``|eta * phi . theta|``
+            must stay below ``1e12``.  Booleans are rejected.
         initial_dist: ``[S]`` initial state distribution; uniform when omitted.
         farsighted: whether the follower plans over the whole remaining episode (eq. 1a-1d)
             or only the current step (myopic).
@@ -78,7 +85,8 @@ class Game:
             raise err("features: feature dimension d must be >= 1")
         theta = as_float_array(self.theta, "theta", 1, err)
         check_shape(theta, (d,), "theta", err)
-        eta = check_positive_scalar(self.eta, "eta", err)
+        eta = check_eta(self.eta, "eta", err)
+        check_scaled_utility(phi, theta, eta, "theta", err)
         if self.initial_dist is None:
             rho = np.full(S, 1.0 / S)
         else:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import warnings
+from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -29,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import as_float_array, check_positive_scalar
+from ._validate import as_float_array, check_eta, check_positive_scalar
 from .data import Dataset, EpisodeBuffer, buffer_from_dataset
 from .errors import BayesQSEInputError
 from .likelihood import log_likelihood, myopic_log_likelihood_from_counts, response_counts
@@ -212,7 +214,7 @@ def _resolve_model(dataset, game_or_features, eta, transitions, farsighted) -> _
             raise BayesQSEInputError("eta: required when features (not a Game) are given")
         farsighted = bool(farsighted) if farsighted is not None else False
         P = transitions
-    eta = check_positive_scalar(eta, "eta")
+    eta = check_eta(eta, "eta")
     H, S, A, B, d = phi.shape
     if farsighted:
         if P is None:
@@ -624,18 +626,62 @@ def _nuts_sampler(farsighted: bool, prior: str, fixed_coordinate: int | None):
     return kernel, run
 
 
+def _progress_printer(progress: Any) -> Callable[[str], None] | None:
+    """``None`` (no progress), a callable as given, or (``True``) a one-line printer to
+    stderr."""
+    if not progress:
+        return None
+    if callable(progress):
+        return progress
+
+    def show(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _scan_in_chunks(run, state, model_args, n: int, label: str, show) -> tuple[Any, Any]:
+    """``run(state, model_args, n)`` in up to ten pieces, calling ``show`` after each.
+
+    The pieces continue the same ``scan`` state (the warm-up adaptation counts steps in
+    ``state.i``), so the chain is the same as in one piece; only the compiled lengths differ
+    (at most two: ``ceil(n/10)`` and the remainder).
+    """
+    chunk = max(1, -(-n // 10))
+    outs, done = [], 0
+    while done < n:
+        m = min(chunk, n - done)
+        state, out = run(state, model_args, m)
+        jax.block_until_ready(out)  # report work done, not work queued
+        outs.append(out)
+        done += m
+        show(f"{label} {done}/{n}")
+    return state, jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *outs)
+
+
 def _run_nuts(
-    sampler, model_args, init_params, seed, num_warmup, num_samples, num_chains
+    sampler, model_args, init_params, seed, num_warmup, num_samples, num_chains, progress=None
 ) -> tuple[dict, np.ndarray]:
     """Run ``num_chains`` chains in turn; returns latent draws ``{site: [C, M, ...]}`` and
-    divergence flags ``[C, M]``."""
+    divergence flags ``[C, M]``.  ``progress``: see :func:`sample_posterior`."""
     kernel, run = sampler
+    show = _progress_printer(progress)
     draws, divs = [], []
-    for key in jax.random.split(jax.random.key(seed), num_chains):
+    for c, key in enumerate(jax.random.split(jax.random.key(seed), num_chains)):
         state = kernel.init(key, num_warmup, init_params, model_args, {})
-        if num_warmup:
-            state, _ = run(state, model_args, num_warmup)
-        state, (z, div) = run(state, model_args, num_samples)
+        if show is None:
+            if num_warmup:
+                state, _ = run(state, model_args, num_warmup)
+            state, (z, div) = run(state, model_args, num_samples)
+        else:
+            chain = f"NUTS chain {c + 1}/{num_chains}"
+            if num_warmup:
+                state, _ = _scan_in_chunks(
+                    run, state, model_args, num_warmup, f"{chain} warm-up", show
+                )
+            state, (z, div) = _scan_in_chunks(
+                run, state, model_args, num_samples, f"{chain} sampling", show
+            )
         draws.append(z)
         divs.append(np.asarray(div))
     stacked = {k: np.stack([np.asarray(z[k]) for z in draws]) for k in draws[0]}
@@ -686,6 +732,7 @@ def sample_posterior(
     eta_unknown: bool = False,
     fixed_coordinate: int = 0,
     log_eta_prior: tuple[float, float] = (0.0, 1.0),
+    progress: bool | Callable[[str], None] = False,
 ) -> Posterior:
     """Posterior of ``theta`` given episodes, with the likelihood (4).
 
@@ -704,6 +751,10 @@ def sample_posterior(
             diagnostics add ``r_hat_eta`` and ``ess_eta`` (the fixed coordinate reports
             ``r_hat = 1`` and ``ess = M``).
         fixed_coordinate, log_eta_prior: see ``eta_unknown``.
+        progress: NUTS only.  ``True`` prints a line such as ``NUTS chain 1/1 warm-up
+            50/500`` on stderr after each tenth of the warm-up and of the sampling; a callable
+            receives those lines instead; ``False`` (default) is silent.  The draws are the
+            same either way.
 
     Returns:
         :class:`Posterior`.  NUTS warns :class:`PosteriorDiagnosticsWarning` when R-hat > 1.01,
@@ -739,6 +790,7 @@ def sample_posterior(
             num_chains=num_chains,
             fixed_coordinate=fixed_coordinate,
             log_eta_prior=log_eta_prior,
+            progress=progress,
         )
     m = _resolve_model(dataset, game_or_features, eta, transitions, farsighted)
     d = m.features.shape[-1]
@@ -786,6 +838,7 @@ def sample_posterior(
         int(num_warmup),
         int(num_samples),
         int(num_chains),
+        progress,
     )
     chains = z["theta"]
     r_hat, ess = _chain_diagnostics(chains)
@@ -818,6 +871,7 @@ def _sample_eta_unknown(
     num_chains,
     fixed_coordinate,
     log_eta_prior,
+    progress=False,
 ) -> Posterior:
     """NUTS over ``(theta with theta[k] = 1, log eta)``; see :func:`sample_posterior`."""
     if method != "nuts":
@@ -842,6 +896,7 @@ def _sample_eta_unknown(
         int(num_warmup),
         int(num_samples),
         int(num_chains),
+        progress,
     )
     chains = np.insert(z["theta_free"], k, 1.0, axis=-1)
     eta_chains = np.exp(z["log_eta"])
@@ -881,6 +936,40 @@ def _finite_or_none(x: Any) -> Any:
     return np.array(out, dtype=object).reshape(arr.shape).tolist() if arr.ndim else out[0]
 
 
+def _record_warnings(call: Any) -> tuple[Any, list[str]]:
+    """``(call(), messages)``: every warning ``call`` issues, recorded (each once, in order)
+    instead of shown."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    messages: list[str] = []
+    for w in caught:
+        text = f"{w.category.__name__}: {' '.join(str(w.message).split())}"
+        if text not in messages:
+            messages.append(text)
+    return result, messages
+
+
+#: ``fit_summary`` warns when a finite standard error exceeds this many times
+#: ``max(1, |estimate|)``: the data barely constrain that coordinate.
+WEAK_SE_RATIO = 100.0
+
+
+def _weak_identification_messages(theta: np.ndarray, std_err: np.ndarray) -> list[str]:
+    """One message if some finite ``std_err[k] > WEAK_SE_RATIO * max(1, |theta[k]|)``."""
+    theta, se = np.asarray(theta, np.float64), np.asarray(std_err, np.float64)
+    weak = np.isfinite(se) & (se > WEAK_SE_RATIO * np.maximum(1.0, np.abs(theta)))
+    if not np.any(weak):
+        return []
+    idx = [int(i) for i in np.flatnonzero(weak)]
+    return [
+        f"IdentifiabilityWarning: std err up to {float(se[weak].max()):.3g} on coordinate(s) "
+        f"{idx} of theta (> {WEAK_SE_RATIO:g} x max(1, |estimate|)): the data barely "
+        "constrain them (too few episodes, or a follower action never or always chosen, so "
+        "the MLE may be at infinity)"
+    ]
+
+
 def fit_summary(
     dataset: Dataset,
     game: Any,
@@ -888,29 +977,54 @@ def fit_summary(
     seed: int = 0,
     num_samples: int = 1000,
     num_warmup: int = 500,
+    progress: Any = None,
 ) -> dict:
-    """The JSON-able result of ``bayes-qse fit`` (DESIGN §6).
+    """The JSON-able result of ``bayes-qse fit`` (docs/math.md, eq. 4).
 
     ``mle``: ``theta``, ``cov``, ``log_likelihood``, ``std_err``; ``laplace``: ``mean``, ``sd``;
     ``nuts``: ``mean``, ``sd``, ``r_hat``, ``ess``.  Lists of floats; a non-finite entry (a
     non-identified direction) is ``None``.
+
+    Every warning the fit issues (:class:`IdentifiabilityWarning`, Newton's non-convergence,
+    :class:`PosteriorDiagnosticsWarning` for divergences, R-hat or ESS) is recorded, not
+    shown: ``"warnings"`` is the list of their one-line texts (``"Category: message"``), so
+    that the command line can print them and carry them in ``--json``.  ``progress`` is passed
+    to :func:`sample_posterior` (NUTS only).
     """
     if method == "mle":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", IdentifiabilityWarning)
-            fit = fit_mle(dataset, game)
+        fit, msgs = _record_warnings(lambda: fit_mle(dataset, game))
+        msgs += _weak_identification_messages(fit.theta, fit.std_err)
         return {
             "theta": _finite_or_none(fit.theta),
             "cov": _finite_or_none(fit.cov),
             "log_likelihood": _finite_or_none(fit.log_likelihood),
             "std_err": _finite_or_none(fit.std_err),
+            "warnings": msgs,
         }
     if method not in ("laplace", "nuts"):
         raise BayesQSEInputError(f"method: must be 'mle', 'laplace' or 'nuts', got {method!r}")
-    post = sample_posterior(
-        dataset, game, method=method, num_samples=num_samples, num_warmup=num_warmup, seed=seed
+    msgs = []
+    if int(getattr(dataset, "n_episodes", 1)) == 0:
+        msgs.append(
+            "IdentifiabilityWarning: the dataset has no episodes; the posterior is the prior"
+        )
+    extra = {"progress": progress} if method == "nuts" and progress is not None else {}
+    post, post_msgs = _record_warnings(
+        lambda: sample_posterior(
+            dataset,
+            game,
+            method=method,
+            num_samples=num_samples,
+            num_warmup=num_warmup,
+            seed=seed,
+            **extra,
+        )
     )
-    out = {"mean": _finite_or_none(post.mean), "sd": _finite_or_none(post.sd)}
+    out = {
+        "mean": _finite_or_none(post.mean),
+        "sd": _finite_or_none(post.sd),
+        "warnings": [*msgs, *post_msgs],
+    }
     if method == "nuts":
         out["r_hat"] = _finite_or_none(post.diagnostics["r_hat"])
         out["ess"] = _finite_or_none(post.diagnostics["ess"])

@@ -2,6 +2,18 @@
 
 A reader (or a run resumed after a crash) therefore sees either the old file or the new one,
 never a half-written file.
+
+What is at the output path decides what happens:
+
+- nothing, or a regular file: it is (atomically) created or replaced;
+- a symbolic link: the write goes *through* the link -- its final target is replaced
+  atomically (a temporary file in the target's folder) and the link is kept;
+- anything else (a directory, a FIFO, a device such as ``/dev/full``, a socket), directly or
+  as a link's target: :class:`~bayes_qse.errors.BayesQSEInputError`, nothing is touched.
+
+Reading (:func:`read_npz`, :func:`check_npz`) looks at the ``.npy`` headers first and refuses
+an archive whose arrays would need more memory than :func:`~bayes_qse._validate.memory_limit`
+before allocating anything.
 """
 
 from __future__ import annotations
@@ -16,22 +28,83 @@ from typing import Any
 
 import numpy as np
 
+from .errors import BayesQSEInputError
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def write_target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or the final target of the
+    symbolic link(s) at ``path``.
+
+    Raises:
+        BayesQSEInputError: that file exists and is not a regular file (a directory, FIFO,
+            device, socket), or the links form a loop.
+    """
+    path = Path(path)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as exc:  # ELOOP and the like
+        raise BayesQSEInputError(f"{path}: cannot write there ({exc.strerror})") from None
+    import stat
+
+    if not stat.S_ISREG(mode):
+        via = f" (the target of the link {path})" if target != path else ""
+        raise BayesQSEInputError(
+            f"{target}{via}: is {_file_kind(mode)}, not a regular file; refusing to replace it"
+        )
+    return target
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then atomically rename ``tmp_path`` onto ``path``."""
+    """Call ``write(tmp_path)`` then atomically rename ``tmp_path`` onto ``path`` (onto its
+    final target when ``path`` is a symbolic link; see the module docstring).
+
+    Returns ``path`` as given.  Raises :class:`~bayes_qse.errors.BayesQSEInputError` for a
+    non-regular file at ``path``, and ``OSError`` naming the *folder* (not the temporary
+    file) when the folder cannot be written.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = write_target(path)
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {path} ({exc.strerror})", str(folder)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        write(tmp_path)
+        try:
+            write(tmp_path)
+        except OSError as exc:
+            if exc.filename is None or Path(exc.filename) == tmp_path:
+                raise OSError(
+                    exc.errno, f"cannot write {path} ({exc.strerror})", str(folder)
+                ) from None
+            raise
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp_path, path)
+        os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -88,6 +161,7 @@ def read_npz(
     with open(path, "rb") as fh:
         if fh.read(4) != b"PK\x03\x04":
             raise error(f"{path}: not a readable .npz archive (no zip header)")
+    check_npz(path, error, fields=tuple(f for f in fields))
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
@@ -101,3 +175,62 @@ def read_npz(
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise error(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+
+
+def npz_headers(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{name: (shape, dtype)}`` of every ``.npy`` member of an ``.npz``, read from the
+    headers only (no array data is read).
+
+    Raises ``zipfile.BadZipFile``, ``ValueError`` or ``OSError`` on a malformed archive.
+    """
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    raise ValueError(f"unsupported .npy version {version} in {info.filename}")
+            out[info.filename[: -len(".npy")]] = (tuple(int(n) for n in shape), dtype)
+    return out
+
+
+def check_npz(
+    path: str | os.PathLike,
+    error: type[Exception],
+    fields: tuple[str, ...] | None = None,
+) -> None:
+    """Raise ``error`` unless ``path`` is a readable ``.npz`` whose arrays (``fields`` only,
+    when given) fit in :func:`~bayes_qse._validate.memory_limit`; reads headers only.
+
+    The message names the path, and for a too-large array the field, its shape and the
+    memory estimate.
+    """
+    from ._validate import check_memory
+
+    path = Path(path)
+    try:
+        headers = npz_headers(path)
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise error(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+    wanted = {k: v for k, v in headers.items() if fields is None or k in fields}
+    sizes = {
+        k: float(np.prod(shape, dtype=np.float64)) * dt.itemsize
+        for k, (shape, dt) in wanted.items()
+    }
+    if sizes:
+        big = max(sizes, key=sizes.get)
+        shape, dtype = wanted[big]
+        check_memory(
+            sum(sizes.values()),
+            big,
+            f"{path} (whose header gives {big} the shape {shape} of {dtype})",
+            error,
+        )

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import as_float_array, check_distribution, check_shape
+from ._validate import as_float_array, check_distribution, check_scaled_utility, check_shape
 from .errors import BayesQSEInputError
 from .follower import follower_log_response_from_utility, utility
 
@@ -73,6 +73,7 @@ def validate_theta(game: Any, theta: Any, name: str = "theta") -> np.ndarray:
             f"{name}: expected shape ({game.feature_dim},) or (M, {game.feature_dim}), "
             f"got {th.shape}"
         )
+    check_scaled_utility(np.asarray(game.features), th, float(game.eta), name)
     return th
 
 

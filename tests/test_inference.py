@@ -383,10 +383,10 @@ def test_laplace_simulation_based_calibration():
 def test_fit_summary_keys_and_json(two_dim):
     g, data = two_dim
     mle = fit_summary(data, g, "mle")
-    assert set(mle) == {"theta", "cov", "log_likelihood", "std_err"}
+    assert set(mle) == {"theta", "cov", "log_likelihood", "std_err", "warnings"}
     assert np.allclose(mle["theta"], fit_mle(data, g).theta)
     lap = fit_summary(data, g, "laplace", num_samples=50)
-    assert set(lap) == {"mean", "sd"} and len(lap["mean"]) == 2
+    assert set(lap) == {"mean", "sd", "warnings"} and len(lap["mean"]) == 2
     for out in (mle, lap):
         json.loads(json.dumps(out, allow_nan=False))
     with pytest.raises(BayesQSEInputError, match="method"):
@@ -399,7 +399,7 @@ def test_fit_summary_nuts(two_dim):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nuts = fit_summary(data, g, "nuts", num_samples=100, num_warmup=50)
-    assert set(nuts) == {"mean", "sd", "r_hat", "ess"} and len(nuts["r_hat"]) == 2
+    assert set(nuts) == {"mean", "sd", "r_hat", "ess", "warnings"} and len(nuts["r_hat"]) == 2
     json.loads(json.dumps(nuts, allow_nan=False))
 
 

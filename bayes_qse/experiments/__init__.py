@@ -43,6 +43,10 @@ EXPERIMENTS: dict[str, str] = {
 
 REQUIRED_ATTRIBUTES = ("DEFAULT_CONFIG", "FULL_CONFIG", "run", "plot")
 
+#: At most this many seeds (repetitions) per run: beyond it the per-seed results alone would
+#: exhaust memory long before the run could finish.
+MAX_SEEDS = 100_000
+
 
 def available_experiments() -> list[str]:
     """Registered experiment names whose module is present in this installation."""
@@ -159,8 +163,9 @@ def load_config(
             ignored.
 
     Raises:
-        ConfigError: unknown key, wrong type, ``seeds < 1`` or ``base_seed < 0`` (naming the
-            key), or whatever the module's ``validate_config`` rejects.
+        ConfigError: unknown key, wrong type, ``seeds`` outside ``[1, MAX_SEEDS]``,
+            ``base_seed < 0``, ``base_seed + seeds - 1 > 2**32 - 1`` (naming the key), or
+            whatever the module's ``validate_config`` rejects.
     """
     base = copy.deepcopy(dict(module.FULL_CONFIG if full else module.DEFAULT_CONFIG))
     for key in ("seeds", "base_seed"):
@@ -171,10 +176,19 @@ def load_config(
         config = _merge(config, read_toml(path))
     if overrides:
         config = _merge(config, {k: v for k, v in overrides.items() if v is not None})
+    from .._validate import SEED_MAX
+
     if config["seeds"] < 1:
         raise ConfigError(f"config: seeds must be >= 1, got {config['seeds']}")
+    if config["seeds"] > MAX_SEEDS:
+        raise ConfigError(f"config: seeds must be <= {MAX_SEEDS}, got {config['seeds']}")
     if config["base_seed"] < 0:
         raise ConfigError(f"config: base_seed must be >= 0, got {config['base_seed']}")
+    if config["base_seed"] + config["seeds"] - 1 > SEED_MAX:
+        raise ConfigError(
+            f"config: base_seed + seeds - 1 must be <= {SEED_MAX} (seeds are 32-bit), got "
+            f"{config['base_seed'] + config['seeds'] - 1}"
+        )
     validate = getattr(module, "validate_config", None)
     if validate is not None:
         validate(config)
@@ -184,6 +198,72 @@ def load_config(
 # ---------------------------------------------------------------------------------------
 # Running
 # ---------------------------------------------------------------------------------------
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def experiment_help(name: str) -> str:
+    """The help text of experiment ``name``: the first paragraph of its module docstring, then
+    every setting (TOML key, dotted for nested tables) with its default, and its value under
+    ``--full`` where that differs.
+
+    Raises:
+        ConfigError: ``name`` is not an available experiment.
+    """
+    import json
+    import textwrap
+
+    module = get_experiment(name)
+    doc = (module.__doc__ or "").strip().split("\n\n")[0]
+    intro = textwrap.fill(" ".join(doc.split()), width=88)
+    default, full = _flatten(module.DEFAULT_CONFIG), _flatten(module.FULL_CONFIG)
+    width = max(len(k) for k in default)
+    lines = [
+        f"experiment {name}:",
+        textwrap.indent(intro, "  "),
+        "",
+        f"settings of {name} (TOML keys for --config; default, then the --full value where it "
+        "differs):",
+    ]
+    for key, value in default.items():
+        text = f"  {key:<{width}} = {json.dumps(value)}"
+        if key in full and full[key] != value:
+            text += f"   (--full: {json.dumps(full[key])})"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+class RunHelpAction(argparse.Action):
+    """``-h/--help`` for ``bayes-qse run``: after ``EXPERIMENT``, that experiment's settings
+    and defaults (:func:`experiment_help`); before it, the generic help."""
+
+    def __init__(
+        self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None
+    ):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        text = parser.format_help()
+        name = getattr(namespace, "experiment", None)
+        if name in EXPERIMENTS:
+            try:
+                text += "\n" + experiment_help(name) + "\n"
+            except ConfigError as exc:
+                text += f"\n{exc}\n"
+        else:
+            text += (
+                f"\nexperiments: {', '.join(EXPERIMENTS)} (`run NAME --help` lists the settings)\n"
+            )
+        parser._print_message(text, sys.stdout)
+        parser.exit()
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -230,7 +310,14 @@ def run_experiment(
     out_dir = Path(out) if out is not None else Path("results") / name
     if restart:
         RunStore(out_dir, name, config, resume=False)
-    results = Path(module.run(config, out_dir, progress=show_progress))
+    try:
+        results = Path(module.run(config, out_dir, progress=show_progress))
+    except ConfigError as exc:  # the store speaks the Python API; say the flag instead
+        text = str(exc).replace("(resume=False / --restart)", "(--restart)")
+        text = text.replace("resume=False", "--restart")
+        if text == str(exc):
+            raise
+        raise ConfigError(text) from None
     figures = [Path(p) for p in module.plot(out_dir)] if make_plots else []
     return results, figures
 
@@ -264,9 +351,15 @@ def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
     """
     from ..cli import OneLineArgumentParser, guarded
 
+    try:
+        about = experiment_help(name)
+    except ConfigError:
+        about = ""
     parser = OneLineArgumentParser(
         prog=f"experiments/{name}.py",
         description=f"Run the {name} experiment (same as `bayes-qse run {name}`).",
+        epilog=about,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -281,7 +374,10 @@ def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "EXPERIMENTS",
     "add_run_arguments",
+    "MAX_SEEDS",
+    "RunHelpAction",
     "available_experiments",
+    "experiment_help",
     "experiment_main",
     "get_experiment",
     "load_config",
