@@ -278,20 +278,31 @@ def test_constant_feature_direction_is_detected(myopic):
 
 
 def test_farsighted_follower_identifies_some_constant_directions():
-    """In the steering game every feature is constant across b at each step; a farsighted
-    follower still reveals some of them through later values, a myopic one none."""
+    """In the steering game every feature is constant across b at each step.  With one-hot
+    (h, s, a) features (d = 12) a farsighted follower reveals some directions through later
+    values (3, see steering_game's docstring), a myopic one none; the game's own coding keeps
+    exactly the 3 identified ones, all revealed (no warning)."""
     g = steering_game()
-    H, S, A, _ = g.shape
+    H, S, A, B = g.shape
+    onehot = np.zeros((H, S, A, B, H * S * A))
+    for h, s, a in np.ndindex(H, S, A):
+        onehot[h, s, a, :, (h * S + s) * A + a] = 1.0
+    u = np.einsum("hsabd,d->hsab", g.features, g.theta)
+    wide = g.replace(features=onehot, theta=np.einsum("hsabd,hsab->d", onehot, u) / B)
     pols = np.random.default_rng(0).dirichlet(np.ones(A), size=(64, H, S))
-    data = simulate(g, pols, 64, seed=0)
-    n_const = len(constant_feature_directions(g.features))
-    assert n_const == g.feature_dim
+    data = simulate(wide, pols, 64, seed=0)
+    n_const = len(constant_feature_directions(wide.features))
+    assert n_const == wide.feature_dim
     with pytest.warns(IdentifiabilityWarning, match="farsighted follower reveals"):
-        far = fit_mle(data, g)
-    assert 0 < len(far.non_identified) < n_const
+        far = fit_mle(data, wide)
+    assert len(far.non_identified) == n_const - 3
     with pytest.warns(IdentifiabilityWarning):
-        myo = fit_mle(data, g.replace(farsighted=False))
+        myo = fit_mle(data, wide.replace(farsighted=False))
     assert len(myo.non_identified) == n_const
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifiabilityWarning)
+        own = fit_mle(simulate(g, pols, 64, seed=0), g)
+    assert len(own.non_identified) == 0 and np.linalg.matrix_rank(own.fisher) == 3
 
 
 # ---------------------------------------------------------------------------------------
