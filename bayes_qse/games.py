@@ -368,8 +368,7 @@ def exploration_game(
     cooperation: float = 3.0,
     eta: float = 1.0,
 ) -> Game:
-    """A myopic game built to need exploration: a safe action, and a risky one that is better
-    but looks worse until the leader has tried it.
+    """A myopic game built to need exploration: the better action looks worse until tried.
 
     One state, ``H = horizon`` steps, leader actions ``a = 0`` (safe) and ``a = 1`` (risky),
     ``B = n_follower_actions`` follower actions.  Safe: the leader earns ``safe_reward``
@@ -377,6 +376,8 @@ def exploration_game(
     0 otherwise.  Features (``d = 2``): ``phi(a=0, b) = (b / (B-1), 0)`` (the follower's taste
     for high actions under the safe action, which does not affect the leader) and
     ``phi(a=1, b) = (0, 1[b = 0])`` (its taste for cooperating); ``theta = (0.5, cooperation)``.
+    (The story: a safe but modest contract, or a risky venture that pays only if the partner
+    cooperates.)
 
     Per step the risky action is worth ``nu(0 | risky) = e^c / (e^c + B - 1)`` with
     ``c = eta * cooperation`` (0.909 with the defaults) against ``safe_reward`` (0.6), so the
@@ -387,14 +388,17 @@ def exploration_game(
     ``theta_2`` no longer moves) and loses ``e^c/(e^c+B-1) - safe_reward`` per step for ever.
     Both parameters are identified under the uniform policy (Fisher information of rank 2).
     """
-    H, S, A, B = int(horizon), 1, 2, int(n_follower_actions)
-    if H < 1 or B < 2:
-        raise GameValidationError(
-            f"horizon, n_follower_actions: need horizon >= 1 and n_follower_actions >= 2, "
-            f"got {horizon!r} and {n_follower_actions!r}"
-        )
+    for name, value, low in (
+        ("horizon", horizon, 1),
+        ("n_follower_actions", n_follower_actions, 2),
+    ):
+        if isinstance(value, bool) or int(value) != value or value < low:
+            raise GameValidationError(f"{name}: must be an integer >= {low}, got {value!r}")
     if not 0.0 <= safe_reward <= 1.0:
         raise GameValidationError(f"safe_reward: must lie in [0, 1], got {safe_reward!r}")
+    if not np.isfinite(cooperation):
+        raise GameValidationError(f"cooperation: must be finite, got {cooperation!r}")
+    H, S, A, B = int(horizon), 1, 2, int(n_follower_actions)
     P = np.ones((H, S, A, B, S))
     r = np.zeros((H, S, A, B))
     r[:, 0, 0, :] = safe_reward

@@ -27,6 +27,7 @@ import pytest
 from reference import np_backward_induction, np_follower_response, np_policy_value
 
 from bayes_qse.data import play_episode
+from bayes_qse.errors import GameValidationError
 from bayes_qse.games import NAMED_GAMES, exploration_game, named_game, random_game
 from bayes_qse.learners import GameSpec
 from bayes_qse.learners.online import LEARNERS, OnlineRunner, make_learner, run_online
@@ -274,6 +275,24 @@ def test_exploration_game_is_identified_and_needs_exploration():
     # theta_2 (cooperation) moves the follower only under the risky action
     nu_alt = np_nu(game, game.theta + np.array([0.0, 5.0]))
     np.testing.assert_allclose(nu_alt[:, 0, 0], np_nu(game)[:, 0, 0], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"horizon": 0}, "horizon"),
+        ({"horizon": 2.5}, "horizon"),
+        ({"n_follower_actions": 1}, "n_follower_actions"),
+        ({"safe_reward": 1.5}, "safe_reward"),
+        ({"cooperation": float("nan")}, "cooperation"),
+        ({"eta": -1.0}, "eta"),
+    ],
+)
+def test_exploration_game_rejects_bad_settings_naming_the_field(kwargs, field):
+    """Bug caught: a silently truncated horizon, a game with nothing to choose for the
+    follower, a safe reward outside the stated [0, 1] range, a NaN utility."""
+    with pytest.raises(GameValidationError, match=field):
+        exploration_game(**kwargs)
 
 
 @pytest.mark.slow
