@@ -250,9 +250,10 @@ def test_bayesian_learners_also_learn_with_their_own_model_unknown(learner):
     default; slower learning, smaller margins).  Bug caught: Dirichlet / Normal draws of the
     leader model that ignore the counts (checked by drawing from empty counts: thompson 0.975
     of the uniform leader and half ratio 1.01, bayes-optimistic 0.794 and 0.99), or reward
-    draws so wide that the learner keeps exploring.  Measured (T=200, seeds 0-3; also 10-13 and 20-23): thompson 0.415 (0.391,
-    0.408) of the uniform leader's regret and half ratio 0.49 (0.48, 0.45); bayes-optimistic
-    0.408 (0.407, 0.408) and 0.63 (0.62, 0.63); against 0.5 and 0.75."""
+    draws so wide that the learner keeps exploring.  Measured (T=200, seeds 0-3; also 10-13
+    and 20-23): thompson 0.415 (0.391, 0.408) of the uniform leader's regret and half ratio
+    0.49 (0.48, 0.45); bayes-optimistic 0.408 (0.407, 0.408) and 0.63 (0.62, 0.63); against
+    0.5 and 0.75."""
     game = myopic_game()
     out = run_online(game, learner, episodes=MYOPIC_T, seeds=MYOPIC_SEEDS, chunk=50)
     regret = out["regret"]
