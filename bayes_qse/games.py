@@ -463,17 +463,67 @@ def tempting_game(
     return Game(P, r, phi, theta, eta, np.ones(S), False)
 
 
+def exploration_game(
+    horizon: int = 2,
+    n_follower_actions: int = 3,
+    safe_reward: float = 0.6,
+    cooperation: float = 3.0,
+    eta: float = 1.0,
+) -> Game:
+    """A myopic game built to need exploration: the better action looks worse until tried.
+
+    One state, ``H = horizon`` steps, leader actions ``a = 0`` (safe) and ``a = 1`` (risky),
+    ``B = n_follower_actions`` follower actions.  Safe: the leader earns ``safe_reward``
+    whatever the follower does.  Risky: she earns 1 if the follower cooperates (``b = 0``) and
+    0 otherwise.  Features (``d = 2``): ``phi(a=0, b) = (b / (B-1), 0)`` (the follower's taste
+    for high actions under the safe action, which does not affect the leader) and
+    ``phi(a=1, b) = (0, 1[b = 0])`` (its taste for cooperating); ``theta = (0.5, cooperation)``.
+    (The story: a safe but modest contract, or a risky venture that pays only if the partner
+    cooperates.)
+
+    Per step the risky action is worth ``nu(0 | risky) = e^c / (e^c + B - 1)`` with
+    ``c = eta * cooperation`` (0.909 with the defaults) against ``safe_reward`` (0.6), so the
+    QSE plays risky.  But ``theta_2``, the only parameter the risky action's value depends
+    on, is observed only when the risky action is played, and at the prior mean ``theta = 0``
+    the follower is uniform: risky looks worth ``1/B`` (1/3 < 0.6).  A plug-in leader that
+    stops playing risky after a few early plays keeps that estimate (the posterior of
+    ``theta_2`` no longer moves) and loses ``e^c/(e^c+B-1) - safe_reward`` per step for ever.
+    Both parameters are identified under the uniform policy (Fisher information of rank 2).
+    """
+    for name, value, low in (
+        ("horizon", horizon, 1),
+        ("n_follower_actions", n_follower_actions, 2),
+    ):
+        if isinstance(value, bool) or int(value) != value or value < low:
+            raise GameValidationError(f"{name}: must be an integer >= {low}, got {value!r}")
+    if not 0.0 <= safe_reward <= 1.0:
+        raise GameValidationError(f"safe_reward: must lie in [0, 1], got {safe_reward!r}")
+    if not np.isfinite(cooperation):
+        raise GameValidationError(f"cooperation: must be finite, got {cooperation!r}")
+    H, S, A, B = int(horizon), 1, 2, int(n_follower_actions)
+    P = np.ones((H, S, A, B, S))
+    r = np.zeros((H, S, A, B))
+    r[:, 0, 0, :] = safe_reward
+    r[:, 0, 1, 0] = 1.0
+    phi = np.zeros((H, S, A, B, 2))
+    phi[:, 0, 0, :, 0] = np.arange(B) / (B - 1)
+    phi[:, 0, 1, 0, 1] = 1.0
+    theta = np.array([0.5, float(cooperation)])
+    return Game(P, r, phi, theta, eta, None, False)
+
+
 NAMED_GAMES = {
     "patrol": patrol_game,
     "pricing": pricing_game,
     "steering": steering_game,
     "tempting": tempting_game,
+    "exploration": exploration_game,
 }
 
 
 def named_game(name: str, **kwargs: Any) -> Game:
     """Build one of :data:`NAMED_GAMES` by name (``patrol``, ``pricing``, ``steering``,
-    ``tempting``)."""
+    ``tempting``, ``exploration``)."""
     if name not in NAMED_GAMES:
         raise GameValidationError(
             f"game: unknown named game {name!r}; choose from {sorted(NAMED_GAMES)}"

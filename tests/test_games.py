@@ -175,7 +175,7 @@ def test_only_per_step_constants_keep_a_farsighted_response():
 
 
 def test_named_game_lookup():
-    assert set(bq.games.NAMED_GAMES) == {"patrol", "pricing", "steering", "tempting"}
+    assert set(bq.games.NAMED_GAMES) == {"patrol", "pricing", "steering", "tempting", "exploration"}
     for name, build in bq.games.NAMED_GAMES.items():
         g = bq.games.named_game(name)
         np.testing.assert_array_equal(g.features, build().features)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpyro  # noqa: F401  (RunStore imports it; importing first avoids one retrace)
 import pytest
+from reference import deterministic_policies, np_follower_response, np_policy_value
 
 from bayes_qse.errors import ConfigError
 from bayes_qse.experiments import get_experiment, load_config
@@ -68,6 +69,59 @@ def test_results_figures_and_table(finished_run):
     arrays_u, meta = RunStore(out, "online_regret", config).load_unit("linear.greedy.seed1")
     assert meta["seed"] == 1 and meta["config"]["episodes"] == 6
     np.testing.assert_array_equal(arrays_u["regret"], arrays["linear.greedy.regret"][1])
+
+
+def test_recorded_regret_is_the_true_value_gap_of_the_policies_played(finished_run):
+    """The regret the experiment records, re-evaluated independently.  The experiment's runner
+    (same game, learner settings and seeds) is run one episode per chunk so that the policy
+    ``pi^t`` each learner announced can be read from its state before episode ``t``; each
+    recorded regret must equal ``J(pi*) - J(pi^t)`` by the NumPy loops of
+    ``tests/reference.py``, with ``J(pi*)`` the best deterministic policy by brute force (a
+    myopic follower: the QSE is an MDP optimum).  Bug caught: regret measured from a wrong
+    optimum (the estimated model, a step-wise plan), the regret of the next episode's policy
+    recorded for this one, rows of seeds swapped, a sign error.
+
+    The experiment's own records (run in chunks of 3) are checked against the value gaps of
+    the policies the learner can announce.  (Replaying the learner outside the runner is not
+    exact: in states no episode has visited, the greedy plan is an exact tie under the prior,
+    broken by rounding, which differs between compilations.)"""
+    out, config, path = finished_run
+    with np.load(path) as data:
+        seeds = [int(s) for s in data["seeds"]]
+        experiment_regret = data["linear.greedy.regret"]
+    game = exp.make_game("linear", config)
+    P, r, rho = (np.asarray(x) for x in (game.transitions, game.leader_reward, game.initial_dist))
+    u = np.einsum("hsabd,d->hsab", np.asarray(game.features), np.asarray(game.theta))
+    nu = np_follower_response(P, u, float(game.eta))
+    H, S, A, _ = game.shape
+    j_star = max(np_policy_value(P, r, rho, nu, pi) for pi in deterministic_policies(H, S, A))
+    T = config["episodes"]
+    runner = online.OnlineRunner(
+        game,
+        "greedy",
+        {**{k: config[k] for k in exp.LEARNER_KEYS}, "capacity": T},
+        episodes=T,
+        chunk=1,
+        known_model=config["known_model"],
+    )
+    states = runner.init_states(seeds)
+    played = set()
+    for t in range(T):
+        policies = np.asarray(states.policy)
+        states, record = runner.run_chunk(states, seeds, t)
+        for row, policy in enumerate(policies):
+            played.add(policy.tobytes())
+            expected = j_star - np_policy_value(P, r, rho, nu, policy)
+            assert float(record.regret[row, 0]) == pytest.approx(expected, abs=1e-10), (row, t)
+    assert len(played) > 1  # the policies changed over the run: an off-by-one would show
+    # the experiment's own records (chunks of 3): the first episode plays the uniform policy,
+    # every later one a deterministic plan, so each entry is one of these value gaps
+    uniform = j_star - np_policy_value(P, r, rho, nu, np.full((H, S, A), 1.0 / A))
+    np.testing.assert_allclose(experiment_regret[:, 0], uniform, atol=1e-10)
+    gaps = np.array([j_star - np_policy_value(P, r, rho, nu, pi)
+                     for pi in deterministic_policies(H, S, A)])  # fmt: skip
+    for value in experiment_regret[:, 1:].ravel():
+        assert np.min(np.abs(gaps - value)) < 1e-10, value
 
 
 def test_rerun_resumes_without_recomputing(finished_run, monkeypatch):
