@@ -22,6 +22,7 @@ from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..leader_model import TabularStats
 from ..planning import adam_ascent, evaluate_policy, stepwise_policy
+from ..ties import tolerant_argmax
 
 Array = jax.Array
 PRNGKey = Array
@@ -273,7 +274,7 @@ def warm_gradient_plan(
     # the start policy enters as itself (one-hot), not only through its tempered logits
     policies = jnp.concatenate([jax.nn.softmax(finals, axis=-1), start_policy[None]])
     values = jax.vmap(objective)(policies)
-    best = jnp.argmax(values)
+    best = tolerant_argmax(values)
     return policies[best], logits[best]
 
 
@@ -325,7 +326,7 @@ def online_newton_step(
     candidates = theta[None] + sizes[:, None] * direction[None]
     values = jax.vmap(objective)(candidates)
     values = jnp.where(jnp.isfinite(values), values, -jnp.inf)
-    theta_new = candidates[jnp.argmax(values)]
+    theta_new = candidates[tolerant_argmax(values)]
     precision = (vecs * jnp.maximum(lam, prior_precision)) @ vecs.T
     return theta_new, precision
 
