@@ -120,7 +120,7 @@ def _pid_alive(pid: Any) -> bool:
 def _describe_holder(holder: Mapping[str, Any] | None) -> str:
     if not holder:
         return "holder not recorded yet"
-    parts = [f"pid {holder.get('pid', '?')}", f"on host {holder.get('host', '?')}"]
+    parts = [f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"]
     if holder.get("started"):
         parts.append(f"started {holder['started']}")
     if holder.get("experiment"):
