@@ -258,3 +258,44 @@ def test_the_lock_is_reentrant_within_a_process(tmp_path):
             store.save_unit("a", {"x": np.ones(2)})
         assert json.loads((tmp_path / LOCK).read_text())["pid"] == os.getpid()  # still held
     assert (tmp_path / LOCK).read_text() == ""
+
+
+def test_rationality_sweep_keeps_seed_rows_across_seeds(tmp_path, monkeypatch, shared_runner):
+    """rationality_sweep stores all seeds of a (eta, learner) in one unit: a rerun with more
+    (or fewer) --seeds computes only the new seeds and joins the rows it already has (they do
+    not depend on the batch); before, the old unit was kept with the old number of rows."""
+    from bayes_qse.experiments import load_config
+    from bayes_qse.experiments import rationality_sweep as sweep
+    from bayes_qse.learners import online
+
+    monkeypatch.setattr(online, "OnlineRunner", shared_runner)
+    # the set-width part is not under test here: its unit is saved beforehand (so the sweep
+    # skips it) and the aggregation, which reads it, is left out
+    monkeypatch.setattr(sweep, "aggregate", lambda store, config: {})
+    overrides = {"etas": [1.0], "learners": ["greedy"], "episodes": 4, "chunk": 2}
+    played = []
+    run_chunk = OnlineRunner.run_chunk
+    monkeypatch.setattr(
+        OnlineRunner, "run_chunk",
+        lambda self, s, seeds, t0: played.append(list(seeds)) or run_chunk(self, s, seeds, t0),
+    )  # fmt: skip
+
+    def run(out, seeds):
+        config = load_config(sweep, overrides={**overrides, "seeds": seeds})
+        with RunStore(out, sweep.NAME, config) as store:
+            store.save_unit("width.eta1", {"x": np.zeros(1)})
+        sweep.run(config, out, progress=False)
+        with RunStore(out, sweep.NAME, config) as store:
+            return store.load_unit("regret.eta1.greedy")[0]
+
+    fresh = run(tmp_path / "fresh", 3)
+    played.clear()
+    grown = run(tmp_path / "grown", 2)
+    grown = run(tmp_path / "grown", 3)
+    assert played == [[0, 1], [0, 1], [2], [2]]  # two chunks for seeds 0, 1; then for seed 2
+    shrunk = run(tmp_path / "grown", 1)
+    assert played[4:] == []  # nothing recomputed
+    for f in ("regret", "theta_error", "set_size"):
+        np.testing.assert_array_equal(grown[f], fresh[f])
+        np.testing.assert_array_equal(shrunk[f], fresh[f][:1])
+    np.testing.assert_array_equal(grown["seeds"], [0, 1, 2])
