@@ -19,6 +19,7 @@ import numpy as np
 from ._validate import as_float_array, check_distribution, check_scaled_utility, check_shape
 from .errors import BayesQSEInputError
 from .follower import follower_log_response_from_utility, utility
+from .ties import greedy_one_hot, tolerant_argmax
 
 Array = jax.Array
 
@@ -123,11 +124,11 @@ def backward_induction(
     and optionally on ``transitions``/``leader_reward``; for shared transitions the next-state
     expectation is one matrix product for all ``M``.
 
-    Returns ``(Q[..., H,S,A], V[..., H+1,S], greedy_policy[..., H,S,A])`` (one-hot, first argmax).
+    Returns ``(Q[..., H,S,A], V[..., H+1,S], greedy_policy[..., H,S,A])`` (one-hot: the lowest
+    action within a round-off tolerance of the maximum, :func:`bayes_qse.ties.tolerant_argmax`).
     """
     batch = nu.shape[:-4]
     H, S = nu.shape[-4], nu.shape[-3]
-    A = nu.shape[-2]
     t_axis = transitions.ndim - 5
     r_axis = leader_reward.ndim - 4
     p_seq = jnp.moveaxis(transitions, t_axis, 0)
@@ -148,7 +149,7 @@ def backward_induction(
     _, (qs, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, nu_seq), reverse=True)
     q = jnp.moveaxis(qs, 0, len(batch))
     v = jnp.concatenate([jnp.moveaxis(vs, 0, len(batch)), v_end[..., None, :]], axis=-2)
-    policy = jax.nn.one_hot(jnp.argmax(q, axis=-1), A, dtype=nu.dtype)
+    policy = greedy_one_hot(q).astype(nu.dtype)
     del H
     return q, v, policy
 
@@ -213,7 +214,6 @@ def stepwise_policy(
     follower's values (hence responses) at earlier steps.  Exact for a myopic follower.
     Returns a one-hot ``policy[H,S,A]``.
     """
-    A = u.shape[2]
 
     def step(carry, inputs):
         vf_next, vl_next = carry
@@ -221,7 +221,7 @@ def stepwise_policy(
         qf = u_h + expected_next_value(p_h, vf_next)
         nu = jax.nn.softmax(eta * qf, axis=-1)
         ql = jnp.sum(nu * (r_h + expected_next_value(p_h, vl_next)), axis=-1)
-        pi = jax.nn.one_hot(jnp.argmax(ql, axis=-1), A, dtype=ql.dtype)
+        pi = greedy_one_hot(ql)
         wf = jax.scipy.special.logsumexp(eta * qf, axis=-1) / eta
         return (jnp.sum(pi * wf, -1), jnp.sum(pi * ql, -1)), pi
 
@@ -302,7 +302,7 @@ def plan_farsighted(
     final = jax.vmap(lambda x0: adam_ascent(objective, x0, n_steps, learning_rate))(logits0)
     policies = jnp.concatenate([jax.nn.softmax(final, axis=-1), det_starts])
     values = jax.vmap(value)(policies)
-    return policies, values, jnp.argmax(values)
+    return policies, values, tolerant_argmax(values)
 
 
 def solve_qse(

@@ -15,8 +15,9 @@ Shapes: ``M`` draws, ``H`` horizon, ``S`` states, ``A`` leader actions, ``B`` fo
     theta         [M,d]        follower parameters, one per draw
 
 Every planner returns leader Q-values ``q[..., H,S,A]``, values ``v[..., H+1,S]`` (with
-``v[..., H, :] = 0``) and the greedy one-hot ``policy[..., H,S,A]`` (first argmax).  The
-pure functions are ``jit``-compiled; :func:`plan_draws` is the validating wrapper that takes a
+``v[..., H, :] = 0``) and the greedy one-hot ``policy[..., H,S,A]`` (the lowest action within
+a round-off tolerance of the maximum, :func:`bayes_qse.ties.tolerant_argmax`).  The pure
+functions are ``jit``-compiled; :func:`plan_draws` is the validating wrapper that takes a
 :class:`~bayes_qse.games.Game`.
 """
 
@@ -33,6 +34,7 @@ from ._validate import as_float_array, check_distribution, check_shape
 from .errors import BayesQSEInputError
 from .follower import follower_log_response_from_utility, utility
 from .planning import evaluate_policy, plan_farsighted
+from .ties import greedy_one_hot
 
 Array = jax.Array
 
@@ -53,7 +55,7 @@ class DrawPlans(NamedTuple):
 
 
 def _greedy(q: Array) -> Array:
-    return jax.nn.one_hot(jnp.argmax(q, axis=-1), q.shape[-1], dtype=q.dtype)
+    return greedy_one_hot(q)
 
 
 def _stack_values(vs: Array, v_end: Array) -> Array:

@@ -184,7 +184,16 @@ def test_no_recompilation_after_the_first_chunk(game, greedy_runner):
     assert greedy_runner._chunk._cache_size() == 1
 
 
-def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, game, monkeypatch):
+@pytest.mark.parametrize(
+    ("saves_before_kill", "replayed"),
+    [
+        (4, [6, 9]),  # killed after chunk 2 was saved for both seeds
+        (3, [3, 6, 9, 6, 9]),  # killed between the two per-seed saves of chunk 2
+    ],
+)
+def test_killed_and_resumed_run_equals_uninterrupted(
+    tmp_path, game, monkeypatch, saves_before_kill, replayed
+):
     runner = OnlineRunner(game, "thompson", {"num_draws": 4}, episodes=12, chunk=3)
     full = run_online(game, "thompson", episodes=12, seeds=[0, 2], runner=runner)
 
@@ -192,11 +201,11 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, game, monkeypatch
     original = RunStore.save_checkpoint
     calls = {"n": 0}
 
-    def save_then_die(self, key, pytree, meta=None):
-        original(self, key, pytree, meta)
+    def save_then_die(self, key, pytree, meta=None, part=None):
+        original(self, key, pytree, meta, part)
         calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed after 6 episodes")
+        if calls["n"] == saves_before_kill:
+            raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(RunStore, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
@@ -205,6 +214,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, game, monkeypatch
             checkpoint_key="g.thompson",
         )  # fmt: skip
     monkeypatch.setattr(RunStore, "save_checkpoint", original)
+    store.close()
     reopened = RunStore(tmp_path, "online_regret", {"seeds": 2, "base_seed": 0})
     played = []
     run_chunk = runner.run_chunk
@@ -215,7 +225,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, game, monkeypatch
         game, "thompson", episodes=12, seeds=[0, 2], runner=runner, store=reopened,
         checkpoint_key="g.thompson",
     )  # fmt: skip
-    assert played == [6, 9]  # only the episodes that were not checkpointed
+    assert played == replayed  # only the episodes that were not checkpointed, per seed
     for key in ("regret", "theta_error", "set_size"):
         np.testing.assert_array_equal(resumed[key], full[key])
     assert runner.n_traces == 1

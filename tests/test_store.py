@@ -22,7 +22,13 @@ from bayes_qse.experiments import (
     load_config,
     run_experiment,
 )
-from bayes_qse.experiments.store import RunStore, config_diff, progress, read_manifest
+from bayes_qse.experiments.store import (
+    RunNotice,
+    RunStore,
+    config_diff,
+    progress,
+    read_manifest,
+)
 
 CONFIG = {"seeds": 2, "base_seed": 0, "episodes": 10, "eta": 1.0, "learners": ["a", "b"]}
 
@@ -149,12 +155,26 @@ def test_checkpoint_round_trip_of_a_pytree_with_prng_keys(tmp_path):
         jax.random.normal(restored["key"], (4,)), jax.random.normal(state["key"], (4,))
     )
     np.testing.assert_array_equal(restored["raw_key"], state["raw_key"])
-    with pytest.raises(ConfigError, match="arrays but the state has"):
-        store.load_checkpoint("seed0", like={"theta": jnp.zeros(3)})
-    with pytest.raises(ConfigError, match="shape"):
-        store.load_checkpoint("seed0", like={**state, "theta": jnp.zeros(4)})
-    store.delete_checkpoint("seed0")
-    assert store.load_checkpoint("seed0", like=state) is None
+    # a checkpoint that does not match is set aside (kept, renamed) with a notice, not fatal
+    with pytest.warns(RunNotice, match=r"set aside checkpoints/seed0.npz \(it holds 6 arrays"):
+        assert store.load_checkpoint("seed0", like={"theta": jnp.zeros(3)}) is None
+    assert not store.has_checkpoint("seed0")
+    assert len(list((tmp_path / "checkpoints" / ".set-aside").glob("seed0.*.npz"))) == 1
+    store.save_checkpoint("seed0", state, {"episode": 40})
+    with pytest.warns(RunNotice, match=r"array \d has shape \(3,\), the state expects \(4,\)"):
+        assert store.load_checkpoint("seed0", like={**state, "theta": jnp.zeros(4)}) is None
+    (tmp_path / "checkpoints" / "seed0.npz").write_bytes(b"not a zip file")
+    with pytest.warns(RunNotice, match="unreadable"):
+        assert store.load_checkpoint("seed0", like=state) is None
+    assert len(list((tmp_path / "checkpoints" / ".set-aside").glob("seed0.*.npz"))) == 3
+    # parts of a checkpoint are saved, listed and deleted with their key
+    store.save_checkpoint("unit", state, {"episode": 1}, part="seed3")
+    store.save_checkpoint("unit", state, {"episode": 2}, part="seed1")
+    assert store.checkpoint_parts("unit") == ["seed1", "seed3"]
+    assert store.load_checkpoint("unit", like=state, part="seed3")[1]["episode"] == 1
+    store.delete_checkpoint("unit")
+    assert store.checkpoint_parts("unit") == []
+    assert store.load_checkpoint("unit", like=state, part="seed1") is None
 
 
 def test_write_results_splits_arrays_and_summary(tmp_path):

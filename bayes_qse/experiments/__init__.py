@@ -301,24 +301,29 @@ def run_experiment(
 ) -> tuple[Path, list[Path]]:
     """Load the config, run experiment ``name`` (resuming) and draw its figures.
 
+    The output directory's lock (:class:`~bayes_qse.experiments.store.OutputLock`) is held
+    from before ``--restart`` discards anything until the figures are drawn: a second writer
+    of the same directory gets a :class:`ConfigError` naming this one.
+
     Returns ``(results_path, figure_paths)``.
     """
-    from .store import RunStore
+    from .store import OutputLock, RunStore
 
     module = get_experiment(name)
     config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed})
     out_dir = Path(out) if out is not None else Path("results") / name
-    if restart:
-        RunStore(out_dir, name, config, resume=False)
-    try:
-        results = Path(module.run(config, out_dir, progress=show_progress))
-    except ConfigError as exc:  # the store speaks the Python API; say the flag instead
-        text = str(exc).replace("(resume=False / --restart)", "(--restart)")
-        text = text.replace("resume=False", "--restart")
-        if text == str(exc):
-            raise
-        raise ConfigError(text) from None
-    figures = [Path(p) for p in module.plot(out_dir)] if make_plots else []
+    with OutputLock(out_dir, name):
+        if restart:
+            RunStore(out_dir, name, config, resume=False).close()
+        try:
+            results = Path(module.run(config, out_dir, progress=show_progress))
+        except ConfigError as exc:  # the store speaks the Python API; say the flag instead
+            text = str(exc).replace("(resume=False / --restart)", "(--restart)")
+            text = text.replace("resume=False", "--restart")
+            if text == str(exc):
+                raise
+            raise ConfigError(text) from None
+        figures = [Path(p) for p in module.plot(out_dir)] if make_plots else []
     return results, figures
 
 

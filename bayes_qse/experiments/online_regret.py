@@ -14,10 +14,13 @@ Per episode the runner records the exact regret ``J(pi*) - J(pi^t)`` (policy eva
 true game), the follower-parameter error and the size of the Laplace / Wald ellipsoid.  The
 leader also learns her own transitions and rewards unless ``known_model`` is true.
 
-A unit of work is one ``(game, learner)`` pair for all pending seeds at once (``vmap``), run in
-chunks of ``chunk`` episodes and checkpointed after every chunk; it is saved per seed when done
+A unit of work is one ``(game, learner)`` pair for all pending seeds at once (``vmap``-ped in
+blocks of :data:`~bayes_qse.learners.runner.SEED_BLOCK` seeds), run in chunks of ``chunk``
+episodes and checkpointed per seed after every chunk; it is saved per seed when done
 (``units/<game>.<learner>.seed<s>.npz``), so an interrupted run resumes without losing or
-repeating episodes, and more seeds can be added later.
+repeating episodes, and more seeds can be added later (``--seeds``).  A seed's records are
+bit-identical whatever ``--seeds`` is and however often the run was interrupted
+(:mod:`bayes_qse.learners.runner`: same version, platform and XLA build).
 
 The CI-sized default runs every learner on the ``linear`` game only (each learner and game
 compiles once, which dominates a tiny run); ``--full`` runs all three games with 20 seeds.
@@ -159,59 +162,60 @@ def unit_key(game: str, learner: str, seed: int) -> str:
 def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path:
     """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path."""
     validate_config(config)
-    store = RunStore(out_dir, "online_regret", config)
-    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    learner_config = {k: config[k] for k in LEARNER_KEYS}
-    for game_name in config["games"]:
-        game = make_game(game_name, config)
-        T = episodes_for(game_name, config)
-        qse = None
-        for learner in config["learners"]:
-            todo = [s for s in seeds if not store.has(unit_key(game_name, learner, s))]
-            if not todo:
-                continue
-            if qse is None:
-                from ..planning import solve_qse
+    with RunStore(out_dir, "online_regret", config) as store:
+        seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+        learner_config = {k: config[k] for k in LEARNER_KEYS}
+        for game_name in config["games"]:
+            game = make_game(game_name, config)
+            T = episodes_for(game_name, config)
+            qse = None
+            for learner in config["learners"]:
+                todo = [s for s in seeds if not store.has(unit_key(game_name, learner, s))]
+                if not todo:
+                    continue
+                if qse is None:
+                    from ..planning import solve_qse
 
-                qse = solve_qse(game)
-            start = time.perf_counter()
-            runner = OnlineRunner(
-                game,
-                learner,
-                {**learner_config, "capacity": T},
-                episodes=T,
-                chunk=min(config["chunk"], T),
-                known_model=config["known_model"],
-                qse=qse,
-            )
-            ckpt = f"{game_name}.{learner}"
-            out = run_online(
-                game,
-                learner,
-                episodes=T,
-                seeds=todo,
-                store=store,
-                checkpoint_key=ckpt,
-                progress=progress,
-                runner=runner,
-            )
-            wall = time.perf_counter() - start
-            for i, s in enumerate(todo):
-                store.save_unit(
-                    unit_key(game_name, learner, s),
-                    {k: out[k][i] for k in ("regret", "theta_error", "set_size")},
-                    {
-                        "seed": s,
-                        "game": game_name,
-                        "learner": learner,
-                        "episodes": T,
-                        "optimal_value": float(out["optimal_value"]),
-                        "batch_wall_seconds": wall,
-                        "batch_seeds": len(todo),
-                    },
+                    qse = solve_qse(game)
+                start = time.perf_counter()
+                runner = OnlineRunner(
+                    game,
+                    learner,
+                    {**learner_config, "capacity": T},
+                    episodes=T,
+                    chunk=min(config["chunk"], T),
+                    known_model=config["known_model"],
+                    qse=qse,
                 )
-            store.delete_checkpoint(ckpt)
-    return _write_results(store, config, seeds)
+                ckpt = f"{game_name}.{learner}"
+                out = run_online(
+                    game,
+                    learner,
+                    episodes=T,
+                    seeds=todo,
+                    store=store,
+                    checkpoint_key=ckpt,
+                    progress=progress,
+                    runner=runner,
+                )
+                wall = time.perf_counter() - start
+                for i, s in enumerate(todo):
+                    store.save_unit(
+                        unit_key(game_name, learner, s),
+                        {k: out[k][i] for k in ("regret", "theta_error", "set_size")},
+                        {
+                            "seed": s,
+                            "game": game_name,
+                            "learner": learner,
+                            "episodes": T,
+                            "optimal_value": float(out["optimal_value"]),
+                            "batch_wall_seconds": wall,
+                            "batch_seeds": len(todo),
+                            "seed_block": runner.seed_block,
+                        },
+                    )
+                store.delete_checkpoint(ckpt)
+        return _write_results(store, config, seeds)
 
 
 def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) -> Path:

@@ -125,51 +125,80 @@ def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
 
     validate_config(config)
     out_dir = Path(out_dir)
-    store = RunStore(out_dir, NAME, config)
-    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    learner_config = {k: config[k] for k in LEARNER_KEYS}
-    T = config["episodes"]
-    jobs = [("width", eta, None) for eta in config["etas"]]
-    jobs += [("regret", eta, learner) for eta in config["etas"] for learner in config["learners"]]
-    for kind, eta, learner in progress_bar(jobs, len(jobs), NAME, progress):
-        key = f"width.{_eta_key(eta)}" if kind == "width" else f"regret.{_eta_key(eta)}.{learner}"
-        if store.has(key):
-            continue
-        start = time.perf_counter()
-        if kind == "width":
-            wcfg = width_config(config, eta)
-            case = cs.make_case(wcfg, "well_specified")
-            idx = np.arange(config["width_replications"])
-            arrays = cs.run_batch(wcfg, case, 0, config["width_sample_size"], idx)
-            arrays = {k: v for k, v in arrays.items() if k not in ("mle", "map")}
-            arrays["theta_true"] = case["theta_target"]
-            arrays["g_true"] = case["g_true"]
-        else:
-            game = make_game(config, eta)
-            runner = OnlineRunner(
-                game,
-                learner,
-                {**learner_config, "capacity": T},
-                episodes=T,
-                chunk=min(config["chunk"], T),
-                known_model=config["known_model"],
-                qse=solve_qse(game),
-            )
-            out = run_online(
-                game,
-                learner,
-                episodes=T,
-                seeds=seeds,
-                store=store,
-                checkpoint_key=key,
-                runner=runner,
-            )
-            arrays = {k: out[k] for k in ("regret", "theta_error", "set_size", "seeds")}
-            arrays["optimal_value"] = out["optimal_value"]
-            store.delete_checkpoint(key)
-        meta = {"kind": kind, "eta": eta, "learner": learner, "seeds": seeds}
-        store.save_unit(key, arrays, meta | {"seconds": time.perf_counter() - start})
-    return store.write_results("results", aggregate(store, config))
+    with RunStore(out_dir, NAME, config) as store:
+        seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+        learner_config = {k: config[k] for k in LEARNER_KEYS}
+        T = config["episodes"]
+        jobs = [("width", eta, None) for eta in config["etas"]]
+        jobs += [("regret", eta, name) for eta in config["etas"] for name in config["learners"]]
+        for kind, eta, learner in progress_bar(jobs, len(jobs), NAME, progress):
+            if kind == "width":
+                key = f"width.{_eta_key(eta)}"
+                if store.has(key):
+                    continue
+                start = time.perf_counter()
+                wcfg = width_config(config, eta)
+                case = cs.make_case(wcfg, "well_specified")
+                idx = np.arange(config["width_replications"])
+                arrays = cs.run_batch(wcfg, case, 0, config["width_sample_size"], idx)
+                arrays = {k: v for k, v in arrays.items() if k not in ("mle", "map")}
+                arrays["theta_true"] = case["theta_target"]
+                arrays["g_true"] = case["g_true"]
+            else:
+                key = f"regret.{_eta_key(eta)}.{learner}"
+                kept, saved_seeds, optimal_value = _kept_rows(store, key, seeds)
+                if saved_seeds == seeds:
+                    continue
+                start = time.perf_counter()
+                todo = [s for s in seeds if s not in kept]
+                if todo:
+                    game = make_game(config, eta)
+                    runner = OnlineRunner(
+                        game,
+                        learner,
+                        {**learner_config, "capacity": T},
+                        episodes=T,
+                        chunk=min(config["chunk"], T),
+                        known_model=config["known_model"],
+                        qse=solve_qse(game),
+                    )
+                    out = run_online(
+                        game,
+                        learner,
+                        episodes=T,
+                        seeds=todo,
+                        store=store,
+                        checkpoint_key=key,
+                        runner=runner,
+                    )
+                    optimal_value = out["optimal_value"]
+                    kept |= {s: {f: out[f][i] for f in _FIELDS} for i, s in enumerate(todo)}
+                # a seed's records do not depend on the other seeds of its batch, so rows kept
+                # from a run with other --seeds join the new ones unchanged
+                arrays = {f: np.stack([kept[s][f] for s in seeds]) for f in _FIELDS}
+                arrays["seeds"] = np.asarray(seeds)
+                arrays["optimal_value"] = optimal_value
+                store.delete_checkpoint(key)
+            meta = {"kind": kind, "eta": eta, "learner": learner, "seeds": seeds}
+            store.save_unit(key, arrays, meta | {"seconds": time.perf_counter() - start})
+        return store.write_results("results", aggregate(store, config))
+
+
+_FIELDS = ("regret", "theta_error", "set_size")
+
+
+def _kept_rows(
+    store: RunStore, key: str, seeds: list[int]
+) -> tuple[dict[int, dict[str, np.ndarray]], list[int] | None, Any]:
+    """``(rows, saved_seeds, optimal_value)`` of a saved regret unit: its rows for the seeds
+    of this run (a unit saved with other ``--seeds`` contributes the seeds it shares), the
+    seeds it holds, and its optimal value (``{}``, ``None``, ``None`` without a unit)."""
+    if not store.has(key):
+        return {}, None, None
+    arrays, _ = store.load_unit(key)
+    saved = [int(s) for s in np.atleast_1d(arrays["seeds"])]
+    rows = {s: {f: arrays[f][saved.index(s)] for f in _FIELDS} for s in seeds if s in saved}
+    return rows, saved, arrays["optimal_value"]
 
 
 def aggregate(store: RunStore, config: dict) -> dict[str, Any]:

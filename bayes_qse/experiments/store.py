@@ -6,7 +6,10 @@ A run lives in one directory::
       manifest.json          experiment name, config, library versions, creation time
       units/<key>.npz        one finished unit of work (e.g. one seed of one learner)
       checkpoints/<key>.npz  the state of an unfinished unit (e.g. an online run mid-way)
+      checkpoints/<key>/<part>.npz   ... or of one part of it (e.g. one seed)
+      checkpoints/.set-aside/        checkpoints that did not match, kept for inspection
       results.npz/.json      the combined results (written last)
+      .lock                  who is writing the directory (pid, host, start time)
 
 Every file is written atomically (write to a temporary file, fsync, rename; see
 :mod:`bayes_qse.io`), so a run killed at any moment leaves either the old file or the new one.
@@ -18,16 +21,32 @@ Reopening a directory with a *different* configuration raises :class:`ConfigErro
 keys that differ (results from two configurations must not be mixed), unless ``resume=False``,
 which discards the old units.  The one exception is ``seeds``: growing or shrinking the number
 of seeds keeps the finished units (they are keyed by seed) and updates the manifest.
+
+A checkpoint is never a fatal error: one that cannot be read or does not match the state it
+should restore (another shape, another run length, a file of an older version) is *set aside*
+(moved to ``checkpoints/.set-aside/``, with a one-line :class:`RunNotice` warning) and the
+unit is recomputed.
+
+One writer at a time: a :class:`RunStore` holds the directory's lock (:class:`OutputLock`, an
+exclusive ``flock`` on ``.lock``, which records the holder's pid, host and start time) until
+:meth:`RunStore.close` (or the end of a ``with`` block, or of the process).  A second writer
+gets a :class:`ConfigError` naming the holder.  The operating system releases the lock of a
+process that dies, so a lock left by a killed run is taken over, with a notice naming it.
+Stores of the same directory in the *same* process share the lock (it is re-entrant).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import re
 import shutil
+import socket
 import sys
+import threading
+import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -44,6 +63,8 @@ T = TypeVar("T")
 MANIFEST = "manifest.json"
 UNITS = "units"
 CHECKPOINTS = "checkpoints"
+SET_ASIDE = ".set-aside"
+LOCK = ".lock"
 _META = "__meta__"
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 #: Config keys that may change between a run and its resumption (units are keyed by them).
@@ -76,6 +97,209 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+class RunNotice(UserWarning):
+    """A one-line notice about a run directory (a checkpoint set aside, a stale lock taken
+    over): nothing is wrong with the results, but the user should know."""
+
+
+def _pid_alive(pid: Any) -> bool:
+    """Whether a process ``pid`` exists on this host (``False`` for a malformed pid)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
+
+
+def _describe_holder(holder: Mapping[str, Any] | None) -> str:
+    if not holder:
+        return "holder not recorded yet"
+    parts = [f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"]
+    if holder.get("started"):
+        parts.append(f"started {holder['started']}")
+    if holder.get("experiment"):
+        parts.append(f"experiment {holder['experiment']}")
+    return ", ".join(parts)
+
+
+try:  # POSIX
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None  # type: ignore[assignment]
+
+
+def _try_flock(fd: int) -> bool | None:
+    """Try an exclusive non-blocking ``flock``: ``True`` acquired, ``False`` held by another
+    open file, ``None`` where the platform or file system has no ``flock``."""
+    if _fcntl is None:  # pragma: no cover - Windows
+        return None
+    try:
+        _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return False
+        return None  # ENOLCK, EOPNOTSUPP, ...: fall back to the recorded pid
+    return True
+
+
+class OutputLock:
+    """An exclusive claim on an output directory: the file ``<out_dir>/.lock``.
+
+    :meth:`acquire` takes an exclusive ``flock`` on the file and writes the holder (pid, host,
+    start time, experiment) into it; :meth:`release` empties it and unlocks.  The operating
+    system drops the ``flock`` of a process that dies, so a lock whose file still names a
+    holder but is not locked was left by a killed run: it is taken over with a
+    :class:`RunNotice`.  Where ``flock`` is unavailable the recorded pid decides: a holder
+    that is alive on this host (or that runs on another host) keeps the lock, a dead one is
+    taken over.
+
+    Within one process the lock is re-entrant: every :class:`OutputLock` of the same directory
+    shares one ``flock``, released when the last of them is released.
+
+    Raises (from :meth:`acquire`):
+        ConfigError: another process holds the lock (the message names it), or ``out_dir``
+            exists and is not a directory.
+    """
+
+    _held: dict[str, list[Any]] = {}  # real path -> [fd, count]
+    _guard = threading.Lock()
+
+    def __init__(self, out_dir: str | os.PathLike, experiment: str = "") -> None:
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / LOCK
+        self.experiment = str(experiment)
+        self._mine = False
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds (its share of) the lock."""
+        return self._mine
+
+    def _holder(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": _now(),
+            "experiment": self.experiment,
+        }
+
+    @staticmethod
+    def _read(fd: int) -> dict[str, Any] | None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        raw = b""
+        while chunk := os.read(fd, 65536):
+            raw += chunk
+        if not raw.strip():
+            return None
+        try:
+            holder = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return {"pid": "?", "host": "?", "started": "unreadable lock file"}
+        return holder if isinstance(holder, dict) else None
+
+    def acquire(self) -> OutputLock:
+        """Take the lock (see the class docstring); returns ``self``."""
+        if self._mine:
+            return self
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise ConfigError(f"out: {self.out_dir} exists and is not a directory")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        key = os.path.realpath(self.out_dir)
+        with self._guard:
+            entry = self._held.get(key)
+            if entry is not None:
+                entry[1] += 1
+                self._mine = True
+                return self
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                got = _try_flock(fd)
+                previous = self._read(fd)
+                if got is None:  # no flock: decide on the recorded holder
+                    got = not self._alive_elsewhere(previous)
+                if not got:
+                    raise ConfigError(
+                        f"out: {self.out_dir} is in use by another run "
+                        f"({_describe_holder(previous)}); wait for it to finish or choose "
+                        "another --out directory"
+                    )
+                if previous and previous.get("pid") != os.getpid():
+                    state = (
+                        "no longer running"
+                        if previous.get("host") == socket.gethostname()
+                        and not _pid_alive(previous.get("pid"))
+                        else "no longer holding it"
+                    )
+                    warnings.warn(
+                        f"out: took over the stale lock of {self.out_dir} left by "
+                        f"{_describe_holder(previous)} ({state})",
+                        RunNotice,
+                        stacklevel=3,
+                    )
+                data = json.dumps(self._holder(), sort_keys=True).encode("utf-8")
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, data)
+                os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._held[key] = [fd, 1]
+            self._mine = True
+        return self
+
+    @staticmethod
+    def _alive_elsewhere(holder: Mapping[str, Any] | None) -> bool:
+        if not holder or holder.get("pid") == os.getpid():
+            return False
+        if holder.get("host") != socket.gethostname():
+            return True  # cannot tell whether it is alive: assume it is
+        return _pid_alive(holder.get("pid"))
+
+    def release(self) -> None:
+        """Give up this object's share of the lock (the last share empties and unlocks the
+        file).  Safe to call twice."""
+        if not self._mine:
+            return
+        key = os.path.realpath(self.out_dir)
+        with self._guard:
+            self._mine = False
+            entry = self._held.get(key)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            fd = entry[0]
+            del self._held[key]
+            try:
+                os.ftruncate(fd, 0)
+                if _fcntl is not None:
+                    _fcntl.flock(fd, _fcntl.LOCK_UN)
+            except OSError:  # pragma: no cover - the lock goes with the descriptor anyway
+                pass
+            finally:
+                os.close(fd)
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def __del__(self) -> None:  # a store dropped without close() releases its share
+        try:
+            self.release()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
 class RunStore:
     """Atomic, resumable storage for one experiment run in ``out_dir``.
 
@@ -88,9 +312,13 @@ class RunStore:
             config raises :class:`ConfigError`.  If ``False`` discard any previous units,
             checkpoints and results in ``out_dir`` and start afresh.
 
+    The store holds the directory's :class:`OutputLock` from its creation until
+    :meth:`close` (also the end of a ``with`` block, or when the store is garbage-collected).
+
     Raises:
-        ConfigError: the directory holds a run of another experiment or another config, or
-            its manifest is unreadable.
+        ConfigError: another process is writing ``out_dir`` (the message names its pid, host
+            and start time), the directory holds a run of another experiment or another
+            config, or its manifest is unreadable.
     """
 
     def __init__(
@@ -105,7 +333,14 @@ class RunStore:
         self.config = _normalise(config)
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise ConfigError(f"out: {self.out_dir} exists and is not a directory")
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = OutputLock(self.out_dir, self.experiment).acquire()
+        try:
+            self._open(config, resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, config: Mapping[str, Any], resume: bool) -> None:
         manifest_path = self.out_dir / MANIFEST
         old = self._read_manifest(manifest_path) if manifest_path.exists() else None
         if old is not None and resume:
@@ -138,6 +373,16 @@ class RunStore:
             }
             atomic_write_json(manifest_path, self.manifest)
 
+    def close(self) -> None:
+        """Release the directory's lock (the store's files stay readable)."""
+        self.lock.release()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     # ---- helpers ---------------------------------------------------------------------
     @staticmethod
     def _read_manifest(path: Path) -> dict[str, Any]:
@@ -166,8 +411,10 @@ class RunStore:
     def _unit_path(self, key: str) -> Path:
         return self.out_dir / UNITS / f"{self._check_key(key)}.npz"
 
-    def _checkpoint_path(self, key: str) -> Path:
-        return self.out_dir / CHECKPOINTS / f"{self._check_key(key)}.npz"
+    def _checkpoint_path(self, key: str, part: str | None = None) -> Path:
+        if part is None:
+            return self.out_dir / CHECKPOINTS / f"{self._check_key(key)}.npz"
+        return self.out_dir / CHECKPOINTS / self._check_key(key) / f"{self._check_key(part)}.npz"
 
     def _write(self, path: Path, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
         if _META in arrays:
@@ -227,11 +474,19 @@ class RunStore:
             yield key, arrays, meta
 
     # ---- checkpoints of unfinished units ---------------------------------------------
-    def save_checkpoint(self, key: str, pytree: Any, meta: Mapping[str, Any] | None = None) -> Path:
+    def save_checkpoint(
+        self,
+        key: str,
+        pytree: Any,
+        meta: Mapping[str, Any] | None = None,
+        part: str | None = None,
+    ) -> Path:
         """Atomically save the state of an unfinished unit (any pytree of arrays).
 
         JAX typed PRNG keys (``jax.random.key``) are stored as their key data and restored.
-        Put the progress (e.g. ``{"episode": 200}``) in ``meta``.
+        Put the progress (e.g. ``{"episode": 200}``) in ``meta``.  With ``part`` (e.g.
+        ``"seed3"``) the checkpoint is one of several of the unit
+        (``checkpoints/<key>/<part>.npz``), saved and restored independently.
         """
         leaves = jax.tree_util.tree_leaves(pytree)
         arrays: dict[str, Any] = {}
@@ -246,36 +501,79 @@ class RunStore:
                 arrays[f"leaf_{i}"] = np.asarray(leaf)
                 impls.append(None)
         full_meta = {**dict(meta or {}), "key": key, "n_leaves": len(leaves), "key_impls": impls}
-        return self._write(self._checkpoint_path(key), arrays, full_meta)
+        if part is not None:
+            full_meta["part"] = part
+        return self._write(self._checkpoint_path(key, part), arrays, full_meta)
 
-    def load_checkpoint(self, key: str, like: Any) -> tuple[Any, dict[str, Any]] | None:
+    def has_checkpoint(self, key: str, part: str | None = None) -> bool:
+        """Whether a checkpoint of ``key`` (or of its ``part``) exists."""
+        return self._checkpoint_path(key, part).is_file()
+
+    def checkpoint_parts(self, key: str) -> list[str]:
+        """Sorted names of the saved parts of ``key``'s checkpoint."""
+        folder = self.out_dir / CHECKPOINTS / self._check_key(key)
+        if not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob("*.npz") if not p.name.startswith("."))
+
+    def set_aside_checkpoint(self, key: str, reason: str, part: str | None = None) -> Path | None:
+        """Move a checkpoint that cannot be used to ``checkpoints/.set-aside/`` (renamed with
+        a time stamp, never deleted) and warn with a one-line :class:`RunNotice` naming it and
+        ``reason``.  Returns the new path (``None`` if there was no such checkpoint)."""
+        path = self._checkpoint_path(key, part)
+        if not path.is_file():
+            return None
+        aside = self.out_dir / CHECKPOINTS / SET_ASIDE
+        aside.mkdir(parents=True, exist_ok=True)
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = key if part is None else f"{key}.{part}"
+        target = aside / f"{name}.{stamp}.npz"
+        os.replace(path, target)
+        warnings.warn(
+            f"checkpoint: set aside {path.relative_to(self.out_dir)} ({reason}); "
+            f"recomputing it (the old file is {target.relative_to(self.out_dir)})",
+            RunNotice,
+            stacklevel=2,
+        )
+        return target
+
+    def load_checkpoint(
+        self, key: str, like: Any, part: str | None = None
+    ) -> tuple[Any, dict[str, Any]] | None:
         """Restore a checkpoint into the structure of ``like``; ``None`` if there is none.
 
         Leaves come back with the dtype and shape they were saved with, as JAX arrays where
         the corresponding leaf of ``like`` is a JAX array and NumPy arrays otherwise.
 
-        Raises:
-            ConfigError: the checkpoint's structure does not match ``like``.
+        A checkpoint that is unreadable or does not match ``like`` (number of arrays, shapes)
+        is set aside (:meth:`set_aside_checkpoint`, a :class:`RunNotice`) and ``None`` is
+        returned: the caller recomputes the unit.  Never raises for a bad checkpoint.
         """
-        path = self._checkpoint_path(key)
+        path = self._checkpoint_path(key, part)
         if not path.is_file():
             return None
-        arrays, meta = self._read(path)
+        try:
+            arrays, meta = self._read(path)
+        except (ConfigError, json.JSONDecodeError) as exc:
+            self.set_aside_checkpoint(key, f"unreadable: {exc}", part)
+            return None
         like_leaves, treedef = jax.tree_util.tree_flatten(like)
         n = meta.get("n_leaves")
         if n != len(like_leaves):
-            raise ConfigError(
-                f"checkpoint: {path} holds {n} arrays but the state has {len(like_leaves)}"
+            self.set_aside_checkpoint(
+                key, f"it holds {n} arrays, the state has {len(like_leaves)}", part
             )
+            return None
         impls = meta.get("key_impls", [None] * n)
         leaves = []
         for i, ref in enumerate(like_leaves):
-            value = arrays[f"leaf_{i}"]
-            if np.shape(value) != np.shape(ref) and impls[i] is None:
-                raise ConfigError(
-                    f"checkpoint: array {i} of {path} has shape {value.shape}, "
-                    f"the state expects {np.shape(ref)}"
+            value = arrays.get(f"leaf_{i}")
+            if value is None or (np.shape(value) != np.shape(ref) and impls[i] is None):
+                got = "missing" if value is None else f"shape {value.shape}"
+                self.set_aside_checkpoint(
+                    key, f"array {i} has {got}, the state expects {np.shape(ref)}", part
                 )
+                return None
             if impls[i] is not None:
                 leaves.append(jax.random.wrap_key_data(value, impl=impls[i]))
             elif isinstance(ref, jax.Array):
@@ -287,8 +585,9 @@ class RunStore:
         return jax.tree_util.tree_unflatten(treedef, leaves), meta
 
     def delete_checkpoint(self, key: str) -> None:
-        """Remove a checkpoint (call after the unit is saved)."""
+        """Remove a unit's checkpoint and all its parts (call after the unit is saved)."""
         self._checkpoint_path(key).unlink(missing_ok=True)
+        shutil.rmtree(self.out_dir / CHECKPOINTS / self._check_key(key), ignore_errors=True)
 
     # ---- combined results ------------------------------------------------------------
     def write_results(self, name: str = "results", data: Mapping[str, Any] | None = None) -> Path:
@@ -345,6 +644,8 @@ def _now() -> str:
 
 
 __all__ = [
+    "OutputLock",
+    "RunNotice",
     "RunStore",
     "config_diff",
     "library_versions",

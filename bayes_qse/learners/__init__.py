@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from .common import GameSpec, Learner, LearnerConfig, OnlineState
 from .offline import OFFLINE_LEARNERS, OfflineResult, behaviour_policy, fit_offline
-from .online import LEARNERS, EpisodeRecord, OnlineRunner, make_learner, run_online
+from .online import LEARNERS, make_learner
+from .runner import EpisodeRecord, OnlineRunner, run_online
 
 __all__ = [
     "LEARNERS",

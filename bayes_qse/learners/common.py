@@ -23,6 +23,7 @@ from ..follower import follower_log_response_from_utility, utility
 from ..leader_model import TabularStats
 from ..planning import adam_ascent, evaluate_policy, stepwise_policy
 from ..sets import identified_split
+from ..ties import tolerant_argmax
 
 Array = jax.Array
 PRNGKey = Array
@@ -364,7 +365,7 @@ def warm_gradient_plan(
     # the start policy enters as itself (one-hot), not only through its tempered logits
     policies = jnp.concatenate([jax.nn.softmax(finals, axis=-1), start_policy[None]])
     values = jax.vmap(objective)(policies)
-    best = jnp.argmax(values)
+    best = tolerant_argmax(values)
     return policies[best], logits[best]
 
 
@@ -419,7 +420,7 @@ def online_newton_step(
     candidates = theta[None] + sizes[:, None] * direction[None]
     values = jax.vmap(objective)(candidates)
     values = jnp.where(jnp.isfinite(values), values, -jnp.inf)
-    theta_new = candidates[jnp.argmax(values)]
+    theta_new = candidates[tolerant_argmax(values)]
     floor = prior_precision if precision_floor is None else precision_floor
     precision = (vecs * jnp.maximum(lam, floor)) @ vecs.T
     return theta_new, precision

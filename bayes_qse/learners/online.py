@@ -82,14 +82,14 @@ a resumed run equals an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import Episode, buffer_add, buffer_init, play_episode
+from ..data import Episode, buffer_add, buffer_init
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..inference import laplace_draws, map_newton
@@ -110,7 +110,6 @@ from .common import (
     LearnerConfig,
     OnlineState,
     act,
-    check_episodes,
     initial_dist_estimate,
     initial_state_counts,
     laplace_set_size,
@@ -118,7 +117,6 @@ from .common import (
     online_newton_step,
     positive_precision,
     stepwise_start,
-    true_value,
     warm_gradient_plan,
 )
 
@@ -598,191 +596,6 @@ def learner_summary(name: str, state: OnlineState) -> tuple[Array, Array]:
     return state.theta_hat, laplace_set_size(state.precision)
 
 
-# ---------------------------------------------------------------------------------------
-# The episode loop
-# ---------------------------------------------------------------------------------------
-
-
-class EpisodeRecord(NamedTuple):
-    """What the runner records per episode (arrays ``[seeds, T]`` once stacked).
-
-    Attributes:
-        regret: ``J(pi*) - J(pi^t)``, exact policy evaluation on the true game.
-        theta_error: ``||theta_hat - theta||_2`` of the estimate behind ``pi^t``.
-        set_size: root total variance of the Laplace / Wald ellipsoid behind ``pi^t``.
-    """
-
-    regret: Array
-    theta_error: Array
-    set_size: Array
-
-
-class OnlineRunner:
-    """Plays ``learner`` against the true follower of ``game`` for many seeds at once.
-
-    :meth:`run_chunk` plays ``chunk`` episodes for every seed: one ``jax.lax.scan`` over
-    episodes, ``vmap``-ped over seeds, ``jit``-compiled once (``n_traces`` counts how many
-    times it was traced, i.e. compiled; it stays 1 however many chunks run).
-
-    Args:
-        game: the true :class:`~bayes_qse.games.Game`.
-        learner: a learner name (:data:`LEARNERS`).
-        config: learner settings (a :class:`LearnerConfig` or a dict); ``capacity`` defaults
-            to ``episodes``.
-        episodes: the number of episodes ``T`` the runs will play.
-        chunk: episodes per compiled call.
-        known_model: planning mode (the leader knows her transitions and rewards).
-        qse: optional precomputed :class:`~bayes_qse.planning.Solution` of the true game.
-        reward_range: the stated range of the leader's rewards (:meth:`GameSpec.from_game`).
-        initial_dist: ``None`` (learned), ``"game"`` (announced) or an ``[S]`` array.
-    """
-
-    def __init__(
-        self,
-        game: Any,
-        learner: str,
-        config: LearnerConfig | dict | None = None,
-        *,
-        episodes: int,
-        chunk: int = 50,
-        known_model: bool = False,
-        qse: Any = None,
-        reward_range: tuple[float, float] = (0.0, 1.0),
-        initial_dist: Any = None,
-    ) -> None:
-        self.episodes = check_episodes(episodes)
-        self.chunk = check_episodes(chunk, "chunk")
-        if self.episodes % self.chunk:
-            raise ConfigError(
-                f"chunk: must divide the number of episodes ({self.episodes}), got {self.chunk}"
-            )
-        values = dict(config or {}) if not isinstance(config, LearnerConfig) else None
-        if values is not None:
-            values.setdefault("capacity", self.episodes)
-            config = LearnerConfig.from_mapping(values)
-        self.config = config
-        self.game = game
-        self.name = learner
-        self.spec = GameSpec.from_game(
-            game, known_model=known_model, reward_range=reward_range, initial_dist=initial_dist
-        )
-        self.qse = solve_qse(game) if qse is None else qse
-        self.optimal_value = true_value(game, jnp.asarray(self.qse.policy))
-        self.learner = make_learner(
-            learner, self.spec, config, true_game=game, qse_policy=self.qse.policy
-        )
-        self.n_traces = 0
-        self._init = jax.jit(jax.vmap(self._init_one))
-        self._chunk = jax.jit(jax.vmap(self._chunk_one, in_axes=(0, 0, None)))
-
-    # ---- pure pieces -------------------------------------------------------------------
-    def _init_one(self, seed_key: Array) -> OnlineState:
-        return self.learner.init(jax.random.fold_in(seed_key, 0))
-
-    def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
-        self.n_traces += 1  # Python side effect: runs once per trace (compilation)
-        game = self.game
-        episode_key = jax.random.fold_in(seed_key, 1)
-        optimal_policy = jnp.asarray(self.qse.policy, jnp.float64)
-
-        def body(state, i):
-            policy = self.learner.act(state)
-            episode = play_episode(game, policy, jax.random.fold_in(episode_key, t0 + i))
-            # J(pi*) and J(pi^t) are evaluated together by the same compiled code (not J(pi*)
-            # constant-folded at compile time): the oracle's regret is exactly 0
-            both = jax.vmap(lambda pi: true_value(game, pi))(jnp.stack([optimal_policy, policy]))
-            regret = both[0] - both[1]
-            theta_hat, size = learner_summary(self.name, state)
-            record = EpisodeRecord(regret, jnp.linalg.norm(theta_hat - game.theta), size)
-            return self.learner.update(state, episode), record
-
-        return jax.lax.scan(body, state, jnp.arange(self.chunk))
-
-    # ---- public API ----------------------------------------------------------------------
-    @staticmethod
-    def seed_keys(seeds: Sequence[int]) -> Array:
-        """``[N,2]`` raw PRNG keys, one per seed (``PRNGKey(seed)``)."""
-        return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
-
-    def init_states(self, seeds: Sequence[int]) -> OnlineState:
-        """The learners' initial states for ``seeds`` (a batched :class:`OnlineState`).
-
-        Leaves are made concrete (no weak types), so that the states a chunk returns, and
-        those restored from a checkpoint, have exactly the same types: no recompilation."""
-        states = self._init(self.seed_keys(seeds))
-        return jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)), states)
-
-    def run_chunk(
-        self, states: OnlineState, seeds: Sequence[int], t0: int
-    ) -> tuple[OnlineState, EpisodeRecord]:
-        """Play episodes ``t0 .. t0+chunk-1`` for every seed; records are ``[N, chunk]``."""
-        return self._chunk(states, self.seed_keys(seeds), jnp.asarray(t0, jnp.int32))
-
-
-def run_online(
-    game: Any,
-    learner: str,
-    *,
-    episodes: int,
-    seeds: Sequence[int] = (0,),
-    config: LearnerConfig | dict | None = None,
-    chunk: int | None = None,
-    known_model: bool = False,
-    store: Any = None,
-    checkpoint_key: str | None = None,
-    progress: bool = False,
-    runner: OnlineRunner | None = None,
-) -> dict[str, np.ndarray]:
-    """Play ``episodes`` episodes of ``learner`` against ``game``'s follower for each seed.
-
-    With a :class:`~bayes_qse.experiments.store.RunStore` and ``checkpoint_key``, the batch
-    state and the records so far are checkpointed (atomically) after every chunk, and a call
-    with the same arguments resumes from the last checkpoint: no episode is lost or repeated,
-    and the result equals an uninterrupted run's.
-
-    Returns:
-        ``{"regret", "theta_error", "set_size": [N, T], "seeds": [N],
-        "optimal_value": scalar}``.
-    """
-    from ..experiments.store import progress as progress_bar
-
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise BayesQSEInputError("seeds: need at least one seed")
-    T = check_episodes(episodes)
-    if runner is None:
-        runner = OnlineRunner(
-            game, learner, config, episodes=T, chunk=chunk or min(T, 50), known_model=known_model
-        )
-    n = len(seeds)
-    records = {f: np.zeros((n, T)) for f in EpisodeRecord._fields}
-    states = runner.init_states(seeds)
-    t_done = 0
-    if store is not None and checkpoint_key is not None:
-        restored = store.load_checkpoint(checkpoint_key, like=(states, records))
-        if restored is not None:
-            (states, saved), meta = restored
-            if meta.get("seeds") == seeds and meta.get("episodes") == T:
-                records = {k: np.array(v) for k, v in saved.items()}
-                t_done = int(meta["episode"])
-    starts = range(t_done, T, runner.chunk)
-    bar = progress_bar(
-        starts, total=len(starts), desc=f"{learner} ({T} episodes x {n} seeds)", enabled=progress
-    )
-    for t0 in bar:
-        states, rec = runner.run_chunk(states, seeds, t0)
-        for f in EpisodeRecord._fields:
-            records[f][:, t0 : t0 + runner.chunk] = np.asarray(getattr(rec, f))
-        if store is not None and checkpoint_key is not None:
-            meta = {"episode": t0 + runner.chunk, "seeds": seeds, "episodes": T}
-            store.save_checkpoint(checkpoint_key, (states, records), meta)
-    return {
-        **records,
-        "seeds": np.asarray(seeds),
-        "optimal_value": np.asarray(float(runner.optimal_value)),
-    }
-
-
 __all__ = [
     "ALL_LEARNERS",
     "BASELINES",
@@ -801,3 +614,6 @@ __all__ = [
     "run_online",
     "thompson_learner",
 ]
+
+# The episode loop lives in runner.py; re-exported here so that existing imports keep working.
+from .runner import EpisodeRecord, OnlineRunner, run_online  # noqa: E402
