@@ -1,14 +1,29 @@
 """Experiment 1 of DESIGN §7: cumulative regret of the online learners (DESIGN §5).
 
-Every learner of :data:`bayes_qse.learners.online.LEARNERS` plays ``episodes`` episodes
-against the true follower, for ``seeds`` seeds, on three games:
+Every learner of :data:`bayes_qse.learners.online.ALL_LEARNERS` named in the config plays
+``episodes`` episodes against the true follower, for ``seeds`` seeds, on up to five games, each
+of full Fisher rank at its true ``theta`` (:func:`bayes_qse.inference.identified_directions`;
+the summary records the rank, so the parameter error is the error in the identified
+subspace):
 
 - ``tabular``: a random myopic game with a tabular follower utility
   (:func:`bayes_qse.games.tabular_game`, ``d = H S A (B-1)``);
 - ``linear``: a random myopic game whose follower utility is linear in ``feature_dim``
   Gaussian features (:func:`bayes_qse.games.random_game`);
-- ``farsighted``: the two-step steering game (:func:`bayes_qse.games.steering_game`), where
-  the leader gains by promising the farsighted follower a later reward.
+- ``exploration``: a myopic game built to need exploration
+  (:func:`bayes_qse.games.exploration_game`: the better action looks worse at the prior mean
+  until it is tried);
+- ``farsighted``: the two-step steering game (:func:`bayes_qse.games.steering_game`, ``d = 3``
+  identified directions), where the leader gains by promising the farsighted follower a
+  later reward;
+- ``farsighted-random``: a random farsighted game whose features depend on the follower's
+  action (:func:`bayes_qse.games.random_game` with ``farsighted=True``).
+
+The leader is told a stated ``reward_range`` (never read off the true rewards) and learns the
+initial distribution from the episodes' first states unless ``initial_dist = "stated"``.
+``mle-optimistic`` uses the ``optimism`` and ``radius`` of the config (valid box optimism and
+the chi-square radius by default); ``mle-optimistic-first-order`` is the linearised bonus for
+comparison.  The summary records, per learner, the settings that matter.
 
 Per episode the runner records the exact regret ``J(pi*) - J(pi^t)`` (policy evaluation on the
 true game), the follower-parameter error and the size of the Laplace / Wald ellipsoid.  The
@@ -23,13 +38,14 @@ bit-identical whatever ``--seeds`` is and however often the run was interrupted
 (:mod:`bayes_qse.learners.runner`: same version, platform and XLA build).
 
 The CI-sized default runs every learner on the ``linear`` game only (each learner and game
-compiles once, which dominates a tiny run); ``--full`` runs all three games with 20 seeds.
+compiles once, which dominates a tiny run); ``--full`` runs all five games with 20 seeds.
 
 ``plot`` draws, per game, the mean cumulative regret with a 10-90% band across seeds, the
 log-log panel with the least-squares slope of ``log R(t)`` on ``log t`` over
 ``t >= slope_start * T`` (one decade for the default 0.1), and the parameter error; and writes
-``table.md``: final cumulative regret (mean +/- standard error), slope, and the ratio of each
-Bayesian learner's final regret to ``mle-optimistic``'s.
+``table.md``: final cumulative regret (mean +/- standard error), slope, the ratio of the
+second half's regret to the first half's, each learner's regret relative to the ``uniform``
+leader's, and the ratio of each Bayesian learner's final regret to ``mle-optimistic``'s.
 """
 
 from __future__ import annotations
@@ -42,16 +58,18 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..learners.online import LEARNERS, OnlineRunner, run_online
+from ..inference import identified_directions
+from ..learners.online import ALL_LEARNERS, LEARNERS, OnlineRunner, run_online
 from .store import RunStore
 
-GAMES = ("tabular", "linear", "farsighted")
+GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
+FARSIGHTED_GAMES = ("farsighted", "farsighted-random")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
     "base_seed": 0,
     "games": ["linear"],
-    "learners": list(LEARNERS),
+    "learners": [*LEARNERS, "uniform"],
     "episodes": 20,
     "farsighted_episodes": 10,
     "chunk": 10,
@@ -60,7 +78,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
                 "horizon": 2, "utility_scale": 1.5, "eta": 2.0},
     "linear": {"seed": 2, "n_states": 2, "n_leader_actions": 2, "n_follower_actions": 3,
                "horizon": 2, "feature_dim": 4, "eta": 2.0},
+    "exploration": {"horizon": 2, "n_follower_actions": 3, "safe_reward": 0.6,
+                    "cooperation": 3.0, "eta": 1.0},
     "farsighted": {"eta": 3.0},
+    "farsighted-random": {"seed": 5, "n_states": 3, "n_leader_actions": 2,
+                          "n_follower_actions": 3, "horizon": 3, "feature_dim": 4, "eta": 2.0},
+    "reward_range": [0.0, 1.0],
+    "initial_dist": "learned",
+    "optimism": "box",
+    "radius": "chi2",
     "prior_scale": 1.0,
     "newton_steps": 5,
     "num_draws": 8,
@@ -76,6 +102,7 @@ FULL_CONFIG: dict[str, Any] = {
     **DEFAULT_CONFIG,
     "seeds": 20,
     "games": list(GAMES),
+    "learners": [*LEARNERS, "mle-optimistic-first-order", "uniform"],
     "episodes": 1000,
     "farsighted_episodes": 300,
     "chunk": 50,
@@ -89,6 +116,8 @@ FULL_CONFIG: dict[str, Any] = {
 }  # fmt: skip
 
 LEARNER_KEYS = (
+    "optimism",
+    "radius",
     "prior_scale",
     "newton_steps",
     "num_draws",
@@ -106,8 +135,20 @@ def validate_config(config: dict[str, Any]) -> None:
         if g not in GAMES:
             raise ConfigError(f"config: games: unknown game {g!r}; choose from {GAMES}")
     for name in config["learners"]:
-        if name not in LEARNERS:
-            raise ConfigError(f"config: learners: unknown learner {name!r}; choose from {LEARNERS}")
+        if name not in ALL_LEARNERS:
+            raise ConfigError(
+                f"config: learners: unknown learner {name!r}; choose from {ALL_LEARNERS}"
+            )
+    if config["initial_dist"] not in ("learned", "stated"):
+        raise ConfigError(
+            f"config: initial_dist must be 'learned' or 'stated', got {config['initial_dist']!r}"
+        )
+    for key, allowed in (("optimism", ("box", "first-order")), ("radius", ("chi2", "theory"))):
+        if config[key] not in allowed:
+            raise ConfigError(f"config: {key} must be one of {allowed}, got {config[key]!r}")
+    rr = config["reward_range"]
+    if len(rr) != 2 or not float(rr[0]) < float(rr[1]):
+        raise ConfigError(f"config: reward_range must be [low, high] with low < high, got {rr!r}")
     for key in ("episodes", "farsighted_episodes", "chunk"):
         if config[key] < 1:
             raise ConfigError(f"config: {key} must be >= 1, got {config[key]}")
@@ -121,13 +162,15 @@ def validate_config(config: dict[str, Any]) -> None:
 
 
 def make_game(name: str, config: dict[str, Any]):
-    """The game ``name`` (``tabular``, ``linear`` or ``farsighted``) of an experiment config."""
-    from ..games import random_game, steering_game, tabular_game
+    """The game ``name`` (one of :data:`GAMES`) of an experiment config."""
+    from ..games import exploration_game, random_game, steering_game, tabular_game
 
     if name == "farsighted":
         return steering_game(eta=config["farsighted"]["eta"])
     c = config[name]
-    if name == "linear":
+    if name == "exploration":
+        return exploration_game(**c)
+    if name in ("linear", "farsighted-random"):
         return random_game(
             c["seed"],
             c["n_states"],
@@ -136,6 +179,7 @@ def make_game(name: str, config: dict[str, Any]):
             c["horizon"],
             c["feature_dim"],
             eta=c["eta"],
+            farsighted=name == "farsighted-random",
         )
     rng = np.random.default_rng(c["seed"])
     H, S, A, B = c["horizon"], c["n_states"], c["n_leader_actions"], c["n_follower_actions"]
@@ -148,7 +192,7 @@ def make_game(name: str, config: dict[str, Any]):
 
 def episodes_key(game: str) -> str:
     """The config key of a game's number of episodes."""
-    return "farsighted_episodes" if game == "farsighted" else "episodes"
+    return "farsighted_episodes" if game in FARSIGHTED_GAMES else "episodes"
 
 
 def episodes_for(game: str, config: dict[str, Any]) -> int:
@@ -186,6 +230,8 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
                     chunk=min(config["chunk"], T),
                     known_model=config["known_model"],
                     qse=qse,
+                    reward_range=tuple(float(x) for x in config["reward_range"]),
+                    initial_dist="game" if config["initial_dist"] == "stated" else None,
                 )
                 ckpt = f"{game_name}.{learner}"
                 out = run_online(
@@ -244,6 +290,18 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
                 "wall_seconds": float(units[0][1].get("batch_wall_seconds", float("nan"))),
                 "episodes": int(regret.shape[1]),
             }
+        uniform = per_game.get("uniform", {}).get("final_regret_mean")
+        for learner, row in per_game.items():
+            regret = data[f"{game_name}.{learner}.regret"]
+            half = regret.shape[1] // 2
+            first, second = regret[:, :half].sum(1).mean(), regret[:, half:].sum(1).mean()
+            row["second_to_first_half"] = float(second / first) if first > 0 else float("nan")
+            if uniform:
+                row["ratio_to_uniform"] = row["final_regret_mean"] / uniform
+        game = make_game(game_name, config)
+        ident = identified_directions(game, seed=0)
+        per_game["_game"] = {"fisher_rank": ident.rank, "feature_dim": ident.dim,
+                             "farsighted": bool(game.farsighted)}  # fmt: skip
         mle = per_game.get("mle-optimistic", {}).get("final_regret_mean")
         for learner in ("bayes-optimistic", "thompson"):
             if mle and learner in per_game:
@@ -252,8 +310,31 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
                 )
         summary[game_name] = per_game
     data["seeds"] = np.asarray(seeds)
+    summary["_learner_settings"] = learner_settings(config)
     data["summary"] = summary
     return store.write_results("results", data)
+
+
+def learner_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What each learner of the run used: the radius and optimism of the frequentist set,
+    the posterior of the Bayesian ones (written into every result)."""
+    from ..learners.online import LEARNER_VARIANTS
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in config["learners"]:
+        base, overrides = LEARNER_VARIANTS.get(name, (name, {}))
+        if base == "mle-optimistic":
+            out[name] = {
+                "follower": "unpenalised MLE, Wald set (Fisher-rank chi-square dof)",
+                "radius": overrides.get("radius", config["radius"]),
+                "optimism": overrides.get("optimism", config["optimism"]),
+                "confidence_level": config["confidence_level"],
+            }
+        elif base in ("thompson", "bayes-optimistic", "greedy"):
+            out[name] = {"follower": "Laplace posterior", "prior_scale": config["prior_scale"]}
+        else:
+            out[name] = {"follower": "none (fixed policy)"}
+    return out
 
 
 def _load(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -282,7 +363,9 @@ def plot(out_dir: Path) -> list[Path]:
         learners = config["learners"]
         cum = {name: np.cumsum(arrays[f"{game_name}.{name}.regret"], axis=1) for name in learners}
         err = {
-            name: arrays[f"{game_name}.{name}.theta_error"] for name in learners if name != "oracle"
+            name: arrays[f"{game_name}.{name}.theta_error"]
+            for name in learners
+            if name not in ("oracle", "uniform")
         }
         fig, axes = new_figure(ncols=3, size=(5.2, 4.0))
         # one colour per learner in every panel (the oracle is left out of panels 2 and 3)
@@ -298,18 +381,23 @@ def plot(out_dir: Path) -> list[Path]:
         regret_curves(axes[2], err, ylabel="||theta_hat - theta||")
         axes[2].set_title("follower-parameter error")
         paths.append(save_figure(fig, out_dir / f"online_regret_{game_name}.png"))
+        info = summary[game_name].get("_game", {})
+        rank = f"{info.get('fisher_rank', '?')}/{info.get('feature_dim', '?')}"
         for name in learners:
             s = summary[game_name][name]
             ratio = s.get("ratio_to_mle_optimistic")
+            to_uniform = s.get("ratio_to_uniform")
             rows.append(
                 [
-                    game_name,
+                    f"{game_name} (rank {rank})",
                     name,
                     s["episodes"],
                     f"{s['final_regret_mean']:.3g} ± {s['final_regret_se']:.2g}",
                     s["slope"] if name != "oracle" else "-",
+                    s.get("second_to_first_half", float("nan")) if name != "oracle" else "-",
+                    to_uniform if to_uniform is not None else "-",
                     ratio if ratio is not None else "-",
-                    s["final_theta_error_mean"],
+                    s["final_theta_error_mean"] if name not in ("oracle", "uniform") else "-",
                     f"{s['wall_seconds']:.0f}",
                 ]
             )
@@ -321,6 +409,8 @@ def plot(out_dir: Path) -> list[Path]:
             "T",
             f"final cumulative regret (mean ± se, {n_seeds} seeds)",
             "log-log slope",
+            "2nd half / 1st half",
+            "regret / uniform",
             "regret / mle-optimistic",
             "final theta error",
             "wall s (all seeds)",
