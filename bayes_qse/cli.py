@@ -1,4 +1,4 @@
-"""The ``bayes-qse`` command line (DESIGN §6).
+"""The ``bayes-qse`` command line (docs/math.md §6).
 
 Subcommands::
 
@@ -8,7 +8,7 @@ Subcommands::
     bayes-qse simulate GAME.npz OUT.npz [options]      simulate episodes into a dataset file
     bayes-qse solve GAME.npz [--json]                  the QSE policy and value (eq. 2)
     bayes-qse fit DATA.npz GAME.npz [--method ...]     fit the follower (eq. 4)
-    bayes-qse run EXPERIMENT [--config FILE] ...       run an experiment of DESIGN §7
+    bayes-qse run EXPERIMENT [--config FILE] ...       run an experiment of docs/math.md §7
     bayes-qse plot RESULTS_DIR                         redraw an experiment's figures
 
 Bad input (a malformed file, a bad flag or configuration value) prints exactly one line on

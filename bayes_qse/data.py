@@ -1,4 +1,4 @@
-"""Episode data (DESIGN §2, §6): the :class:`Dataset` of played episodes, a fixed-capacity
+"""Episode data (docs/math.md §2, §6): the :class:`Dataset` of played episodes, a fixed-capacity
 :class:`EpisodeBuffer` for online loops, and simulation against the true follower.
 
 Shapes (``N`` episodes, ``H`` horizon, ``S`` states, ``A`` leader actions)::
@@ -87,7 +87,7 @@ _play_many = jax.jit(jax.vmap(play_episode, in_axes=(None, 0, 0)))
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
-    """Played episodes as arrays (DESIGN §6), validated on construction.
+    """Played episodes as arrays (docs/math.md §6), validated on construction.
 
     See the module docstring for the shapes.  ``N = 0`` is allowed (an empty dataset keeps
     ``H, S, A`` in the shape of ``policies``).  Follower actions are checked against ``B`` only

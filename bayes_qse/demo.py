@@ -1,12 +1,12 @@
 """The end-to-end demo behind ``make demo`` / ``bayes-qse demo`` (a few minutes on 2 cores).
 
-The story, on the named security ``patrol`` game (DESIGN §1):
+The story, on the named security ``patrol`` game (docs/math.md §1):
 
 1. solve the QSE against a myopic and against a farsighted attacker (eq. 2a, 2b);
 2. simulate episodes under a uniform patrol and fit the attacker's utility parameter ``theta``
    by maximum likelihood, Laplace and a short NUTS run (eq. 4);
 3. run two online learners (greedy and Thompson sampling) on a small tabular game where not
-   exploring can lock a leader in, and compare their regret (DESIGN §5);
+   exploring can lock a leader in, and compare their regret (docs/math.md §5);
 4. write a regret plot, a posterior plot and ``results.json``, and print where they are.
 """
 
@@ -59,7 +59,7 @@ def online_game(seed: int = 0) -> Any:
 def _online_section(
     out: Path, *, seed: int, quick: bool, show_progress: bool
 ) -> tuple[dict[str, Any], str]:
-    """Greedy vs Thompson sampling (DESIGN §5) on :func:`online_game`: regret over seeds."""
+    """Greedy vs Thompson sampling (docs/math.md §5) on :func:`online_game`: regret over seeds."""
     from .learners.online import run_online
     from .plots import loglog_panel, new_figure, regret_curves, save_figure
 

@@ -1,4 +1,4 @@
-"""The follower's quantal (logit) response, DESIGN eq. (1).
+"""The follower's quantal (logit) response, docs/math.md eq. (1).
 
 All functions are pure JAX on arrays with the shapes of :mod:`bayes_qse.games`; they can be
 ``jit``-ed, differentiated (with respect to ``theta``, ``eta`` or the leader's policy) and

@@ -1,4 +1,4 @@
-"""Leader-follower episodic Markov games (DESIGN §1): the :class:`Game` pytree, generators,
+"""Leader-follower episodic Markov games (docs/math.md §1): the :class:`Game` pytree, generators,
 named benchmark games, and ``.npz`` save/load.
 
 Shapes (``H`` horizon, ``S`` states, ``A`` leader actions, ``B`` follower actions, ``d``
@@ -44,7 +44,7 @@ FILE_FIELDS = (*ARRAY_FIELDS, "farsighted")
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True, eq=False)
 class Game:
-    """A validated leader-follower Markov game (DESIGN §1, §6).
+    """A validated leader-follower Markov game (docs/math.md §1, §6).
 
     Args:
         transitions: ``[H, S, A, B, S]`` next-state distributions.

@@ -1,4 +1,4 @@
-"""Learning the follower's ``theta`` from episodes (DESIGN §2): MLE with the observed Fisher
+"""Learning the follower's ``theta`` from episodes (docs/math.md §2): MLE with the observed Fisher
 information, the MAP/Laplace posterior and NUTS in NumPyro — all on the one likelihood (4) of
 :mod:`bayes_qse.likelihood`.
 
@@ -8,7 +8,7 @@ information, the MAP/Laplace posterior and NUTS in NumPyro — all on the one li
   recompiles as data grow.  It returns the optimum and the negative Hessian there: the observed
   Fisher information ``I = -Hess L`` (plus ``Lambda``), shared by the Wald set and Laplace.
 - :func:`fit_mle` wraps it for a :class:`~bayes_qse.data.Dataset`: float64, standard errors,
-  and the detection of non-identified directions (null space of ``I``; DESIGN §1.3).
+  and the detection of non-identified directions (null space of ``I``; docs/math.md §1.3).
 - :func:`sample_posterior` gives a :class:`Posterior` by NUTS (NumPyro, the likelihood enters
   as a ``numpyro.factor``) or by Laplace (Gaussian at the MAP, covariance ``(I + Lambda)^-1``);
   ``Posterior.to_arviz()`` returns an ArviZ 1.x ``DataTree`` with a ``feature`` coordinate.
@@ -277,7 +277,7 @@ def constant_feature_directions(features: Any, rtol: float = 1e-9) -> list[np.nd
     """Unit vectors ``v`` with ``phi_h(s,a,b) . v`` constant across ``b`` at every ``(h,s,a)``.
 
     For a myopic follower these directions are never identified (the response (1d) ignores
-    anything that does not depend on ``b``, DESIGN §1.3); for a farsighted one they can be,
+    anything that does not depend on ``b``, docs/math.md §1.3); for a farsighted one they can be,
     through the follower's values at later steps.
     """
     phi = np.asarray(features, np.float64)
@@ -321,7 +321,7 @@ def _describe_directions(dirs: list[np.ndarray], limit: int = 4) -> str:
 def _identifiability_message(
     null_dirs: list[np.ndarray], features: np.ndarray, farsighted: bool
 ) -> str:
-    """Explain a singular observed Fisher information (DESIGN §1.3)."""
+    """Explain a singular observed Fisher information (docs/math.md §1.3)."""
     lines = [
         f"theta is not identified along {len(null_dirs)} direction(s) (the observed Fisher "
         f"information is singular there): {_describe_directions(null_dirs)}."
@@ -339,7 +339,7 @@ def _identifiability_message(
                 if farsighted
                 else ""
             )
-            + "; drop or re-code them (DESIGN §1.3)."
+            + "; drop or re-code them (docs/math.md §1.3)."
         )
         if not all(in_const):
             lines.append(
@@ -496,7 +496,7 @@ def laplace_draws(key: Array, theta_hat: Array, precision: Array, num_samples: i
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Posterior:
-    """Posterior draws of ``theta`` (DESIGN §2).
+    """Posterior draws of ``theta`` (docs/math.md §2).
 
     Attributes:
         theta: ``[M,d]`` draws (chains concatenated, chain-major).
@@ -570,7 +570,7 @@ def _numpyro_model(farsighted: bool, prior: str, fixed_coordinate: int | None):
 
     ``model(features, transitions, eta, stats, prior_scale, log_eta_mean, log_eta_sd)``:
     ``theta ~ N(0, prior_scale^2 I)`` (or flat) and ``numpyro.factor(L(theta))``.  With
-    ``fixed_coordinate = k`` the rationality is a parameter too (DESIGN §1.3): ``theta`` is
+    ``fixed_coordinate = k`` the rationality is a parameter too (docs/math.md §1.3): ``theta`` is
     normalised by ``theta[k] = 1`` (latent site ``theta_free``, the other coordinates) and
     ``log eta ~ Normal(log_eta_mean, log_eta_sd)`` (site ``log_eta``).  ``stats`` as in
     :func:`_objective` (buffer or myopic counts).
@@ -745,7 +745,7 @@ def sample_posterior(
         prior: ``"normal"`` (``theta ~ N(0, prior_scale^2 I)``) or ``"flat"`` (improper).
         prior_scale: sigma of the Normal prior.
         num_warmup, num_chains: NUTS settings (chains run sequentially).
-        eta_unknown: infer ``eta`` too (NUTS only; DESIGN §1.3): ``theta`` is normalised by
+        eta_unknown: infer ``eta`` too (NUTS only; docs/math.md §1.3): ``theta`` is normalised by
             ``theta[fixed_coordinate] = 1``, ``log eta ~ Normal(*log_eta_prior)``, and the
             ``eta`` argument is ignored.  Draws of ``eta`` are in ``Posterior.eta``;
             diagnostics add ``r_hat_eta`` and ``ess_eta`` (the fixed coordinate reports

@@ -1,4 +1,4 @@
-"""The leader's own model of her transitions and rewards, DESIGN eq. (5).
+"""The leader's own model of her transitions and rewards, docs/math.md eq. (5).
 
 One interface, four implementations, so that a learner can switch between them:
 

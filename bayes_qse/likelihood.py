@@ -1,4 +1,5 @@
-"""The follower's log-likelihood, DESIGN eq. (4), written once as a pure JAX function of theta.
+"""The follower's log-likelihood, docs/math.md eq. (4), written once as a pure JAX function
+of theta.
 
     L(theta) = sum_t sum_h log nu_{h,theta}^{pi^t}(b_h^t | s_h^t, a_h^t)              (4)
 

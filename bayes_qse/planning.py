@@ -1,4 +1,4 @@
-"""The leader's problem, DESIGN eq. (2): policy evaluation, exact backward induction against a
+"""The leader's problem, docs/math.md eq. (2): policy evaluation, exact backward induction against a
 myopic follower (2a), a batched planner over many follower parameters, and the gradient planner
 for a farsighted follower (2b).
 
@@ -94,7 +94,7 @@ def expected_next_value(transitions_h: Array, v_next: Array) -> Array:
 def evaluate_policy(
     transitions: Array, leader_reward: Array, nu: Array, policy: Array
 ) -> tuple[Array, Array]:
-    """Exact policy evaluation of the leader (DESIGN §1.2).
+    """Exact policy evaluation of the leader (docs/math.md §1.2).
 
     ``V_h(s) = sum_a pi_h(a|s) sum_b nu_h(b|s,a) [r_h(s,a,b) + sum_s' P_h(s'|s,a,b) V_{h+1}(s')]``
     with ``V_{H+1} = 0``.  Returns ``(V[H+1,S], Q[H,S,A])`` where ``Q`` is the leader's action

@@ -1,4 +1,4 @@
-"""Shared plotting helpers for the experiments and the demo (DESIGN §7).
+"""Shared plotting helpers for the experiments and the demo (docs/math.md §7).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (no ``pyplot`` state, no
 display needed) and saved atomically as PNG by :func:`save_figure`.

@@ -1,5 +1,6 @@
-"""Planning under uncertainty, DESIGN §4 and eq. (6): per-draw planning for sampled models, the
-quantile (and CVaR) rule, and optimistic / pessimistic backward induction for bounded models.
+"""Planning under uncertainty, docs/math.md §4 and eq. (6): per-draw planning for sampled
+models, the quantile (and CVaR) rule, and optimistic / pessimistic
+backward induction for bounded models.
 
 :mod:`bayes_qse.planning` solves the leader's problem for one known model (eq. 2); this module
 turns uncertainty about the follower (draws of ``theta``, a probability box or an ellipsoid)
@@ -40,7 +41,7 @@ Array = jax.Array
 
 
 class DrawPlans(NamedTuple):
-    """Backward induction (2a) for each of ``M`` sampled models (DESIGN §4).
+    """Backward induction (2a) for each of ``M`` sampled models (docs/math.md §4).
 
     Attributes:
         q: ``[M,H,S,A]`` leader Q-values of draw ``m`` (of the returned policy, for a
@@ -443,7 +444,7 @@ def box_plan(
 ) -> tuple[Array, Array, Array]:
     """Optimistic (pessimistic) backward induction when the follower's response at each
     ``(h,s,a)`` lies in a probability box and, optionally, the leader's transition kernel in
-    an L1 ball (DESIGN §4; extended value iteration)::
+    an L1 ball (docs/math.md §4; extended value iteration)::
 
         W_h(s,a,b) = r_h(s,a,b) + ext_{p in ball(p_hat_h(.|s,a,b), radius)} p . V_{h+1}
         Q_h(s,a)   = ext_{nu in box_h(s,a) ∩ simplex} sum_b nu_b W_h(s,a,b)
@@ -524,7 +525,7 @@ def ellipsoid_bonus_plan(
     optimistic: bool | Array,
 ) -> tuple[Array, Array, Array]:
     """Optimistic (pessimistic) backward induction over the image of the Wald ellipsoid
-    ``{theta : (theta - theta_hat)' cov^{-1} (theta - theta_hat) <= beta}`` (DESIGN §2, §4),
+    ``{theta : (theta - theta_hat)' cov^{-1} (theta - theta_hat) <= beta}`` (docs/math.md §2, §4),
     to first order in ``theta - theta_hat`` (the paper's linear-myopic bonus).
 
     At each ``(h,s,a)``, with ``W_b = r_h(s,a,b) + P_h V_{h+1}`` and ``nu = nu_{theta_hat}``,
@@ -533,7 +534,7 @@ def ellipsoid_bonus_plan(
         Q_h(s,a) = E_nu[W] +/- sqrt(beta) * ||grad_theta E_nu[W]||_cov
 
     clipped to ``[min_b W_b, max_b W_b]`` (the range of any response).  ``beta`` is the
-    squared radius of the ellipsoid as in DESIGN §2 (e.g. a chi-square quantile), so
+    squared radius of the ellipsoid as in docs/math.md §2 (e.g. a chi-square quantile), so
     ``sqrt(beta) * ||g||_cov`` is the exact maximum of ``g . (theta - theta_hat)`` over it.
 
     Args:

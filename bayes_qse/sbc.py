@@ -9,7 +9,7 @@ ranks (chi-square) and compares the randomised probability-integral transform
 ``(rank + U) / (M + 1)`` with the uniform law (Kolmogorov-Smirnov), per parameter.
 
 Everything here is a pure function of user-supplied callables, so the same code checks the
-NUTS and Laplace posteriors of :mod:`bayes_qse.inference` (DESIGN §2) or any other sampler:
+NUTS and Laplace posteriors of :mod:`bayes_qse.inference` (docs/math.md §2) or any other sampler:
 
 - per replication: ``sample_prior(key) -> theta[d]``, ``simulate(key, theta) -> data``,
   ``sample_posterior(key, data) -> draws[M, d]``;
@@ -22,7 +22,7 @@ independent, otherwise the histogram is lumpier than a uniform one and the test 
 SBC and coverage studies need one posterior per simulated dataset, hundreds of them:
 :func:`batched_nuts` runs NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``, with warmup
 adaptation of the step size and a dense mass matrix) on ``R`` datasets at once under ``vmap``,
-one chain each, on any log-density (e.g. eq. (4) plus the Normal prior of DESIGN §2).
+one chain each, on any log-density (e.g. eq. (4) plus the Normal prior of docs/math.md §2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Confidence and credible sets for the follower's ``theta`` and its response (DESIGN §2).
+"""Confidence and credible sets for the follower's ``theta`` and its response (docs/math.md §2).
 
 Frequentist (around an :class:`~bayes_qse.inference.MLEFit`):
 

@@ -1,4 +1,4 @@
-"""Benchmark of the inference layer (DESIGN §2; issue 3): MLE, Laplace and NUTS.
+"""Benchmark of the inference layer (docs/math.md §2; issue 3): MLE, Laplace and NUTS.
 
 Measures, in the same run and on the same simulated data:
 

@@ -1,4 +1,4 @@
-"""Wall time of the online learners (DESIGN §5): 1000 episodes on the standard tabular game.
+"""Wall time of the online learners (docs/math.md §5): 1000 episodes on the standard tabular game.
 
 The standard tabular game is the ``tabular`` game of the ``online_regret`` experiment's full
 configuration (myopic follower, S=3, A=3, B=2, H=3, d=27; the leader also learns her own

@@ -1,4 +1,4 @@
-"""Benchmark of the batched planners for posterior draws (DESIGN §4; issues 2 and 4).
+"""Benchmark of the batched planners for posterior draws (docs/math.md §4; issues 2 and 4).
 
 Measures, on a random game with ``S=50, A=B=5, H=10`` (``d=8`` features) and in the same run:
 

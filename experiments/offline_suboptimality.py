@@ -1,4 +1,4 @@
-"""Offline suboptimality against dataset size (DESIGN §7, experiment 2).
+"""Offline suboptimality against dataset size (docs/math.md §7, experiment 2).
 
 For uniform, near-optimal and poorly covering behaviour policies, fits the offline learners
 (``oracle``, ``plugin``, ``mle-pessimistic``, ``bayes-pessimistic`` and variants) on datasets of

@@ -1,4 +1,4 @@
-"""Online regret of the learners of DESIGN §5 (DESIGN §7, experiment 1).
+"""Online regret of the learners of docs/math.md §5 (docs/math.md §7, experiment 1).
 
 Every online learner (``oracle``, ``greedy``, ``thompson``, ``bayes-optimistic`` and the
 paper's ``mle-optimistic``) plays against the true follower of a tabular myopic game, a

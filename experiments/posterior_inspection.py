@@ -1,6 +1,6 @@
 """Inspect one NUTS posterior of the follower's ``theta`` on a named game with ArviZ: summary
 (R-hat, ESS, HDI), trace and rank plots, posterior against the truth, the follower's response
-probabilities at chosen states, and the DataTree saved as netCDF (DESIGN §7, experiment 4).
+probabilities at chosen states, and the DataTree saved as netCDF (docs/math.md §7, experiment 4).
 
     python experiments/posterior_inspection.py            # CI-scale settings
     python experiments/posterior_inspection.py --full     # longer chains, more data

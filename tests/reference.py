@@ -1,4 +1,4 @@
-"""Plain NumPy reference implementations, written from DESIGN's equations with explicit loops.
+"""Plain NumPy reference implementations, written from docs/math.md's equations with explicit loops.
 
 They share no code with the package and serve as independent golden values in the tests.
 """

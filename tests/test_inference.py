@@ -465,7 +465,7 @@ def test_laplace_draws_moments_and_jit():
 
 @pytest.mark.slow
 def test_nuts_with_unknown_eta_recovers_it():
-    """eta unknown with theta[0] = 1 (DESIGN §1.3): the posterior covers the true eta."""
+    """eta unknown with theta[0] = 1 (docs/math.md §1.3): the posterior covers the true eta."""
     g = random_game(3, 3, 2, 3, 3, 2, eta=2.0).replace(theta=np.array([1.0, -0.5]))
     H, S, A, _ = g.shape
     data = simulate(g, np.full((H, S, A), 0.5), 300, seed=0)

@@ -1,4 +1,4 @@
-"""Tests of the leader's own model (DESIGN eq. 5): Dirichlet/Normal posterior, empirical
+"""Tests of the leader's own model (docs/math.md eq. 5): Dirichlet/Normal posterior, empirical
 estimates with Hoeffding/Bernstein bonuses, least-squares value iteration, the known model.
 
 Golden values are counted with plain Python loops over the episodes, or written in closed

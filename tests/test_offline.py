@@ -1,4 +1,4 @@
-"""Offline learners (DESIGN §5): behaviour policies, datasets, convergence to the QSE with
+"""Offline learners (docs/math.md §5): behaviour policies, datasets, convergence to the QSE with
 covering data, and the lower bounds' claims.
 
 Golden values come from independent computations: hand-derived behaviour probabilities, the

@@ -1,4 +1,4 @@
-"""The ``offline_suboptimality`` experiment (DESIGN §7, experiment 2): results format,
+"""The ``offline_suboptimality`` experiment (docs/math.md §7, experiment 2): results format,
 resumability, figures, configuration errors and the thin script."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Online learners and their episode loop (DESIGN §5): exact regret, determinism, resuming a
+"""Online learners and their episode loop (docs/math.md §5): exact regret, determinism, resuming a
 killed run, no recompilation, and the pure building blocks against independent references."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``online_regret`` experiment (DESIGN §7, experiment 1): configs, results format,
+"""The ``online_regret`` experiment (docs/math.md §7, experiment 1): configs, results format,
 resuming, figures and table, configuration errors, and the thin script with tiny settings."""
 
 from __future__ import annotations
@@ -34,12 +34,28 @@ def test_registry_and_configs():
     assert get_experiment("online_regret") is exp
     full = load_config(exp, full=True)
     assert full["seeds"] >= 20 and full["episodes"] == 1000
-    assert set(full["games"]) == {"tabular", "linear", "farsighted"}
-    assert full["learners"] == list(online.LEARNERS)
+    assert set(full["games"]) == set(exp.GAMES)
+    assert set(online.LEARNERS) <= set(full["learners"])
+    assert {"uniform", "mle-optimistic-first-order"} <= set(full["learners"])
     assert full["linear"]["feature_dim"] == 8
     for name in exp.GAMES:
         game = exp.make_game(name, full)
-        assert game.farsighted == (name == "farsighted")
+        assert game.farsighted == (name in exp.FARSIGHTED_GAMES)
+
+
+def test_every_published_test_bed_is_identified():
+    """Each game of the full run has full Fisher rank at its true theta under varied
+    policies (so the parameter error is the identified-subspace error, and the chi-square
+    dof is d).  Bug caught: a test bed with features constant across follower actions (the
+    old 12-feature steering game had rank 3)."""
+    from bayes_qse.inference import identified_directions
+
+    full = load_config(exp, full=True)
+    for name in exp.GAMES:
+        game = exp.make_game(name, full)
+        ident = identified_directions(game, n_episodes=300, seed=1)
+        assert ident.rank == game.feature_dim, name
+        assert ident.eigenvalues.min() > 1e-3 * ident.eigenvalues.max(), name
     H, S, A, B = exp.make_game("tabular", full).shape
     assert exp.make_game("tabular", full).feature_dim == H * S * A * (B - 1)
 

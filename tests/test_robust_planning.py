@@ -1,4 +1,4 @@
-"""Tests of planning under uncertainty (DESIGN §4, eq. 6): per-draw planning, the quantile and
+"""Tests of planning under uncertainty (docs/math.md §4, eq. 6): per-draw planning, the quantile and
 CVaR rules, box / L1-ball optimism and pessimism, and the ellipsoid bonus.
 
 Golden values come from plain NumPy loops written here or in ``tests/reference.py`` and from

@@ -1,4 +1,4 @@
-"""Robustness: malformed inputs to the Python API and the command line (DESIGN §6, issue 8).
+"""Robustness: malformed inputs to the Python API and the command line (docs/math.md §6, issue 8).
 
 Every malformed input must raise a :class:`BayesQSEInputError` (a ``ValueError``) whose message
 names the problem; at the command line it must print exactly one line on stderr and exit with

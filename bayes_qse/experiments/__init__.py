@@ -1,4 +1,4 @@
-"""The experiments of DESIGN §7: a registry, configuration loading, and a shared entry point.
+"""The experiments of docs/math.md §7: a registry, configuration loading, and a shared entry point.
 
 Each experiment is a module ``bayes_qse.experiments.<name>`` that defines
 

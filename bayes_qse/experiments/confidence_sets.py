@@ -1,4 +1,4 @@
-"""Experiment 3 of DESIGN §7: frequentist confidence sets versus Bayesian credible sets.
+"""Experiment 3 of docs/math.md §7: frequentist confidence sets versus Bayesian credible sets.
 
 Over many simulated datasets (``seeds`` replications per case and sample size) we measure the
 empirical coverage, against the nominal level, of
@@ -476,7 +476,7 @@ def radii_for(config: dict, case: dict, n_episodes: int) -> np.ndarray:
 
 def log_posterior_from_counts(theta: jax.Array, data: tuple) -> jax.Array:
     """``L(theta) - theta' Lambda theta / 2``: eq. (4) from counts plus the Normal prior of
-    DESIGN §2; ``data = (counts[H,S,A,B], features, eta, prior_precision)``.  The log-density
+    docs/math.md §2; ``data = (counts[H,S,A,B], features, eta, prior_precision)``.  The log-density
     of :func:`~bayes_qse.sbc.batched_nuts` (module level, so its compilation is cached)."""
     counts, features, eta, prior_precision = data
     ll = myopic_log_likelihood_from_counts(theta, features, eta, counts)

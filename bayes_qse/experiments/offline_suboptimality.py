@@ -1,4 +1,4 @@
-"""Experiment 2 of DESIGN §7: offline suboptimality against dataset size.
+"""Experiment 2 of docs/math.md §7: offline suboptimality against dataset size.
 
 For each game, behaviour policy (:data:`bayes_qse.learners.offline.BEHAVIOURS`) and seed, one
 dataset of ``max(sizes)`` episodes is simulated; each learner is fitted on the nested prefixes

@@ -1,4 +1,4 @@
-"""Experiment 1 of DESIGN §7: cumulative regret of the online learners (DESIGN §5).
+"""Experiment 1 of docs/math.md §7: cumulative regret of the online learners (docs/math.md §5).
 
 Every learner of :data:`bayes_qse.learners.online.ALL_LEARNERS` named in the config plays
 ``episodes`` episodes against the true follower, for ``seeds`` seeds, on up to five games, each

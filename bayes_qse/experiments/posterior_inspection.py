@@ -1,4 +1,4 @@
-"""Experiment 4 of DESIGN §7: inspect one posterior of the follower's ``theta`` with ArviZ.
+"""Experiment 4 of docs/math.md §7: inspect one posterior of the follower's ``theta`` with ArviZ.
 
 On a named game (``patrol`` by default) we simulate episodes under a uniform leader policy,
 fit the NUTS posterior (several chains) and the Laplace approximation and the MLE

@@ -1,10 +1,10 @@
-"""Experiment 5 of DESIGN §7: regret and set width as the follower's rationality ``eta`` varies
-over several orders of magnitude, with the same seeds at every ``eta``.
+"""Experiment 5 of docs/math.md §7: regret and set width as the follower's rationality
+``eta`` varies over several orders of magnitude, with the same seeds at every ``eta``.
 
 The game is one random linear myopic game (:func:`bayes_qse.games.random_game`); only its
 ``eta`` changes.  For every ``eta``:
 
-- **regret** (online, DESIGN §5): each learner of ``learners`` plays ``episodes`` episodes for
+- **regret** (online, docs/math.md §5): each learner of ``learners`` plays ``episodes`` episodes for
   ``seeds`` seeds through :func:`bayes_qse.learners.online.run_online` (the runner of the
   ``online_regret`` experiment); we keep the exact per-episode regret and the size of the
   learner's Laplace / Wald ellipsoid (root total variance) behind each policy;

@@ -1,4 +1,4 @@
-"""Resumable, atomic storage of an experiment run (DESIGN §7: "runs resumable").
+"""Resumable, atomic storage of an experiment run (docs/math.md §7: "runs resumable").
 
 A run lives in one directory::
 

@@ -1,4 +1,4 @@
-"""Learners of the leader's QSE policy (DESIGN §5).
+"""Learners of the leader's QSE policy (docs/math.md §5).
 
 Online (:mod:`bayes_qse.learners.online`): ``oracle``, ``greedy``, ``thompson``,
 ``bayes-optimistic`` and the paper's ``mle-optimistic``, as pure ``init`` / ``act`` /

@@ -1,4 +1,4 @@
-"""Shared pieces of the online learners (DESIGN §5): what the leader knows about the game, the
+"""Shared pieces of the online learners (docs/math.md §5): what the leader knows about the game, the
 learners' configuration, their state pytree, and the small pure functions every learner uses
 (the value of a policy under a model, the warm-started gradient planner for a farsighted
 follower).
@@ -161,7 +161,7 @@ class LearnerConfig:
     Attributes:
         capacity: episodes the buffer holds (``>=`` the number of episodes to play, so the
             likelihood uses all data).
-        prior_scale: ``sigma`` of the ``Normal(0, sigma^2 I)`` prior on ``theta`` (DESIGN §2);
+        prior_scale: ``sigma`` of the ``Normal(0, sigma^2 I)`` prior on ``theta`` (docs/math.md §2);
             the frequentist learners use the same ``1/sigma^2`` as a ridge penalty on the MLE
             (as in logistic bandits: it keeps the estimate finite before the data identify
             ``theta``), so that every learner shares the same point estimate and Hessian.

@@ -1,5 +1,6 @@
-"""Offline learners, DESIGN §5 (offline row): from one dataset of episodes played by a behaviour
-policy, return a leader policy and, where the method gives one, a lower bound on its value.
+"""Offline learners, docs/math.md §5 (offline row): from one dataset of episodes played by a
+behaviour policy, return a leader policy and, where the method gives one, a lower bound on its
+value.
 
 Learners (all share the signature ``fit(dataset, game_spec, config, key) -> OfflineResult``):
 
@@ -101,7 +102,7 @@ REWARD_BOUNDS = ("hoeffding", "bernstein", "best")
 DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
     # total failure probability of a certified lower bound (and quantile level of Bayes rule)
     "delta": 0.1,
-    # Gaussian prior precision on theta (ridge of the regularised MLE; 1.0 = DESIGN's sigma=1)
+    # Gaussian prior precision on theta (ridge of the regularised MLE; 1.0 = sigma=1)
     "ridge": 1.0,
     # Newton steps of the (regularised) MLE
     "newton_steps": 25,
@@ -406,7 +407,7 @@ def pessimistic_policy_value(
         W_h(s,a,b) = reward_lower_h(s,a,b) + min_{p in ball} p . V_{h+1}
         V_h(s)     = sum_a pi_h(a|s) min_{nu in box ∩ simplex} sum_b nu_b W_h(s,a,b)
 
-    (DESIGN §4, pessimistic side).  If the true model lies in the set, ``V_h <= V^pi_h``
+    (docs/math.md §4, pessimistic side).  If the true model lies in the set, ``V_h <= V^pi_h``
     everywhere by backward induction: each step's minimum is at most the true model's value.
     """
     S = p_hat.shape[1]
@@ -773,7 +774,7 @@ def fit_bayes_pessimistic(
     return OfflineResult(policy, lb, info)
 
 
-#: Registry of offline learners by name (DESIGN §5); variants fix a config key.
+#: Registry of offline learners by name (docs/math.md §5); variants fix a config key.
 OFFLINE_LEARNERS: dict[str, OfflineLearner] = {
     "oracle": fit_oracle,
     "plugin": fit_plugin,
@@ -819,7 +820,7 @@ def fit_offline(
 
 
 def suboptimality(game: Game, policy: Any, optimal_value: float | None = None) -> float:
-    """``J(pi*) - J(policy)`` by exact policy evaluation on the true game (DESIGN §5)."""
+    """``J(pi*) - J(policy)`` by exact policy evaluation on the true game (docs/math.md §5)."""
     best = solve_qse(game).value if optimal_value is None else float(optimal_value)
     return float(best - leader_value(game, policy))
 

@@ -1,4 +1,4 @@
-"""Online learners of the leader's QSE policy (DESIGN §5) and the episode loop that runs them.
+"""Online learners of the leader's QSE policy (docs/math.md §5) and the episode loop that runs them.
 
 Each round: fit the follower (eq. 4) and the leader's own model (eq. 5), plan (eq. 2, 6),
 announce ``pi^t``, play one episode against the true follower, store it.
