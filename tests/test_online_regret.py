@@ -78,7 +78,7 @@ def test_results_figures_and_table(finished_run):
     assert out / "online_regret_linear.png" in paths
     assert all(p.stat().st_size > 0 for p in paths)
     table = (out / "table.md").read_text()
-    assert "| linear | greedy | 6 |" in table and "oracle" in table
+    assert "| linear (rank 4/4) | greedy | 6 |" in table and "oracle" in table
     # units carry their seed and config
     from bayes_qse.experiments.store import RunStore
 

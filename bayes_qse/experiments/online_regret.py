@@ -299,7 +299,7 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
             if uniform:
                 row["ratio_to_uniform"] = row["final_regret_mean"] / uniform
         game = make_game(game_name, config)
-        ident = identified_directions(game, seed=0)
+        ident = identified_directions(game, n_episodes=1500, seed=0)
         per_game["_game"] = {"fisher_rank": ident.rank, "feature_dim": ident.dim,
                              "farsighted": bool(game.farsighted)}  # fmt: skip
         mle = per_game.get("mle-optimistic", {}).get("final_regret_mean")
