@@ -17,7 +17,7 @@ from bayes_qse.learners import OnlineRunner, run_online
 from bayes_qse.planning import backward_induction, plan_myopic, stepwise_policy
 from bayes_qse.ties import TIE_RTOL, greedy_one_hot, tolerant_argmax
 
-FIELDS = ("regret", "theta_error", "set_size")
+FIELDS = ("regret", "theta_error", "set_size", "informed")
 
 
 # ---- the tolerant argmax ---------------------------------------------------------------

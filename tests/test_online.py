@@ -370,3 +370,20 @@ def test_buffer_capacity_defaults_to_the_run_length(game):
     assert runner.config.capacity == 6 and runner.config.num_draws == 4
     explicit = LearnerConfig(capacity=9)
     assert OnlineRunner(game, "greedy", explicit, episodes=6, chunk=3).config is explicit
+
+
+def test_informed_directions_say_how_many_directions_the_data_identify():
+    """``informed`` counts the eigenvalues of the learner's matrix that reach the prior's
+    precision.  mle-optimistic starts with no data (0 directions) and ends with all d on an
+    identified game; a Bayesian learner's precision includes the prior (d from the start).
+    Bug caught: recording the prior-floored matrix for the frequentist learner (it would say
+    d before any data) or a threshold on the wrong scale."""
+    from bayes_qse.games import exploration_game
+
+    game = exploration_game()
+    d = game.feature_dim
+    mle = run_online(game, "mle-optimistic", episodes=100, seeds=[0], chunk=50)
+    assert mle["informed"][0, 0] == 0 and mle["informed"][0, -1] == d
+    assert np.all(np.diff(mle["informed"][0]) >= -1)  # a fit can lose a direction, not two
+    ts = run_online(game, "thompson", episodes=50, seeds=[0], chunk=50)
+    assert np.all(ts["informed"] == d)

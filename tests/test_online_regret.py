@@ -45,9 +45,10 @@ def test_registry_and_configs():
 
 def test_every_published_test_bed_is_identified():
     """Each game of the full run has full Fisher rank at its true theta under varied
-    policies, with 1500 episodes (the tabular game's rarest cells need that many) (so the parameter error is the identified-subspace error, and the chi-square
-    dof is d).  Bug caught: a test bed with features constant across follower actions (the
-    old 12-feature steering game had rank 3)."""
+    policies, with 1500 episodes (the tabular game's rarest cells need that many): the
+    parameter error is then the identified-subspace error and the chi-square dof is d.  Bug
+    caught: a test bed with features constant across follower actions (the old 12-feature
+    steering game had rank 3)."""
     from bayes_qse.inference import identified_directions
 
     full = load_config(exp, full=True)

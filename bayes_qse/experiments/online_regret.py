@@ -64,6 +64,8 @@ from .store import RunStore
 
 GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
 FARSIGHTED_GAMES = ("farsighted", "farsighted-random")
+#: Per-episode records of a unit (:class:`~bayes_qse.learners.runner.EpisodeRecord`).
+FIELDS = ("regret", "theta_error", "set_size", "informed")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
@@ -248,7 +250,7 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
                 for i, s in enumerate(todo):
                     store.save_unit(
                         unit_key(game_name, learner, s),
-                        {k: out[k][i] for k in ("regret", "theta_error", "set_size")},
+                        {k: out[k][i] for k in FIELDS},
                         {
                             "seed": s,
                             "game": game_name,
@@ -273,7 +275,7 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
         per_game: dict[str, Any] = {}
         for learner in config["learners"]:
             units = [store.load_unit(unit_key(game_name, learner, s)) for s in seeds]
-            for field in ("regret", "theta_error", "set_size"):
+            for field in FIELDS:
                 data[f"{game_name}.{learner}.{field}"] = np.stack([u[0][field] for u in units])
             regret = data[f"{game_name}.{learner}.regret"]
             cumulative = np.cumsum(regret, axis=1)
@@ -286,6 +288,9 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
                 "slope": loglog_slope(cumulative.mean(axis=0), config["slope_start"]),
                 "final_theta_error_mean": float(
                     data[f"{game_name}.{learner}.theta_error"][:, -1].mean()
+                ),
+                "final_informed_directions_mean": float(
+                    data[f"{game_name}.{learner}.informed"][:, -1].mean()
                 ),
                 "wall_seconds": float(units[0][1].get("batch_wall_seconds", float("nan"))),
                 "episodes": int(regret.shape[1]),
@@ -398,6 +403,9 @@ def plot(out_dir: Path) -> list[Path]:
                     to_uniform if to_uniform is not None else "-",
                     ratio if ratio is not None else "-",
                     s["final_theta_error_mean"] if name not in ("oracle", "uniform") else "-",
+                    f"{s.get('final_informed_directions_mean', float('nan')):.3g}"
+                    if name not in ("oracle", "uniform")
+                    else "-",
                     f"{s['wall_seconds']:.0f}",
                 ]
             )
@@ -413,6 +421,7 @@ def plot(out_dir: Path) -> list[Path]:
             "regret / uniform",
             "regret / mle-optimistic",
             "final theta error",
+            "informed directions (final)",
             "wall s (all seeds)",
         ],
         rows,

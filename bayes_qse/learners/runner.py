@@ -50,11 +50,18 @@ class EpisodeRecord(NamedTuple):
         regret: ``J(pi*) - J(pi^t)``, exact policy evaluation on the true game.
         theta_error: ``||theta_hat - theta||_2`` of the estimate behind ``pi^t``.
         set_size: root total variance of the Laplace / Wald ellipsoid behind ``pi^t``.
+        informed: the number of directions of ``theta`` the data inform at least as much as
+            the prior would (eigenvalues of the learner's Fisher information / posterior
+            precision ``>= 1 / prior_scale^2``).  For the Bayesian learners, whose precision
+            includes the prior, it is ``d`` by construction; for ``mle-optimistic`` it says
+            how many directions the data identify, and ``informed < d`` means its fit still
+            borrows the prior's ridge (docs/math.md, "Valid optimism and pessimism").
     """
 
     regret: Array
     theta_error: Array
     set_size: Array
+    informed: Array
 
 
 def _take(tree: Any, index: Any) -> Any:
@@ -144,6 +151,7 @@ class OnlineRunner:
         game = self.game
         episode_key = jax.random.fold_in(seed_key, 1)
         optimal_policy = jnp.asarray(self.qse.policy, jnp.float64)
+        floor = 1.0 / self.config.prior_scale**2
 
         def body(state, i):
             policy = self.learner.act(state)
@@ -153,7 +161,10 @@ class OnlineRunner:
             both = jax.vmap(lambda pi: true_value(game, pi))(jnp.stack([optimal_policy, policy]))
             regret = both[0] - both[1]
             theta_hat, size = learner_summary(self.name, state)
-            record = EpisodeRecord(regret, jnp.linalg.norm(theta_hat - game.theta), size)
+            lam = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))
+            informed = jnp.sum(lam >= floor * (1.0 - 1e-9)).astype(regret.dtype)
+            error = jnp.linalg.norm(theta_hat - game.theta)
+            record = EpisodeRecord(regret, error, size, informed)
             return self.learner.update(state, episode), record
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk))
@@ -253,7 +264,7 @@ def run_online(
     when no ``runner`` is given.
 
     Returns:
-        ``{"regret", "theta_error", "set_size": [N, T], "seeds": [N],
+        ``{"regret", "theta_error", "set_size", "informed": [N, T], "seeds": [N],
         "optimal_value": scalar}``.
     """
     from ..experiments.store import progress as progress_bar
