@@ -151,7 +151,8 @@ def test_empirical_model_estimates_and_bonuses(dataset):
             else:
                 ref = width
             assert float(b.reward[idx]) == pytest.approx(min(ref, width))
-            rad = np.sqrt(2 * (S * np.log(2) + np.log(1 / delta)) / k)
+            # Weissman's radius with the same union bound over the H S A B cells as the rewards
+            rad = np.sqrt(2 * (S * np.log(2) + np.log(H * S * A * B / delta)) / k)
             assert float(b.l1_radius[idx]) == pytest.approx(min(rad, 2.0))
         P_draws, r_draws = model.sample(stats, jax.random.PRNGKey(0), 3)
         np.testing.assert_array_equal(P_draws[2], P)

@@ -200,4 +200,4 @@ def test_script_runs_every_learner_with_tiny_settings(tmp_path):
     assert (out / "online_regret_farsighted.png").is_file()
     table = (out / "table.md").read_text()
     for learner in online.LEARNERS:
-        assert f"| farsighted | {learner} |" in table
+        assert f"| farsighted (rank 3/3) | {learner} |" in table
