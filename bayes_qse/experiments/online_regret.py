@@ -192,6 +192,23 @@ def make_game(name: str, config: dict[str, Any]):
     return tabular_game(P, r, u, eta=c["eta"], initial_dist=rho)
 
 
+def make_runner(game: Any, learner: str, config: dict[str, Any], episodes: int, qse: Any):
+    """The :class:`~bayes_qse.learners.runner.OnlineRunner` of one ``(game, learner)`` unit
+    of an experiment config (its :data:`LEARNER_KEYS`, ``chunk``, ``known_model`` and what the
+    leader is told: ``reward_range``, ``initial_dist``); shared with ``rationality_sweep``."""
+    return OnlineRunner(
+        game,
+        learner,
+        {**{k: config[k] for k in LEARNER_KEYS}, "capacity": episodes},
+        episodes=episodes,
+        chunk=min(config["chunk"], episodes),
+        known_model=config["known_model"],
+        qse=qse,
+        reward_range=tuple(float(x) for x in config.get("reward_range", (0.0, 1.0))),
+        initial_dist="game" if config.get("initial_dist", "learned") == "stated" else None,
+    )
+
+
 def episodes_key(game: str) -> str:
     """The config key of a game's number of episodes."""
     return "farsighted_episodes" if game in FARSIGHTED_GAMES else "episodes"
@@ -210,7 +227,6 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
     validate_config(config)
     with RunStore(out_dir, "online_regret", config) as store:
         seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-        learner_config = {k: config[k] for k in LEARNER_KEYS}
         for game_name in config["games"]:
             game = make_game(game_name, config)
             T = episodes_for(game_name, config)
@@ -224,17 +240,7 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
 
                     qse = solve_qse(game)
                 start = time.perf_counter()
-                runner = OnlineRunner(
-                    game,
-                    learner,
-                    {**learner_config, "capacity": T},
-                    episodes=T,
-                    chunk=min(config["chunk"], T),
-                    known_model=config["known_model"],
-                    qse=qse,
-                    reward_range=tuple(float(x) for x in config["reward_range"]),
-                    initial_dist="game" if config["initial_dist"] == "stated" else None,
-                )
+                runner = make_runner(game, learner, config, T, qse)
                 ckpt = f"{game_name}.{learner}"
                 out = run_online(
                     game,

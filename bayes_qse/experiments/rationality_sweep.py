@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..sets import chi2_radius
 from . import confidence_sets as cs
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
-from .online_regret import LEARNER_KEYS
+from .online_regret import LEARNER_KEYS, make_runner
 from .store import RunStore
 from .store import progress as progress_bar
 
@@ -120,14 +120,13 @@ def make_game(config: dict, eta: float):
 
 def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
     """Run (or resume) the sweep into ``out_dir``; returns the ``results.npz`` path."""
-    from ..learners.online import OnlineRunner, run_online
+    from ..learners.online import run_online
     from ..planning import solve_qse
 
     validate_config(config)
     out_dir = Path(out_dir)
     with RunStore(out_dir, NAME, config) as store:
         seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-        learner_config = {k: config[k] for k in LEARNER_KEYS}
         T = config["episodes"]
         jobs = [("width", eta, None) for eta in config["etas"]]
         jobs += [("regret", eta, name) for eta in config["etas"] for name in config["learners"]]
@@ -153,15 +152,7 @@ def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
                 todo = [s for s in seeds if s not in kept]
                 if todo:
                     game = make_game(config, eta)
-                    runner = OnlineRunner(
-                        game,
-                        learner,
-                        {**learner_config, "capacity": T},
-                        episodes=T,
-                        chunk=min(config["chunk"], T),
-                        known_model=config["known_model"],
-                        qse=solve_qse(game),
-                    )
+                    runner = make_runner(game, learner, config, T, solve_qse(game))
                     out = run_online(
                         game,
                         learner,
