@@ -199,12 +199,16 @@ def _check_dataset(dataset: Any, spec: GameSpec) -> Dataset:
     return dataset.validate_for(spec)
 
 
+def first_state_counts(dataset: Dataset, spec: GameSpec) -> np.ndarray:
+    """``[S]`` counts of the episodes' first states."""
+    states = np.asarray(dataset.states)[:, 0]
+    return np.bincount(states, minlength=spec.shape[1]).astype(np.float64)
+
+
 def initial_dist_of(dataset: Dataset, spec: GameSpec) -> np.ndarray:
     """``[S]``: the stated initial distribution, else its estimate from the episodes' first
     states (:func:`~bayes_qse.learners.common.initial_dist_estimate`)."""
-    S = spec.shape[1]
-    counts = np.bincount(np.asarray(dataset.states)[:, 0], minlength=S).astype(np.float64)
-    return np.asarray(initial_dist_estimate(spec, jnp.asarray(counts)))
+    return np.asarray(initial_dist_estimate(spec, jnp.asarray(first_state_counts(dataset, spec))))
 
 
 def _key(key: Any) -> Array:
@@ -474,12 +478,12 @@ def pessimistic_model(
             dataset, spec, d_part, cfg["reward_bound"]
         )
         r_low = np.maximum(r_hat - bonus, spec.reward_range[0])
-    rho = initial_dist_of(dataset, spec)
-    rho_radius = None
-    if not spec.initial_dist_known:  # empirical first-state frequencies and their L1 ball
-        counts = np.bincount(np.asarray(dataset.states)[:, 0], minlength=spec.shape[1])
-        n0 = float(counts.sum())
-        rho = counts / max(n0, 1.0) if n0 > 0 else np.full(spec.shape[1], 1.0 / spec.shape[1])
+    if spec.initial_dist_known:
+        rho, rho_radius = np.asarray(spec.initial_dist), None
+    else:  # empirical first-state frequencies and their L1 ball
+        first = first_state_counts(dataset, spec)
+        n0 = float(first.sum())
+        rho = first / n0 if n0 > 0 else np.full(spec.shape[1], 1.0 / spec.shape[1])
         rho_radius = float(weissman_l1_radius(jnp.asarray(n0), spec.shape[1], d_part))
     info = {
         "theta_hat": theta_hat,
