@@ -36,6 +36,7 @@ from ._validate import (
 )
 from .errors import GameValidationError
 from .io import atomic_write_npz, read_npz
+from .model import Model
 
 ARRAY_FIELDS = ("transitions", "leader_reward", "features", "theta", "eta", "initial_dist")
 FILE_FIELDS = (*ARRAY_FIELDS, "farsighted")
@@ -118,6 +119,18 @@ class Game:
             object.__setattr__(obj, name, value)
         object.__setattr__(obj, "farsighted", aux[0])
         return obj
+
+    @property
+    def model(self) -> Model:
+        """The game's :class:`bayes_qse.model.Model` (every array but ``theta``)."""
+        return Model(
+            features=self.features,
+            eta=self.eta,
+            transitions=self.transitions,
+            leader_reward=self.leader_reward,
+            initial_dist=self.initial_dist,
+            farsighted=self.farsighted,
+        )
 
     # ---- sizes -------------------------------------------------------------------------
     @property

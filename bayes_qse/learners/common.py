@@ -21,6 +21,7 @@ from ..data import Episode, EpisodeBuffer
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..leader_model import TabularStats
+from ..model import Model
 from ..planning import adam_ascent, evaluate_policy, stepwise_policy
 from ..sets import identified_split
 from ..ties import tolerant_argmax
@@ -71,6 +72,18 @@ class GameSpec(NamedTuple):
     @property
     def feature_dim(self) -> int:
         return int(np.shape(self.features)[-1])
+
+    @property
+    def model(self) -> Model:
+        """What the leader knows as a :class:`bayes_qse.model.Model` (unknown fields None)."""
+        return Model(
+            features=self.features,
+            eta=self.eta,
+            transitions=self.transitions,
+            leader_reward=self.leader_reward,
+            initial_dist=self.initial_dist,
+            farsighted=self.farsighted,
+        )
 
     @property
     def known_model(self) -> bool:
