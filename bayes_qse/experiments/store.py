@@ -33,6 +33,9 @@ exclusive ``flock`` on ``.lock``, which records the holder's pid, host and start
 gets a :class:`ConfigError` naming the holder.  The operating system releases the lock of a
 process that dies, so a lock left by a killed run is taken over, with a notice naming it.
 Stores of the same directory in the *same* process share the lock (it is re-entrant).
+
+Long module: the store, its lock and its checkpoint rules are one subject (what a run
+directory holds and who may write it); splitting them would spread one protocol over files.
 """
 
 from __future__ import annotations
