@@ -171,7 +171,8 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def rerun(spec: Published, n_seeds: int | None, out: Path) -> tuple[dict, float, dict]:
-    """Rerun ``spec``'s experiment with its published config into ``out``."""
+    """Rerun ``spec``'s experiment with its published config (first ``n_seeds`` seeds) into
+    ``out``; returns the new arrays, the wall time and the *published* config."""
     from bayes_qse.experiments import get_experiment, load_config
 
     manifest = json.loads((RESULTS / spec.folder / "manifest.json").read_text())
@@ -184,7 +185,7 @@ def rerun(spec: Published, n_seeds: int | None, out: Path) -> tuple[dict, float,
     path = module.run(config, out, progress=False)
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
-    return arrays, time.perf_counter() - start, config
+    return arrays, time.perf_counter() - start, manifest["config"]
 
 
 def main(argv: list[str] | None = None) -> int:
