@@ -70,10 +70,10 @@ bayes-optimistic: the ``level_t`` quantile of ``J`` across the ``M`` draws, i.e.
 rule applied to whole-policy values; mle-optimistic: the max over candidates), warm-started
 from the previous episode's logits and from the step-wise heuristic under the current model.
 
-The loop (:mod:`bayes_qse.learners.runner`: ``OnlineRunner``, ``run_online``): the learners
-are pure functions over a fixed-shape :class:`~bayes_qse.learners.common.OnlineState`;
-episodes run in chunks of ``chunk`` episodes as one ``jax.lax.scan``, ``vmap``-ped over
-seeds, compiled once (no recompilation after the first chunk).  Regret is exact: ``J(pi*) - J(pi^t)`` by policy
+The loop (``runner.OnlineRunner``, ``runner.run_online``): the learners are pure functions over a
+fixed-shape :class:`~bayes_qse.learners.common.OnlineState`; episodes run in chunks of
+``chunk`` episodes as one ``jax.lax.scan``, ``vmap``-ped over seeds, compiled once (no
+recompilation after the first chunk).  Regret is exact: ``J(pi*) - J(pi^t)`` by policy
 evaluation on the true game.  Episode ``t`` of seed ``s`` uses the key
 ``fold_in(fold_in(PRNGKey(s), 1), t)``, whatever the chunking, so runs are deterministic and
 a resumed run equals an uninterrupted one.
