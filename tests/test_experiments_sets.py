@@ -127,11 +127,15 @@ def test_confidence_sets_runs_resumes_and_plots(tmp_path):
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["config"]["seeds"] == 6 and doc["summary"]["replications"] == 6
     # results.nc holds the same arrays, labelled: a dimension order or a coordinate that does
-    # not match the npz axes fails here (levels are [0.8, 0.95], methods wald lr laplace nuts)
+    # not match the npz axes fails here (levels are [0.8, 0.95], constructions wald lr laplace nuts)
     with xr.open_dataset(tmp_path / "results.nc", engine="h5netcdf") as ds:
-        assert ds["coverage"].dims == ("case", "n_episodes", "method", "target", "level")
+        assert ds["coverage"].dims == ("case", "n_episodes", "construction", "target", "level")
         one = ds["coverage"].sel(
-            case="near_deterministic", n_episodes=20, method="nuts", target="value", level=0.95
+            case="near_deterministic",
+            n_episodes=20,
+            construction="nuts",
+            target="value",
+            level=0.95,
         )
         np.testing.assert_equal(float(one), cov[1, 0, 3, cs.TARGETS.index("value"), 1])
         np.testing.assert_array_equal(ds["width"].values, width)

@@ -308,27 +308,28 @@ def aggregate(store: RunStore, config: dict, cases: dict) -> dict[str, Any]:
 def results_dataset(results: dict[str, Any]) -> xr.Dataset:
     """The arrays of :func:`aggregate` as one labelled ``xarray.Dataset`` (saved as
     ``results.nc`` beside ``results.npz``/``results.json``): every dimension named and
-    coordinated, e.g. ``coverage.sel(case="misspecified", method="nuts", target="value",
-    level=0.95)``.  Dimensions: ``case``, ``n_episodes``, ``method`` (``wald, lr, laplace,
-    nuts``), ``set_method`` (all five, for ``width``), ``target``, ``level``, and for SBC
-    ``replication`` and ``feature``.
+    coordinated, e.g. ``coverage.sel(case="misspecified", construction="nuts",
+    target="value", level=0.95)``.  Dimensions: ``case``, ``n_episodes``, ``construction``
+    (``wald, lr, laplace, nuts``), ``all_constructions`` (the five of :data:`METHODS`, for
+    ``width``), ``target``, ``level``, and for SBC ``replication`` and ``feature``.  (Not
+    ``method``: that name is a keyword of ``xarray``'s ``sel``.)
     """
     r = results
     coords = {
         "case": list(r["cases"]),
         "n_episodes": np.asarray(r["sample_sizes"]),
-        "method": list(r["methods"]),
-        "set_method": list(r["all_methods"]),
+        "construction": list(r["methods"]),
+        "all_constructions": list(r["all_methods"]),
         "target": list(r["targets"]),
         "level": np.asarray(r["levels"]),
     }
-    cnt = ("case", "n_episodes", "method", "target", "level")
+    cnt = ("case", "n_episodes", "construction", "target", "level")
     cnt_th = ("case", "n_episodes", "target")
     data = {k: (cnt, r[k]) for k in ("coverage", "coverage_lo", "coverage_hi")}
     data |= {
         k: (cnt_th, r[k]) for k in ("coverage_theory", "coverage_theory_lo", "coverage_theory_hi")
     }
-    data["width"] = (("case", "n_episodes", "set_method", "target"), r["width"])
+    data["width"] = (("case", "n_episodes", "all_constructions", "target"), r["width"])
     data |= {k: (("case", "n_episodes"), v) for k, v in r.items() if k.startswith("diag_")}
     for m in BAYES_METHODS:
         data[f"sbc_ranks_{m}"] = (("replication", "feature"), r[f"sbc_ranks_{m}"])
