@@ -234,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         help="compare with the code of git revision REV rerun on this machine (instead of the "
         "published arrays, which may come from another CPU)",
     )
+    parser.add_argument(
+        "--baseline-dir",
+        type=Path,
+        default=None,
+        help="keep the baseline reruns under DIR/REV and reuse the finished ones",
+    )
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(PUBLISHED))
@@ -251,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                 with np.load(RESULTS / folder / "results.npz") as z:
                     old = {k: z[k] for k in z.files}
             else:
-                old, _, _ = rerun(spec, args.seeds, base / f"{tag}_baseline", old_tree)
-            new, seconds, config = rerun(spec, args.seeds, base / tag)
+                keep = args.baseline_dir / args.baseline if args.baseline_dir else base
+                old, _, _ = rerun(spec, args.seeds, keep / f"{tag}_seeds{args.seeds}", old_tree)
+            new, seconds, config = rerun(spec, args.seeds, base / f"{tag}_new")
             n_seeds = None if args.seeds is None or args.seeds >= config["seeds"] else args.seeds
             rows = compare(old, new, spec, n_seeds, n_reps=config.get("seeds"))
             print(
