@@ -225,7 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=sorted(PUBLISHED), metavar="FOLDER")
     parser.add_argument("--seeds", type=int, default=None, help="rerun only the first K seeds")
-    parser.add_argument("--out", type=Path, default=None, help="keep the reruns here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="keep the reruns here (a new directory: runs found there are resumed, not redone)",
+    )
     parser.add_argument("--list", action="store_true", help="list the published folders")
     parser.add_argument("--json", type=Path, default=None, help="write the comparison here")
     parser.add_argument(
