@@ -198,3 +198,31 @@ def test_every_leader_faces_the_same_environment_draws(monkeypatch):
     for s in seeds:
         np.testing.assert_array_equal(seen["oracle"][s], golden[s])
         np.testing.assert_array_equal(seen["uniform"][s], golden[s])
+
+
+# ---- the docs' spec of online_regret's published grid ------------------------------------------
+def test_docs_specs_match_online_regrets_published_config():
+    # catches: a docs spec that drifted from the published experiment (a game or learner
+    # setting, chunk, T, seeds, what the leader is told): its units would not reproduce it
+    import json
+    from pathlib import Path
+
+    from bayes_qse.experiments.online_regret import LEARNER_KEYS
+    from bayes_qse.sweeps import load_spec
+
+    root = Path(__file__).resolve().parents[1]
+    published = json.loads((root / "docs/results/online_regret/manifest.json").read_text())
+    config = published["config"]
+    cells = set()
+    for name in ("online_regret_myopic.toml", "online_regret_farsighted.toml"):
+        sweep = expand(load_spec(root / "docs" / "sweeps" / name))
+        assert sweep.seeds == tuple(range(config["base_seed"], config["seeds"]))
+        for unit in sweep.units:
+            cells.add((unit.game, unit.learner))
+            c = unit.config
+            farsighted = unit.game.startswith("farsighted")
+            assert unit.T == config["farsighted_episodes" if farsighted else "episodes"]
+            for key in (*LEARNER_KEYS, "chunk", "known_model", "reward_range", "initial_dist"):
+                assert c[key] == config[key], (unit.key, key)
+            assert c[unit.game] == config[unit.game], unit.key
+    assert cells == {(g, learner) for g in config["games"] for learner in config["learners"]}

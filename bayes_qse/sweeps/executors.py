@@ -91,7 +91,12 @@ def _tick(bar, enabled: bool) -> None:
 
 
 def _run_ray(units: Sequence[Unit], out_dir: str, workers: int, address: str | None, bar):
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "executor: ray is not installed; pip install 'bayes_qse[sweep]' (or ray>=2.40)"
+        ) from None
 
     started = False
     if not ray.is_initialized():
