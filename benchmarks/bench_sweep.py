@@ -101,6 +101,14 @@ def main() -> int:
             "the two executors are compared bit for bit in the same run.",
         ]
     )
+    cores = os.cpu_count() or 1
+    if load > cores:
+        text += (
+            f"\n\nThe machine was oversubscribed while measured (load average {load:.1f} on "
+            f"{cores} cores): the pool could not get a core of its own, so this ratio says how "
+            "the machine was shared, not what the pool gains on idle cores; rerun the command "
+            "on an idle machine for that."
+        )
     print(text)
     if not same:
         return 1

@@ -133,17 +133,24 @@ def test_a_killed_worker_resumes_with_no_lost_or_repeated_episode(tmp_path, monk
 
 def test_a_sweep_unit_reproduces_online_regret_published_arrays(tmp_path):
     # The spec in docs/sweeps equivalent to online_regret's published grid, narrowed to one
-    # game, one learner and the first two seeds: its arrays equal the first two rows of the
-    # published ones (docs/results/online_regret/results.npz, computed by the experiment
-    # itself), bit for bit.  Catches: a unit config that differs from the experiment's (game
-    # settings, learner settings, chunk, what the leader is told), or a runner change that
-    # moves the published numbers.
+    # game, one learner and the first two seeds, against the first two rows of the published
+    # arrays (docs/results/online_regret/results.npz, computed by the experiment itself).
+    # Regret and the informed directions (every decision of the run) are equal bit for bit.
+    # theta_error and set_size are compared to 1e-6 relative: the library on main already
+    # differs from the published file there in the last bits (up to 7e-8, the same with and
+    # without sweeps), while a wrong game or learner setting moves them by orders more.
+    # Catches: a unit config that differs from the experiment's (game settings, learner
+    # settings, chunk, what the leader is told), or a runner change that moves the decisions.
     spec = load_spec(ROOT / "docs" / "sweeps" / "online_regret_myopic.toml")
     spec["grid"].update(game=["linear"], learner=["greedy"], seeds=[0, 1])
     run_sweep(spec, tmp_path, progress=False)
     ds = open_results(tmp_path).sel(game="linear", learner="greedy", T=1000)
     with np.load(ROOT / "docs" / "results" / "online_regret" / "results.npz") as published:
-        for field in ("regret", "theta_error", "set_size", "informed"):
+        for field in ("regret", "informed"):
             np.testing.assert_array_equal(
                 ds[field].values, published[f"linear.greedy.{field}"][:2], err_msg=field
+            )
+        for field in ("theta_error", "set_size"):
+            np.testing.assert_allclose(
+                ds[field].values, published[f"linear.greedy.{field}"][:2], rtol=1e-6, atol=0
             )

@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import tomllib
@@ -256,7 +257,7 @@ def expand(spec: dict[str, Any]) -> Sweep:
     base = base_config(spec)
     units: dict[str, Unit] = {}
     cells: dict[tuple, str] = {}
-    for cell in _product([axes[k] for k in axes]):
+    for cell in itertools.product(*axes.values()):
         coords = dict(zip(axes, cell, strict=True))
         eta, radius = coords.get("eta"), coords.get("radius")
         learner = coords["learner"]
@@ -266,12 +267,6 @@ def expand(spec: dict[str, Any]) -> Sweep:
         cells[cell] = unit.key
     normal = json.loads(json.dumps(spec, sort_keys=True))
     return Sweep(normal, axes, seeds, record, tuple(units.values()), cells)
-
-
-def _product(lists: list[list[Any]]) -> list[tuple]:
-    import itertools
-
-    return list(itertools.product(*lists))
 
 
 __all__ = ["AXES", "Sweep", "Unit", "base_config", "expand", "load_spec"]
