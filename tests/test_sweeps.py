@@ -85,8 +85,9 @@ def test_eta_axis_sets_the_followers_rationality():
 
 # ---- statistics ------------------------------------------------------------------------------
 def test_paired_interval_matches_statsmodels():
-    # catches: an unpaired standard error, a normal instead of a t quantile, a wrong dof
-    from statsmodels.stats.weightstats import DescrStatsW
+    # catches: an unpaired standard error, a normal instead of a t quantile, a wrong dof; a
+    # Welch width (the comparison without pairing) with the wrong degrees of freedom
+    from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=7)
@@ -96,6 +97,11 @@ def test_paired_interval_matches_statsmodels():
     assert got["n"] == 7
     np.testing.assert_allclose([got["low"], got["high"]], [low, high], rtol=1e-12)
     np.testing.assert_allclose(got["mean"], np.mean(x - y), rtol=1e-12)
+    w_low, w_high = CompareMeans(DescrStatsW(x), DescrStatsW(y)).tconfint_diff(
+        alpha=0.1, usevar="unequal"
+    )
+    np.testing.assert_allclose(got["independent_half_width"], (w_high - w_low) / 2, rtol=1e-10)
+    assert got["high"] - got["low"] < w_high - w_low  # pairing removes the shared noise
 
 
 def test_normalised_score_closed_form():
@@ -226,3 +232,25 @@ def test_docs_specs_match_online_regrets_published_config():
                 assert c[key] == config[key], (unit.key, key)
             assert c[unit.game] == config[unit.game], unit.key
     assert cells == {(g, learner) for g in config["games"] for learner in config["learners"]}
+
+
+def test_plot_draws_a_selected_slice_and_refuses_a_bad_one(tmp_path, capsys):
+    # catches: --select ignored (one figure per game instead of the slice), a selected value
+    # typed as a string against a numeric coordinate, a traceback for a bad selection
+    from bayes_qse.sweeps import write_results
+
+    sweep = expand(spec(game=["linear", "tabular"], eta=[1.0, 2.0]))
+    bind(sweep, tmp_path)
+    rng = np.random.default_rng(2)
+    for unit in sweep.units:
+        with open_unit(tmp_path, unit) as store:
+            arrays = {f: rng.uniform(size=(3, unit.T)) for f in unit.record}
+            store.save_unit(RESULT, arrays, {"optimal_value": 1.0})
+    write_results(tmp_path, sweep)
+    assert main(["plot", str(tmp_path), "--select", "game=tabular", "--select", "eta=2"]) == 0
+    figures = sorted(p.name for p in tmp_path.glob("sweep_*.png"))
+    assert figures == ["sweep_game-tabular_T-4_eta-2.0.png"]
+    capsys.readouterr()
+    assert main(["plot", str(tmp_path), "--select", "eta=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "eta has no value" in err[0]

@@ -42,8 +42,10 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
         x, y: ``[n]`` one value per seed for leaders X and Y (same seeds, same order).
 
     Returns:
-        ``{"mean", "low", "high", "n"}``; ``low = high = mean`` when all differences are equal,
-        NaN bounds when ``n < 2``.
+        ``{"mean", "low", "high", "n", "independent_half_width"}``; ``low = high = mean`` when
+        all differences are equal, NaN bounds when ``n < 2``.  ``independent_half_width``: the
+        half width of Welch's interval, which ignores the pairing (what the comparison would
+        cost without common random numbers).
     """
     from scipy import stats
 
@@ -52,9 +54,14 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
         raise ConfigError(f"paired_interval: need two equal-length 1-D arrays, got {d.shape}")
     n, mean = d.size, float(d.mean())
     if n < 2:
-        return {"mean": mean, "low": float("nan"), "high": float("nan"), "n": n}
+        nan = float("nan")
+        return {"mean": mean, "low": nan, "high": nan, "n": n, "independent_half_width": nan}
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+    vx, vy = np.var(x, ddof=1) / n, np.var(y, ddof=1) / n
+    dof = (vx + vy) ** 2 / (vx**2 / (n - 1) + vy**2 / (n - 1)) if vx + vy > 0 else n - 1
+    welch = float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(vx + vy))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n,
+            "independent_half_width": welch}  # fmt: skip
 
 
 def normalised_score(final: dict[str, float]) -> dict[str, float]:
