@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..experiments.store import progress as progress_bar
 from .spec import Unit
 from .units import run_unit
 
@@ -28,9 +29,7 @@ EXECUTORS = ("local", "ray")
 
 
 def _bar(total: int, initial: int, enabled: bool):
-    from ..experiments.store import progress
-
-    bar = progress(iter(()), total=total, desc="sweep units", enabled=enabled)
+    bar = progress_bar(iter(()), total=total, desc="sweep units", enabled=enabled)
     if enabled:
         bar.update(initial)
     return bar

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
+from scipy import stats
 
 from ..errors import ConfigError
 from ..io import atomic_write, atomic_write_json
@@ -47,8 +49,6 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
         half width of Welch's interval, which ignores the pairing (what the comparison would
         cost without common random numbers).
     """
-    from scipy import stats
-
     d = np.asarray(x, np.float64) - np.asarray(y, np.float64)
     if d.ndim != 1 or d.size == 0:
         raise ConfigError(f"paired_interval: need two equal-length 1-D arrays, got {d.shape}")
@@ -79,8 +79,6 @@ def normalised_score(final: dict[str, float]) -> dict[str, float]:
 
 def gather(out_dir: str | Path, sweep: Sweep | None = None):
     """The sweep's results as an :class:`xarray.Dataset` (module docstring)."""
-    import xarray as xr
-
     if sweep is None:
         sweep = expand(read_sweep(out_dir)["spec"])
     by_key = {u.key: u for u in sweep.units}
@@ -159,8 +157,6 @@ def write_results(out_dir: str | Path, sweep: Sweep | None = None) -> tuple[Path
 
 def open_results(out_dir: str | Path):
     """The saved ``results.nc`` of a sweep directory, loaded into memory."""
-    import xarray as xr
-
     path = Path(out_dir) / RESULTS_NC
     if not path.is_file():
         raise ConfigError(f"{out_dir}: no {RESULTS_NC} (run the sweep first)")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..plots import new_figure, regret_curves, save_figure
 from .gather import normalised_score, open_results
 
 
@@ -40,8 +41,6 @@ def parse_select(items: list[str] | None, ds) -> dict[str, Any]:
 
 def plot(out_dir: str | Path, select: list[str] | None = None) -> list[Path]:
     """Draw the figures of a sweep directory's slice; returns the PNG paths."""
-    from ..plots import new_figure, regret_curves, save_figure
-
     out_dir = Path(out_dir)
     ds = open_results(out_dir)
     ds = ds.sel({k: [v] for k, v in parse_select(select, ds).items()})  # keeps every dim

@@ -17,6 +17,7 @@ playing).  A directory bound to one spec refuses another (:func:`bind`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,6 @@ def bind(sweep: Sweep, out_dir: str | Path) -> Path:
     Raises:
         ConfigError: ``out_dir`` holds a sweep of a different spec (or is not a directory).
     """
-    import json
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out: {out} exists and is not a directory")
@@ -70,8 +69,6 @@ def bind(sweep: Sweep, out_dir: str | Path) -> Path:
 
 def read_sweep(out_dir: str | Path) -> dict[str, Any]:
     """The ``sweep.json`` of a sweep directory; :class:`ConfigError` if there is none."""
-    import json
-
     path = Path(out_dir) / SWEEP_FILE
     if not path.is_file():
         raise ConfigError(f"{out_dir}: not a sweep directory (no {SWEEP_FILE})")
@@ -100,12 +97,10 @@ def is_done(out_dir: str | Path, unit: Unit) -> bool:
 
 def load_result(out_dir: str | Path, unit: Unit) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(arrays, meta)`` of a finished unit: arrays ``[seeds, T]`` per recorded field."""
-    from ..experiments.store import RunStore as _RS
-
     path = unit_dir(out_dir, unit) / UNITS / f"{RESULT}.npz"
     if not path.is_file():
         raise ConfigError(f"{out_dir}: unit {unit.key} has not finished (run the sweep first)")
-    return _RS._read(path)
+    return RunStore._read(path)
 
 
 __all__ = ["bind", "is_done", "load_result", "open_unit", "read_sweep", "unit_dir"]

@@ -18,6 +18,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..experiments.online_regret import make_game, make_runner
+from ..learners.runner import run_online
+from ..planning import solve_qse
 from .spec import Unit
 from .store import RESULT, is_done, open_unit
 
@@ -31,10 +34,6 @@ def run_unit(unit: Unit, out_dir: str | Path, progress: bool = False) -> str:
     (``units/result.npz``: the recorded fields ``[seeds, T]``, ``optimal_value`` in the meta)
     is written atomically when all seeds are done, then the checkpoints are removed.
     """
-    from ..experiments.online_regret import make_game, make_runner
-    from ..learners.runner import run_online
-    from ..planning import solve_qse
-
     if is_done(out_dir, unit):
         return unit.key
     with open_unit(out_dir, unit) as store:
