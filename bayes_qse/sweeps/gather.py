@@ -9,9 +9,11 @@ JSON summary ``results.json``.
 Statistics (docs/math.md, "Sweeps"):
 
 - :func:`paired_interval`: the t interval of the mean of the per-seed differences
-  ``d_s = R_X(s) - R_Y(s)`` of two leaders' final cumulative regrets on the same seeds.  Under
-  common random numbers the pairs share their randomness, so this interval is much narrower
-  than one built from two independent samples.
+  ``d_s = R_X(s) - R_Y(s)`` of two leaders' final cumulative regrets on the same seeds, with
+  Welch's half width (the pairing ignored) beside it.  Under common random numbers the noise
+  a pair shares cancels in ``d_s``; how much that narrows the interval depends on how strongly
+  the two leaders' outcomes are correlated (docs/math.md, "Sweeps": little for the regret of
+  two learners whose paths diverge).
 - :func:`normalised_score`: ``(R_uniform - R_X) / (R_uniform - R_best)``, ``R`` the mean final
   cumulative regret, ``R_best`` the smallest among the learners other than ``oracle``: 0 is the
   uniform leader, 1 the best leader of the slice.
