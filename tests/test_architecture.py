@@ -19,8 +19,19 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "bayes_qse"
 
 #: Imports that may stay inside functions: heavy plotting/report libraries, loaded only when a
-#: figure or an ArviZ export is asked for (each such line says so with a ``lazy`` comment).
-LAZY_OK = ("matplotlib", "arviz", "arviz_base", "arviz_stats", "arviz_plots", ".plots", "..plots")
+#: figure or an ArviZ export is asked for, and the optional ``ray`` (each such line says so with
+#: a ``lazy`` comment).
+LAZY_OK = (
+    "matplotlib",
+    "arviz",
+    "arviz_base",
+    "arviz_stats",
+    "arviz_plots",
+    ".plots",
+    "..plots",
+    ".sweeps.plot",
+    "ray",
+)
 
 #: Modules over ``MAX_LINES`` lines not yet split, each with the reason; everything else must
 #: be short or say in its docstring why it is long (a line starting ``Long module:``).
