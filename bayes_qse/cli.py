@@ -371,7 +371,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .games import Game
 
     try:
-        from .inference import fit_summary
+        from .summary import fit_summary
     except ImportError:  # pragma: no cover - the inference module ships with the package
         raise ConfigError("fit: the inference module is not available in this version") from None
     if args.samples is not None and args.samples < 1:

@@ -2,7 +2,7 @@
 
 Every learner of :data:`bayes_qse.learners.online.ALL_LEARNERS` named in the config plays
 ``episodes`` episodes against the true follower, for ``seeds`` seeds, on up to five games, each
-of full Fisher rank at its true ``theta`` (:func:`bayes_qse.inference.identified_directions`;
+of full Fisher rank at its true ``theta`` (:func:`bayes_qse.identification.identified_directions`;
 the summary records the rank, so the parameter error is the error in the identified
 subspace):
 
@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..inference import identified_directions
+from ..identification import identified_directions
 from ..learners.online import ALL_LEARNERS, LEARNERS, OnlineRunner, run_online
 from .store import RunStore
 

@@ -675,15 +675,12 @@ def _posterior_theta(
 
         post = sample_posterior(
             dataset,
-            spec.features,
-            spec.eta,
+            spec.model.replace(farsighted=False),
             method="nuts",
             num_samples=M,
             seed=int(jax.random.randint(key, (), 0, 2**31 - 1)),
             prior="normal",
             prior_scale=1.0 / math.sqrt(float(cfg["ridge"])),
-            transitions=spec.transitions,
-            farsighted=False,
         )
         return np.asarray(post.theta), "nuts"
     from ..inference import laplace_draws
