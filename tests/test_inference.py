@@ -424,6 +424,8 @@ def test_bad_input_names_the_field(two_dim, myopic):
         sample_posterior(data, g, method="laplace", prior="cauchy")
     with pytest.raises(BayesQSEInputError, match="num_samples"):
         sample_posterior(data, g, method="laplace", num_samples=0)
+    with pytest.raises(BayesQSEInputError, match="^chain_method"):
+        sample_posterior(data, g, chain_method="threads")
 
 
 def test_separated_data_warns_not_converged():
