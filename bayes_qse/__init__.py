@@ -36,8 +36,9 @@ from .errors import (  # noqa: E402
 )
 from .follower import follower_response  # noqa: E402
 from .games import Game  # noqa: E402
-from .inference import MLEFit, Posterior, fit_mle, sample_posterior  # noqa: E402
+from .inference import MLEFit, fit_mle, sample_posterior  # noqa: E402
 from .planning import Solution, leader_value, solve_qse  # noqa: E402
+from .posterior import Posterior  # noqa: E402
 
 __all__ = [
     "BayesQSEInputError",

@@ -2,7 +2,7 @@
 
 Every learner of :data:`bayes_qse.learners.online.ALL_LEARNERS` named in the config plays
 ``episodes`` episodes against the true follower, for ``seeds`` seeds, on up to five games, each
-of full Fisher rank at its true ``theta`` (:func:`bayes_qse.inference.identified_directions`;
+of full Fisher rank at its true ``theta`` (:func:`bayes_qse.identification.identified_directions`;
 the summary records the rank, so the parameter error is the error in the identified
 subspace):
 
@@ -58,7 +58,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..games import exploration_game, random_game, steering_game, tabular_game
-from ..inference import identified_directions
+from ..identification import identified_directions
 from ..io import atomic_write_text
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
 from ..learners.runner import OnlineRunner, run_online

@@ -22,7 +22,8 @@ from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..leader_model import TabularStats
 from ..model import Model
-from ..planning import adam_ascent, evaluate_policy, stepwise_policy
+from ..optim import adam_ascent
+from ..planning import evaluate_policy, stepwise_policy
 from ..sets import identified_split
 from ..ties import tolerant_argmax
 
@@ -180,7 +181,7 @@ class LearnerConfig:
             ``theta``), so that every learner shares the same point estimate and Hessian.
         newton_steps: maximum damped-Newton steps per episode, warm-started at the previous
             estimate (:func:`bayes_qse.inference.map_newton`; myopic follower only: for a
-            farsighted one each episode takes one step, :func:`online_newton_step`).
+            farsighted one each episode takes one step, :func:`bayes_qse.optim.online_newton_step`).
         num_draws: ``M`` joint posterior draws of ``bayes-optimistic``.
         quantile_offset: the quantile schedule of ``bayes-optimistic``,
             ``level_t = 1 - 1 / (t + quantile_offset)`` after ``t`` episodes (Bayes-UCB with
@@ -394,51 +395,6 @@ def stepwise_start(
 # ---------------------------------------------------------------------------------------
 
 
-def positive_precision(neg_hessian: Array, floor: Array | float) -> Array:
-    """``neg_hessian[d,d]`` with its eigenvalues raised to at least ``floor`` (the prior
-    precision): where the log-likelihood is locally not concave (a farsighted follower) the
-    Fisher part is clipped at 0, so the Laplace / Wald matrix stays positive definite."""
-    sym = 0.5 * (neg_hessian + neg_hessian.T)
-    lam, vecs = jnp.linalg.eigh(sym)
-    return (vecs * jnp.maximum(lam, floor)) @ vecs.T
-
-
-def online_newton_step(
-    objective: Callable[[Array], Array],
-    theta: Array,
-    prior_precision: float,
-    step_sizes: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125),
-    precision_floor: float | None = None,
-) -> tuple[Array, Array]:
-    """One damped Newton step on ``objective`` (a log-posterior) from the previous estimate.
-
-    Used for a farsighted follower, whose likelihood (eq. 4) runs the soft Bellman recursion
-    once per stored episode, so that a Hessian costs ``d`` times ``capacity`` recursions: one
-    Hessian per episode (at the warm start) instead of the several of a converged Newton solve
-    (:func:`bayes_qse.inference.map_newton`), as in online Newton methods for logistic bandits.
-    The step ``|H|^-1 g`` (eigenvalues in absolute value, :func:`positive_precision` with the
-    prior floor) is tried at ``step_sizes`` and at 0; the best value wins.
-
-    Returns ``(theta_new[d], precision[d,d])``: the precision is the negative Hessian at the
-    warm start, one episode behind ``theta_new``, with eigenvalues floored at
-    ``precision_floor`` (``prior_precision`` by default; 0 keeps an unridged Fisher
-    information's null space, for the frequentist sets).
-    """
-    g = jax.grad(objective)(theta)
-    neg_h = -jax.hessian(objective)(theta)
-    sym = 0.5 * (neg_h + neg_h.T)
-    lam, vecs = jnp.linalg.eigh(sym)
-    direction = vecs @ ((vecs.T @ g) / jnp.maximum(jnp.abs(lam), prior_precision))
-    sizes = jnp.asarray((0.0, *step_sizes), dtype=theta.dtype)
-    candidates = theta[None] + sizes[:, None] * direction[None]
-    values = jax.vmap(objective)(candidates)
-    values = jnp.where(jnp.isfinite(values), values, -jnp.inf)
-    theta_new = candidates[tolerant_argmax(values)]
-    floor = prior_precision if precision_floor is None else precision_floor
-    precision = (vecs * jnp.maximum(lam, floor)) @ vecs.T
-    return theta_new, precision
-
-
 def laplace_set_size(precision: Array) -> Array:
     """``sqrt(trace(precision^+))``: the root total variance of the Laplace posterior, which
     is also the scale of the Wald ellipsoid (its radius multiplies it by ``sqrt(beta)``).  For
@@ -466,8 +422,6 @@ __all__ = [
     "initial_state_counts",
     "laplace_set_size",
     "model_value",
-    "online_newton_step",
-    "positive_precision",
     "stepwise_start",
     "true_value",
     "warm_gradient_plan",

@@ -510,15 +510,12 @@ def _posterior_theta(
     if cfg["posterior"] == "nuts":
         post = sample_posterior(
             dataset,
-            spec.features,
-            spec.eta,
+            spec.model.replace(farsighted=False),
             method="nuts",
             num_samples=M,
             seed=int(jax.random.randint(key, (), 0, 2**31 - 1)),
             prior="normal",
             prior_scale=1.0 / math.sqrt(float(cfg["ridge"])),
-            transitions=spec.transitions,
-            farsighted=False,
         )
         return np.asarray(post.theta), "nuts"
     theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])

@@ -28,9 +28,9 @@ estimate: the MAP under ``Normal(0, prior_scale^2 I)`` (the frequentist ``mle-op
 uses the unpenalised MLE instead, see below).  Myopic follower:
 :func:`bayes_qse.inference.map_newton` to convergence (cheap: the likelihood runs on counts).
 Farsighted follower: one damped Newton step per episode
-(:func:`~bayes_qse.learners.common.online_newton_step`), since each Hessian costs ``d`` soft
+(:func:`~bayes_qse.optim.online_newton_step`), since each Hessian costs ``d`` soft
 Bellman recursions per stored episode.  The negative Hessian (eigenvalues floored at the prior
-precision, :func:`~bayes_qse.learners.common.positive_precision`) is both the Laplace posterior
+precision, :func:`~bayes_qse.optim.positive_precision`) is both the Laplace posterior
 precision and the Wald set's matrix.  (NUTS every ``k`` episodes is not offered online: the
 Laplace posterior is used throughout.)  The first episode, before any data, plays the uniform
 policy.
@@ -95,7 +95,8 @@ from ..follower import follower_log_response_from_utility, utility
 from ..inference import laplace_draws, map_newton
 from ..leader_model import DirichletNormalModel, EmpiricalBonusModel, KnownModel, weissman_l1_radius
 from ..likelihood import log_likelihood
-from ..planning import adam_ascent, evaluate_policy, plan_myopic, solve_qse
+from ..optim import adam_ascent, online_newton_step, positive_precision
+from ..planning import evaluate_policy, plan_myopic, solve_qse
 from ..robust_planning import (
     box_plan,
     draw_quantile,
@@ -114,8 +115,6 @@ from .common import (
     initial_state_counts,
     laplace_set_size,
     model_value,
-    online_newton_step,
-    positive_precision,
     stepwise_start,
     warm_gradient_plan,
 )
