@@ -121,3 +121,26 @@ def test_nuts_runs_on_mid_size_random_large():
     post = sample_posterior(data, g, num_samples=100, num_warmup=100)
     mean = np.asarray(post.theta).reshape(-1, g.feature_dim).mean(0)
     assert np.linalg.norm(mean - np.asarray(g.theta)) < 0.5
+
+
+def test_offline_model_free_leader_on_patrol():
+    """Offline ``-linear`` variants on the patrol game (a linear MDP in ``(phi, 1)``): the
+    plug-in plan is near-optimal and the PEVI lower bound of ``mle-pessimistic-linear`` lies
+    below its policy's true value.  Golden: values by loops (:mod:`tests.reference`).  Fails
+    if the penalty has the wrong sign or the LSVI model is not fitted to the data."""
+    from bayes_qse.learners import fit_offline
+
+    g = patrol_large_game(n_sites=10, horizon=2)
+    H, S, A, B = g.shape
+    spec = GameSpec.from_game(g, reward_range=(-2.0, 1.0), initial_dist="game")
+    data = simulate(g, np.full((H, S, A), 1 / A), 300, 0)
+    P, r, rho = (np.asarray(x) for x in (g.transitions, g.leader_reward, g.initial_dist))
+    u = np.einsum("hsabd,d->hsab", np.asarray(g.features), np.asarray(g.theta))
+    nu = np_follower_response(P, u, float(g.eta))
+    _, v1 = np_backward_induction(P, r, nu)
+    plug = fit_offline("plugin-linear", data, spec)
+    assert rho @ v1 - np_policy_value(P, r, rho, nu, plug.policy) < 0.02
+    pess = fit_offline("mle-pessimistic-linear", data, spec)
+    assert pess.lower_bound <= np_policy_value(P, r, rho, nu, pess.policy)
+    with pytest.raises(ConfigError, match="leader_model"):
+        fit_offline("plugin", data, spec, {"leader_model": "nope"})
