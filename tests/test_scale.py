@@ -144,3 +144,32 @@ def test_offline_model_free_leader_on_patrol():
     assert pess.lower_bound <= np_policy_value(P, r, rho, nu, pess.policy)
     with pytest.raises(ConfigError, match="leader_model"):
         fit_offline("plugin", data, spec, {"leader_model": "nope"})
+
+
+@pytest.mark.slow
+def test_online_regret_large_comparison_config(tmp_path):
+    """The model-free vs model-based comparison of ``online_regret`` runs with a tiny
+    config (the ``large`` game with its own reward range, both leader models) and its TOML
+    file loads.  Fails if the game's ``[-2, 1]`` rewards meet the experiment's ``[0, 1]``
+    range (ConfigError) or a ``-linear`` learner is not recognised."""
+    from pathlib import Path
+
+    from bayes_qse.experiments import load_config
+    from bayes_qse.experiments import online_regret as exp
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(exp, root / "experiments" / "online_regret_large.toml")
+    assert cfg["games"] == ["large"] and "thompson-linear" in cfg["learners"]
+    tiny = {
+        "games": ["large"],
+        "learners": ["greedy", "greedy-linear"],
+        "episodes": 4,
+        "chunk": 4,
+        "seeds": 1,
+        "large": {"n_sites": 10, "horizon": 2, "eta": 2.0, "reward_range": [-2.0, 1.0]},
+    }
+    config = load_config(exp, overrides=tiny)
+    path = exp.run(config, tmp_path / "run", progress=False)
+    with np.load(path) as data:
+        keys = list(data.keys())
+    assert any("greedy-linear" in k for k in keys), keys
