@@ -137,7 +137,8 @@ def collect(args: argparse.Namespace) -> dict:
         print(f"sweep {field}: {values}", flush=True)
         res["sweeps"][field] = [measure(_spec(args, **{field: v}), env) for v in values]
     print(f"seeds: {SEEDS}", flush=True)
-    res["seeds"] = [measure(_spec(args, seeds=n), env) for n in (SEEDS[:2] if args.quick else SEEDS)]
+    seeds = SEEDS[:2] if args.quick else SEEDS
+    res["seeds"] = [measure(_spec(args, seeds=n), env) for n in seeds]
     if not args.quick:
         print(f"full size {FULL}", flush=True)
         for learner in ("thompson", "thompson-linear", "mle-optimistic-linear"):
@@ -180,7 +181,8 @@ def report(res: dict, args: argparse.Namespace, device: str) -> str:
         f"sweep varies one size. `thompson` (the leader learns her transitions and rewards: "
         f"Dirichlet/Normal draws) with M=8, {args.episodes} episodes in chunks of "
         f"{args.chunk} (first chunk compiles, persistent cache off; the rest is the steady "
-        f"state). One subprocess per row: peak RSS is that row's alone. Device: {device}; {platform.machine()}, "
+        f"state). One subprocess per row: peak RSS is that row's alone. Device: {device}; "
+        f"{platform.machine()}, "
         f"{os.cpu_count()} CPU cores (shared with other jobs while measured).",
         "",
     ]
