@@ -466,7 +466,7 @@ LEADER_FEATURES = ("follower", "tabular")
 
 
 def lsvi_features(follower_features: Any, kind: str = "follower") -> np.ndarray:
-    """Leader features ``psi[H,S,A,B,k]`` for :class:`LinearLSVI` (docs/math.md §5.3).
+    """Leader features ``psi[H,S,A,B,k]`` for :class:`LinearLSVI` (docs/math.md §3.1).
 
     ``kind="follower"``: the follower's features and a constant, ``psi = (phi, 1)``,
     ``k = d + 1`` -- the leader reuses what she already observes about each cell (exact for

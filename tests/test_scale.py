@@ -33,7 +33,7 @@ def test_large_named_games_shapes_and_bounds():
 
 def test_lsvi_on_tabular_features_is_tabular_model_based_planning():
     """LSVI with one-hot ``(s,a,b)`` leader features and a vanishing ridge plans exactly on
-    the empirical tabular model (docs/math.md §5.3).  Golden values: counts, empirical
+    the empirical tabular model (docs/math.md §3.1).  Golden values: counts, empirical
     kernel, rewards and backward induction written with loops from the raw episodes.  Fails
     if the Gram/moment updates mix steps or cells, or the features miss a cell."""
     g = random_game(3, 3, 2, 2, 2, 3, eta=1.5)

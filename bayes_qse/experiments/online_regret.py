@@ -21,7 +21,7 @@ subspace):
 
 Outside the published run, ``large`` (the many-site patrol game,
 :func:`bayes_qse.games.patrol_large_game`) compares the model-based leaders with the model-free
-``-linear`` ones (LSVI on leader features, docs/math.md §5.3):
+``-linear`` ones (LSVI on leader features, docs/math.md §3.1):
 ``experiments/online_regret_large.toml``.
 
 The leader is told a stated ``reward_range`` (never read off the true rewards) and learns the

@@ -212,7 +212,7 @@ class LearnerConfig:
         leader_model: how the leader learns her own transitions and rewards (eq. 5):
             ``"tabular"`` (default; model-based, Dirichlet/Normal posterior or empirical model
             with bonuses) or ``"linear"`` (model-free: least-squares value iteration on leader
-            features, :class:`bayes_qse.leader_model.LinearLSVI`, docs/math.md §5.3; myopic
+            features, :class:`bayes_qse.leader_model.LinearLSVI`, docs/math.md §3.1; myopic
             follower only).
         leader_features: the features of ``"linear"``: ``"follower"`` (``(phi, 1)``) or
             ``"tabular"`` (one-hot ``(s,a,b)``), :func:`bayes_qse.leader_model.lsvi_features`.

@@ -124,7 +124,7 @@ DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
     "dirichlet_prior": 1.0,
     # the leader's own model (eq. 5): "tabular" (model-based) | "linear" (model-free LSVI on
     # leader features "follower" = (phi, 1) | "tabular" = one-hot (s,a,b); ridge lsvi_reg;
-    # docs/math.md §5.3); myopic follower only
+    # docs/math.md §3.1); myopic follower only
     "leader_model": "tabular",
     "leader_features": "follower",
     "lsvi_reg": 1.0,
@@ -352,7 +352,7 @@ def leader_model_stats(dataset: Dataset, spec: GameSpec) -> TabularStats:
 
 
 def linear_leader_model(spec: GameSpec, cfg: Mapping[str, Any]) -> tuple[LinearLSVI, Any]:
-    """The model-free leader (``leader_model="linear"``, docs/math.md §5.3) and its empty
+    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1) and its empty
     statistics: :class:`~bayes_qse.leader_model.LinearLSVI` on ``lsvi_features(phi,
     leader_features)`` with ridge ``lsvi_reg`` and weight-posterior noise scale half the reward
     range (as the tabular Bayesian model's)."""
@@ -865,7 +865,7 @@ LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),  # = the default
     "mle-pessimistic-first-order": ("mle-pessimistic", {"penalty": "first-order"}),
     "bayes-pessimistic-cvar": ("bayes-pessimistic", {"rule": "cvar"}),
-    # the model-free leader (LSVI on leader features, docs/math.md §5.3)
+    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
     "plugin-linear": ("plugin", {"leader_model": "linear"}),
     "mle-pessimistic-linear": ("mle-pessimistic", {"leader_model": "linear"}),
     "bayes-pessimistic-linear": ("bayes-pessimistic", {"leader_model": "linear"}),

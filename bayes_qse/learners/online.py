@@ -136,7 +136,7 @@ LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic"
 LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mle-optimistic-first-order": ("mle-optimistic", {"optimism": "first-order"}),
     "mle-optimistic-theory": ("mle-optimistic", {"radius": "theory"}),
-    # the model-free leader (LSVI on leader features, docs/math.md §5.3)
+    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
     **{
         f"{name}-linear": (name, {"leader_model": "linear"})
         for name in ("greedy", "thompson", "bayes-optimistic", "mle-optimistic")
@@ -161,7 +161,7 @@ def quantile_level(t: Array, offset: float) -> Array:
 
 
 def linear_leader_model(spec: GameSpec, cfg: LearnerConfig) -> LinearLSVI:
-    """The model-free leader (``leader_model="linear"``, docs/math.md §5.3): LSVI on
+    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1): LSVI on
     ``lsvi_features(phi, cfg.leader_features)`` with ridge ``lsvi_reg``; its weight posterior
     ``Normal(w_hat, sigma^2 Lambda^{-1})`` (the conjugate posterior under the prior
     ``Normal(0, sigma^2 / lsvi_reg I)`` and Gaussian noise ``sigma``), ``sigma =
