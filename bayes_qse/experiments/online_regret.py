@@ -381,6 +381,8 @@ def learner_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             out[name] = {"follower": "Laplace posterior", "prior_scale": config["prior_scale"]}
         else:
             out[name] = {"follower": "none (fixed policy)"}
+        if "leader_model" in overrides:  # the model-free variants (docs/math.md §3.1)
+            out[name]["leader_model"] = "linear (LSVI on (phi, 1))"
     return out
 
 

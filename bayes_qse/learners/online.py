@@ -663,6 +663,8 @@ __all__ = [
     "bayes_optimistic_learner",
     "greedy_learner",
     "learner_summary",
+    "linear_leader_model",
+    "lsvi_optimistic_reward",
     "make_learner",
     "mle_optimistic_learner",
     "optimistic_leader_reward",
