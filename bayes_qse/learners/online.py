@@ -39,7 +39,11 @@ Leader model (eq. 5; :mod:`bayes_qse.leader_model`): the Bayesian learners use
 :class:`~bayes_qse.leader_model.DirichletNormalModel` (means for ``greedy``, draws for the
 others); ``mle-optimistic`` uses :class:`~bayes_qse.leader_model.EmpiricalBonusModel`
 (Hoeffding reward bonus, Weissman L1 radius); with a known model (planning mode) all use
-:class:`~bayes_qse.leader_model.KnownModel`.  Dirichlet draws use the loop-free sampler
+:class:`~bayes_qse.leader_model.KnownModel`.  ``leader_model="linear"`` (the ``-linear``
+variants) makes every learner model-free: :class:`~bayes_qse.leader_model.LinearLSVI` on
+leader features (docs/math.md §3.1), its weight posterior for the Bayesian learners and the
+LSVI-UCB bonus (eq. 5c) for ``mle-optimistic``; myopic follower only.  Dirichlet draws use the
+loop-free sampler
 :func:`~bayes_qse.leader_model.dirichlet_draws` (``jax.random.gamma``'s rejection loop
 dominated the cost of an episode).
 
