@@ -173,3 +173,24 @@ def test_online_regret_large_comparison_config(tmp_path):
     with np.load(path) as data:
         keys = list(data.keys())
     assert any("greedy-linear" in k for k in keys), keys
+
+
+def test_constant_feature_directions_on_many_rows():
+    """The identifiability message's null-space search on a game with many follower-action
+    differences (here 2 * 40 * 41 * 3 = 9840 rows) finds the planted constant direction and
+    never forms the ``[rows, rows]`` left singular basis (the full SVD allocated 20 GB on the
+    50-site patrol game and 298 GB on the 100-site one).  Golden: a feature coordinate set
+    constant across ``b`` by construction."""
+    import tracemalloc
+
+    from bayes_qse.inference import constant_feature_directions
+
+    rng = np.random.default_rng(0)
+    phi = rng.normal(size=(3, 2, 40, 41, 4))
+    phi[..., 2] = rng.normal(size=(3, 2, 40, 1))  # constant across b
+    tracemalloc.start()
+    dirs = constant_feature_directions(phi)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(dirs) == 1 and np.allclose(np.abs(dirs[0]), np.eye(4)[2])
+    assert peak < 50e6  # the [9840, 9840] basis alone would be 775 MB
