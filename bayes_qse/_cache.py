@@ -13,7 +13,8 @@ compilation:
   ``jax.config``) wins over the default, but not over ``BAYES_QSE_CACHE_DIR``.
 
 Every program is cached whatever its compile time or size (JAX's defaults skip programs that
-compile in under a second, which are most of ours but add up to many seconds).  The cache holds
+compile in under a second, which are most of ours but add up to many seconds), and the
+directory is bounded to :data:`MAX_BYTES` (1 GiB, least recently used evicted).  The cache holds
 compiled code only: results do not depend on whether it is warm.
 """
 
@@ -25,6 +26,11 @@ from pathlib import Path
 import jax
 
 _OFF = ("0", "false", "no", "off")
+
+#: Size bound of the cache directory (least recently used entries are evicted beyond it)
+#: unless the user set ``jax_compilation_cache_max_size``; a CI-sized run of every
+#: experiment writes a few MB.
+MAX_BYTES = 1 << 30
 
 
 def cache_enabled() -> bool:
@@ -61,4 +67,6 @@ def configure() -> str | None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    if jax.config.jax_compilation_cache_max_size == -1:  # JAX's default: unbounded
+        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return str(path)
