@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "using $(PYTHON) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,dev,sweep]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -9,7 +9,9 @@ Subcommands::
     bayes-qse solve GAME.npz [--json]                  the QSE policy and value (eq. 2)
     bayes-qse fit DATA.npz GAME.npz [--method ...]     fit the follower (eq. 4)
     bayes-qse run EXPERIMENT [--config FILE] ...       run an experiment of docs/math.md §7
-    bayes-qse plot RESULTS_DIR                         redraw an experiment's figures
+    bayes-qse plot RESULTS_DIR [--select K=V ...]      redraw an experiment's (a sweep's) figures
+    bayes-qse sweep SPEC.toml --out DIR [--executor local|ray] [--address A] [--workers N]
+                                                       run a declarative grid (docs/howto_sweeps.md)
 
 Bad input (a malformed file, a bad flag or configuration value) prints exactly one line on
 stderr naming the problem and exits with status 2, never a traceback.  Unexpected errors exit
@@ -440,6 +442,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from .experiments.store import read_manifest
     from .io import check_npz
 
+    if (Path(args.results) / "sweep.json").is_file():
+        from .sweeps.plot import plot as plot_sweep
+
+        for fig in plot_sweep(args.results, args.select):
+            print(f"figure: {fig}")
+        return EXIT_OK
+    if args.select:
+        raise ConfigError("select: only for a sweep directory (bayes-qse sweep)")
     manifest = read_manifest(args.results)
     module = get_experiment(str(manifest.get("experiment")))
     results = Path(args.results) / "results.npz"
@@ -447,6 +457,22 @@ def cmd_plot(args: argparse.Namespace) -> int:
         check_npz(results, ConfigError)
     for fig in module.plot(args.results):
         print(f"figure: {fig}")
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run (or resume) a sweep spec into a directory, then gather its results."""
+    from .sweeps import run_sweep
+
+    nc, js = run_sweep(
+        args.spec,
+        args.out,
+        executor=args.executor,
+        workers=args.workers,
+        address=args.address,
+        progress=not args.no_progress,
+    )
+    print(f"results: {nc}\nsummary: {js}")
     return EXIT_OK
 
 
@@ -558,7 +584,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="redraw the figures of a results directory")
     p.add_argument("results", metavar="RESULTS_DIR", type=path_arg)
+    p.add_argument(
+        "--select",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a sweep directory only: draw the slice KEY=VALUE (repeatable)",
+    )
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("sweep", help="run a declarative grid of online runs (resumable)")
+    p.add_argument("spec", metavar="SPEC.toml", type=path_arg)
+    p.add_argument("--out", required=True, metavar="DIR", type=path_arg, help="sweep directory")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", help="ray only: join this cluster ('auto': the running one)")
+    p.add_argument(
+        "--workers", type=integer_arg(1), default=1, help="processes (local) or CPUs (ray) (1)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 

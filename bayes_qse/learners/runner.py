@@ -56,12 +56,16 @@ class EpisodeRecord(NamedTuple):
             includes the prior, it is ``d`` by construction; for ``mle-optimistic`` it says
             how many directions the data identify, and ``informed < d`` means its fit still
             borrows the prior's ridge (docs/math.md, "Valid optimism and pessimism").
+        reward: the leader's realised return ``sum_h r_h`` of episode ``t`` (a sampled
+            quantity, unlike ``regret``; under common random numbers its paired differences
+            between leaders are what docs/math.md, "Sweeps", compares).
     """
 
     regret: Array
     theta_error: Array
     set_size: Array
     informed: Array
+    reward: Array
 
 
 def _take(tree: Any, index: Any) -> Any:
@@ -164,7 +168,8 @@ class OnlineRunner:
             lam = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))
             informed = jnp.sum(lam >= floor * (1.0 - 1e-9)).astype(regret.dtype)
             error = jnp.linalg.norm(theta_hat - game.theta)
-            record = EpisodeRecord(regret, error, size, informed)
+            realised = jnp.sum(episode.rewards).astype(regret.dtype)
+            record = EpisodeRecord(regret, error, size, informed, realised)
             return self.learner.update(state, episode), record
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk))
