@@ -39,6 +39,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bayes_qse tests experiments benchmarks
 	$(VENV)/bin/ruff format --check bayes_qse tests experiments benchmarks
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix bayes_qse tests experiments benchmarks

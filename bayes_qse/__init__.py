@@ -34,6 +34,7 @@ from ._cache import configure as _configure_cache  # noqa: E402
 CACHE_DIR = _configure_cache()
 
 from . import games  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .data import Dataset  # noqa: E402
 from .errors import (  # noqa: E402
     BayesQSEInputError,
@@ -45,8 +46,6 @@ from .follower import follower_response  # noqa: E402
 from .games import Game  # noqa: E402
 from .inference import MLEFit, Posterior, fit_mle, sample_posterior  # noqa: E402
 from .planning import Solution, leader_value, solve_qse  # noqa: E402
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BayesQSEInputError",

@@ -35,7 +35,9 @@ import numpy as np
 from ..data import play_episode
 from ..errors import BayesQSEInputError, ConfigError
 from ..planning import solve_qse
+from ..progress import progress as progress_bar
 from .common import GameSpec, LearnerConfig, OnlineState, check_episodes, true_value
+from .online import learner_summary, make_learner
 
 Array = jax.Array
 
@@ -116,8 +118,6 @@ class OnlineRunner:
         reward_range: tuple[float, float] = (0.0, 1.0),
         initial_dist: Any = None,
     ) -> None:
-        from .online import make_learner
-
         self.episodes = check_episodes(episodes)
         self.chunk = check_episodes(chunk, "chunk")
         self.seed_block = check_episodes(seed_block, "seed_block")
@@ -149,8 +149,6 @@ class OnlineRunner:
         return self.learner.init(jax.random.fold_in(seed_key, 0))
 
     def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
-        from .online import learner_summary
-
         self.n_traces += 1  # Python side effect: runs once per trace (compilation)
         game = self.game
         episode_key = jax.random.fold_in(seed_key, 1)
@@ -272,8 +270,6 @@ def run_online(
         ``{"regret", "theta_error", "set_size", "informed": [N, T], "seeds": [N],
         "optimal_value": scalar}``.
     """
-    from ..experiments.store import progress as progress_bar
-
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise BayesQSEInputError("seeds: need at least one seed")

@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..experiments.store import progress as progress_bar
+from ..progress import progress as progress_bar
 from .spec import Unit
 from .units import run_unit
 
@@ -91,7 +91,7 @@ def _tick(bar, enabled: bool) -> None:
 
 def _run_ray(units: Sequence[Unit], out_dir: str, workers: int, address: str | None, bar):
     try:
-        import ray
+        import ray  # lazy: an optional dependency (the sweep extra), only for --executor ray
     except ImportError:
         raise ConfigError(
             "executor: ray is not installed; pip install 'bayes_qse[sweep]' (or ray>=2.40)"
