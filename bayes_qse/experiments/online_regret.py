@@ -62,7 +62,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..games import exploration_game, random_game, steering_game, tabular_game
+from ..games import (
+    exploration_game,
+    patrol_large_game,
+    random_game,
+    steering_game,
+    tabular_game,
+)
 from ..inference import identified_directions
 from ..io import atomic_write_text
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
@@ -186,8 +192,6 @@ def make_game(name: str, config: dict[str, Any]):
         return steering_game(eta=config["farsighted"]["eta"])
     c = config[name]
     if name == "large":
-        from ..games import patrol_large_game
-
         return patrol_large_game(c["n_sites"], c["horizon"], c["eta"])
     if name == "exploration":
         return exploration_game(**c)
