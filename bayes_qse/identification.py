@@ -37,7 +37,9 @@ def constant_feature_directions(features: Any, rtol: float = 1e-9) -> list[np.nd
     diffs = (phi[..., 1:, :] - phi[..., :1, :]).reshape(-1, d)
     if diffs.shape[0] == 0:
         return [np.eye(d)[i] for i in range(d)]
-    _, sv, vt = np.linalg.svd(diffs, full_matrices=True)
+    # the full [d, d] right basis without the [rows, rows] left one (which is 20 GB for the
+    # 50-site patrol game): full matrices only when there are fewer rows than d
+    _, sv, vt = np.linalg.svd(diffs, full_matrices=diffs.shape[0] < d)
     sv_full = np.zeros(d)
     sv_full[: sv.size] = sv
     null = sv_full <= rtol * max(sv_full.max(), 1e-300)

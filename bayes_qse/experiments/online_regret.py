@@ -19,6 +19,11 @@ subspace):
 - ``farsighted-random``: a random farsighted game whose features depend on the follower's
   action (:func:`bayes_qse.games.random_game` with ``farsighted=True``).
 
+Outside the published run, ``large`` (the many-site patrol game,
+:func:`bayes_qse.games.patrol_large_game`) compares the model-based leaders with the model-free
+``-linear`` ones (LSVI on leader features, docs/math.md §3.1):
+``experiments/online_regret_large.toml``.
+
 The leader is told a stated ``reward_range`` (never read off the true rewards) and learns the
 initial distribution from the episodes' first states unless ``initial_dist = "stated"``.
 ``mle-optimistic`` uses the ``optimism`` and ``radius`` of the config (valid box optimism and
@@ -57,7 +62,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..games import exploration_game, random_game, steering_game, tabular_game
+from ..games import (
+    exploration_game,
+    patrol_large_game,
+    random_game,
+    steering_game,
+    tabular_game,
+)
 from ..identification import identified_directions
 from ..io import atomic_write_text
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
@@ -67,6 +78,11 @@ from .report import read_results
 from .store import RunStore
 
 GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
+#: Games outside the published run: ``large`` is the many-site patrol game
+#: (:func:`bayes_qse.games.patrol_large_game`), where model-based and model-free leaders
+#: (the ``-linear`` learners, LSVI on ``(phi, 1)``) are compared; its rewards lie in
+#: ``[-2, 1]`` (the game config's own ``reward_range``).
+EXTRA_GAMES = ("large",)
 FARSIGHTED_GAMES = ("farsighted", "farsighted-random")
 #: Per-episode records of a unit (:class:`~bayes_qse.learners.runner.EpisodeRecord`).
 FIELDS = ("regret", "theta_error", "set_size", "informed")
@@ -87,6 +103,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "exploration": {"horizon": 2, "n_follower_actions": 3, "safe_reward": 0.6,
                     "cooperation": 3.0, "eta": 1.0},
     "farsighted": {"eta": 3.0},
+    "large": {"n_sites": 20, "horizon": 5, "eta": 2.0, "reward_range": [-2.0, 1.0]},
     "farsighted-random": {"seed": 5, "n_states": 3, "n_leader_actions": 2,
                           "n_follower_actions": 3, "horizon": 3, "feature_dim": 4, "eta": 2.0},
     "reward_range": [0.0, 1.0],
@@ -138,8 +155,10 @@ LEARNER_KEYS = (
 def validate_config(config: dict[str, Any]) -> None:
     """Extra checks of an ``online_regret`` config; :class:`ConfigError` naming the key."""
     for g in config["games"]:
-        if g not in GAMES:
-            raise ConfigError(f"config: games: unknown game {g!r}; choose from {GAMES}")
+        if g not in GAMES + EXTRA_GAMES:
+            raise ConfigError(
+                f"config: games: unknown game {g!r}; choose from {GAMES + EXTRA_GAMES}"
+            )
     for name in config["learners"]:
         if name not in ALL_LEARNERS:
             raise ConfigError(
@@ -172,6 +191,8 @@ def make_game(name: str, config: dict[str, Any]):
     if name == "farsighted":
         return steering_game(eta=config["farsighted"]["eta"])
     c = config[name]
+    if name == "large":
+        return patrol_large_game(c["n_sites"], c["horizon"], c["eta"])
     if name == "exploration":
         return exploration_game(**c)
     if name in ("linear", "farsighted-random"):
@@ -194,10 +215,26 @@ def make_game(name: str, config: dict[str, Any]):
     return tabular_game(P, r, u, eta=c["eta"], initial_dist=rho)
 
 
-def make_runner(game: Any, learner: str, config: dict[str, Any], episodes: int, qse: Any):
+def game_reward_range(name: str, config: dict[str, Any]) -> tuple[float, float]:
+    """The reward range the leader is told for game ``name``: the game config's own
+    ``reward_range`` when it has one (``large``), else the experiment's."""
+    own = config.get(name, {})
+    rr = own.get("reward_range") if isinstance(own, dict) else None
+    return tuple(float(x) for x in (rr or config.get("reward_range", (0.0, 1.0))))
+
+
+def make_runner(
+    game: Any,
+    learner: str,
+    config: dict[str, Any],
+    episodes: int,
+    qse: Any,
+    reward_range: tuple[float, float] | None = None,
+):
     """The :class:`~bayes_qse.learners.runner.OnlineRunner` of one ``(game, learner)`` unit
     of an experiment config (its :data:`LEARNER_KEYS`, ``chunk``, ``known_model`` and what the
-    leader is told: ``reward_range``, ``initial_dist``); shared with ``rationality_sweep``."""
+    leader is told: ``reward_range`` (the config's unless given), ``initial_dist``); shared
+    with ``rationality_sweep``."""
     return OnlineRunner(
         game,
         learner,
@@ -206,7 +243,8 @@ def make_runner(game: Any, learner: str, config: dict[str, Any], episodes: int, 
         chunk=min(config["chunk"], episodes),
         known_model=config["known_model"],
         qse=qse,
-        reward_range=tuple(float(x) for x in config.get("reward_range", (0.0, 1.0))),
+        reward_range=reward_range
+        or tuple(float(x) for x in config.get("reward_range", (0.0, 1.0))),
         initial_dist="game" if config.get("initial_dist", "learned") == "stated" else None,
     )
 
@@ -240,7 +278,9 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
                 if qse is None:
                     qse = solve_qse(game)
                 start = time.perf_counter()
-                runner = make_runner(game, learner, config, T, qse)
+                runner = make_runner(
+                    game, learner, config, T, qse, game_reward_range(game_name, config)
+                )
                 ckpt = f"{game_name}.{learner}"
                 out = run_online(
                     game,
@@ -343,6 +383,8 @@ def learner_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             out[name] = {"follower": "Laplace posterior", "prior_scale": config["prior_scale"]}
         else:
             out[name] = {"follower": "none (fixed policy)"}
+        if "leader_model" in overrides:  # the model-free variants (docs/math.md §3.1)
+            out[name]["leader_model"] = "linear (LSVI on (phi, 1))"
     return out
 
 
@@ -427,6 +469,7 @@ def plot(out_dir: Path) -> list[Path]:
 __all__ = [
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
+    "EXTRA_GAMES",
     "GAMES",
     "make_game",
     "plot",

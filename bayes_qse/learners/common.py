@@ -210,6 +210,14 @@ class LearnerConfig:
         theta_bound: ``B`` of the paper's bounded parameter class ``||theta|| <= B``: the MLE
             is projected onto it (it may not exist on separable data) and the theory radius
             covers it.
+        leader_model: how the leader learns her own transitions and rewards (eq. 5):
+            ``"tabular"`` (default; model-based, Dirichlet/Normal posterior or empirical model
+            with bonuses) or ``"linear"`` (model-free: least-squares value iteration on leader
+            features, :class:`bayes_qse.leader_model.LinearLSVI`, docs/math.md §3.1; myopic
+            follower only).
+        leader_features: the features of ``"linear"``: ``"follower"`` (``(phi, 1)``) or
+            ``"tabular"`` (one-hot ``(s,a,b)``), :func:`bayes_qse.leader_model.lsvi_features`.
+        lsvi_reg: the ridge ``lambda`` of LSVI's Gram matrices (``"linear"`` only).
     """
 
     capacity: int = 1000
@@ -226,9 +234,17 @@ class LearnerConfig:
     radius: str = "chi2"
     mle_ridge: float = 0.0
     theta_bound: float = 10.0
+    leader_model: str = "tabular"
+    leader_features: str = "follower"
+    lsvi_reg: float = 1.0
 
     def __post_init__(self) -> None:
-        for name, allowed in (("optimism", ("box", "first-order")), ("radius", ("chi2", "theory"))):
+        for name, allowed in (
+            ("optimism", ("box", "first-order")),
+            ("radius", ("chi2", "theory")),
+            ("leader_model", ("tabular", "linear")),
+            ("leader_features", ("follower", "tabular")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
         for name in ("mle_ridge", "theta_bound"):
@@ -241,7 +257,7 @@ class LearnerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
-        for name in ("prior_scale", "planner_lr", "reward_noise_sd"):
+        for name in ("prior_scale", "planner_lr", "reward_noise_sd", "lsvi_reg"):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name}: must be a finite number > 0, got {value!r}")

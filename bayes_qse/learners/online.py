@@ -39,7 +39,11 @@ Leader model (eq. 5; :mod:`bayes_qse.leader_model`): the Bayesian learners use
 :class:`~bayes_qse.leader_model.DirichletNormalModel` (means for ``greedy``, draws for the
 others); ``mle-optimistic`` uses :class:`~bayes_qse.leader_model.EmpiricalBonusModel`
 (Hoeffding reward bonus, Weissman L1 radius); with a known model (planning mode) all use
-:class:`~bayes_qse.leader_model.KnownModel`.  Dirichlet draws use the loop-free sampler
+:class:`~bayes_qse.leader_model.KnownModel`.  ``leader_model="linear"`` (the ``-linear``
+variants) makes every learner model-free: :class:`~bayes_qse.leader_model.LinearLSVI` on
+leader features (docs/math.md §3.1), its weight posterior for the Bayesian learners and the
+LSVI-UCB bonus (eq. 5c) for ``mle-optimistic``; myopic follower only.  Dirichlet draws use the
+loop-free sampler
 :func:`~bayes_qse.leader_model.dirichlet_draws` (``jax.random.gamma``'s rejection loop
 dominated the cost of an episode).
 
@@ -93,7 +97,14 @@ from ..data import Episode, buffer_add, buffer_init
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..inference import laplace_draws, map_newton
-from ..leader_model import DirichletNormalModel, EmpiricalBonusModel, KnownModel, weissman_l1_radius
+from ..leader_model import (
+    DirichletNormalModel,
+    EmpiricalBonusModel,
+    KnownModel,
+    LinearLSVI,
+    lsvi_features,
+    weissman_l1_radius,
+)
 from ..likelihood import log_likelihood
 from ..optim import adam_ascent, online_newton_step, positive_precision
 from ..planning import evaluate_policy, plan_myopic, solve_qse
@@ -128,6 +139,11 @@ LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic"
 LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mle-optimistic-first-order": ("mle-optimistic", {"optimism": "first-order"}),
     "mle-optimistic-theory": ("mle-optimistic", {"radius": "theory"}),
+    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
+    **{
+        f"{name}-linear": (name, {"leader_model": "linear"})
+        for name in ("greedy", "thompson", "bayes-optimistic", "mle-optimistic")
+    },
 }
 
 #: Baselines that do not learn: ``uniform`` announces the uniform policy every episode.
@@ -147,9 +163,43 @@ def quantile_level(t: Array, offset: float) -> Array:
     return 1.0 - 1.0 / (jnp.asarray(t, jnp.float64) + offset)
 
 
+def linear_leader_model(spec: GameSpec, cfg: LearnerConfig) -> LinearLSVI:
+    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1): LSVI on
+    ``lsvi_features(phi, cfg.leader_features)`` with ridge ``lsvi_reg``; its weight posterior
+    ``Normal(w_hat, sigma^2 Lambda^{-1})`` (the conjugate posterior under the prior
+    ``Normal(0, sigma^2 / lsvi_reg I)`` and Gaussian noise ``sigma``), ``sigma =
+    reward_noise_sd * (high - low)``."""
+    if spec.farsighted:
+        raise ConfigError(
+            "leader_model: 'linear' (model-free) supports a myopic follower only; a farsighted "
+            "follower's response needs the leader's transition model"
+        )
+    lo, hi = spec.reward_range
+    return LinearLSVI(
+        lsvi_features(spec.features, cfg.leader_features),
+        reg=cfg.lsvi_reg,
+        noise_sd=cfg.reward_noise_sd * (hi - lo),
+    )
+
+
+def lsvi_optimistic_reward(model: LinearLSVI, stats: Any, spec: GameSpec, delta: float) -> Array:
+    """``r_hat_h + (H - h)(high - low) b_h`` ``[H,S,A,B]``: LSVI's optimism (Jin et al. 2020),
+    the bonus ``b_h = beta_h ||psi||_{Lambda_h^{-1}}`` of :meth:`LinearLSVI.bonus` scaled to
+    the range ``(H - h)(high - low)`` of the regression target ``r + V_{h+1}(s')`` at step
+    ``h``, so that backward induction on ``(P_hat, r_hat + bonus)`` is the optimistic LSVI
+    recursion ``Q_h = psi' w_h + bonus_h`` (docs/math.md eq. 5c; no clipping of ``Q``)."""
+    _, r_hat = model.mean(stats)
+    H = r_hat.shape[0]
+    lo, hi = spec.reward_range
+    span = (H - jnp.arange(H)) * (hi - lo)
+    return r_hat + span[:, None, None, None] * model.bonus(stats, delta).reward
+
+
 def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
     if spec.known_model:
         return KnownModel(spec.transitions, spec.leader_reward)
+    if cfg.leader_model == "linear":
+        return linear_leader_model(spec, cfg)
     lo, hi = spec.reward_range
     return DirichletNormalModel(
         alpha0=1.0,
@@ -166,9 +216,11 @@ def _initial_dist(spec: GameSpec, buffer: Any) -> Array:
     return initial_dist_estimate(spec, counts)
 
 
-def _frequentist_leader_model(spec: GameSpec):
+def _frequentist_leader_model(spec: GameSpec, cfg: LearnerConfig):
     if spec.known_model:
         return KnownModel(spec.transitions, spec.leader_reward)
+    if cfg.leader_model == "linear":
+        return linear_leader_model(spec, cfg)
     return EmpiricalBonusModel("hoeffding", spec.reward_range)
 
 
@@ -323,8 +375,10 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         p_mean, r_mean = model.mean(stats)
         if not spec.farsighted:
             nu = jax.nn.softmax(spec.eta * jnp.einsum("hsabd,md->mhsab", features, thetas), -1)
+            # LSVI's draws share the mean kernel: pass it once, not M copies
+            p_draws = None if isinstance(model, LinearLSVI) else transitions
             _, _, policy = quantile_plan(
-                p_mean, r_mean, nu, level, transitions_draws=transitions, reward_draws=rewards
+                p_mean, r_mean, nu, level, transitions_draws=p_draws, reward_draws=rewards
             )
             return policy, logits
         values = jax.vmap(model_value, in_axes=(None, 0, 0, 0, None, None, None, None))
@@ -395,7 +449,8 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), for comparison only.
     Farsighted follower: :func:`joint_optimistic_plan`.
     """
-    model = _frequentist_leader_model(spec)
+    model = _frequentist_leader_model(spec, cfg)
+    linear = isinstance(model, LinearLSVI)
     features = jnp.asarray(spec.features)
     H, S, A, B = spec.shape
     split = confidence_split(spec, cfg)
@@ -410,12 +465,18 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         if not spec.farsighted:
             if cfg.optimism == "box":
                 nu_lo, nu_up = wald_response_box(features, spec.eta, theta, precision, beta)
-                reward = jnp.minimum(r_hat + bonus.reward, hi)
-                radius = None if spec.known_model else bonus.l1_radius
+                if linear:  # LSVI: the bonus covers the whole target r + V (eq. 5c)
+                    reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
+                else:
+                    reward = jnp.minimum(r_hat + bonus.reward, hi)
+                radius = None if spec.known_model or linear else bonus.l1_radius
                 _, _, policy = box_plan(p_hat, reward, nu_lo, nu_up, True, None, radius)
                 return policy, logits
             cov = jnp.linalg.pinv(precision, hermitian=True)
-            reward = optimistic_leader_reward(model, stats, spec, split["leader"])
+            if linear:
+                reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
+            else:
+                reward = optimistic_leader_reward(model, stats, spec, split["leader"])
             _, _, policy = ellipsoid_bonus_plan(
                 (p_hat, reward, features, spec.eta), theta, cov, beta, True
             )
@@ -603,6 +664,8 @@ __all__ = [
     "bayes_optimistic_learner",
     "greedy_learner",
     "learner_summary",
+    "linear_leader_model",
+    "lsvi_optimistic_reward",
     "make_learner",
     "mle_optimistic_learner",
     "optimistic_leader_reward",
