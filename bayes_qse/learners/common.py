@@ -209,6 +209,14 @@ class LearnerConfig:
         theta_bound: ``B`` of the paper's bounded parameter class ``||theta|| <= B``: the MLE
             is projected onto it (it may not exist on separable data) and the theory radius
             covers it.
+        refit: ``"every"`` (default: refit and replan after every episode, the likelihood over
+            a buffer of ``capacity`` episodes) or ``"switching"`` (rarely-switching policies,
+            :mod:`bayes_qse.learners.switching`: refit and announce a new policy only when the
+            log-determinant of the information has grown by ``log(switch_factor)`` since the
+            last switch; the likelihood runs on per-policy statistics, docs/math.md eq. 4').
+        switch_factor: the determinant growth factor ``> 1`` that triggers a switch.
+        max_policies: rows of the per-policy statistics (``refit="switching"``): the most
+            distinct policies a run may announce (a :class:`ConfigError` when exceeded).
     """
 
     capacity: int = 1000
@@ -225,9 +233,16 @@ class LearnerConfig:
     radius: str = "chi2"
     mle_ridge: float = 0.0
     theta_bound: float = 10.0
+    refit: str = "every"
+    switch_factor: float = 2.0
+    max_policies: int = 512
 
     def __post_init__(self) -> None:
-        for name, allowed in (("optimism", ("box", "first-order")), ("radius", ("chi2", "theory"))):
+        for name, allowed in (
+            ("optimism", ("box", "first-order")),
+            ("radius", ("chi2", "theory")),
+            ("refit", ("every", "switching")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
         for name in ("mle_ridge", "theta_bound"):
@@ -236,7 +251,20 @@ class LearnerConfig:
                 raise ConfigError(f"{name}: must be a finite number >= 0, got {value!r}")
         if self.theta_bound <= 0:
             raise ConfigError(f"theta_bound: must be > 0, got {self.theta_bound!r}")
-        for name in ("capacity", "newton_steps", "num_draws", "n_candidates", "planner_steps"):
+        if (
+            isinstance(self.switch_factor, bool)
+            or not np.isfinite(self.switch_factor)
+            or self.switch_factor <= 1.0
+        ):
+            raise ConfigError(f"switch_factor: must be a finite number > 1, got {self.switch_factor!r}")
+        for name in (
+            "capacity",
+            "newton_steps",
+            "num_draws",
+            "n_candidates",
+            "planner_steps",
+            "max_policies",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")

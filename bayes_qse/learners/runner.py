@@ -56,12 +56,17 @@ class EpisodeRecord(NamedTuple):
             includes the prior, it is ``d`` by construction; for ``mle-optimistic`` it says
             how many directions the data identify, and ``informed < d`` means its fit still
             borrows the prior's ridge (docs/math.md, "Valid optimism and pessimism").
+        switches: policy switches (refits announcing a new policy) before episode ``t``:
+            ``t - 1`` for a learner that refits every episode, 0 for the fixed-policy
+            leaders, the number of det-criterion switches for ``refit="switching"``
+            (:mod:`bayes_qse.learners.switching`).
     """
 
     regret: Array
     theta_error: Array
     set_size: Array
     informed: Array
+    switches: Array
 
 
 def _take(tree: Any, index: Any) -> Any:
@@ -138,11 +143,20 @@ class OnlineRunner:
         )
         self.n_traces = 0
         self._init = jax.jit(jax.vmap(self._init_one))
-        self._chunk = jax.jit(jax.vmap(self._chunk_one, in_axes=(0, 0, None)))
+        # a rarely-switching learner refits inside a lax.cond, which vmap would turn into a
+        # select running the refit every episode: its seeds run one after another instead
+        self.switching = self.config.refit == "switching" and learner not in ("oracle", "uniform")
+        if self.switching:
+            self._chunk = jax.jit(self._chunk_mapped)
+        else:
+            self._chunk = jax.jit(jax.vmap(self._chunk_one, in_axes=(0, 0, None)))
 
     # ---- pure pieces -------------------------------------------------------------------
     def _init_one(self, seed_key: Array) -> OnlineState:
         return self.learner.init(jax.random.fold_in(seed_key, 0))
+
+    def _chunk_mapped(self, states: OnlineState, seed_keys: Array, t0: Array):
+        return jax.lax.map(lambda x: self._chunk_one(x[0], x[1], t0), (states, seed_keys))
 
     def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
         from .online import learner_summary
@@ -164,7 +178,8 @@ class OnlineRunner:
             lam = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))
             informed = jnp.sum(lam >= floor * (1.0 - 1e-9)).astype(regret.dtype)
             error = jnp.linalg.norm(theta_hat - game.theta)
-            record = EpisodeRecord(regret, error, size, informed)
+            switches = getattr(state.buffer, "switches", state.buffer.count)
+            record = EpisodeRecord(regret, error, size, informed, switches.astype(regret.dtype))
             return self.learner.update(state, episode), record
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk))
@@ -214,6 +229,11 @@ class OnlineRunner:
             s, r = self._chunk(_take(host, lanes), keys[lanes], t)
             new_states.append(_take(s, slice(0, k)))
             records.append(_take(r, slice(0, k)))
+        if self.switching:
+            from ..policy_stats import check_overflow
+
+            for s in new_states:
+                check_overflow(s.buffer.stats, f" by episode {t0 + self.chunk}")
         return _concat_device(new_states), _concat_device(records)
 
 
