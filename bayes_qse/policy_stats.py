@@ -32,6 +32,10 @@ from .likelihood import myopic_log_likelihood_from_counts
 
 Array = jax.Array
 
+#: Rows of :class:`PolicyStats` evaluated together (one vectorised block) by
+#: :func:`policy_log_likelihood`.
+POLICY_BLOCK = 16
+
 
 class PolicyStats(NamedTuple):
     """Distinct announced policies and the follower's responses under each (a JAX pytree).
@@ -181,8 +185,10 @@ def policy_log_likelihood(
 ) -> Array:
     """``L(theta)`` of eq. (4') from per-policy statistics; a scalar.
 
-    Farsighted: one soft Bellman recursion per row of ``stats.policies`` (``K_max`` of them,
-    unused rows have zero counts), ``sum_k sum n_k log nu^{pi_k}``.  Myopic: the counts summed
+    Farsighted: one soft Bellman recursion per row of ``stats.policies`` in use,
+    ``sum_k sum n_k log nu^{pi_k}``, in blocks of :data:`POLICY_BLOCK` rows (vectorised); the
+    blocks past ``n_policies`` are skipped by a ``lax.cond``, so the cost is ``O(K)``, not
+    ``O(K_max)`` (unless vmapped over statistics, where both branches run).  Myopic: the counts summed
     over ``k`` (``pi`` drops out).  Pure and jit-able with ``farsighted`` static;
     differentiable in ``theta`` and ``eta``.
 
@@ -197,10 +203,36 @@ def policy_log_likelihood(
     if not farsighted:
         return myopic_log_likelihood_from_counts(theta, features, eta, jnp.sum(stats.counts, 0))
     u = utility(features, theta)
-    log_nu = jax.vmap(
-        lambda pi: follower_log_response_from_utility(u, transitions, pi, eta, True)
-    )(stats.policies)  # [K,H,S,A,B]
-    return jnp.sum(stats.counts * log_nu)
+    K = stats.policies.shape[0]
+    block = min(POLICY_BLOCK, K)
+    n_blocks = -(-K // block)
+    pad = n_blocks * block - K
+    A = stats.policies.shape[-1]
+    policies = jnp.concatenate(
+        [stats.policies, jnp.full((pad, *stats.policies.shape[1:]), 1.0 / A)]
+    ).reshape(n_blocks, block, *stats.policies.shape[1:])
+    counts = jnp.concatenate(
+        [stats.counts, jnp.zeros((pad, *stats.counts.shape[1:]))]
+    ).reshape(n_blocks, block, *stats.counts.shape[1:])
+
+    def block_sum(pis, cnt):
+        log_nu = jax.vmap(
+            lambda pi: follower_log_response_from_utility(u, transitions, pi, eta, True)
+        )(pis)  # [block,H,S,A,B]
+        return jnp.sum(cnt * log_nu)
+
+    def body(total, i):
+        # blocks past the rows in use are skipped (a real branch unless vmapped over stats)
+        value = jax.lax.cond(
+            i * block < stats.n_policies,
+            lambda _: block_sum(policies[i], counts[i]),
+            lambda _: jnp.zeros((), u.dtype),
+            None,
+        )
+        return total + value, None
+
+    total, _ = jax.lax.scan(body, jnp.zeros((), u.dtype), jnp.arange(n_blocks))
+    return total
 
 
 def episode_information(
@@ -237,6 +269,7 @@ def episode_information(
 
 
 __all__ = [
+    "POLICY_BLOCK",
     "PolicyStats",
     "check_overflow",
     "policy_log_likelihood",
