@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import ConfigError, DatasetValidationError
+from .errors import ConfigError
 from .follower import follower_log_response_from_utility, utility
 from .likelihood import myopic_log_likelihood_from_counts
 
@@ -188,8 +188,8 @@ def policy_log_likelihood(
     Farsighted: one soft Bellman recursion per row of ``stats.policies`` in use,
     ``sum_k sum n_k log nu^{pi_k}``, in blocks of :data:`POLICY_BLOCK` rows (vectorised); the
     blocks past ``n_policies`` are skipped by a ``lax.cond``, so the cost is ``O(K)``, not
-    ``O(K_max)`` (unless vmapped over statistics, where both branches run).  Myopic: the counts summed
-    over ``k`` (``pi`` drops out).  Pure and jit-able with ``farsighted`` static;
+    ``O(K_max)`` (unless vmapped over statistics, where both branches run).  Myopic: the
+    counts summed over ``k`` (``pi`` drops out).  Pure and jit-able with ``farsighted`` static;
     differentiable in ``theta`` and ``eta``.
 
     Args:
@@ -211,9 +211,9 @@ def policy_log_likelihood(
     policies = jnp.concatenate(
         [stats.policies, jnp.full((pad, *stats.policies.shape[1:]), 1.0 / A)]
     ).reshape(n_blocks, block, *stats.policies.shape[1:])
-    counts = jnp.concatenate(
-        [stats.counts, jnp.zeros((pad, *stats.counts.shape[1:]))]
-    ).reshape(n_blocks, block, *stats.counts.shape[1:])
+    counts = jnp.concatenate([stats.counts, jnp.zeros((pad, *stats.counts.shape[1:]))]).reshape(
+        n_blocks, block, *stats.counts.shape[1:]
+    )
 
     def block_sum(pis, cnt):
         log_nu = jax.vmap(

@@ -70,7 +70,12 @@ def timed_run(game, refit: str, episodes: int, chunk: int, seeds, probes, repeat
         states = new_states
     total = time.perf_counter() - start - total_replays
     assert runner.n_traces == 1
-    return total, first, per_episode, np.asarray(getattr(states.buffer, "switches", states.buffer.count))
+    return (
+        total,
+        first,
+        per_episode,
+        np.asarray(getattr(states.buffer, "switches", states.buffer.count)),
+    )
 
 
 def run(args: argparse.Namespace) -> str:
@@ -82,9 +87,7 @@ def run(args: argparse.Namespace) -> str:
     myopic = random_game(args.game_seed, **SHAPE, eta=2.0, farsighted=False)
 
     def add(label, game, refit, episodes, chunk, probes):
-        total, first, per, sw = timed_run(
-            game, refit, episodes, chunk, seeds, probes, args.repeats
-        )
+        total, first, per, sw = timed_run(game, refit, episodes, chunk, seeds, probes, args.repeats)
         rows.append((label, refit, episodes, total, first, per, sw))
         shown = ", ".join(f"t={t}: {1000 * v:.2f} ms" for t, v in sorted(per.items()))
         print(f"{label} {refit} T={episodes}: total {total:.1f} s ({shown}); switches {sw}")
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> str:
     ratio_ms = m_switch[Tm] / m_switch[t_small]
     met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
     lines_targets = [
-        f"- Farsighted, `refit=\"switching\"`: T={T} x {len(seeds)} seeds in {sw_total:.0f} s "
+        f'- Farsighted, `refit="switching"`: T={T} x {len(seeds)} seeds in {sw_total:.0f} s '
         f"including compilation (target <= 600 s: {met(sw_total <= 600)}); time per episode "
         f"at t={T} / at t={T // 10}: {ratio_f:.2f} (target <= 1.5: {met(ratio_f <= 1.5)}).",
         f"- Farsighted, every-episode baseline: at t={Tb} it costs "

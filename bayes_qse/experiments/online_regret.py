@@ -186,9 +186,7 @@ def validate_config(config: dict[str, Any]) -> None:
             )
     for key in ("refit", "farsighted_refit"):
         if config[key] not in ("every", "switching"):
-            raise ConfigError(
-                f"config: {key} must be 'every' or 'switching', got {config[key]!r}"
-            )
+            raise ConfigError(f"config: {key} must be 'every' or 'switching', got {config[key]!r}")
     if not 0.0 < config["slope_start"] < 1.0:
         raise ConfigError(f"config: slope_start must lie in (0, 1), got {config['slope_start']}")
 
@@ -339,9 +337,7 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
                 "final_informed_directions_mean": float(
                     data[f"{game_name}.{learner}.informed"][:, -1].mean()
                 ),
-                "final_switches_mean": float(
-                    data[f"{game_name}.{learner}.switches"][:, -1].mean()
-                ),
+                "final_switches_mean": float(data[f"{game_name}.{learner}.switches"][:, -1].mean()),
                 "wall_seconds": float(units[0][1].get("batch_wall_seconds", float("nan"))),
                 "episodes": int(regret.shape[1]),
             }

@@ -256,7 +256,9 @@ class LearnerConfig:
             or not np.isfinite(self.switch_factor)
             or self.switch_factor <= 1.0
         ):
-            raise ConfigError(f"switch_factor: must be a finite number > 1, got {self.switch_factor!r}")
+            raise ConfigError(
+                f"switch_factor: must be a finite number > 1, got {self.switch_factor!r}"
+            )
         for name in (
             "capacity",
             "newton_steps",

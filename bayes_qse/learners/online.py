@@ -95,8 +95,8 @@ from ..follower import follower_log_response_from_utility, utility
 from ..inference import laplace_draws, map_newton, newton_maximize
 from ..leader_model import DirichletNormalModel, EmpiricalBonusModel, KnownModel, weissman_l1_radius
 from ..likelihood import log_likelihood
-from ..policy_stats import PolicyStats, policy_log_likelihood
 from ..planning import adam_ascent, evaluate_policy, plan_myopic, solve_qse
+from ..policy_stats import PolicyStats, policy_log_likelihood
 from ..robust_planning import (
     box_plan,
     draw_quantile,

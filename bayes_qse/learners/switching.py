@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from ..data import Episode
 from ..policy_stats import PolicyStats, episode_information, policy_stats_add, policy_stats_init
-from .common import GameSpec, Learner, LearnerConfig, OnlineState, act, positive_precision
+from .common import GameSpec, Learner, LearnerConfig, OnlineState, act
 
 Array = jax.Array
 
