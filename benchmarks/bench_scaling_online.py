@@ -93,14 +93,13 @@ def run(args: argparse.Namespace) -> str:
         print(f"{label} {refit} T={episodes}: total {total:.1f} s ({shown}); switches {sw}")
         return total, per
 
-    # farsighted: the every-episode baseline (short), then rarely switching to T
-    fb = sorted({Tb // 2, Tb})
-    base_total, base_per = add("farsighted", farsighted, "every", Tb, args.baseline_chunk, fb)
+    # the targets first: farsighted rarely switching to T, myopic; then the baselines
     fs_probes = sorted({Tb, T // 10, T})
     sw_total, sw_per = add("farsighted", farsighted, "switching", T, args.chunk, fs_probes)
-    # myopic: both schedules
     m_probes = sorted({2 * args.myopic_chunk, Tm})
     _, m_every = add("myopic", myopic, "every", Tm, args.myopic_chunk, m_probes)
+    fb = sorted({Tb // 2, Tb})
+    base_total, base_per = add("farsighted", farsighted, "every", Tb, args.baseline_chunk, fb)
     _, m_switch = add("myopic", myopic, "switching", Tm, args.myopic_chunk, m_probes)
 
     ratio_f = sw_per[T] / sw_per[T // 10]
@@ -153,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=10_000, help="farsighted T")
     parser.add_argument("--chunk", type=int, default=250)
-    parser.add_argument("--baseline-episodes", type=int, default=500)
+    parser.add_argument("--baseline-episodes", type=int, default=250)
     parser.add_argument("--baseline-chunk", type=int, default=125)
     parser.add_argument("--myopic-episodes", type=int, default=10_000)
     parser.add_argument("--myopic-chunk", type=int, default=100)

@@ -155,8 +155,20 @@ class OnlineRunner:
     def _init_one(self, seed_key: Array) -> OnlineState:
         return self.learner.init(jax.random.fold_in(seed_key, 0))
 
-    def _chunk_mapped(self, states: OnlineState, seed_keys: Array, t0: Array):
-        return jax.lax.map(lambda x: self._chunk_one(x[0], x[1], t0), (states, seed_keys))
+    def _chunk_mapped(self, states: OnlineState, seed_keys: Array, t0: Array, live: Array):
+        """The seeds one after another (``lax.map``); the padding lanes (``live`` False) are
+        skipped, since unlike ``vmap`` lanes they would cost their full time."""
+        skipped = EpisodeRecord(*[jnp.zeros((self.chunk,))] * len(EpisodeRecord._fields))
+
+        def one(x):
+            state, key, alive = x
+            return jax.lax.cond(
+                alive,
+                lambda: self._chunk_one(state, key, t0),
+                lambda: (state, jax.tree_util.tree_map(lambda r: r.astype(jnp.float64), skipped)),
+            )
+
+        return jax.lax.map(one, (states, seed_keys, live))
 
     def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
         from .online import learner_summary
@@ -226,7 +238,11 @@ class OnlineRunner:
         host = jax.tree_util.tree_map(np.asarray, states)
         new_states, records = [], []
         for k, lanes in self._blocks(len(keys)):
-            s, r = self._chunk(_take(host, lanes), keys[lanes], t)
+            if self.switching:
+                live = np.arange(len(lanes)) < k
+                s, r = self._chunk(_take(host, lanes), keys[lanes], t, live)
+            else:
+                s, r = self._chunk(_take(host, lanes), keys[lanes], t)
             new_states.append(_take(s, slice(0, k)))
             records.append(_take(r, slice(0, k)))
         if self.switching:
