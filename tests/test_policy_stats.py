@@ -286,3 +286,19 @@ def test_long_config_runs_switching_farsighted_learners(tmp_path):
     exp.plot(tmp_path)
     assert "policy switches (final)" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "online_regret_farsighted.png").stat().st_size > 0
+
+
+def test_switching_seed_records_do_not_depend_on_the_batch():
+    """Rarely-switching learners run their seeds one after another with the padding lanes
+    skipped: a seed alone and the same seed in a batch of five (one full block and one padded)
+    give identical records.  Fails if a skipped lane's zeros were returned for a real seed or
+    the lanes were misaligned."""
+    from bayes_qse.learners import run_online
+
+    game = random_game(5, 2, 2, 3, 2, 3, eta=2.0)
+    config = {"refit": "switching"}
+    batch = run_online(game, "greedy", episodes=20, seeds=[0, 1, 2, 3, 4], chunk=10, config=config)
+    alone = run_online(game, "greedy", episodes=20, seeds=[4], chunk=10, config=config)
+    for field in ("regret", "theta_error", "switches"):
+        np.testing.assert_array_equal(batch[field][4], alone[field][0])
+    assert np.all(batch["switches"][:, -1] >= 1)
