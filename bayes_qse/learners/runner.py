@@ -17,6 +17,9 @@ game, the learner settings, ``episodes``, ``chunk`` and ``seed_block`` alone, bi
   difference that can flip an argmax), not between the lanes of one program;
 - decisions use the tolerant argmax :func:`bayes_qse.ties.tolerant_argmax`;
 - a resumed run restores each seed's exact state from its checkpoint.
+- rarely-switching learners (``refit="switching"``) run the lanes of a block one after
+  another (``jax.lax.map``, padding lanes skipped) so that their refit ``lax.cond`` runs only
+  at switches; every lane is the same program.
 
 So the same seed alone, in any batch, or resumed after a kill gives identical records, on the
 same library version and the same platform and XLA build (other CPUs or GPUs, or another
