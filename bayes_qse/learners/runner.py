@@ -38,7 +38,10 @@ import numpy as np
 from ..data import play_episode
 from ..errors import BayesQSEInputError, ConfigError
 from ..planning import solve_qse
+from ..policy_stats import check_overflow
+from ..progress import progress as progress_bar
 from .common import GameSpec, LearnerConfig, OnlineState, check_episodes, true_value
+from .online import learner_summary, make_learner
 
 Array = jax.Array
 
@@ -59,6 +62,9 @@ class EpisodeRecord(NamedTuple):
             includes the prior, it is ``d`` by construction; for ``mle-optimistic`` it says
             how many directions the data identify, and ``informed < d`` means its fit still
             borrows the prior's ridge (docs/math.md, "Valid optimism and pessimism").
+        reward: the leader's realised return ``sum_h r_h`` of episode ``t`` (a sampled
+            quantity, unlike ``regret``; under common random numbers its paired differences
+            between leaders are what docs/math.md, "Sweeps", compares).
         switches: policy switches (refits announcing a new policy) before episode ``t``:
             ``t - 1`` for a learner that refits every episode, 0 for the fixed-policy
             leaders, the number of det-criterion switches for ``refit="switching"``
@@ -69,6 +75,7 @@ class EpisodeRecord(NamedTuple):
     theta_error: Array
     set_size: Array
     informed: Array
+    reward: Array
     switches: Array
 
 
@@ -120,8 +127,6 @@ class OnlineRunner:
         reward_range: tuple[float, float] = (0.0, 1.0),
         initial_dist: Any = None,
     ) -> None:
-        from .online import make_learner
-
         self.episodes = check_episodes(episodes)
         self.chunk = check_episodes(chunk, "chunk")
         self.seed_block = check_episodes(seed_block, "seed_block")
@@ -174,8 +179,6 @@ class OnlineRunner:
         return jax.lax.map(one, (states, seed_keys, live))
 
     def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
-        from .online import learner_summary
-
         self.n_traces += 1  # Python side effect: runs once per trace (compilation)
         game = self.game
         episode_key = jax.random.fold_in(seed_key, 1)
@@ -194,7 +197,10 @@ class OnlineRunner:
             informed = jnp.sum(lam >= floor * (1.0 - 1e-9)).astype(regret.dtype)
             error = jnp.linalg.norm(theta_hat - game.theta)
             switches = getattr(state.buffer, "switches", state.buffer.count)
-            record = EpisodeRecord(regret, error, size, informed, switches.astype(regret.dtype))
+            realised = jnp.sum(episode.rewards).astype(regret.dtype)
+            record = EpisodeRecord(
+                regret, error, size, informed, realised, switches.astype(regret.dtype)
+            )
             return self.learner.update(state, episode), record
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk))
@@ -249,8 +255,6 @@ class OnlineRunner:
             new_states.append(_take(s, slice(0, k)))
             records.append(_take(r, slice(0, k)))
         if self.switching:
-            from ..policy_stats import check_overflow
-
             for s in new_states:
                 check_overflow(s.buffer.stats, f" by episode {t0 + self.chunk}")
         return _concat_device(new_states), _concat_device(records)
@@ -306,8 +310,6 @@ def run_online(
         ``{"regret", "theta_error", "set_size", "informed": [N, T], "seeds": [N],
         "optimal_value": scalar}``.
     """
-    from ..experiments.store import progress as progress_bar
-
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise BayesQSEInputError("seeds: need at least one seed")
