@@ -218,6 +218,14 @@ class LearnerConfig:
         leader_features: the features of ``"linear"``: ``"follower"`` (``(phi, 1)``) or
             ``"tabular"`` (one-hot ``(s,a,b)``), :func:`bayes_qse.leader_model.lsvi_features`.
         lsvi_reg: the ridge ``lambda`` of LSVI's Gram matrices (``"linear"`` only).
+        refit: ``"every"`` (default: refit and replan after every episode, the likelihood over
+            a buffer of ``capacity`` episodes) or ``"switching"`` (rarely-switching policies,
+            :mod:`bayes_qse.learners.switching`: refit and announce a new policy only when the
+            log-determinant of the information has grown by ``log(switch_factor)`` since the
+            last switch; the likelihood runs on per-policy statistics, docs/math.md eq. 4').
+        switch_factor: the determinant growth factor ``> 1`` that triggers a switch.
+        max_policies: rows of the per-policy statistics (``refit="switching"``): the most
+            distinct policies a run may announce (a :class:`ConfigError` when exceeded).
     """
 
     capacity: int = 1000
@@ -237,6 +245,9 @@ class LearnerConfig:
     leader_model: str = "tabular"
     leader_features: str = "follower"
     lsvi_reg: float = 1.0
+    refit: str = "every"
+    switch_factor: float = 2.0
+    max_policies: int = 512
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -244,6 +255,7 @@ class LearnerConfig:
             ("radius", ("chi2", "theory")),
             ("leader_model", ("tabular", "linear")),
             ("leader_features", ("follower", "tabular")),
+            ("refit", ("every", "switching")),
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
@@ -253,7 +265,22 @@ class LearnerConfig:
                 raise ConfigError(f"{name}: must be a finite number >= 0, got {value!r}")
         if self.theta_bound <= 0:
             raise ConfigError(f"theta_bound: must be > 0, got {self.theta_bound!r}")
-        for name in ("capacity", "newton_steps", "num_draws", "n_candidates", "planner_steps"):
+        if (
+            isinstance(self.switch_factor, bool)
+            or not np.isfinite(self.switch_factor)
+            or self.switch_factor <= 1.0
+        ):
+            raise ConfigError(
+                f"switch_factor: must be a finite number > 1, got {self.switch_factor!r}"
+            )
+        for name in (
+            "capacity",
+            "newton_steps",
+            "num_draws",
+            "n_candidates",
+            "planner_steps",
+            "max_policies",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")

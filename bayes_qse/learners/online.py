@@ -106,8 +106,9 @@ from ..leader_model import (
     weissman_l1_radius,
 )
 from ..likelihood import log_likelihood
-from ..optim import adam_ascent, online_newton_step, positive_precision
+from ..optim import adam_ascent, newton_maximize, online_newton_step, positive_precision
 from ..planning import evaluate_policy, plan_myopic, solve_qse
+from ..policy_stats import PolicyStats, policy_log_likelihood
 from ..robust_planning import (
     box_plan,
     draw_quantile,
@@ -129,6 +130,7 @@ from .common import (
     stepwise_start,
     warm_gradient_plan,
 )
+from .switching import switching_learner
 
 Array = jax.Array
 
@@ -209,11 +211,19 @@ def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
     )
 
 
+def _first_state_counts(buffer: Any, n_states: int) -> Array:
+    """``[S]`` first-state counts of an :class:`EpisodeBuffer` or of the per-policy data of
+    ``refit="switching"`` (which keep them)."""
+    counts = getattr(buffer, "first_state_counts", None)
+    if counts is not None:
+        return counts
+    return initial_state_counts(buffer.states[:, 0], buffer.mask, n_states)
+
+
 def _initial_dist(spec: GameSpec, buffer: Any) -> Array:
     """``[S]`` the stated initial distribution, or its Dirichlet(1) posterior mean from the
     stored episodes' first states."""
-    counts = initial_state_counts(buffer.states[:, 0], buffer.mask, spec.shape[1])
-    return initial_dist_estimate(spec, counts)
+    return initial_dist_estimate(spec, _first_state_counts(buffer, spec.shape[1]))
 
 
 def _frequentist_leader_model(spec: GameSpec, cfg: LearnerConfig):
@@ -283,25 +293,35 @@ def _data_learner(
         uniform = jnp.full((H, S, A), 1.0 / A, dtype=jnp.float64)
         return OnlineState(key, buffer, stats, theta, precision, jnp.zeros((H, S, A)), uniform)
 
-    def update(state: OnlineState, episode: Episode) -> OnlineState:
-        buffer = buffer_add(state.buffer, episode)
-        stats = model.update(state.leader_stats, episode)
+    def refit(state: OnlineState, data: Any, stats: Any) -> tuple[Array, Array]:
+        """``(theta, precision)`` fitted on ``data`` (an :class:`EpisodeBuffer` or, for
+        ``refit="switching"``, :class:`~bayes_qse.policy_stats.PolicyStats`)."""
         if prior_precision > 0:
             lam = jnp.asarray(prior_precision)
         else:
             weakest = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))[0]
             lam = jnp.where(weakest < fallback, fallback, 0.0)
-        if spec.farsighted:
+        if isinstance(data, PolicyStats):
+            # rare refits (docs/math.md eq. 4'): damped Newton to convergence on the statistics
+            transitions = model.mean(stats)[0] if spec.farsighted else None
+            objective = lambda th: (
+                policy_log_likelihood(th, features, transitions, eta, data, spec.farsighted)
+                - 0.5 * lam * th @ th
+            )
+            theta, _, neg_hessian, _, _ = newton_maximize(
+                objective, state.theta_hat, cfg.newton_steps
+            )
+        elif spec.farsighted:
             transitions = model.mean(stats)[0]
             objective = lambda th: (
-                log_likelihood(th, features, transitions, eta, buffer, True) - 0.5 * lam * th @ th
+                log_likelihood(th, features, transitions, eta, data, True) - 0.5 * lam * th @ th
             )
             theta, neg_hessian = online_newton_step(
                 objective, state.theta_hat, jnp.maximum(lam, 1e-6), precision_floor=0.0
             )
         else:
             theta, neg_hessian = map_newton(
-                buffer, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
+                data, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
             )
         # the set's matrix: the Fisher information (ridge removed when it is not the prior's)
         fisher = neg_hessian - (lam - prior_precision) * jnp.eye(d)
@@ -309,6 +329,15 @@ def _data_learner(
         if theta_bound is not None:
             norm = jnp.linalg.norm(theta)
             theta = theta * jnp.minimum(1.0, theta_bound / jnp.maximum(norm, 1e-300))
+        return theta, precision
+
+    if cfg.refit == "switching":
+        return switching_learner(name, spec, cfg, model, refit, plan, prior_precision)
+
+    def update(state: OnlineState, episode: Episode) -> OnlineState:
+        buffer = buffer_add(state.buffer, episode)
+        stats = model.update(state.leader_stats, episode)
+        theta, precision = refit(state, buffer, stats)
         key, k_plan = jax.random.split(state.key)
         policy, logits = plan(k_plan, theta, precision, stats, state.logits, buffer)
         return OnlineState(key, buffer, stats, theta, precision, logits, policy)
@@ -429,7 +458,7 @@ def optimistic_initial_dist(spec: GameSpec, buffer: Any, v1: Array, delta: float
     if spec.initial_dist_known:
         return jnp.asarray(spec.initial_dist) @ v1
     S = spec.shape[1]
-    counts = initial_state_counts(buffer.states[:, 0], buffer.mask, S)
+    counts = _first_state_counts(buffer, S)
     n = jnp.sum(counts)
     rho_hat = jnp.where(n > 0, counts / jnp.maximum(n, 1.0), 1.0 / S)
     value, _ = l1_extreme(rho_hat, weissman_l1_radius(n, S, delta), v1, True)
