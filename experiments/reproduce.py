@@ -265,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                 keep = args.baseline_dir / args.baseline if args.baseline_dir else base
                 old, _, _ = rerun(spec, args.seeds, keep / f"{tag}_seeds{args.seeds}", old_tree)
             new, seconds, config = rerun(spec, args.seeds, base / f"{tag}_new")
-            n_seeds = None if args.seeds is None or args.seeds >= config["seeds"] else args.seeds
+            subset = args.seeds is not None and args.seeds < config["seeds"]
+            # against a baseline rerun both sides ran the same subset: compare every array whole
+            n_seeds = args.seeds if subset and old_tree is None else None
             rows = compare(old, new, spec, n_seeds, n_reps=config.get("seeds"))
             print(
                 f"== {folder}  ({spec.experiment}, {seconds:.0f} s"
