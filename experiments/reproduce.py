@@ -268,15 +268,16 @@ def main(argv: list[str] | None = None) -> int:
             subset = args.seeds is not None and args.seeds < config["seeds"]
             # against a baseline rerun both sides ran the same subset: compare every array whole
             n_seeds = args.seeds if subset and old_tree is None else None
-            rows = compare(old, new, spec, n_seeds, n_reps=config.get("seeds"))
+            n_reps = args.seeds if subset else config.get("seeds")
+            rows = compare(old, new, spec, n_seeds, n_reps=n_reps)
             print(
                 f"== {folder}  ({spec.experiment}, {seconds:.0f} s"
-                + (f", first {n_seeds} seeds)" if n_seeds else ", full config)")
+                + (f", first {args.seeds} seeds)" if subset else ", full config)")
             )
             for name, case, detail in rows:
                 print(f"  {case:18s} {name}  {detail}")
                 bad |= case in ("DIFFERS", "MISSING", "sampled-DIFFERS")
-            report[folder] = {"seconds": seconds, "seeds": n_seeds, "arrays": rows}
+            report[folder] = {"seconds": seconds, "seeds": args.seeds, "arrays": rows}
     if old_tree is not None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)])
     if args.json is not None:
