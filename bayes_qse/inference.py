@@ -34,7 +34,8 @@ import numpy as np
 from ._validate import as_float_array, check_eta, check_positive_scalar
 from .data import Dataset, EpisodeBuffer, buffer_from_dataset
 from .errors import BayesQSEInputError
-from .likelihood import log_likelihood, myopic_log_likelihood_from_counts, response_counts
+from .likelihood import log_likelihood, log_posterior, response_counts
+from .model import Model
 
 Array = jax.Array
 
@@ -113,11 +114,8 @@ def _objective(features, transitions, eta, stats, farsighted, prior_precision):
     d = features.shape[-1]
     lam = jnp.asarray(prior_precision, jnp.float64)
     lam = lam * jnp.eye(d) if lam.ndim == 0 else lam
-    if farsighted:
-        ll = lambda th: log_likelihood(th, features, transitions, eta, stats, True)
-    else:
-        ll = lambda th: myopic_log_likelihood_from_counts(th, features, eta, stats)
-    return lambda th: ll(th) - 0.5 * th @ lam @ th
+    model = Model(features, eta, transitions if farsighted else None, farsighted=farsighted)
+    return lambda th: log_posterior(th, model, stats, lam)
 
 
 @partial(jax.jit, static_argnames=("n_steps", "farsighted"))
@@ -388,21 +386,14 @@ def identified_directions(
     feature constant across follower actions, for a myopic follower).
     """
     from .data import simulate
-    from .likelihood import log_likelihood
 
     H, S, A, _ = game.shape
     rng = np.random.default_rng(seed)
     policies = rng.dirichlet(np.ones(A), size=(n_episodes, H, S))
     data = simulate(game, policies, n_episodes, seed)
     stats = _stats_from_dataset(data, game.features, bool(game.farsighted))
-    ll = lambda th: log_likelihood(
-        th, jnp.asarray(game.features), jnp.asarray(game.transitions), game.eta, stats,
-        bool(game.farsighted),
-    )  # fmt: skip
-    if not game.farsighted:
-        ll = lambda th: myopic_log_likelihood_from_counts(
-            th, jnp.asarray(game.features), game.eta, stats
-        )
+    model = game.model
+    ll = lambda th: log_likelihood(th, model, stats)
     fisher = -np.asarray(jax.hessian(ll)(jnp.asarray(game.theta, jnp.float64)))
     lam, vecs = np.linalg.eigh(0.5 * (fisher + fisher.T))
     keep = lam > rtol * max(float(lam.max()), 1e-300)
@@ -579,9 +570,8 @@ def _numpyro_model(farsighted: bool, prior: str, fixed_coordinate: int | None):
     import numpyro.distributions as dist
 
     def ll(th, features, transitions, e, stats):
-        if farsighted:
-            return log_likelihood(th, features, transitions, e, stats, True)
-        return myopic_log_likelihood_from_counts(th, features, e, stats)
+        model = Model(features, e, transitions if farsighted else None, farsighted=farsighted)
+        return log_likelihood(th, model, stats)
 
     def prior_dist(n, scale):
         if prior == "flat":

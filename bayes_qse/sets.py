@@ -27,8 +27,11 @@ import numpy as np
 from scipy import stats
 
 from ._validate import as_float_array
+from .data import Dataset
 from .errors import BayesQSEInputError
-from .follower import utility
+from .follower import myopic_response
+from .likelihood import log_likelihood, sufficient_stats
+from .model import Model, as_model
 
 Array = jax.Array
 
@@ -253,49 +256,41 @@ class LikelihoodRatioSet:
         return self.deviance(theta) <= self.radius * (1 + 1e-12) + 1e-9
 
 
-@partial(jax.jit, static_argnames=("farsighted",))
-def _batched_log_likelihood(thetas, features, transitions, eta, stats, farsighted):
-    """``L(theta)`` of eq. (4) for ``thetas[M,d]`` (counts for a myopic follower)."""
-    from .likelihood import log_likelihood, myopic_log_likelihood_from_counts
-
-    if farsighted:
-        one = lambda th: log_likelihood(th, features, transitions, eta, stats, True)
-    else:
-        one = lambda th: myopic_log_likelihood_from_counts(th, features, eta, stats)
-    return jax.vmap(one)(thetas)
+@jax.jit
+def _batched_log_likelihood(thetas: Array, model: Model, stats: Any) -> Array:
+    """``L(theta)`` of eq. (4) for ``thetas[M,d]`` (``stats`` as in
+    :func:`~bayes_qse.likelihood.log_likelihood`)."""
+    return jax.vmap(lambda th: log_likelihood(th, model, stats))(thetas)
 
 
 def likelihood_ratio_set(
     dataset: Any,
-    game_or_features: Any,
+    game: Any,
     fit: Any,
     level: float = 0.95,
     *,
-    eta: float | None = None,
     radius: float | None = None,
-    transitions: Any = None,
-    farsighted: bool | None = None,
 ) -> LikelihoodRatioSet:
     """The likelihood-ratio confidence set around ``fit`` (an MLEFit of the same data).
 
-    ``radius`` defaults to :func:`chi2_radius` ``(r, level)`` (Wilks) with ``r`` the Fisher
-    rank of ``fit`` (:func:`fisher_rank`); the other arguments are those of
-    :func:`~bayes_qse.inference.fit_mle`.
+    ``game``: a ``Game``, ``GameSpec`` or ``Model`` (features, eta, the follower kind and,
+    for a farsighted follower, the transitions).  ``radius`` defaults to :func:`chi2_radius`
+    ``(r, level)`` (Wilks) with ``r`` the Fisher rank of ``fit`` (:func:`fisher_rank`).
     """
-    from .inference import _resolve_model, _stats_from_dataset
-
-    m = _resolve_model(dataset, game_or_features, eta, transitions, farsighted)
-    stats_ = _stats_from_dataset(dataset, m.features, m.farsighted)
-    phi, P, e = jnp.asarray(m.features), jnp.asarray(m.transitions), m.eta
-    batched = partial(
-        _batched_log_likelihood,
-        features=phi,
-        transitions=P,
-        eta=e,
-        stats=stats_,
-        farsighted=m.farsighted,
+    model = as_model(game)
+    if not isinstance(dataset, Dataset):
+        raise BayesQSEInputError(f"dataset: expected a Dataset, got {type(dataset).__name__}")
+    dataset.check_sizes(model.shape)
+    if model.farsighted and model.transitions is None:
+        raise BayesQSEInputError("transitions: required for a farsighted follower")
+    model = model.replace(
+        features=jnp.asarray(model.features),
+        transitions=jnp.asarray(model.transitions) if model.farsighted else None,
+        leader_reward=None,
+        initial_dist=None,
     )
-    d = phi.shape[-1]
+    batched = partial(_batched_log_likelihood, model=model, stats=sufficient_stats(dataset, model))
+    d = model.feature_dim
     rank = fisher_rank(fit.fisher) if getattr(fit, "fisher", None) is not None else d
     beta = chi2_radius(max(rank, 1), level) if radius is None else float(radius)
     center = np.asarray(fit.theta, np.float64)
@@ -308,12 +303,7 @@ def likelihood_ratio_set(
 # ---------------------------------------------------------------------------------------
 
 
-def _myopic_response(features: Array, eta: float, theta: Array) -> Array:
-    """``nu[..., H,S,A,B] = softmax_b(eta phi . theta)`` (eq. 1d, myopic), batched over theta."""
-    return jax.nn.softmax(eta * utility(features, theta), axis=-1)
-
-
-_response_batch = jax.jit(_myopic_response)
+_response_batch = jax.jit(myopic_response)
 
 
 def response_intervals(
@@ -343,16 +333,17 @@ def response_intervals(
     if method not in ("delta", "sampling"):
         raise BayesQSEInputError(f"method: must be 'delta' or 'sampling', got {method!r}")
     phi, eta = jnp.asarray(game.features), float(game.eta)
+    model = Model(phi, eta)
     is_fit = hasattr(fit_or_posterior, "fisher")
     if not is_fit and not hasattr(fit_or_posterior, "theta"):
         raise BayesQSEInputError("fit_or_posterior: expected an MLEFit or a Posterior")
     if method == "sampling":
         if is_fit:
             points = wald_ellipsoid(fit_or_posterior, level).sample(seed, num_samples)
-            nu = np.asarray(_response_batch(phi, eta, jnp.asarray(points)))
+            nu = np.asarray(_response_batch(model, jnp.asarray(points)))
             return nu.min(axis=0), nu.max(axis=0)
         draws = as_float_array(fit_or_posterior.theta, "theta", 2)
-        nu = np.asarray(_response_batch(phi, eta, jnp.asarray(draws)))
+        nu = np.asarray(_response_batch(model, jnp.asarray(draws)))
         alpha = (1.0 - level) / 2
         return np.quantile(nu, alpha, axis=0), np.quantile(nu, 1 - alpha, axis=0)
     if is_fit:
@@ -360,7 +351,7 @@ def response_intervals(
     else:
         draws = as_float_array(fit_or_posterior.theta, "theta", 2)
         center, cov = draws.mean(axis=0), np.atleast_2d(np.cov(draws, rowvar=False))
-    nu = np.asarray(_myopic_response(phi, eta, jnp.asarray(center)))
+    nu = np.asarray(myopic_response(model, jnp.asarray(center)))
     # d nu_b / d theta = eta nu_b (phi_b - sum_b' nu_b' phi_b')
     phi_np = np.asarray(phi)
     mean_phi = np.einsum("hsab,hsabd->hsad", nu, phi_np)

@@ -22,7 +22,8 @@ from bayes_qse.experiments import get_experiment, load_config
 from bayes_qse.experiments import posterior_inspection as pi
 from bayes_qse.experiments import rationality_sweep as rs
 from bayes_qse.experiments.store import RunStore
-from bayes_qse.likelihood import myopic_log_likelihood_from_counts
+from bayes_qse.likelihood import log_likelihood
+from bayes_qse.model import Model
 
 # Shared tiny settings: the sweep's set-width part reuses the compiled confidence_sets code.
 TINY_SETS = {
@@ -85,7 +86,7 @@ def test_lr_ray_lengths_hit_the_radius():
         case["true_game"], case["behaviour"], jax.random.split(jax.random.PRNGKey(0), 1), 80
     )[0]
     theta_hat, ll_hat, info, _ = cs._fit(counts, phi, eta, 0.0)
-    ll = lambda th: myopic_log_likelihood_from_counts(th, phi, eta, counts)
+    ll = lambda th: log_likelihood(th, Model(phi, eta), counts)
     rays = jnp.asarray(cs.directions(2, 6)) @ cs._whitener(info).T
     radii = jnp.array([1.0, 6.0])
     t = cs._lr_ray_lengths(ll, theta_hat, ll_hat, rays, radii, theta_cap=50.0)

@@ -62,10 +62,11 @@ from scipy import stats
 
 from ..data import EpisodeBuffer, play_episode
 from ..errors import ConfigError
-from ..follower import follower_log_response_from_utility, utility
+from ..follower import myopic_log_response
 from ..games import ARRAY_FIELDS, Game, random_game, tabular_game
 from ..inference import laplace_draws, newton_maximize
-from ..likelihood import myopic_log_likelihood_from_counts, response_counts
+from ..likelihood import log_likelihood, log_posterior, response_counts
+from ..model import Model
 from ..planning import evaluate_policy, leader_value, solve_qse
 from ..sbc import batched_nuts, rank_statistic, uniformity_test
 from ..sets import chi2_radius, credible_box, hpd_region, theory_radius
@@ -178,13 +179,7 @@ def make_case(config: dict, case: str) -> dict[str, Any]:
             game.transitions, game.leader_reward, u_true, game.eta, game.initial_dist
         )
     policy = solve_qse(true_game).policy
-    nu_true = np.exp(
-        np.asarray(
-            follower_log_response_from_utility(
-                true_game.utility(), None, None, true_game.eta, False
-            )
-        )
-    )
+    nu_true = np.exp(np.asarray(myopic_log_response(true_game.model, true_game.theta)))
     g_true = np.concatenate([nu_true.ravel(), [leader_value(true_game, policy)]])
     theta_target = np.asarray(game.theta)
     if case == "misspecified":
@@ -220,7 +215,7 @@ def pseudo_true_theta(game: Game, nu_true: Any, behaviour: Any) -> np.ndarray:
     :func:`response_occupancy` under ``behaviour`` (eq. 4 in expectation)."""
     x = jnp.asarray(response_occupancy(game, behaviour, nu_true))
     phi, eta = jnp.asarray(game.features), game.eta
-    objective = lambda th: myopic_log_likelihood_from_counts(th, phi, eta, x)
+    objective = lambda th: log_likelihood(th, Model(phi, eta), x)
     theta, *_ = jax.jit(lambda t0: newton_maximize(objective, t0, 100))(jnp.zeros(phi.shape[-1]))
     return np.asarray(theta)
 
@@ -230,13 +225,12 @@ def pseudo_true_theta(game: Game, nu_true: Any, behaviour: Any) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def functionals(theta: jax.Array, features, eta, transitions, reward, rho, policy) -> jax.Array:
+def functionals(theta: jax.Array, model: Model, policy: jax.Array) -> jax.Array:
     """``g(theta)[G]``: the myopic response ``nu[H,S,A,B]`` (eq. 1d), flattened, then the
     leader value ``J(policy)`` (eq. 2) under it."""
-    log_nu = follower_log_response_from_utility(utility(features, theta), None, None, eta, False)
-    nu = jnp.exp(log_nu)
-    v, _ = evaluate_policy(transitions, reward, nu, policy)
-    return jnp.concatenate([nu.reshape(-1), (rho @ v[0])[None]])
+    nu = jnp.exp(myopic_log_response(model, theta))
+    v, _ = evaluate_policy(model, nu, policy)
+    return jnp.concatenate([nu.reshape(-1), (model.initial_dist @ v[0])[None]])
 
 
 def simulate_counts(
@@ -278,8 +272,8 @@ def _with_theta(game: Game, theta: jax.Array) -> Game:
 def _fit(counts, features, eta, prior_precision, n_steps=100):
     """MLE / MAP of eq. (4) (+ Gaussian prior) from counts: ``(theta, L, neg_hess, converged)``."""
     d = features.shape[-1]
-    ll = lambda th: myopic_log_likelihood_from_counts(th, features, eta, counts)
-    objective = lambda th: ll(th) - 0.5 * prior_precision * th @ th
+    ll = lambda th: log_likelihood(th, Model(features, eta), counts)
+    objective = lambda th: log_posterior(th, Model(features, eta), counts, prior_precision)
     theta, _, neg_h, _, converged = newton_maximize(objective, jnp.zeros(d), n_steps)
     return theta, ll(theta), neg_h, converged
 
@@ -351,12 +345,12 @@ def _frequentist_and_laplace(counts, key, model, theta_target, g_true, radii, n_
     of arrays with leading axis ``R``.
     """
     features, eta, P, r, rho, policy, rays, prior_prec, theta_cap, levels = model
-    gfun = lambda th: functionals(th, features, eta, P, r, rho, policy)
+    gfun = lambda th: functionals(th, Model(features, eta, P, r, rho), policy)
     d = features.shape[-1]
     K = levels.shape[0]
 
     def one(counts, key):
-        ll = lambda th: myopic_log_likelihood_from_counts(th, features, eta, counts)
+        ll = lambda th: log_likelihood(th, Model(features, eta), counts)
         mle, ll_hat, info, conv = _fit(counts, features, eta, 0.0)
         mapt, _, post_prec, conv_map = _fit(counts, features, eta, prior_prec)
         C = _whitener(info)
@@ -400,7 +394,7 @@ def _frequentist_and_laplace(counts, key, model, theta_target, g_true, radii, n_
 def _g_of_draws(draws, model):
     """``g(theta)`` for every draw: ``[R, M, d] -> [R, M, G]``."""
     features, eta, P, r, rho, policy = model[:6]
-    gfun = lambda th: functionals(th, features, eta, P, r, rho, policy)
+    gfun = lambda th: functionals(th, Model(features, eta, P, r, rho), policy)
     return jax.vmap(jax.vmap(gfun))(draws)
 
 
@@ -479,8 +473,7 @@ def log_posterior_from_counts(theta: jax.Array, data: tuple) -> jax.Array:
     docs/math.md §2; ``data = (counts[H,S,A,B], features, eta, prior_precision)``.  The log-density
     of :func:`~bayes_qse.sbc.batched_nuts` (module level, so its compilation is cached)."""
     counts, features, eta, prior_precision = data
-    ll = myopic_log_likelihood_from_counts(theta, features, eta, counts)
-    return ll - 0.5 * prior_precision * theta @ theta
+    return log_posterior(theta, Model(features, eta), counts, prior_precision)
 
 
 def nuts_data(counts: jax.Array, features: Any, eta: float, prior_precision: float) -> tuple:
