@@ -47,17 +47,7 @@ def test_functionals_match_numpy_loops():
     case = cs.make_case(cs.DEFAULT_CONFIG, "well_specified")
     game = case["model_game"]
     theta = np.array([0.3, -0.7])
-    g = np.asarray(
-        cs.functionals(
-            jnp.asarray(theta),
-            game.features,
-            game.eta,
-            game.transitions,
-            game.leader_reward,
-            game.initial_dist,
-            case["policy"],
-        )
-    )
+    g = np.asarray(cs.functionals(jnp.asarray(theta), game.model, case["policy"]))
     u = np.einsum("hsabd,d->hsab", np.asarray(game.features), theta)
     nu = np_follower_response(np.asarray(game.transitions), u, float(game.eta))
     value = np_policy_value(
