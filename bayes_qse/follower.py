@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from ._validate import validate_policy
 from .backward import backward_scan
 from .errors import BayesQSEInputError
 from .model import Model, as_model
@@ -112,8 +113,6 @@ def follower_response(game: Any, leader_policy: Array | None = None, theta=None)
     if model.farsighted and leader_policy is None:
         raise BayesQSEInputError("leader_policy: required for a farsighted follower")
     if leader_policy is not None and not isinstance(leader_policy, jax.core.Tracer):
-        from .planning import validate_policy
-
         leader_policy = validate_policy(model, leader_policy)
     th = game.theta if theta is None else theta
     return jnp.exp(log_response(th, model, leader_policy))

@@ -27,36 +27,21 @@ skeleton :func:`bayes_qse.backward.greedy_backward` with their own step operator
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import as_float_array, check_distribution, check_shape
-from .backward import greedy_backward
+from ._validate import as_float_array, check_distribution, check_shape, validate_theta
+from .backward import backward_scan, greedy_backward
 from .errors import BayesQSEInputError
 from .follower import log_response, myopic_response, quantal_response
 from .model import Model, as_model
-from .planning import evaluate_policy, plan_farsighted
+from .planning import DrawPlans, evaluate_policy, plan_draws_arrays, plan_farsighted
 from .ties import greedy_one_hot
 
 Array = jax.Array
-
-
-class DrawPlans(NamedTuple):
-    """Backward induction (2a) for each of ``M`` sampled models (docs/math.md §4).
-
-    Attributes:
-        q: ``[M,H,S,A]`` leader Q-values of draw ``m`` (of the returned policy, for a
-            farsighted follower).
-        v: ``[M,H+1,S]`` leader values of draw ``m``'s plan under draw ``m``'s model.
-        policy: ``[M,H,S,A]`` draw ``m``'s plan (one-hot for a myopic follower).
-    """
-
-    q: Array
-    v: Array
-    policy: Array
 
 
 def _greedy(q: Array) -> Array:
@@ -71,101 +56,6 @@ def _next_value(p_h: Array, v_next: Array) -> Array:
 # ---------------------------------------------------------------------------------------
 # 1. Per-draw planning (sampled models)
 # ---------------------------------------------------------------------------------------
-
-
-_UNROLL_MAX_DIM = 16
-
-
-def _draw_utilities(phi_h: Array, theta_t: Array) -> Array:
-    """``phi_h[N,d] @ theta_t[d,M]``; unrolled over ``d`` when ``d`` is small, so that the
-    product fuses with its consumers instead of a memory-bound skinny matrix product."""
-    d = phi_h.shape[-1]
-    if d > _UNROLL_MAX_DIM:
-        return phi_h @ theta_t
-    z = phi_h[:, 0, None] * theta_t[0]
-    for k in range(1, d):
-        z = z + phi_h[:, k, None] * theta_t[k]
-    return z
-
-
-def _plan_draws_block(model, theta):
-    """The body of :func:`plan_draws_arrays` for one block of draws, draws last:
-    returns ``(q[H,S,A,M], v[H+1,S,M])``; per-draw rewards come as ``[H,S,A,B,M]``."""
-    transitions, leader_reward, features, eta = (
-        model.transitions, model.leader_reward, model.features, model.eta,
-    )  # fmt: skip
-    H, S, A, B = features.shape[:4]
-    M, d = theta.shape
-    shared_p = transitions.ndim == 5
-    p_seq = transitions.reshape(H, S * A * B, S) if shared_p else jnp.moveaxis(transitions, 1, 0)
-    r_seq = leader_reward[..., None] if leader_reward.ndim == 4 else leader_reward
-    phi_seq = features.reshape(H, S * A * B, d)
-    scaled_theta_t = eta * theta.T  # [d, M]
-
-    def q_step(v_next, inputs):  # v_next [S, M]
-        p_h, r_h, phi_h = inputs
-        z = _draw_utilities(phi_h, scaled_theta_t).reshape(S, A, B, M)
-        e = jnp.exp(z - jnp.max(z, axis=2, keepdims=True))
-        if shared_p:
-            nxt = (p_h @ v_next).reshape(S, A, B, M)
-        else:
-            nxt = jnp.einsum("msabt,tm->sabm", p_h, v_next)
-        return jnp.sum(e * (r_h + nxt), axis=2) / jnp.sum(e, axis=2)  # [S, A, M]
-
-    v_end = jnp.zeros((S, M), dtype=jnp.result_type(theta.dtype, leader_reward.dtype))
-    return greedy_backward(q_step, v_end, (p_seq, r_seq, phi_seq), action_axis=1)
-
-
-@partial(jax.jit, static_argnames=("block_size",))
-def plan_draws_arrays(model: Model, theta: Array, block_size: int = 1024) -> DrawPlans:
-    """Backward induction (2a) for ``M`` draws at once against a myopic follower (§4).
-
-    Args:
-        model: the game's :class:`~bayes_qse.model.Model`; its ``transitions`` are
-            ``[H,S,A,B,S]`` shared by all draws, or ``[M,H,S,A,B,S]`` one per draw, its
-            ``leader_reward`` ``[H,S,A,B]`` shared or ``[M,H,S,A,B]`` one per draw.
-        theta: ``[M,d]`` follower parameters, one per draw.
-        block_size: draws planned together (a cache-size tuning constant, static): with
-            shared transitions, ``M > block_size`` draws are split into equal blocks that run
-            one after the other, which bounds the memory of each step's ``[S*A*B, block]``
-            arrays.  On an idle 2-core machine (S=50, A=B=5, H=10, M=1000) one block was
-            fastest: 113 ms, against 141/154/159 ms with blocks of 256/128/64.
-
-    Draws are kept on the last (contiguous) axis and each step is fused: the utilities of
-    step ``h`` for all draws are ``[S*A*B, d] x [d, M]`` (for small ``d`` written as ``d``
-    fused multiply-adds, which XLA fuses with the softmax; a matrix product otherwise) and,
-    with shared transitions, the next-state expectation is one product
-    ``[S*A*B, S] x [S, M]``; the response ``nu_h = softmax_b(eta u_h)`` is never stored for
-    all steps at once.
-    Returns :class:`DrawPlans`.
-    """
-    M, d = theta.shape
-    leader_reward = model.leader_reward
-    per_draw_r = leader_reward.ndim == 5
-    r_last = jnp.moveaxis(leader_reward, 0, -1) if per_draw_r else leader_reward
-    n_blocks = -(-M // block_size)
-    if n_blocks <= 1 or model.transitions.ndim == 6:
-        q, v = _plan_draws_block(model.replace(leader_reward=r_last), theta)
-    else:
-        C = -(-M // n_blocks)
-        pad = n_blocks * C - M
-        th_blocks = jnp.pad(theta, ((0, pad), (0, 0))).reshape(n_blocks, C, d)
-        if per_draw_r:
-            r_pad = jnp.pad(r_last, [(0, 0)] * 4 + [(0, pad)])
-            r_blocks = jnp.moveaxis(r_pad.reshape(*r_pad.shape[:4], n_blocks, C), 4, 0)
-        else:
-            r_blocks = jnp.broadcast_to(r_last, (n_blocks, *r_last.shape))
-
-        def block(inputs):
-            th_b, r_b = inputs
-            return _plan_draws_block(model.replace(leader_reward=r_b), th_b)
-
-        qb, vb = jax.lax.map(block, (th_blocks, r_blocks))  # [n, H,S,A,C], [n, H+1,S,C]
-        q = jnp.moveaxis(qb, 0, -2).reshape(*qb.shape[1:-1], n_blocks * C)[..., :M]
-        v = jnp.moveaxis(vb, 0, -2).reshape(*vb.shape[1:-1], n_blocks * C)[..., :M]
-    q = jnp.moveaxis(q, -1, 0)  # [M,H,S,A]
-    v = jnp.moveaxis(v, -1, 0)  # [M,H+1,S]
-    return DrawPlans(q, v, _greedy(q))
 
 
 @partial(jax.jit, static_argnames=("n_random", "n_steps"))
@@ -243,8 +133,6 @@ def plan_draws(
     Returns:
         :class:`DrawPlans` ``(q[M,H,S,A], v[M,H+1,S], policy[M,H,S,A])``.
     """
-    from .planning import validate_theta
-
     model = as_model(game)
     th = validate_theta(model, theta)
     if th.ndim == 1:
@@ -395,7 +283,9 @@ def l1_extreme(
     order = jnp.argsort(sign * v, axis=-1)  # worst first, best last
     p_sorted = jnp.take_along_axis(p_hat, order, axis=-1)
     best = p_sorted[..., -1]
-    delta = jnp.minimum(jnp.maximum(radius, 0.0) / 2.0, 1.0 - best)
+    # (1 - best >= 0 for a distribution; the max keeps a zero radius a no-op on the signed
+    # least-squares kernels of LSVI, whose entries may exceed 1)
+    delta = jnp.minimum(jnp.maximum(radius, 0.0) / 2.0, jnp.maximum(1.0 - best, 0.0))
     others = p_sorted[..., :-1]
     taken_before = jnp.cumsum(others, axis=-1) - others
     removed = jnp.clip(delta[..., None] - taken_before, 0.0, others)
@@ -606,6 +496,45 @@ def check_ellipsoid(theta_hat: Any, cov: Any, beta: Any) -> tuple:
     return th, c, b
 
 
+# ---------------------------------------------------------------------------------------
+# 4. Robust policy evaluation: the worst-case value of a fixed policy over a bounded model
+# ---------------------------------------------------------------------------------------
+
+
+@jax.jit
+def pessimistic_policy_value(
+    policy: Array,
+    p_hat: Array,
+    l1_radius: Array,
+    reward_lower: Array,
+    nu_lower: Array,
+    nu_upper: Array,
+) -> Array:
+    """The worst-case value ``V[H+1,S]`` of a fixed ``policy[H,S,A]`` over a bounded model:
+    transitions in L1 balls around ``p_hat`` (radius ``l1_radius[H,S,A,B]``), rewards
+    ``>= reward_lower`` and the follower's response in the box ``[nu_lower, nu_upper]``::
+
+        W_h(s,a,b) = reward_lower_h(s,a,b) + min_{p in ball} p . V_{h+1}
+        V_h(s)     = sum_a pi_h(a|s) min_{nu in box ∩ simplex} sum_b nu_b W_h(s,a,b)
+
+    (docs/math.md §4, pessimistic side).  If the true model lies in the set, ``V_h <= V^pi_h``
+    everywhere by backward induction: each step's minimum is at most the true model's value.
+    """
+    S = p_hat.shape[1]
+
+    def step(v_next, inputs):
+        pi_h, p_h, rad_h, r_h, lo_h, up_h = inputs
+        nxt, _ = l1_extreme(p_h, rad_h, v_next, False)
+        q, _ = box_extreme(r_h + nxt, lo_h, up_h, False)
+        return jnp.sum(pi_h * q, axis=-1), None
+
+    v_end = jnp.zeros((S,), dtype=p_hat.dtype)
+    _, values = backward_scan(
+        step, v_end, (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper)
+    )
+    return values
+
+
 __all__ = [
     "DrawPlans",
     "box_extreme",
@@ -618,6 +547,7 @@ __all__ = [
     "l1_extreme",
     "plan_draws",
     "plan_draws_arrays",
+    "pessimistic_policy_value",
     "plan_draws_farsighted_arrays",
     "quantile_plan",
     "validate_box",

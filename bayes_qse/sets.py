@@ -27,11 +27,11 @@ import numpy as np
 from scipy import stats
 
 from ._validate import as_float_array
-from .data import Dataset
 from .errors import BayesQSEInputError
 from .follower import myopic_response
-from .likelihood import log_likelihood, sufficient_stats
-from .model import Model, as_model
+from .inference import resolve_model, stats_from_dataset
+from .likelihood import log_likelihood
+from .model import Model
 
 Array = jax.Array
 
@@ -140,6 +140,17 @@ def wald_response_box(
     lower = jnp.exp(-jax.scipy.special.logsumexp(centre + half, axis=-1))
     upper = jnp.exp(-jax.scipy.special.logsumexp(centre - half, axis=-1))
     return lower, jnp.minimum(upper, 1.0)
+
+
+def ellipsoid_response_box(
+    features: Array, eta: Array, theta_hat: Array, cov: Array, beta: Array
+) -> tuple[Array, Array]:
+    """The response box of the Wald set written with its covariance
+    ``{(theta - theta_hat)' cov^{-1} (theta - theta_hat) <= beta}``: see
+    :func:`wald_response_box` (which takes the precision).  Returns
+    ``(nu_lower[H,S,A,B], nu_upper[H,S,A,B])``."""
+    precision = jnp.linalg.pinv(jnp.asarray(cov), hermitian=True)
+    return wald_response_box(features, eta, theta_hat, precision, beta)
 
 
 # ---------------------------------------------------------------------------------------
@@ -273,23 +284,17 @@ def likelihood_ratio_set(
 ) -> LikelihoodRatioSet:
     """The likelihood-ratio confidence set around ``fit`` (an MLEFit of the same data).
 
-    ``game``: a ``Game``, ``GameSpec`` or ``Model`` (features, eta, the follower kind and,
-    for a farsighted follower, the transitions).  ``radius`` defaults to :func:`chi2_radius`
-    ``(r, level)`` (Wilks) with ``r`` the Fisher rank of ``fit`` (:func:`fisher_rank`).
+    ``radius`` defaults to :func:`chi2_radius` ``(r, level)`` (Wilks) with ``r`` the Fisher
+    rank of ``fit`` (:func:`fisher_rank`); ``dataset`` and ``game`` (a ``Game``, ``GameSpec``
+    or ``Model``) are those of :func:`~bayes_qse.inference.fit_mle`.
     """
-    model = as_model(game)
-    if not isinstance(dataset, Dataset):
-        raise BayesQSEInputError(f"dataset: expected a Dataset, got {type(dataset).__name__}")
-    dataset.check_sizes(model.shape)
-    if model.farsighted and model.transitions is None:
-        raise BayesQSEInputError("transitions: required for a farsighted follower")
-    model = model.replace(
-        features=jnp.asarray(model.features),
-        transitions=jnp.asarray(model.transitions) if model.farsighted else None,
-        leader_reward=None,
-        initial_dist=None,
+    m = resolve_model(dataset, game)
+    model = m.replace(
+        features=jnp.asarray(m.features),
+        transitions=jnp.asarray(m.transitions) if m.farsighted else None,
     )
-    batched = partial(_batched_log_likelihood, model=model, stats=sufficient_stats(dataset, model))
+    stats_ = stats_from_dataset(dataset, m.features, m.farsighted)
+    batched = partial(_batched_log_likelihood, model=model, stats=stats_)
     d = model.feature_dim
     rank = fisher_rank(fit.fisher) if getattr(fit, "fisher", None) is not None else d
     beta = chi2_radius(max(rank, 1), level) if radius is None else float(radius)

@@ -27,11 +27,10 @@ from bayes_qse.learners import (
 )
 from bayes_qse.learners.common import (
     laplace_set_size,
-    online_newton_step,
-    positive_precision,
     warm_gradient_plan,
 )
 from bayes_qse.learners.online import optimistic_leader_reward, quantile_level
+from bayes_qse.optim import online_newton_step, positive_precision
 from bayes_qse.planning import policy_value
 from tests.reference import deterministic_policies, np_follower_response, np_policy_value
 

@@ -28,9 +28,9 @@ estimate: the MAP under ``Normal(0, prior_scale^2 I)`` (the frequentist ``mle-op
 uses the unpenalised MLE instead, see below).  Myopic follower:
 :func:`bayes_qse.inference.map_newton` to convergence (cheap: the likelihood runs on counts).
 Farsighted follower: one damped Newton step per episode
-(:func:`~bayes_qse.learners.common.online_newton_step`), since each Hessian costs ``d`` soft
+(:func:`~bayes_qse.optim.online_newton_step`), since each Hessian costs ``d`` soft
 Bellman recursions per stored episode.  The negative Hessian (eigenvalues floored at the prior
-precision, :func:`~bayes_qse.learners.common.positive_precision`) is both the Laplace posterior
+precision, :func:`~bayes_qse.optim.positive_precision`) is both the Laplace posterior
 precision and the Wald set's matrix.  (NUTS every ``k`` episodes is not offered online: the
 Laplace posterior is used throughout.)  The first episode, before any data, plays the uniform
 policy.
@@ -39,7 +39,11 @@ Leader model (eq. 5; :mod:`bayes_qse.leader_model`): the Bayesian learners use
 :class:`~bayes_qse.leader_model.DirichletNormalModel` (means for ``greedy``, draws for the
 others); ``mle-optimistic`` uses :class:`~bayes_qse.leader_model.EmpiricalBonusModel`
 (Hoeffding reward bonus, Weissman L1 radius); with a known model (planning mode) all use
-:class:`~bayes_qse.leader_model.KnownModel`.  Dirichlet draws use the loop-free sampler
+:class:`~bayes_qse.leader_model.KnownModel`.  ``leader_model="linear"`` (the ``-linear``
+variants) makes every learner model-free: :class:`~bayes_qse.leader_model.LinearLSVI` on
+leader features (docs/math.md §3.1), its weight posterior for the Bayesian learners and the
+LSVI-UCB bonus (eq. 5c) for ``mle-optimistic``; myopic follower only.  Dirichlet draws use the
+loop-free sampler
 :func:`~bayes_qse.leader_model.dirichlet_draws` (``jax.random.gamma``'s rejection loop
 dominated the cost of an episode).
 
@@ -70,7 +74,7 @@ bayes-optimistic: the ``level_t`` quantile of ``J`` across the ``M`` draws, i.e.
 rule applied to whole-policy values; mle-optimistic: the max over candidates), warm-started
 from the previous episode's logits and from the step-wise heuristic under the current model.
 
-The loop (:class:`OnlineRunner`, :func:`run_online`): the learners are pure functions over a
+The loop (``runner.OnlineRunner``, ``runner.run_online``): the learners are pure functions over a
 fixed-shape :class:`~bayes_qse.learners.common.OnlineState`; episodes run in chunks of
 ``chunk`` episodes as one ``jax.lax.scan``, ``vmap``-ped over seeds, compiled once (no
 recompilation after the first chunk).  Regret is exact: ``J(pi*) - J(pi^t)`` by policy
@@ -93,17 +97,19 @@ from ..data import Episode, buffer_add, buffer_init
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import log_response, myopic_response
 from ..inference import laplace_draws, map_newton
-from ..leader_model import DirichletNormalModel, EmpiricalBonusModel, KnownModel, weissman_l1_radius
+from ..leader_model import (
+    DirichletNormalModel,
+    EmpiricalBonusModel,
+    KnownModel,
+    LinearLSVI,
+    lsvi_features,
+    weissman_l1_radius,
+)
 from ..likelihood import log_posterior
 from ..model import Model
-from ..planning import (
-    adam_ascent,
-    evaluate_policy,
-    plan_myopic,
-    policy_value,
-    solve_qse,
-    stepwise_policy,
-)
+from ..optim import adam_ascent, newton_maximize, online_newton_step, positive_precision
+from ..planning import evaluate_policy, plan_myopic, policy_value, solve_qse, stepwise_policy
+from ..policy_stats import PolicyStats, policy_log_likelihood
 from ..robust_planning import (
     box_plan,
     draw_quantile,
@@ -121,10 +127,9 @@ from .common import (
     initial_dist_estimate,
     initial_state_counts,
     laplace_set_size,
-    online_newton_step,
-    positive_precision,
     warm_gradient_plan,
 )
+from .switching import switching_learner
 
 Array = jax.Array
 
@@ -135,6 +140,11 @@ LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic"
 LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mle-optimistic-first-order": ("mle-optimistic", {"optimism": "first-order"}),
     "mle-optimistic-theory": ("mle-optimistic", {"radius": "theory"}),
+    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
+    **{
+        f"{name}-linear": (name, {"leader_model": "linear"})
+        for name in ("greedy", "thompson", "bayes-optimistic", "mle-optimistic")
+    },
 }
 
 #: Baselines that do not learn: ``uniform`` announces the uniform policy every episode.
@@ -154,9 +164,43 @@ def quantile_level(t: Array, offset: float) -> Array:
     return 1.0 - 1.0 / (jnp.asarray(t, jnp.float64) + offset)
 
 
+def linear_leader_model(spec: GameSpec, cfg: LearnerConfig) -> LinearLSVI:
+    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1): LSVI on
+    ``lsvi_features(phi, cfg.leader_features)`` with ridge ``lsvi_reg``; its weight posterior
+    ``Normal(w_hat, sigma^2 Lambda^{-1})`` (the conjugate posterior under the prior
+    ``Normal(0, sigma^2 / lsvi_reg I)`` and Gaussian noise ``sigma``), ``sigma =
+    reward_noise_sd * (high - low)``."""
+    if spec.farsighted:
+        raise ConfigError(
+            "leader_model: 'linear' (model-free) supports a myopic follower only; a farsighted "
+            "follower's response needs the leader's transition model"
+        )
+    lo, hi = spec.reward_range
+    return LinearLSVI(
+        lsvi_features(spec.features, cfg.leader_features),
+        reg=cfg.lsvi_reg,
+        noise_sd=cfg.reward_noise_sd * (hi - lo),
+    )
+
+
+def lsvi_optimistic_reward(model: LinearLSVI, stats: Any, spec: GameSpec, delta: float) -> Array:
+    """``r_hat_h + (H - h)(high - low) b_h`` ``[H,S,A,B]``: LSVI's optimism (Jin et al. 2020),
+    the bonus ``b_h = beta_h ||psi||_{Lambda_h^{-1}}`` of :meth:`LinearLSVI.bonus` scaled to
+    the range ``(H - h)(high - low)`` of the regression target ``r + V_{h+1}(s')`` at step
+    ``h``, so that backward induction on ``(P_hat, r_hat + bonus)`` is the optimistic LSVI
+    recursion ``Q_h = psi' w_h + bonus_h`` (docs/math.md eq. 5c; no clipping of ``Q``)."""
+    _, r_hat = model.mean(stats)
+    H = r_hat.shape[0]
+    lo, hi = spec.reward_range
+    span = (H - jnp.arange(H)) * (hi - lo)
+    return r_hat + span[:, None, None, None] * model.bonus(stats, delta).reward
+
+
 def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
     if spec.known_model:
         return KnownModel(spec.transitions, spec.leader_reward)
+    if cfg.leader_model == "linear":
+        return linear_leader_model(spec, cfg)
     lo, hi = spec.reward_range
     return DirichletNormalModel(
         alpha0=1.0,
@@ -166,16 +210,26 @@ def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
     )
 
 
+def _first_state_counts(buffer: Any, n_states: int) -> Array:
+    """``[S]`` first-state counts of an :class:`EpisodeBuffer` or of the per-policy data of
+    ``refit="switching"`` (which keep them)."""
+    counts = getattr(buffer, "first_state_counts", None)
+    if counts is not None:
+        return counts
+    return initial_state_counts(buffer.states[:, 0], buffer.mask, n_states)
+
+
 def _initial_dist(spec: GameSpec, buffer: Any) -> Array:
     """``[S]`` the stated initial distribution, or its Dirichlet(1) posterior mean from the
     stored episodes' first states."""
-    counts = initial_state_counts(buffer.states[:, 0], buffer.mask, spec.shape[1])
-    return initial_dist_estimate(spec, counts)
+    return initial_dist_estimate(spec, _first_state_counts(buffer, spec.shape[1]))
 
 
-def _frequentist_leader_model(spec: GameSpec):
+def _frequentist_leader_model(spec: GameSpec, cfg: LearnerConfig):
     if spec.known_model:
         return KnownModel(spec.transitions, spec.leader_reward)
+    if cfg.leader_model == "linear":
+        return linear_leader_model(spec, cfg)
     return EmpiricalBonusModel("hoeffding", spec.reward_range)
 
 
@@ -238,24 +292,36 @@ def _data_learner(
         uniform = jnp.full((H, S, A), 1.0 / A, dtype=jnp.float64)
         return OnlineState(key, buffer, stats, theta, precision, jnp.zeros((H, S, A)), uniform)
 
-    def update(state: OnlineState, episode: Episode) -> OnlineState:
-        buffer = buffer_add(state.buffer, episode)
-        stats = model.update(state.leader_stats, episode)
+    def refit(state: OnlineState, data: Any, stats: Any) -> tuple[Array, Array]:
+        """``(theta, precision)`` fitted on ``data`` (an :class:`EpisodeBuffer` or, for
+        ``refit="switching"``, :class:`~bayes_qse.policy_stats.PolicyStats`)."""
         if prior_precision > 0:
             lam = jnp.asarray(prior_precision)
         else:
             weakest = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))[0]
             lam = jnp.where(weakest < fallback, fallback, 0.0)
-        if spec.farsighted:
+        if isinstance(data, PolicyStats):
+            # rare refits (docs/math.md eq. 4'): damped Newton to convergence on the statistics
+            transitions = model.mean(stats)[0] if spec.farsighted else None
+            objective = lambda th: (
+                policy_log_likelihood(
+                    th, Model(features, eta, transitions, farsighted=spec.farsighted), data
+                )
+                - 0.5 * lam * th @ th
+            )
+            theta, _, neg_hessian, _, _ = newton_maximize(
+                objective, state.theta_hat, cfg.newton_steps
+            )
+        elif spec.farsighted:
             transitions = model.mean(stats)[0]
             fitted = Model(features, eta, transitions, farsighted=True)
-            objective = lambda th: log_posterior(th, fitted, buffer, lam)
+            objective = lambda th: log_posterior(th, fitted, data, lam)
             theta, neg_hessian = online_newton_step(
                 objective, state.theta_hat, jnp.maximum(lam, 1e-6), precision_floor=0.0
             )
         else:
             theta, neg_hessian = map_newton(
-                buffer, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
+                data, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
             )
         # the set's matrix: the Fisher information (ridge removed when it is not the prior's)
         fisher = neg_hessian - (lam - prior_precision) * jnp.eye(d)
@@ -263,6 +329,15 @@ def _data_learner(
         if theta_bound is not None:
             norm = jnp.linalg.norm(theta)
             theta = theta * jnp.minimum(1.0, theta_bound / jnp.maximum(norm, 1e-300))
+        return theta, precision
+
+    if cfg.refit == "switching":
+        return switching_learner(name, spec, cfg, model, refit, plan, prior_precision)
+
+    def update(state: OnlineState, episode: Episode) -> OnlineState:
+        buffer = buffer_add(state.buffer, episode)
+        stats = model.update(state.leader_stats, episode)
+        theta, precision = refit(state, buffer, stats)
         key, k_plan = jax.random.split(state.key)
         policy, logits = plan(k_plan, theta, precision, stats, state.logits, buffer)
         return OnlineState(key, buffer, stats, theta, precision, logits, policy)
@@ -328,7 +403,9 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         draws = Model(features, spec.eta, transitions, rewards, farsighted=spec.farsighted)
         if not spec.farsighted:
             nu = myopic_response(draws, thetas)
-            _, _, policy = quantile_plan(draws, nu, level)
+            # LSVI's draws share the mean kernel: pass it once, not M copies
+            p_draws = p_mean if isinstance(model, LinearLSVI) else transitions
+            _, _, policy = quantile_plan(Model(None, None, p_draws, rewards), nu, level)
             return policy, logits
         draws = draws.replace(initial_dist=_initial_dist(spec, buffer))
         axes = Model(None, None, 0, 0, None, farsighted=True)
@@ -379,7 +456,7 @@ def optimistic_initial_dist(spec: GameSpec, buffer: Any, v1: Array, delta: float
     if spec.initial_dist_known:
         return jnp.asarray(spec.initial_dist) @ v1
     S = spec.shape[1]
-    counts = initial_state_counts(buffer.states[:, 0], buffer.mask, S)
+    counts = _first_state_counts(buffer, S)
     n = jnp.sum(counts)
     rho_hat = jnp.where(n > 0, counts / jnp.maximum(n, 1.0), 1.0 / S)
     value, _ = l1_extreme(rho_hat, weissman_l1_radius(n, S, delta), v1, True)
@@ -399,7 +476,8 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), for comparison only.
     Farsighted follower: :func:`joint_optimistic_plan`.
     """
-    model = _frequentist_leader_model(spec)
+    model = _frequentist_leader_model(spec, cfg)
+    linear = isinstance(model, LinearLSVI)
     features = jnp.asarray(spec.features)
     H, S, A, B = spec.shape
     split = confidence_split(spec, cfg)
@@ -414,13 +492,19 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         if not spec.farsighted:
             if cfg.optimism == "box":
                 nu_lo, nu_up = wald_response_box(features, spec.eta, theta, precision, beta)
-                reward = jnp.minimum(r_hat + bonus.reward, hi)
-                radius = None if spec.known_model else bonus.l1_radius
+                if linear:  # LSVI: the bonus covers the whole target r + V (eq. 5c)
+                    reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
+                else:
+                    reward = jnp.minimum(r_hat + bonus.reward, hi)
+                radius = None if spec.known_model or linear else bonus.l1_radius
                 optimistic = Model(features, spec.eta, p_hat, reward)
                 _, _, policy = box_plan(optimistic, nu_lo, nu_up, True, radius)
                 return policy, logits
             cov = jnp.linalg.pinv(precision, hermitian=True)
-            reward = optimistic_leader_reward(model, stats, spec, split["leader"])
+            if linear:
+                reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
+            else:
+                reward = optimistic_leader_reward(model, stats, spec, split["leader"])
             optimistic = Model(features, spec.eta, p_hat, reward)
             _, _, policy = ellipsoid_bonus_plan(optimistic, theta, cov, beta, True)
             return policy, logits
@@ -605,19 +689,15 @@ __all__ = [
     "BASELINES",
     "LEARNERS",
     "LEARNER_VARIANTS",
-    "EpisodeRecord",
-    "OnlineRunner",
     "bayes_optimistic_learner",
     "greedy_learner",
     "learner_summary",
+    "linear_leader_model",
+    "lsvi_optimistic_reward",
     "make_learner",
     "mle_optimistic_learner",
     "optimistic_leader_reward",
     "fixed_policy_learner",
     "quantile_level",
-    "run_online",
     "thompson_learner",
 ]
-
-# The episode loop lives in runner.py; re-exported here so that existing imports keep working.
-from .runner import EpisodeRecord, OnlineRunner, run_online  # noqa: E402

@@ -17,6 +17,9 @@ game, the learner settings, ``episodes``, ``chunk`` and ``seed_block`` alone, bi
   difference that can flip an argmax), not between the lanes of one program;
 - decisions use the tolerant argmax :func:`bayes_qse.ties.tolerant_argmax`;
 - a resumed run restores each seed's exact state from its checkpoint.
+- rarely-switching learners (``refit="switching"``) run the lanes of a block one after
+  another (``jax.lax.map``, padding lanes skipped) so that their refit ``lax.cond`` runs only
+  at switches; every lane is the same program.
 
 So the same seed alone, in any batch, or resumed after a kill gives identical records, on the
 same library version and the same platform and XLA build (other CPUs or GPUs, or another
@@ -35,7 +38,10 @@ import numpy as np
 from ..data import play_episode
 from ..errors import BayesQSEInputError, ConfigError
 from ..planning import solve_qse
+from ..policy_stats import check_overflow
+from ..progress import progress as progress_bar
 from .common import GameSpec, LearnerConfig, OnlineState, check_episodes, true_value
+from .online import learner_summary, make_learner
 
 Array = jax.Array
 
@@ -56,12 +62,21 @@ class EpisodeRecord(NamedTuple):
             includes the prior, it is ``d`` by construction; for ``mle-optimistic`` it says
             how many directions the data identify, and ``informed < d`` means its fit still
             borrows the prior's ridge (docs/math.md, "Valid optimism and pessimism").
+        reward: the leader's realised return ``sum_h r_h`` of episode ``t`` (a sampled
+            quantity, unlike ``regret``; under common random numbers its paired differences
+            between leaders are what docs/math.md, "Sweeps", compares).
+        switches: policy switches (refits announcing a new policy) before episode ``t``:
+            ``t - 1`` for a learner that refits every episode, 0 for the fixed-policy
+            leaders, the number of det-criterion switches for ``refit="switching"``
+            (:mod:`bayes_qse.learners.switching`).
     """
 
     regret: Array
     theta_error: Array
     set_size: Array
     informed: Array
+    reward: Array
+    switches: Array
 
 
 def _take(tree: Any, index: Any) -> Any:
@@ -112,8 +127,6 @@ class OnlineRunner:
         reward_range: tuple[float, float] = (0.0, 1.0),
         initial_dist: Any = None,
     ) -> None:
-        from .online import make_learner
-
         self.episodes = check_episodes(episodes)
         self.chunk = check_episodes(chunk, "chunk")
         self.seed_block = check_episodes(seed_block, "seed_block")
@@ -138,15 +151,34 @@ class OnlineRunner:
         )
         self.n_traces = 0
         self._init = jax.jit(jax.vmap(self._init_one))
-        self._chunk = jax.jit(jax.vmap(self._chunk_one, in_axes=(0, 0, None)))
+        # a rarely-switching learner refits inside a lax.cond, which vmap would turn into a
+        # select running the refit every episode: its seeds run one after another instead
+        self.switching = self.config.refit == "switching" and learner not in ("oracle", "uniform")
+        if self.switching:
+            self._chunk = jax.jit(self._chunk_mapped)
+        else:
+            self._chunk = jax.jit(jax.vmap(self._chunk_one, in_axes=(0, 0, None)))
 
     # ---- pure pieces -------------------------------------------------------------------
     def _init_one(self, seed_key: Array) -> OnlineState:
         return self.learner.init(jax.random.fold_in(seed_key, 0))
 
-    def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
-        from .online import learner_summary
+    def _chunk_mapped(self, states: OnlineState, seed_keys: Array, t0: Array, live: Array):
+        """The seeds one after another (``lax.map``); the padding lanes (``live`` False) are
+        skipped, since unlike ``vmap`` lanes they would cost their full time."""
+        skipped = EpisodeRecord(*[jnp.zeros((self.chunk,))] * len(EpisodeRecord._fields))
 
+        def one(x):
+            state, key, alive = x
+            return jax.lax.cond(
+                alive,
+                lambda: self._chunk_one(state, key, t0),
+                lambda: (state, jax.tree_util.tree_map(lambda r: r.astype(jnp.float64), skipped)),
+            )
+
+        return jax.lax.map(one, (states, seed_keys, live))
+
+    def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
         self.n_traces += 1  # Python side effect: runs once per trace (compilation)
         game = self.game
         episode_key = jax.random.fold_in(seed_key, 1)
@@ -164,7 +196,11 @@ class OnlineRunner:
             lam = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))
             informed = jnp.sum(lam >= floor * (1.0 - 1e-9)).astype(regret.dtype)
             error = jnp.linalg.norm(theta_hat - game.theta)
-            record = EpisodeRecord(regret, error, size, informed)
+            switches = getattr(state.buffer, "switches", state.buffer.count)
+            realised = jnp.sum(episode.rewards).astype(regret.dtype)
+            record = EpisodeRecord(
+                regret, error, size, informed, realised, switches.astype(regret.dtype)
+            )
             return self.learner.update(state, episode), record
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk))
@@ -211,9 +247,16 @@ class OnlineRunner:
         host = jax.tree_util.tree_map(np.asarray, states)
         new_states, records = [], []
         for k, lanes in self._blocks(len(keys)):
-            s, r = self._chunk(_take(host, lanes), keys[lanes], t)
+            if self.switching:
+                live = np.arange(len(lanes)) < k
+                s, r = self._chunk(_take(host, lanes), keys[lanes], t, live)
+            else:
+                s, r = self._chunk(_take(host, lanes), keys[lanes], t)
             new_states.append(_take(s, slice(0, k)))
             records.append(_take(r, slice(0, k)))
+        if self.switching:
+            for s in new_states:
+                check_overflow(s.buffer.stats, f" by episode {t0 + self.chunk}")
         return _concat_device(new_states), _concat_device(records)
 
 
@@ -267,8 +310,6 @@ def run_online(
         ``{"regret", "theta_error", "set_size", "informed": [N, T], "seeds": [N],
         "optimal_value": scalar}``.
     """
-    from ..experiments.store import progress as progress_bar
-
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise BayesQSEInputError("seeds: need at least one seed")
