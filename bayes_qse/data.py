@@ -35,7 +35,7 @@ from ._validate import (
     validate_policy,
 )
 from .errors import DatasetValidationError
-from .follower import follower_log_response
+from .follower import log_response
 from .io import atomic_write_npz, read_npz
 
 Array = jax.Array
@@ -69,7 +69,7 @@ def play_episode(game: Any, policy: Array, key: Array) -> Episode:
     ``r_h(s_h,a_h,b_h)``, ``s_{h+1} ~ P_h(.|s_h,a_h,b_h)``.
     """
     policy = jnp.asarray(policy, dtype=jnp.float64)
-    log_nu = follower_log_response(game, policy)  # [H,S,A,B]
+    log_nu = log_response(game.theta, game.model, policy)  # [H,S,A,B]
     k0, k_steps = jax.random.split(key)
     s0 = jax.random.categorical(k0, jnp.log(game.initial_dist))
     H = policy.shape[0]

@@ -1,8 +1,9 @@
 """The follower's quantal (logit) response, docs/math.md eq. (1).
 
-All functions are pure JAX on arrays with the shapes of :mod:`bayes_qse.games`; they can be
-``jit``-ed, differentiated (with respect to ``theta``, ``eta`` or the leader's policy) and
-``vmap``-ped over samples of ``theta``.
+All functions are pure JAX on a :class:`~bayes_qse.model.Model` and ``theta`` (the cores take
+``theta`` first where it matters for ``vmap``: ``jax.vmap(f, in_axes=(0, None))`` over draws);
+they can be ``jit``-ed, differentiated (with respect to ``theta``, ``eta`` or the leader's
+policy) and ``vmap``-ped over samples of ``theta``.
 
 Numerics: the response is computed as ``exp(log_softmax(eta * Q))`` and the soft value as
 ``logsumexp(eta * Q) / eta``, so ``eta * |Q|`` up to ``1e6`` neither overflows nor underflows
@@ -19,7 +20,9 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from ._validate import validate_policy
+from .backward import backward_scan
 from .errors import BayesQSEInputError
+from .model import Model, as_model
 
 Array = jax.Array
 
@@ -34,28 +37,47 @@ def log_quantal_response(q: Array, eta: Array | float) -> Array:
     return jax.nn.log_softmax(eta * q, axis=-1)
 
 
+def quantal_response(q: Array, eta: Array | float) -> Array:
+    """``softmax_b(eta * q)`` over the last axis (eq. 1d).
+
+    Not bit-identical to ``exp(log_quantal_response(q, eta))`` (they differ in the last
+    bits); the planners that published results with this form keep it.
+    """
+    return jax.nn.softmax(eta * q, axis=-1)
+
+
 def soft_value(q: Array, eta: Array | float) -> Array:
     """``W = (1/eta) logsumexp_b(eta * q)`` over the last axis (eq. 1b)."""
     return logsumexp(eta * q, axis=-1) / eta
 
 
-def follower_log_response_from_utility(
-    u: Array,
-    transitions: Array,
-    leader_policy: Array | None,
-    eta: Array | float,
-    farsighted: bool,
-) -> Array:
+def myopic_log_response(model: Model, theta: Array) -> Array:
+    """``log nu[..., H,S,A,B] = log_softmax_b(eta * phi . theta)`` (eq. 1d, myopic; eq. 3).
+
+    ``theta[..., d]`` may carry batch axes.  The one place the myopic response is written.
+    """
+    return log_quantal_response(utility(model.features, theta), model.eta)
+
+
+def myopic_response(model: Model, theta: Array) -> Array:
+    """``nu = softmax_b(eta * phi . theta)`` (eq. 1d, myopic) in the :func:`quantal_response`
+    form (see there)."""
+    return quantal_response(utility(model.features, theta), model.eta)
+
+
+def log_response_from_utility(u: Array, model: Model, leader_policy: Array | None) -> Array:
     """``log nu[H,S,A,B]`` for utility ``u[H,S,A,B]`` (eq. 1a-1d).
 
     Myopic: ``log nu_h = log_softmax(eta * u_h)``; ``leader_policy`` is ignored (may be None).
-    Farsighted: the soft Bellman recursion backwards from ``V^F_{H+1} = 0``::
+    Farsighted (``model.farsighted``): the soft Bellman recursion backwards from
+    ``V^F_{H+1} = 0`` (:func:`bayes_qse.backward.backward_scan`)::
 
         Q_h = u_h + P_h V_{h+1}     W_h = logsumexp(eta Q_h)/eta     V_h = sum_a pi_h W_h
 
-    with ``leader_policy[H,S,A]``.
+    with ``leader_policy[H,S,A]`` and ``model.transitions[H,S,A,B,S]``.
     """
-    if not farsighted:
+    eta = model.eta
+    if not model.farsighted:
         return log_quantal_response(u, eta)
     if leader_policy is None:
         raise ValueError("leader_policy: required for a farsighted follower")
@@ -69,31 +91,28 @@ def follower_log_response_from_utility(
 
     S = u.shape[1]
     v_end = jnp.zeros((S,), dtype=jnp.result_type(u.dtype, float))
-    _, log_nu = jax.lax.scan(step, v_end, (u, transitions, leader_policy), reverse=True)
+    log_nu, _ = backward_scan(step, v_end, (u, model.transitions, leader_policy))
     return log_nu
 
 
-def follower_log_response(game: Any, leader_policy: Array | None = None, theta=None) -> Array:
-    """``log nu[H,S,A,B]`` of the follower in ``game`` against ``leader_policy[H,S,A]``.
-
-    ``theta`` defaults to the game's true parameter; it may carry leading batch axes only
-    through ``jax.vmap``.
-    """
-    th = game.theta if theta is None else theta
-    u = utility(game.features, th)
-    return follower_log_response_from_utility(
-        u, game.transitions, leader_policy, game.eta, game.farsighted
-    )
+def log_response(theta: Array, model: Model, leader_policy: Array | None = None) -> Array:
+    """``log nu[H,S,A,B]`` of the follower ``theta[d]`` against ``leader_policy[H,S,A]``
+    (eq. 1; the policy is needed only for a farsighted follower)."""
+    return log_response_from_utility(utility(model.features, theta), model, leader_policy)
 
 
 def follower_response(game: Any, leader_policy: Array | None = None, theta=None) -> Array:
     """The quantal response ``nu[H,S,A,B]`` (eq. 1d) against ``leader_policy[H,S,A]``.
 
-    For a myopic follower ``leader_policy`` is not needed.  For a farsighted one it is
-    required: the response depends on the leader's later policy through ``V^F``.
+    ``game``: a ``Game``, ``GameSpec`` or ``Model``; ``theta`` defaults to the game's true
+    parameter (required for a ``Model``).  For a myopic follower ``leader_policy`` is not
+    needed.  For a farsighted one it is required: the response depends on the leader's later
+    policy through ``V^F``.
     """
-    if game.farsighted and leader_policy is None:
+    model = as_model(game)
+    if model.farsighted and leader_policy is None:
         raise BayesQSEInputError("leader_policy: required for a farsighted follower")
     if leader_policy is not None and not isinstance(leader_policy, jax.core.Tracer):
-        leader_policy = validate_policy(game, leader_policy)
-    return jnp.exp(follower_log_response(game, leader_policy, theta))
+        leader_policy = validate_policy(model, leader_policy)
+    th = game.theta if theta is None else theta
+    return jnp.exp(log_response(th, model, leader_policy))

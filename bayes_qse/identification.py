@@ -143,9 +143,8 @@ def identified_directions(
     rng = np.random.default_rng(seed)
     policies = rng.dirichlet(np.ones(A), size=(n_episodes, H, S))
     data = simulate(game, policies, n_episodes, seed)
-    phi, P = jnp.asarray(game.features), jnp.asarray(game.transitions)
-    farsighted = bool(game.farsighted)
-    ll = lambda th: log_likelihood(th, phi, P, game.eta, data, farsighted)  # noqa: E731
+    model = game.model
+    ll = lambda th: log_likelihood(th, model, data)  # noqa: E731
     fisher = -np.asarray(jax.hessian(ll)(jnp.asarray(game.theta, jnp.float64)))
     lam, vecs = np.linalg.eigh(0.5 * (fisher + fisher.T))
     keep = lam > rtol * max(float(lam.max()), 1e-300)

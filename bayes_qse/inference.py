@@ -42,7 +42,7 @@ from .identification import (
     identifiability_message,
     null_space,
 )
-from .likelihood import log_likelihood, myopic_log_likelihood_from_counts, response_counts
+from .likelihood import log_posterior, response_counts
 from .model import Model, as_model
 from .optim import newton_maximize
 from .posterior import (
@@ -70,11 +70,8 @@ def _objective(features, transitions, eta, stats, farsighted, prior_precision):
     d = features.shape[-1]
     lam = jnp.asarray(prior_precision, jnp.float64)
     lam = lam * jnp.eye(d) if lam.ndim == 0 else lam
-    if farsighted:
-        ll = lambda th: log_likelihood(th, features, transitions, eta, stats, True)  # noqa: E731
-    else:
-        ll = lambda th: myopic_log_likelihood_from_counts(th, features, eta, stats)  # noqa: E731
-    return lambda th: ll(th) - 0.5 * th @ lam @ th
+    model = Model(features, eta, transitions if farsighted else None, farsighted=farsighted)
+    return lambda th: log_posterior(th, model, stats, lam)
 
 
 @partial(jax.jit, static_argnames=("n_steps", "farsighted"))

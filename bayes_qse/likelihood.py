@@ -1,5 +1,5 @@
-"""The follower's log-likelihood, docs/math.md eq. (4), written once as a pure JAX function
-of theta.
+"""The follower's log-likelihood, docs/math.md eq. (4), and the log-posterior, written once as
+pure JAX functions of theta on a :class:`~bayes_qse.model.Model`.
 
     L(theta) = sum_t sum_h log nu_{h,theta}^{pi^t}(b_h^t | s_h^t, a_h^t)              (4)
 
@@ -11,17 +11,21 @@ data grow; a :class:`~bayes_qse.data.Dataset` is accepted too and wrapped exactl
 
 - Myopic follower: ``log nu_h = log_softmax(eta * phi_h . theta)`` does not depend on ``pi^t``,
   so ``L = sum_{h,s,a,b} n_h(s,a,b) log nu_h(b|s,a)`` with the masked counts ``n`` — the cost
-  after counting does not grow with the number of episodes.
-- Farsighted follower: the soft Bellman recursion (1a-1d) runs inside, once per episode policy.
+  after counting does not grow with the number of episodes.  The counts
+  (:func:`response_counts`) are sufficient: ``stats`` may be them instead of the episodes.
+- Farsighted follower: the soft Bellman recursion (1a-1d) runs inside, once per episode policy
+  (``model.transitions`` is needed).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .data import Dataset, EpisodeBuffer, as_buffer
-from .follower import follower_log_response_from_utility, utility
+from .data import Dataset, EpisodeBuffer, as_buffer, buffer_from_dataset
+from .follower import log_response, myopic_log_response
+from .model import Model
 
 Array = jax.Array
 
@@ -35,76 +39,86 @@ def response_counts(buffer: EpisodeBuffer, shape: tuple[int, int, int, int]) -> 
     return n.at[h, buffer.states[:, :H], buffer.leader_actions, buffer.follower_actions].add(w)
 
 
-def step_log_probs(
-    theta: Array,
-    features: Array,
-    transitions: Array | None,
-    eta: Array | float,
-    data: EpisodeBuffer | Dataset,
-    farsighted: bool,
-) -> Array:
+def sufficient_stats(dataset: Dataset, model: Model) -> EpisodeBuffer | Array:
+    """What :func:`log_likelihood` needs of ``dataset``: the counts ``[H,S,A,B]`` (myopic) or
+    the episodes as a buffer whose capacity is rounded up to a power of two (farsighted), so
+    that repeated fits on growing datasets reuse a few compiled shapes."""
+    if not model.farsighted:
+        return response_counts(as_buffer(dataset), model.shape)
+    capacity = 1 << max(int(np.ceil(np.log2(max(dataset.n_episodes, 1)))), 0)
+    return buffer_from_dataset(dataset, capacity)
+
+
+def step_log_probs(theta: Array, model: Model, data: EpisodeBuffer | Dataset) -> Array:
     """``log nu_h^{pi^t}(b_h^t | s_h^t, a_h^t)`` for every row and step, ``[C, H]`` (unmasked).
 
     Args:
         theta: ``[d]`` follower parameter.
-        features: ``[H,S,A,B,d]``.
-        transitions: ``[H,S,A,B,S]`` (needed only when ``farsighted``).
-        eta: rationality ``> 0``.
+        model: the game's :class:`~bayes_qse.model.Model` (``transitions`` needed only when
+            ``model.farsighted``, which runs the soft Bellman recursion per episode policy).
         data: episodes (an :class:`EpisodeBuffer` of capacity ``C`` or a :class:`Dataset`).
-        farsighted: static flag; True runs the soft Bellman recursion per episode policy.
     """
     buf = as_buffer(data)
-    H = features.shape[0]
-    u = utility(features, theta)
+    H = model.features.shape[0]
     h = jnp.arange(H)
     s = buf.states[:, :H]
-    if not farsighted:
-        log_nu = follower_log_response_from_utility(u, None, None, eta, False)
+    if not model.farsighted:
+        log_nu = myopic_log_response(model, theta)
         return log_nu[h, s, buf.leader_actions, buf.follower_actions]
-    log_nu_t = jax.vmap(
-        lambda pi: follower_log_response_from_utility(u, transitions, pi, eta, True)
-    )(buf.policies)  # [C,H,S,A,B]
+    log_nu_t = jax.vmap(lambda pi: log_response(theta, model, pi))(buf.policies)  # [C,H,S,A,B]
     t = jnp.arange(buf.mask.shape[0])[:, None]
     return log_nu_t[t, h, s, buf.leader_actions, buf.follower_actions]
 
 
-def per_episode_log_likelihood(
-    theta: Array,
-    features: Array,
-    transitions: Array | None,
-    eta: Array | float,
-    data: EpisodeBuffer | Dataset,
-    farsighted: bool,
-) -> Array:
+def per_episode_log_likelihood(theta: Array, model: Model, data: EpisodeBuffer | Dataset) -> Array:
     """``[C]`` log-likelihood of each episode (eq. 4 without the sum over ``t``); 0 where masked."""
     buf = as_buffer(data)
-    lp = step_log_probs(theta, features, transitions, eta, buf, farsighted)
+    lp = step_log_probs(theta, model, buf)
     return jnp.where(buf.mask, jnp.sum(lp, axis=-1), 0.0)
 
 
-def log_likelihood(
-    theta: Array,
-    features: Array,
-    transitions: Array | None,
-    eta: Array | float,
-    data: EpisodeBuffer | Dataset,
-    farsighted: bool,
-) -> Array:
+def log_likelihood(theta: Array, model: Model, stats: EpisodeBuffer | Dataset | Array) -> Array:
     """``L(theta)`` of eq. (4): masked sum over episodes and steps; a scalar.
 
-    Pure and jit-able with ``farsighted`` static; differentiable in ``theta`` and ``eta``.
-    For a myopic follower it uses the counts of :func:`response_counts` (``pi^t`` drops out).
+    ``stats``: the episodes, or -- myopic follower only -- their counts ``[H,S,A,B]``
+    (:func:`response_counts`, sufficient since ``pi^t`` drops out).  Pure and jit-able
+    (``model.farsighted`` is static); differentiable in ``theta`` and ``model.eta``.
     """
-    buf = as_buffer(data)
-    if farsighted:
-        return jnp.sum(per_episode_log_likelihood(theta, features, transitions, eta, buf, True))
-    counts = response_counts(buf, features.shape[:4])
-    return myopic_log_likelihood_from_counts(theta, features, eta, counts)
+    if model.farsighted:
+        if not isinstance(stats, (EpisodeBuffer, Dataset)):
+            raise ValueError("stats: a farsighted follower needs the episodes, not counts")
+        return jnp.sum(per_episode_log_likelihood(theta, model, stats))
+    if isinstance(stats, (EpisodeBuffer, Dataset)):
+        stats = response_counts(as_buffer(stats), model.features.shape[:4])
+    return jnp.sum(stats * myopic_log_response(model, theta))
 
 
-def myopic_log_likelihood_from_counts(
-    theta: Array, features: Array, eta: Array | float, counts: Array
+def log_posterior(
+    theta: Array,
+    model: Model,
+    stats: EpisodeBuffer | Dataset | Array,
+    prior_precision: Array | float,
 ) -> Array:
-    """Eq. (4) for a myopic follower from precomputed ``counts[H,S,A,B]`` (the fast path)."""
-    u = utility(features, theta)
-    return jnp.sum(counts * follower_log_response_from_utility(u, None, None, eta, False))
+    """``L(theta) - theta' Lambda theta / 2``: eq. (4) plus a Gaussian log-prior ``N(0,
+    Lambda^-1)`` up to a constant (docs/math.md §2); ``Lambda = 0`` gives the likelihood.
+
+    ``prior_precision``: ``Lambda``, a scalar (times the identity) or a matrix ``[d,d]``.
+    The two are evaluated as written -- ``0.5 * lam * theta @ theta`` and
+    ``0.5 * theta @ Lambda @ theta`` -- which round differently: callers that published
+    results with ``Lambda = lam * I`` as a matrix pass the matrix.
+    """
+    lam = jnp.asarray(prior_precision)
+    ll = log_likelihood(theta, model, stats)
+    if lam.ndim == 0:
+        return ll - 0.5 * lam * theta @ theta
+    return ll - 0.5 * theta @ lam @ theta
+
+
+__all__ = [
+    "log_likelihood",
+    "log_posterior",
+    "per_episode_log_likelihood",
+    "response_counts",
+    "step_log_probs",
+    "sufficient_stats",
+]

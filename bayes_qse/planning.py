@@ -2,9 +2,11 @@
 myopic follower (2a), a batched planner over many follower parameters, and the gradient planner
 for a farsighted follower (2b).
 
-Pure functions take arrays (``transitions[H,S,A,B,S]``, ``leader_reward[H,S,A,B]``,
-``nu[H,S,A,B]``, ``policy[H,S,A]``); the public wrappers :func:`solve_qse` and
-:func:`leader_value` take a :class:`~bayes_qse.games.Game`.
+Pure functions take the :class:`~bayes_qse.model.Model` pytree whole (``transitions
+[H,S,A,B,S]``, ``leader_reward[H,S,A,B]``, ...) with ``theta[d]``, ``nu[H,S,A,B]`` and
+``policy[H,S,A]``; every recursion is the one skeleton :func:`bayes_qse.backward.backward_scan`.
+The public wrappers :func:`solve_qse` and :func:`leader_value` take a ``Game``, ``GameSpec``
+(planning mode) or ``Model``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from ._validate import (
     validate_policy,
     validate_theta,
 )
+from .backward import backward_scan, greedy_backward
 from .errors import BayesQSEInputError
-from .follower import follower_log_response_from_utility, utility
+from .follower import log_response, myopic_response, quantal_response, soft_value, utility
+from .model import Model, as_model
 from .optim import adam_ascent
 from .ties import greedy_one_hot, tolerant_argmax
 
@@ -69,14 +73,12 @@ def expected_next_value(transitions_h: Array, v_next: Array) -> Array:
     return jnp.einsum("sabt,...t->...sab", transitions_h, v_next)
 
 
-def evaluate_policy(
-    transitions: Array, leader_reward: Array, nu: Array, policy: Array
-) -> tuple[Array, Array]:
-    """Exact policy evaluation of the leader (docs/math.md §1.2).
+def evaluate_policy(model: Model, nu: Array, policy: Array) -> tuple[Array, Array]:
+    """Exact policy evaluation of the leader (docs/math.md §1.2), the one in the package.
 
     ``V_h(s) = sum_a pi_h(a|s) sum_b nu_h(b|s,a) [r_h(s,a,b) + sum_s' P_h(s'|s,a,b) V_{h+1}(s')]``
-    with ``V_{H+1} = 0``.  Returns ``(V[H+1,S], Q[H,S,A])`` where ``Q`` is the leader's action
-    value under ``nu``.
+    with ``V_{H+1} = 0``, on ``model.transitions`` and ``model.leader_reward``.  Returns
+    ``(V[H+1,S], Q[H,S,A])`` where ``Q`` is the leader's action value under ``nu``.
     """
 
     def step(v_next, inputs):
@@ -84,77 +86,75 @@ def evaluate_policy(
         w = r_h + expected_next_value(p_h, v_next)
         q = jnp.sum(nu_h * w, axis=-1)
         v = jnp.sum(pi_h * q, axis=-1)
-        return v, (v, q)
+        return v, q
 
+    transitions, leader_reward = model.transitions, model.leader_reward
     S = transitions.shape[1]
     v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
-    _, (vs, qs) = jax.lax.scan(step, v_end, (transitions, leader_reward, nu, policy), reverse=True)
-    return jnp.concatenate([vs, v_end[None]], axis=0), qs
+    qs, v = backward_scan(step, v_end, (transitions, leader_reward, nu, policy))
+    return v, qs
 
 
-def backward_induction(
-    transitions: Array, leader_reward: Array, nu: Array
-) -> tuple[Array, Array, Array]:
+def policy_value(policy: Array, model: Model, theta: Array) -> Array:
+    """``J(policy) = rho . V_1`` (eq. 2) under ``model`` and the follower ``theta[d]``: the
+    quantal response (eq. 1; farsighted per ``model.farsighted``) against ``policy``, then
+    :func:`evaluate_policy`.  A scalar; pure, differentiable in ``policy``."""
+    log_nu = log_response(theta, model, policy)
+    v, _ = evaluate_policy(model, jnp.exp(log_nu), policy)
+    return model.initial_dist @ v[0]
+
+
+def backward_induction(model: Model, nu: Array) -> tuple[Array, Array, Array]:
     """Exact QSE planning against a policy-independent (myopic) response ``nu``, eq. (2a).
 
     ``Q_h(s,a) = sum_b nu_h(b|s,a) [r_h(s,a,b) + sum_s' P_h(s'|s,a,b) V_{h+1}(s')]``,
     ``V_h(s) = max_a Q_h(s,a)``.  Accepts a leading batch axis on ``nu`` (``[M,H,S,A,B]``),
-    and optionally on ``transitions``/``leader_reward``; for shared transitions the next-state
-    expectation is one matrix product for all ``M``.
+    and optionally on ``model.transitions``/``model.leader_reward``; for shared transitions
+    the next-state expectation is one matrix product for all ``M``.
 
     Returns ``(Q[..., H,S,A], V[..., H+1,S], greedy_policy[..., H,S,A])`` (one-hot: the lowest
     action within a round-off tolerance of the maximum, :func:`bayes_qse.ties.tolerant_argmax`).
     """
+    transitions, leader_reward = model.transitions, model.leader_reward
     batch = nu.shape[:-4]
-    H, S = nu.shape[-4], nu.shape[-3]
+    S = nu.shape[-3]
     t_axis = transitions.ndim - 5
     r_axis = leader_reward.ndim - 4
     p_seq = jnp.moveaxis(transitions, t_axis, 0)
     r_seq = jnp.moveaxis(leader_reward, r_axis, 0)
     nu_seq = jnp.moveaxis(nu, len(batch), 0)
 
-    def step(v_next, inputs):
+    def q_step(v_next, inputs):
         p_h, r_h, nu_h = inputs
         if p_h.ndim == 4:
             nxt = expected_next_value(p_h, v_next)
         else:
             nxt = jnp.einsum("...sabt,...t->...sab", p_h, v_next)
-        q = jnp.sum(nu_h * (r_h + nxt), axis=-1)
-        v = jnp.max(q, axis=-1)
-        return v, (q, v)
+        return jnp.sum(nu_h * (r_h + nxt), axis=-1)
 
     v_end = jnp.zeros(batch + (S,), dtype=nu.dtype)
-    _, (qs, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, nu_seq), reverse=True)
+    qs, vs = greedy_backward(q_step, v_end, (p_seq, r_seq, nu_seq))
     q = jnp.moveaxis(qs, 0, len(batch))
-    v = jnp.concatenate([jnp.moveaxis(vs, 0, len(batch)), v_end[..., None, :]], axis=-2)
+    v = jnp.moveaxis(vs, 0, len(batch))
     policy = greedy_one_hot(q).astype(nu.dtype)
-    del H
     return q, v, policy
 
 
-@partial(jax.jit, static_argnames=("farsighted",))
-def _leader_value(game_arrays, policy, theta, farsighted):
-    transitions, leader_reward, features, eta, rho = game_arrays
-    u = utility(features, theta)
-    log_nu = follower_log_response_from_utility(u, transitions, policy, eta, farsighted)
-    v, _ = evaluate_policy(transitions, leader_reward, jnp.exp(log_nu), policy)
-    return rho @ v[0]
-
-
-def _arrays(game: Any) -> tuple:
-    return (game.transitions, game.leader_reward, game.features, game.eta, game.initial_dist)
+_leader_value = jax.jit(policy_value)
 
 
 def leader_value(game: Any, policy: Any, theta: Any = None) -> float:
     """``J(policy) = rho . V_1`` against the quantal response of the follower (eq. 2).
 
-    ``theta`` defaults to the game's true parameter.
+    ``game``: a ``Game``, a planning-mode ``GameSpec`` or a ``Model``; ``theta`` defaults to
+    the game's true parameter (required for a ``Model``).
     """
-    pi = validate_policy(game, policy, "policy")
-    th = game.theta if theta is None else validate_theta(game, theta)
+    model = as_model(game)
+    pi = validate_policy(model, policy, "policy")
+    th = game.theta if theta is None else validate_theta(model, theta)
     if np.ndim(th) != 1:
         raise BayesQSEInputError("theta: leader_value takes a single theta of shape (d,)")
-    return float(_leader_value(_arrays(game), pi, th, game.farsighted))
+    return float(_leader_value(pi, model, th))
 
 
 # ---------------------------------------------------------------------------------------
@@ -192,9 +192,12 @@ def _draw_utilities(phi_h: Array, theta_t: Array) -> Array:
     return z
 
 
-def _plan_draws_block(transitions, leader_reward, features, eta, theta):
+def _plan_draws_block(model, theta):
     """The body of :func:`plan_draws_arrays` for one block of draws, draws last:
     returns ``(q[H,S,A,M], v[H+1,S,M])``; per-draw rewards come as ``[H,S,A,B,M]``."""
+    transitions, leader_reward, features, eta = (
+        model.transitions, model.leader_reward, model.features, model.eta,
+    )  # fmt: skip
     H, S, A, B = features.shape[:4]
     M, d = theta.shape
     shared_p = transitions.ndim == 5
@@ -203,7 +206,7 @@ def _plan_draws_block(transitions, leader_reward, features, eta, theta):
     phi_seq = features.reshape(H, S * A * B, d)
     scaled_theta_t = eta * theta.T  # [d, M]
 
-    def step(v_next, inputs):  # v_next [S, M]
+    def q_step(v_next, inputs):  # v_next [S, M]
         p_h, r_h, phi_h = inputs
         z = _draw_utilities(phi_h, scaled_theta_t).reshape(S, A, B, M)
         e = jnp.exp(z - jnp.max(z, axis=2, keepdims=True))
@@ -211,30 +214,20 @@ def _plan_draws_block(transitions, leader_reward, features, eta, theta):
             nxt = (p_h @ v_next).reshape(S, A, B, M)
         else:
             nxt = jnp.einsum("msabt,tm->sabm", p_h, v_next)
-        q = jnp.sum(e * (r_h + nxt), axis=2) / jnp.sum(e, axis=2)  # [S, A, M]
-        v = jnp.max(q, axis=1)
-        return v, (q, v)
+        return jnp.sum(e * (r_h + nxt), axis=2) / jnp.sum(e, axis=2)  # [S, A, M]
 
     v_end = jnp.zeros((S, M), dtype=jnp.result_type(theta.dtype, leader_reward.dtype))
-    _, (qs, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, phi_seq), reverse=True)
-    return qs, jnp.concatenate([vs, v_end[None]], axis=0)  # [H+1, S, M]
+    return greedy_backward(q_step, v_end, (p_seq, r_seq, phi_seq), action_axis=1)
 
 
 @partial(jax.jit, static_argnames=("block_size",))
-def plan_draws_arrays(
-    transitions: Array,
-    leader_reward: Array,
-    features: Array,
-    eta: Array,
-    theta: Array,
-    block_size: int = 1024,
-) -> DrawPlans:
+def plan_draws_arrays(model: Model, theta: Array, block_size: int = 1024) -> DrawPlans:
     """Backward induction (2a) for ``M`` draws at once against a myopic follower (§4).
 
     Args:
-        transitions: ``[H,S,A,B,S]`` shared by all draws, or ``[M,H,S,A,B,S]`` one per draw.
-        leader_reward: ``[H,S,A,B]`` shared, or ``[M,H,S,A,B]`` one per draw.
-        features: ``[H,S,A,B,d]``; eta: scalar rationality.
+        model: the game's :class:`~bayes_qse.model.Model`; its ``transitions`` are
+            ``[H,S,A,B,S]`` shared by all draws, or ``[M,H,S,A,B,S]`` one per draw, its
+            ``leader_reward`` ``[H,S,A,B]`` shared or ``[M,H,S,A,B]`` one per draw.
         theta: ``[M,d]`` follower parameters, one per draw.
         block_size: draws planned together (a cache-size tuning constant, static): with
             shared transitions, ``M > block_size`` draws are split into equal blocks that run
@@ -251,11 +244,12 @@ def plan_draws_arrays(
     Returns :class:`DrawPlans`.
     """
     M, d = theta.shape
+    leader_reward = model.leader_reward
     per_draw_r = leader_reward.ndim == 5
     r_last = jnp.moveaxis(leader_reward, 0, -1) if per_draw_r else leader_reward
     n_blocks = -(-M // block_size)
-    if n_blocks <= 1 or transitions.ndim == 6:
-        q, v = _plan_draws_block(transitions, r_last, features, eta, theta)
+    if n_blocks <= 1 or model.transitions.ndim == 6:
+        q, v = _plan_draws_block(model.replace(leader_reward=r_last), theta)
     else:
         C = -(-M // n_blocks)
         pad = n_blocks * C - M
@@ -268,7 +262,7 @@ def plan_draws_arrays(
 
         def block(inputs):
             th_b, r_b = inputs
-            return _plan_draws_block(transitions, r_b, features, eta, th_b)
+            return _plan_draws_block(model.replace(leader_reward=r_b), th_b)
 
         qb, vb = jax.lax.map(block, (th_blocks, r_blocks))  # [n, H,S,A,C], [n, H+1,S,C]
         q = jnp.moveaxis(qb, 0, -2).reshape(*qb.shape[1:-1], n_blocks * C)[..., :M]
@@ -278,9 +272,7 @@ def plan_draws_arrays(
     return DrawPlans(q, v, greedy_one_hot(q))
 
 
-def plan_myopic(
-    transitions: Array, leader_reward: Array, features: Array, eta: Array, theta: Array
-) -> tuple[Array, Array, Array]:
+def plan_myopic(model: Model, theta: Array) -> tuple[Array, Array, Array]:
     """Backward induction (2a) against a myopic follower, batched over ``theta[..., d]``.
 
     Returns ``(Q[..., H,S,A], V[..., H+1,S], policy[..., H,S,A])``.  The work is done by the
@@ -290,9 +282,7 @@ def plan_myopic(
     """
     theta = jnp.asarray(theta)
     batch = theta.shape[:-1]
-    plans = plan_draws_arrays(
-        transitions, leader_reward, features, eta, theta.reshape(-1, theta.shape[-1])
-    )
+    plans = plan_draws_arrays(model, theta.reshape(-1, theta.shape[-1]))
     return tuple(jnp.reshape(x, batch + x.shape[1:]) for x in plans)  # type: ignore[return-value]
 
 
@@ -301,9 +291,7 @@ def plan_myopic(
 # ---------------------------------------------------------------------------------------
 
 
-def stepwise_policy(
-    transitions: Array, leader_reward: Array, u: Array, eta: Array | float
-) -> Array:
+def stepwise_policy(model: Model, theta: Array) -> Array:
     """A backward-induction heuristic against a farsighted follower (a start for (2b)).
 
     At each step, backwards, the leader best-responds to the follower's response given the
@@ -312,29 +300,28 @@ def stepwise_policy(
     Returns a one-hot ``policy[H,S,A]``.
     """
 
+    eta = model.eta
+    u = utility(model.features, theta)
+
     def step(carry, inputs):
         vf_next, vl_next = carry
         p_h, r_h, u_h = inputs
         qf = u_h + expected_next_value(p_h, vf_next)
-        nu = jax.nn.softmax(eta * qf, axis=-1)
+        nu = quantal_response(qf, eta)
         ql = jnp.sum(nu * (r_h + expected_next_value(p_h, vl_next)), axis=-1)
         pi = greedy_one_hot(ql)
-        wf = jax.scipy.special.logsumexp(eta * qf, axis=-1) / eta
+        wf = soft_value(qf, eta)
         return (jnp.sum(pi * wf, -1), jnp.sum(pi * ql, -1)), pi
 
     S = u.shape[1]
     zero = jnp.zeros((S,), dtype=u.dtype)
-    _, pis = jax.lax.scan(step, (zero, zero), (transitions, leader_reward, u), reverse=True)
+    pis, _ = backward_scan(step, (zero, zero), (model.transitions, model.leader_reward, u))
     return pis
 
 
 @partial(jax.jit, static_argnames=("n_random", "n_steps"))
 def plan_farsighted(
-    transitions: Array,
-    leader_reward: Array,
-    features: Array,
-    eta: Array,
-    initial_dist: Array,
+    model: Model,
     theta: Array,
     key: Array,
     n_random: int = 16,
@@ -354,26 +341,25 @@ def plan_farsighted(
 
     Returns ``(policies[K,H,S,A], values[K], best_index)`` over the ``K`` candidates.
     """
-    u = utility(features, theta)
-    H, S, A, _ = leader_reward.shape
+    model = model.replace(farsighted=True)
+    dtype = jnp.result_type(model.features, theta)
+    H, S, A, _ = model.leader_reward.shape
 
     def value(policy):
-        log_nu = follower_log_response_from_utility(u, transitions, policy, eta, True)
-        v, _ = evaluate_policy(transitions, leader_reward, jnp.exp(log_nu), policy)
-        return initial_dist @ v[0]
+        return policy_value(policy, model, theta)
 
     def objective(logits):
         return value(jax.nn.softmax(logits, axis=-1))
 
-    myopic_nu = jax.nn.softmax(eta * u, axis=-1)
-    _, _, pi_myopic = backward_induction(transitions, leader_reward, myopic_nu)
-    pi_step = stepwise_policy(transitions, leader_reward, u, eta)
+    myopic_nu = myopic_response(model, theta)
+    _, _, pi_myopic = backward_induction(model, myopic_nu)
+    pi_step = stepwise_policy(model, theta)
     det_starts = jnp.stack([pi_myopic, pi_step])
     logits0 = jnp.concatenate(
         [
             start_temperature * det_starts,
-            jnp.zeros((1, H, S, A), dtype=u.dtype),
-            random_scale * jax.random.normal(key, (n_random, H, S, A), dtype=u.dtype),
+            jnp.zeros((1, H, S, A), dtype=dtype),
+            random_scale * jax.random.normal(key, (n_random, H, S, A), dtype=dtype),
         ]
     )
     final = jax.vmap(lambda x0: adam_ascent(objective, x0, n_steps, learning_rate))(logits0)
@@ -400,19 +386,16 @@ def solve_qse(
 
     ``theta`` defaults to the game's true parameter (plan against another model by passing it).
     """
-    th = game.theta if theta is None else validate_theta(game, theta)
+    model = as_model(game)
+    th = game.theta if theta is None else validate_theta(model, theta)
     if np.ndim(th) != 1:
         raise BayesQSEInputError("theta: solve_qse takes a single theta of shape (d,)")
-    if not game.farsighted:
-        q, v, pi = plan_myopic(game.transitions, game.leader_reward, game.features, game.eta, th)
-        value = float(game.initial_dist @ np.asarray(v[0]))
+    if not model.farsighted:
+        q, v, pi = plan_myopic(model, th)
+        value = float(model.initial_dist @ np.asarray(v[0]))
         return Solution(np.asarray(pi), value, np.asarray(q), np.array([value]), 0.0, True)
     policies, values, best = plan_farsighted(
-        game.transitions,
-        game.leader_reward,
-        game.features,
-        game.eta,
-        game.initial_dist,
+        model,
         jnp.asarray(th),
         jax.random.PRNGKey(seed),
         n_random=n_random_starts,
@@ -441,6 +424,7 @@ __all__ = [
     "plan_farsighted",
     "plan_draws_arrays",
     "plan_myopic",
+    "policy_value",
     "solve_qse",
     "stepwise_policy",
     "validate_policy",

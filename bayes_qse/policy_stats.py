@@ -15,7 +15,7 @@ Rows past ``K_max`` are refused: the statistics set ``overflow`` (checked on the
 :func:`check_overflow`, a :class:`~bayes_qse.errors.ConfigError` naming ``max_policies``).
 
 A myopic follower's ``nu`` does not depend on ``pi``: its likelihood uses the counts summed
-over ``k`` (the fast path of :func:`bayes_qse.likelihood.myopic_log_likelihood_from_counts`).
+over ``k`` (the counts form of :func:`bayes_qse.likelihood.log_likelihood`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import ConfigError
-from .follower import follower_log_response_from_utility, utility
-from .likelihood import myopic_log_likelihood_from_counts
+from .follower import log_response_from_utility, utility
+from .likelihood import log_likelihood
+from .model import Model
 
 Array = jax.Array
 
@@ -175,34 +176,25 @@ def check_overflow(stats: PolicyStats, where: str = "") -> None:
         )
 
 
-def policy_log_likelihood(
-    theta: Array,
-    features: Array,
-    transitions: Array | None,
-    eta: Array | float,
-    stats: PolicyStats,
-    farsighted: bool,
-) -> Array:
+def policy_log_likelihood(theta: Array, model: Model, stats: PolicyStats) -> Array:
     """``L(theta)`` of eq. (4') from per-policy statistics; a scalar.
 
     Farsighted: one soft Bellman recursion per row of ``stats.policies`` in use,
     ``sum_k sum n_k log nu^{pi_k}``, in blocks of :data:`POLICY_BLOCK` rows (vectorised); the
     blocks past ``n_policies`` are skipped by a ``lax.cond``, so the cost is ``O(K)``, not
     ``O(K_max)`` (unless vmapped over statistics, where both branches run).  Myopic: the
-    counts summed over ``k`` (``pi`` drops out).  Pure and jit-able with ``farsighted`` static;
-    differentiable in ``theta`` and ``eta``.
+    counts summed over ``k`` (``pi`` drops out).  Pure and jit-able (``model.farsighted`` is
+    static); differentiable in ``theta`` and ``model.eta``.
 
     Args:
         theta: ``[d]``.
-        features: ``[H,S,A,B,d]``.
-        transitions: ``[H,S,A,B,S]`` (farsighted only).
-        eta: rationality ``> 0``.
+        model: the follower's :class:`~bayes_qse.model.Model` (``features``, ``eta``, the
+            follower kind and, farsighted only, ``transitions[H,S,A,B,S]``).
         stats: :class:`PolicyStats` of capacity ``K_max``.
-        farsighted: static flag of the follower model.
     """
-    if not farsighted:
-        return myopic_log_likelihood_from_counts(theta, features, eta, jnp.sum(stats.counts, 0))
-    u = utility(features, theta)
+    if not model.farsighted:
+        return log_likelihood(theta, model, jnp.sum(stats.counts, 0))
+    u = utility(model.features, theta)
     K = stats.policies.shape[0]
     block = min(POLICY_BLOCK, K)
     n_blocks = -(-K // block)
@@ -216,9 +208,9 @@ def policy_log_likelihood(
     )
 
     def block_sum(pis, cnt):
-        log_nu = jax.vmap(
-            lambda pi: follower_log_response_from_utility(u, transitions, pi, eta, True)
-        )(pis)  # [block,H,S,A,B]
+        log_nu = jax.vmap(lambda pi: log_response_from_utility(u, model, pi))(
+            pis
+        )  # [block,H,S,A,B]
         return jnp.sum(cnt * log_nu)
 
     def body(total, i):
@@ -235,14 +227,7 @@ def policy_log_likelihood(
     return total
 
 
-def episode_information(
-    theta: Array,
-    features: Array,
-    transitions: Array | None,
-    eta: Array | float,
-    episode: Any,
-    farsighted: bool,
-) -> Array:
+def episode_information(theta: Array, model: Model, episode: Any) -> Array:
     """``-Hess_theta sum_h log nu^{pi}_{h,theta}(b_h | s_h, a_h)`` ``[d,d]``: the information
     one episode (played under ``episode.policy``) adds to the negative Hessian of eq. (4') at
     ``theta``.  Myopic, each step adds ``eta^2 Cov_{nu_h(.|s_h,a_h)}(phi_h(s_h,a_h,.))``
@@ -250,19 +235,16 @@ def episode_information(
 
     Args:
         theta: ``[d]``.
-        features: ``[H,S,A,B,d]``.
-        transitions: ``[H,S,A,B,S]`` (farsighted only).
-        eta: rationality.
+        model: the follower's :class:`~bayes_qse.model.Model` (``transitions`` farsighted only).
         episode: an :class:`~bayes_qse.data.Episode`.
-        farsighted: static flag.
     """
-    H = features.shape[0]
+    H = model.features.shape[0]
     h = jnp.arange(H)
     s = jnp.asarray(episode.states)[:H]
 
     def loglik(th):
-        u = utility(features, th)
-        log_nu = follower_log_response_from_utility(u, transitions, episode.policy, eta, farsighted)
+        u = utility(model.features, th)
+        log_nu = log_response_from_utility(u, model, episode.policy)
         return jnp.sum(log_nu[h, s, episode.leader_actions, episode.follower_actions])
 
     return -jax.hessian(loglik)(theta)

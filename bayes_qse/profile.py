@@ -20,9 +20,10 @@ import numpy as np
 from scipy import stats
 
 from .data import EpisodeBuffer, play_episode
-from .follower import follower_log_response_from_utility, utility
+from .follower import myopic_log_response
 from .games import ARRAY_FIELDS, Game
-from .likelihood import myopic_log_likelihood_from_counts, response_counts
+from .likelihood import log_likelihood, log_posterior, response_counts
+from .model import Model
 from .optim import newton_maximize
 from .planning import evaluate_policy
 from .sets import credible_box, hpd_region
@@ -47,18 +48,17 @@ def pseudo_true_theta(game: Game, nu_true: Any, behaviour: Any) -> np.ndarray:
     :func:`response_occupancy` under ``behaviour`` (eq. 4 in expectation)."""
     x = jnp.asarray(response_occupancy(game, behaviour, nu_true))
     phi, eta = jnp.asarray(game.features), game.eta
-    objective = lambda th: myopic_log_likelihood_from_counts(th, phi, eta, x)
+    objective = lambda th: log_likelihood(th, Model(phi, eta), x)
     theta, *_ = jax.jit(lambda t0: newton_maximize(objective, t0, 100))(jnp.zeros(phi.shape[-1]))
     return np.asarray(theta)
 
 
-def functionals(theta: jax.Array, features, eta, transitions, reward, rho, policy) -> jax.Array:
+def functionals(theta: jax.Array, model: Model, policy: jax.Array) -> jax.Array:
     """``g(theta)[G]``: the myopic response ``nu[H,S,A,B]`` (eq. 1d), flattened, then the
-    leader value ``J(policy)`` (eq. 2) under it."""
-    log_nu = follower_log_response_from_utility(utility(features, theta), None, None, eta, False)
-    nu = jnp.exp(log_nu)
-    v, _ = evaluate_policy(transitions, reward, nu, policy)
-    return jnp.concatenate([nu.reshape(-1), (rho @ v[0])[None]])
+    leader value ``J(policy)`` (eq. 2) under it (``model`` with the leader's arrays)."""
+    nu = jnp.exp(myopic_log_response(model, theta))
+    v, _ = evaluate_policy(model, nu, policy)
+    return jnp.concatenate([nu.reshape(-1), (model.initial_dist @ v[0])[None]])
 
 
 def simulate_counts(
@@ -97,8 +97,8 @@ def with_theta(game: Game, theta: jax.Array) -> Game:
 def fit_counts(counts, features, eta, prior_precision, n_steps=100):
     """MLE / MAP of eq. (4) (+ Gaussian prior) from counts: ``(theta, L, neg_hess, converged)``."""
     d = features.shape[-1]
-    ll = lambda th: myopic_log_likelihood_from_counts(th, features, eta, counts)
-    objective = lambda th: ll(th) - 0.5 * prior_precision * th @ th
+    ll = lambda th: log_likelihood(th, Model(features, eta), counts)
+    objective = lambda th: log_posterior(th, Model(features, eta), counts, prior_precision)
     theta, _, neg_h, _, converged = newton_maximize(objective, jnp.zeros(d), n_steps)
     return theta, ll(theta), neg_h, converged
 
@@ -200,8 +200,7 @@ def log_posterior_from_counts(theta: jax.Array, data: tuple) -> jax.Array:
     docs/math.md §2; ``data = (counts[H,S,A,B], features, eta, prior_precision)``.  The log-density
     of :func:`~bayes_qse.samplers.nuts` (module level, so its compilation is cached)."""
     counts, features, eta, prior_precision = data
-    ll = myopic_log_likelihood_from_counts(theta, features, eta, counts)
-    return ll - 0.5 * prior_precision * theta @ theta
+    return log_posterior(theta, Model(features, eta), counts, prior_precision)
 
 
 def nuts_data(counts: jax.Array, features: Any, eta: float, prior_precision: float) -> tuple:

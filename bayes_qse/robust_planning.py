@@ -18,8 +18,10 @@ Shapes: ``M`` draws, ``H`` horizon, ``S`` states, ``A`` leader actions, ``B`` fo
 Every planner returns leader Q-values ``q[..., H,S,A]``, values ``v[..., H+1,S]`` (with
 ``v[..., H, :] = 0``) and the greedy one-hot ``policy[..., H,S,A]`` (the lowest action within
 a round-off tolerance of the maximum, :func:`bayes_qse.ties.tolerant_argmax`).  The pure
-functions are ``jit``-compiled; :func:`plan_draws` is the validating wrapper that takes a
-:class:`~bayes_qse.games.Game`.
+functions take the :class:`~bayes_qse.model.Model` pytree whole (per-draw leader models as
+leading axes on its ``transitions``/``leader_reward``), are ``jit``-compiled, and run the one
+skeleton :func:`bayes_qse.backward.greedy_backward` with their own step operator;
+:func:`plan_draws` is the validating wrapper that takes a ``Game``, ``GameSpec`` or ``Model``.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validate import as_float_array, check_distribution, check_shape, validate_theta
+from .backward import backward_scan, greedy_backward
 from .errors import BayesQSEInputError
-from .follower import follower_log_response_from_utility, utility
+from .follower import log_response, myopic_response, quantal_response
+from .model import Model, as_model
 from .planning import DrawPlans, evaluate_policy, plan_draws_arrays, plan_farsighted
 from .ties import greedy_one_hot
 
@@ -42,11 +46,6 @@ Array = jax.Array
 
 def _greedy(q: Array) -> Array:
     return greedy_one_hot(q)
-
-
-def _stack_values(vs: Array, v_end: Array) -> Array:
-    """``vs[H, ...]`` from a reverse scan plus the terminal zeros -> ``[H+1, ...]``."""
-    return jnp.concatenate([vs, v_end[None]], axis=0)
 
 
 def _next_value(p_h: Array, v_next: Array) -> Array:
@@ -61,11 +60,7 @@ def _next_value(p_h: Array, v_next: Array) -> Array:
 
 @partial(jax.jit, static_argnames=("n_random", "n_steps"))
 def plan_draws_farsighted_arrays(
-    transitions: Array,
-    leader_reward: Array,
-    features: Array,
-    eta: Array,
-    initial_dist: Array,
+    model: Model,
     theta: Array,
     key: Array,
     n_random: int = 2,
@@ -75,7 +70,8 @@ def plan_draws_farsighted_arrays(
     """The gradient planner (2b) for each of ``M`` draws against a farsighted follower.
 
     ``jax.vmap`` of :func:`bayes_qse.planning.plan_farsighted` over ``theta[M,d]`` (and over
-    the leading draw axis of ``transitions``/``leader_reward`` when present).  Cost: per draw
+    the leading draw axis of ``model.transitions``/``model.leader_reward`` when present: an
+    ``in_axes`` pytree on the model).  Cost: per draw
     ``K = n_random + 3`` starts, each ``n_steps`` gradient steps through the soft Bellman
     recursion and policy evaluation, ``O(H S A B S)`` each, i.e. ``O(M K n_steps H S^2 A B)``
     in total -- roughly ``K * n_steps`` (about 1500 by default) times the myopic per-draw
@@ -84,34 +80,28 @@ def plan_draws_farsighted_arrays(
     """
     M = theta.shape[0]
     keys = jax.random.split(key, M)
-    t_axis = 0 if transitions.ndim == 6 else None
-    r_axis = 0 if leader_reward.ndim == 5 else None
+    model = model.replace(farsighted=True)
+    axes = model.replace(
+        features=None,
+        eta=None,
+        transitions=0 if model.transitions.ndim == 6 else None,
+        leader_reward=0 if model.leader_reward.ndim == 5 else None,
+        initial_dist=None,
+    )
 
-    def one(p, r, th, k):
+    def one(m, th, k):
         policies, _, best = plan_farsighted(
-            p,
-            r,
-            features,
-            eta,
-            initial_dist,
-            th,
-            k,
-            n_random=n_random,
-            n_steps=n_steps,
-            learning_rate=learning_rate,
+            m, th, k, n_random=n_random, n_steps=n_steps, learning_rate=learning_rate
         )
         pi = policies[best]
-        nu = jnp.exp(follower_log_response_from_utility(utility(features, th), p, pi, eta, True))
-        v, q = evaluate_policy(p, r, nu, pi)
+        v, q = evaluate_policy(m, jnp.exp(log_response(th, m, pi)), pi)
         return q, v, pi
 
-    q, v, pi = jax.vmap(one, in_axes=(t_axis, r_axis, 0, 0))(
-        transitions, leader_reward, theta, keys
-    )
+    q, v, pi = jax.vmap(one, in_axes=(axes, 0, 0))(model, theta, keys)
     return DrawPlans(q, v, pi)
 
 
-def _validate_draw_model(game: Any, arr: Any, name: str, M: int, tail: tuple) -> np.ndarray:
+def _validate_draw_model(arr: Any, name: str, M: int, tail: tuple) -> np.ndarray:
     x = as_float_array(arr, name)
     if x.shape == tail:
         return x
@@ -132,8 +122,8 @@ def plan_draws(
     """Plan for each of ``M`` posterior draws of the follower (and the leader's model), §4.
 
     Args:
-        game: the :class:`~bayes_qse.games.Game` (features, eta, and the default
-            transitions/rewards; ``game.farsighted`` selects the planner).
+        game: a ``Game``, planning-mode ``GameSpec`` or ``Model`` (features, eta, and the
+            default transitions/rewards; ``farsighted`` selects the planner).
         theta: ``[M,d]`` draws of the follower parameter (``[d]`` is treated as ``M = 1``).
         transitions: optional ``[M,H,S,A,B,S]`` (or shared ``[H,S,A,B,S]``) draws of the
             leader's transition model; the game's transitions by default.
@@ -143,31 +133,28 @@ def plan_draws(
     Returns:
         :class:`DrawPlans` ``(q[M,H,S,A], v[M,H+1,S], policy[M,H,S,A])``.
     """
-    th = validate_theta(game, theta)
+    model = as_model(game)
+    th = validate_theta(model, theta)
     if th.ndim == 1:
         th = th[None]
     M = th.shape[0]
-    H, S, A, B = game.shape
-    P = game.transitions
-    r = game.leader_reward
+    H, S, A, B = model.shape
     if transitions is not None:
-        P = _validate_draw_model(game, transitions, "transitions", M, (H, S, A, B, S))
+        P = _validate_draw_model(transitions, "transitions", M, (H, S, A, B, S))
         check_distribution(P, "transitions", axis=-1)
+        model = model.replace(transitions=P)
     if leader_reward is not None:
-        r = _validate_draw_model(game, leader_reward, "leader_reward", M, (H, S, A, B))
-    if game.farsighted:
+        r = _validate_draw_model(leader_reward, "leader_reward", M, (H, S, A, B))
+        model = model.replace(leader_reward=r)
+    if model.farsighted:
         return plan_draws_farsighted_arrays(
-            P,
-            r,
-            game.features,
-            game.eta,
-            game.initial_dist,
+            model,
             jnp.asarray(th),
             jax.random.PRNGKey(seed),
             n_random=n_random_starts,
             n_steps=n_steps,
         )
-    return plan_draws_arrays(P, r, game.features, game.eta, jnp.asarray(th))
+    return plan_draws_arrays(model, jnp.asarray(th))
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,13 +195,7 @@ def draw_cvar(x: Array, level: Array | float) -> Array:
 
 @partial(jax.jit, static_argnames=("rule",))
 def quantile_plan(
-    transitions: Array,
-    leader_reward: Array,
-    nu_draws: Array,
-    level: Array | float,
-    rule: str = "quantile",
-    transitions_draws: Array | None = None,
-    reward_draws: Array | None = None,
+    model: Model, nu_draws: Array, level: Array | float, rule: str = "quantile"
 ) -> tuple[Array, Array, Array]:
     """Optimistic / pessimistic backward induction by the quantile rule, eq. (6).
 
@@ -226,14 +207,12 @@ def quantile_plan(
         V_h(s)     = max_a Q_h(s,a)
 
     Args:
-        transitions: ``[H,S,A,B,S]`` used when ``transitions_draws`` is None.
-        leader_reward: ``[H,S,A,B]`` used when ``reward_draws`` is None.
+        model: its ``transitions`` ``[H,S,A,B,S]`` (shared) or ``[M,H,S,A,B,S]`` (per-draw
+            leader transitions) and ``leader_reward`` ``[H,S,A,B]`` or ``[M,H,S,A,B]``.
         nu_draws: ``[M,H,S,A,B]`` follower responses, one per posterior draw.
         level: scalar in ``[0,1]`` or a per-step schedule ``[H]`` (> 0.5 optimistic, < 0.5
             pessimistic).
         rule: ``"quantile"`` or ``"cvar"``.
-        transitions_draws: optional ``[M,H,S,A,B,S]`` per-draw leader transitions.
-        reward_draws: optional ``[M,H,S,A,B]`` per-draw leader rewards.
 
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.  With one draw the rule (any level) is
     exact backward induction (2a) on that draw.
@@ -243,21 +222,20 @@ def quantile_plan(
     statistic = draw_quantile if rule == "quantile" else draw_cvar
     H, S = nu_draws.shape[1], nu_draws.shape[2]
     levels = jnp.broadcast_to(jnp.asarray(level, dtype=nu_draws.dtype), (H,))
-    p_seq = transitions if transitions_draws is None else jnp.moveaxis(transitions_draws, 1, 0)
-    r_seq = leader_reward if reward_draws is None else jnp.moveaxis(reward_draws, 1, 0)
+    transitions, leader_reward = model.transitions, model.leader_reward
+    p_seq = transitions if transitions.ndim == 5 else jnp.moveaxis(transitions, 1, 0)
+    r_seq = leader_reward if leader_reward.ndim == 4 else jnp.moveaxis(leader_reward, 1, 0)
     nu_seq = jnp.moveaxis(nu_draws, 1, 0)
 
-    def step(v_next, inputs):
+    def q_step(v_next, inputs):
         p_h, r_h, nu_h, lev = inputs
         w = r_h + jnp.einsum("...sabt,t->...sab", p_h, v_next)
         q_draws = jnp.sum(nu_h * w, axis=-1)  # [M,S,A]
-        q = statistic(q_draws, lev)
-        v = jnp.max(q, axis=-1)
-        return v, (q, v)
+        return statistic(q_draws, lev)
 
     v_end = jnp.zeros((S,), dtype=nu_draws.dtype)
-    _, (q, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, nu_seq, levels), reverse=True)
-    return q, _stack_values(vs, v_end), _greedy(q)
+    q, v = greedy_backward(q_step, v_end, (p_seq, r_seq, nu_seq, levels))
+    return q, v, _greedy(q)
 
 
 # ---------------------------------------------------------------------------------------
@@ -318,12 +296,10 @@ def l1_extreme(
 
 @jax.jit
 def box_plan(
-    transitions: Array,
-    leader_reward: Array,
+    model: Model,
     nu_lower: Array,
     nu_upper: Array,
     optimistic: bool | Array,
-    p_hat: Array | None = None,
     l1_radius: Array | None = None,
 ) -> tuple[Array, Array, Array]:
     """Optimistic (pessimistic) backward induction when the follower's response at each
@@ -337,35 +313,32 @@ def box_plan(
     where ``ext`` is ``max`` when ``optimistic`` else ``min``.
 
     Args:
-        transitions: ``[H,S,A,B,S]`` the (known or nominal) kernel; used when ``l1_radius`` is
-            None, and as the ball's centre when ``p_hat`` is None.
-        leader_reward: ``[H,S,A,B]`` (add a reward bonus/penalty here for reward uncertainty).
+        model: its ``transitions`` ``[H,S,A,B,S]`` the (known or nominal) kernel, the ball's
+            centre when ``l1_radius`` is given; its ``leader_reward`` ``[H,S,A,B]`` (add a
+            reward bonus/penalty there for reward uncertainty).
         nu_lower, nu_upper: ``[H,S,A,B]`` the response box.
         optimistic: ``True`` for optimism (online), ``False`` for pessimism (offline).
-        p_hat: optional ``[H,S,A,B,S]`` centre of the transition ball.
         l1_radius: optional ``[H,S,A,B]`` (or broadcastable) L1 radius.
 
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
     """
+    leader_reward = model.leader_reward
     S = leader_reward.shape[1]
-    centre = transitions if p_hat is None else p_hat
     radius = None if l1_radius is None else jnp.broadcast_to(l1_radius, leader_reward.shape)
 
-    def step(v_next, inputs):
+    def q_step(v_next, inputs):
         p_h, r_h, lo_h, up_h, rad_h = inputs
         if rad_h is None:
             nxt = _next_value(p_h, v_next)
         else:
             nxt, _ = l1_extreme(p_h, rad_h, v_next, optimistic)
         q, _ = box_extreme(r_h + nxt, lo_h, up_h, optimistic)
-        v = jnp.max(q, axis=-1)
-        return v, (q, v)
+        return q
 
     v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
-    _, (q, vs) = jax.lax.scan(
-        step, v_end, (centre, leader_reward, nu_lower, nu_upper, radius), reverse=True
-    )
-    return q, _stack_values(vs, v_end), _greedy(q)
+    xs = (model.transitions, leader_reward, nu_lower, nu_upper, radius)
+    q, v = greedy_backward(q_step, v_end, xs)
+    return q, v, _greedy(q)
 
 
 def validate_box(nu_lower: Any, nu_upper: Any, shape: tuple, atol: float = 1e-9) -> tuple:
@@ -391,18 +364,9 @@ def validate_box(nu_lower: Any, nu_upper: Any, shape: tuple, atol: float = 1e-9)
 # ---------------------------------------------------------------------------------------
 
 
-def _unpack(game_arrays: Any) -> tuple:
-    """``(transitions, leader_reward, features, eta)`` from a Game or the tuple
-    ``(transitions, leader_reward, features, eta[, initial_dist])``."""
-    if hasattr(game_arrays, "transitions"):
-        g = game_arrays
-        return g.transitions, g.leader_reward, g.features, g.eta
-    return tuple(game_arrays[:4])
-
-
 @jax.jit
 def ellipsoid_bonus_plan(
-    game_arrays: Any,
+    model: Model,
     theta_hat: Array,
     cov: Array,
     beta: Array | float,
@@ -422,36 +386,36 @@ def ellipsoid_bonus_plan(
     ``sqrt(beta) * ||g||_cov`` is the exact maximum of ``g . (theta - theta_hat)`` over it.
 
     Args:
-        game_arrays: a Game, or ``(transitions, leader_reward, features, eta, ...)``.
+        model: the :class:`~bayes_qse.model.Model` (transitions, leader reward, features, eta).
         theta_hat: ``[d]``; cov: ``[d,d]`` (the inverse observed Fisher information);
         beta: squared radius >= 0; optimistic: bool.
 
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
     """
-    transitions, leader_reward, features, eta = _unpack(game_arrays)
+    transitions, leader_reward, features, eta = (
+        model.transitions, model.leader_reward, model.features, model.eta,
+    )  # fmt: skip
     S = leader_reward.shape[1]
-    nu = jax.nn.softmax(eta * utility(features, theta_hat), axis=-1)
+    nu = myopic_response(model, theta_hat)
     sign = jnp.where(optimistic, 1.0, -1.0)
     radius = jnp.sqrt(jnp.maximum(beta, 0.0))
 
-    def step(v_next, inputs):
+    def q_step(v_next, inputs):
         p_h, r_h, phi_h, nu_h = inputs
         w = r_h + _next_value(p_h, v_next)  # [S,A,B]
         mean = jnp.sum(nu_h * w, axis=-1)
         g = eta * jnp.einsum("sab,sabd->sad", nu_h * (w - mean[..., None]), phi_h)
         norm = jnp.sqrt(jnp.maximum(jnp.einsum("sad,de,sae->sa", g, cov, g), 0.0))
-        q = jnp.clip(mean + sign * radius * norm, jnp.min(w, -1), jnp.max(w, -1))
-        v = jnp.max(q, axis=-1)
-        return v, (q, v)
+        return jnp.clip(mean + sign * radius * norm, jnp.min(w, -1), jnp.max(w, -1))
 
     v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
-    _, (q, vs) = jax.lax.scan(step, v_end, (transitions, leader_reward, features, nu), reverse=True)
-    return q, _stack_values(vs, v_end), _greedy(q)
+    q, v = greedy_backward(q_step, v_end, (transitions, leader_reward, features, nu))
+    return q, v, _greedy(q)
 
 
 @partial(jax.jit, static_argnames=("n_steps",))
 def ellipsoid_exact_plan(
-    game_arrays: Any,
+    model: Model,
     theta_hat: Array,
     cov: Array,
     beta: Array | float,
@@ -469,7 +433,9 @@ def ellipsoid_exact_plan(
 
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
     """
-    transitions, leader_reward, features, eta = _unpack(game_arrays)
+    transitions, leader_reward, features, eta = (
+        model.transitions, model.leader_reward, model.features, model.eta,
+    )  # fmt: skip
     S = leader_reward.shape[1]
     d = theta_hat.shape[0]
     sign = jnp.where(optimistic, 1.0, -1.0)
@@ -479,7 +445,7 @@ def ellipsoid_exact_plan(
     L = evecs * jnp.sqrt(jnp.maximum(evals, 0.0))
 
     def objective(z, phi, w):  # phi [B,d], w [B]
-        nu = jax.nn.softmax(eta * (phi @ (theta_hat + L @ z)))
+        nu = quantal_response(phi @ (theta_hat + L @ z), eta)
         return sign * jnp.sum(nu * w)
 
     grad = jax.grad(objective)
@@ -507,16 +473,14 @@ def ellipsoid_exact_plan(
 
     flat = jax.vmap(jax.vmap(one))  # over (s, a)
 
-    def step(v_next, inputs):
+    def q_step(v_next, inputs):
         p_h, r_h, phi_h = inputs
         w = r_h + _next_value(p_h, v_next)
-        q = flat(phi_h, w)
-        v = jnp.max(q, axis=-1)
-        return v, (q, v)
+        return flat(phi_h, w)
 
     v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
-    _, (q, vs) = jax.lax.scan(step, v_end, (transitions, leader_reward, features), reverse=True)
-    return q, _stack_values(vs, v_end), _greedy(q)
+    q, v = greedy_backward(q_step, v_end, (transitions, leader_reward, features))
+    return q, v, _greedy(q)
 
 
 def check_ellipsoid(theta_hat: Any, cov: Any, beta: Any) -> tuple:
@@ -562,14 +526,13 @@ def pessimistic_policy_value(
         pi_h, p_h, rad_h, r_h, lo_h, up_h = inputs
         nxt, _ = l1_extreme(p_h, rad_h, v_next, False)
         q, _ = box_extreme(r_h + nxt, lo_h, up_h, False)
-        v = jnp.sum(pi_h * q, axis=-1)
-        return v, v
+        return jnp.sum(pi_h * q, axis=-1), None
 
     v_end = jnp.zeros((S,), dtype=p_hat.dtype)
-    _, vs = jax.lax.scan(
-        step, v_end, (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper), reverse=True
+    _, values = backward_scan(
+        step, v_end, (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper)
     )
-    return jnp.concatenate([vs, v_end[None]], axis=0)
+    return values
 
 
 __all__ = [

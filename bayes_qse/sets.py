@@ -28,9 +28,10 @@ from scipy import stats
 
 from ._validate import as_float_array
 from .errors import BayesQSEInputError
-from .follower import utility
+from .follower import myopic_response
 from .inference import resolve_model, stats_from_dataset
-from .likelihood import log_likelihood, myopic_log_likelihood_from_counts
+from .likelihood import log_likelihood
+from .model import Model
 
 Array = jax.Array
 
@@ -266,14 +267,11 @@ class LikelihoodRatioSet:
         return self.deviance(theta) <= self.radius * (1 + 1e-12) + 1e-9
 
 
-@partial(jax.jit, static_argnames=("farsighted",))
-def _batched_log_likelihood(thetas, features, transitions, eta, stats, farsighted):
-    """``L(theta)`` of eq. (4) for ``thetas[M,d]`` (counts for a myopic follower)."""
-    if farsighted:
-        one = lambda th: log_likelihood(th, features, transitions, eta, stats, True)
-    else:
-        one = lambda th: myopic_log_likelihood_from_counts(th, features, eta, stats)
-    return jax.vmap(one)(thetas)
+@jax.jit
+def _batched_log_likelihood(thetas: Array, model: Model, stats: Any) -> Array:
+    """``L(theta)`` of eq. (4) for ``thetas[M,d]`` (``stats`` as in
+    :func:`~bayes_qse.likelihood.log_likelihood`)."""
+    return jax.vmap(lambda th: log_likelihood(th, model, stats))(thetas)
 
 
 def likelihood_ratio_set(
@@ -291,17 +289,13 @@ def likelihood_ratio_set(
     or ``Model``) are those of :func:`~bayes_qse.inference.fit_mle`.
     """
     m = resolve_model(dataset, game)
-    stats_ = stats_from_dataset(dataset, m.features, m.farsighted)
-    phi, P, e = jnp.asarray(m.features), jnp.asarray(m.transitions), m.eta
-    batched = partial(
-        _batched_log_likelihood,
-        features=phi,
-        transitions=P,
-        eta=e,
-        stats=stats_,
-        farsighted=m.farsighted,
+    model = m.replace(
+        features=jnp.asarray(m.features),
+        transitions=jnp.asarray(m.transitions) if m.farsighted else None,
     )
-    d = phi.shape[-1]
+    stats_ = stats_from_dataset(dataset, m.features, m.farsighted)
+    batched = partial(_batched_log_likelihood, model=model, stats=stats_)
+    d = model.feature_dim
     rank = fisher_rank(fit.fisher) if getattr(fit, "fisher", None) is not None else d
     beta = chi2_radius(max(rank, 1), level) if radius is None else float(radius)
     center = np.asarray(fit.theta, np.float64)
@@ -314,12 +308,7 @@ def likelihood_ratio_set(
 # ---------------------------------------------------------------------------------------
 
 
-def _myopic_response(features: Array, eta: float, theta: Array) -> Array:
-    """``nu[..., H,S,A,B] = softmax_b(eta phi . theta)`` (eq. 1d, myopic), batched over theta."""
-    return jax.nn.softmax(eta * utility(features, theta), axis=-1)
-
-
-_response_batch = jax.jit(_myopic_response)
+_response_batch = jax.jit(myopic_response)
 
 
 def response_intervals(
@@ -349,16 +338,17 @@ def response_intervals(
     if method not in ("delta", "sampling"):
         raise BayesQSEInputError(f"method: must be 'delta' or 'sampling', got {method!r}")
     phi, eta = jnp.asarray(game.features), float(game.eta)
+    model = Model(phi, eta)
     is_fit = hasattr(fit_or_posterior, "fisher")
     if not is_fit and not hasattr(fit_or_posterior, "theta"):
         raise BayesQSEInputError("fit_or_posterior: expected an MLEFit or a Posterior")
     if method == "sampling":
         if is_fit:
             points = wald_ellipsoid(fit_or_posterior, level).sample(seed, num_samples)
-            nu = np.asarray(_response_batch(phi, eta, jnp.asarray(points)))
+            nu = np.asarray(_response_batch(model, jnp.asarray(points)))
             return nu.min(axis=0), nu.max(axis=0)
         draws = as_float_array(fit_or_posterior.theta, "theta", 2)
-        nu = np.asarray(_response_batch(phi, eta, jnp.asarray(draws)))
+        nu = np.asarray(_response_batch(model, jnp.asarray(draws)))
         alpha = (1.0 - level) / 2
         return np.quantile(nu, alpha, axis=0), np.quantile(nu, 1 - alpha, axis=0)
     if is_fit:
@@ -366,7 +356,7 @@ def response_intervals(
     else:
         draws = as_float_array(fit_or_posterior.theta, "theta", 2)
         center, cov = draws.mean(axis=0), np.atleast_2d(np.cov(draws, rowvar=False))
-    nu = np.asarray(_myopic_response(phi, eta, jnp.asarray(center)))
+    nu = np.asarray(myopic_response(model, jnp.asarray(center)))
     # d nu_b / d theta = eta nu_b (phi_b - sum_b' nu_b' phi_b')
     phi_np = np.asarray(phi)
     mean_phi = np.einsum("hsab,hsabd->hsad", nu, phi_np)

@@ -37,6 +37,7 @@ from _report import write_section
 
 import bayes_qse  # noqa: F401  (enables float64)
 from bayes_qse.games import random_game
+from bayes_qse.model import Model
 from bayes_qse.robust_planning import plan_draws_arrays, plan_draws_farsighted_arrays
 
 SECTION = "## Planner: batched planning over posterior draws (`bench_planner.py`)"
@@ -93,8 +94,9 @@ def run(args: argparse.Namespace) -> tuple[str, list[dict]]:
     flops_per_draw = H * 2.0 * S * A * B * (S + d)
     peak64 = matmul_peak(np.float64)
     peak32 = matmul_peak(np.float32)
-    args_j = tuple(jnp.asarray(x) for x in (P, r, phi, eta))
-    args_j32 = tuple(x.astype(jnp.float32) for x in args_j)
+    p_j, r_j, phi_j, eta_j = (jnp.asarray(x) for x in (P, r, phi, eta))
+    model_j = Model(phi_j, eta_j, p_j, r_j)
+    model_j32 = jax.tree_util.tree_map(lambda x: x.astype(jnp.float32), model_j)
     rows = []
     for M in args.draws:
         theta = all_theta[:M]
@@ -108,12 +110,12 @@ def run(args: argparse.Namespace) -> tuple[str, list[dict]]:
             (
                 "robust_planning.plan_draws_arrays",
                 "float64",
-                lambda th=theta_j: plan_draws_arrays(*args_j, th).q,
+                lambda th=theta_j: plan_draws_arrays(model_j, th).q,
             ),
             (
                 "robust_planning.plan_draws_arrays",
                 "float32",
-                lambda th=theta_j32: plan_draws_arrays(*args_j32, th).q,
+                lambda th=theta_j32: plan_draws_arrays(model_j32, th).q,
             ),
         ]
         errs = []
@@ -206,14 +208,14 @@ def farsighted_cost(args: argparse.Namespace) -> str:
     S, A, H, d, M = 5, 3, 4, 4, args.farsighted_draws
     game = random_game(0, S, A, A, H, d)
     theta = jnp.asarray(np.random.default_rng(2).normal(size=(M, d)) / np.sqrt(d))
-    arrays = tuple(jnp.asarray(x) for x in (game.transitions, game.leader_reward, game.features))
-    eta, rho, key = jnp.asarray(game.eta), jnp.asarray(game.initial_dist), jax.random.PRNGKey(0)
+    model = jax.tree_util.tree_map(jnp.asarray, game.model)
+    key = jax.random.PRNGKey(0)
 
     def farsighted():
-        return plan_draws_farsighted_arrays(*arrays, eta, rho, theta, key, n_random=2, n_steps=300)
+        return plan_draws_farsighted_arrays(model, theta, key, n_random=2, n_steps=300)
 
     def myopic():
-        return plan_draws_arrays(*arrays, eta, theta)
+        return plan_draws_arrays(model, theta)
 
     jax.block_until_ready(farsighted())
     jax.block_until_ready(myopic())

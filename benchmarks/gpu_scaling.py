@@ -47,7 +47,8 @@ def precision_table(shape: dict) -> str:
     import numpy as np
 
     from bayes_qse.games import random_game
-    from bayes_qse.likelihood import myopic_log_likelihood_from_counts
+    from bayes_qse.likelihood import log_likelihood
+    from bayes_qse.model import Model
     from bayes_qse.planning import evaluate_policy, plan_myopic
 
     S, A, B, H, d = (shape[k] for k in ("S", "A", "B", "H", "d"))
@@ -55,7 +56,7 @@ def precision_table(shape: dict) -> str:
     f64 = [jnp.asarray(x, jnp.float64) for x in (g.transitions, g.leader_reward, g.features)]
     f32 = [x.astype(jnp.float32) for x in f64]
     th64 = jnp.asarray(g.theta, jnp.float64)
-    plan = jax.jit(plan_myopic)
+    plan = jax.jit(lambda P, r, f, e, th: plan_myopic(Model(f, e, P, r), th))
     rows = []
     v64 = plan(*f64, 1.0, th64)[1]
     v32 = plan(*f32, jnp.float32(1.0), th64.astype(jnp.float32))[1]
@@ -66,7 +67,7 @@ def precision_table(shape: dict) -> str:
     ))  # fmt: skip
     pi64 = plan(*f64, 1.0, th64)[2]
     nu64 = jax.nn.softmax(jnp.einsum("hsabd,d->hsab", f64[2], th64), -1)
-    ev = jax.jit(evaluate_policy)
+    ev = jax.jit(lambda P, r, nu, pi: evaluate_policy(Model(None, None, P, r), nu, pi))
     e64 = ev(f64[0], f64[1], nu64, pi64)[0]
     e32 = ev(f32[0], f32[1], nu64.astype(jnp.float32), pi64.astype(jnp.float32))[0]
     rows.append((
@@ -75,7 +76,7 @@ def precision_table(shape: dict) -> str:
         _best_time(ev, f64[0], f64[1], nu64, pi64), float(jnp.abs(e32 - e64).max()),
     ))  # fmt: skip
     counts = jnp.asarray(np.random.default_rng(0).poisson(3.0, (H, S, A, B)), jnp.float64)
-    hess = jax.jit(jax.hessian(lambda t, f, c: myopic_log_likelihood_from_counts(t, f, 1.0, c)))
+    hess = jax.jit(jax.hessian(lambda t, f, c: log_likelihood(t, Model(f, 1.0), c)))
     h64 = hess(th64, f64[2], counts)
     h32 = hess(th64.astype(jnp.float32), f32[2], counts.astype(jnp.float32))
     rel = float(jnp.abs(h32 - h64).max() / jnp.abs(h64).max())

@@ -14,6 +14,7 @@ from bayes_qse.experiments import online_regret as exp
 from bayes_qse.experiments.store import RunStore
 from bayes_qse.games import steering_game
 from bayes_qse.learners import OnlineRunner, run_online
+from bayes_qse.model import Model
 from bayes_qse.planning import backward_induction, plan_myopic, stepwise_policy
 from bayes_qse.ties import TIE_RTOL, greedy_one_hot, tolerant_argmax
 
@@ -69,9 +70,10 @@ def test_planners_break_round_off_ties_by_the_lowest_action(gap, action):
     """Every planner's decision: a 1e-13 advantage is a tie (action 0, where the plain argmax
     took action 1 for +1e-13), a 1e-6 advantage is not."""
     P, r = _two_action_model(gap)
-    _, _, pi = backward_induction(P, r, jnp.ones((1, 1, 2, 1)))
-    _, _, pi_draws = plan_myopic(P, r, jnp.zeros((1, 1, 2, 1, 1)), 1.0, jnp.zeros((3, 1)))
-    pi_step = stepwise_policy(P, r, jnp.zeros((1, 1, 2, 1)), 1.0)
+    model = Model(jnp.zeros((1, 1, 2, 1, 1)), 1.0, P, r)
+    _, _, pi = backward_induction(model, jnp.ones((1, 1, 2, 1)))
+    _, _, pi_draws = plan_myopic(model, jnp.zeros((3, 1)))
+    pi_step = stepwise_policy(model, jnp.zeros((1,)))
     want = np.eye(2)[action]
     np.testing.assert_array_equal(pi[0, 0], want)
     np.testing.assert_array_equal(pi_step[0, 0], want)

@@ -23,7 +23,8 @@ from bayes_qse.experiments import get_experiment, load_config, set_coverage
 from bayes_qse.experiments import posterior_inspection as pi
 from bayes_qse.experiments import rationality_sweep as rs
 from bayes_qse.experiments.store import RunStore
-from bayes_qse.likelihood import myopic_log_likelihood_from_counts
+from bayes_qse.likelihood import log_likelihood
+from bayes_qse.model import Model
 
 # Shared tiny settings: the sweep's set-width part reuses the compiled confidence_sets code.
 TINY_SETS = {
@@ -47,17 +48,7 @@ def test_functionals_match_numpy_loops():
     case = set_coverage.make_case(cs.DEFAULT_CONFIG, "well_specified")
     game = case["model_game"]
     theta = np.array([0.3, -0.7])
-    g = np.asarray(
-        profile.functionals(
-            jnp.asarray(theta),
-            game.features,
-            game.eta,
-            game.transitions,
-            game.leader_reward,
-            game.initial_dist,
-            case["policy"],
-        )
-    )
+    g = np.asarray(profile.functionals(jnp.asarray(theta), game.model, case["policy"]))
     u = np.einsum("hsabd,d->hsab", np.asarray(game.features), theta)
     nu = np_follower_response(np.asarray(game.transitions), u, float(game.eta))
     value = np_policy_value(
@@ -86,7 +77,7 @@ def test_lr_ray_lengths_hit_the_radius():
         case["true_game"], case["behaviour"], jax.random.split(jax.random.PRNGKey(0), 1), 80
     )[0]
     theta_hat, ll_hat, info, _ = profile.fit_counts(counts, phi, eta, 0.0)
-    ll = lambda th: myopic_log_likelihood_from_counts(th, phi, eta, counts)
+    ll = lambda th: log_likelihood(th, Model(phi, eta), counts)
     rays = jnp.asarray(profile.directions(2, 6)) @ profile.whitener(info).T
     radii = jnp.array([1.0, 6.0])
     t = profile.lr_ray_lengths(ll, theta_hat, ll_hat, rays, radii, theta_cap=50.0)

@@ -7,7 +7,7 @@ import pytest
 from reference import np_follower_response
 
 import bayes_qse as bq
-from bayes_qse.follower import follower_log_response_from_utility, utility
+from bayes_qse.follower import log_response, log_response_from_utility, utility
 from bayes_qse.games import random_game
 
 
@@ -64,13 +64,7 @@ def test_extreme_eta_and_large_utilities_are_finite(farsighted, eta):
     nu = np.asarray(bq.follower_response(g, pi))
     assert np.all(np.isfinite(nu))
     np.testing.assert_allclose(nu.sum(-1), 1.0, atol=1e-12)
-    grad = jax.grad(
-        lambda th: jnp.sum(
-            follower_log_response_from_utility(
-                utility(g.features, th), g.transitions, pi, g.eta, farsighted
-            )[..., 0]
-        )
-    )(jnp.asarray(g.theta))
+    grad = jax.grad(lambda th: jnp.sum(log_response(th, g.model, pi)[..., 0]))(jnp.asarray(g.theta))
     assert np.all(np.isfinite(np.asarray(grad)))
 
 
@@ -81,7 +75,7 @@ def test_jit_and_eager_agree(farsighted):
     u = utility(g.features, g.theta)
 
     def f(u, pi):
-        return follower_log_response_from_utility(u, g.transitions, pi, g.eta, farsighted)
+        return log_response_from_utility(u, g.model, pi)
 
     with jax.disable_jit():
         eager = np.asarray(f(u, pi))

@@ -39,33 +39,29 @@ def test_log_likelihood_matches_numpy_loops(farsighted):
     g, data = make(farsighted)
     theta = np.array([0.3, -1.1])
     ref = np_episode_log_likelihoods(g, data, theta)
-    args = (g.features, g.transitions, g.eta)
-    per = per_episode_log_likelihood(theta, *args, data, farsighted)
+    m = g.model
+    per = per_episode_log_likelihood(theta, m, data)
     np.testing.assert_allclose(per, ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(
-        log_likelihood(theta, *args, data, farsighted), ref.sum(), rtol=1e-12
-    )
-    jitted = jax.jit(log_likelihood, static_argnames="farsighted")
+    np.testing.assert_allclose(log_likelihood(theta, m, data), ref.sum(), rtol=1e-12)
+    jitted = jax.jit(log_likelihood)
     buf = buffer_from_dataset(data)
-    np.testing.assert_allclose(
-        jitted(theta, *args, buf, farsighted=farsighted), ref.sum(), rtol=1e-12
-    )
+    np.testing.assert_allclose(jitted(theta, m, buf), ref.sum(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("farsighted", [False, True])
 def test_mask_ignores_padding_rows(farsighted):
     g, data = make(farsighted, n=5)
     theta = np.array([-0.4, 0.9])
-    args = (g.features, g.transitions, g.eta)
-    exact = log_likelihood(theta, *args, data, farsighted)
+    m = g.model
+    exact = log_likelihood(theta, m, data)
     buf = buffer_from_dataset(data, capacity=9)
     # fill the padding rows with real-looking garbage: it must not count
     buf = buf._replace(
         follower_actions=buf.follower_actions.at[5:].set(2),
         leader_actions=buf.leader_actions.at[5:].set(1),
     )
-    np.testing.assert_allclose(log_likelihood(theta, *args, buf, farsighted), exact, rtol=1e-13)
-    per = per_episode_log_likelihood(theta, *args, buf, farsighted)
+    np.testing.assert_allclose(log_likelihood(theta, m, buf), exact, rtol=1e-13)
+    per = per_episode_log_likelihood(theta, m, buf)
     assert np.all(np.asarray(per[5:]) == 0.0)
 
 
@@ -77,7 +73,7 @@ def test_growing_buffer_never_recompiles():
     @partial(jax.jit, static_argnames="farsighted")
     def ll(theta, buf, farsighted):
         traces.append(1)
-        return log_likelihood(theta, g.features, g.transitions, g.eta, buf, farsighted)
+        return log_likelihood(theta, g.model.replace(farsighted=farsighted), buf)
 
     pi = np.full((H, S, A), 1.0 / A)
     buf = buffer_init(8, H, S, A)
@@ -95,7 +91,7 @@ def test_growing_buffer_never_recompiles():
 @pytest.mark.parametrize("farsighted", [False, True])
 def test_gradient_matches_central_differences(farsighted):
     g, data = make(farsighted, n=6)
-    f = lambda th: log_likelihood(th, g.features, g.transitions, g.eta, data, farsighted)
+    f = lambda th: log_likelihood(th, g.model, data)
     theta = np.array([0.5, -0.2])
     grad = np.asarray(jax.grad(f)(jnp.asarray(theta)))
     eps = 1e-6

@@ -27,11 +27,11 @@ from bayes_qse.learners import (
 )
 from bayes_qse.learners.common import (
     laplace_set_size,
-    model_value,
     warm_gradient_plan,
 )
 from bayes_qse.learners.online import optimistic_leader_reward, quantile_level
 from bayes_qse.optim import online_newton_step, positive_precision
+from bayes_qse.planning import policy_value
 from tests.reference import deterministic_policies, np_follower_response, np_policy_value
 
 
@@ -281,7 +281,7 @@ def test_model_value_matches_loop_reference():
     u = np.einsum("hsabd,d->hsab", np.asarray(g.features), theta)
     nu = np_follower_response(P, u, 1.5, policy=pi, farsighted=True)
     expected = np_policy_value(P, r, rho, nu, pi)
-    got = model_value(jnp.asarray(pi), theta, P, r, g.features, g.eta, rho, True)
+    got = policy_value(jnp.asarray(pi), g.model, theta)
     assert float(got) == pytest.approx(expected, abs=1e-12)
 
 
@@ -293,7 +293,7 @@ def test_warm_gradient_plan_reaches_the_best_deterministic_policy():
         np_policy_value(P, r, rho, np_follower_response(P, u, 3.0, pi, True), pi)
         for pi in deterministic_policies(2, 3, 2)
     )
-    objective = lambda pi: model_value(pi, g.theta, P, r, g.features, g.eta, rho, True)
+    objective = lambda pi: policy_value(pi, g.model.replace(farsighted=True), g.theta)
     start = jnp.zeros((2, 3, 2)).at[..., 0].set(1.0)  # the myopic "take the reward" policy
     policy, logits = jax.jit(
         lambda: warm_gradient_plan(objective, jnp.zeros((2, 3, 2)), start, 300, 0.2)

@@ -17,8 +17,9 @@ import pytest
 from bayes_qse.data import simulate
 from bayes_qse.games import random_game, steering_game
 from bayes_qse.inference import fit_mle
-from bayes_qse.learners.common import GameSpec, LearnerConfig, model_value
+from bayes_qse.learners.common import GameSpec, LearnerConfig
 from bayes_qse.learners.online import follower_radius, joint_optimistic_plan
+from bayes_qse.planning import policy_value
 from bayes_qse.robust_planning import box_plan, ellipsoid_bonus_plan
 from bayes_qse.sets import WaldEllipsoid, chi2_radius, theory_radius, wald_response_box
 
@@ -58,8 +59,8 @@ def test_box_optimism_and_pessimism_cover_the_whole_set(n_episodes, beta):
         jnp.asarray(GAME.features), GAME.eta, jnp.asarray(fit.theta), jnp.asarray(fit.fisher), beta
     )
     P, r = jnp.asarray(GAME.transitions), jnp.asarray(GAME.leader_reward)
-    q_opt, _, _ = box_plan(P, r, lo, up, True)
-    q_pes, _, _ = box_plan(P, r, lo, up, False)
+    q_opt, _, _ = box_plan(GAME.model, lo, up, True)
+    q_pes, _, _ = box_plan(GAME.model, lo, up, False)
     thetas = set_points(fit.theta, fit.fisher, beta, 4000, seed=n_episodes)
     q_set = np_optimal_q(np.asarray(P), np.asarray(r), np.asarray(GAME.features), GAME.eta, thetas)
     assert np.all(np.asarray(q_opt) >= q_set.max(0) - 1e-10)
@@ -79,8 +80,7 @@ def test_first_order_bonus_is_not_optimistic_at_realistic_radii():
         fit = fit_mle(data, GAME)
         beta = chi2_radius(4, 0.9)
         cov = np.linalg.inv(fit.fisher)
-        arrays = (GAME.transitions, GAME.leader_reward, GAME.features, GAME.eta)
-        q_fo, _, _ = ellipsoid_bonus_plan(arrays, jnp.asarray(fit.theta), cov, beta, True)
+        q_fo, _, _ = ellipsoid_bonus_plan(GAME.model, jnp.asarray(fit.theta), cov, beta, True)
         thetas = set_points(fit.theta, fit.fisher, beta, 4000, seed=1)
         q_set = np_optimal_q(
             GAME.transitions, GAME.leader_reward, GAME.features, GAME.eta, thetas
@@ -150,14 +150,11 @@ def test_joint_farsighted_optimism_reaches_the_best_point_of_a_grid():
     z = z[np.linalg.norm(z, axis=1) <= 1]
     lam, vecs = np.linalg.eigh(fisher)
     thetas = theta_hat + (z * np.sqrt(beta / lam)) @ vecs.T
-    values = jax.vmap(model_value, in_axes=(None, 0, None, None, None, None, None, None))
-    args = (jnp.asarray(game.transitions), jnp.asarray(game.leader_reward),
-            jnp.asarray(game.features), game.eta, jnp.asarray(game.initial_dist), True)  # fmt: skip
-    ours = float(np.max(values(policy, jnp.asarray(thetas), *args)))
+    values = jax.vmap(policy_value, in_axes=(None, None, 0))
+    model = game.model.replace(farsighted=True)
+    ours = float(np.max(values(policy, model, jnp.asarray(thetas))))
     plans = plan_draws_farsighted_arrays(
-        jnp.asarray(game.transitions), jnp.asarray(game.leader_reward),
-        jnp.asarray(game.features), game.eta, jnp.asarray(game.initial_dist),
-        jnp.asarray(thetas), jax.random.key(1), n_random=2, n_steps=200,
-    )  # fmt: skip
+        model, jnp.asarray(thetas), jax.random.key(1), n_random=2, n_steps=200
+    )
     grid_best = float(np.max(np.asarray(plans.v)[:, 0] @ np.asarray(game.initial_dist)))
     assert ours >= grid_best - 2e-3

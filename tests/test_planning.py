@@ -52,7 +52,7 @@ def test_leader_value_matches_numpy(farsighted):
 def test_batched_planner_equals_single_planner_draw_by_draw():
     g = random_game(2, 4, 3, 3, 5, 6)
     thetas = np.random.default_rng(1).normal(size=(9, 6))
-    q, v, pi = plan_myopic(g.transitions, g.leader_reward, g.features, g.eta, thetas)
+    q, v, pi = plan_myopic(g.model, thetas)
     assert q.shape == (9, 5, 4, 3) and v.shape == (9, 6, 4) and pi.shape == (9, 5, 4, 3)
     for m in range(9):
         sol = bq.solve_qse(g, theta=thetas[m])
@@ -63,9 +63,9 @@ def test_batched_planner_equals_single_planner_draw_by_draw():
 def test_planner_jit_and_eager_agree():
     g = random_game(3, 3, 2, 2, 3, 3)
     thetas = np.random.default_rng(2).normal(size=(4, 3))
-    jitted = plan_myopic(g.transitions, g.leader_reward, g.features, g.eta, thetas)
+    jitted = plan_myopic(g.model, thetas)
     with jax.disable_jit():
-        eager = plan_myopic(g.transitions, g.leader_reward, g.features, g.eta, thetas)
+        eager = plan_myopic(g.model, thetas)
     for a, b in zip(jitted, eager, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13, atol=1e-13)
 
@@ -149,7 +149,7 @@ def test_farsighted_planner_beats_myopic_plans_when_steering_pays():
     myopic_opt = max(
         deterministic_policies(2, 3, 2), key=lambda pi: np_policy_value(P, r, rho, nu_myopic, pi)
     )
-    step = np.asarray(stepwise_policy(P, r, u, 3.0))
+    step = np.asarray(stepwise_policy(g.model, g.theta))
     assert sol.value > farsighted_value(myopic_opt) + 0.5
     assert sol.value > farsighted_value(step) + 0.5
     # closed form: the leader gives the follower the reward in state 1 with probability x,
@@ -165,11 +165,7 @@ def _check_start_bookkeeping(g, sol, seed, **planner):
     policy evaluation) matches ``start_values``; the reported spread is the max - min of the
     optimised starts' re-evaluated values; the value is the best candidate; not certified."""
     policies, _, _ = plan_farsighted(
-        g.transitions,
-        g.leader_reward,
-        g.features,
-        g.eta,
-        g.initial_dist,
+        g.model,
         jnp.asarray(g.theta),
         jax.random.PRNGKey(seed),
         n_random=planner.get("n_random", 16),

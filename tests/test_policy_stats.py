@@ -69,9 +69,7 @@ def test_policy_likelihood_equals_the_episode_loop(farsighted):
 
     grouped = policy_stats_from_dataset(data, game.shape, max_policies=5)
     assert int(grouped.n_policies) == 3
-    got = policy_log_likelihood(
-        jnp.asarray(theta), game.features, game.transitions, game.eta, grouped, farsighted
-    )
+    got = policy_log_likelihood(jnp.asarray(theta), game.model, grouped)
     assert abs(float(got) - expected) < 1e-10 * max(1.0, abs(expected))
 
     online = policy_stats_init(40, game.shape)  # 3 blocks of 16 rows (padded), 2 skipped
@@ -80,9 +78,7 @@ def test_policy_likelihood_equals_the_episode_loop(farsighted):
         online = add(online, _episode(data, t))
     # online rows follow consecutive runs of equal policies: 0,1,0,2,1,0 -> 6 rows
     assert int(online.n_policies) == 6 and int(online.count) == data.n_episodes
-    got = policy_log_likelihood(
-        jnp.asarray(theta), game.features, game.transitions, game.eta, online, farsighted
-    )
+    got = policy_log_likelihood(jnp.asarray(theta), game.model, online)
     assert abs(float(got) - expected) < 1e-10 * max(1.0, abs(expected))
     np.testing.assert_array_equal(
         np.asarray(online.first_state_counts), np.bincount(data.states[:, 0], minlength=S)
@@ -213,11 +209,7 @@ def test_episode_information_is_the_negative_hessian():
     pol = _policies(np.random.default_rng(3), 1, H, S, A)[0]
     data = simulate(game, pol, 1, seed=4)
     theta = np.array([0.3, -0.2])
-    info = np.asarray(
-        episode_information(
-            jnp.asarray(theta), game.features, game.transitions, game.eta, _episode(data, 0), True
-        )
-    )
+    info = np.asarray(episode_information(jnp.asarray(theta), game.model, _episode(data, 0)))
     eps, d = 1e-4, 2
     f = lambda th: _loop_log_likelihood(game, th, data)
     fd = np.zeros((d, d))

@@ -58,8 +58,7 @@ def test_plan_draws_equals_single_model_planner_draw_by_draw(d):
     theta = rng.normal(size=(M, d))
     plans = plan_draws(game, theta)
     assert plans.q.shape == (M, 4, 4, 3) and plans.v.shape == (M, 5, 4)
-    args = (game.transitions, game.leader_reward, game.features, game.eta, theta)
-    blocked = plan_draws_arrays(*args, block_size=4)  # two blocks of 3 draws
+    blocked = plan_draws_arrays(game.model, theta, block_size=4)  # two blocks of 3 draws
     for m in range(M):
         nu = _nu(game, theta[m])
         q_ref, v1_ref = np_backward_induction(game.transitions, game.leader_reward, nu)
@@ -79,7 +78,7 @@ def test_plan_draws_with_per_draw_transitions_and_rewards():
     P = rng.dirichlet(np.ones(3), size=(M, 3, 3, 2, 3))
     r = rng.uniform(size=(M, 3, 3, 2, 3))
     plans = plan_draws(game, theta, transitions=P, leader_reward=r)
-    blocked = plan_draws_arrays(game.transitions, r, game.features, game.eta, theta, block_size=3)
+    blocked = plan_draws_arrays(game.model.replace(leader_reward=r), theta, block_size=3)
     for m in range(M):
         q_ref, _ = np_backward_induction(P[m], r[m], _nu(game, theta[m]))
         np.testing.assert_allclose(plans.q[m], q_ref, atol=1e-12)
@@ -88,7 +87,7 @@ def test_plan_draws_with_per_draw_transitions_and_rewards():
     # shared rewards, per-draw transitions; and the un-jitted pure function agrees
     plans2 = plan_draws(game, theta, transitions=P)
     with jax.disable_jit():
-        plans3 = plan_draws_arrays(P, game.leader_reward, game.features, game.eta, theta)
+        plans3 = plan_draws_arrays(game.model.replace(transitions=P), theta)
     q_ref, _ = np_backward_induction(P[2], game.leader_reward, _nu(game, theta[2]))
     np.testing.assert_allclose(plans2.q[2], q_ref, atol=1e-12)
     np.testing.assert_allclose(plans3.q, plans2.q, atol=1e-12)
@@ -181,7 +180,7 @@ def test_quantile_rule_with_one_draw_is_exact_planning():
     nu = _nu(game, game.theta)
     q_ref, v_ref = np_backward_induction(game.transitions, game.leader_reward, nu)
     for rule in ("quantile", "cvar"):
-        q, v, pi = quantile_plan(game.transitions, game.leader_reward, nu[None], 0.5, rule=rule)
+        q, v, pi = quantile_plan(game.model, nu[None], 0.5, rule=rule)
         np.testing.assert_allclose(q, q_ref, atol=1e-12)
         np.testing.assert_allclose(v[0], v_ref, atol=1e-12)
 
@@ -200,22 +199,15 @@ def test_quantile_rule_matches_numpy_loop(rule):
         q_ref, v_ref = _np_quantile_plan(
             game.transitions, game.leader_reward, nu_draws, levels, rule, P_draws, r_draws
         )
-        q, v, _ = quantile_plan(
-            game.transitions,
-            game.leader_reward,
-            nu_draws,
-            level,
-            rule=rule,
-            transitions_draws=P_draws,
-            reward_draws=r_draws,
-        )
+        draws = game.model.replace(transitions=P_draws, leader_reward=r_draws)
+        q, v, _ = quantile_plan(draws, nu_draws, level, rule=rule)
         np.testing.assert_allclose(q, q_ref, atol=1e-12)
         np.testing.assert_allclose(v[0], v_ref, atol=1e-12)
     # shared leader model
     q_ref, _ = _np_quantile_plan(
         game.transitions, game.leader_reward, nu_draws, np.full(3, 0.8), rule
     )
-    q, _, _ = quantile_plan(game.transitions, game.leader_reward, nu_draws, 0.8, rule=rule)
+    q, _, _ = quantile_plan(game.model, nu_draws, 0.8, rule=rule)
     np.testing.assert_allclose(q, q_ref, atol=1e-12)
 
 
@@ -235,8 +227,8 @@ def test_upper_quantile_value_dominates_every_draw():
     theta = rng.normal(size=(20, 3))
     nu_draws = np.stack([_nu(game, th) for th in theta])
     plans = plan_draws(game, theta)
-    _, v_hi, _ = quantile_plan(game.transitions, game.leader_reward, nu_draws, 1.0)
-    _, v_lo, _ = quantile_plan(game.transitions, game.leader_reward, nu_draws, 0.0)
+    _, v_hi, _ = quantile_plan(game.model, nu_draws, 1.0)
+    _, v_lo, _ = quantile_plan(game.model, nu_draws, 0.0)
     assert np.all(np.asarray(v_hi)[None] >= np.asarray(plans.v) - 1e-12)
     assert np.all(np.asarray(v_lo)[None] <= np.asarray(plans.v) + 1e-12)
 
@@ -245,7 +237,7 @@ def test_quantile_plan_rejects_unknown_rule():
     game = random_game(6, 2, 2, 2, 2, 2)
     nu = _nu(game, game.theta)[None]
     with pytest.raises(BayesQSEInputError, match="rule"):
-        quantile_plan(game.transitions, game.leader_reward, nu, 0.5, rule="median")
+        quantile_plan(game.model, nu, 0.5, rule="median")
 
 
 # ---------------------------------------------------------------------------------------
@@ -346,13 +338,11 @@ def test_box_plan_equals_linear_programming_backward_induction():
         up = np.clip(nu + rng.uniform(0, 0.3, nu.shape), 0, 1)
         radius = rng.uniform(0, 0.5, nu.shape)
         for optimistic in (True, False):
-            q, _, _ = box_plan(game.transitions, game.leader_reward, lo, up, optimistic)
+            q, _, _ = box_plan(game.model, lo, up, optimistic)
             np.testing.assert_allclose(
                 q, _np_box_plan(game.transitions, game.leader_reward, lo, up, optimistic), atol=1e-8
             )
-            q, _, _ = box_plan(
-                game.transitions, game.leader_reward, lo, up, optimistic, l1_radius=radius
-            )
+            q, _, _ = box_plan(game.model, lo, up, optimistic, l1_radius=radius)
             ref = _np_box_plan(game.transitions, game.leader_reward, lo, up, optimistic, radius)
             np.testing.assert_allclose(q, ref, atol=1e-8)
 
@@ -373,9 +363,10 @@ def test_optimistic_true_pessimistic_ordering_on_many_random_games():
         radius = np.abs(p_hat - P).sum(-1) + rng.uniform(0, 0.2, nu.shape)
         _, v_star = np_backward_induction(P, r, nu)
         v_star = float(rho @ v_star)
-        for kwargs in ({}, {"p_hat": p_hat, "l1_radius": radius}):
-            _, v_opt, _ = box_plan(P, r, lo, up, True, **kwargs)
-            _, v_pes, pi_pes = box_plan(P, r, lo, up, False, **kwargs)
+        for centre, kwargs in ((P, {}), (p_hat, {"l1_radius": radius})):
+            nominal = game.model.replace(transitions=centre)
+            _, v_opt, _ = box_plan(nominal, lo, up, True, **kwargs)
+            _, v_pes, pi_pes = box_plan(nominal, lo, up, False, **kwargs)
             v_pi_pes = _greedy_value(P, r, rho, nu, pi_pes)
             assert float(rho @ v_opt[0]) >= v_star - 1e-10
             assert v_star >= v_pi_pes - 1e-10
@@ -425,10 +416,10 @@ def test_ellipsoid_plans_bracket_the_centre_and_agree_to_first_order():
         v = {}
         for opt in (True, False):
             v["bonus", opt] = np.asarray(
-                ellipsoid_bonus_plan(game, theta_hat, cov, beta, opt)[1][0]
+                ellipsoid_bonus_plan(game.model, theta_hat, cov, beta, opt)[1][0]
             )
             v["exact", opt] = np.asarray(
-                ellipsoid_exact_plan(game, theta_hat, cov, beta, opt)[1][0]
+                ellipsoid_exact_plan(game.model, theta_hat, cov, beta, opt)[1][0]
             )
         assert np.all(v["bonus", True] >= v_centre - 1e-12)
         assert np.all(v["bonus", False] <= v_centre + 1e-12)
@@ -448,7 +439,7 @@ def test_ellipsoid_exact_plan_matches_brute_force_on_one_step():
     evals, evecs = np.linalg.eigh(cov)
     L = evecs * np.sqrt(evals)
     for opt in (True, False):
-        q, _, _ = ellipsoid_exact_plan(game, theta_hat, cov, beta, opt, n_steps=300)
+        q, _, _ = ellipsoid_exact_plan(game.model, theta_hat, cov, beta, opt, n_steps=300)
         for s in range(2):
             for a in range(2):
                 ref = _np_exact_extreme(
@@ -463,9 +454,8 @@ def test_ellipsoid_exact_plan_matches_brute_force_on_one_step():
                 assert float(q[0, s, a]) == pytest.approx(ref, abs=2e-4)
 
 
-def test_ellipsoid_bonus_accepts_array_tuple_and_zero_radius_is_plugin():
+def test_ellipsoid_bonus_zero_radius_is_plugin():
     game = random_game(13, 3, 2, 2, 3, 2)
-    arrays = (game.transitions, game.leader_reward, game.features, game.eta, game.initial_dist)
-    q0, v0, _ = ellipsoid_bonus_plan(arrays, jnp.asarray(game.theta), np.eye(2), 0.0, True)
+    q0, v0, _ = ellipsoid_bonus_plan(game.model, jnp.asarray(game.theta), np.eye(2), 0.0, True)
     q_ref, _ = np_backward_induction(game.transitions, game.leader_reward, _nu(game, game.theta))
     np.testing.assert_allclose(q0, q_ref, atol=1e-12)

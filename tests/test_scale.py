@@ -42,7 +42,7 @@ def test_lsvi_on_tabular_features_is_tabular_model_based_planning():
     model = LinearLSVI(lsvi_features(g.features, "tabular"), reg=1e-10)
     stats = model.update(model.init(H, S, A, B), data)
     P_hat, r_hat = model.mean(stats)
-    _, v, _ = plan_myopic(P_hat, r_hat, g.features, g.eta, g.theta)
+    _, v, _ = plan_myopic(g.model.replace(transitions=P_hat, leader_reward=r_hat), g.theta)
 
     n = np.zeros((H, S, A, B))
     cnt = np.zeros((H, S, A, B, S))

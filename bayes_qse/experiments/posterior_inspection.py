@@ -31,10 +31,11 @@ import xarray as xr
 
 from ..data import simulate
 from ..errors import ConfigError
-from ..follower import follower_log_response_from_utility, utility
+from ..follower import myopic_log_response
 from ..games import NAMED_GAMES, named_game
 from ..inference import fit_mle, sample_posterior
 from ..io import atomic_write, atomic_write_text
+from ..model import Model
 from ..posterior import PosteriorDiagnosticsWarning
 from ..progress import progress as progress_bar
 from .store import RunStore
@@ -82,11 +83,8 @@ def validate_config(config: dict) -> None:
 
 def _response_draws(features, eta, theta: np.ndarray) -> np.ndarray:
     """``nu[..., H,S,A,B]`` of a myopic follower (eq. 1d) for every draw ``theta[..., d]``."""
-    fn = jax.jit(
-        lambda th: jnp.exp(
-            follower_log_response_from_utility(utility(features, th), None, None, eta, False)
-        )
-    )
+    model = Model(features, eta)
+    fn = jax.jit(lambda th: jnp.exp(myopic_log_response(model, th)))
     return np.asarray(fn(jnp.asarray(theta)))
 
 

@@ -17,10 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..follower import follower_log_response_from_utility
+from ..follower import myopic_log_response
 from ..games import random_game, tabular_game
 from ..inference import laplace_draws
-from ..likelihood import myopic_log_likelihood_from_counts
+from ..likelihood import log_likelihood
+from ..model import Model
 from ..planning import leader_value, solve_qse
 from ..profile import (
     credible_stats,
@@ -129,13 +130,7 @@ def make_case(config: dict, case: str) -> dict[str, Any]:
             game.transitions, game.leader_reward, u_true, game.eta, game.initial_dist
         )
     policy = solve_qse(true_game).policy
-    nu_true = np.exp(
-        np.asarray(
-            follower_log_response_from_utility(
-                true_game.utility(), None, None, true_game.eta, False
-            )
-        )
-    )
+    nu_true = np.exp(np.asarray(myopic_log_response(true_game.model, true_game.theta)))
     g_true = np.concatenate([nu_true.ravel(), [leader_value(true_game, policy)]])
     theta_target = np.asarray(game.theta)
     if case == "misspecified":
@@ -163,12 +158,12 @@ def _frequentist_and_laplace(counts, key, model, theta_target, g_true, radii, n_
     of arrays with leading axis ``R``.
     """
     features, eta, P, r, rho, policy, rays, prior_prec, theta_cap, levels = model
-    gfun = lambda th: functionals(th, features, eta, P, r, rho, policy)
+    gfun = lambda th: functionals(th, Model(features, eta, P, r, rho), policy)
     d = features.shape[-1]
     K = levels.shape[0]
 
     def one(counts, key):
-        ll = lambda th: myopic_log_likelihood_from_counts(th, features, eta, counts)
+        ll = lambda th: log_likelihood(th, Model(features, eta), counts)
         mle, ll_hat, info, conv = fit_counts(counts, features, eta, 0.0)
         mapt, _, post_prec, conv_map = fit_counts(counts, features, eta, prior_prec)
         C = whitener(info)
@@ -212,7 +207,7 @@ def _frequentist_and_laplace(counts, key, model, theta_target, g_true, radii, n_
 def _g_of_draws(draws, model):
     """``g(theta)`` for every draw: ``[R, M, d] -> [R, M, G]``."""
     features, eta, P, r, rho, policy = model[:6]
-    gfun = lambda th: functionals(th, features, eta, P, r, rho, policy)
+    gfun = lambda th: functionals(th, Model(features, eta, P, r, rho), policy)
     return jax.vmap(jax.vmap(gfun))(draws)
 
 

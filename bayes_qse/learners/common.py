@@ -19,11 +19,10 @@ import numpy as np
 
 from ..data import Episode, EpisodeBuffer
 from ..errors import BayesQSEInputError, ConfigError
-from ..follower import follower_log_response_from_utility, utility
 from ..leader_model import TabularStats
 from ..model import Model
 from ..optim import adam_ascent
-from ..planning import evaluate_policy, stepwise_policy
+from ..planning import policy_value
 from ..sets import identified_split
 from ..ties import tolerant_argmax
 
@@ -365,36 +364,9 @@ def act(state: OnlineState) -> Array:
 # ---------------------------------------------------------------------------------------
 
 
-def model_value(
-    policy: Array,
-    theta: Array,
-    transitions: Array,
-    leader_reward: Array,
-    features: Array,
-    eta: Array | float,
-    initial_dist: Array,
-    farsighted: bool,
-) -> Array:
-    """``J(policy)`` (eq. 2) under the model ``(theta, transitions, leader_reward)``: the
-    follower's quantal response (eq. 1) against ``policy``, then exact policy evaluation."""
-    u = utility(features, theta)
-    log_nu = follower_log_response_from_utility(u, transitions, policy, eta, farsighted)
-    v, _ = evaluate_policy(transitions, leader_reward, jnp.exp(log_nu), policy)
-    return initial_dist @ v[0]
-
-
 def true_value(game: Any, policy: Array) -> Array:
     """``J(policy)`` in the true game (exact policy evaluation; used for the regret)."""
-    return model_value(
-        policy,
-        game.theta,
-        game.transitions,
-        game.leader_reward,
-        game.features,
-        game.eta,
-        game.initial_dist,
-        game.farsighted,
-    )
+    return policy_value(policy, game.model, game.theta)
 
 
 def warm_gradient_plan(
@@ -424,13 +396,6 @@ def warm_gradient_plan(
     values = jax.vmap(objective)(policies)
     best = tolerant_argmax(values)
     return policies[best], logits[best]
-
-
-def stepwise_start(
-    theta: Array, transitions: Array, leader_reward: Array, features: Array, eta: Array | float
-) -> Array:
-    """The step-wise heuristic policy (a start of the gradient planner) under a model."""
-    return stepwise_policy(transitions, leader_reward, utility(features, theta), eta)
 
 
 # ---------------------------------------------------------------------------------------
@@ -464,8 +429,6 @@ __all__ = [
     "initial_dist_estimate",
     "initial_state_counts",
     "laplace_set_size",
-    "model_value",
-    "stepwise_start",
     "true_value",
     "warm_gradient_plan",
 ]

@@ -69,6 +69,7 @@ import numpy as np
 
 from ..data import Dataset, buffer_from_dataset
 from ..errors import BayesQSEInputError, ConfigError
+from ..follower import myopic_response
 from ..games import Game
 from ..inference import laplace_draws, map_newton, sample_posterior
 from ..leader_model import (
@@ -82,6 +83,7 @@ from ..leader_model import (
     posterior_leader_draws,
     weissman_l1_radius,
 )
+from ..model import Model
 from ..planning import (
     evaluate_policy,
     leader_value,
@@ -415,13 +417,14 @@ def pessimistic_plan(
     (H-1-h) (r_max - r_min)``; no such guarantee.
     """
     if penalty == "box":
+        nominal = Model(
+            spec.features, spec.eta, jnp.asarray(model.p_hat), jnp.asarray(model.reward_lower)
+        )
         return box_plan(
-            jnp.asarray(model.p_hat),
-            jnp.asarray(model.reward_lower),
+            nominal,
             jnp.asarray(model.nu_lower),
             jnp.asarray(model.nu_upper),
             False,
-            None,
             jnp.asarray(model.l1_radius),
         )
     if penalty not in ("first-order", "ellipsoid"):
@@ -430,9 +433,11 @@ def pessimistic_plan(
     width = spec.reward_range[1] - spec.reward_range[0]
     remaining = (H - 1 - np.arange(H)).reshape(H, 1, 1, 1) * width  # span of V_{h+1}
     r_pen = model.reward_lower - 0.5 * model.l1_radius * remaining
-    arrays = (jnp.asarray(model.p_hat), jnp.asarray(r_pen), jnp.asarray(spec.features), spec.eta)
+    nominal = Model(
+        jnp.asarray(spec.features), spec.eta, jnp.asarray(model.p_hat), jnp.asarray(r_pen)
+    )
     return ellipsoid_bonus_plan(
-        arrays, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
+        nominal, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
     )
 
 
@@ -498,21 +503,18 @@ def fit_plugin(
     cfg = learner_config(config)
     P, r, _ = _leader_arrays(dataset, spec, cfg)
     theta_hat, _ = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"], P)
-    feats = jnp.asarray(spec.features)
+    plugin = spec.model.replace(
+        features=jnp.asarray(spec.features),
+        transitions=jnp.asarray(P),
+        leader_reward=jnp.asarray(r),
+    )
     if spec.farsighted:
-        policies, values, best = plan_farsighted(
-            jnp.asarray(P),
-            jnp.asarray(r),
-            feats,
-            spec.eta,
-            jnp.asarray(initial_dist_of(dataset, spec)),
-            jnp.asarray(theta_hat),
-            _key(key),
-        )
+        plugin = plugin.replace(initial_dist=jnp.asarray(initial_dist_of(dataset, spec)))
+        policies, values, best = plan_farsighted(plugin, jnp.asarray(theta_hat), _key(key))
         policy = np.asarray(policies[int(best)])
         planned = float(values[int(best)])
     else:
-        _, v, pi = plan_myopic(jnp.asarray(P), jnp.asarray(r), feats, spec.eta, theta_hat)
+        _, v, pi = plan_myopic(plugin, theta_hat)
         policy = np.asarray(pi)
         planned = float(initial_dist_of(dataset, spec) @ np.asarray(v[0]))
     return OfflineResult(policy, None, {"theta_hat": theta_hat, "planned_value": planned})
@@ -603,7 +605,8 @@ def _leader_draws(
 @jax.jit
 def _draw_values(P: Array, r: Array, nu: Array, policy: Array, rho: Array) -> Array:
     """``J^m(policy)`` under each draw: ``[M]``."""
-    v, _ = jax.vmap(evaluate_policy, in_axes=(0, 0, 0, None))(P, r, nu, policy)
+    draws, axes = Model(None, None, P, r), Model(None, None, 0, 0)
+    v, _ = jax.vmap(evaluate_policy, in_axes=(axes, 0, None))(draws, nu, policy)
     return v[:, 0] @ rho
 
 
@@ -628,20 +631,18 @@ def fit_bayes_pessimistic(
     k_theta, k_model = jax.random.split(_key(key))
     theta, method = _posterior_theta(dataset, spec, cfg, k_theta)
     P, r = _leader_draws(dataset, spec, k_model, theta.shape[0], cfg)
-    feats = jnp.asarray(spec.features)
-    nu = jax.nn.softmax(spec.eta * jnp.einsum("hsabd,md->mhsab", feats, theta), axis=-1)
+    nu = myopic_response(Model(jnp.asarray(spec.features), spec.eta), theta)
     level = float(cfg["delta"])
     P_mean, r_mean = P.mean(axis=0), r.mean(axis=0)
-    _, v, pi = quantile_plan(
-        jnp.asarray(P_mean),
-        jnp.asarray(r_mean),
-        nu,
-        level,
-        cfg["rule"],
-        # LSVI's draws share one kernel (its mean): no M copies
-        None if spec.known_model or cfg["leader_model"] == "linear" else jnp.asarray(P),
-        None if spec.known_model else jnp.asarray(r),
+    # LSVI's draws share one kernel (its mean): no M copies
+    shared_p = spec.known_model or cfg["leader_model"] == "linear"
+    leader = Model(
+        None,
+        None,
+        jnp.asarray(P_mean if shared_p else P),
+        jnp.asarray(r_mean if spec.known_model else r),
     )
+    _, v, pi = quantile_plan(leader, nu, level, cfg["rule"])
     policy = np.asarray(pi)
     rho = initial_dist_of(dataset, spec)
     values = np.asarray(

@@ -95,7 +95,7 @@ import numpy as np
 
 from ..data import Episode, buffer_add, buffer_init
 from ..errors import BayesQSEInputError, ConfigError
-from ..follower import follower_log_response_from_utility, utility
+from ..follower import log_response, myopic_response
 from ..inference import laplace_draws, map_newton
 from ..leader_model import (
     DirichletNormalModel,
@@ -105,9 +105,10 @@ from ..leader_model import (
     lsvi_features,
     weissman_l1_radius,
 )
-from ..likelihood import log_likelihood
+from ..likelihood import log_posterior
+from ..model import Model
 from ..optim import adam_ascent, newton_maximize, online_newton_step, positive_precision
-from ..planning import evaluate_policy, plan_myopic, solve_qse
+from ..planning import evaluate_policy, plan_myopic, policy_value, solve_qse, stepwise_policy
 from ..policy_stats import PolicyStats, policy_log_likelihood
 from ..robust_planning import (
     box_plan,
@@ -126,8 +127,6 @@ from .common import (
     initial_dist_estimate,
     initial_state_counts,
     laplace_set_size,
-    model_value,
-    stepwise_start,
     warm_gradient_plan,
 )
 from .switching import switching_learner
@@ -305,7 +304,9 @@ def _data_learner(
             # rare refits (docs/math.md eq. 4'): damped Newton to convergence on the statistics
             transitions = model.mean(stats)[0] if spec.farsighted else None
             objective = lambda th: (
-                policy_log_likelihood(th, features, transitions, eta, data, spec.farsighted)
+                policy_log_likelihood(
+                    th, Model(features, eta, transitions, farsighted=spec.farsighted), data
+                )
                 - 0.5 * lam * th @ th
             )
             theta, _, neg_hessian, _, _ = newton_maximize(
@@ -313,9 +314,8 @@ def _data_learner(
             )
         elif spec.farsighted:
             transitions = model.mean(stats)[0]
-            objective = lambda th: (
-                log_likelihood(th, features, transitions, eta, data, True) - 0.5 * lam * th @ th
-            )
+            fitted = Model(features, eta, transitions, farsighted=True)
+            objective = lambda th: log_posterior(th, fitted, data, lam)
             theta, neg_hessian = online_newton_step(
                 objective, state.theta_hat, jnp.maximum(lam, 1e-6), precision_floor=0.0
             )
@@ -348,14 +348,12 @@ def _data_learner(
 def _plan_point(spec: GameSpec, cfg: LearnerConfig, theta, transitions, reward, logits, rho):
     """Plan against one model: backward induction (myopic) or the warm gradient planner
     (``rho[S]`` the initial distribution, farsighted only)."""
-    features = jnp.asarray(spec.features)
+    model = Model(jnp.asarray(spec.features), spec.eta, transitions, reward, rho, spec.farsighted)
     if not spec.farsighted:
-        _, _, policy = plan_myopic(transitions, reward, features, spec.eta, theta)
+        _, _, policy = plan_myopic(model, theta)
         return policy, logits
-    objective = lambda pi: model_value(
-        pi, theta, transitions, reward, features, spec.eta, rho, True
-    )
-    start = stepwise_start(theta, transitions, reward, features, spec.eta)
+    objective = lambda pi: policy_value(pi, model, theta)
+    start = stepwise_policy(model, theta)
     return warm_gradient_plan(objective, logits, start, cfg.planner_steps, cfg.planner_lr)
 
 
@@ -402,22 +400,22 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         transitions, rewards = model.sample(stats, k_model, M)
         level = quantile_level(buffer.count, cfg.quantile_offset)
         p_mean, r_mean = model.mean(stats)
+        draws = Model(features, spec.eta, transitions, rewards, farsighted=spec.farsighted)
         if not spec.farsighted:
-            nu = jax.nn.softmax(spec.eta * jnp.einsum("hsabd,md->mhsab", features, thetas), -1)
+            nu = myopic_response(draws, thetas)
             # LSVI's draws share the mean kernel: pass it once, not M copies
-            p_draws = None if isinstance(model, LinearLSVI) else transitions
-            _, _, policy = quantile_plan(
-                p_mean, r_mean, nu, level, transitions_draws=p_draws, reward_draws=rewards
-            )
+            p_draws = p_mean if isinstance(model, LinearLSVI) else transitions
+            _, _, policy = quantile_plan(Model(None, None, p_draws, rewards), nu, level)
             return policy, logits
-        values = jax.vmap(model_value, in_axes=(None, 0, 0, 0, None, None, None, None))
-        rho = _initial_dist(spec, buffer)
+        draws = draws.replace(initial_dist=_initial_dist(spec, buffer))
+        axes = Model(None, None, 0, 0, None, farsighted=True)
+        values = jax.vmap(policy_value, in_axes=(None, axes, 0))
 
         def objective(pi):
-            v = values(pi, thetas, transitions, rewards, features, spec.eta, rho, True)
-            return draw_quantile(v, level)
+            return draw_quantile(values(pi, draws, thetas), level)
 
-        start = stepwise_start(theta, p_mean, r_mean, features, spec.eta)
+        mean = draws.replace(transitions=p_mean, leader_reward=r_mean)
+        start = stepwise_policy(mean, theta)
         return warm_gradient_plan(objective, logits, start, cfg.planner_steps, cfg.planner_lr)
 
     return _data_learner("bayes-optimistic", spec, cfg, model, plan)
@@ -499,19 +497,19 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
                 else:
                     reward = jnp.minimum(r_hat + bonus.reward, hi)
                 radius = None if spec.known_model or linear else bonus.l1_radius
-                _, _, policy = box_plan(p_hat, reward, nu_lo, nu_up, True, None, radius)
+                optimistic = Model(features, spec.eta, p_hat, reward)
+                _, _, policy = box_plan(optimistic, nu_lo, nu_up, True, radius)
                 return policy, logits
             cov = jnp.linalg.pinv(precision, hermitian=True)
             if linear:
                 reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
             else:
                 reward = optimistic_leader_reward(model, stats, spec, split["leader"])
-            _, _, policy = ellipsoid_bonus_plan(
-                (p_hat, reward, features, spec.eta), theta, cov, beta, True
-            )
+            optimistic = Model(features, spec.eta, p_hat, reward)
+            _, _, policy = ellipsoid_bonus_plan(optimistic, theta, cov, beta, True)
             return policy, logits
         reward = optimistic_leader_reward(model, stats, spec, split["leader"])
-        start = stepwise_start(theta, p_hat, reward, features, spec.eta)
+        start = stepwise_policy(Model(features, spec.eta, p_hat, reward), theta)
         return joint_optimistic_plan(
             spec,
             cfg,
@@ -578,10 +576,11 @@ def joint_optimistic_plan(
     basis = vecs * semi_axes
     n_pi = H * S * A
 
+    model = Model(features, spec.eta, transitions, reward, farsighted=True)
+
     def value(pi, th):
-        u = utility(features, th)
-        log_nu = follower_log_response_from_utility(u, transitions, pi, spec.eta, True)
-        v, _ = evaluate_policy(transitions, reward, jnp.exp(log_nu), pi)
+        log_nu = log_response(th, model, pi)
+        v, _ = evaluate_policy(model, jnp.exp(log_nu), pi)
         return optimistic_initial_dist(spec, buffer, v[0], delta_initial)
 
     def objective(x):

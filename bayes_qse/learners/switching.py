@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from ..data import Episode
+from ..model import Model
 from ..policy_stats import PolicyStats, episode_information, policy_stats_add, policy_stats_init
 from .common import GameSpec, Learner, LearnerConfig, OnlineState, act
 
@@ -109,9 +110,8 @@ def switching_learner(
         stats = policy_stats_add(data.stats, episode)
         leader_stats = model.update(state.leader_stats, episode)
         transitions = model.mean(leader_stats)[0] if spec.farsighted else None
-        info = episode_information(
-            data.anchor_theta, features, transitions, eta, episode, spec.farsighted
-        )
+        follower = Model(features, eta, transitions, farsighted=spec.farsighted)
+        info = episode_information(data.anchor_theta, follower, episode)
         precision = state.precision + info
         switch = criterion_logdet(precision, floor) >= data.anchor_logdet + log_factor
 
