@@ -270,8 +270,8 @@ def test_security_games_experiment_tiny(tmp_path):
     cfg |= {"online_steps": 10, "num_samples": 20}
     sg.run(cfg, tmp_path / "a", progress=False)
     sg.run(cfg, tmp_path / "b", progress=False)
-    with np.load(tmp_path / "a" / "results.npz") as fa, np.load(tmp_path / "b" / "results.npz") as fb:
-        for k in fa.files:
-            np.testing.assert_array_equal(fa[k], fb[k])
+    a, b = (np.load(tmp_path / x / "results.npz") for x in ("a", "b"))
+    for k in a.files:
+        np.testing.assert_array_equal(a[k], b[k])
     text = sg.table(tmp_path / "a")
     assert "| 15 |" in text and "| 30 |" in text and "thompson" in text
