@@ -256,6 +256,13 @@ def cmd_games(args: argparse.Namespace) -> int:
         for n, r in rows.items()
     )
     text += "\nrandom     a random game (make-game random --seed --states --leader-actions ...)"
+    from .security import SECURITY_GAMES
+
+    for name, ctor in SECURITY_GAMES.items():
+        doc = (ctor.__doc__ or "").strip().splitlines()[0]
+        options = ",".join(sorted(inspect.signature(ctor).parameters))
+        rows[name] = {"kind": "security game (SUQR attacker)", "description": doc}
+        text += f"\n{name} options={options}  {doc}"
     _emit(rows, args.json, text)
     return EXIT_OK
 
