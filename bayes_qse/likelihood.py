@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .commitment import CommitmentStats, commitment_log_likelihood
 from .data import Dataset, EpisodeBuffer, as_buffer
 from .follower import follower_log_response_from_utility, utility
 
@@ -108,3 +109,17 @@ def myopic_log_likelihood_from_counts(
     """Eq. (4) for a myopic follower from precomputed ``counts[H,S,A,B]`` (the fast path)."""
     u = utility(features, theta)
     return jnp.sum(counts * follower_log_response_from_utility(u, None, None, eta, False))
+
+
+def model_log_likelihood(theta: Array, model, stats) -> Array:
+    """``L(theta)`` for the follower kind of a :class:`~bayes_qse.model.Model`: eq. (4) for a
+    follower who answers actions (``stats``: episodes or, myopic, counts), eq. (7c) for one who
+    answers commitments (``stats``: a :class:`~bayes_qse.commitment.CommitmentStats`)."""
+    if model.follower == "commitment":
+        if not isinstance(stats, CommitmentStats):
+            raise TypeError("stats: a commitment follower needs CommitmentStats")
+        return commitment_log_likelihood(theta, model, stats)
+    if not model.farsighted and not isinstance(stats, EpisodeBuffer | Dataset):
+        return myopic_log_likelihood_from_counts(theta, model.features, model.eta, stats)
+    m = model
+    return log_likelihood(theta, m.features, m.transitions, m.eta, stats, m.farsighted)

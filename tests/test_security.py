@@ -267,11 +267,68 @@ def test_security_games_experiment_tiny(tmp_path):
 
     cfg = load_config(sg, None, False, {"seeds": 1, "base_seed": 0})
     cfg |= {"sample_sizes": [15, 30], "planning_sizes": [10], "rounds": 3, "plan_steps": 20}
-    cfg |= {"online_steps": 10, "num_samples": 20}
+    cfg |= {"online_steps": 10, "num_samples": 20, "learners": ["greedy", "thompson"]}
     sg.run(cfg, tmp_path / "a", progress=False)
     sg.run(cfg, tmp_path / "b", progress=False)
     a, b = (np.load(tmp_path / x / "results.npz") for x in ("a", "b"))
     for k in a.files:
         np.testing.assert_array_equal(a[k], b[k])
     text = sg.table(tmp_path / "a")
-    assert "| 15 |" in text and "| 30 |" in text and "thompson" in text
+    assert "| 15 |" in text and "| 30 |" in text and "| thompson |" in text
+
+
+@pytest.mark.slow
+def test_sbc_passes_batched_nuts_on_the_suqr_posterior():
+    """Simulation-based calibration of NUTS on eq. (7c) with the N(0, 2^2 I) prior: ranks of
+    prior draws among posterior draws are uniform, and a posterior squeezed to half its width
+    is flagged.  Bug caught: a likelihood scaled wrongly (over- or under-confident posterior)
+    or a prior in the sampler that differs from the one the weights were drawn from."""
+    from bayes_qse.sbc import batched_nuts, rank_statistic, uniformity_test
+    from bayes_qse.security.inference import _nuts_log_density
+
+    R, K, scale = 100, 60, 2.0
+    game = uniform_security_game(5, 2.0, seed=0, theta=None)
+    k_theta, k_cov, k_data, k_nuts = jax.random.split(jax.random.PRNGKey(5), 4)
+    theta = scale * jax.random.normal(k_theta, (R, 3))
+    cov = random_coverages(k_cov, 5, 2.0, K)
+    counts = jax.vmap(lambda k, w: simulate_attacks(k, game, w, cov).counts)(
+        jax.random.split(k_data, R), theta
+    )
+    psi = jnp.broadcast_to(attack_stats(game, AttackData(cov, counts[0])).psi, (R, K, 5, 3))
+    lam = jnp.full((R,), 1.0 / scale**2)
+    out = batched_nuts(
+        k_nuts, _nuts_log_density, jnp.zeros((R, 3)), (psi, counts, lam),
+        num_warmup=150, num_samples=300,
+    )  # fmt: skip
+    draws = out.draws[:, ::3]
+    good = uniformity_test(np.asarray(rank_statistic(jnp.asarray(draws), theta)), draws.shape[1])
+    assert good.chi2_pvalue.min() > 0.005 and good.ks_pvalue.min() > 0.005, good
+    mean = draws.mean(axis=1, keepdims=True)
+    squeezed = mean + 0.5 * (draws - mean)
+    bad = uniformity_test(np.asarray(rank_statistic(jnp.asarray(squeezed), theta)), draws.shape[1])
+    assert min(bad.chi2_pvalue.min(), bad.ks_pvalue.min()) < 0.001, bad
+
+
+def test_one_likelihood_function_dispatches_on_the_follower_kind():
+    """``model_log_likelihood`` gives eq. (7c) for a security game's model and eq. (4) for a
+    Markov game's.  Bug caught: the commitment kind falling through to the action likelihood
+    (or the static field lost, so every model looks myopic)."""
+    from bayes_qse.data import simulate
+    from bayes_qse.games import patrol_game
+    from bayes_qse.likelihood import log_likelihood, model_log_likelihood
+    from bayes_qse.model import as_model
+
+    game = uniform_security_game(4, 1.0, seed=2)
+    cov = random_coverages(jax.random.PRNGKey(0), 4, 1.0, 9)
+    data = simulate_attacks(jax.random.PRNGKey(1), game, game.theta, cov, 3)
+    w = jnp.array([-3.0, 0.2, 0.1])
+    model = as_model(game)
+    assert model.follower_kind == "commitment"
+    got = float(model_log_likelihood(w, model, attack_stats(game, data)))
+    assert got == pytest.approx(float(suqr_log_likelihood(w, game, data)), rel=1e-13)
+    markov = patrol_game()
+    eps = simulate(markov, np.full(markov.shape[:3], 1.0 / markov.shape[2]), 5, 0)
+    th = jnp.asarray(markov.theta)
+    want = log_likelihood(th, markov.features, markov.transitions, markov.eta, eps, False)
+    assert as_model(markov).follower_kind == "myopic"
+    assert float(model_log_likelihood(th, as_model(markov), eps)) == pytest.approx(float(want))

@@ -28,6 +28,7 @@ from scipy.stats import norm
 
 from ..commitment import commitment_log_response
 from ..errors import GameValidationError
+from ..model import Model
 
 Array = jax.Array
 
@@ -66,6 +67,12 @@ class SecurityGame:
 
     def replace(self, **changes: Any) -> SecurityGame:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def model(self) -> Model:
+        """The follower model (``follower="commitment"``, ``eta = 1``; the SUQR features of
+        each commitment come with the data, :func:`~bayes_qse.security.attack_stats`)."""
+        return Model(features=None, eta=1.0, follower="commitment")
 
 
 def make_security_game(
