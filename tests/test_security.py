@@ -332,3 +332,18 @@ def test_one_likelihood_function_dispatches_on_the_follower_kind():
     want = log_likelihood(th, markov.features, markov.transitions, markov.eta, eps, False)
     assert as_model(markov).follower_kind == "myopic"
     assert float(model_log_likelihood(th, as_model(markov), eps)) == pytest.approx(float(want))
+
+
+@pytest.mark.slow
+def test_per_draw_plans_answer_their_own_draw():
+    """``plan_per_draw`` gives each draw its own QSE: each value is the loop utility of its
+    coverage under *that* draw and at least the 0.05-grid's best for it.  Bug caught: the vmap
+    planning every row against the first draw (or the draws' mean)."""
+    from bayes_qse.security import plan_per_draw
+
+    game = uniform_security_game(3, 1.0, seed=4)
+    draws = np.array([[-9.0, 0.4, 0.2], [-2.0, 0.8, -0.3], [-15.0, 0.1, 0.6]])
+    cov, val = plan_per_draw(game, draws, n_starts=8, steps=300)
+    for j, w in enumerate(draws):
+        assert val[j] == pytest.approx(_np_suqr(w, game, cov[j])[1], rel=1e-10)
+        assert val[j] >= _grid_best(game, w, 0.05) - 1e-9
