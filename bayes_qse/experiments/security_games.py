@@ -262,6 +262,13 @@ def table(out_dir: Path) -> str:
     return text + "\n"
 
 
+def _log_ticks(ax, sizes) -> None:
+    """A log x-axis labelled at the sizes only (no overlapping minor labels)."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(sizes), [str(int(v)) for v in sizes])
+    ax.tick_params(axis="x", which="minor", labelbottom=False)
+
+
 def plot(out_dir: Path) -> list[Path]:
     """``sample_efficiency.png``, ``online_regret.png``, ``planning.png`` and ``table.md``."""
     from ..plots import new_figure, save_figure
@@ -277,7 +284,7 @@ def plot(out_dir: Path) -> list[Path]:
         for name in ("mle", "mean"):
             m, se = _mean_se(a[f"{stem}_{name}"])
             ax.errorbar(n, m, yerr=se, marker="o", capsize=3, label=name)
-        ax.set_xscale("log")
+        _log_ticks(ax, n)
         ax.set_xlabel("observed attacks")
         ax.set_ylabel(label)
         ax.legend()
@@ -294,7 +301,7 @@ def plot(out_dir: Path) -> list[Path]:
     for k in ("quantile", "point", "bayes"):
         m, se = _mean_se(a[f"plan_loss_{k}"])
         axes[0].errorbar(doc["planning_sizes"], m, yerr=se, marker="o", capsize=3, label=k)
-    axes[0].set_xscale("log")
+    _log_ticks(axes[0], doc["planning_sizes"])
     axes[0].set_xlabel("historical attacks")
     axes[0].set_ylabel("true utility loss")
     axes[0].legend()
