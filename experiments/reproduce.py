@@ -14,10 +14,17 @@ case it is:
 - ``aggregate-skipped``: an aggregate over all seeds when only ``--seeds K`` were rerun;
 - ``DIFFERS`` / ``MISSING`` / ``NEW``: a real difference.
 
+XLA compiles for the host CPU (its vector width, fused multiply-adds), so arrays published from
+another machine can differ in the last bits even where the code is unchanged, and chaotic
+parts (a planner's argmax after a near-tie) then diverge.  ``--baseline REV`` therefore reruns
+the code of git revision ``REV`` on *this* machine and compares with that instead: the check
+that a refactoring kept every computation bit for bit.
+
 Usage::
 
     python experiments/reproduce.py                      # everything (about an hour on 2 cores)
     python experiments/reproduce.py --seeds 2 --only online_regret offline_suboptimality
+    python experiments/reproduce.py --seeds 2 --baseline 0f8ff11 --only online_regret
     python experiments/reproduce.py --list
 
 Exit status 0 when no array is ``DIFFERS``/``MISSING``/``sampled-DIFFERS``, 1 otherwise.
@@ -27,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -170,31 +179,72 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a[both] - b[both]), initial=0.0))
 
 
-def rerun(spec: Published, n_seeds: int | None, out: Path) -> tuple[dict, float, dict]:
-    """Rerun ``spec``'s experiment with its published config (first ``n_seeds`` seeds) into
-    ``out``; returns the new arrays, the wall time and the *published* config."""
-    from bayes_qse.experiments import get_experiment, load_config
+_RUN = """
+import json, sys
+from pathlib import Path
+from bayes_qse.experiments import get_experiment, load_config
+manifest, experiment, n_seeds, out = sys.argv[1:5]
+config = dict(json.loads(Path(manifest).read_text())["config"])
+if n_seeds != "all":
+    config["seeds"] = min(int(n_seeds), config["seeds"])
+module = get_experiment(experiment)
+print(module.run(load_config(module, full=True, overrides=config), Path(out), progress=False))
+"""
 
-    manifest = json.loads((RESULTS / spec.folder / "manifest.json").read_text())
-    config = dict(manifest["config"])
-    if n_seeds is not None:
-        config["seeds"] = min(n_seeds, config["seeds"])
-    module = get_experiment(spec.experiment)
-    config = load_config(module, full=True, overrides=config)
+
+def rerun(
+    spec: Published, n_seeds: int | None, out: Path, tree: Path = ROOT
+) -> tuple[dict, float, dict]:
+    """Rerun ``spec``'s experiment with its published config (first ``n_seeds`` seeds) into
+    ``out``, with the code of ``tree`` (a checkout), in a fresh process; returns the new
+    arrays, the wall time and the *published* config."""
+    manifest = RESULTS / spec.folder / "manifest.json"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    args = [str(manifest), spec.experiment, "all" if n_seeds is None else str(n_seeds), str(out)]
     start = time.perf_counter()
-    path = module.run(config, out, progress=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN, *args], env=env, cwd=tree, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{spec.folder} failed with {tree}:\n{done.stderr[-2000:]}")
+    path = Path(done.stdout.strip().splitlines()[-1])
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
-    return arrays, time.perf_counter() - start, manifest["config"]
+    return arrays, time.perf_counter() - start, json.loads(manifest.read_text())["config"]
+
+
+def baseline_tree(rev: str, where: Path) -> Path:
+    """A detached checkout of ``rev`` (``git worktree``) at ``where``."""
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(where), rev], check=True
+    )
+    return where
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=sorted(PUBLISHED), metavar="FOLDER")
     parser.add_argument("--seeds", type=int, default=None, help="rerun only the first K seeds")
-    parser.add_argument("--out", type=Path, default=None, help="keep the reruns here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="keep the reruns here (a new directory: runs found there are resumed, not redone)",
+    )
     parser.add_argument("--list", action="store_true", help="list the published folders")
     parser.add_argument("--json", type=Path, default=None, help="write the comparison here")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="compare with the code of git revision REV rerun on this machine (instead of the "
+        "published arrays, which may come from another CPU)",
+    )
+    parser.add_argument(
+        "--baseline-dir",
+        type=Path,
+        default=None,
+        help="keep the baseline reruns under DIR/REV and reuse the finished ones",
+    )
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(PUBLISHED))
@@ -204,11 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     report, bad = {}, False
     with tempfile.TemporaryDirectory() as tmp:
         base = args.out or Path(tmp)
+        old_tree = baseline_tree(args.baseline, Path(tmp) / "baseline") if args.baseline else None
         for folder in args.only or list(PUBLISHED):
             spec = PUBLISHED[folder]
-            with np.load(RESULTS / folder / "results.npz") as z:
-                old = {k: z[k] for k in z.files}
-            new, seconds, config = rerun(spec, args.seeds, base / folder.replace("/", "_"))
+            tag = folder.replace("/", "_")
+            if old_tree is None:
+                with np.load(RESULTS / folder / "results.npz") as z:
+                    old = {k: z[k] for k in z.files}
+            else:
+                keep = args.baseline_dir / args.baseline if args.baseline_dir else base
+                old, _, _ = rerun(spec, args.seeds, keep / f"{tag}_seeds{args.seeds}", old_tree)
+            new, seconds, config = rerun(spec, args.seeds, base / f"{tag}_new")
             n_seeds = None if args.seeds is None or args.seeds >= config["seeds"] else args.seeds
             rows = compare(old, new, spec, n_seeds, n_reps=config.get("seeds"))
             print(
@@ -219,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {case:18s} {name}  {detail}")
                 bad |= case in ("DIFFERS", "MISSING", "sampled-DIFFERS")
             report[folder] = {"seconds": seconds, "seeds": n_seeds, "arrays": rows}
+    if old_tree is not None:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)])
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1))
     print("REPRODUCED" if not bad else "DIFFERENCES FOUND")

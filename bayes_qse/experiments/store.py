@@ -41,6 +41,7 @@ import datetime as _dt
 import errno
 import json
 import os
+import platform
 import re
 import shutil
 import socket
@@ -94,7 +95,27 @@ def library_versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover - numpyro is a dependency
         pass
     versions["python"] = sys.version.split()[0]
+    versions["platform"] = f"{jax.default_backend()}: {cpu_description()}"
     return versions
+
+
+def cpu_description() -> str:
+    """The CPU model and the vector extensions XLA compiles for (``/proc/cpuinfo`` on Linux,
+    ``platform.processor()`` elsewhere): floating-point results are bit-identical only on the
+    same platform, so a manifest records it."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            info = fh.read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln), ""
+    )
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []
+    )
+    simd = [f for f in ("avx512f", "avx2", "fma", "neon", "asimd") if f in flags]
+    return f"{model or platform.machine()} ({' '.join(simd) or 'no avx'})"
 
 
 class RunNotice(UserWarning):
