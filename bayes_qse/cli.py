@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .errors import BayesQSEInputError, ConfigError
+from .security import SECURITY_GAMES
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -256,8 +257,6 @@ def cmd_games(args: argparse.Namespace) -> int:
         for n, r in rows.items()
     )
     text += "\nrandom     a random game (make-game random --seed --states --leader-actions ...)"
-    from .security import SECURITY_GAMES
-
     for name, ctor in SECURITY_GAMES.items():
         doc = (ctor.__doc__ or "").strip().splitlines()[0]
         options = ",".join(sorted(inspect.signature(ctor).parameters))

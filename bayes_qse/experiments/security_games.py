@@ -220,7 +220,7 @@ def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def table(out_dir: Path) -> str:
     """``table.md``: the three studies as markdown tables (mean +- standard error over seeds)."""
-    from ..plots import markdown_table
+    from ..plots import markdown_table  # lazy: report code loads matplotlib
 
     out_dir = Path(out_dir)
     doc = json.loads((out_dir / "results.json").read_text())["summary"]
@@ -271,7 +271,7 @@ def _log_ticks(ax, sizes) -> None:
 
 def plot(out_dir: Path) -> list[Path]:
     """``sample_efficiency.png``, ``online_regret.png``, ``planning.png`` and ``table.md``."""
-    from ..plots import new_figure, save_figure
+    from ..plots import new_figure, save_figure  # lazy: figures only
 
     out_dir = Path(out_dir)
     doc = json.loads((out_dir / "results.json").read_text())["summary"]

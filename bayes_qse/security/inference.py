@@ -21,6 +21,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
 
 from ..commitment import CommitmentStats, commitment_log_likelihood
 from ..errors import BayesQSEInputError, DatasetValidationError
@@ -214,10 +217,6 @@ def suqr_posterior(
 def suqr_numpyro_model(psi, counts, prior_scale: float | None = None):
     """NumPyro model of eq. (7c): ``w ~ N(0, prior_scale^2 I)`` (or flat when ``None``) and the
     likelihood as a factor; its potential energy is ``-log posterior``."""
-    import numpyro
-    import numpyro.distributions as dist
-    from numpyro.distributions import constraints
-
     if prior_scale is None:
         prior = dist.ImproperUniform(constraints.real_vector, (), (3,))
     else:
