@@ -190,8 +190,8 @@ def suqr_posterior(
         diagnostics = {"r_hat": None, "ess": np.full(3, float(num_samples)), "divergences": 0}
         diagnostics["warnings"] = []
         return Posterior(
-            np.asarray(draws), "laplace", diagnostics, 1, cov, np.asarray(w_map), "normal",
-            float(prior_scale),
+            theta=np.asarray(draws), method="laplace", diagnostics=diagnostics, num_chains=1,
+            cov=cov, map_theta=np.asarray(w_map), prior="normal", prior_scale=float(prior_scale),
         )  # fmt: skip
     rep = lambda x: jnp.broadcast_to(x, (num_chains, *jnp.shape(x)))  # noqa: E731
     out = batched_nuts(
@@ -209,8 +209,9 @@ def suqr_posterior(
         "warnings": [],
     }
     return Posterior(
-        out.draws.reshape(-1, 3), "nuts", diagnostics, int(num_chains), None, np.asarray(w_map),
-        "normal", float(prior_scale), out.diverging.reshape(-1),
+        theta=out.draws.reshape(-1, 3), method="nuts", diagnostics=diagnostics,
+        num_chains=int(num_chains), map_theta=np.asarray(w_map), prior="normal",
+        prior_scale=float(prior_scale), diverging=out.diverging.reshape(-1),
     )  # fmt: skip
 
 
