@@ -26,6 +26,7 @@ if X64:
     jax.config.update("jax_enable_x64", True)
 
 from . import games  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .data import Dataset  # noqa: E402
 from .errors import (  # noqa: E402
     BayesQSEInputError,
@@ -37,8 +38,6 @@ from .follower import follower_response  # noqa: E402
 from .games import Game  # noqa: E402
 from .inference import MLEFit, Posterior, fit_mle, sample_posterior  # noqa: E402
 from .planning import Solution, leader_value, solve_qse  # noqa: E402
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BayesQSEInputError",

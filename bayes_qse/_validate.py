@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -217,3 +218,27 @@ def check_memory(
             f"{format_bytes(limit)} allowed (half the physical memory; set BAYES_QSE_MAX_BYTES "
             "to change)"
         )
+
+
+# Game-shaped checks (duck-typed on ``game.shape``, ``feature_dim``, ``features``, ``eta``)
+
+
+def validate_policy(game: Any, policy: Any, name: str = "leader_policy") -> np.ndarray:
+    """Return ``policy`` as a float64 ``[H,S,A]`` array of distributions, or raise."""
+    pi = as_float_array(policy, name, 3)
+    H, S, A, _ = game.shape
+    check_shape(pi, (H, S, A), name)
+    check_distribution(pi, name, axis=-1)
+    return pi
+
+
+def validate_theta(game: Any, theta: Any, name: str = "theta") -> np.ndarray:
+    """Return ``theta`` as float64 ``[d]`` (or ``[M,d]``) matching the game's features."""
+    th = as_float_array(theta, name)
+    if th.ndim not in (1, 2) or th.shape[-1] != game.feature_dim:
+        raise BayesQSEInputError(
+            f"{name}: expected shape ({game.feature_dim},) or (M, {game.feature_dim}), "
+            f"got {th.shape}"
+        )
+    check_scaled_utility(np.asarray(game.features), th, float(game.eta), name)
+    return th

@@ -9,7 +9,9 @@ Subcommands::
     bayes-qse solve GAME.npz [--json]                  the QSE policy and value (eq. 2)
     bayes-qse fit DATA.npz GAME.npz [--method ...]     fit the follower (eq. 4)
     bayes-qse run EXPERIMENT [--config FILE] ...       run an experiment of docs/math.md §7
-    bayes-qse plot RESULTS_DIR                         redraw an experiment's figures
+    bayes-qse plot RESULTS_DIR [--select K=V ...]      redraw an experiment's (a sweep's) figures
+    bayes-qse sweep SPEC.toml --out DIR [--executor local|ray] [--address A] [--workers N]
+                                                       run a declarative grid (docs/howto_sweeps.md)
 
 Bad input (a malformed file, a bad flag or configuration value) prints exactly one line on
 stderr naming the problem and exits with status 2, never a traceback.  Unexpected errors exit
@@ -24,150 +26,47 @@ import json
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any
 
-from .errors import BayesQSEInputError, ConfigError
+import numpy as np
+
+from . import data as data_module
+from . import games as games_module
+from ._validate import check_eta, check_memory
+from .console import (
+    EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    OneLineArgumentParser,
+    _fail,
+    _install_signal_handlers,
+    _one_line,
+    _one_line_warning,
+    guarded,
+    integer_arg,
+    path_arg,
+    seed_arg,
+)
+from .data import Dataset, dataset_bytes
+from .demo import run_demo
+from .errors import ConfigError
+from .experiments import (
+    EXPERIMENTS,
+    RunHelpAction,
+    add_run_arguments,
+    get_experiment,
+    run_and_report,
+)
+from .experiments.store import read_manifest
+from .games import NAMED_GAMES, Game
+from .inference import fit_summary
+from .io import check_npz, to_jsonable, write_target
+from .planning import solve_qse
 from .security import SECURITY_GAMES
-
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command killed by SIGPIPE
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout without a fd
-        pass
-
-
-def _install_signal_handlers() -> None:
-    """Console use only: the first Ctrl-C raises ``KeyboardInterrupt`` (one line, status
-    130, see :func:`guarded`); a second one, while the first is being handled (JAX and
-    NumPyro can take a while to unwind), prints one line and exits 130 at once."""
-    import os
-    import signal
-
-    state = {"interrupted": False}
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if state["interrupted"]:
-            try:
-                os.write(2, b"bayes-qse: error: interrupted again; exiting now\n")
-            finally:
-                os._exit(EXIT_INTERRUPTED)
-        state["interrupted"] = True
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # pragma: no cover - not the main thread
-        pass
-
-
-def _one_line(text: str) -> str:
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
-
-
-def _fail(message: str) -> None:
-    print(f"bayes-qse: error: {_one_line(message)}", file=sys.stderr)
-
-
-def guarded(func: Callable[[], int | None], debug: bool = False) -> int:
-    """Run ``func`` and turn exceptions into an exit status with one line on stderr.
-
-    ``BayesQSEInputError`` and ``OSError`` (bad input, missing files): status 2.
-    ``KeyboardInterrupt``: status 130 (rerun the same command to resume an experiment).
-    A closed standard output (``bayes-qse games | head -1``): status 141 (128 + SIGPIPE),
-    quietly, as a command killed by SIGPIPE.
-    Anything else: status 1, or the traceback when ``debug``.
-    """
-    try:
-        code = int(func() or 0)
-        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
-        return code
-    except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_BROKEN_PIPE
-    except BayesQSEInputError as exc:
-        _fail(str(exc))
-        return EXIT_BAD_INPUT
-    except OSError as exc:
-        name = exc.filename if exc.filename not in (None, "", ".") else None
-        _fail(f"{exc.strerror or exc}: {name}" if name else str(exc.strerror or exc))
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        _fail("interrupted; finished work is saved, rerun the same command to resume")
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        if debug:
-            raise
-        _fail(f"internal error {type(exc).__name__}: {exc} (rerun with --debug for details)")
-        return EXIT_INTERNAL
-
-
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"bayes-qse: warning: {_one_line(str(message))}\n"
-
-
-def integer_arg(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse ``type``: an integer in ``[low, high]``, written plainly or in integral
-    scientific notation (``1e6``); anything else is a one-line usage error naming the flag."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-            if not number.is_integer():
-                raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-            value = int(number)
-        if value < low or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
-        return value
-
-    parse.__name__ = "int"
-    return parse
-
-
-def seed_arg(text: str) -> int:
-    """An argparse ``type``: a seed in ``[0, 2**32 - 1]``."""
-    from ._validate import SEED_MAX
-
-    return integer_arg(0, SEED_MAX)(text)
-
-
-seed_arg.__name__ = "int"
-
-
-def path_arg(text: str) -> str:
-    """An argparse ``type``: a non-empty file name (``''`` would otherwise mean ``.``)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("empty file name")
-    return text
-
-
-path_arg.__name__ = "path"
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        _fail(f"{self.prog}: {message} (see --help)")
-        sys.exit(EXIT_BAD_INPUT)
-
+from .sweeps import run_sweep
 
 # ---------------------------------------------------------------------------------------
 # Subcommands
@@ -175,8 +74,6 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 
 def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
-    from .io import to_jsonable
-
     if as_json:
         print(json.dumps(to_jsonable(obj), sort_keys=True))
     else:
@@ -184,8 +81,6 @@ def _emit(obj: dict[str, Any], as_json: bool, text: str) -> None:
 
 
 def _policy_table(policy: Any) -> str:
-    import numpy as np
-
     pi = np.asarray(policy)
     H, S, A = pi.shape
     lines = ["  step state  policy over leader actions"]
@@ -198,11 +93,6 @@ def _policy_table(policy: Any) -> str:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     """Solve the QSE of a game file (eq. 2) and print the value and policy."""
-    import numpy as np
-
-    from .games import Game
-    from .planning import solve_qse
-
     game = Game.load(args.game)
     sol = solve_qse(game, seed=args.seed)
     out = {
@@ -237,8 +127,6 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 def cmd_games(args: argparse.Namespace) -> int:
     """List the named games with their sizes."""
-    from .games import NAMED_GAMES
-
     rows = {}
     for name, ctor in NAMED_GAMES.items():
         g = ctor()
@@ -291,8 +179,6 @@ def random_game_bytes(H: int, S: int, A: int, B: int, d: int) -> int:
 
 
 def _check_random_game_size(args: argparse.Namespace) -> None:
-    from ._validate import check_memory
-
     H = args.horizon if args.horizon is not None else 3
     S, A, B, d = args.states, args.leader_actions, args.follower_actions, args.features
     flag = "--features" if d > S else "--states"  # the largest array: S x S or x d
@@ -306,16 +192,12 @@ def _check_random_game_size(args: argparse.Namespace) -> None:
 
 def cmd_make_game(args: argparse.Namespace) -> int:
     """Write a named or random game to an ``.npz`` file."""
-    from ._validate import check_eta
-    from .games import NAMED_GAMES, random_game
-    from .io import write_target
-
     if args.eta is not None:
         check_eta(args.eta, "--eta", ConfigError)
     write_target(args.out)  # refuse a FIFO/device/directory before building the game
     if args.name == "random":
         _check_random_game_size(args)
-        game = random_game(
+        game = games_module.random_game(  # looked up at call time (tests trap it)
             args.seed,
             args.states,
             args.leader_actions,
@@ -339,13 +221,6 @@ def cmd_make_game(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate episodes of a game under a behaviour policy and save the dataset."""
-    import numpy as np
-
-    from ._validate import check_memory
-    from .data import dataset_bytes, simulate
-    from .games import Game
-    from .io import write_target
-
     write_target(args.out)  # refuse a FIFO/device/directory before simulating
     game = Game.load(args.game)
     if args.episodes < 1:
@@ -360,12 +235,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.policy == "uniform":
         policy = np.full((H, S, A), 1.0 / A)
     else:
-        from .planning import solve_qse
-
         policy = np.asarray(solve_qse(game, seed=args.seed).policy)
         if args.policy == "qse-mixed":
             policy = 0.5 * policy + 0.5 / A
-    data = simulate(game, policy, args.episodes, args.seed)
+    data = data_module.simulate(game, policy, args.episodes, args.seed)  # call-time lookup
     path = data.save(args.out)
     print(f"wrote {path}: {data.n_episodes} episodes of horizon {H} ({args.policy} policy)")
     return EXIT_OK
@@ -373,13 +246,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit the follower's utility parameter from a dataset (eq. 4)."""
-    from .data import Dataset
-    from .games import Game
-
-    try:
-        from .inference import fit_summary
-    except ImportError:  # pragma: no cover - the inference module ships with the package
-        raise ConfigError("fit: the inference module is not available in this version") from None
     if args.samples is not None and args.samples < 1:
         raise ConfigError(f"--samples: must be >= 1, got {args.samples}")
     game = Game.load(args.game)
@@ -407,8 +273,6 @@ def _stderr_is_tty() -> bool:
 
 
 def _fit_text(summary: dict[str, Any], game: Any, method: str) -> str:
-    import numpy as np
-
     def floats(values: Any) -> np.ndarray:  # None (a non-finite entry) -> nan
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
@@ -432,20 +296,20 @@ def _fit_text(summary: dict[str, Any], game: Any, method: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run an experiment (resumable) and draw its figures."""
-    from .experiments import run_and_report
-
     run_and_report(args.experiment, args)
     return EXIT_OK
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Redraw the figures of a results directory (experiment found from its manifest)."""
-    from pathlib import Path
+    if (Path(args.results) / "sweep.json").is_file():
+        from .sweeps.plot import plot as plot_sweep  # lazy: matplotlib, figures only
 
-    from .experiments import get_experiment
-    from .experiments.store import read_manifest
-    from .io import check_npz
-
+        for fig in plot_sweep(args.results, args.select):
+            print(f"figure: {fig}")
+        return EXIT_OK
+    if args.select:
+        raise ConfigError("select: only for a sweep directory (bayes-qse sweep)")
     manifest = read_manifest(args.results)
     module = get_experiment(str(manifest.get("experiment")))
     results = Path(args.results) / "results.npz"
@@ -456,10 +320,22 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run (or resume) a sweep spec into a directory, then gather its results."""
+    nc, js = run_sweep(
+        args.spec,
+        args.out,
+        executor=args.executor,
+        workers=args.workers,
+        address=args.address,
+        progress=not args.no_progress,
+    )
+    print(f"results: {nc}\nsummary: {js}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end demo."""
-    from .demo import run_demo
-
     run_demo(args.out, seed=args.seed, show_progress=not args.no_progress, quick=args.quick)
     return EXIT_OK
 
@@ -471,8 +347,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayes-qse`` argument parser (one subparser per subcommand)."""
-    from .experiments import EXPERIMENTS, RunHelpAction, add_run_arguments
-
     parser = OneLineArgumentParser(
         prog="bayes-qse",
         description=(
@@ -564,7 +438,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="redraw the figures of a results directory")
     p.add_argument("results", metavar="RESULTS_DIR", type=path_arg)
+    p.add_argument(
+        "--select",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a sweep directory only: draw the slice KEY=VALUE (repeatable)",
+    )
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("sweep", help="run a declarative grid of online runs (resumable)")
+    p.add_argument("spec", metavar="SPEC.toml", type=path_arg)
+    p.add_argument("--out", required=True, metavar="DIR", type=path_arg, help="sweep directory")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", help="ray only: join this cluster ('auto': the running one)")
+    p.add_argument(
+        "--workers", type=integer_arg(1), default=1, help="processes (local) or CPUs (ray) (1)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
@@ -586,6 +477,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return guarded(lambda: args.func(args), debug=args.debug)
     finally:
         warnings.formatwarning = saved
+
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "OneLineArgumentParser",
+    "_fail",
+    "_install_signal_handlers",
+    "_one_line",
+    "build_parser",
+    "guarded",
+    "integer_arg",
+    "main",
+    "path_arg",
+    "random_game_bytes",
+    "seed_arg",
+]
 
 
 if __name__ == "__main__":

@@ -26,9 +26,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import as_float_array, as_index_array, check_distribution
+from ._validate import (
+    SEED_MAX,
+    as_float_array,
+    as_index_array,
+    check_distribution,
+    check_memory,
+    validate_policy,
+)
 from .errors import DatasetValidationError
 from .follower import follower_log_response
+from .io import atomic_write_npz, read_npz
 
 Array = jax.Array
 
@@ -191,8 +199,6 @@ class Dataset:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the dataset to ``path`` (``.npz``) atomically with exactly the field names."""
-        from .io import atomic_write_npz
-
         return atomic_write_npz(path, {f: getattr(self, f) for f in DATASET_FIELDS})
 
     @classmethod
@@ -203,8 +209,6 @@ class Dataset:
             DatasetValidationError: the file is missing, unreadable, lacks a field, or holds
                 arrays that do not form a valid dataset (the message names the field).
         """
-        from .io import read_npz
-
         return cls(**read_npz(path, DATASET_FIELDS, DatasetValidationError))
 
 
@@ -227,9 +231,6 @@ def simulate(game: Any, policy_or_policies: Any, n_episodes: int, seed: int) -> 
             the memory estimate of :func:`dataset_bytes`) when they would not fit in memory.
         seed: integer seed in ``[0, 2**32 - 1]``; the same seed gives the same dataset.
     """
-    from ._validate import SEED_MAX, check_memory
-    from .planning import validate_policy
-
     if isinstance(n_episodes, bool | np.bool_) or int(n_episodes) != n_episodes or n_episodes < 0:
         raise DatasetValidationError(f"n_episodes: must be an integer >= 0, got {n_episodes!r}")
     n_episodes = int(n_episodes)

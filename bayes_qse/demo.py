@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from .data import simulate
+from .games import patrol_game, random_game, tabular_game
+from .inference import fit_mle, sample_posterior
 from .io import atomic_write_json
+from .learners.runner import run_online
+from .planning import leader_value, solve_qse
 
 
 def _say(text: str = "") -> None:
@@ -39,8 +44,6 @@ def online_game(seed: int = 0) -> Any:
     With one-hot (tabular) features nothing learnt about the follower at one leader action
     carries over to another, so a leader that never explores may never try the best action.
     """
-    from .games import random_game, tabular_game
-
     base = random_game(
         seed,
         n_states=2,
@@ -60,8 +63,7 @@ def _online_section(
     out: Path, *, seed: int, quick: bool, show_progress: bool
 ) -> tuple[dict[str, Any], str]:
     """Greedy vs Thompson sampling (docs/math.md §5) on :func:`online_game`: regret over seeds."""
-    from .learners.online import run_online
-    from .plots import loglog_panel, new_figure, regret_curves, save_figure
+    from .plots import loglog_panel, new_figure, regret_curves, save_figure  # lazy: matplotlib
 
     game = online_game(0)
     episodes, n_seeds = (50, 2) if quick else (200, 4)
@@ -124,11 +126,7 @@ def run_demo(
 
     ``quick`` shrinks every stage (for tests); the default sizes take a few minutes on 2 cores.
     """
-    from . import leader_value, solve_qse
-    from .data import simulate
-    from .games import patrol_game
-    from .inference import fit_mle, sample_posterior
-    from .plots import new_figure, posterior_vs_truth, save_figure
+    from .plots import new_figure, posterior_vs_truth, save_figure  # lazy: matplotlib
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

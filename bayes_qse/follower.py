@@ -18,6 +18,9 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from ._validate import validate_policy
+from .errors import BayesQSEInputError
+
 Array = jax.Array
 
 
@@ -90,11 +93,7 @@ def follower_response(game: Any, leader_policy: Array | None = None, theta=None)
     required: the response depends on the leader's later policy through ``V^F``.
     """
     if game.farsighted and leader_policy is None:
-        from .errors import BayesQSEInputError
-
         raise BayesQSEInputError("leader_policy: required for a farsighted follower")
     if leader_policy is not None and not isinstance(leader_policy, jax.core.Tracer):
-        from .planning import validate_policy
-
         leader_policy = validate_policy(game, leader_policy)
     return jnp.exp(follower_log_response(game, leader_policy, theta))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._validate import (
@@ -160,8 +161,6 @@ class Game:
 
     def utility(self, theta: Any = None) -> jax.Array:
         """Follower utility ``u[H,S,A,B] = features @ theta`` (eq. 3); true theta by default."""
-        import jax.numpy as jnp
-
         th = self.theta if theta is None else theta
         return jnp.einsum("hsabd,d->hsab", self.features, th)
 

@@ -30,10 +30,15 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+from numpyro.infer import NUTS
 
 from ._validate import as_float_array, check_eta, check_positive_scalar
-from .data import Dataset, EpisodeBuffer, buffer_from_dataset
+from .data import Dataset, EpisodeBuffer, buffer_from_dataset, simulate
 from .errors import BayesQSEInputError
+from .games import Game
 from .likelihood import log_likelihood, myopic_log_likelihood_from_counts, response_counts
 
 Array = jax.Array
@@ -200,8 +205,6 @@ class _Model(NamedTuple):
 
 def _resolve_model(dataset, game_or_features, eta, transitions, farsighted) -> _Model:
     """Features, transitions, eta and the follower model from a Game or from bare features."""
-    from .games import Game
-
     if isinstance(game_or_features, Game):
         g = game_or_features
         phi = np.asarray(g.features)
@@ -387,9 +390,6 @@ def identified_directions(
     identified.  A direction outside the range is one that no leader policy reveals (e.g. a
     feature constant across follower actions, for a myopic follower).
     """
-    from .data import simulate
-    from .likelihood import log_likelihood
-
     H, S, A, _ = game.shape
     rng = np.random.default_rng(seed)
     policies = rng.dirichlet(np.ones(A), size=(n_episodes, H, S))
@@ -546,7 +546,7 @@ class Posterior:
         NUTS results also carry ``sample_stats.diverging``.  Built with
         ``arviz_base.from_dict`` (equivalent to ``from_numpyro`` for this single-site model).
         """
-        import arviz_base
+        import arviz_base  # lazy: ArviZ is slow to import and only this export needs it
 
         d = self.theta.shape[-1]
         data: dict[str, dict[str, np.ndarray]] = {"posterior": {"theta": self.chains()}}
@@ -575,8 +575,6 @@ def _numpyro_model(farsighted: bool, prior: str, fixed_coordinate: int | None):
     ``log eta ~ Normal(log_eta_mean, log_eta_sd)`` (site ``log_eta``).  ``stats`` as in
     :func:`_objective` (buffer or myopic counts).
     """
-    import numpyro
-    import numpyro.distributions as dist
 
     def ll(th, features, transitions, e, stats):
         if farsighted:
@@ -611,8 +609,6 @@ def _nuts_sampler(farsighted: bool, prior: str, fixed_coordinate: int | None):
     Cached, so repeated calls (experiments, sweeps) compile once per shape instead of once
     per call as ``MCMC.run`` does.
     """
-    from numpyro.infer import NUTS
-
     kernel = NUTS(_numpyro_model(farsighted, prior, fixed_coordinate))
 
     @partial(jax.jit, static_argnums=2)
@@ -690,8 +686,6 @@ def _run_nuts(
 
 def _chain_diagnostics(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split R-hat and ESS per coordinate from ``[chains, draws, d]`` (NumPyro's estimators)."""
-    from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
-
     if chains.shape[1] < 4:  # too few draws to split: unknown
         nan = np.full(chains.shape[2:], np.nan)
         return nan, nan

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
@@ -28,12 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import check_memory
 from .errors import BayesQSEInputError
 
 
 def _file_kind(mode: int) -> str:
-    import stat
-
     for test, name in (
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -62,8 +62,6 @@ def write_target(path: str | os.PathLike) -> Path:
         return target
     except OSError as exc:  # ELOOP and the like
         raise BayesQSEInputError(f"{path}: cannot write there ({exc.strerror})") from None
-    import stat
-
     if not stat.S_ISREG(mode):
         via = f" (the target of the link {path})" if target != path else ""
         raise BayesQSEInputError(
@@ -211,8 +209,6 @@ def check_npz(
     The message names the path, and for a too-large array the field, its shape and the
     memory estimate.
     """
-    from ._validate import check_memory
-
     path = Path(path)
     try:
         headers = npz_headers(path)

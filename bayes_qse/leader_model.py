@@ -39,7 +39,7 @@ import numpy as np
 from jax.scipy.special import ndtri
 
 from ._validate import as_float_array, check_distribution, check_positive_scalar
-from .errors import BayesQSEInputError
+from .errors import BayesQSEInputError, ConfigError
 
 Array = jax.Array
 
@@ -462,7 +462,102 @@ class LinearLSVI:
         return Bonus(reward, jnp.zeros_like(reward))
 
 
+# ---------------------------------------------------------------------------------------
+# The frequentist tabular model of a dataset (eq. 5), as the offline learners use it
+# ---------------------------------------------------------------------------------------
+
+#: Reward lower bounds of ``mle-pessimistic`` (see :func:`empirical_leader_model`).
+REWARD_BOUNDS = ("hoeffding", "bernstein", "best")
+
+
+def leader_model_stats(dataset: Any, spec: Any) -> TabularStats:
+    """Sufficient statistics (counts, reward sums) of the leader's tabular model (eq. 5) from
+    a ``Dataset``; ``spec`` gives ``shape`` (a ``GameSpec`` or a ``Game``)."""
+    return tabular_stats_update(tabular_stats_init(*spec.shape), dataset)
+
+
+def empirical_leader_model(
+    dataset: Any, spec: Any, delta: float | None = None, reward_bound: str = "hoeffding"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The frequentist leader model of eq. (5) from ``dataset``
+    (:class:`EmpiricalBonusModel`); ``spec`` gives ``shape`` and ``reward_range`` (a
+    :class:`~bayes_qse.learners.common.GameSpec`).
+
+    ``reward_bound``: ``"hoeffding"`` or ``"bernstein"`` (empirical Bernstein) reward bonuses
+    at ``delta``, or ``"best"``: the smaller of the two, each at ``delta / 2`` (both hold
+    together with probability ``>= 1 - delta``, so the smaller is valid; it is much tighter
+    than Hoeffding when the rewards vary little and cells are visited often).
+
+    Returns ``(counts[H,S,A,B], p_hat[H,S,A,B,S], r_hat[H,S,A,B], reward_bonus, l1_radius)``;
+    unseen cells get the uniform kernel and the mid-range reward.  With ``delta``, the bonuses
+    hold simultaneously over all ``K = H S A B`` cells with probability ``>= 1 - delta`` each
+    (rewards: ``log(2K/delta)`` in the bonus; transitions: Weissman's L1 radius at
+    ``delta / K``); else they are ``None``.
+    """
+    if reward_bound not in REWARD_BOUNDS:
+        raise ConfigError(
+            f"config: reward_bound must be one of {REWARD_BOUNDS}, got {reward_bound!r}"
+        )
+    model = EmpiricalBonusModel("hoeffding", spec.reward_range)
+    stats = leader_model_stats(dataset, spec)
+    p_hat, r_hat = model.mean(stats)
+    bonus = radius = None
+    if delta is not None:
+        if reward_bound == "best":
+            bern = EmpiricalBonusModel("bernstein", spec.reward_range)
+            bonus = np.minimum(
+                np.asarray(model.bonus(stats, delta / 2).reward),
+                np.asarray(bern.bonus(stats, delta / 2).reward),
+            )
+        else:
+            kind = EmpiricalBonusModel(reward_bound, spec.reward_range)
+            bonus = np.asarray(kind.bonus(stats, delta).reward)
+        K = int(np.size(stats.n))
+        radius = np.asarray(weissman_l1_radius(stats.n, spec.shape[1], delta / K))
+    return np.asarray(stats.n), np.asarray(p_hat), np.asarray(r_hat), bonus, radius
+
+
+def first_state_counts(dataset: Any, spec: Any) -> np.ndarray:
+    """``[S]`` counts of the episodes' first states."""
+    states = np.asarray(dataset.states)[:, 0]
+    return np.bincount(states, minlength=spec.shape[1]).astype(np.float64)
+
+
+def posterior_leader_draws(
+    dataset: Any,
+    spec: Any,
+    key: Array,
+    num_draws: int,
+    dirichlet_prior: float = 1.0,
+) -> tuple[Array, Array]:
+    """Posterior draws of the leader's model (eq. 5, Bayesian, tabular) from
+    :class:`DirichletNormalModel` (``spec``: a :class:`~bayes_qse.learners.common.GameSpec`):
+    ``P^m_h(.|s,a,b) ~ Dirichlet(dirichlet_prior + counts)`` and mean rewards from the
+    conjugate Normal with prior mean the middle of ``reward_range`` and noise scale half its
+    width.  In planning mode the known model is repeated.  Returns
+    ``(transitions[M,H,S,A,B,S], rewards[M,H,S,A,B])``.
+    """
+    M = int(num_draws)
+    if spec.known_model:
+        P = jnp.broadcast_to(jnp.asarray(spec.transitions), (M, *np.shape(spec.transitions)))
+        r = jnp.broadcast_to(jnp.asarray(spec.leader_reward), (M, *np.shape(spec.leader_reward)))
+        return P, r
+    lo, hi = spec.reward_range
+    model = DirichletNormalModel(
+        alpha0=float(dirichlet_prior),
+        reward_prior_mean=0.5 * (lo + hi),
+        reward_prior_strength=1.0,
+        reward_noise_sd=max(0.5 * (hi - lo), 1e-12),
+    )
+    return model.sample(leader_model_stats(dataset, spec), key, M)
+
+
 __all__ = [
+    "first_state_counts",
+    "posterior_leader_draws",
+    "REWARD_BOUNDS",
+    "empirical_leader_model",
+    "leader_model_stats",
     "Bonus",
     "DirichletNormalModel",
     "EmpiricalBonusModel",

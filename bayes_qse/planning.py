@@ -16,7 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import as_float_array, check_distribution, check_scaled_utility, check_shape
+from ._validate import (
+    validate_policy,
+    validate_theta,
+)
 from .errors import BayesQSEInputError
 from .follower import follower_log_response_from_utility, utility
 from .ties import greedy_one_hot, tolerant_argmax
@@ -50,32 +53,6 @@ class Solution(NamedTuple):
     start_values: np.ndarray
     optimisation_gap: float
     certified: bool = False
-
-
-# ---------------------------------------------------------------------------------------
-# Validation
-# ---------------------------------------------------------------------------------------
-
-
-def validate_policy(game: Any, policy: Any, name: str = "leader_policy") -> np.ndarray:
-    """Return ``policy`` as a float64 ``[H,S,A]`` array of distributions, or raise."""
-    pi = as_float_array(policy, name, 3)
-    H, S, A, _ = game.shape
-    check_shape(pi, (H, S, A), name)
-    check_distribution(pi, name, axis=-1)
-    return pi
-
-
-def validate_theta(game: Any, theta: Any, name: str = "theta") -> np.ndarray:
-    """Return ``theta`` as float64 ``[d]`` (or ``[M,d]``) matching the game's features."""
-    th = as_float_array(theta, name)
-    if th.ndim not in (1, 2) or th.shape[-1] != game.feature_dim:
-        raise BayesQSEInputError(
-            f"{name}: expected shape ({game.feature_dim},) or (M, {game.feature_dim}), "
-            f"got {th.shape}"
-        )
-    check_scaled_utility(np.asarray(game.features), th, float(game.eta), name)
-    return th
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,18 +156,137 @@ def leader_value(game: Any, policy: Any, theta: Any = None) -> float:
     return float(_leader_value(_arrays(game), pi, th, game.farsighted))
 
 
+# ---------------------------------------------------------------------------------------
+# Batched myopic planner: backward induction (2a) for many follower parameters at once
+# ---------------------------------------------------------------------------------------
+
+
+class DrawPlans(NamedTuple):
+    """Backward induction (2a) for each of ``M`` sampled models (docs/math.md §4).
+
+    Attributes:
+        q: ``[M,H,S,A]`` leader Q-values of draw ``m`` (of the returned policy, for a
+            farsighted follower).
+        v: ``[M,H+1,S]`` leader values of draw ``m``'s plan under draw ``m``'s model.
+        policy: ``[M,H,S,A]`` draw ``m``'s plan (one-hot for a myopic follower).
+    """
+
+    q: Array
+    v: Array
+    policy: Array
+
+
+_UNROLL_MAX_DIM = 16
+
+
+def _draw_utilities(phi_h: Array, theta_t: Array) -> Array:
+    """``phi_h[N,d] @ theta_t[d,M]``; unrolled over ``d`` when ``d`` is small, so that the
+    product fuses with its consumers instead of a memory-bound skinny matrix product."""
+    d = phi_h.shape[-1]
+    if d > _UNROLL_MAX_DIM:
+        return phi_h @ theta_t
+    z = phi_h[:, 0, None] * theta_t[0]
+    for k in range(1, d):
+        z = z + phi_h[:, k, None] * theta_t[k]
+    return z
+
+
+def _plan_draws_block(transitions, leader_reward, features, eta, theta):
+    """The body of :func:`plan_draws_arrays` for one block of draws, draws last:
+    returns ``(q[H,S,A,M], v[H+1,S,M])``; per-draw rewards come as ``[H,S,A,B,M]``."""
+    H, S, A, B = features.shape[:4]
+    M, d = theta.shape
+    shared_p = transitions.ndim == 5
+    p_seq = transitions.reshape(H, S * A * B, S) if shared_p else jnp.moveaxis(transitions, 1, 0)
+    r_seq = leader_reward[..., None] if leader_reward.ndim == 4 else leader_reward
+    phi_seq = features.reshape(H, S * A * B, d)
+    scaled_theta_t = eta * theta.T  # [d, M]
+
+    def step(v_next, inputs):  # v_next [S, M]
+        p_h, r_h, phi_h = inputs
+        z = _draw_utilities(phi_h, scaled_theta_t).reshape(S, A, B, M)
+        e = jnp.exp(z - jnp.max(z, axis=2, keepdims=True))
+        if shared_p:
+            nxt = (p_h @ v_next).reshape(S, A, B, M)
+        else:
+            nxt = jnp.einsum("msabt,tm->sabm", p_h, v_next)
+        q = jnp.sum(e * (r_h + nxt), axis=2) / jnp.sum(e, axis=2)  # [S, A, M]
+        v = jnp.max(q, axis=1)
+        return v, (q, v)
+
+    v_end = jnp.zeros((S, M), dtype=jnp.result_type(theta.dtype, leader_reward.dtype))
+    _, (qs, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, phi_seq), reverse=True)
+    return qs, jnp.concatenate([vs, v_end[None]], axis=0)  # [H+1, S, M]
+
+
+@partial(jax.jit, static_argnames=("block_size",))
+def plan_draws_arrays(
+    transitions: Array,
+    leader_reward: Array,
+    features: Array,
+    eta: Array,
+    theta: Array,
+    block_size: int = 1024,
+) -> DrawPlans:
+    """Backward induction (2a) for ``M`` draws at once against a myopic follower (§4).
+
+    Args:
+        transitions: ``[H,S,A,B,S]`` shared by all draws, or ``[M,H,S,A,B,S]`` one per draw.
+        leader_reward: ``[H,S,A,B]`` shared, or ``[M,H,S,A,B]`` one per draw.
+        features: ``[H,S,A,B,d]``; eta: scalar rationality.
+        theta: ``[M,d]`` follower parameters, one per draw.
+        block_size: draws planned together (a cache-size tuning constant, static): with
+            shared transitions, ``M > block_size`` draws are split into equal blocks that run
+            one after the other, which bounds the memory of each step's ``[S*A*B, block]``
+            arrays.  On an idle 2-core machine (S=50, A=B=5, H=10, M=1000) one block was
+            fastest: 113 ms, against 141/154/159 ms with blocks of 256/128/64.
+
+    Draws are kept on the last (contiguous) axis and each step is fused: the utilities of
+    step ``h`` for all draws are ``[S*A*B, d] x [d, M]`` (for small ``d`` written as ``d``
+    fused multiply-adds, which XLA fuses with the softmax; a matrix product otherwise) and,
+    with shared transitions, the next-state expectation is one product
+    ``[S*A*B, S] x [S, M]``; the response ``nu_h = softmax_b(eta u_h)`` is never stored for
+    all steps at once.
+    Returns :class:`DrawPlans`.
+    """
+    M, d = theta.shape
+    per_draw_r = leader_reward.ndim == 5
+    r_last = jnp.moveaxis(leader_reward, 0, -1) if per_draw_r else leader_reward
+    n_blocks = -(-M // block_size)
+    if n_blocks <= 1 or transitions.ndim == 6:
+        q, v = _plan_draws_block(transitions, r_last, features, eta, theta)
+    else:
+        C = -(-M // n_blocks)
+        pad = n_blocks * C - M
+        th_blocks = jnp.pad(theta, ((0, pad), (0, 0))).reshape(n_blocks, C, d)
+        if per_draw_r:
+            r_pad = jnp.pad(r_last, [(0, 0)] * 4 + [(0, pad)])
+            r_blocks = jnp.moveaxis(r_pad.reshape(*r_pad.shape[:4], n_blocks, C), 4, 0)
+        else:
+            r_blocks = jnp.broadcast_to(r_last, (n_blocks, *r_last.shape))
+
+        def block(inputs):
+            th_b, r_b = inputs
+            return _plan_draws_block(transitions, r_b, features, eta, th_b)
+
+        qb, vb = jax.lax.map(block, (th_blocks, r_blocks))  # [n, H,S,A,C], [n, H+1,S,C]
+        q = jnp.moveaxis(qb, 0, -2).reshape(*qb.shape[1:-1], n_blocks * C)[..., :M]
+        v = jnp.moveaxis(vb, 0, -2).reshape(*vb.shape[1:-1], n_blocks * C)[..., :M]
+    q = jnp.moveaxis(q, -1, 0)  # [M,H,S,A]
+    v = jnp.moveaxis(v, -1, 0)  # [M,H+1,S]
+    return DrawPlans(q, v, greedy_one_hot(q))
+
+
 def plan_myopic(
     transitions: Array, leader_reward: Array, features: Array, eta: Array, theta: Array
 ) -> tuple[Array, Array, Array]:
     """Backward induction (2a) against a myopic follower, batched over ``theta[..., d]``.
 
     Returns ``(Q[..., H,S,A], V[..., H+1,S], policy[..., H,S,A])``.  The work is done by the
-    one batched myopic planner, :func:`bayes_qse.robust_planning.plan_draws_arrays` (jit,
+    one batched myopic planner, :func:`plan_draws_arrays` (jit,
     draws on the contiguous axis, one matrix product per step for all draws); this wrapper
     only flattens and restores the batch axes of ``theta``.
     """
-    from .robust_planning import plan_draws_arrays
-
     theta = jnp.asarray(theta)
     batch = theta.shape[:-1]
     plans = plan_draws_arrays(
@@ -355,6 +451,7 @@ def solve_qse(
 
 
 __all__ = [
+    "DrawPlans",
     "Solution",
     "adam_ascent",
     "backward_induction",
@@ -362,6 +459,7 @@ __all__ = [
     "expected_next_value",
     "leader_value",
     "plan_farsighted",
+    "plan_draws_arrays",
     "plan_myopic",
     "solve_qse",
     "stepwise_policy",

@@ -25,34 +25,19 @@ functions are ``jit``-compiled; :func:`plan_draws` is the validating wrapper tha
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import as_float_array, check_distribution, check_shape
+from ._validate import as_float_array, check_distribution, check_shape, validate_theta
 from .errors import BayesQSEInputError
 from .follower import follower_log_response_from_utility, utility
-from .planning import evaluate_policy, plan_farsighted
+from .planning import DrawPlans, evaluate_policy, plan_draws_arrays, plan_farsighted
 from .ties import greedy_one_hot
 
 Array = jax.Array
-
-
-class DrawPlans(NamedTuple):
-    """Backward induction (2a) for each of ``M`` sampled models (docs/math.md §4).
-
-    Attributes:
-        q: ``[M,H,S,A]`` leader Q-values of draw ``m`` (of the returned policy, for a
-            farsighted follower).
-        v: ``[M,H+1,S]`` leader values of draw ``m``'s plan under draw ``m``'s model.
-        policy: ``[M,H,S,A]`` draw ``m``'s plan (one-hot for a myopic follower).
-    """
-
-    q: Array
-    v: Array
-    policy: Array
 
 
 def _greedy(q: Array) -> Array:
@@ -72,107 +57,6 @@ def _next_value(p_h: Array, v_next: Array) -> Array:
 # ---------------------------------------------------------------------------------------
 # 1. Per-draw planning (sampled models)
 # ---------------------------------------------------------------------------------------
-
-
-_UNROLL_MAX_DIM = 16
-
-
-def _draw_utilities(phi_h: Array, theta_t: Array) -> Array:
-    """``phi_h[N,d] @ theta_t[d,M]``; unrolled over ``d`` when ``d`` is small, so that the
-    product fuses with its consumers instead of a memory-bound skinny matrix product."""
-    d = phi_h.shape[-1]
-    if d > _UNROLL_MAX_DIM:
-        return phi_h @ theta_t
-    z = phi_h[:, 0, None] * theta_t[0]
-    for k in range(1, d):
-        z = z + phi_h[:, k, None] * theta_t[k]
-    return z
-
-
-def _plan_draws_block(transitions, leader_reward, features, eta, theta):
-    """The body of :func:`plan_draws_arrays` for one block of draws, draws last:
-    returns ``(q[H,S,A,M], v[H+1,S,M])``; per-draw rewards come as ``[H,S,A,B,M]``."""
-    H, S, A, B = features.shape[:4]
-    M, d = theta.shape
-    shared_p = transitions.ndim == 5
-    p_seq = transitions.reshape(H, S * A * B, S) if shared_p else jnp.moveaxis(transitions, 1, 0)
-    r_seq = leader_reward[..., None] if leader_reward.ndim == 4 else leader_reward
-    phi_seq = features.reshape(H, S * A * B, d)
-    scaled_theta_t = eta * theta.T  # [d, M]
-
-    def step(v_next, inputs):  # v_next [S, M]
-        p_h, r_h, phi_h = inputs
-        z = _draw_utilities(phi_h, scaled_theta_t).reshape(S, A, B, M)
-        e = jnp.exp(z - jnp.max(z, axis=2, keepdims=True))
-        if shared_p:
-            nxt = (p_h @ v_next).reshape(S, A, B, M)
-        else:
-            nxt = jnp.einsum("msabt,tm->sabm", p_h, v_next)
-        q = jnp.sum(e * (r_h + nxt), axis=2) / jnp.sum(e, axis=2)  # [S, A, M]
-        v = jnp.max(q, axis=1)
-        return v, (q, v)
-
-    v_end = jnp.zeros((S, M), dtype=jnp.result_type(theta.dtype, leader_reward.dtype))
-    _, (qs, vs) = jax.lax.scan(step, v_end, (p_seq, r_seq, phi_seq), reverse=True)
-    return qs, _stack_values(vs, v_end)
-
-
-@partial(jax.jit, static_argnames=("block_size",))
-def plan_draws_arrays(
-    transitions: Array,
-    leader_reward: Array,
-    features: Array,
-    eta: Array,
-    theta: Array,
-    block_size: int = 1024,
-) -> DrawPlans:
-    """Backward induction (2a) for ``M`` draws at once against a myopic follower (§4).
-
-    Args:
-        transitions: ``[H,S,A,B,S]`` shared by all draws, or ``[M,H,S,A,B,S]`` one per draw.
-        leader_reward: ``[H,S,A,B]`` shared, or ``[M,H,S,A,B]`` one per draw.
-        features: ``[H,S,A,B,d]``; eta: scalar rationality.
-        theta: ``[M,d]`` follower parameters, one per draw.
-        block_size: draws planned together (a cache-size tuning constant, static): with
-            shared transitions, ``M > block_size`` draws are split into equal blocks that run
-            one after the other, which bounds the memory of each step's ``[S*A*B, block]``
-            arrays.  On an idle 2-core machine (S=50, A=B=5, H=10, M=1000) one block was
-            fastest: 113 ms, against 141/154/159 ms with blocks of 256/128/64.
-
-    Draws are kept on the last (contiguous) axis and each step is fused: the utilities of
-    step ``h`` for all draws are ``[S*A*B, d] x [d, M]`` (for small ``d`` written as ``d``
-    fused multiply-adds, which XLA fuses with the softmax; a matrix product otherwise) and,
-    with shared transitions, the next-state expectation is one product
-    ``[S*A*B, S] x [S, M]``; the response ``nu_h = softmax_b(eta u_h)`` is never stored for
-    all steps at once.
-    Returns :class:`DrawPlans`.
-    """
-    M, d = theta.shape
-    per_draw_r = leader_reward.ndim == 5
-    r_last = jnp.moveaxis(leader_reward, 0, -1) if per_draw_r else leader_reward
-    n_blocks = -(-M // block_size)
-    if n_blocks <= 1 or transitions.ndim == 6:
-        q, v = _plan_draws_block(transitions, r_last, features, eta, theta)
-    else:
-        C = -(-M // n_blocks)
-        pad = n_blocks * C - M
-        th_blocks = jnp.pad(theta, ((0, pad), (0, 0))).reshape(n_blocks, C, d)
-        if per_draw_r:
-            r_pad = jnp.pad(r_last, [(0, 0)] * 4 + [(0, pad)])
-            r_blocks = jnp.moveaxis(r_pad.reshape(*r_pad.shape[:4], n_blocks, C), 4, 0)
-        else:
-            r_blocks = jnp.broadcast_to(r_last, (n_blocks, *r_last.shape))
-
-        def block(inputs):
-            th_b, r_b = inputs
-            return _plan_draws_block(transitions, r_b, features, eta, th_b)
-
-        qb, vb = jax.lax.map(block, (th_blocks, r_blocks))  # [n, H,S,A,C], [n, H+1,S,C]
-        q = jnp.moveaxis(qb, 0, -2).reshape(*qb.shape[1:-1], n_blocks * C)[..., :M]
-        v = jnp.moveaxis(vb, 0, -2).reshape(*vb.shape[1:-1], n_blocks * C)[..., :M]
-    q = jnp.moveaxis(q, -1, 0)  # [M,H,S,A]
-    v = jnp.moveaxis(v, -1, 0)  # [M,H+1,S]
-    return DrawPlans(q, v, _greedy(q))
 
 
 @partial(jax.jit, static_argnames=("n_random", "n_steps"))
@@ -259,8 +143,6 @@ def plan_draws(
     Returns:
         :class:`DrawPlans` ``(q[M,H,S,A], v[M,H+1,S], policy[M,H,S,A])``.
     """
-    from .planning import validate_theta
-
     th = validate_theta(game, theta)
     if th.ndim == 1:
         th = th[None]
@@ -648,6 +530,46 @@ def check_ellipsoid(theta_hat: Any, cov: Any, beta: Any) -> tuple:
     return th, c, b
 
 
+# ---------------------------------------------------------------------------------------
+# 4. Robust policy evaluation: the worst-case value of a fixed policy over a bounded model
+# ---------------------------------------------------------------------------------------
+
+
+@jax.jit
+def pessimistic_policy_value(
+    policy: Array,
+    p_hat: Array,
+    l1_radius: Array,
+    reward_lower: Array,
+    nu_lower: Array,
+    nu_upper: Array,
+) -> Array:
+    """The worst-case value ``V[H+1,S]`` of a fixed ``policy[H,S,A]`` over a bounded model:
+    transitions in L1 balls around ``p_hat`` (radius ``l1_radius[H,S,A,B]``), rewards
+    ``>= reward_lower`` and the follower's response in the box ``[nu_lower, nu_upper]``::
+
+        W_h(s,a,b) = reward_lower_h(s,a,b) + min_{p in ball} p . V_{h+1}
+        V_h(s)     = sum_a pi_h(a|s) min_{nu in box ∩ simplex} sum_b nu_b W_h(s,a,b)
+
+    (docs/math.md §4, pessimistic side).  If the true model lies in the set, ``V_h <= V^pi_h``
+    everywhere by backward induction: each step's minimum is at most the true model's value.
+    """
+    S = p_hat.shape[1]
+
+    def step(v_next, inputs):
+        pi_h, p_h, rad_h, r_h, lo_h, up_h = inputs
+        nxt, _ = l1_extreme(p_h, rad_h, v_next, False)
+        q, _ = box_extreme(r_h + nxt, lo_h, up_h, False)
+        v = jnp.sum(pi_h * q, axis=-1)
+        return v, v
+
+    v_end = jnp.zeros((S,), dtype=p_hat.dtype)
+    _, vs = jax.lax.scan(
+        step, v_end, (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper), reverse=True
+    )
+    return jnp.concatenate([vs, v_end[None]], axis=0)
+
+
 __all__ = [
     "DrawPlans",
     "box_extreme",
@@ -660,6 +582,7 @@ __all__ = [
     "l1_extreme",
     "plan_draws",
     "plan_draws_arrays",
+    "pessimistic_policy_value",
     "plan_draws_farsighted_arrays",
     "quantile_plan",
     "validate_box",

@@ -29,6 +29,8 @@ from scipy import stats
 from ._validate import as_float_array
 from .errors import BayesQSEInputError
 from .follower import utility
+from .inference import _resolve_model, _stats_from_dataset
+from .likelihood import log_likelihood, myopic_log_likelihood_from_counts
 
 Array = jax.Array
 
@@ -137,6 +139,17 @@ def wald_response_box(
     lower = jnp.exp(-jax.scipy.special.logsumexp(centre + half, axis=-1))
     upper = jnp.exp(-jax.scipy.special.logsumexp(centre - half, axis=-1))
     return lower, jnp.minimum(upper, 1.0)
+
+
+def ellipsoid_response_box(
+    features: Array, eta: Array, theta_hat: Array, cov: Array, beta: Array
+) -> tuple[Array, Array]:
+    """The response box of the Wald set written with its covariance
+    ``{(theta - theta_hat)' cov^{-1} (theta - theta_hat) <= beta}``: see
+    :func:`wald_response_box` (which takes the precision).  Returns
+    ``(nu_lower[H,S,A,B], nu_upper[H,S,A,B])``."""
+    precision = jnp.linalg.pinv(jnp.asarray(cov), hermitian=True)
+    return wald_response_box(features, eta, theta_hat, precision, beta)
 
 
 # ---------------------------------------------------------------------------------------
@@ -256,8 +269,6 @@ class LikelihoodRatioSet:
 @partial(jax.jit, static_argnames=("farsighted",))
 def _batched_log_likelihood(thetas, features, transitions, eta, stats, farsighted):
     """``L(theta)`` of eq. (4) for ``thetas[M,d]`` (counts for a myopic follower)."""
-    from .likelihood import log_likelihood, myopic_log_likelihood_from_counts
-
     if farsighted:
         one = lambda th: log_likelihood(th, features, transitions, eta, stats, True)
     else:
@@ -282,8 +293,6 @@ def likelihood_ratio_set(
     rank of ``fit`` (:func:`fisher_rank`); the other arguments are those of
     :func:`~bayes_qse.inference.fit_mle`.
     """
-    from .inference import _resolve_model, _stats_from_dataset
-
     m = _resolve_model(dataset, game_or_features, eta, transitions, farsighted)
     stats_ = _stats_from_dataset(dataset, m.features, m.farsighted)
     phi, P, e = jnp.asarray(m.features), jnp.asarray(m.transitions), m.eta

@@ -16,9 +16,10 @@ import xarray as xr
 from reference import np_follower_response, np_policy_value
 from statsmodels.stats.proportion import proportion_confint
 
+from bayes_qse import profile
 from bayes_qse.errors import ConfigError
 from bayes_qse.experiments import confidence_sets as cs
-from bayes_qse.experiments import get_experiment, load_config
+from bayes_qse.experiments import get_experiment, load_config, set_coverage
 from bayes_qse.experiments import posterior_inspection as pi
 from bayes_qse.experiments import rationality_sweep as rs
 from bayes_qse.experiments.store import RunStore
@@ -36,18 +37,18 @@ TINY_SETS = {
 
 def test_clopper_pearson_matches_statsmodels():
     k = np.array([0, 3, 47, 50])
-    lo, hi = cs.clopper_pearson(k, 50)
+    lo, hi = profile.clopper_pearson(k, 50)
     want_lo, want_hi = proportion_confint(k, 50, alpha=0.05, method="beta")
     np.testing.assert_allclose(lo, np.nan_to_num(want_lo, nan=0.0), atol=1e-10)
     np.testing.assert_allclose(hi, np.nan_to_num(want_hi, nan=1.0), atol=1e-10)
 
 
 def test_functionals_match_numpy_loops():
-    case = cs.make_case(cs.DEFAULT_CONFIG, "well_specified")
+    case = set_coverage.make_case(cs.DEFAULT_CONFIG, "well_specified")
     game = case["model_game"]
     theta = np.array([0.3, -0.7])
     g = np.asarray(
-        cs.functionals(
+        profile.functionals(
             jnp.asarray(theta),
             game.features,
             game.eta,
@@ -68,27 +69,27 @@ def test_functionals_match_numpy_loops():
 
 
 def test_pseudo_true_theta_is_the_truth_for_a_well_specified_model():
-    case = cs.make_case(cs.DEFAULT_CONFIG, "well_specified")
+    case = set_coverage.make_case(cs.DEFAULT_CONFIG, "well_specified")
     game = case["model_game"]
     nu = np.exp(np.asarray(jax.nn.log_softmax(game.eta * game.utility(), axis=-1)))
-    got = cs.pseudo_true_theta(game, nu, case["behaviour"])
+    got = profile.pseudo_true_theta(game, nu, case["behaviour"])
     np.testing.assert_allclose(got, game.theta, atol=1e-7)
     # the occupancy is a distribution over (s, a, b) at every step
-    x = cs.response_occupancy(game, case["behaviour"], nu)
+    x = profile.response_occupancy(game, case["behaviour"], nu)
     np.testing.assert_allclose(x.sum(axis=(1, 2, 3)), 1.0, atol=1e-12)
 
 
 def test_lr_ray_lengths_hit_the_radius():
-    case = cs.make_case(cs.DEFAULT_CONFIG, "well_specified")
+    case = set_coverage.make_case(cs.DEFAULT_CONFIG, "well_specified")
     phi, eta = jnp.asarray(case["features"]), case["eta"]
-    counts = cs.simulate_counts(
+    counts = profile.simulate_counts(
         case["true_game"], case["behaviour"], jax.random.split(jax.random.PRNGKey(0), 1), 80
     )[0]
-    theta_hat, ll_hat, info, _ = cs._fit(counts, phi, eta, 0.0)
+    theta_hat, ll_hat, info, _ = profile.fit_counts(counts, phi, eta, 0.0)
     ll = lambda th: myopic_log_likelihood_from_counts(th, phi, eta, counts)
-    rays = jnp.asarray(cs.directions(2, 6)) @ cs._whitener(info).T
+    rays = jnp.asarray(profile.directions(2, 6)) @ profile.whitener(info).T
     radii = jnp.array([1.0, 6.0])
-    t = cs._lr_ray_lengths(ll, theta_hat, ll_hat, rays, radii, theta_cap=50.0)
+    t = profile.lr_ray_lengths(ll, theta_hat, ll_hat, rays, radii, theta_cap=50.0)
     for k, beta in enumerate(radii):
         for j in range(rays.shape[0]):
             dev = 2 * (ll_hat - ll(theta_hat + t[k, j] * rays[j]))
@@ -125,6 +126,20 @@ def test_confidence_sets_runs_resumes_and_plots(tmp_path):
     assert np.isfinite(width[:, :, :, cs.TARGETS.index("value")]).all()
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["config"]["seeds"] == 6 and doc["summary"]["replications"] == 6
+    # results.nc holds the same arrays, labelled: a dimension order or a coordinate that does
+    # not match the npz axes fails here (levels are [0.8, 0.95], constructions wald lr laplace nuts)
+    with xr.open_dataset(tmp_path / "results.nc", engine="h5netcdf") as ds:
+        assert ds["coverage"].dims == ("case", "n_episodes", "construction", "target", "level")
+        one = ds["coverage"].sel(
+            case="near_deterministic",
+            n_episodes=20,
+            construction="nuts",
+            target="value",
+            level=0.95,
+        )
+        np.testing.assert_equal(float(one), cov[1, 0, 3, cs.TARGETS.index("value"), 1])
+        np.testing.assert_array_equal(ds["width"].values, width)
+        np.testing.assert_array_equal(ds["coverage_lo"].values, lo)
     # resuming recomputes nothing: the units are untouched
     store = RunStore(tmp_path, "confidence_sets", config)
     stamps = {k: (tmp_path / "units" / f"{k}.npz").stat().st_mtime_ns for k in store.keys()}

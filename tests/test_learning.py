@@ -32,7 +32,8 @@ from bayes_qse.data import play_episode
 from bayes_qse.errors import GameValidationError
 from bayes_qse.games import NAMED_GAMES, exploration_game, named_game, random_game
 from bayes_qse.learners import GameSpec
-from bayes_qse.learners.online import LEARNERS, OnlineRunner, make_learner, run_online
+from bayes_qse.learners.online import LEARNERS, make_learner
+from bayes_qse.learners.runner import OnlineRunner, run_online
 
 LEARNING = tuple(name for name in LEARNERS if name != "oracle")
 

@@ -19,20 +19,22 @@ from bayes_qse import leader_value, solve_qse
 from bayes_qse.data import Dataset, simulate
 from bayes_qse.errors import BayesQSEInputError, ConfigError, DatasetValidationError
 from bayes_qse.games import random_game, steering_game
+from bayes_qse.leader_model import empirical_leader_model
+from bayes_qse.learners.behaviour import (
+    behaviour_policy,
+    near_optimal_policy,
+    poorly_covering_policy,
+    uniform_policy,
+)
 from bayes_qse.learners.common import GameSpec
 from bayes_qse.learners.offline import (
     OFFLINE_LEARNERS,
-    behaviour_policy,
-    ellipsoid_response_box,
-    empirical_leader_model,
     fit_offline,
     learner_config,
-    near_optimal_policy,
-    pessimistic_policy_value,
-    poorly_covering_policy,
     suboptimality,
-    uniform_policy,
 )
+from bayes_qse.robust_planning import pessimistic_policy_value
+from bayes_qse.sets import ellipsoid_response_box
 
 ALL_LEARNERS = [
     "oracle",

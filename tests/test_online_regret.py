@@ -17,6 +17,7 @@ from bayes_qse.errors import ConfigError
 from bayes_qse.experiments import get_experiment, load_config
 from bayes_qse.experiments import online_regret as exp
 from bayes_qse.learners import online
+from bayes_qse.learners.runner import OnlineRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +114,7 @@ def test_recorded_regret_is_the_true_value_gap_of_the_policies_played(finished_r
     H, S, A, _ = game.shape
     j_star = max(np_policy_value(P, r, rho, nu, pi) for pi in deterministic_policies(H, S, A))
     T = config["episodes"]
-    runner = online.OnlineRunner(
+    runner = OnlineRunner(
         game,
         "greedy",
         {**{k: config[k] for k in exp.LEARNER_KEYS}, "capacity": T},

@@ -266,9 +266,8 @@ def test_rationality_sweep_keeps_seed_rows_across_seeds(tmp_path, monkeypatch, s
     not depend on the batch); before, the old unit was kept with the old number of rows."""
     from bayes_qse.experiments import load_config
     from bayes_qse.experiments import rationality_sweep as sweep
-    from bayes_qse.learners import online
 
-    monkeypatch.setattr(online, "OnlineRunner", shared_runner)
+    monkeypatch.setattr(exp, "OnlineRunner", shared_runner)  # make_runner's (the sweep's too)
     # the set-width part is not under test here: its unit is saved beforehand (so the sweep
     # skips it) and the aggregation, which reads it, is left out
     monkeypatch.setattr(sweep, "aggregate", lambda store, config: {})

@@ -137,7 +137,7 @@ def test_sbc_passes_the_laplace_posterior_and_flags_broken_ones(laplace_sbc_draw
 
 @pytest.mark.slow
 def test_sbc_passes_batched_nuts_on_the_game_posterior():
-    from bayes_qse.experiments.confidence_sets import (
+    from bayes_qse.profile import (
         log_posterior_from_counts,
         nuts_data,
         simulate_counts,

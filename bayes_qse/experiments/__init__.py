@@ -22,15 +22,20 @@ import argparse
 import copy
 import importlib
 import importlib.util
+import json
 import os
 import sys
+import textwrap
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .._validate import SEED_MAX
+from ..console import OneLineArgumentParser, guarded
 from ..errors import ConfigError
+from .store import OutputLock, RunStore
 
 #: Registry: experiment name -> module path (imported lazily by :func:`get_experiment`).
 EXPERIMENTS: dict[str, str] = {
@@ -177,8 +182,6 @@ def load_config(
         config = _merge(config, read_toml(path))
     if overrides:
         config = _merge(config, {k: v for k, v in overrides.items() if v is not None})
-    from .._validate import SEED_MAX
-
     if config["seeds"] < 1:
         raise ConfigError(f"config: seeds must be >= 1, got {config['seeds']}")
     if config["seeds"] > MAX_SEEDS:
@@ -219,9 +222,6 @@ def experiment_help(name: str) -> str:
     Raises:
         ConfigError: ``name`` is not an available experiment.
     """
-    import json
-    import textwrap
-
     module = get_experiment(name)
     doc = (module.__doc__ or "").strip().split("\n\n")[0]
     intro = textwrap.fill(" ".join(doc.split()), width=88)
@@ -308,8 +308,6 @@ def run_experiment(
 
     Returns ``(results_path, figure_paths)``.
     """
-    from .store import OutputLock, RunStore
-
     module = get_experiment(name)
     config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed})
     out_dir = Path(out) if out is not None else Path("results") / name
@@ -355,8 +353,6 @@ def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
     --no-plot``, runs the experiment and prints where the results are.  Bad input prints one
     line on stderr and exits with status 2.
     """
-    from ..cli import OneLineArgumentParser, guarded
-
     try:
         about = experiment_help(name)
     except ConfigError:

@@ -1,6 +1,6 @@
 """Experiment 2 of docs/math.md §7: offline suboptimality against dataset size.
 
-For each game, behaviour policy (:data:`bayes_qse.learners.offline.BEHAVIOURS`) and seed, one
+For each game, behaviour policy (:data:`bayes_qse.learners.behaviour.BEHAVIOURS`) and seed, one
 dataset of ``max(sizes)`` episodes is simulated; each learner is fitted on the nested prefixes
 of ``sizes`` episodes and scored by exact policy evaluation on the true game:
 
@@ -29,7 +29,6 @@ saved as they finish, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -38,8 +37,17 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..errors import ConfigError
-from .store import RunStore, progress
+from ..data import simulate
+from ..errors import ConfigError, GameValidationError
+from ..games import random_game, tabular_game, tempting_game
+from ..io import atomic_write_text
+from ..learners.behaviour import BEHAVIOURS, behaviour_policy
+from ..learners.common import GameSpec
+from ..learners.offline import get_learner, learner_config
+from ..planning import leader_value, solve_qse
+from ..progress import progress
+from .report import read_results
+from .store import RunStore
 
 GAMES = ("linear", "tabular", "tempting")
 
@@ -98,8 +106,6 @@ FULL_CONFIG: dict[str, Any] = {
 
 def validate_config(config: dict[str, Any]) -> None:
     """Experiment-specific checks (:class:`ConfigError` naming the key)."""
-    from ..learners.offline import BEHAVIOURS, get_learner, learner_config
-
     for g in config["games"]:
         if g not in GAMES:
             raise ConfigError(f"config: games: unknown game {g!r}; choose from {GAMES}")
@@ -123,8 +129,6 @@ def validate_config(config: dict[str, Any]) -> None:
     if not config["game"]["eta"] > 0:
         raise ConfigError(f"config: game.eta must be > 0, got {config['game']['eta']!r}")
     if "tempting" in config["games"]:
-        from ..errors import GameValidationError
-
         try:
             make_game("tempting", config["game"], config["tempting"])
         except (GameValidationError, TypeError) as exc:
@@ -145,8 +149,6 @@ def make_game(kind: str, settings: dict[str, Any], tempting: dict[str, Any] | No
     """The experiment's ``linear`` or ``tabular`` game from the ``game`` settings, or the
     ``tempting`` game from the ``tempting`` settings (keyword arguments of
     :func:`~bayes_qse.games.tempting_game`; its defaults when None)."""
-    from ..games import random_game, tabular_game, tempting_game
-
     if kind == "tempting":
         return tempting_game(**dict(tempting or {}))
 
@@ -175,11 +177,6 @@ def run_unit(
 ) -> dict[str, np.ndarray]:
     """One ``(game, behaviour, seed)``: simulate the largest dataset, fit every learner on
     each nested prefix, evaluate exactly.  Returns arrays ``[n_sizes, n_learners]``."""
-    from ..data import simulate
-    from ..learners.common import GameSpec
-    from ..learners.offline import behaviour_policy, get_learner
-    from ..planning import leader_value
-
     eps = (
         config["near_optimal_epsilon"]
         if behaviour == "near-optimal"
@@ -224,8 +221,6 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
     ``optimal_value[G]``, ``sizes[N]``.  The JSON summary holds the names of each axis and the
     lower-bound coverage per game, behaviour and learner.
     """
-    from ..planning import solve_qse
-
     validate_config(config)
     store = RunStore(out_dir, "offline_suboptimality", config)
     games, behaviours = config["games"], config["behaviours"]
@@ -291,17 +286,6 @@ def _finite_mean(x: np.ndarray) -> float | None:
     return float(x.mean()) if x.size else None
 
 
-def _load(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    out_dir = Path(out_dir)
-    path = out_dir / "results.npz"
-    if not path.is_file():
-        raise ConfigError(f"out: no results.npz in {out_dir}; run the experiment first")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: np.array(data[k]) for k in data.files}
-    doc = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
-    return arrays, doc
-
-
 def plot(out_dir: Path) -> list[Path]:
     """Figures and a markdown table from a results directory.
 
@@ -312,10 +296,10 @@ def plot(out_dir: Path) -> list[Path]:
     - ``table.md``: mean suboptimality (and standard error) per size, the coverage, and the
       paired difference of each learner from the plug-in (same datasets).
     """
-    from ..plots import new_figure, regret_curves, save_figure
+    from ..plots import new_figure, regret_curves, save_figure  # lazy: matplotlib
 
     out_dir = Path(out_dir)
-    arrays, doc = _load(out_dir)
+    arrays, doc = read_results(out_dir)
     s = doc["summary"]
     games, behaviours, learners = s["games"], s["behaviours"], s["learners"]
     sizes = arrays["sizes"]
@@ -363,8 +347,7 @@ def plot(out_dir: Path) -> list[Path]:
 
 
 def _write_table(out_dir: Path, arrays: dict[str, np.ndarray], s: dict[str, Any]) -> Path:
-    from ..io import atomic_write_text
-    from ..plots import markdown_table
+    from ..plots import markdown_table  # lazy: plots imports matplotlib
 
     sizes = [int(n) for n in arrays["sizes"]]
     sub, holds, lb = arrays["suboptimality"], arrays["lower_bound_holds"], arrays["lower_bound"]
@@ -409,7 +392,7 @@ def _slack_table(
     """Slack ``J(pi_hat) - lower_bound`` by size (``value, lower [R, N, L]``): mean ± s.e.
     over the seeds, and the fraction of seeds where the bound holds, for every learner that
     returns a bound ("" when none does)."""
-    from ..plots import markdown_table
+    from ..plots import markdown_table  # lazy: plots imports matplotlib
 
     R = value.shape[0]
     rows = []
@@ -438,7 +421,7 @@ def _slack_table(
 def _paired_table(sub: np.ndarray, learners: list[str], sizes: list[int]) -> str:
     """Paired comparison with the plug-in on the same datasets (``sub[R, N, L]``): mean of
     ``sub_learner - sub_plugin`` ± one standard error, and wins/losses over the seeds."""
-    from ..plots import markdown_table
+    from ..plots import markdown_table  # lazy: plots imports matplotlib
 
     p = learners.index("plugin")
     R = sub.shape[0]

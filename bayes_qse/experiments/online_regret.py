@@ -50,7 +50,6 @@ leader's, and the ratio of each Bayesian learner's final regret to ``mle-optimis
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -58,8 +57,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..games import exploration_game, random_game, steering_game, tabular_game
 from ..inference import identified_directions
-from ..learners.online import ALL_LEARNERS, LEARNERS, OnlineRunner, run_online
+from ..io import atomic_write_text
+from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
+from ..learners.runner import OnlineRunner, run_online
+from ..planning import solve_qse
+from .report import read_results
 from .store import RunStore
 
 GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
@@ -165,8 +169,6 @@ def validate_config(config: dict[str, Any]) -> None:
 
 def make_game(name: str, config: dict[str, Any]):
     """The game ``name`` (one of :data:`GAMES`) of an experiment config."""
-    from ..games import exploration_game, random_game, steering_game, tabular_game
-
     if name == "farsighted":
         return steering_game(eta=config["farsighted"]["eta"])
     c = config[name]
@@ -236,8 +238,6 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
                 if not todo:
                     continue
                 if qse is None:
-                    from ..planning import solve_qse
-
                     qse = solve_qse(game)
                 start = time.perf_counter()
                 runner = make_runner(game, learner, config, T, qse)
@@ -273,7 +273,7 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
 
 
 def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) -> Path:
-    from ..plots import loglog_slope
+    from ..plots import loglog_slope  # lazy: plots imports matplotlib
 
     data: dict[str, Any] = {}
     summary: dict[str, Any] = {}
@@ -329,8 +329,6 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
 def learner_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What each learner of the run used: the radius and optimism of the frequentist set,
     the posterior of the Bayesian ones (written into every result)."""
-    from ..learners.online import LEARNER_VARIANTS
-
     out: dict[str, dict[str, Any]] = {}
     for name in config["learners"]:
         base, overrides = LEARNER_VARIANTS.get(name, (name, {}))
@@ -348,24 +346,14 @@ def learner_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _load(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    out_dir = Path(out_dir)
-    npz, js = out_dir / "results.npz", out_dir / "results.json"
-    if not npz.is_file() or not js.is_file():
-        raise ConfigError(f"{out_dir}: no results.npz/results.json (run the experiment first)")
-    with np.load(npz, allow_pickle=False) as f:
-        arrays = {k: np.array(f[k]) for k in f.files}
-    return arrays, json.loads(js.read_text(encoding="utf-8"))
-
-
 def plot(out_dir: Path) -> list[Path]:
     """Figures (one PNG per game) and ``table.md`` from a results directory."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only for the figures
 
-    from ..plots import loglog_panel, markdown_table, new_figure, regret_curves, save_figure
+    from ..plots import loglog_panel, markdown_table, new_figure, regret_curves, save_figure  # lazy
 
     out_dir = Path(out_dir)
-    arrays, doc = _load(out_dir)
+    arrays, doc = read_results(out_dir)
     config, summary = doc["config"], doc["summary"]["summary"]
     start = config["slope_start"]
     paths: list[Path] = []
@@ -432,8 +420,6 @@ def plot(out_dir: Path) -> list[Path]:
         ],
         rows,
     )
-    from ..io import atomic_write_text
-
     paths.append(atomic_write_text(out_dir / "table.md", table))
     return paths
 

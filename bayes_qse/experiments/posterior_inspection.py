@@ -35,8 +35,8 @@ from ..follower import follower_log_response_from_utility, utility
 from ..games import NAMED_GAMES, named_game
 from ..inference import PosteriorDiagnosticsWarning, fit_mle, sample_posterior
 from ..io import atomic_write, atomic_write_text
+from ..progress import progress as progress_bar
 from .store import RunStore
-from .store import progress as progress_bar
 
 NAME = "posterior_inspection"
 
@@ -203,7 +203,7 @@ def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
 
 def _summary_table(path: Path):
     """``arviz_stats.summary`` of ``theta`` and ``nu`` from the saved netCDF (read back)."""
-    import arviz_stats
+    import arviz_stats  # lazy: ArviZ is slow to import, only the report needs it
 
     dt = xr.open_datatree(path, engine="h5netcdf")
     return arviz_stats.summary(dt, var_names=["theta", "nu"], ci_prob=0.94, ci_kind="hdi")
@@ -211,9 +211,9 @@ def _summary_table(path: Path):
 
 def plot(out_dir: Path) -> list[Path]:
     """Trace and rank plots, posterior vs truth, responses at the chosen states, summary."""
-    import arviz_plots
+    import arviz_plots  # lazy: ArviZ and matplotlib, figures only
 
-    from ..plots import markdown_table, new_figure, posterior_vs_truth, save_figure
+    from ..plots import markdown_table, new_figure, posterior_vs_truth, save_figure  # lazy
 
     out_dir = Path(out_dir)
     doc = json.loads((out_dir / "results.json").read_text())

@@ -30,12 +30,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..io import atomic_write_text
+from ..learners.online import LEARNERS
+from ..learners.runner import run_online
+from ..planning import solve_qse
+from ..progress import progress as progress_bar
 from ..sets import chi2_radius
-from . import confidence_sets as cs
+from . import set_coverage as cs
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
 from .online_regret import LEARNER_KEYS, make_runner
+from .report import METHOD_COLORS
 from .store import RunStore
-from .store import progress as progress_bar
 
 NAME = "rationality_sweep"
 
@@ -73,8 +78,6 @@ FULL_CONFIG: dict[str, Any] = {
 
 def validate_config(config: dict) -> None:
     """Reject configurations the experiment cannot run (naming the key)."""
-    from ..learners.online import LEARNERS
-
     if not config["etas"] or min(config["etas"]) <= 0:
         raise ConfigError("config: etas must be a non-empty list of numbers > 0")
     for learner in config["learners"]:
@@ -120,9 +123,6 @@ def make_game(config: dict, eta: float):
 
 def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
     """Run (or resume) the sweep into ``out_dir``; returns the ``results.npz`` path."""
-    from ..learners.online import run_online
-    from ..planning import solve_qse
-
     validate_config(config)
     out_dir = Path(out_dir)
     with RunStore(out_dir, NAME, config) as store:
@@ -263,8 +263,7 @@ def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
 def plot(out_dir: Path) -> list[Path]:
     """Final regret vs ``eta`` per learner, set widths vs ``eta`` per method, regret curves,
     and ``table.md``."""
-    from ..io import atomic_write_text
-    from ..plots import markdown_table, new_figure, save_figure
+    from ..plots import markdown_table, new_figure, save_figure  # lazy: matplotlib
 
     out_dir = Path(out_dir)
     with np.load(out_dir / "results.npz") as f:
@@ -284,7 +283,7 @@ def plot(out_dir: Path) -> list[Path]:
     axes[0].set_title(f"cumulative regret after {a['mean_cumulative_regret'].shape[-1]} episodes")
     axes[1].set_title("learner's ellipsoid size at the end (root total var.)")
     for mi, m in enumerate(methods):
-        axes[2].plot(etas, a["width_nu"][:, mi], "o-", color=cs._COLORS[m], label=labels[m])
+        axes[2].plot(etas, a["width_nu"][:, mi], "o-", color=METHOD_COLORS[m], label=labels[m])
     axes[2].set_title("mean width of 95% nu intervals (offline)")
     for ax in axes:
         ax.set_xscale("log")

@@ -33,6 +33,9 @@ exclusive ``flock`` on ``.lock``, which records the holder's pid, host and start
 gets a :class:`ConfigError` naming the holder.  The operating system releases the lock of a
 process that dies, so a lock left by a killed run is taken over, with a notice naming it.
 Stores of the same directory in the *same* process share the lock (it is re-entrant).
+
+Long module: the store, its lock and its checkpoint rules are one subject (what a run
+directory holds and who may write it); splitting them would spread one protocol over files.
 """
 
 from __future__ import annotations
@@ -49,17 +52,18 @@ import sys
 import threading
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import jax
 import numpy as np
+import numpyro
 
+from .._version import __version__
 from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_npz, to_jsonable
-
-T = TypeVar("T")
+from ..progress import progress
 
 MANIFEST = "manifest.json"
 UNITS = "units"
@@ -85,15 +89,8 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 def library_versions() -> dict[str, str]:
     """Versions of bayes_qse and of the numerical libraries a result depends on."""
-    from .. import __version__
-
     versions = {"bayes_qse": __version__, "jax": jax.__version__, "numpy": np.__version__}
-    try:
-        import numpyro
-
-        versions["numpyro"] = numpyro.__version__
-    except ImportError:  # pragma: no cover - numpyro is a dependency
-        pass
+    versions["numpyro"] = numpyro.__version__
     versions["python"] = sys.version.split()[0]
     versions["platform"] = f"{jax.default_backend()}: {cpu_description()}"
     return versions
@@ -644,20 +641,6 @@ def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{out_dir}: not a results directory (no {MANIFEST})")
     return RunStore._read_manifest(path)
-
-
-def progress(
-    iterable: Iterable[T],
-    total: int | None = None,
-    desc: str | None = None,
-    enabled: bool = True,
-) -> Iterable[T]:
-    """Wrap ``iterable`` in a tqdm progress bar on stderr (a no-op when ``enabled`` is False)."""
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
 def _now() -> str:

@@ -13,8 +13,9 @@ experiment.
 
 from __future__ import annotations
 
+from .behaviour import behaviour_policy
 from .common import GameSpec, Learner, LearnerConfig, OnlineState
-from .offline import OFFLINE_LEARNERS, OfflineResult, behaviour_policy, fit_offline
+from .offline import OFFLINE_LEARNERS, OfflineResult, fit_offline
 from .online import LEARNERS, make_learner
 from .runner import EpisodeRecord, OnlineRunner, run_online
 

@@ -50,6 +50,11 @@ features, ``eta``, the initial distribution and the range of her rewards.  Pessi
 support a myopic follower only (the ellipsoid penalty and the response box are per-``(h,s,a)``
 facts that a farsighted follower's policy-dependent response does not have); ``plugin`` and
 ``oracle`` support both.
+
+Long module: the four learners and the pessimistic set that ``mle-pessimistic`` plans and
+certifies over belong together; the behaviour policies (:mod:`.behaviour`), the leader-model
+estimates (:mod:`bayes_qse.leader_model`) and the robust evaluation
+(:mod:`bayes_qse.robust_planning`) live elsewhere.
 """
 
 from __future__ import annotations
@@ -62,16 +67,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import as_float_array, check_distribution, check_shape
 from ..data import Dataset, buffer_from_dataset
 from ..errors import BayesQSEInputError, ConfigError
 from ..games import Game
+from ..inference import laplace_draws, map_newton, sample_posterior
 from ..leader_model import (
-    DirichletNormalModel,
-    EmpiricalBonusModel,
-    TabularStats,
-    tabular_stats_init,
-    tabular_stats_update,
+    REWARD_BOUNDS,
+    empirical_leader_model,
+    first_state_counts,
+    leader_model_stats,
+    posterior_leader_draws,
     weissman_l1_radius,
 )
 from ..planning import (
@@ -82,21 +87,24 @@ from ..planning import (
     solve_qse,
 )
 from ..robust_planning import (
-    box_extreme,
     box_plan,
     ellipsoid_bonus_plan,
     l1_extreme,
+    pessimistic_policy_value,
     quantile_plan,
 )
-from ..sets import chi2_radius, fisher_rank, wald_response_box
+from ..sets import chi2_radius, ellipsoid_response_box, fisher_rank, wald_response_box
+from .behaviour import (
+    BEHAVIOURS,
+    behaviour_policy,
+    near_optimal_policy,
+    poorly_covering_policy,
+    uniform_policy,
+)
 from .common import GameSpec, initial_dist_estimate
 
 Array = jax.Array
 
-BEHAVIOURS = ("uniform", "near-optimal", "poor-coverage")
-
-#: Reward lower bounds of ``mle-pessimistic`` (see :func:`empirical_leader_model`).
-REWARD_BOUNDS = ("hoeffding", "bernstein", "best")
 
 #: Defaults of the learners' ``config`` (every learner reads the keys it needs).
 DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
@@ -199,12 +207,6 @@ def _check_dataset(dataset: Any, spec: GameSpec) -> Dataset:
     return dataset.validate_for(spec)
 
 
-def first_state_counts(dataset: Dataset, spec: GameSpec) -> np.ndarray:
-    """``[S]`` counts of the episodes' first states."""
-    states = np.asarray(dataset.states)[:, 0]
-    return np.bincount(states, minlength=spec.shape[1]).astype(np.float64)
-
-
 def initial_dist_of(dataset: Dataset, spec: GameSpec) -> np.ndarray:
     """``[S]``: the stated initial distribution, else its estimate from the episodes' first
     states (:func:`~bayes_qse.learners.common.initial_dist_estimate`)."""
@@ -213,78 +215,6 @@ def initial_dist_of(dataset: Dataset, spec: GameSpec) -> np.ndarray:
 
 def _key(key: Any) -> Array:
     return jax.random.key(0) if key is None else key
-
-
-# ---------------------------------------------------------------------------------------
-# Behaviour policies
-# ---------------------------------------------------------------------------------------
-
-
-def uniform_policy(game: Any) -> np.ndarray:
-    """The uniform behaviour policy ``[H,S,A]``: covers every action equally."""
-    H, S, A, _ = game.shape
-    return np.full((H, S, A), 1.0 / A)
-
-
-def _optimal(game: Game, optimal_policy: Any) -> np.ndarray:
-    if optimal_policy is None:
-        return np.asarray(solve_qse(game).policy)
-    pi = as_float_array(optimal_policy, "optimal_policy", 3)
-    check_shape(pi, game.shape[:3], "optimal_policy")
-    check_distribution(pi, "optimal_policy")
-    return pi
-
-
-def _check_epsilon(epsilon: float) -> float:
-    if not 0.0 < float(epsilon) <= 1.0:
-        raise BayesQSEInputError(f"epsilon: must lie in (0, 1], got {epsilon!r}")
-    return float(epsilon)
-
-
-def near_optimal_policy(game: Game, epsilon: float = 0.2, optimal_policy: Any = None) -> np.ndarray:
-    """A softened QSE policy ``(1 - epsilon) pi* + epsilon * uniform`` (``[H,S,A]``).
-
-    Covers the optimal policy's actions well and every other action at rate ``epsilon / A``.
-    ``pi*`` is :func:`~bayes_qse.planning.solve_qse` of ``game`` unless given.
-    """
-    eps = _check_epsilon(epsilon)
-    pi = _optimal(game, optimal_policy)
-    return (1.0 - eps) * pi + eps * uniform_policy(game)
-
-
-def poorly_covering_policy(
-    game: Game, epsilon: float = 0.05, optimal_policy: Any = None
-) -> np.ndarray:
-    """A behaviour policy that rarely plays what the optimal policy needs (``[H,S,A]``).
-
-    ``(1 - epsilon) * anti + epsilon * uniform``, where ``anti(a|s)`` is proportional to
-    ``1 - pi*(a|s)``: mass goes to the actions ``pi*`` does not take, so an optimal action is
-    played with probability about ``epsilon / A`` (with ``A = 1`` the policy is trivial).
-    """
-    eps = _check_epsilon(epsilon)
-    pi = _optimal(game, optimal_policy)
-    A = pi.shape[-1]
-    if A == 1:
-        return np.ones_like(pi)
-    anti = 1.0 - pi
-    total = anti.sum(-1, keepdims=True)
-    anti = np.where(total > 0, anti / np.where(total > 0, total, 1.0), 1.0 / A)
-    return (1.0 - eps) * anti + eps * uniform_policy(game)
-
-
-def behaviour_policy(
-    name: str, game: Game, epsilon: float | None = None, optimal_policy: Any = None
-) -> np.ndarray:
-    """The behaviour policy ``name`` in :data:`BEHAVIOURS` for ``game`` (``[H,S,A]``)."""
-    if name == "uniform":
-        return uniform_policy(game)
-    if name == "near-optimal":
-        kw = {} if epsilon is None else {"epsilon": epsilon}
-        return near_optimal_policy(game, optimal_policy=optimal_policy, **kw)
-    if name == "poor-coverage":
-        kw = {} if epsilon is None else {"epsilon": epsilon}
-        return poorly_covering_policy(game, optimal_policy=optimal_policy, **kw)
-    raise BayesQSEInputError(f"behaviour: unknown {name!r}; choose from {', '.join(BEHAVIOURS)}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -314,8 +244,6 @@ def fit_follower(
     (the observed Fisher information plus ``ridge * I``): the Wald ellipsoid's geometry and the
     Laplace posterior's precision.
     """
-    from ..inference import map_newton
-
     d = spec.features.shape[-1]
     buf = buffer_from_dataset(dataset, capacity=_capacity(max(dataset.n_episodes, 1)))
     P = spec.transitions if transitions is None else transitions
@@ -334,100 +262,9 @@ def fit_follower(
     return np.asarray(theta), np.asarray(neg_hess)
 
 
-def leader_model_stats(dataset: Dataset, spec: GameSpec) -> TabularStats:
-    """Sufficient statistics (counts, reward sums) of the leader's tabular model (eq. 5)."""
-    return tabular_stats_update(tabular_stats_init(*spec.shape), dataset)
-
-
-def empirical_leader_model(
-    dataset: Dataset, spec: GameSpec, delta: float | None = None, reward_bound: str = "hoeffding"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """The frequentist leader model of eq. (5) from ``dataset``
-    (:class:`~bayes_qse.leader_model.EmpiricalBonusModel`).
-
-    ``reward_bound``: ``"hoeffding"`` or ``"bernstein"`` (empirical Bernstein) reward bonuses
-    at ``delta``, or ``"best"``: the smaller of the two, each at ``delta / 2`` (both hold
-    together with probability ``>= 1 - delta``, so the smaller is valid; it is much tighter
-    than Hoeffding when the rewards vary little and cells are visited often).
-
-    Returns ``(counts[H,S,A,B], p_hat[H,S,A,B,S], r_hat[H,S,A,B], reward_bonus, l1_radius)``;
-    unseen cells get the uniform kernel and the mid-range reward.  With ``delta``, the bonuses
-    hold simultaneously over all ``K = H S A B`` cells with probability ``>= 1 - delta`` each
-    (rewards: ``log(2K/delta)`` in the bonus; transitions: Weissman's L1 radius at
-    ``delta / K``); else they are ``None``.
-    """
-    if reward_bound not in REWARD_BOUNDS:
-        raise ConfigError(
-            f"config: reward_bound must be one of {REWARD_BOUNDS}, got {reward_bound!r}"
-        )
-    model = EmpiricalBonusModel("hoeffding", spec.reward_range)
-    stats = leader_model_stats(dataset, spec)
-    p_hat, r_hat = model.mean(stats)
-    bonus = radius = None
-    if delta is not None:
-        if reward_bound == "best":
-            bern = EmpiricalBonusModel("bernstein", spec.reward_range)
-            bonus = np.minimum(
-                np.asarray(model.bonus(stats, delta / 2).reward),
-                np.asarray(bern.bonus(stats, delta / 2).reward),
-            )
-        else:
-            kind = EmpiricalBonusModel(reward_bound, spec.reward_range)
-            bonus = np.asarray(kind.bonus(stats, delta).reward)
-        K = int(np.size(stats.n))
-        radius = np.asarray(weissman_l1_radius(stats.n, spec.shape[1], delta / K))
-    return np.asarray(stats.n), np.asarray(p_hat), np.asarray(r_hat), bonus, radius
-
-
 # ---------------------------------------------------------------------------------------
-# The follower's response set from the Wald ellipsoid, and certified evaluation
+# The pessimistic set of mle-pessimistic (Wald ellipsoid, L1 balls) and certified evaluation
 # ---------------------------------------------------------------------------------------
-
-
-def ellipsoid_response_box(
-    features: Array, eta: Array, theta_hat: Array, cov: Array, beta: Array
-) -> tuple[Array, Array]:
-    """The response box of the Wald set written with its covariance
-    ``{(theta - theta_hat)' cov^{-1} (theta - theta_hat) <= beta}``: see
-    :func:`bayes_qse.sets.wald_response_box` (which takes the precision).  Returns
-    ``(nu_lower[H,S,A,B], nu_upper[H,S,A,B])``."""
-    precision = jnp.linalg.pinv(jnp.asarray(cov), hermitian=True)
-    return wald_response_box(features, eta, theta_hat, precision, beta)
-
-
-@jax.jit
-def pessimistic_policy_value(
-    policy: Array,
-    p_hat: Array,
-    l1_radius: Array,
-    reward_lower: Array,
-    nu_lower: Array,
-    nu_upper: Array,
-) -> Array:
-    """The worst-case value ``V[H+1,S]`` of a fixed ``policy[H,S,A]`` over a bounded model:
-    transitions in L1 balls around ``p_hat`` (radius ``l1_radius[H,S,A,B]``), rewards
-    ``>= reward_lower`` and the follower's response in the box ``[nu_lower, nu_upper]``::
-
-        W_h(s,a,b) = reward_lower_h(s,a,b) + min_{p in ball} p . V_{h+1}
-        V_h(s)     = sum_a pi_h(a|s) min_{nu in box ∩ simplex} sum_b nu_b W_h(s,a,b)
-
-    (docs/math.md §4, pessimistic side).  If the true model lies in the set, ``V_h <= V^pi_h``
-    everywhere by backward induction: each step's minimum is at most the true model's value.
-    """
-    S = p_hat.shape[1]
-
-    def step(v_next, inputs):
-        pi_h, p_h, rad_h, r_h, lo_h, up_h = inputs
-        nxt, _ = l1_extreme(p_h, rad_h, v_next, False)
-        q, _ = box_extreme(r_h + nxt, lo_h, up_h, False)
-        v = jnp.sum(pi_h * q, axis=-1)
-        return v, v
-
-    v_end = jnp.zeros((S,), dtype=p_hat.dtype)
-    _, vs = jax.lax.scan(
-        step, v_end, (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper), reverse=True
-    )
-    return jnp.concatenate([vs, v_end[None]], axis=0)
 
 
 class PessimisticModel(NamedTuple):
@@ -671,8 +508,6 @@ def _posterior_theta(
     """``theta[M,d]`` posterior draws under ``theta ~ N(0, I/ridge)``."""
     M = int(cfg["num_draws"])
     if cfg["posterior"] == "nuts":
-        from ..inference import sample_posterior
-
         post = sample_posterior(
             dataset,
             spec.features,
@@ -686,39 +521,9 @@ def _posterior_theta(
             farsighted=False,
         )
         return np.asarray(post.theta), "nuts"
-    from ..inference import laplace_draws
-
     theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])
     draws = laplace_draws(key, jnp.asarray(theta_hat), jnp.asarray(precision), M)
     return np.asarray(draws), "laplace"
-
-
-def posterior_leader_draws(
-    dataset: Dataset,
-    spec: GameSpec,
-    key: Array,
-    num_draws: int,
-    dirichlet_prior: float = 1.0,
-) -> tuple[Array, Array]:
-    """Posterior draws of the leader's model (eq. 5, Bayesian, tabular) from
-    :class:`~bayes_qse.leader_model.DirichletNormalModel`: ``P^m_h(.|s,a,b) ~
-    Dirichlet(dirichlet_prior + counts)`` and mean rewards from the conjugate Normal with prior
-    mean the middle of ``reward_range`` and noise scale half its width.  In planning mode the
-    known model is repeated.  Returns ``(transitions[M,H,S,A,B,S], rewards[M,H,S,A,B])``.
-    """
-    M = int(num_draws)
-    if spec.known_model:
-        P = jnp.broadcast_to(jnp.asarray(spec.transitions), (M, *np.shape(spec.transitions)))
-        r = jnp.broadcast_to(jnp.asarray(spec.leader_reward), (M, *np.shape(spec.leader_reward)))
-        return P, r
-    lo, hi = spec.reward_range
-    model = DirichletNormalModel(
-        alpha0=float(dirichlet_prior),
-        reward_prior_mean=0.5 * (lo + hi),
-        reward_prior_strength=1.0,
-        reward_noise_sd=max(0.5 * (hi - lo), 1e-12),
-    )
-    return model.sample(leader_model_stats(dataset, spec), key, M)
 
 
 @jax.jit
@@ -843,6 +648,7 @@ __all__ = [
     "ellipsoid_response_box",
     "empirical_leader_model",
     "leader_model_stats",
+    "first_state_counts",
     "fit_bayes_pessimistic",
     "fit_follower",
     "fit_mle_pessimistic",

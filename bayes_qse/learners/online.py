@@ -70,7 +70,7 @@ bayes-optimistic: the ``level_t`` quantile of ``J`` across the ``M`` draws, i.e.
 rule applied to whole-policy values; mle-optimistic: the max over candidates), warm-started
 from the previous episode's logits and from the step-wise heuristic under the current model.
 
-The loop (:class:`OnlineRunner`, :func:`run_online`): the learners are pure functions over a
+The loop (``runner.OnlineRunner``, ``runner.run_online``): the learners are pure functions over a
 fixed-shape :class:`~bayes_qse.learners.common.OnlineState`; episodes run in chunks of
 ``chunk`` episodes as one ``jax.lax.scan``, ``vmap``-ped over seeds, compiled once (no
 recompilation after the first chunk).  Regret is exact: ``J(pi*) - J(pi^t)`` by policy
@@ -601,8 +601,6 @@ __all__ = [
     "BASELINES",
     "LEARNERS",
     "LEARNER_VARIANTS",
-    "EpisodeRecord",
-    "OnlineRunner",
     "bayes_optimistic_learner",
     "greedy_learner",
     "learner_summary",
@@ -611,9 +609,5 @@ __all__ = [
     "optimistic_leader_reward",
     "fixed_policy_learner",
     "quantile_level",
-    "run_online",
     "thompson_learner",
 ]
-
-# The episode loop lives in runner.py; re-exported here so that existing imports keep working.
-from .runner import EpisodeRecord, OnlineRunner, run_online  # noqa: E402

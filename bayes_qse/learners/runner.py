@@ -35,7 +35,9 @@ import numpy as np
 from ..data import play_episode
 from ..errors import BayesQSEInputError, ConfigError
 from ..planning import solve_qse
+from ..progress import progress as progress_bar
 from .common import GameSpec, LearnerConfig, OnlineState, check_episodes, true_value
+from .online import learner_summary, make_learner
 
 Array = jax.Array
 
@@ -56,12 +58,16 @@ class EpisodeRecord(NamedTuple):
             includes the prior, it is ``d`` by construction; for ``mle-optimistic`` it says
             how many directions the data identify, and ``informed < d`` means its fit still
             borrows the prior's ridge (docs/math.md, "Valid optimism and pessimism").
+        reward: the leader's realised return ``sum_h r_h`` of episode ``t`` (a sampled
+            quantity, unlike ``regret``; under common random numbers its paired differences
+            between leaders are what docs/math.md, "Sweeps", compares).
     """
 
     regret: Array
     theta_error: Array
     set_size: Array
     informed: Array
+    reward: Array
 
 
 def _take(tree: Any, index: Any) -> Any:
@@ -112,8 +118,6 @@ class OnlineRunner:
         reward_range: tuple[float, float] = (0.0, 1.0),
         initial_dist: Any = None,
     ) -> None:
-        from .online import make_learner
-
         self.episodes = check_episodes(episodes)
         self.chunk = check_episodes(chunk, "chunk")
         self.seed_block = check_episodes(seed_block, "seed_block")
@@ -145,8 +149,6 @@ class OnlineRunner:
         return self.learner.init(jax.random.fold_in(seed_key, 0))
 
     def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
-        from .online import learner_summary
-
         self.n_traces += 1  # Python side effect: runs once per trace (compilation)
         game = self.game
         episode_key = jax.random.fold_in(seed_key, 1)
@@ -164,7 +166,8 @@ class OnlineRunner:
             lam = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))
             informed = jnp.sum(lam >= floor * (1.0 - 1e-9)).astype(regret.dtype)
             error = jnp.linalg.norm(theta_hat - game.theta)
-            record = EpisodeRecord(regret, error, size, informed)
+            realised = jnp.sum(episode.rewards).astype(regret.dtype)
+            record = EpisodeRecord(regret, error, size, informed, realised)
             return self.learner.update(state, episode), record
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk))
@@ -267,8 +270,6 @@ def run_online(
         ``{"regret", "theta_error", "set_size", "informed": [N, T], "seeds": [N],
         "optimal_value": scalar}``.
     """
-    from ..experiments.store import progress as progress_bar
-
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise BayesQSEInputError("seeds: need at least one seed")

@@ -1,0 +1,65 @@
+"""Declarative sweeps: a TOML grid of online runs, run locally or on Ray, gathered with xarray.
+
+``run_sweep(spec, out_dir)`` expands and validates the spec (:mod:`.spec`), binds the
+directory to it (:mod:`.store`), runs the unfinished units (:mod:`.executors`,
+:mod:`.units`) and gathers ``results.nc`` / ``results.json`` (:mod:`.gather`).  See
+docs/howto_sweeps.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .executors import EXECUTORS, check_executor, run_units
+from .gather import gather, normalised_score, open_results, paired_interval, write_results
+from .spec import Sweep, Unit, expand, load_spec
+from .store import bind, is_done
+from .units import run_unit
+
+
+def run_sweep(
+    spec: dict[str, Any] | str | Path,
+    out_dir: str | Path,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    progress: bool = True,
+) -> tuple[Path, Path]:
+    """Run (or resume) a sweep into ``out_dir``; returns the ``results.nc`` and
+    ``results.json`` paths.  Every unit is validated before any runs; finished units are
+    skipped, unfinished ones resume from their checkpoints."""
+    if not isinstance(spec, dict):
+        spec = load_spec(spec)
+    sweep = expand(spec)
+    check_executor(executor, workers, address)
+    bind(sweep, out_dir)
+    todo = [u for u in sweep.units if not is_done(out_dir, u)]
+    run_units(
+        todo,
+        out_dir,
+        executor=executor,
+        workers=workers,
+        address=address,
+        progress=progress,
+        done=len(sweep.units) - len(todo),
+    )
+    return write_results(out_dir, sweep)
+
+
+__all__ = [
+    "EXECUTORS",
+    "Sweep",
+    "Unit",
+    "expand",
+    "gather",
+    "load_spec",
+    "normalised_score",
+    "open_results",
+    "paired_interval",
+    "run_sweep",
+    "run_unit",
+    "run_units",
+    "write_results",
+]

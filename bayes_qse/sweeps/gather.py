@@ -1,0 +1,176 @@
+"""Gather a finished sweep into one labelled dataset, with paired intervals and scores.
+
+:func:`gather` builds an :class:`xarray.Dataset` with one variable per recorded field, dims
+``(*axes, seed, episode)`` (``axes`` the swept ones of ``game, learner, T, eta, radius``;
+``episode`` runs to the largest ``T``, shorter units padded with NaN) and ``optimal_value``
+over the axes; :func:`write_results` saves it as ``results.nc`` (netCDF, h5netcdf) with the
+JSON summary ``results.json``.
+
+Statistics (docs/math.md, "Sweeps"):
+
+- :func:`paired_interval`: the t interval of the mean of the per-seed differences
+  ``d_s = R_X(s) - R_Y(s)`` of two leaders' final cumulative regrets on the same seeds, with
+  Welch's half width (the pairing ignored) beside it.  Under common random numbers the noise
+  a pair shares cancels in ``d_s``; how much that narrows the interval depends on how strongly
+  the two leaders' outcomes are correlated (docs/math.md, "Sweeps": little for the regret of
+  two learners whose paths diverge).
+- :func:`normalised_score`: ``(R_uniform - R_X) / (R_uniform - R_best)``, ``R`` the mean final
+  cumulative regret, ``R_best`` the smallest among the learners other than ``oracle``: 0 is the
+  uniform leader, 1 the best leader of the slice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from ..errors import ConfigError
+from ..io import atomic_write, atomic_write_json
+from .spec import Sweep, expand
+from .store import load_result, read_sweep
+
+RESULTS_NC = "results.nc"
+RESULTS_JSON = "results.json"
+
+
+def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
+    """Mean and ``level`` t interval of the paired differences ``x[s] - y[s]``.
+
+    Args:
+        x, y: ``[n]`` one value per seed for leaders X and Y (same seeds, same order).
+
+    Returns:
+        ``{"mean", "low", "high", "n", "independent_half_width"}``; ``low = high = mean`` when
+        all differences are equal, NaN bounds when ``n < 2``.  ``independent_half_width``: the
+        half width of Welch's interval, which ignores the pairing (what the comparison would
+        cost without common random numbers).
+    """
+    d = np.asarray(x, np.float64) - np.asarray(y, np.float64)
+    if d.ndim != 1 or d.size == 0:
+        raise ConfigError(f"paired_interval: need two equal-length 1-D arrays, got {d.shape}")
+    n, mean = d.size, float(d.mean())
+    if n < 2:
+        nan = float("nan")
+        return {"mean": mean, "low": nan, "high": nan, "n": n, "independent_half_width": nan}
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
+    vx, vy = np.var(x, ddof=1) / n, np.var(y, ddof=1) / n
+    dof = (vx + vy) ** 2 / (vx**2 / (n - 1) + vy**2 / (n - 1)) if vx + vy > 0 else n - 1
+    welch = float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(vx + vy))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n,
+            "independent_half_width": welch}  # fmt: skip
+
+
+def normalised_score(final: dict[str, float]) -> dict[str, float]:
+    """``(R_uniform - R_X) / (R_uniform - R_best)`` per learner (module docstring).
+
+    ``final``: mean final cumulative regret per learner; needs ``"uniform"`` and one other
+    learner besides ``oracle`` (else ``{}``).  NaN when the best equals the uniform leader."""
+    if "uniform" not in final:
+        return {}
+    others = [v for k, v in final.items() if k != "oracle"]
+    best, uniform = min(others), final["uniform"]
+    span = uniform - best
+    return {k: (uniform - v) / span if span > 0 else float("nan") for k, v in final.items()}
+
+
+def gather(out_dir: str | Path, sweep: Sweep | None = None):
+    """The sweep's results as an :class:`xarray.Dataset` (module docstring)."""
+    if sweep is None:
+        sweep = expand(read_sweep(out_dir)["spec"])
+    by_key = {u.key: u for u in sweep.units}
+    names = list(sweep.axes)
+    shape = [len(sweep.axes[k]) for k in names]
+    n_seeds, length = len(sweep.seeds), max(sweep.axes["T"])
+    data = {f: np.full((*shape, n_seeds, length), np.nan) for f in sweep.record}
+    optimal = np.full(shape, np.nan)
+    cache: dict[str, Any] = {}
+    for index in itertools.product(*[range(n) for n in shape]):
+        cell = tuple(sweep.axes[k][i] for k, i in zip(names, index, strict=True))
+        unit = by_key[sweep.cells[cell]]
+        if unit.key not in cache:
+            cache[unit.key] = load_result(out_dir, unit)
+        arrays, meta = cache[unit.key]
+        for f in sweep.record:
+            data[f][index][:, : unit.T] = arrays[f]
+        optimal[index] = meta["optimal_value"]
+    dims = (*names, "seed", "episode")
+    coords = {k: list(sweep.axes[k]) for k in names}
+    coords.update(seed=list(sweep.seeds), episode=np.arange(1, length + 1))
+    ds = xr.Dataset(
+        {f: (dims, v) for f, v in data.items()} | {"optimal_value": (tuple(names), optimal)},
+        coords=coords,
+        attrs={"spec": json.dumps(sweep.spec, sort_keys=True), "fingerprint": sweep.fingerprint},
+    )
+    return ds
+
+
+def final_regret(ds) -> Any:
+    """Final cumulative regret per seed: ``sum_t regret`` (NaN padding skipped)."""
+    return ds["regret"].sum("episode", skipna=True)
+
+
+def summarise(ds, level: float = 0.95) -> dict[str, Any]:
+    """Per slice (every combination of the axes other than ``learner``): each learner's mean
+    and standard error of the final cumulative regret, its normalised score, and the paired
+    interval of every pair of learners."""
+    final = final_regret(ds)
+    others = [d for d in final.dims if d not in ("learner", "seed")]
+    slices = []
+    for values in itertools.product(*[final[d].values.tolist() for d in others]):
+        where = dict(zip(others, values, strict=True))
+        part = final.sel(where)
+        learners = [str(v) for v in part["learner"].values]
+        per = {name: part.sel(learner=name).values for name in learners}
+        means = {k: float(v.mean()) for k, v in per.items()}
+        score = normalised_score(means)
+        rows = {
+            k: {
+                "final_regret_mean": means[k],
+                "final_regret_se": float(v.std(ddof=1) / np.sqrt(v.size))
+                if v.size > 1
+                else float("nan"),
+                **({"score": score[k]} if score else {}),
+            }
+            for k, v in per.items()
+        }
+        pairs = {
+            f"{a} - {b}": paired_interval(per[a], per[b], level)
+            for a, b in itertools.combinations(learners, 2)
+        }
+        slices.append({"where": where, "learners": rows, "paired": pairs})
+    return {"level": level, "slices": slices}
+
+
+def write_results(out_dir: str | Path, sweep: Sweep | None = None) -> tuple[Path, Path]:
+    """Gather the sweep and write ``results.nc`` and ``results.json`` atomically."""
+    out = Path(out_dir)
+    ds = gather(out, sweep)
+    nc = atomic_write(out / RESULTS_NC, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    doc = {"fingerprint": ds.attrs["fingerprint"], "dims": dict(ds.sizes), **summarise(ds)}
+    js = atomic_write_json(out / RESULTS_JSON, doc)
+    return nc, js
+
+
+def open_results(out_dir: str | Path):
+    """The saved ``results.nc`` of a sweep directory, loaded into memory."""
+    path = Path(out_dir) / RESULTS_NC
+    if not path.is_file():
+        raise ConfigError(f"{out_dir}: no {RESULTS_NC} (run the sweep first)")
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+__all__ = [
+    "gather",
+    "normalised_score",
+    "open_results",
+    "paired_interval",
+    "summarise",
+    "write_results",
+]

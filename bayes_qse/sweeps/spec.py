@@ -1,0 +1,272 @@
+"""A sweep spec (TOML): the grid of an online study, expanded into validated units.
+
+A spec names the axes of the grid and what to record::
+
+    name = "laptop"                 # free text
+    record = ["regret", "reward"]   # EpisodeRecord fields to keep (default: all)
+    chunk = 10                      # episodes per compiled call and per checkpoint
+    known_model = false             # does the leader know her transitions and rewards
+    reward_range = [0.0, 1.0]       # the range the leader is told
+    initial_dist = "learned"        # or "stated"
+
+    [grid]                          # the axes; every combination is a cell
+    game = ["linear", "tabular"]    # online_regret's games (bayes_qse.experiments.online_regret)
+    learner = ["greedy", "uniform"] # any of bayes_qse.learners.online.ALL_LEARNERS
+    T = [20]                        # episodes
+    seeds = {start = 0, count = 4}  # or a list of seeds
+    eta = [1.0, 2.0]                # optional: the follower's rationality (overrides the game's)
+    radius = ["chi2", "theory"]     # optional: the Wald radius of the mle-optimistic learners
+
+    [games.linear]                  # optional: a game's settings (online_regret's keys)
+    n_states = 4
+
+    [learner]                       # optional: learner settings (online_regret's LEARNER_KEYS)
+    prior_scale = 1.0
+
+A *unit* is one ``(game, learner, T, eta, radius)`` combination with all its seeds (they run
+``vmap``-ped in one process).  Cells that differ only on an axis the learner ignores (the radius
+of a Bayesian learner) share one unit.  :func:`expand` validates every unit before anything
+runs: the first problem raises one :class:`~bayes_qse.errors.ConfigError` naming the unit (or
+the key) at fault.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..experiments.online_regret import DEFAULT_CONFIG, GAMES, LEARNER_KEYS, validate_config
+from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
+from ..learners.runner import EpisodeRecord
+
+TOP_KEYS = ("name", "record", "chunk", "known_model", "reward_range", "initial_dist", "grid",
+            "games", "learner")  # fmt: skip
+GRID_KEYS = ("game", "learner", "T", "seeds", "eta", "radius")
+REQUIRED_GRID = ("game", "learner", "T", "seeds")
+RADII = ("chi2", "theory")
+#: Dimensions of the gathered dataset, in order (``seed`` and ``episode`` follow).
+AXES = ("game", "learner", "T", "eta", "radius")
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One unit of work: a ``(game, learner, T, eta, radius)`` with all its seeds.
+
+    Attributes:
+        key: the unit's directory name (readable, unique in the sweep).
+        game, learner, T: the cell.  ``eta``/``radius``: ``None`` when not swept (the game's
+            eta; the config's radius) or, for ``radius``, when the learner has none.
+        seeds: the seeds run inside the unit.
+        config: the online_regret-style config the unit runs with (JSON values).
+        record: the :class:`~bayes_qse.learners.runner.EpisodeRecord` fields kept.
+    """
+
+    key: str
+    game: str
+    learner: str
+    T: int
+    eta: float | None
+    radius: str | None
+    seeds: tuple[int, ...]
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    record: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """An expanded spec: ``units`` (unique), ``cells`` (grid coordinates -> unit key) and the
+    normalised ``spec`` (what a sweep directory is bound to)."""
+
+    spec: dict[str, Any]
+    axes: dict[str, list[Any]]
+    seeds: tuple[int, ...]
+    record: tuple[str, ...]
+    units: tuple[Unit, ...]
+    cells: dict[tuple, str]
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the normalised spec."""
+        text = json.dumps(self.spec, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Read a TOML spec file; :class:`ConfigError` naming the file if it is not valid TOML."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"spec: {path} is not valid TOML ({exc})") from None
+
+
+def _list(grid: dict[str, Any], key: str) -> list[Any]:
+    value = grid[key]
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ConfigError(f"spec: grid.{key} is empty")
+    if len({json.dumps(v) for v in values}) != len(values):
+        raise ConfigError(f"spec: grid.{key} has duplicate values {values!r}")
+    return values
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"start", "count"})
+        if unknown or "count" not in value:
+            raise ConfigError(
+                f"spec: grid.seeds must be a list or {{start, count}}, got keys {sorted(value)}"
+            )
+        start, count = value.get("start", 0), value["count"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, count)):
+            raise ConfigError(f"spec: grid.seeds start and count must be integers, got {value}")
+        if count < 1 or start < 0:
+            raise ConfigError(f"spec: grid.seeds needs count >= 1 and start >= 0, got {value}")
+        return tuple(range(start, start + count))
+    seeds = value if isinstance(value, list) else [value]
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"spec: grid.seeds must be non-negative integers, got {value!r}")
+    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"spec: grid.seeds must be distinct and >= 0, got {value!r}")
+    return tuple(seeds)
+
+
+def _unknown(table: dict[str, Any], allowed: tuple[str, ...] | set[str], where: str) -> None:
+    extra = sorted(set(table) - set(allowed))
+    if extra:
+        raise ConfigError(
+            f"spec: {where}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(allowed)}"
+        )
+
+
+def base_config(spec: dict[str, Any]) -> dict[str, Any]:
+    """The online_regret config every unit starts from: its defaults, the spec's top-level
+    settings, ``[games.*]`` and ``[learner]``."""
+    config = copy.deepcopy(DEFAULT_CONFIG)
+    for key in ("chunk", "known_model", "reward_range", "initial_dist"):
+        if key in spec:
+            config[key] = spec[key]
+    for game, table in spec.get("games", {}).items():
+        if game not in GAMES:
+            raise ConfigError(f"spec: games.{game}: unknown game; choose from {GAMES}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"spec: games.{game} must be a table")
+        _unknown(table, tuple(config[game]), f"games.{game}")
+        config[game] = {**config[game], **table}
+    learner = spec.get("learner", {})
+    if not isinstance(learner, dict):
+        raise ConfigError("spec: learner must be a table")
+    _unknown(learner, LEARNER_KEYS, "learner")
+    config.update(learner)
+    return config
+
+
+def _has_radius(learner: str) -> bool:
+    return LEARNER_VARIANTS.get(learner, (learner, {}))[0] == "mle-optimistic"
+
+
+def _unit_key(game: str, learner: str, T: int, eta: Any, radius: Any) -> str:
+    key = f"game={game}.learner={learner}.T={T}"
+    if eta is not None:
+        key += f".eta={float(eta)!r}"
+    if radius is not None:
+        key += f".radius={radius}"
+    return key
+
+
+def _make_unit(base, seeds, record, game, learner, T, eta, radius) -> Unit:
+    """Build and validate one unit; errors name it."""
+    name = (
+        f"unit (game={game}, learner={learner}, T={T}"
+        + (f", eta={eta}" if eta is not None else "")
+        + (f", radius={radius})" if radius is not None else ")")
+    )
+    if game not in GAMES:
+        raise ConfigError(f"spec: {name}: unknown game {game!r}; choose from {GAMES}")
+    if learner not in ALL_LEARNERS:
+        raise ConfigError(f"spec: {name}: unknown learner {learner!r}; choose from {ALL_LEARNERS}")
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        raise ConfigError(f"spec: {name}: T must be an integer >= 1, got {T!r}")
+    config = copy.deepcopy(base)
+    config.update(games=[game], learners=[learner], episodes=T, farsighted_episodes=T)
+    config["seeds"], config["base_seed"] = len(seeds), seeds[0]
+    if eta is not None:
+        if isinstance(eta, bool) or not isinstance(eta, int | float):
+            raise ConfigError(f"spec: {name}: eta must be a number, got {eta!r}")
+        if not (math.isfinite(eta) and 1e-6 <= eta <= 1e6):
+            raise ConfigError(f"spec: {name}: eta must lie in [1e-6, 1e6], got {eta!r}")
+        config[game] = {**config[game], "eta": float(eta)}
+    if radius is not None:
+        if radius not in RADII:
+            raise ConfigError(f"spec: {name}: radius must be one of {RADII}, got {radius!r}")
+        fixed = LEARNER_VARIANTS.get(learner, (learner, {}))[1].get("radius")
+        if fixed is not None and fixed != radius:
+            raise ConfigError(
+                f"spec: {name}: impossible combination: learner {learner} fixes radius "
+                f"{fixed!r}; drop it from grid.learner or grid.radius"
+            )
+        config["radius"] = radius
+    chunk = config["chunk"]
+    if not isinstance(chunk, int) or chunk < 1 or T % min(chunk, T):
+        raise ConfigError(f"spec: {name}: chunk ({chunk!r}) must be >= 1 and divide T ({T})")
+    try:
+        validate_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"spec: {name}: {str(exc).removeprefix('config: ')}") from None
+    config = json.loads(json.dumps(config))
+    key = _unit_key(game, learner, T, eta, radius)
+    return Unit(key, game, learner, T, eta, radius, tuple(seeds), config, record)
+
+
+def expand(spec: dict[str, Any]) -> Sweep:
+    """Validate ``spec`` and expand it into units (every unit is checked before any runs).
+
+    Raises:
+        ConfigError: an unknown key, a missing axis, or a unit that cannot run (the message
+            names the unit and the problem).
+    """
+    if not isinstance(spec, dict):
+        raise ConfigError("spec: must be a TOML table")
+    _unknown(spec, TOP_KEYS, "top level")
+    grid = spec.get("grid")
+    if not isinstance(grid, dict):
+        raise ConfigError("spec: missing the [grid] table")
+    _unknown(grid, GRID_KEYS, "grid")
+    for key in REQUIRED_GRID:
+        if key not in grid:
+            raise ConfigError(f"spec: grid.{key} is missing")
+    record = tuple(spec.get("record", EpisodeRecord._fields))
+    for field in record:
+        if field not in EpisodeRecord._fields:
+            raise ConfigError(
+                f"spec: record: unknown field {field!r}; choose from {EpisodeRecord._fields}"
+            )
+    if "regret" not in record:
+        record = ("regret", *record)
+    seeds = _seeds(grid["seeds"])
+    axes = {k: _list(grid, k) for k in AXES if k in grid}
+    base = base_config(spec)
+    units: dict[str, Unit] = {}
+    cells: dict[tuple, str] = {}
+    for cell in itertools.product(*axes.values()):
+        coords = dict(zip(axes, cell, strict=True))
+        eta, radius = coords.get("eta"), coords.get("radius")
+        learner = coords["learner"]
+        effective = radius if _has_radius(str(learner)) else None
+        unit = _make_unit(base, seeds, record, coords["game"], learner, coords["T"], eta, effective)
+        units.setdefault(unit.key, unit)
+        cells[cell] = unit.key
+    normal = json.loads(json.dumps(spec, sort_keys=True))
+    return Sweep(normal, axes, seeds, record, tuple(units.values()), cells)
+
+
+__all__ = ["AXES", "Sweep", "Unit", "base_config", "expand", "load_spec"]
