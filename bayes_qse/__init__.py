@@ -7,6 +7,10 @@ likelihood, its Hessian (the Wald set and the Laplace posterior) and the soft Be
 recursion at large ``eta`` need it.  Set the environment variable ``BAYES_QSE_X64=0`` before
 the import to leave JAX's setting alone -- only where float32 is safe: planners and
 simulation; the MLE/Laplace need float64.  ``X64`` records whether the switch was made.
+
+Importing the package also switches on JAX's persistent compilation cache in a per-user
+directory (:mod:`bayes_qse._cache`: ``BAYES_QSE_CACHE_DIR`` moves it, ``BAYES_QSE_CACHE=0``
+turns it off); ``CACHE_DIR`` records the directory in use (``None`` when off).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ X64 = _x64_requested()
 if X64:
     jax.config.update("jax_enable_x64", True)
 
+from ._cache import configure as _configure_cache  # noqa: E402
+
+CACHE_DIR = _configure_cache()
+
 from . import games  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .data import Dataset  # noqa: E402
@@ -36,11 +44,13 @@ from .errors import (  # noqa: E402
 )
 from .follower import follower_response  # noqa: E402
 from .games import Game  # noqa: E402
-from .inference import MLEFit, Posterior, fit_mle, sample_posterior  # noqa: E402
+from .inference import MLEFit, fit_mle, sample_posterior  # noqa: E402
 from .planning import Solution, leader_value, solve_qse  # noqa: E402
+from .posterior import Posterior  # noqa: E402
 
 __all__ = [
     "BayesQSEInputError",
+    "CACHE_DIR",
     "ConfigError",
     "Dataset",
     "DatasetValidationError",

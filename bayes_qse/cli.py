@@ -62,10 +62,10 @@ from .experiments import (
 )
 from .experiments.store import read_manifest
 from .games import NAMED_GAMES, Game
-from .inference import fit_summary
 from .io import check_npz, to_jsonable, write_target
 from .planning import solve_qse
 from .security import SECURITY_GAMES
+from .summary import fit_summary
 from .sweeps import run_sweep
 
 # ---------------------------------------------------------------------------------------

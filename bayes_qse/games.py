@@ -524,18 +524,65 @@ def exploration_game(
     return Game(P, r, phi, theta, eta, None, False)
 
 
+def patrol_large_game(
+    n_sites: int = 50, horizon: int = 10, eta: float = 2.0, farsighted: bool = False
+) -> Game:
+    """A large patrol game: :func:`patrol_game` with many sites (``A = n_sites`` in [10, 100]).
+
+    Shape ``(H, S, A, B) = (horizon, 2, n_sites, n_sites + 1)``, ``d = 4``: a test bed where a
+    tabular leader model has ``2 A (A+1)`` cells per step to learn while the follower has only
+    four parameters (identified: Fisher rank 4 of 4,
+    :func:`bayes_qse.inference.identified_directions`).
+    """
+    if isinstance(n_sites, bool) or int(n_sites) != n_sites or not 10 <= n_sites <= 100:
+        raise GameValidationError(f"n_sites: must be an integer in [10, 100], got {n_sites!r}")
+    return patrol_game(int(n_sites), horizon, eta, farsighted)
+
+
+#: The largest random game of the scaling benchmarks (``random-large``).
+LARGE_RANDOM_SHAPE = {"n_states": 100, "n_actions": 10, "horizon": 20, "feature_dim": 32}
+
+
+def random_large_game(
+    seed: int = 0,
+    n_states: int = 100,
+    n_actions: int = 10,
+    horizon: int = 20,
+    feature_dim: int = 32,
+    eta: float = 1.0,
+    farsighted: bool = False,
+) -> Game:
+    """A large random game: :func:`random_game` with ``A = B = n_actions``, by default
+    ``S = 100, A = B = 10, H = 20, d = 32`` (float64 arrays: transitions 160 MB, features
+    51 MB).  The follower's ``theta`` is identified (Fisher rank ``d``).  Sparser transitions
+    (Dirichlet concentration 0.1) so that states differ."""
+    return random_game(
+        seed,
+        n_states,
+        n_actions,
+        n_actions,
+        horizon,
+        feature_dim,
+        eta=eta,
+        farsighted=farsighted,
+        transition_concentration=0.1,
+    )
+
+
 NAMED_GAMES = {
     "patrol": patrol_game,
     "pricing": pricing_game,
     "steering": steering_game,
     "tempting": tempting_game,
     "exploration": exploration_game,
+    "patrol-large": patrol_large_game,
+    "random-large": random_large_game,
 }
 
 
 def named_game(name: str, **kwargs: Any) -> Game:
     """Build one of :data:`NAMED_GAMES` by name (``patrol``, ``pricing``, ``steering``,
-    ``tempting``, ``exploration``)."""
+    ``tempting``, ``exploration``, ``patrol-large``, ``random-large``)."""
     if name not in NAMED_GAMES:
         raise GameValidationError(
             f"game: unknown named game {name!r}; choose from {sorted(NAMED_GAMES)}"

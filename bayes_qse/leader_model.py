@@ -462,6 +462,31 @@ class LinearLSVI:
         return Bonus(reward, jnp.zeros_like(reward))
 
 
+LEADER_FEATURES = ("follower", "tabular")
+
+
+def lsvi_features(follower_features: Any, kind: str = "follower") -> np.ndarray:
+    """Leader features ``psi[H,S,A,B,k]`` for :class:`LinearLSVI` (docs/math.md §3.1).
+
+    ``kind="follower"``: the follower's features and a constant, ``psi = (phi, 1)``,
+    ``k = d + 1`` -- the leader reuses what she already observes about each cell (exact for
+    :func:`bayes_qse.games.patrol_game`, whose rewards and transitions are affine in ``phi``).
+    ``kind="tabular"``: the one-hot of ``(s, a, b)``, ``k = S A B`` (shared across ``h``,
+    whose statistics :class:`LinearLSVI` keeps per step anyway); LSVI on these is tabular
+    model-based planning on the ridge-shrunk empirical model ``counts / (n + reg)``.
+    """
+    phi = np.asarray(follower_features, np.float64)
+    if phi.ndim != 5:
+        raise BayesQSEInputError(f"features: expected [H,S,A,B,d], got shape {phi.shape}")
+    H, S, A, B, _ = phi.shape
+    if kind == "follower":
+        return np.concatenate([phi, np.ones((H, S, A, B, 1))], axis=-1)
+    if kind == "tabular":
+        eye = np.eye(S * A * B).reshape(S, A, B, S * A * B)
+        return np.broadcast_to(eye, (H, S, A, B, S * A * B)).copy()
+    raise BayesQSEInputError(f"leader_features: must be one of {LEADER_FEATURES}, got {kind!r}")
+
+
 # ---------------------------------------------------------------------------------------
 # The frequentist tabular model of a dataset (eq. 5), as the offline learners use it
 # ---------------------------------------------------------------------------------------
@@ -559,6 +584,7 @@ __all__ = [
     "empirical_leader_model",
     "leader_model_stats",
     "Bonus",
+    "LEADER_FEATURES",
     "DirichletNormalModel",
     "EmpiricalBonusModel",
     "KnownModel",
@@ -567,6 +593,7 @@ __all__ = [
     "LinearStats",
     "TabularStats",
     "episode_arrays",
+    "lsvi_features",
     "tabular_stats_init",
     "tabular_stats_update",
     "weissman_l1_radius",

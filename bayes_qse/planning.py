@@ -22,6 +22,7 @@ from ._validate import (
 )
 from .errors import BayesQSEInputError
 from .follower import follower_log_response_from_utility, utility
+from .optim import adam_ascent
 from .ties import greedy_one_hot, tolerant_argmax
 
 Array = jax.Array
@@ -327,26 +328,6 @@ def stepwise_policy(
     return pis
 
 
-def adam_ascent(objective, x0, n_steps: int, learning_rate: float):
-    """Maximise ``objective`` from ``x0`` with Adam (b1=0.9, b2=0.999); returns the final x."""
-    grad = jax.grad(objective)
-    b1, b2, eps = 0.9, 0.999, 1e-8
-
-    def body(carry, t):
-        x, m, v = carry
-        g = grad(x)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        mhat = m / (1 - b1 ** (t + 1))
-        vhat = v / (1 - b2 ** (t + 1))
-        x = x + learning_rate * mhat / (jnp.sqrt(vhat) + eps)
-        return (x, m, v), None
-
-    zeros = jnp.zeros_like(x0)
-    (x, _, _), _ = jax.lax.scan(body, (x0, zeros, zeros), jnp.arange(n_steps, dtype=x0.dtype))
-    return x
-
-
 @partial(jax.jit, static_argnames=("n_random", "n_steps"))
 def plan_farsighted(
     transitions: Array,
@@ -453,7 +434,6 @@ def solve_qse(
 __all__ = [
     "DrawPlans",
     "Solution",
-    "adam_ascent",
     "backward_induction",
     "evaluate_policy",
     "expected_next_value",

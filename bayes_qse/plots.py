@@ -101,15 +101,43 @@ def loglog_slope(y: Any, start_fraction: float = 0.5) -> float:
     return float(slope)
 
 
-def loglog_panel(ax: Any, curves: Mapping[str, Any], start_fraction: float = 0.5) -> dict:
-    """Mean curves on log-log axes, labelled with their fitted slope; returns the slopes."""
+def loglog_panel(
+    ax: Any,
+    curves: Mapping[str, Any],
+    start_fraction: float = 0.5,
+    *,
+    band: bool = False,
+    reference_slope: float | None = None,
+) -> dict:
+    """Mean curves on log-log axes, labelled with their fitted slope; returns the slopes.
+
+    ``band``: shade the 10%-90% range across seeds.  ``reference_slope``: a dashed line
+    ``c t^slope`` (e.g. 0.5 for ``sqrt(t)``) through the largest mean at the start of the fit
+    window ``t = start_fraction * T``, for comparison."""
     slopes = {}
+    anchor = None
     for name, arr in _curves(curves).items():
         mean = arr.mean(axis=0)
         t = np.arange(1, mean.size + 1)
         slopes[name] = loglog_slope(mean, start_fraction)
         pos = mean > 0
-        ax.loglog(t[pos], mean[pos], label=f"{name}: slope {slopes[name]:.2f}")
+        (line,) = ax.loglog(t[pos], mean[pos], label=f"{name}: slope {slopes[name]:.2f}")
+        if band and arr.shape[0] > 1:
+            lo, hi = np.quantile(arr, BAND_QUANTILES, axis=0)
+            keep = pos & (lo > 0)
+            ax.fill_between(
+                t[keep], lo[keep], hi[keep], color=line.get_color(), alpha=0.15, linewidth=0
+            )
+        i = max(int(np.ceil(start_fraction * mean.size)) - 1, 0)
+        if mean[i] > 0 and (anchor is None or mean[i] > anchor[1]):
+            anchor = (i + 1, mean[i], mean.size)
+    if reference_slope is not None and anchor is not None:
+        t0, y0, T = anchor
+        t = np.array([t0, T], dtype=np.float64)
+        ax.loglog(
+            t, y0 * (t / t0) ** reference_slope, "k--", linewidth=1,
+            label=f"reference: slope {reference_slope:g}",
+        )  # fmt: skip
     ax.set_xlabel("episode (log)")
     ax.set_ylabel("mean cumulative regret (log)")
     ax.legend(fontsize="small")

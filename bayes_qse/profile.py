@@ -22,8 +22,8 @@ from scipy import stats
 from .data import EpisodeBuffer, play_episode
 from .follower import follower_log_response_from_utility, utility
 from .games import ARRAY_FIELDS, Game
-from .inference import newton_maximize
 from .likelihood import myopic_log_likelihood_from_counts, response_counts
+from .optim import newton_maximize
 from .planning import evaluate_policy
 from .sets import credible_box, hpd_region
 
@@ -198,7 +198,7 @@ def credible_stats(
 def log_posterior_from_counts(theta: jax.Array, data: tuple) -> jax.Array:
     """``L(theta) - theta' Lambda theta / 2``: eq. (4) from counts plus the Normal prior of
     docs/math.md §2; ``data = (counts[H,S,A,B], features, eta, prior_precision)``.  The log-density
-    of :func:`~bayes_qse.sbc.batched_nuts` (module level, so its compilation is cached)."""
+    of :func:`~bayes_qse.samplers.nuts` (module level, so its compilation is cached)."""
     counts, features, eta, prior_precision = data
     ll = myopic_log_likelihood_from_counts(theta, features, eta, counts)
     return ll - 0.5 * prior_precision * theta @ theta

@@ -305,7 +305,9 @@ def l1_extreme(
     order = jnp.argsort(sign * v, axis=-1)  # worst first, best last
     p_sorted = jnp.take_along_axis(p_hat, order, axis=-1)
     best = p_sorted[..., -1]
-    delta = jnp.minimum(jnp.maximum(radius, 0.0) / 2.0, 1.0 - best)
+    # (1 - best >= 0 for a distribution; the max keeps a zero radius a no-op on the signed
+    # least-squares kernels of LSVI, whose entries may exceed 1)
+    delta = jnp.minimum(jnp.maximum(radius, 0.0) / 2.0, jnp.maximum(1.0 - best, 0.0))
     others = p_sorted[..., :-1]
     taken_before = jnp.cumsum(others, axis=-1) - others
     removed = jnp.clip(delta[..., None] - taken_before, 0.0, others)

@@ -20,22 +20,19 @@ Draws from MCMC are autocorrelated; pass ``thin`` so that the kept draws are rou
 independent, otherwise the histogram is lumpier than a uniform one and the test over-rejects.
 
 SBC and coverage studies need one posterior per simulated dataset, hundreds of them:
-:func:`batched_nuts` runs NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``, with warmup
-adaptation of the step size and a dense mass matrix) on ``R`` datasets at once under ``vmap``,
-one chain each, on any log-density (e.g. eq. (4) plus the Normal prior of docs/math.md §2).
+:func:`bayes_qse.samplers.nuts` with ``batched=True`` runs NUTS on ``R`` datasets at once
+(vmapped), on any log-density (e.g. eq. (4) plus the Normal prior of docs/math.md §2), and
+serves as the batched ``sample_posterior`` here.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.diagnostics import effective_sample_size
-from numpyro.infer.hmc import hmc
 from scipy import stats
 
 from .errors import BayesQSEInputError
@@ -190,115 +187,6 @@ def _check_draws(draws: Array, theta: Array) -> None:
         )
 
 
-class BatchedNUTS(NamedTuple):
-    """Output of :func:`batched_nuts`.
-
-    Attributes:
-        draws: ``[R, M, d]`` post-warmup draws, one chain per dataset.
-        diverging: ``[R, M]`` divergent post-warmup transitions.
-        accept_prob: ``[R]`` mean acceptance probability after warmup.
-        num_steps: ``[R, M]`` leapfrog steps per draw (``2**depth - 1`` for a full tree).
-        ess: ``[R, d]`` single-chain effective sample size of each coordinate.
-        step_size: ``[R]`` adapted step size.
-    """
-
-    draws: np.ndarray
-    diverging: np.ndarray
-    accept_prob: np.ndarray
-    num_steps: np.ndarray
-    ess: np.ndarray
-    step_size: np.ndarray
-
-
-def batched_nuts(
-    key: Array,
-    log_density: Callable[[Array, Any], Array],
-    init: Array,
-    data: Any,
-    *,
-    num_warmup: int = 300,
-    num_samples: int = 500,
-    dense_mass: bool = True,
-    target_accept_prob: float = 0.8,
-    max_tree_depth: int = 8,
-) -> BatchedNUTS:
-    """NUTS on ``R`` independent posteriors at once (one chain each), vmapped and jit-compiled.
-
-    Args:
-        key: JAX PRNG key.
-        log_density: ``(theta[d], data_r) -> scalar`` unnormalised log posterior, pure JAX.
-            Pass a module-level function (not a fresh closure) so that the compiled sampler is
-            reused across calls: it is cached on ``log_density`` and the settings.
-        init: ``[R, d]`` starting points (e.g. the MAPs).
-        data: a pytree whose leaves have a leading axis ``R`` (one dataset per row).
-        num_warmup, num_samples: iterations (warmup adapts step size and mass matrix).
-        dense_mass: adapt a dense (True) or diagonal mass matrix.
-        target_accept_prob: dual-averaging target.
-        max_tree_depth: NUTS tree depth limit.
-    """
-    init = jnp.asarray(init, jnp.float64)
-    if init.ndim != 2:
-        raise BayesQSEInputError(f"init: expected shape (R, d), got {init.shape}")
-    for name, v, low in (("num_warmup", num_warmup, 0), ("num_samples", num_samples, 1)):
-        if int(v) != v or v < low:
-            raise BayesQSEInputError(f"{name}: must be an integer >= {low}, got {v!r}")
-    runner = _nuts_runner(
-        log_density,
-        int(num_warmup),
-        int(num_samples),
-        bool(dense_mass),
-        float(target_accept_prob),
-        int(max_tree_depth),
-    )
-    keys = jax.random.split(key, init.shape[0])
-    (step_size, accept), (z, div, steps) = runner(keys, init, data)
-    draws = np.asarray(jnp.moveaxis(z, 0, 1))
-    ess = np.asarray(effective_sample_size(np.moveaxis(draws, 0, 1)[None]))
-    return BatchedNUTS(
-        draws=draws,
-        diverging=np.asarray(div).T,
-        accept_prob=np.asarray(accept),
-        num_steps=np.asarray(steps).T,
-        ess=ess,
-        step_size=np.asarray(step_size),
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _nuts_runner(log_density, num_warmup, num_samples, dense_mass, target, max_tree_depth):
-    """The jit-compiled, vmapped warmup + sampling loop of :func:`batched_nuts` (cached)."""
-    init_kernel, sample_kernel = hmc(
-        potential_fn_gen=lambda data_r: lambda th: -log_density(th, data_r), algo="NUTS"
-    )
-
-    def init_one(k, th0, data_r):
-        return init_kernel(
-            th0,
-            num_warmup,
-            dense_mass=dense_mass,
-            target_accept_prob=target,
-            max_tree_depth=max_tree_depth,
-            model_args=(data_r,),
-            rng_key=k,
-        )
-
-    step = jax.vmap(lambda st, data_r: sample_kernel(st, model_args=(data_r,)))
-
-    @jax.jit
-    def run(keys, init, data):
-        states = jax.vmap(init_one)(keys, init, data)
-
-        def body(st, _):
-            st = step(st, data)
-            return st, (st.z, st.diverging, st.num_steps)
-
-        states, _ = jax.lax.scan(lambda st, _: (step(st, data), None), states, None, num_warmup)
-        final, trace = jax.lax.scan(body, states, None, num_samples)
-        return (final.adapt_state.step_size, final.mean_accept_prob), trace
-
-    return run
-
-
 def run_sbc(
     key: Array,
     sample_prior: Callable,
@@ -318,10 +206,8 @@ def run_sbc(
 
 
 __all__ = [
-    "BatchedNUTS",
     "SBCResult",
     "UniformityTest",
-    "batched_nuts",
     "rank_statistic",
     "run_sbc",
     "sbc_ranks",

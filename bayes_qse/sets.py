@@ -29,7 +29,7 @@ from scipy import stats
 from ._validate import as_float_array
 from .errors import BayesQSEInputError
 from .follower import utility
-from .inference import _resolve_model, _stats_from_dataset
+from .inference import resolve_model, stats_from_dataset
 from .likelihood import log_likelihood, myopic_log_likelihood_from_counts
 
 Array = jax.Array
@@ -278,23 +278,20 @@ def _batched_log_likelihood(thetas, features, transitions, eta, stats, farsighte
 
 def likelihood_ratio_set(
     dataset: Any,
-    game_or_features: Any,
+    game: Any,
     fit: Any,
     level: float = 0.95,
     *,
-    eta: float | None = None,
     radius: float | None = None,
-    transitions: Any = None,
-    farsighted: bool | None = None,
 ) -> LikelihoodRatioSet:
     """The likelihood-ratio confidence set around ``fit`` (an MLEFit of the same data).
 
     ``radius`` defaults to :func:`chi2_radius` ``(r, level)`` (Wilks) with ``r`` the Fisher
-    rank of ``fit`` (:func:`fisher_rank`); the other arguments are those of
-    :func:`~bayes_qse.inference.fit_mle`.
+    rank of ``fit`` (:func:`fisher_rank`); ``dataset`` and ``game`` (a ``Game``, ``GameSpec``
+    or ``Model``) are those of :func:`~bayes_qse.inference.fit_mle`.
     """
-    m = _resolve_model(dataset, game_or_features, eta, transitions, farsighted)
-    stats_ = _stats_from_dataset(dataset, m.features, m.farsighted)
+    m = resolve_model(dataset, game)
+    stats_ = stats_from_dataset(dataset, m.features, m.farsighted)
     phi, P, e = jnp.asarray(m.features), jnp.asarray(m.transitions), m.eta
     batched = partial(
         _batched_log_likelihood,

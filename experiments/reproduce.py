@@ -266,16 +266,19 @@ def main(argv: list[str] | None = None) -> int:
                 keep = args.baseline_dir / args.baseline if args.baseline_dir else base
                 old, _, _ = rerun(spec, args.seeds, keep / f"{tag}_seeds{args.seeds}", old_tree)
             new, seconds, config = rerun(spec, args.seeds, base / f"{tag}_new")
-            n_seeds = None if args.seeds is None or args.seeds >= config["seeds"] else args.seeds
-            rows = compare(old, new, spec, n_seeds, n_reps=config.get("seeds"))
+            subset = args.seeds is not None and args.seeds < config["seeds"]
+            # against a baseline rerun both sides ran the same subset: compare every array whole
+            n_seeds = args.seeds if subset and old_tree is None else None
+            n_reps = args.seeds if subset else config.get("seeds")
+            rows = compare(old, new, spec, n_seeds, n_reps=n_reps)
             print(
                 f"== {folder}  ({spec.experiment}, {seconds:.0f} s"
-                + (f", first {n_seeds} seeds)" if n_seeds else ", full config)")
+                + (f", first {args.seeds} seeds)" if subset else ", full config)")
             )
             for name, case, detail in rows:
                 print(f"  {case:18s} {name}  {detail}")
                 bad |= case in ("DIFFERS", "MISSING", "sampled-DIFFERS")
-            report[folder] = {"seconds": seconds, "seeds": n_seeds, "arrays": rows}
+            report[folder] = {"seconds": seconds, "seeds": args.seeds, "arrays": rows}
     if old_tree is not None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)])
     if args.json is not None:

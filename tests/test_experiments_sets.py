@@ -153,7 +153,7 @@ def test_confidence_sets_runs_resumes_and_plots(tmp_path):
         cs.run(_tiny_confidence_config(levels=[0.9]), tmp_path / "other", progress=False)
 
 
-@pytest.mark.filterwarnings("ignore::bayes_qse.inference.IdentifiabilityWarning")
+@pytest.mark.filterwarnings("ignore::bayes_qse.identification.IdentifiabilityWarning")
 def test_posterior_inspection_writes_a_datatree_arviz_reads(tmp_path):
     import arviz_stats
 

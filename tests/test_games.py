@@ -175,10 +175,19 @@ def test_only_per_step_constants_keep_a_farsighted_response():
 
 
 def test_named_game_lookup():
-    assert set(bq.games.NAMED_GAMES) == {"patrol", "pricing", "steering", "tempting", "exploration"}
+    assert set(bq.games.NAMED_GAMES) == {
+        "patrol",
+        "pricing",
+        "steering",
+        "tempting",
+        "exploration",
+        "patrol-large",
+        "random-large",
+    }
+    small = {"random-large": {"n_states": 4, "n_actions": 3, "horizon": 2, "feature_dim": 3}}
     for name, build in bq.games.NAMED_GAMES.items():
-        g = bq.games.named_game(name)
-        np.testing.assert_array_equal(g.features, build().features)
+        g = bq.games.named_game(name, **small.get(name, {}))
+        np.testing.assert_array_equal(g.features, build(**small.get(name, {})).features)
     with pytest.raises(GameValidationError, match="unknown named game"):
         bq.games.named_game("nope")
 

@@ -18,15 +18,10 @@ from reference import np_follower_response, np_logsumexp
 from bayes_qse.data import Episode, buffer_add, buffer_from_dataset, buffer_init, simulate
 from bayes_qse.errors import BayesQSEInputError
 from bayes_qse.games import Game, random_game, steering_game
-from bayes_qse.inference import (
-    IdentifiabilityWarning,
-    _numpyro_model,
-    constant_feature_directions,
-    fit_mle,
-    fit_summary,
-    map_newton,
-    sample_posterior,
-)
+from bayes_qse.identification import IdentifiabilityWarning, constant_feature_directions
+from bayes_qse.inference import _log_density, fit_mle, map_newton, sample_posterior
+from bayes_qse.model import Model
+from bayes_qse.summary import fit_summary
 
 # ---------------------------------------------------------------------------------------
 # Independent NumPy references
@@ -137,8 +132,8 @@ def test_farsighted_mle_matches_scipy_on_numpy_likelihood():
     fit = fit_mle(data, g)
     np.testing.assert_allclose(fit.theta, ref.x, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fit.log_likelihood, -ref.fun, rtol=1e-10)
-    # features given bare give the same fit
-    bare = fit_mle(data, g.features, g.eta, transitions=g.transitions, farsighted=True)
+    # the game's bare Model gives the same fit
+    bare = fit_mle(data, Model(g.features, g.eta, g.transitions, farsighted=True))
     np.testing.assert_allclose(bare.theta, fit.theta, rtol=1e-10)
 
 
@@ -161,12 +156,10 @@ def test_map_flat_prior_equals_mle_and_laplace_cov_is_inverse_fisher(myopic):
 
 
 def _potential(farsighted, model_args):
-    """``theta -> U(theta)``: NumPyro's potential energy of the sampler's model, flat prior."""
-    from numpyro.infer.util import potential_energy
-
-    model = _numpyro_model(farsighted, "flat", None)
+    """``theta -> U(theta) = -log density`` sampled by NUTS (flat prior: precision 0)."""
+    log_density = _log_density(farsighted, None)
     args = jax.tree_util.tree_map(jnp.asarray, model_args)
-    return lambda th: potential_energy(model, args, {}, {"theta": th})
+    return lambda th: -log_density(th, args)
 
 
 def _minimise_potential(potential, d):
@@ -183,13 +176,14 @@ def _minimise_potential(potential, d):
     return res.x
 
 
-def test_numpyro_model_flat_prior_minimiser_is_the_mle_myopic(myopic):
-    """The NUTS model itself: under a flat prior its potential is -L of eq. (4) (checked against
-    the NumPy likelihood) and its minimiser is fit_mle's theta."""
+def test_nuts_log_density_flat_prior_minimiser_is_the_mle_myopic(myopic):
+    """The density NUTS samples: under a flat prior its potential is -L of eq. (4) (checked
+    against the NumPy likelihood; a wrong sign or a prior term left in fails) and its minimiser
+    is fit_mle's theta."""
     g, data = myopic
     counts = np_counts(g, data)
     P0 = np.zeros(g.transitions.shape)
-    potential = _potential(False, (g.features, P0, g.eta, counts, 1.0, 0.0, 1.0))
+    potential = _potential(False, (g.features, P0, g.eta, counts, 0.0, 0.0, 1.0))
     th = np.random.default_rng(5).normal(size=g.feature_dim)
     np.testing.assert_allclose(float(potential(th)), -np_myopic_loglik(g, counts, th), rtol=1e-12)
     np.testing.assert_allclose(
@@ -197,13 +191,13 @@ def test_numpyro_model_flat_prior_minimiser_is_the_mle_myopic(myopic):
     )
 
 
-def test_numpyro_model_flat_prior_minimiser_is_the_mle_farsighted():
+def test_nuts_log_density_flat_prior_minimiser_is_the_mle_farsighted():
     g = random_game(2, 2, 2, 2, 2, 2, eta=1.0, farsighted=True)
     H, S, A, _ = g.shape
     pols = np.random.default_rng(0).dirichlet(np.ones(A), size=(16, H, S))
     data = simulate(g, pols, 16, seed=0)
     buf = buffer_from_dataset(data, 32)  # spare capacity: masked slots must not count
-    potential = _potential(True, (g.features, g.transitions, g.eta, buf, 1.0, 0.0, 1.0))
+    potential = _potential(True, (g.features, g.transitions, g.eta, buf, 0.0, 0.0, 1.0))
     th = np.array([0.4, -0.9])
     np.testing.assert_allclose(float(potential(th)), -np_farsighted_loglik(g, data, th), rtol=1e-12)
     np.testing.assert_allclose(_minimise_potential(potential, 2), fit_mle(data, g).theta, atol=1e-6)
@@ -416,10 +410,12 @@ def test_fit_summary_nuts(two_dim):
 
 def test_bad_input_names_the_field(two_dim, myopic):
     g, data = two_dim
-    with pytest.raises(BayesQSEInputError, match="eta"):
+    with pytest.raises(BayesQSEInputError, match="game"):
         fit_mle(data, g.features)
+    with pytest.raises(BayesQSEInputError, match="eta"):
+        fit_mle(data, Model(g.features, -1.0))
     with pytest.raises(BayesQSEInputError, match="transitions"):
-        fit_mle(data, g.features, 1.0, farsighted=True)
+        fit_mle(data, Model(g.features, 1.0, farsighted=True))
     with pytest.raises(BayesQSEInputError, match="policies"):
         fit_mle(myopic[1], g)
     with pytest.raises(BayesQSEInputError, match="theta0"):
@@ -428,6 +424,8 @@ def test_bad_input_names_the_field(two_dim, myopic):
         sample_posterior(data, g, method="laplace", prior="cauchy")
     with pytest.raises(BayesQSEInputError, match="num_samples"):
         sample_posterior(data, g, method="laplace", num_samples=0)
+    with pytest.raises(BayesQSEInputError, match="^chain_method"):
+        sample_posterior(data, g, chain_method="threads")
 
 
 def test_separated_data_warns_not_converged():

@@ -28,11 +28,10 @@ from bayes_qse.learners import (
 from bayes_qse.learners.common import (
     laplace_set_size,
     model_value,
-    online_newton_step,
-    positive_precision,
     warm_gradient_plan,
 )
 from bayes_qse.learners.online import optimistic_leader_reward, quantile_level
+from bayes_qse.optim import online_newton_step, positive_precision
 from tests.reference import deterministic_policies, np_follower_response, np_policy_value
 
 

@@ -50,7 +50,7 @@ def test_every_published_test_bed_is_identified():
     parameter error is then the identified-subspace error and the chi-square dof is d.  Bug
     caught: a test bed with features constant across follower actions (the old 12-feature
     steering game had rank 3)."""
-    from bayes_qse.inference import identified_directions
+    from bayes_qse.identification import identified_directions
 
     full = load_config(exp, full=True)
     for name in exp.GAMES:

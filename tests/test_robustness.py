@@ -35,7 +35,9 @@ from bayes_qse.errors import (
 from bayes_qse.experiments import load_config
 from bayes_qse.experiments.store import RunStore
 from bayes_qse.games import Game, patrol_game, random_game
-from bayes_qse.inference import fit_mle, fit_summary, sample_posterior
+from bayes_qse.inference import fit_mle, sample_posterior
+from bayes_qse.model import Model
+from bayes_qse.summary import fit_summary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -621,12 +623,12 @@ API_CASES = [
         "policy.*sum to 1",
     ),
     # --- inference
-    ("fit-eta-zero", lambda f: fit_mle(DATA, GAME.features, eta=0.0), IE, "eta.*> 0"),
-    ("fit-eta-negative", lambda f: fit_mle(DATA, GAME.features, eta=-3.0), IE, "eta.*> 0"),
-    ("fit-eta-missing", lambda f: fit_mle(DATA, GAME.features), IE, "eta.*required"),
+    ("fit-eta-zero", lambda f: fit_mle(DATA, Model(GAME.features, 0.0)), IE, "eta.*> 0"),
+    ("fit-eta-negative", lambda f: fit_mle(DATA, Model(GAME.features, -3.0)), IE, "eta.*> 0"),
+    ("fit-game-bare-features", lambda f: fit_mle(DATA, GAME.features), IE, "game.*Model"),
     (
         "fit-features-nan",
-        lambda f: fit_mle(DATA, with_entry(GAME.features, (0, 0, 0, 0, 0), np.nan), eta=1.0),
+        lambda f: fit_mle(DATA, Model(with_entry(GAME.features, (0, 0, 0, 0, 0), np.nan), 1.0)),
         IE,
         "features.*NaN",
     ),
@@ -1336,9 +1338,9 @@ def test_solve_qse_rejects_overflowing_theta_instead_of_nan():
 
 def test_bare_feature_fits_enforce_the_eta_range():
     with pytest.raises(BayesQSEInputError, match=r"^eta: must lie in"):
-        fit_mle(DATA, np.asarray(GAME.features), eta=1e300)
+        fit_mle(DATA, Model(np.asarray(GAME.features), 1e300))
     with pytest.raises(BayesQSEInputError, match=r"^eta: .*boolean"):
-        fit_mle(DATA, np.asarray(GAME.features), eta=True)
+        fit_mle(DATA, Model(np.asarray(GAME.features), True))
 
 
 @pytest.mark.parametrize(
@@ -1712,16 +1714,18 @@ def test_fit_summary_carries_nuts_divergences(monkeypatch):
     """The divergence warning travels like the others: the NUTS driver is replaced by one
     returning well-mixed draws with exactly 3 flagged divergences, so only that warning (no
     R-hat/ESS one) may appear."""
-    from bayes_qse import inference
+    from bayes_qse import samplers
 
     rng = np.random.default_rng(0)
 
-    def fake_run(sampler, model_args, init, seed, num_warmup, num_samples, num_chains, *a):
+    def fake_nuts(key, log_density, init, data, *, num_samples, num_chains, **kw):
         diverging = np.zeros((num_chains, num_samples), bool)
         diverging[0, [5, 50, 150]] = True
-        return {"theta": rng.normal(size=(num_chains, num_samples, D))}, diverging
+        draws = rng.normal(size=(num_chains, num_samples, D))
+        ones = np.ones(num_chains)
+        return samplers.NUTSResult(draws, diverging, diverging * 0, ones, ones, np.ones(D))
 
-    monkeypatch.setattr(inference, "_run_nuts", fake_run)
+    monkeypatch.setattr(samplers, "nuts", fake_nuts)
     out = fit_summary(DATA, GAME, method="nuts", num_samples=400)
     assert out["warnings"] == [
         "PosteriorDiagnosticsWarning: sample_posterior (NUTS): 3 divergent transitions"

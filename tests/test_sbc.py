@@ -13,9 +13,9 @@ from bayes_qse.data import simulate
 from bayes_qse.errors import BayesQSEInputError
 from bayes_qse.games import random_game
 from bayes_qse.inference import sample_posterior
+from bayes_qse.samplers import nuts
 from bayes_qse.sbc import (
     SBCResult,
-    batched_nuts,
     rank_statistic,
     run_sbc,
     uniformity_test,
@@ -136,7 +136,7 @@ def test_sbc_passes_the_laplace_posterior_and_flags_broken_ones(laplace_sbc_draw
 
 
 @pytest.mark.slow
-def test_sbc_passes_batched_nuts_on_the_game_posterior():
+def test_sbc_passes_vectorised_nuts_on_the_game_posterior():
     from bayes_qse.profile import (
         log_posterior_from_counts,
         nuts_data,
@@ -149,17 +149,19 @@ def test_sbc_passes_batched_nuts_on_the_game_posterior():
     theta = jax.random.normal(k_theta, (R, 2))
     counts = simulate_counts(GAME, UNIFORM, jax.random.split(k_data, R), N_EPISODES, theta=theta)
     data = nuts_data(counts, GAME.features, GAME.eta, 1.0)
-    out = batched_nuts(
+    out = nuts(
         k_nuts,
         log_posterior_from_counts,
         jnp.zeros((R, 2)),
         data,
         num_warmup=150,
         num_samples=300,
+        batched=True,
+        dense_mass=True,
     )
-    assert out.draws.shape == (R, 300, 2)
+    assert out.draws.shape == (R, 1, 300, 2)
     assert out.diverging.sum() == 0
-    draws = out.draws[:, ::3]
+    draws = out.draws[:, 0, ::3]
     ranks = np.asarray(rank_statistic(jnp.asarray(draws), theta))
     good = uniformity_test(ranks, draws.shape[1])
     assert good.chi2_pvalue.min() > 0.005 and good.ks_pvalue.min() > 0.005, good

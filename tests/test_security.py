@@ -283,7 +283,8 @@ def test_sbc_passes_batched_nuts_on_the_suqr_posterior():
     prior draws among posterior draws are uniform, and a posterior squeezed to half its width
     is flagged.  Bug caught: a likelihood scaled wrongly (over- or under-confident posterior)
     or a prior in the sampler that differs from the one the weights were drawn from."""
-    from bayes_qse.sbc import batched_nuts, rank_statistic, uniformity_test
+    from bayes_qse.samplers import nuts
+    from bayes_qse.sbc import rank_statistic, uniformity_test
     from bayes_qse.security.inference import _nuts_log_density
 
     R, K, scale = 100, 60, 2.0
@@ -296,11 +297,11 @@ def test_sbc_passes_batched_nuts_on_the_suqr_posterior():
     )
     psi = jnp.broadcast_to(attack_stats(game, AttackData(cov, counts[0])).psi, (R, K, 5, 3))
     lam = jnp.full((R,), 1.0 / scale**2)
-    out = batched_nuts(
+    out = nuts(
         k_nuts, _nuts_log_density, jnp.zeros((R, 3)), (psi, counts, lam),
-        num_warmup=150, num_samples=300,
+        num_warmup=150, num_samples=300, batched=True, dense_mass=True,
     )  # fmt: skip
-    draws = out.draws[:, ::3]
+    draws = out.draws[:, 0, ::3]
     good = uniformity_test(np.asarray(rank_statistic(jnp.asarray(draws), theta)), draws.shape[1])
     assert good.chi2_pvalue.min() > 0.005 and good.ks_pvalue.min() > 0.005, good
     mean = draws.mean(axis=1, keepdims=True)

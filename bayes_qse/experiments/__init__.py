@@ -158,6 +158,7 @@ def load_config(
     path: str | os.PathLike | None = None,
     full: bool = False,
     overrides: Mapping[str, Any] | None = None,
+    long: bool = False,
 ) -> dict[str, Any]:
     """An experiment's configuration: defaults, then a TOML file, then ``overrides``.
 
@@ -167,13 +168,19 @@ def load_config(
         full: start from ``FULL_CONFIG`` instead of ``DEFAULT_CONFIG``.
         overrides: final values (e.g. ``{"seeds": 3}`` from ``--seeds``); ``None`` values are
             ignored.
+        long: start from the module's ``LONG_CONFIG`` (long horizons, ``--long``) instead.
 
     Raises:
         ConfigError: unknown key, wrong type, ``seeds`` outside ``[1, MAX_SEEDS]``,
             ``base_seed < 0``, ``base_seed + seeds - 1 > 2**32 - 1`` (naming the key), or
             whatever the module's ``validate_config`` rejects.
     """
-    base = copy.deepcopy(dict(module.FULL_CONFIG if full else module.DEFAULT_CONFIG))
+    if long and full:
+        raise ConfigError("--long: cannot be combined with --full (it is a full-sized run)")
+    if long and not hasattr(module, "LONG_CONFIG"):
+        raise ConfigError(f"--long: experiment {module.__name__} has no long configuration")
+    preset = module.LONG_CONFIG if long else module.FULL_CONFIG if full else None
+    base = copy.deepcopy(dict(preset if preset is not None else module.DEFAULT_CONFIG))
     for key in ("seeds", "base_seed"):
         if key not in base:
             raise ConfigError(f"config: {module.__name__} defines no {key!r} default")
@@ -273,6 +280,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument(
         "--full", action="store_true", help="start from the full (paper-sized) configuration"
     )
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="start from the long-horizon configuration (experiments that have one)",
+    )
     parser.add_argument("--seeds", type=int, metavar="N", help="number of seeds (repetitions)")
     parser.add_argument("--seed", type=int, metavar="S", help="base seed (first repetition)")
     parser.add_argument(
@@ -299,6 +311,7 @@ def run_experiment(
     restart: bool = False,
     show_progress: bool = True,
     make_plots: bool = True,
+    long: bool = False,
 ) -> tuple[Path, list[Path]]:
     """Load the config, run experiment ``name`` (resuming) and draw its figures.
 
@@ -309,7 +322,7 @@ def run_experiment(
     Returns ``(results_path, figure_paths)``.
     """
     module = get_experiment(name)
-    config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed})
+    config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed}, long)
     out_dir = Path(out) if out is not None else Path("results") / name
     with OutputLock(out_dir, name):
         if restart:
@@ -339,6 +352,7 @@ def run_and_report(name: str, args: argparse.Namespace) -> int:
         restart=args.restart,
         show_progress=not args.no_progress,
         make_plots=not args.no_plot,
+        long=getattr(args, "long", False),
     )
     print(f"results: {results}")
     for fig in figures:

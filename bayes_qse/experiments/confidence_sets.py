@@ -43,7 +43,7 @@ Everything is vectorised over a batch of replications (``batch_size``): data are
 ``vmap`` of :func:`bayes_qse.data.play_episode`, reduced to the counts of
 :func:`bayes_qse.likelihood.response_counts` (the myopic likelihood depends on nothing else),
 fitted by the Newton core of :mod:`bayes_qse.inference`, and NUTS runs on all datasets at once
-(:func:`bayes_qse.sbc.batched_nuts`).  Each batch is one unit of the
+(:func:`bayes_qse.samplers.nuts`, ``batched``).  Each batch is one unit of the
 :class:`~bayes_qse.experiments.store.RunStore`, so the run resumes where it stopped.
 """
 

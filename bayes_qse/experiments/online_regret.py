@@ -2,7 +2,7 @@
 
 Every learner of :data:`bayes_qse.learners.online.ALL_LEARNERS` named in the config plays
 ``episodes`` episodes against the true follower, for ``seeds`` seeds, on up to five games, each
-of full Fisher rank at its true ``theta`` (:func:`bayes_qse.inference.identified_directions`;
+of full Fisher rank at its true ``theta`` (:func:`bayes_qse.identification.identified_directions`;
 the summary records the rank, so the parameter error is the error in the identified
 subspace):
 
@@ -18,6 +18,11 @@ subspace):
   later reward;
 - ``farsighted-random``: a random farsighted game whose features depend on the follower's
   action (:func:`bayes_qse.games.random_game` with ``farsighted=True``).
+
+Outside the published run, ``large`` (the many-site patrol game,
+:func:`bayes_qse.games.patrol_large_game`) compares the model-based leaders with the model-free
+``-linear`` ones (LSVI on leader features, docs/math.md §3.1):
+``experiments/online_regret_large.toml``.
 
 The leader is told a stated ``reward_range`` (never read off the true rewards) and learns the
 initial distribution from the episodes' first states unless ``initial_dist = "stated"``.
@@ -38,11 +43,16 @@ bit-identical whatever ``--seeds`` is and however often the run was interrupted
 (:mod:`bayes_qse.learners.runner`: same version, platform and XLA build).
 
 The CI-sized default runs every learner on the ``linear`` game only (each learner and game
-compiles once, which dominates a tiny run); ``--full`` runs all five games with 20 seeds.
+compiles once, which dominates a tiny run); ``--full`` runs all five games with 20 seeds;
+``--long`` (:data:`LONG_CONFIG`) runs them for ``T = 10^4`` episodes (myopic and
+farsighted), 10 seeds, the farsighted learners rarely switching (``farsighted_refit =
+"switching"``: linear in ``T``, docs/math.md "Rarely-switching policies"), and fits the slope
+over two decades.  Every unit records the learners' policy switches per episode.
 
 ``plot`` draws, per game, the mean cumulative regret with a 10-90% band across seeds, the
 log-log panel with the least-squares slope of ``log R(t)`` on ``log t`` over
-``t >= slope_start * T`` (one decade for the default 0.1), and the parameter error; and writes
+``t >= slope_start * T`` (one decade for the default 0.1; two for ``--long``) with the 10-90%
+band across seeds and the ``sqrt(t)`` reference line, and the parameter error; and writes
 ``table.md``: final cumulative regret (mean +/- standard error), slope, the ratio of the
 second half's regret to the first half's, each learner's regret relative to the ``uniform``
 leader's, and the ratio of each Bayesian learner's final regret to ``mle-optimistic``'s.
@@ -57,8 +67,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..games import exploration_game, random_game, steering_game, tabular_game
-from ..inference import identified_directions
+from ..games import (
+    exploration_game,
+    patrol_large_game,
+    random_game,
+    steering_game,
+    tabular_game,
+)
+from ..identification import identified_directions
 from ..io import atomic_write_text
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
 from ..learners.runner import OnlineRunner, run_online
@@ -67,9 +83,14 @@ from .report import read_results
 from .store import RunStore
 
 GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
+#: Games outside the published run: ``large`` is the many-site patrol game
+#: (:func:`bayes_qse.games.patrol_large_game`), where model-based and model-free leaders
+#: (the ``-linear`` learners, LSVI on ``(phi, 1)``) are compared; its rewards lie in
+#: ``[-2, 1]`` (the game config's own ``reward_range``).
+EXTRA_GAMES = ("large",)
 FARSIGHTED_GAMES = ("farsighted", "farsighted-random")
 #: Per-episode records of a unit (:class:`~bayes_qse.learners.runner.EpisodeRecord`).
-FIELDS = ("regret", "theta_error", "set_size", "informed")
+FIELDS = ("regret", "theta_error", "set_size", "informed", "switches")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
@@ -87,6 +108,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "exploration": {"horizon": 2, "n_follower_actions": 3, "safe_reward": 0.6,
                     "cooperation": 3.0, "eta": 1.0},
     "farsighted": {"eta": 3.0},
+    "large": {"n_sites": 20, "horizon": 5, "eta": 2.0, "reward_range": [-2.0, 1.0]},
     "farsighted-random": {"seed": 5, "n_states": 3, "n_leader_actions": 2,
                           "n_follower_actions": 3, "horizon": 3, "feature_dim": 4, "eta": 2.0},
     "reward_range": [0.0, 1.0],
@@ -102,6 +124,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "planner_steps": 10,
     "planner_lr": 0.2,
     "slope_start": 0.1,
+    "refit": "every",
+    "farsighted_refit": "every",
+    "switch_factor": 2.0,
+    "max_policies": 512,
 }  # fmt: skip
 
 FULL_CONFIG: dict[str, Any] = {
@@ -121,6 +147,22 @@ FULL_CONFIG: dict[str, Any] = {
     "planner_steps": 20,
 }  # fmt: skip
 
+#: ``--long``: two decades of ``T`` (10^4 episodes, myopic and farsighted, 10 seeds), the
+#: farsighted learners rarely switching (:mod:`bayes_qse.learners.switching`) so that the
+#: run is linear in ``T``; the slope is fitted over ``t >= 0.01 T``.
+LONG_CONFIG: dict[str, Any] = {
+    **FULL_CONFIG,
+    "seeds": 10,
+    "episodes": 10_000,
+    "farsighted_episodes": 10_000,
+    "chunk": 500,
+    "farsighted_refit": "switching",
+    "slope_start": 0.01,
+}  # fmt: skip
+
+#: Learner settings read per game kind (myopic ``refit``, farsighted ``farsighted_refit``).
+REFIT_KEYS = ("refit", "farsighted_refit", "switch_factor", "max_policies")
+
 LEARNER_KEYS = (
     "optimism",
     "radius",
@@ -138,8 +180,10 @@ LEARNER_KEYS = (
 def validate_config(config: dict[str, Any]) -> None:
     """Extra checks of an ``online_regret`` config; :class:`ConfigError` naming the key."""
     for g in config["games"]:
-        if g not in GAMES:
-            raise ConfigError(f"config: games: unknown game {g!r}; choose from {GAMES}")
+        if g not in GAMES + EXTRA_GAMES:
+            raise ConfigError(
+                f"config: games: unknown game {g!r}; choose from {GAMES + EXTRA_GAMES}"
+            )
     for name in config["learners"]:
         if name not in ALL_LEARNERS:
             raise ConfigError(
@@ -163,6 +207,9 @@ def validate_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config: chunk ({config['chunk']}) must divide {key} ({config[key]})"
             )
+    for key in ("refit", "farsighted_refit"):
+        if config[key] not in ("every", "switching"):
+            raise ConfigError(f"config: {key} must be 'every' or 'switching', got {config[key]!r}")
     if not 0.0 < config["slope_start"] < 1.0:
         raise ConfigError(f"config: slope_start must lie in (0, 1), got {config['slope_start']}")
 
@@ -172,6 +219,8 @@ def make_game(name: str, config: dict[str, Any]):
     if name == "farsighted":
         return steering_game(eta=config["farsighted"]["eta"])
     c = config[name]
+    if name == "large":
+        return patrol_large_game(c["n_sites"], c["horizon"], c["eta"])
     if name == "exploration":
         return exploration_game(**c)
     if name in ("linear", "farsighted-random"):
@@ -194,19 +243,43 @@ def make_game(name: str, config: dict[str, Any]):
     return tabular_game(P, r, u, eta=c["eta"], initial_dist=rho)
 
 
-def make_runner(game: Any, learner: str, config: dict[str, Any], episodes: int, qse: Any):
+def game_reward_range(name: str, config: dict[str, Any]) -> tuple[float, float]:
+    """The reward range the leader is told for game ``name``: the game config's own
+    ``reward_range`` when it has one (``large``), else the experiment's."""
+    own = config.get(name, {})
+    rr = own.get("reward_range") if isinstance(own, dict) else None
+    return tuple(float(x) for x in (rr or config.get("reward_range", (0.0, 1.0))))
+
+
+def make_runner(
+    game: Any,
+    learner: str,
+    config: dict[str, Any],
+    episodes: int,
+    qse: Any,
+    reward_range: tuple[float, float] | None = None,
+):
     """The :class:`~bayes_qse.learners.runner.OnlineRunner` of one ``(game, learner)`` unit
-    of an experiment config (its :data:`LEARNER_KEYS`, ``chunk``, ``known_model`` and what the
-    leader is told: ``reward_range``, ``initial_dist``); shared with ``rationality_sweep``."""
+    of an experiment config (its :data:`LEARNER_KEYS`, ``chunk``, ``known_model``, what the
+    leader is told: ``reward_range`` (the config's unless given), ``initial_dist``, and the
+    refit schedule of the game's kind, :data:`REFIT_KEYS`); shared with ``rationality_sweep``."""
+    refit = config.get("farsighted_refit" if game.farsighted else "refit", "every")
+    schedule = {"refit": refit}
+    if refit == "switching":
+        schedule.update(
+            switch_factor=config.get("switch_factor", 2.0),
+            max_policies=config.get("max_policies", 512),
+        )
     return OnlineRunner(
         game,
         learner,
-        {**{k: config[k] for k in LEARNER_KEYS}, "capacity": episodes},
+        {**{k: config[k] for k in LEARNER_KEYS}, **schedule, "capacity": episodes},
         episodes=episodes,
         chunk=min(config["chunk"], episodes),
         known_model=config["known_model"],
         qse=qse,
-        reward_range=tuple(float(x) for x in config.get("reward_range", (0.0, 1.0))),
+        reward_range=reward_range
+        or tuple(float(x) for x in config.get("reward_range", (0.0, 1.0))),
         initial_dist="game" if config.get("initial_dist", "learned") == "stated" else None,
     )
 
@@ -240,7 +313,9 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
                 if qse is None:
                     qse = solve_qse(game)
                 start = time.perf_counter()
-                runner = make_runner(game, learner, config, T, qse)
+                runner = make_runner(
+                    game, learner, config, T, qse, game_reward_range(game_name, config)
+                )
                 ckpt = f"{game_name}.{learner}"
                 out = run_online(
                     game,
@@ -282,7 +357,10 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
         for learner in config["learners"]:
             units = [store.load_unit(unit_key(game_name, learner, s)) for s in seeds]
             for field in FIELDS:
-                data[f"{game_name}.{learner}.{field}"] = np.stack([u[0][field] for u in units])
+                # units saved before "switches" was recorded have no such field: nan
+                data[f"{game_name}.{learner}.{field}"] = np.stack(
+                    [u[0].get(field, np.full(len(u[0]["regret"]), np.nan)) for u in units]
+                )
             regret = data[f"{game_name}.{learner}.regret"]
             cumulative = np.cumsum(regret, axis=1)
             final = cumulative[:, -1]
@@ -298,6 +376,7 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
                 "final_informed_directions_mean": float(
                     data[f"{game_name}.{learner}.informed"][:, -1].mean()
                 ),
+                "final_switches_mean": float(data[f"{game_name}.{learner}.switches"][:, -1].mean()),
                 "wall_seconds": float(units[0][1].get("batch_wall_seconds", float("nan"))),
                 "episodes": int(regret.shape[1]),
             }
@@ -343,6 +422,8 @@ def learner_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             out[name] = {"follower": "Laplace posterior", "prior_scale": config["prior_scale"]}
         else:
             out[name] = {"follower": "none (fixed policy)"}
+        if "leader_model" in overrides:  # the model-free variants (docs/math.md §3.1)
+            out[name]["leader_model"] = "linear (LSVI on (phi, 1))"
     return out
 
 
@@ -375,8 +456,11 @@ def plot(out_dir: Path) -> list[Path]:
         axes[2].set_prop_cycle(color=others)
         regret_curves(axes[0], cum)
         axes[0].set_title(f"{game_name}: cumulative regret (10-90% band)")
-        loglog_panel(axes[1], {k: v for k, v in cum.items() if k != "oracle"}, start)
-        axes[1].set_title(f"log-log, slope fitted on t >= {start:g} T")
+        loglog_panel(
+            axes[1], {k: v for k, v in cum.items() if k != "oracle"}, start, band=True,
+            reference_slope=0.5,
+        )  # fmt: skip
+        axes[1].set_title(f"log-log (10-90% band), slope fitted on t >= {start:g} T")
         regret_curves(axes[2], err, ylabel="||theta_hat - theta||")
         axes[2].set_title("follower-parameter error")
         paths.append(save_figure(fig, out_dir / f"online_regret_{game_name}.png"))
@@ -400,6 +484,9 @@ def plot(out_dir: Path) -> list[Path]:
                     f"{s.get('final_informed_directions_mean', float('nan')):.3g}"
                     if name not in ("oracle", "uniform")
                     else "-",
+                    f"{s.get('final_switches_mean', float('nan')):.0f}"
+                    if name not in ("oracle", "uniform")
+                    else "-",
                     f"{s['wall_seconds']:.0f}",
                 ]
             )
@@ -416,6 +503,7 @@ def plot(out_dir: Path) -> list[Path]:
             "regret / mle-optimistic",
             "final theta error",
             "informed directions (final)",
+            "policy switches (final)",
             "wall s (all seeds)",
         ],
         rows,
@@ -427,7 +515,9 @@ def plot(out_dir: Path) -> list[Path]:
 __all__ = [
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
+    "EXTRA_GAMES",
     "GAMES",
+    "LONG_CONFIG",
     "make_game",
     "plot",
     "run",

@@ -33,8 +33,9 @@ from ..data import simulate
 from ..errors import ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..games import NAMED_GAMES, named_game
-from ..inference import PosteriorDiagnosticsWarning, fit_mle, sample_posterior
+from ..inference import fit_mle, sample_posterior
 from ..io import atomic_write, atomic_write_text
+from ..posterior import PosteriorDiagnosticsWarning
 from ..progress import progress as progress_bar
 from .store import RunStore
 

@@ -36,7 +36,8 @@ from ..profile import (
     simulate_counts,
     whitener,
 )
-from ..sbc import batched_nuts, rank_statistic
+from ..samplers import nuts as run_nuts
+from ..sbc import rank_statistic
 from ..sets import chi2_radius, credible_box, theory_radius
 
 CASES = ("well_specified", "misspecified", "near_deterministic")
@@ -280,19 +281,14 @@ def run_batch(config: dict, case: dict, case_id: int, n: int, indices: np.ndarra
     out = _frequentist_and_laplace(
         counts, k_lap[0], model, theta_t, g_true, radii, int(config["laplace_draws"])
     )
-    nuts = batched_nuts(
-        k_nuts[0],
-        log_posterior_from_counts,
-        out["map"],
-        nuts_data(counts, model[0], model[1], model[7]),
-        num_warmup=config["nuts_warmup"],
-        num_samples=config["nuts_samples"],
+    nuts = _batched_nuts(
+        k_nuts[0], out["map"], nuts_data(counts, model[0], model[1], model[7]), config
     )
     levels = config["levels"]
     g_lap = np.asarray(out.pop("g_draws_laplace"))
     out = {k: np.asarray(v) for k, v in out.items()}
-    g_nuts = np.asarray(_g_of_draws(jnp.asarray(nuts.draws), model))
-    cred = _credible_batch(nuts.draws, g_nuts, case["theta_target"], case["g_true"], levels)
+    g_nuts = np.asarray(_g_of_draws(jnp.asarray(nuts["draws"]), model))
+    cred = _credible_batch(nuts["draws"], g_nuts, case["theta_target"], case["g_true"], levels)
     out["cover_theta_nuts"] = cred["cover_theta"]
     out["cover_nuts"] = cred["cover"]
     out["width_nuts"] = cred["width"]
@@ -302,12 +298,36 @@ def run_batch(config: dict, case: dict, case_id: int, n: int, indices: np.ndarra
     hi = np.array([[b[1] for b in row] for row in boxes])
     out["cover_laplace"] = (lo <= case["g_true"]) & (case["g_true"] <= hi)
     out["width_laplace"] = hi - lo
-    out["nuts_divergences"] = nuts.diverging.sum(axis=1)
-    out["nuts_accept"] = nuts.accept_prob
-    out["nuts_ess_min"] = nuts.ess.min(axis=1)
-    out["nuts_mean_steps"] = nuts.num_steps.mean(axis=1)
+    out["nuts_divergences"] = nuts["diverging"].sum(axis=1)
+    out["nuts_accept"] = nuts["accept_prob"]
+    out["nuts_ess_min"] = nuts["ess"].min(axis=1)
+    out["nuts_mean_steps"] = nuts["num_steps"].mean(axis=1)
     keep = len(indices)
     return {k: np.asarray(v)[:keep] for k, v in out.items()}
+
+
+def _batched_nuts(key: jax.Array, init: Any, data: tuple, config: dict) -> dict:
+    """One NUTS chain per replication (dense mass, tree depth 8), all replications at once
+    (:func:`bayes_qse.samplers.nuts`, ``batched``): ``draws[R,M,d]``, ``diverging[R,M]``,
+    ``num_steps[R,M]``, ``accept_prob[R]``, ``ess[R,d]``."""
+    res = run_nuts(
+        key,
+        log_posterior_from_counts,
+        init,
+        data,
+        num_warmup=config["nuts_warmup"],
+        num_samples=config["nuts_samples"],
+        batched=True,
+        dense_mass=True,
+        max_tree_depth=8,
+    )
+    return {
+        "draws": res.draws[:, 0],
+        "diverging": res.diverging[:, 0],
+        "num_steps": res.num_steps[:, 0],
+        "accept_prob": res.accept_prob[:, 0],
+        "ess": res.ess,
+    }
 
 
 def run_sbc_batch(config: dict, case: dict, indices: np.ndarray) -> dict:
@@ -327,22 +347,15 @@ def run_sbc_batch(config: dict, case: dict, indices: np.ndarray) -> dict:
     )
     M = config["nuts_samples"] // config["sbc_thin"]
     maps, lap_draws = _laplace_batch(counts, sub(2), features, eta, 1.0 / sigma**2, M)
-    nuts = batched_nuts(
-        sub(3)[0],
-        log_posterior_from_counts,
-        maps,
-        nuts_data(counts, features, eta, 1.0 / sigma**2),
-        num_warmup=config["nuts_warmup"],
-        num_samples=config["nuts_samples"],
-    )
-    nuts_draws = jnp.asarray(nuts.draws[:, :: config["sbc_thin"]][:, :M])
+    nuts = _batched_nuts(sub(3)[0], maps, nuts_data(counts, features, eta, 1.0 / sigma**2), config)
+    nuts_draws = jnp.asarray(nuts["draws"][:, :: config["sbc_thin"]][:, :M])
     keep = len(indices)
     return {
         "rank_laplace": np.asarray(rank_statistic(lap_draws, theta))[:keep],
         "rank_nuts": np.asarray(rank_statistic(nuts_draws, theta))[:keep],
         "theta": np.asarray(theta)[:keep],
-        "nuts_divergences": nuts.diverging.sum(axis=1)[:keep],
-        "nuts_ess_min": nuts.ess.min(axis=1)[:keep],
+        "nuts_divergences": nuts["diverging"].sum(axis=1)[:keep],
+        "nuts_ess_min": nuts["ess"].min(axis=1)[:keep],
     }
 
 

@@ -22,7 +22,8 @@ from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..leader_model import TabularStats
 from ..model import Model
-from ..planning import adam_ascent, evaluate_policy, stepwise_policy
+from ..optim import adam_ascent
+from ..planning import evaluate_policy, stepwise_policy
 from ..sets import identified_split
 from ..ties import tolerant_argmax
 
@@ -180,7 +181,7 @@ class LearnerConfig:
             ``theta``), so that every learner shares the same point estimate and Hessian.
         newton_steps: maximum damped-Newton steps per episode, warm-started at the previous
             estimate (:func:`bayes_qse.inference.map_newton`; myopic follower only: for a
-            farsighted one each episode takes one step, :func:`online_newton_step`).
+            farsighted one each episode takes one step, :func:`bayes_qse.optim.online_newton_step`).
         num_draws: ``M`` joint posterior draws of ``bayes-optimistic``.
         quantile_offset: the quantile schedule of ``bayes-optimistic``,
             ``level_t = 1 - 1 / (t + quantile_offset)`` after ``t`` episodes (Bayes-UCB with
@@ -209,6 +210,22 @@ class LearnerConfig:
         theta_bound: ``B`` of the paper's bounded parameter class ``||theta|| <= B``: the MLE
             is projected onto it (it may not exist on separable data) and the theory radius
             covers it.
+        leader_model: how the leader learns her own transitions and rewards (eq. 5):
+            ``"tabular"`` (default; model-based, Dirichlet/Normal posterior or empirical model
+            with bonuses) or ``"linear"`` (model-free: least-squares value iteration on leader
+            features, :class:`bayes_qse.leader_model.LinearLSVI`, docs/math.md §3.1; myopic
+            follower only).
+        leader_features: the features of ``"linear"``: ``"follower"`` (``(phi, 1)``) or
+            ``"tabular"`` (one-hot ``(s,a,b)``), :func:`bayes_qse.leader_model.lsvi_features`.
+        lsvi_reg: the ridge ``lambda`` of LSVI's Gram matrices (``"linear"`` only).
+        refit: ``"every"`` (default: refit and replan after every episode, the likelihood over
+            a buffer of ``capacity`` episodes) or ``"switching"`` (rarely-switching policies,
+            :mod:`bayes_qse.learners.switching`: refit and announce a new policy only when the
+            log-determinant of the information has grown by ``log(switch_factor)`` since the
+            last switch; the likelihood runs on per-policy statistics, docs/math.md eq. 4').
+        switch_factor: the determinant growth factor ``> 1`` that triggers a switch.
+        max_policies: rows of the per-policy statistics (``refit="switching"``): the most
+            distinct policies a run may announce (a :class:`ConfigError` when exceeded).
     """
 
     capacity: int = 1000
@@ -225,9 +242,21 @@ class LearnerConfig:
     radius: str = "chi2"
     mle_ridge: float = 0.0
     theta_bound: float = 10.0
+    leader_model: str = "tabular"
+    leader_features: str = "follower"
+    lsvi_reg: float = 1.0
+    refit: str = "every"
+    switch_factor: float = 2.0
+    max_policies: int = 512
 
     def __post_init__(self) -> None:
-        for name, allowed in (("optimism", ("box", "first-order")), ("radius", ("chi2", "theory"))):
+        for name, allowed in (
+            ("optimism", ("box", "first-order")),
+            ("radius", ("chi2", "theory")),
+            ("leader_model", ("tabular", "linear")),
+            ("leader_features", ("follower", "tabular")),
+            ("refit", ("every", "switching")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
         for name in ("mle_ridge", "theta_bound"):
@@ -236,11 +265,26 @@ class LearnerConfig:
                 raise ConfigError(f"{name}: must be a finite number >= 0, got {value!r}")
         if self.theta_bound <= 0:
             raise ConfigError(f"theta_bound: must be > 0, got {self.theta_bound!r}")
-        for name in ("capacity", "newton_steps", "num_draws", "n_candidates", "planner_steps"):
+        if (
+            isinstance(self.switch_factor, bool)
+            or not np.isfinite(self.switch_factor)
+            or self.switch_factor <= 1.0
+        ):
+            raise ConfigError(
+                f"switch_factor: must be a finite number > 1, got {self.switch_factor!r}"
+            )
+        for name in (
+            "capacity",
+            "newton_steps",
+            "num_draws",
+            "n_candidates",
+            "planner_steps",
+            "max_policies",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
-        for name in ("prior_scale", "planner_lr", "reward_noise_sd"):
+        for name in ("prior_scale", "planner_lr", "reward_noise_sd", "lsvi_reg"):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name}: must be a finite number > 0, got {value!r}")
@@ -394,51 +438,6 @@ def stepwise_start(
 # ---------------------------------------------------------------------------------------
 
 
-def positive_precision(neg_hessian: Array, floor: Array | float) -> Array:
-    """``neg_hessian[d,d]`` with its eigenvalues raised to at least ``floor`` (the prior
-    precision): where the log-likelihood is locally not concave (a farsighted follower) the
-    Fisher part is clipped at 0, so the Laplace / Wald matrix stays positive definite."""
-    sym = 0.5 * (neg_hessian + neg_hessian.T)
-    lam, vecs = jnp.linalg.eigh(sym)
-    return (vecs * jnp.maximum(lam, floor)) @ vecs.T
-
-
-def online_newton_step(
-    objective: Callable[[Array], Array],
-    theta: Array,
-    prior_precision: float,
-    step_sizes: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125),
-    precision_floor: float | None = None,
-) -> tuple[Array, Array]:
-    """One damped Newton step on ``objective`` (a log-posterior) from the previous estimate.
-
-    Used for a farsighted follower, whose likelihood (eq. 4) runs the soft Bellman recursion
-    once per stored episode, so that a Hessian costs ``d`` times ``capacity`` recursions: one
-    Hessian per episode (at the warm start) instead of the several of a converged Newton solve
-    (:func:`bayes_qse.inference.map_newton`), as in online Newton methods for logistic bandits.
-    The step ``|H|^-1 g`` (eigenvalues in absolute value, :func:`positive_precision` with the
-    prior floor) is tried at ``step_sizes`` and at 0; the best value wins.
-
-    Returns ``(theta_new[d], precision[d,d])``: the precision is the negative Hessian at the
-    warm start, one episode behind ``theta_new``, with eigenvalues floored at
-    ``precision_floor`` (``prior_precision`` by default; 0 keeps an unridged Fisher
-    information's null space, for the frequentist sets).
-    """
-    g = jax.grad(objective)(theta)
-    neg_h = -jax.hessian(objective)(theta)
-    sym = 0.5 * (neg_h + neg_h.T)
-    lam, vecs = jnp.linalg.eigh(sym)
-    direction = vecs @ ((vecs.T @ g) / jnp.maximum(jnp.abs(lam), prior_precision))
-    sizes = jnp.asarray((0.0, *step_sizes), dtype=theta.dtype)
-    candidates = theta[None] + sizes[:, None] * direction[None]
-    values = jax.vmap(objective)(candidates)
-    values = jnp.where(jnp.isfinite(values), values, -jnp.inf)
-    theta_new = candidates[tolerant_argmax(values)]
-    floor = prior_precision if precision_floor is None else precision_floor
-    precision = (vecs * jnp.maximum(lam, floor)) @ vecs.T
-    return theta_new, precision
-
-
 def laplace_set_size(precision: Array) -> Array:
     """``sqrt(trace(precision^+))``: the root total variance of the Laplace posterior, which
     is also the scale of the Wald ellipsoid (its radius multiplies it by ``sqrt(beta)``).  For
@@ -466,8 +465,6 @@ __all__ = [
     "initial_state_counts",
     "laplace_set_size",
     "model_value",
-    "online_newton_step",
-    "positive_precision",
     "stepwise_start",
     "true_value",
     "warm_gradient_plan",

@@ -72,10 +72,13 @@ from ..errors import BayesQSEInputError, ConfigError
 from ..games import Game
 from ..inference import laplace_draws, map_newton, sample_posterior
 from ..leader_model import (
+    LEADER_FEATURES,
     REWARD_BOUNDS,
+    LinearLSVI,
     empirical_leader_model,
     first_state_counts,
     leader_model_stats,
+    lsvi_features,
     posterior_leader_draws,
     weissman_l1_radius,
 )
@@ -127,6 +130,12 @@ DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
     "posterior": "laplace",
     # Dirichlet prior concentration of the Bayesian transition model
     "dirichlet_prior": 1.0,
+    # the leader's own model (eq. 5): "tabular" (model-based) | "linear" (model-free LSVI on
+    # leader features "follower" = (phi, 1) | "tabular" = one-hot (s,a,b); ridge lsvi_reg;
+    # docs/math.md §3.1); myopic follower only
+    "leader_model": "tabular",
+    "leader_features": "follower",
+    "lsvi_reg": 1.0,
 }
 
 
@@ -163,20 +172,23 @@ def learner_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
                 f"config: unknown learner key {key!r}; known: {', '.join(sorted(out))}"
             )
         out[key] = value
-    for key in ("delta", "ridge", "dirichlet_prior"):
+    for key in ("delta", "ridge", "dirichlet_prior", "lsvi_reg"):
         value = out[key]
         if isinstance(value, bool) or not isinstance(value, int | float | np.number):
             raise ConfigError(f"config: {key} must be a number, got {value!r}")
         out[key] = float(value)
     if not 0.0 < out["delta"] < 1.0:
         raise ConfigError(f"config: delta must lie in (0, 1), got {out['delta']!r}")
-    if not out["ridge"] > 0.0:
-        raise ConfigError(f"config: ridge must be > 0, got {out['ridge']!r}")
+    for key in ("ridge", "lsvi_reg"):
+        if not out[key] > 0.0:
+            raise ConfigError(f"config: {key} must be > 0, got {out[key]!r}")
     for key, allowed in (
         ("penalty", ("box", "first-order", "ellipsoid")),
         ("reward_bound", REWARD_BOUNDS),
         ("rule", ("quantile", "cvar")),
         ("posterior", ("laplace", "nuts")),
+        ("leader_model", ("tabular", "linear")),
+        ("leader_features", LEADER_FEATURES),
     ):
         if out[key] not in allowed:
             raise ConfigError(f"config: {key} must be one of {allowed}, got {out[key]!r}")
@@ -262,6 +274,44 @@ def fit_follower(
     return np.asarray(theta), np.asarray(neg_hess)
 
 
+def linear_leader_model(spec: GameSpec, cfg: Mapping[str, Any]) -> tuple[LinearLSVI, Any]:
+    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1) and its empty
+    statistics: :class:`~bayes_qse.leader_model.LinearLSVI` on ``lsvi_features(phi,
+    leader_features)`` with ridge ``lsvi_reg`` and weight-posterior noise scale half the reward
+    range (as the tabular Bayesian model's)."""
+    if spec.farsighted:
+        raise ConfigError(
+            "config: leader_model 'linear' (model-free) supports a myopic follower only"
+        )
+    lo, hi = spec.reward_range
+    model = LinearLSVI(
+        lsvi_features(spec.features, cfg["leader_features"]),
+        reg=float(cfg["lsvi_reg"]),
+        noise_sd=max(0.5 * (hi - lo), 1e-12),
+    )
+    return model, model.init(*spec.shape)
+
+
+def lsvi_leader_model(
+    dataset: Dataset, spec: GameSpec, cfg: Mapping[str, Any], delta: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """LSVI's least-squares model ``(P_hat[H,S,A,B,S], r_hat[H,S,A,B], penalty)`` from
+    ``dataset`` (:class:`~bayes_qse.leader_model.LinearLSVI`); with ``delta``, ``penalty =
+    (H - h)(high - low) beta_h ||psi||_{Lambda_h^{-1}}``, the pessimism of PEVI (Jin, Yang &
+    Wang 2021; docs/math.md eq. 5c), else ``None``.  ``P_hat`` rows need not be
+    distributions."""
+    model, stats = linear_leader_model(spec, cfg)
+    stats = model.update(stats, dataset)
+    p_hat, r_hat = model.mean(stats)
+    penalty = None
+    if delta is not None:
+        H = spec.shape[0]
+        lo, hi = spec.reward_range
+        span = ((H - np.arange(H)) * (hi - lo)).reshape(H, 1, 1, 1)
+        penalty = span * np.asarray(model.bonus(stats, delta).reward)
+    return np.asarray(p_hat), np.asarray(r_hat), penalty
+
+
 # ---------------------------------------------------------------------------------------
 # The pessimistic set of mle-pessimistic (Wald ellipsoid, L1 balls) and certified evaluation
 # ---------------------------------------------------------------------------------------
@@ -309,6 +359,11 @@ def pessimistic_model(
         p_hat = np.asarray(spec.transitions)
         radius = np.zeros(spec.shape)
         r_low = np.asarray(spec.leader_reward)
+        counts = None
+    elif cfg["leader_model"] == "linear":  # PEVI: the penalty covers the target r + V
+        p_hat, r_hat, penalty = lsvi_leader_model(dataset, spec, cfg, d_part)
+        radius = np.zeros(spec.shape)
+        r_low = r_hat - penalty
         counts = None
     else:
         counts, p_hat, r_hat, bonus, radius = empirical_leader_model(
@@ -418,9 +473,14 @@ def fit_oracle(
     return OfflineResult(np.asarray(sol.policy), None, {"value": float(sol.value)})
 
 
-def _leader_arrays(dataset: Dataset, spec: GameSpec) -> tuple[np.ndarray, np.ndarray, Any]:
+def _leader_arrays(
+    dataset: Dataset, spec: GameSpec, cfg: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, Any]:
     if spec.known_model:
         return np.asarray(spec.transitions), np.asarray(spec.leader_reward), None
+    if cfg["leader_model"] == "linear":
+        p_hat, r_hat, _ = lsvi_leader_model(dataset, spec, cfg)
+        return p_hat, r_hat, None
     _, p_hat, r_hat, _, _ = empirical_leader_model(dataset, spec)
     return p_hat, r_hat, None
 
@@ -436,7 +496,7 @@ def fit_plugin(
     spec = _as_spec(game_spec)
     dataset = _check_dataset(dataset, spec)
     cfg = learner_config(config)
-    P, r, _ = _leader_arrays(dataset, spec)
+    P, r, _ = _leader_arrays(dataset, spec, cfg)
     theta_hat, _ = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"], P)
     feats = jnp.asarray(spec.features)
     if spec.farsighted:
@@ -485,6 +545,9 @@ def fit_mle_pessimistic(
 
     ``lower_bound`` = :func:`certified_lower_bound` of the returned policy (see the module
     docstring for what it certifies); ``info["planned_value"]`` is the planner's own value.
+    With ``leader_model="linear"`` the leader's side is PEVI's penalty on LSVI
+    (:func:`lsvi_leader_model`), a bound only when the game is a linear MDP in the leader
+    features (its self-normalised confidence set), not the tabular sets'.
     """
     spec = _as_spec(game_spec)
     _require_myopic(spec, "mle-pessimistic")
@@ -510,20 +573,31 @@ def _posterior_theta(
     if cfg["posterior"] == "nuts":
         post = sample_posterior(
             dataset,
-            spec.features,
-            spec.eta,
+            spec.model.replace(farsighted=False),
             method="nuts",
             num_samples=M,
             seed=int(jax.random.randint(key, (), 0, 2**31 - 1)),
             prior="normal",
             prior_scale=1.0 / math.sqrt(float(cfg["ridge"])),
-            transitions=spec.transitions,
-            farsighted=False,
         )
         return np.asarray(post.theta), "nuts"
     theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])
     draws = laplace_draws(key, jnp.asarray(theta_hat), jnp.asarray(precision), M)
     return np.asarray(draws), "laplace"
+
+
+def _leader_draws(
+    dataset: Dataset, spec: GameSpec, key: Array, M: int, cfg: Mapping[str, Any]
+) -> tuple[Array, Array]:
+    """``M`` posterior draws of the leader's model: the tabular Dirichlet/Normal posterior
+    (:func:`~bayes_qse.leader_model.posterior_leader_draws`), or with ``leader_model="linear"``
+    LSVI's weight posterior (:meth:`~bayes_qse.leader_model.LinearLSVI.sample`: reward weights
+    ``Normal(w_hat, sigma^2 Lambda^{-1})``, the mean ``P_hat`` repeated; docs/math.md eq. 5b).
+    Returns ``(transitions[M,H,S,A,B,S], rewards[M,H,S,A,B])``."""
+    if cfg["leader_model"] == "linear" and not spec.known_model:
+        model, stats = linear_leader_model(spec, cfg)
+        return model.sample(model.update(stats, dataset), key, M)
+    return posterior_leader_draws(dataset, spec, key, M, cfg["dirichlet_prior"])
 
 
 @jax.jit
@@ -553,7 +627,7 @@ def fit_bayes_pessimistic(
     cfg = learner_config(config)
     k_theta, k_model = jax.random.split(_key(key))
     theta, method = _posterior_theta(dataset, spec, cfg, k_theta)
-    P, r = posterior_leader_draws(dataset, spec, k_model, theta.shape[0], cfg["dirichlet_prior"])
+    P, r = _leader_draws(dataset, spec, k_model, theta.shape[0], cfg)
     feats = jnp.asarray(spec.features)
     nu = jax.nn.softmax(spec.eta * jnp.einsum("hsabd,md->mhsab", feats, theta), axis=-1)
     level = float(cfg["delta"])
@@ -564,7 +638,8 @@ def fit_bayes_pessimistic(
         nu,
         level,
         cfg["rule"],
-        None if spec.known_model else jnp.asarray(P),
+        # LSVI's draws share one kernel (its mean): no M copies
+        None if spec.known_model or cfg["leader_model"] == "linear" else jnp.asarray(P),
         None if spec.known_model else jnp.asarray(r),
     )
     policy = np.asarray(pi)
@@ -596,6 +671,10 @@ LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),  # = the default
     "mle-pessimistic-first-order": ("mle-pessimistic", {"penalty": "first-order"}),
     "bayes-pessimistic-cvar": ("bayes-pessimistic", {"rule": "cvar"}),
+    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
+    "plugin-linear": ("plugin", {"leader_model": "linear"}),
+    "mle-pessimistic-linear": ("mle-pessimistic", {"leader_model": "linear"}),
+    "bayes-pessimistic-linear": ("bayes-pessimistic", {"leader_model": "linear"}),
 }
 
 

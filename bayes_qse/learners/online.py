@@ -28,9 +28,9 @@ estimate: the MAP under ``Normal(0, prior_scale^2 I)`` (the frequentist ``mle-op
 uses the unpenalised MLE instead, see below).  Myopic follower:
 :func:`bayes_qse.inference.map_newton` to convergence (cheap: the likelihood runs on counts).
 Farsighted follower: one damped Newton step per episode
-(:func:`~bayes_qse.learners.common.online_newton_step`), since each Hessian costs ``d`` soft
+(:func:`~bayes_qse.optim.online_newton_step`), since each Hessian costs ``d`` soft
 Bellman recursions per stored episode.  The negative Hessian (eigenvalues floored at the prior
-precision, :func:`~bayes_qse.learners.common.positive_precision`) is both the Laplace posterior
+precision, :func:`~bayes_qse.optim.positive_precision`) is both the Laplace posterior
 precision and the Wald set's matrix.  (NUTS every ``k`` episodes is not offered online: the
 Laplace posterior is used throughout.)  The first episode, before any data, plays the uniform
 policy.
@@ -39,7 +39,11 @@ Leader model (eq. 5; :mod:`bayes_qse.leader_model`): the Bayesian learners use
 :class:`~bayes_qse.leader_model.DirichletNormalModel` (means for ``greedy``, draws for the
 others); ``mle-optimistic`` uses :class:`~bayes_qse.leader_model.EmpiricalBonusModel`
 (Hoeffding reward bonus, Weissman L1 radius); with a known model (planning mode) all use
-:class:`~bayes_qse.leader_model.KnownModel`.  Dirichlet draws use the loop-free sampler
+:class:`~bayes_qse.leader_model.KnownModel`.  ``leader_model="linear"`` (the ``-linear``
+variants) makes every learner model-free: :class:`~bayes_qse.leader_model.LinearLSVI` on
+leader features (docs/math.md §3.1), its weight posterior for the Bayesian learners and the
+LSVI-UCB bonus (eq. 5c) for ``mle-optimistic``; myopic follower only.  Dirichlet draws use the
+loop-free sampler
 :func:`~bayes_qse.leader_model.dirichlet_draws` (``jax.random.gamma``'s rejection loop
 dominated the cost of an episode).
 
@@ -93,9 +97,18 @@ from ..data import Episode, buffer_add, buffer_init
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import follower_log_response_from_utility, utility
 from ..inference import laplace_draws, map_newton
-from ..leader_model import DirichletNormalModel, EmpiricalBonusModel, KnownModel, weissman_l1_radius
+from ..leader_model import (
+    DirichletNormalModel,
+    EmpiricalBonusModel,
+    KnownModel,
+    LinearLSVI,
+    lsvi_features,
+    weissman_l1_radius,
+)
 from ..likelihood import log_likelihood
-from ..planning import adam_ascent, evaluate_policy, plan_myopic, solve_qse
+from ..optim import adam_ascent, newton_maximize, online_newton_step, positive_precision
+from ..planning import evaluate_policy, plan_myopic, solve_qse
+from ..policy_stats import PolicyStats, policy_log_likelihood
 from ..robust_planning import (
     box_plan,
     draw_quantile,
@@ -114,11 +127,10 @@ from .common import (
     initial_state_counts,
     laplace_set_size,
     model_value,
-    online_newton_step,
-    positive_precision,
     stepwise_start,
     warm_gradient_plan,
 )
+from .switching import switching_learner
 
 Array = jax.Array
 
@@ -129,6 +141,11 @@ LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic"
 LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mle-optimistic-first-order": ("mle-optimistic", {"optimism": "first-order"}),
     "mle-optimistic-theory": ("mle-optimistic", {"radius": "theory"}),
+    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
+    **{
+        f"{name}-linear": (name, {"leader_model": "linear"})
+        for name in ("greedy", "thompson", "bayes-optimistic", "mle-optimistic")
+    },
 }
 
 #: Baselines that do not learn: ``uniform`` announces the uniform policy every episode.
@@ -148,9 +165,43 @@ def quantile_level(t: Array, offset: float) -> Array:
     return 1.0 - 1.0 / (jnp.asarray(t, jnp.float64) + offset)
 
 
+def linear_leader_model(spec: GameSpec, cfg: LearnerConfig) -> LinearLSVI:
+    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1): LSVI on
+    ``lsvi_features(phi, cfg.leader_features)`` with ridge ``lsvi_reg``; its weight posterior
+    ``Normal(w_hat, sigma^2 Lambda^{-1})`` (the conjugate posterior under the prior
+    ``Normal(0, sigma^2 / lsvi_reg I)`` and Gaussian noise ``sigma``), ``sigma =
+    reward_noise_sd * (high - low)``."""
+    if spec.farsighted:
+        raise ConfigError(
+            "leader_model: 'linear' (model-free) supports a myopic follower only; a farsighted "
+            "follower's response needs the leader's transition model"
+        )
+    lo, hi = spec.reward_range
+    return LinearLSVI(
+        lsvi_features(spec.features, cfg.leader_features),
+        reg=cfg.lsvi_reg,
+        noise_sd=cfg.reward_noise_sd * (hi - lo),
+    )
+
+
+def lsvi_optimistic_reward(model: LinearLSVI, stats: Any, spec: GameSpec, delta: float) -> Array:
+    """``r_hat_h + (H - h)(high - low) b_h`` ``[H,S,A,B]``: LSVI's optimism (Jin et al. 2020),
+    the bonus ``b_h = beta_h ||psi||_{Lambda_h^{-1}}`` of :meth:`LinearLSVI.bonus` scaled to
+    the range ``(H - h)(high - low)`` of the regression target ``r + V_{h+1}(s')`` at step
+    ``h``, so that backward induction on ``(P_hat, r_hat + bonus)`` is the optimistic LSVI
+    recursion ``Q_h = psi' w_h + bonus_h`` (docs/math.md eq. 5c; no clipping of ``Q``)."""
+    _, r_hat = model.mean(stats)
+    H = r_hat.shape[0]
+    lo, hi = spec.reward_range
+    span = (H - jnp.arange(H)) * (hi - lo)
+    return r_hat + span[:, None, None, None] * model.bonus(stats, delta).reward
+
+
 def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
     if spec.known_model:
         return KnownModel(spec.transitions, spec.leader_reward)
+    if cfg.leader_model == "linear":
+        return linear_leader_model(spec, cfg)
     lo, hi = spec.reward_range
     return DirichletNormalModel(
         alpha0=1.0,
@@ -160,16 +211,26 @@ def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
     )
 
 
+def _first_state_counts(buffer: Any, n_states: int) -> Array:
+    """``[S]`` first-state counts of an :class:`EpisodeBuffer` or of the per-policy data of
+    ``refit="switching"`` (which keep them)."""
+    counts = getattr(buffer, "first_state_counts", None)
+    if counts is not None:
+        return counts
+    return initial_state_counts(buffer.states[:, 0], buffer.mask, n_states)
+
+
 def _initial_dist(spec: GameSpec, buffer: Any) -> Array:
     """``[S]`` the stated initial distribution, or its Dirichlet(1) posterior mean from the
     stored episodes' first states."""
-    counts = initial_state_counts(buffer.states[:, 0], buffer.mask, spec.shape[1])
-    return initial_dist_estimate(spec, counts)
+    return initial_dist_estimate(spec, _first_state_counts(buffer, spec.shape[1]))
 
 
-def _frequentist_leader_model(spec: GameSpec):
+def _frequentist_leader_model(spec: GameSpec, cfg: LearnerConfig):
     if spec.known_model:
         return KnownModel(spec.transitions, spec.leader_reward)
+    if cfg.leader_model == "linear":
+        return linear_leader_model(spec, cfg)
     return EmpiricalBonusModel("hoeffding", spec.reward_range)
 
 
@@ -232,25 +293,35 @@ def _data_learner(
         uniform = jnp.full((H, S, A), 1.0 / A, dtype=jnp.float64)
         return OnlineState(key, buffer, stats, theta, precision, jnp.zeros((H, S, A)), uniform)
 
-    def update(state: OnlineState, episode: Episode) -> OnlineState:
-        buffer = buffer_add(state.buffer, episode)
-        stats = model.update(state.leader_stats, episode)
+    def refit(state: OnlineState, data: Any, stats: Any) -> tuple[Array, Array]:
+        """``(theta, precision)`` fitted on ``data`` (an :class:`EpisodeBuffer` or, for
+        ``refit="switching"``, :class:`~bayes_qse.policy_stats.PolicyStats`)."""
         if prior_precision > 0:
             lam = jnp.asarray(prior_precision)
         else:
             weakest = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))[0]
             lam = jnp.where(weakest < fallback, fallback, 0.0)
-        if spec.farsighted:
+        if isinstance(data, PolicyStats):
+            # rare refits (docs/math.md eq. 4'): damped Newton to convergence on the statistics
+            transitions = model.mean(stats)[0] if spec.farsighted else None
+            objective = lambda th: (
+                policy_log_likelihood(th, features, transitions, eta, data, spec.farsighted)
+                - 0.5 * lam * th @ th
+            )
+            theta, _, neg_hessian, _, _ = newton_maximize(
+                objective, state.theta_hat, cfg.newton_steps
+            )
+        elif spec.farsighted:
             transitions = model.mean(stats)[0]
             objective = lambda th: (
-                log_likelihood(th, features, transitions, eta, buffer, True) - 0.5 * lam * th @ th
+                log_likelihood(th, features, transitions, eta, data, True) - 0.5 * lam * th @ th
             )
             theta, neg_hessian = online_newton_step(
                 objective, state.theta_hat, jnp.maximum(lam, 1e-6), precision_floor=0.0
             )
         else:
             theta, neg_hessian = map_newton(
-                buffer, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
+                data, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
             )
         # the set's matrix: the Fisher information (ridge removed when it is not the prior's)
         fisher = neg_hessian - (lam - prior_precision) * jnp.eye(d)
@@ -258,6 +329,15 @@ def _data_learner(
         if theta_bound is not None:
             norm = jnp.linalg.norm(theta)
             theta = theta * jnp.minimum(1.0, theta_bound / jnp.maximum(norm, 1e-300))
+        return theta, precision
+
+    if cfg.refit == "switching":
+        return switching_learner(name, spec, cfg, model, refit, plan, prior_precision)
+
+    def update(state: OnlineState, episode: Episode) -> OnlineState:
+        buffer = buffer_add(state.buffer, episode)
+        stats = model.update(state.leader_stats, episode)
+        theta, precision = refit(state, buffer, stats)
         key, k_plan = jax.random.split(state.key)
         policy, logits = plan(k_plan, theta, precision, stats, state.logits, buffer)
         return OnlineState(key, buffer, stats, theta, precision, logits, policy)
@@ -324,8 +404,10 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         p_mean, r_mean = model.mean(stats)
         if not spec.farsighted:
             nu = jax.nn.softmax(spec.eta * jnp.einsum("hsabd,md->mhsab", features, thetas), -1)
+            # LSVI's draws share the mean kernel: pass it once, not M copies
+            p_draws = None if isinstance(model, LinearLSVI) else transitions
             _, _, policy = quantile_plan(
-                p_mean, r_mean, nu, level, transitions_draws=transitions, reward_draws=rewards
+                p_mean, r_mean, nu, level, transitions_draws=p_draws, reward_draws=rewards
             )
             return policy, logits
         values = jax.vmap(model_value, in_axes=(None, 0, 0, 0, None, None, None, None))
@@ -376,7 +458,7 @@ def optimistic_initial_dist(spec: GameSpec, buffer: Any, v1: Array, delta: float
     if spec.initial_dist_known:
         return jnp.asarray(spec.initial_dist) @ v1
     S = spec.shape[1]
-    counts = initial_state_counts(buffer.states[:, 0], buffer.mask, S)
+    counts = _first_state_counts(buffer, S)
     n = jnp.sum(counts)
     rho_hat = jnp.where(n > 0, counts / jnp.maximum(n, 1.0), 1.0 / S)
     value, _ = l1_extreme(rho_hat, weissman_l1_radius(n, S, delta), v1, True)
@@ -396,7 +478,8 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), for comparison only.
     Farsighted follower: :func:`joint_optimistic_plan`.
     """
-    model = _frequentist_leader_model(spec)
+    model = _frequentist_leader_model(spec, cfg)
+    linear = isinstance(model, LinearLSVI)
     features = jnp.asarray(spec.features)
     H, S, A, B = spec.shape
     split = confidence_split(spec, cfg)
@@ -411,12 +494,18 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         if not spec.farsighted:
             if cfg.optimism == "box":
                 nu_lo, nu_up = wald_response_box(features, spec.eta, theta, precision, beta)
-                reward = jnp.minimum(r_hat + bonus.reward, hi)
-                radius = None if spec.known_model else bonus.l1_radius
+                if linear:  # LSVI: the bonus covers the whole target r + V (eq. 5c)
+                    reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
+                else:
+                    reward = jnp.minimum(r_hat + bonus.reward, hi)
+                radius = None if spec.known_model or linear else bonus.l1_radius
                 _, _, policy = box_plan(p_hat, reward, nu_lo, nu_up, True, None, radius)
                 return policy, logits
             cov = jnp.linalg.pinv(precision, hermitian=True)
-            reward = optimistic_leader_reward(model, stats, spec, split["leader"])
+            if linear:
+                reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
+            else:
+                reward = optimistic_leader_reward(model, stats, spec, split["leader"])
             _, _, policy = ellipsoid_bonus_plan(
                 (p_hat, reward, features, spec.eta), theta, cov, beta, True
             )
@@ -604,6 +693,8 @@ __all__ = [
     "bayes_optimistic_learner",
     "greedy_learner",
     "learner_summary",
+    "linear_leader_model",
+    "lsvi_optimistic_reward",
     "make_learner",
     "mle_optimistic_learner",
     "optimistic_leader_reward",

@@ -17,6 +17,9 @@ game, the learner settings, ``episodes``, ``chunk`` and ``seed_block`` alone, bi
   difference that can flip an argmax), not between the lanes of one program;
 - decisions use the tolerant argmax :func:`bayes_qse.ties.tolerant_argmax`;
 - a resumed run restores each seed's exact state from its checkpoint.
+- rarely-switching learners (``refit="switching"``) run the lanes of a block one after
+  another (``jax.lax.map``, padding lanes skipped) so that their refit ``lax.cond`` runs only
+  at switches; every lane is the same program.
 
 So the same seed alone, in any batch, or resumed after a kill gives identical records, on the
 same library version and the same platform and XLA build (other CPUs or GPUs, or another
@@ -35,6 +38,7 @@ import numpy as np
 from ..data import play_episode
 from ..errors import BayesQSEInputError, ConfigError
 from ..planning import solve_qse
+from ..policy_stats import check_overflow
 from ..progress import progress as progress_bar
 from .common import GameSpec, LearnerConfig, OnlineState, check_episodes, true_value
 from .online import learner_summary, make_learner
@@ -61,6 +65,10 @@ class EpisodeRecord(NamedTuple):
         reward: the leader's realised return ``sum_h r_h`` of episode ``t`` (a sampled
             quantity, unlike ``regret``; under common random numbers its paired differences
             between leaders are what docs/math.md, "Sweeps", compares).
+        switches: policy switches (refits announcing a new policy) before episode ``t``:
+            ``t - 1`` for a learner that refits every episode, 0 for the fixed-policy
+            leaders, the number of det-criterion switches for ``refit="switching"``
+            (:mod:`bayes_qse.learners.switching`).
     """
 
     regret: Array
@@ -68,6 +76,7 @@ class EpisodeRecord(NamedTuple):
     set_size: Array
     informed: Array
     reward: Array
+    switches: Array
 
 
 def _take(tree: Any, index: Any) -> Any:
@@ -142,11 +151,32 @@ class OnlineRunner:
         )
         self.n_traces = 0
         self._init = jax.jit(jax.vmap(self._init_one))
-        self._chunk = jax.jit(jax.vmap(self._chunk_one, in_axes=(0, 0, None)))
+        # a rarely-switching learner refits inside a lax.cond, which vmap would turn into a
+        # select running the refit every episode: its seeds run one after another instead
+        self.switching = self.config.refit == "switching" and learner not in ("oracle", "uniform")
+        if self.switching:
+            self._chunk = jax.jit(self._chunk_mapped)
+        else:
+            self._chunk = jax.jit(jax.vmap(self._chunk_one, in_axes=(0, 0, None)))
 
     # ---- pure pieces -------------------------------------------------------------------
     def _init_one(self, seed_key: Array) -> OnlineState:
         return self.learner.init(jax.random.fold_in(seed_key, 0))
+
+    def _chunk_mapped(self, states: OnlineState, seed_keys: Array, t0: Array, live: Array):
+        """The seeds one after another (``lax.map``); the padding lanes (``live`` False) are
+        skipped, since unlike ``vmap`` lanes they would cost their full time."""
+        skipped = EpisodeRecord(*[jnp.zeros((self.chunk,))] * len(EpisodeRecord._fields))
+
+        def one(x):
+            state, key, alive = x
+            return jax.lax.cond(
+                alive,
+                lambda: self._chunk_one(state, key, t0),
+                lambda: (state, jax.tree_util.tree_map(lambda r: r.astype(jnp.float64), skipped)),
+            )
+
+        return jax.lax.map(one, (states, seed_keys, live))
 
     def _chunk_one(self, state: OnlineState, seed_key: Array, t0: Array):
         self.n_traces += 1  # Python side effect: runs once per trace (compilation)
@@ -166,8 +196,11 @@ class OnlineRunner:
             lam = jnp.linalg.eigvalsh(0.5 * (state.precision + state.precision.T))
             informed = jnp.sum(lam >= floor * (1.0 - 1e-9)).astype(regret.dtype)
             error = jnp.linalg.norm(theta_hat - game.theta)
+            switches = getattr(state.buffer, "switches", state.buffer.count)
             realised = jnp.sum(episode.rewards).astype(regret.dtype)
-            record = EpisodeRecord(regret, error, size, informed, realised)
+            record = EpisodeRecord(
+                regret, error, size, informed, realised, switches.astype(regret.dtype)
+            )
             return self.learner.update(state, episode), record
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk))
@@ -214,9 +247,16 @@ class OnlineRunner:
         host = jax.tree_util.tree_map(np.asarray, states)
         new_states, records = [], []
         for k, lanes in self._blocks(len(keys)):
-            s, r = self._chunk(_take(host, lanes), keys[lanes], t)
+            if self.switching:
+                live = np.arange(len(lanes)) < k
+                s, r = self._chunk(_take(host, lanes), keys[lanes], t, live)
+            else:
+                s, r = self._chunk(_take(host, lanes), keys[lanes], t)
             new_states.append(_take(s, slice(0, k)))
             records.append(_take(r, slice(0, k)))
+        if self.switching:
+            for s in new_states:
+                check_overflow(s.buffer.stats, f" by episode {t0 + self.chunk}")
         return _concat_device(new_states), _concat_device(records)
 
 

@@ -27,8 +27,10 @@ from numpyro.distributions import constraints
 
 from ..commitment import CommitmentStats, commitment_log_likelihood
 from ..errors import BayesQSEInputError, DatasetValidationError
-from ..inference import MLEFit, Posterior, laplace_draws, newton_maximize
-from ..sbc import batched_nuts
+from ..inference import MLEFit, laplace_draws
+from ..optim import newton_maximize
+from ..posterior import Posterior
+from ..samplers import nuts
 from .game import SecurityGame, attack_log_probs, suqr_features
 
 Array = jax.Array
@@ -193,18 +195,13 @@ def suqr_posterior(
             theta=np.asarray(draws), method="laplace", diagnostics=diagnostics, num_chains=1,
             cov=cov, map_theta=np.asarray(w_map), prior="normal", prior_scale=float(prior_scale),
         )  # fmt: skip
-    rep = lambda x: jnp.broadcast_to(x, (num_chains, *jnp.shape(x)))  # noqa: E731
-    out = batched_nuts(
-        key,
-        _nuts_log_density,
-        rep(w_map),
-        (rep(stats.psi), rep(stats.counts), rep(jnp.asarray(lam))),
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-    )
+    out = nuts(
+        key, _nuts_log_density, w_map, (stats.psi, stats.counts, jnp.asarray(lam)),
+        num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains, dense_mass=True,
+    )  # fmt: skip
     diagnostics = {
         "r_hat": None,
-        "ess": out.ess.sum(axis=0),
+        "ess": out.ess,
         "divergences": int(out.diverging.sum()),
         "warnings": [],
     }

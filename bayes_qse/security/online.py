@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import BayesQSEInputError
-from ..inference import laplace_draws, newton_maximize
+from ..inference import laplace_draws
+from ..optim import newton_maximize
 from .game import SecurityGame, attack_log_probs, defender_utility, suqr_features
 from .inference import _log_posterior
 from .planning import plan_core, plan_coverage
