@@ -64,6 +64,7 @@ from .experiments.store import read_manifest
 from .games import NAMED_GAMES, Game
 from .io import check_npz, to_jsonable, write_target
 from .planning import solve_qse
+from .security import SECURITY_GAMES
 from .summary import fit_summary
 from .sweeps import run_sweep
 
@@ -144,6 +145,11 @@ def cmd_games(args: argparse.Namespace) -> int:
         for n, r in rows.items()
     )
     text += "\nrandom     a random game (make-game random --seed --states --leader-actions ...)"
+    for name, ctor in SECURITY_GAMES.items():
+        doc = (ctor.__doc__ or "").strip().splitlines()[0]
+        options = ",".join(sorted(inspect.signature(ctor).parameters))
+        rows[name] = {"kind": "security game (SUQR attacker)", "description": doc}
+        text += f"\n{name} options={options}  {doc}"
     _emit(rows, args.json, text)
     return EXIT_OK
 

@@ -225,6 +225,8 @@ def run_demo(
     _say(f"\n== Done in {results['elapsed_seconds']:.0f} s. Files:")
     for name, path in files.items():
         _say(f"   {name:15s} {path}")
+    _say("   Next: an attacker who sees the coverage, not the patrol (SUQR security games):")
+    _say("   bayes-qse games; bayes-qse run security_games; docs/security_games.md")
     sys.stdout.flush()
     return results
 

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .commitment import CommitmentStats, commitment_log_likelihood
 from .data import Dataset, EpisodeBuffer, as_buffer, buffer_from_dataset
 from .follower import log_response, myopic_log_response
 from .model import Model
@@ -81,9 +82,16 @@ def log_likelihood(theta: Array, model: Model, stats: EpisodeBuffer | Dataset | 
     """``L(theta)`` of eq. (4): masked sum over episodes and steps; a scalar.
 
     ``stats``: the episodes, or -- myopic follower only -- their counts ``[H,S,A,B]``
-    (:func:`response_counts`, sufficient since ``pi^t`` drops out).  Pure and jit-able
-    (``model.farsighted`` is static); differentiable in ``theta`` and ``model.eta``.
+    (:func:`response_counts`, sufficient since ``pi^t`` drops out); for a follower who answers
+    the leader's commitment (``model.follower == "commitment"``) a
+    :class:`~bayes_qse.commitment.CommitmentStats`, and ``L`` is eq. (7c).  Pure and jit-able
+    (``model.farsighted`` and ``model.follower`` are static); differentiable in ``theta`` and
+    ``model.eta``.
     """
+    if model.follower == "commitment":
+        if not isinstance(stats, CommitmentStats):
+            raise TypeError("stats: a commitment follower needs CommitmentStats")
+        return commitment_log_likelihood(theta, model, stats)
     if model.farsighted:
         if not isinstance(stats, (EpisodeBuffer, Dataset)):
             raise ValueError("stats: a farsighted follower needs the episodes, not counts")

@@ -39,6 +39,10 @@ class Model:
         initial_dist: ``[S]`` initial state distribution, or ``None`` (unknown).
         farsighted: static; whether the follower plans over the remaining episode
             (eq. 1a-1d) or only the current step.
+        follower: static; what the follower answers: ``"action"`` (the leader's realised
+            action, eq. 1) or ``"commitment"`` (her announced policy, eq. 7; the commitment
+            features then come with the data, :class:`~bayes_qse.commitment.CommitmentStats`,
+            and ``features`` may be ``None``).
     """
 
     features: Any
@@ -47,6 +51,14 @@ class Model:
     leader_reward: Any = None
     initial_dist: Any = None
     farsighted: bool = dataclasses.field(default=False, metadata=dict(static=True))
+    follower: str = dataclasses.field(default="action", metadata=dict(static=True))
+
+    @property
+    def follower_kind(self) -> str:
+        """``"myopic"``, ``"farsighted"`` or ``"commitment"``."""
+        if self.follower == "commitment":
+            return "commitment"
+        return "farsighted" if self.farsighted else "myopic"
 
     @property
     def shape(self) -> tuple[int, int, int, int]:

@@ -96,6 +96,7 @@ PUBLISHED: dict[str, Published] = {
         Published("confidence_sets/full", "confidence_sets", sampled=_CS_SAMPLED),
         Published("posterior_inspection/ci_scale", "posterior_inspection", sampled=_PI_SAMPLED),
         Published("posterior_inspection/full", "posterior_inspection", sampled=_PI_SAMPLED),
+        Published("security_games", "security_games", per_seed_default=0),
     )
 }
 

@@ -44,6 +44,7 @@ EXPERIMENTS: dict[str, str] = {
     "confidence_sets": "bayes_qse.experiments.confidence_sets",
     "posterior_inspection": "bayes_qse.experiments.posterior_inspection",
     "rationality_sweep": "bayes_qse.experiments.rationality_sweep",
+    "security_games": "bayes_qse.experiments.security_games",
 }
 
 REQUIRED_ATTRIBUTES = ("DEFAULT_CONFIG", "FULL_CONFIG", "run", "plot")

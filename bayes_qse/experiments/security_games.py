@@ -1,0 +1,309 @@
+"""Security games against a SUQR attacker (docs/math.md eq. 7, eq. 8; §7).
+
+Each seed draws a security game (``payoffs``: ``uniform`` or ``covariance``) whose attacker
+follows SUQR with the published weights (``NGUYEN2013_WEIGHTS``), and runs three studies:
+
+1. **Sample efficiency.**  ``n`` attacks, each under its own random commitment (a flat
+   Dirichlet share of the budget): the MLE and the posterior mean of the weights, their error
+   ``|w_hat - w*|``, the defender's utility loss ``U(c*; w*) - U(c(w_hat); w*)`` of planning on
+   them, and whether the ``wald_level`` Wald set holds ``w*``.
+2. **Online.**  The repeated game (:mod:`bayes_qse.security.online`): per-round regret of the
+   greedy, Thompson and optimistic defenders.
+3. **Planning with few data.**  From ``n`` historical attacks, the defender plans on the
+   posterior with the quantile rule (eq. 8e, level ``quantile_level``) or on the point
+   estimate (posterior mean); we record the true utility loss of each plan.
+
+All utilities are exact (eq. 8b) on the true weights.  One unit per seed (resumable).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..errors import ConfigError
+from ..io import atomic_write_text
+from ..security import (
+    defender_utility,
+    fit_suqr_mle,
+    named_security_game,
+    plan_coverage,
+    random_coverages,
+    simulate_attacks,
+    suqr_posterior,
+)
+from ..security.inference import AttackData
+from ..security.online import LEARNERS, OnlineSettings, run_online
+from ..sets import wald_ellipsoid
+from .store import RunStore
+from .store import progress as progress_bar
+
+NAME = "security_games"
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "seeds": 2,
+    "base_seed": 0,
+    "payoffs": "uniform",
+    "correlation": -0.5,
+    "n_targets": 5,
+    "resources": 2.0,
+    "sample_sizes": [20, 80, 320],
+    "posterior": "laplace",
+    "num_samples": 200,
+    "num_warmup": 200,
+    "prior_scale": 10.0,
+    "wald_level": 0.9,
+    "plan_starts": 4,
+    "plan_steps": 150,
+    "rounds": 30,
+    "learners": list(LEARNERS),
+    "n_draws": 16,
+    "online_starts": 2,
+    "online_steps": 60,
+    "planning_sizes": [10, 40],
+    "quantile_level": 0.1,
+}
+
+FULL_CONFIG: dict[str, Any] = {
+    **DEFAULT_CONFIG,
+    "seeds": 10,
+    "n_targets": 8,
+    "resources": 3.0,
+    "sample_sizes": [25, 50, 100, 200, 400, 800],
+    "rounds": 150,
+    "planning_sizes": [10, 25, 50, 100],
+}
+
+
+def validate_config(config: dict) -> None:
+    """Reject configurations the experiment cannot run (naming the key)."""
+    if config["payoffs"] not in ("uniform", "covariance"):
+        raise ConfigError("config: payoffs must be 'uniform' or 'covariance'")
+    if config["posterior"] not in ("laplace", "nuts"):
+        raise ConfigError("config: posterior must be 'laplace' or 'nuts'")
+    if not 2 <= config["n_targets"] <= 100:
+        raise ConfigError("config: n_targets must be in [2, 100]")
+    if not 0 < config["resources"] <= config["n_targets"]:
+        raise ConfigError("config: resources must be in (0, n_targets]")
+    for key in ("sample_sizes", "planning_sizes"):
+        if not config[key] or min(config[key]) < 1:
+            raise ConfigError(f"config: {key} must be a non-empty list of integers >= 1")
+    for key in ("num_samples", "plan_starts", "plan_steps", "rounds", "n_draws"):
+        if config[key] < 1:
+            raise ConfigError(f"config: {key} must be >= 1")
+    for key in ("online_starts", "online_steps"):
+        if config[key] < 1:
+            raise ConfigError(f"config: {key} must be >= 1")
+    unknown = set(config["learners"]) - set(LEARNERS)
+    if unknown or not config["learners"]:
+        raise ConfigError(f"config: learners must be a non-empty subset of {list(LEARNERS)}")
+    for key in ("wald_level", "quantile_level"):
+        if not 0 < config[key] < 1:
+            raise ConfigError(f"config: {key} must be in (0, 1)")
+    if not -1 <= config["correlation"] <= 1:
+        raise ConfigError("config: correlation must be in [-1, 1]")
+    if config["prior_scale"] <= 0:
+        raise ConfigError("config: prior_scale must be > 0")
+
+
+def make_game(config: dict, seed: int):
+    """The seed's game (payoffs drawn with ``seed``; attacker weights the published ones)."""
+    kw = {"n_targets": config["n_targets"], "resources": config["resources"], "seed": seed}
+    if config["payoffs"] == "covariance":
+        return named_security_game("security_covariance", correlation=config["correlation"], **kw)
+    return named_security_game("security_uniform", **kw)
+
+
+def _true_utility(game, plan_or_cov) -> float:
+    cov = getattr(plan_or_cov, "coverage", plan_or_cov)
+    return float(defender_utility(game.theta, game, np.asarray(cov)))
+
+
+def _prefix(data: AttackData, n: int) -> AttackData:
+    """The first ``n`` attacks, padded with zero rows to the full size (one compile)."""
+    counts = np.asarray(data.counts).copy()
+    counts[n:] = 0.0
+    return AttackData(np.asarray(data.coverage), counts)
+
+
+def _posterior(game, data, config, seed):
+    return suqr_posterior(
+        game, data, method=config["posterior"], prior_scale=config["prior_scale"],
+        num_samples=config["num_samples"], num_warmup=config["num_warmup"], seed=seed,
+    )  # fmt: skip
+
+
+def _plan(game, thetas, config, **kw):
+    return plan_coverage(
+        game, thetas, n_starts=config["plan_starts"], steps=config["plan_steps"], **kw
+    )
+
+
+def run_seed(config: dict, seed: int) -> dict[str, np.ndarray]:
+    """All three studies on the seed's game; arrays keyed by study."""
+    game = make_game(config, seed)
+    w_true = np.asarray(game.theta)
+    best = plan_coverage(game, n_starts=16, steps=500).value
+    key = jax.random.PRNGKey(seed)
+    k_cov, k_att, k_cov2, k_att2 = jax.random.split(key, 4)
+    T, m = config["n_targets"], config["resources"]
+    out: dict[str, list] = {k: [] for k in ("err_mle", "err_mean", "loss_mle", "loss_mean")}
+    out |= {"wald_covers": [], "mle_converged": []}
+    n_max = max(config["sample_sizes"])
+    full = simulate_attacks(k_att, game, game.theta, random_coverages(k_cov, T, m, n_max))
+    for n in config["sample_sizes"]:
+        data = _prefix(full, n)
+        fit = fit_suqr_mle(game, data)
+        post = _posterior(game, data, config, seed)
+        for name, w in (("mle", fit.theta), ("mean", post.mean)):
+            out[f"err_{name}"].append(float(np.linalg.norm(w - w_true)))
+            out[f"loss_{name}"].append(best - _true_utility(game, _plan(game, w, config)))
+        out["wald_covers"].append(bool(wald_ellipsoid(fit, config["wald_level"]).contains(w_true)))
+        out["mle_converged"].append(fit.converged)
+
+    settings = OnlineSettings(
+        prior_scale=float(config["prior_scale"]), n_draws=int(config["n_draws"]),
+        n_starts=int(config["online_starts"]), steps=int(config["online_steps"]),
+    )  # fmt: skip
+    regret = [
+        run_online(game, learner, config["rounds"], seed, settings, best).regret
+        for learner in config["learners"]
+    ]
+
+    p_max = max(config["planning_sizes"])
+    hist = simulate_attacks(k_att2, game, game.theta, random_coverages(k_cov2, T, m, p_max))
+    loss_q, loss_point, loss_bayes = [], [], []
+    for n in config["planning_sizes"]:
+        post = _posterior(game, _prefix(hist, n), config, seed)
+        q = _plan(game, post.theta, config, rule="quantile", level=config["quantile_level"])
+        loss_q.append(best - _true_utility(game, q))
+        loss_point.append(best - _true_utility(game, _plan(game, post.mean, config)))
+        loss_bayes.append(best - _true_utility(game, _plan(game, post.theta, config)))
+    arrays = {k: np.asarray(v) for k, v in out.items()}
+    return arrays | {
+        "regret": np.asarray(regret),
+        "plan_loss_quantile": np.asarray(loss_q),
+        "plan_loss_point": np.asarray(loss_point),
+        "plan_loss_bayes": np.asarray(loss_bayes),
+        "best_value": np.asarray([best]),
+    }
+
+
+def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
+    """Run every seed (one checkpointed unit each) and write ``results.npz`` / ``.json``."""
+    validate_config(config)
+    store = RunStore(Path(out_dir), NAME, config)
+    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+    for seed in progress_bar(seeds, len(seeds), NAME, progress):
+        if not store.has(f"seed{seed}"):
+            store.save_unit(f"seed{seed}", run_seed(config, seed), {"seed": seed})
+    units = [store.load_unit(f"seed{s}")[0] for s in seeds]
+    stacked = {k: np.stack([u[k] for u in units]) for k in units[0]}
+    summary = {
+        "sample_sizes": list(config["sample_sizes"]),
+        "planning_sizes": list(config["planning_sizes"]),
+        "learners": list(config["learners"]),
+        "wald_coverage": np.mean(stacked["wald_covers"], axis=0).tolist(),
+    }
+    return store.write_results("results", {**stacked, **summary})
+
+
+def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[0]
+    se = x.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(x.shape[1:])
+    return x.mean(axis=0), se
+
+
+def table(out_dir: Path) -> str:
+    """``table.md``: the three studies as markdown tables (mean +- standard error over seeds)."""
+    from ..plots import markdown_table  # lazy: report code loads matplotlib
+
+    out_dir = Path(out_dir)
+    doc = json.loads((out_dir / "results.json").read_text())["summary"]
+    with np.load(out_dir / "results.npz") as f:
+        a = {k: f[k] for k in f.files}
+    S = a["err_mle"].shape[0]
+
+    def fmt(x):
+        m, se = _mean_se(x)
+        m, se = np.atleast_1d(m), np.atleast_1d(se)
+        return [f"{mi:.3f} ± {si:.3f}" for mi, si in zip(m, se, strict=True)]
+
+    cols = [fmt(a[k]) for k in ("err_mle", "err_mean", "loss_mle", "loss_mean")]
+    cov = np.mean(a["wald_covers"], axis=0)
+    conv = np.mean(a["mle_converged"], axis=0)
+    rows = [[n, *(c[i] for c in cols), f"{cov[i]:.2f}", f"{conv[i]:.2f}"]
+            for i, n in enumerate(doc["sample_sizes"])]  # fmt: skip
+    text = f"# Security games ({S} seeds)\n\n## 1. Sample efficiency\n\n"
+    text += markdown_table(
+        ["attacks", "error MLE", "error post. mean", "loss MLE", "loss post. mean",
+         "Wald coverage", "MLE converged"], rows,
+    )  # fmt: skip
+    cum = np.cumsum(a["regret"], axis=-1)[..., -1]  # [S, L]
+    m, se = _mean_se(cum)
+    text += "\n\n## 2. Online: cumulative regret after the last round\n\n"
+    text += markdown_table(
+        ["defender", "cumulative regret"],
+        [[lname, f"{m[i]:.3f} ± {se[i]:.3f}"] for i, lname in enumerate(doc["learners"])],
+    )
+    text += "\n\n## 3. Planning with few data: true utility loss of the plan\n\n"
+    q, p, b = (fmt(a[f"plan_loss_{k}"]) for k in ("quantile", "point", "bayes"))
+    worst = {k: np.max(a[f"plan_loss_{k}"], axis=0) for k in ("quantile", "point")}
+    rows = [[n, q[i], p[i], b[i], f"{worst['quantile'][i]:.3f}", f"{worst['point'][i]:.3f}"]
+            for i, n in enumerate(doc["planning_sizes"])]  # fmt: skip
+    text += markdown_table(
+        ["attacks", "quantile rule", "point estimate", "posterior mean rule",
+         "worst seed (quantile)", "worst seed (point)"], rows,
+    )  # fmt: skip
+    return text + "\n"
+
+
+def _log_ticks(ax, sizes) -> None:
+    """A log x-axis labelled at the sizes only (no overlapping minor labels)."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(sizes), [str(int(v)) for v in sizes])
+    ax.tick_params(axis="x", which="minor", labelbottom=False)
+
+
+def plot(out_dir: Path) -> list[Path]:
+    """``sample_efficiency.png``, ``online_regret.png``, ``planning.png`` and ``table.md``."""
+    from ..plots import new_figure, save_figure  # lazy: figures only
+
+    out_dir = Path(out_dir)
+    doc = json.loads((out_dir / "results.json").read_text())["summary"]
+    with np.load(out_dir / "results.npz") as f:
+        a = {k: f[k] for k in f.files}
+    paths = [atomic_write_text(out_dir / "table.md", table(out_dir))]
+    n = np.asarray(doc["sample_sizes"])
+    fig, axes = new_figure(2, 1, size=(5.0, 3.6))
+    for ax, stem, label in ((axes[0], "err", "|w_hat - w*|"), (axes[1], "loss", "utility loss")):
+        for name in ("mle", "mean"):
+            m, se = _mean_se(a[f"{stem}_{name}"])
+            ax.errorbar(n, m, yerr=se, marker="o", capsize=3, label=name)
+        _log_ticks(ax, n)
+        ax.set_xlabel("observed attacks")
+        ax.set_ylabel(label)
+        ax.legend()
+    paths.append(save_figure(fig, out_dir / "sample_efficiency.png"))
+    fig, axes = new_figure(1, 1)
+    for i, lname in enumerate(doc["learners"]):
+        m, _ = _mean_se(np.cumsum(a["regret"][:, i], axis=-1))
+        axes[0].plot(np.arange(1, m.shape[0] + 1), m, label=lname)
+    axes[0].set_xlabel("round")
+    axes[0].set_ylabel("cumulative regret")
+    axes[0].legend()
+    paths.append(save_figure(fig, out_dir / "online_regret.png"))
+    fig, axes = new_figure(1, 1)
+    for k in ("quantile", "point", "bayes"):
+        m, se = _mean_se(a[f"plan_loss_{k}"])
+        axes[0].errorbar(doc["planning_sizes"], m, yerr=se, marker="o", capsize=3, label=k)
+    _log_ticks(axes[0], doc["planning_sizes"])
+    axes[0].set_xlabel("historical attacks")
+    axes[0].set_ylabel("true utility loss")
+    axes[0].legend()
+    paths.append(save_figure(fig, out_dir / "planning.png"))
+    return paths
