@@ -1,7 +1,11 @@
-"""Online learners of the leader's QSE policy (docs/math.md §5) and the episode loop that runs them.
+"""Online learners of the leader's QSE policy (docs/math.md §5); the episode loop is in ``runner``.
 
 Each round: fit the follower (eq. 4) and the leader's own model (eq. 5), plan (eq. 2, 6),
 announce ``pi^t``, play one episode against the true follower, store it.
+
+Long module: the five learners share one refit (``_data_learner``: ridge fallback, Newton,
+rarely-switching hand-off) and one choice of leader model (tabular or model-free), and differ
+only in their ``plan`` closures; split apart they would import each other's private pieces.
 
 =====================  ====================================================================
 learner                rule
