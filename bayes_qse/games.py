@@ -124,14 +124,7 @@ class Game:
     @property
     def model(self) -> Model:
         """The game's :class:`bayes_qse.model.Model` (every array but ``theta``)."""
-        return Model(
-            features=self.features,
-            eta=self.eta,
-            transitions=self.transitions,
-            leader_reward=self.leader_reward,
-            initial_dist=self.initial_dist,
-            farsighted=self.farsighted,
-        )
+        return Model.of(self)
 
     # ---- sizes -------------------------------------------------------------------------
     @property

@@ -69,6 +69,18 @@ class Model:
     def feature_dim(self) -> int:
         return int(self.features.shape[-1])
 
+    @classmethod
+    def of(cls, source: Any) -> Model:
+        """The model read off any object with the six fields by name (``Game``, ``GameSpec``)."""
+        return cls(
+            features=source.features,
+            eta=source.eta,
+            transitions=source.transitions,
+            leader_reward=source.leader_reward,
+            initial_dist=source.initial_dist,
+            farsighted=source.farsighted,
+        )
+
     def replace(self, **changes: Any) -> Model:
         """A copy with ``changes`` (e.g. sampled ``transitions``)."""
         return dataclasses.replace(self, **changes)

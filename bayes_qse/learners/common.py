@@ -76,14 +76,7 @@ class GameSpec(NamedTuple):
     @property
     def model(self) -> Model:
         """What the leader knows as a :class:`bayes_qse.model.Model` (unknown fields None)."""
-        return Model(
-            features=self.features,
-            eta=self.eta,
-            transitions=self.transitions,
-            leader_reward=self.leader_reward,
-            initial_dist=self.initial_dist,
-            farsighted=self.farsighted,
-        )
+        return Model.of(self)
 
     @property
     def known_model(self) -> bool:
