@@ -32,9 +32,9 @@ from ..model import Model
 
 Array = jax.Array
 
-#: SUQR weights ``(w1, w2, w3)`` on (coverage, attacker reward, attacker penalty) reported for
-#: human subjects by Nguyen, Yang, Azaria, Kraus and Tambe (AAAI 2013), as quoted in the task
-#: that asked for this module; docs/security_games.md says what could be checked.
+#: SUQR weights ``(w1, w2, w3)`` on (coverage, attacker reward, attacker penalty) attributed
+#: to the human subjects of Nguyen, Yang, Azaria, Kraus and Tambe (AAAI 2013) -- NOT verified
+#: against the paper here (its body was not accessible; docs/security_games.md).
 NGUYEN2013_WEIGHTS = (-9.85, 0.37, 0.15)
 
 FEATURE_NAMES = ("coverage", "attacker_reward", "attacker_penalty")
