@@ -1,7 +1,8 @@
 """Security games against a SUQR attacker (docs/math.md eq. 7, eq. 8; §7).
 
 Each seed draws a security game (``payoffs``: ``uniform`` or ``covariance``) whose attacker
-follows SUQR with the weights attributed to Nguyen et al. 2013 (``NGUYEN2013_WEIGHTS``, unverified), and runs three studies:
+follows SUQR with the weights attributed to Nguyen et al. 2013 (``NGUYEN2013_WEIGHTS``,
+unverified), and runs three studies:
 
 1. **Sample efficiency.**  ``n`` attacks, each under its own random commitment (a flat
    Dirichlet share of the budget): the MLE and the posterior mean of the weights, their error
