@@ -2,8 +2,8 @@
 --seeds N --out DIR --no-progress``, in a fresh interpreter, at its tiniest settings.
 
 ``online_regret`` and ``offline_suboptimality`` have their script tests in
-tests/test_online_regret.py and tests/test_offline_experiment.py; this file covers the other
-three.  Bugs caught: a script that no longer imports (a module moved, an import circle that only
+tests/test_online_regret.py and tests/test_offline_experiment.py; this file covers the others.
+Bugs caught: a script that no longer imports (a module moved, an import circle that only
 bites in a fresh process), a run that does not write ``results.npz``, a figure that fails.
 """
 
@@ -44,6 +44,13 @@ SCRIPTS = {
         "width_replications = 2\nwidth_sample_size = 10\n",
         1,
         ("sweep.png", "table.md"),
+    ),
+    "security_games": (
+        "n_targets = 3\nresources = 1.0\nsample_sizes = [10]\nplan_starts = 2\n"
+        "plan_steps = 20\nrounds = 3\nn_draws = 4\nonline_starts = 1\nonline_steps = 5\n"
+        "planning_sizes = [10]\n",
+        1,
+        ("sample_efficiency.png", "online_regret.png", "planning.png", "table.md"),
     ),
 }
 
