@@ -792,6 +792,8 @@ CLI_CASES = [
     ("plot-unknown-experiment", ["plot", "{manifest_unknown}"], "unknown experiment"),
     ("plot-corrupt-manifest", ["plot", "{manifest_corrupt}"], "unreadable manifest"),
     ("demo-seed-text", ["demo", "--seed", "zero"], "--seed: invalid int"),
+    ("sweep-missing-spec", ["sweep", "{missing}", "--out", "{out}"], "No such file"),
+    ("sweep-spec-is-dir", ["sweep", "{dir}", "--out", "{out}"], "directory"),
 ]
 
 

@@ -340,6 +340,7 @@ def test_registry_names_and_unknown_experiment():
         "confidence_sets",
         "posterior_inspection",
         "rationality_sweep",
+        "security_games",
     }
     with pytest.raises(ConfigError, match="unknown experiment 'nope'"):
         get_experiment("nope")
