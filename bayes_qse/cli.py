@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -474,9 +475,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         warnings.formatwarning = _one_line_warning
     try:
-        return guarded(lambda: args.func(args), debug=args.debug)
+        status = guarded(lambda: args.func(args), debug=args.debug)
     finally:
         warnings.formatwarning = saved
+    if argv is None and status == EXIT_INTERRUPTED:
+        # exit at once: interpreter shutdown (JAX's teardown) restores the default SIGINT
+        # handler, so a second Ctrl-C during it would kill the process by the signal instead
+        # of exiting 130; finished work is already saved
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 __all__ = [
