@@ -482,8 +482,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # exit at once: interpreter shutdown (JAX's teardown) restores the default SIGINT
         # handler, so a second Ctrl-C during it would kill the process by the signal instead
         # of exiting 130; finished work is already saved
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can be written
+                pass
         os._exit(status)
     return status
 
