@@ -26,6 +26,8 @@ from bayes_qse.learners import OnlineRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = 'games = ["linear"]\nlearners = ["greedy"]\nepisodes = 6\nchunk = 3\n'
+#: The one unit of TINY: its directory (bayes_qse.experiments.units).
+UNIT = Path("units") / "game=linear.learner=greedy.T=6"
 
 
 # ---- resumption that cannot get stuck ----------------------------------------------------
@@ -98,12 +100,12 @@ def test_interrupted_with_2_seeds_then_rerun_with_3(tiny, reference, tmp_path, m
     _kill_after(monkeypatch, "save_checkpoint", 3)
     with pytest.raises(KeyboardInterrupt):
         tiny(out, 2)
-    assert sorted(p.name for p in (out / "checkpoints" / "linear.greedy").iterdir()) == [
+    assert sorted(p.name for p in (out / UNIT / "checkpoints" / "run").iterdir()) == [
         "seed0.npz",
         "seed1.npz",
     ]
     _same_seeds(tiny(out, 3), reference, 3)
-    assert not (out / "checkpoints" / "linear.greedy").exists()  # cleaned up when done
+    assert not (out / UNIT / "checkpoints" / "run").exists()  # cleaned up when done
 
 
 def test_killed_between_two_per_seed_unit_saves(tiny, reference, tmp_path, monkeypatch):
@@ -111,7 +113,7 @@ def test_killed_between_two_per_seed_unit_saves(tiny, reference, tmp_path, monke
     _kill_after(monkeypatch, "save_unit", 1)
     with pytest.raises(KeyboardInterrupt):
         tiny(out, 3)
-    assert sorted(p.name for p in (out / "units").iterdir()) == ["linear.greedy.seed0.npz"]
+    assert sorted(p.name for p in (out / UNIT / "units").iterdir()) == ["seed0.npz"]
     played = []
     monkeypatch.setattr(
         OnlineRunner, "run_chunk", lambda *a: played.append(a) or pytest.fail("recomputed")
@@ -125,20 +127,22 @@ def test_checkpoints_that_do_not_match_are_set_aside(tiny, reference, tmp_path, 
     _kill_after(monkeypatch, "save_checkpoint", 3)  # seeds 0, 1, 2 saved chunk 1
     with pytest.raises(KeyboardInterrupt):
         tiny(out, 3)
-    folder = out / "checkpoints" / "linear.greedy"
+    folder = out / UNIT / "checkpoints" / "run"
     (folder / "seed1.npz").write_bytes(b"truncated")  # unreadable
     seed2 = dict(np.load(folder / "seed2.npz"))
     meta = json.loads(str(seed2["__meta__"]))
     seed2["__meta__"] = np.array(json.dumps({**meta, "episodes": 60}))  # another run length
     np.savez(folder / "seed2.npz", **seed2)
-    (out / "checkpoints" / "linear.greedy.npz").write_bytes(b"old format")  # older version
+    (out / UNIT / "checkpoints" / "run.npz").write_bytes(b"old format")  # older version
     with pytest.warns(RunNotice) as notices:
         _same_seeds(tiny(out, 3), reference, 3)
     text = [str(w.message) for w in notices]
-    assert any("linear.greedy/seed1.npz (unreadable" in t for t in text), text
-    assert any("linear.greedy/seed2.npz (episodes 60, this run has 6)" in t for t in text), text
-    assert any("linear.greedy.npz (a whole-batch checkpoint)" in t for t in text), text
-    assert len(list((out / "checkpoints" / ".set-aside").iterdir())) == 3  # kept, not deleted
+    assert any("run/seed1.npz (unreadable" in t for t in text), text
+    assert any("run/seed2.npz (episodes 60, this run has 6)" in t for t in text), text
+    assert any("run.npz (a whole-batch checkpoint)" in t for t in text), text
+    assert (
+        len(list((out / UNIT / "checkpoints" / ".set-aside").iterdir())) == 3
+    )  # kept, not deleted
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from bayes_qse.errors import ConfigError
 from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, make_game, make_runner
 from bayes_qse.sweeps import bind, expand, normalised_score, paired_interval
 from bayes_qse.sweeps.gather import gather, summarise
-from bayes_qse.sweeps.store import RESULT, open_unit
+from bayes_qse.experiments.units import open_unit
 
 
 def spec(**grid):
@@ -135,7 +135,9 @@ def test_gather_labels_every_unit_and_pads_shorter_runs(tmp_path):
         arrays = {f: rng.normal(size=(3, unit.T)) for f in unit.record}
         written[(unit.learner, unit.T)] = arrays
         with open_unit(tmp_path, unit) as store:
-            store.save_unit(RESULT, arrays, {"optimal_value": float(unit.T)})
+            for i, seed in enumerate(unit.seeds):  # one part per seed
+                row = {f: v[i] for f, v in arrays.items()}
+                store.save_unit(f"seed{seed}", row, {"optimal_value": float(unit.T)})
     ds = gather(tmp_path, sweep)
     assert ds["regret"].dims == ("game", "learner", "T", "seed", "episode")
     for (learner, T), arrays in written.items():
@@ -244,8 +246,9 @@ def test_plot_draws_a_selected_slice_and_refuses_a_bad_one(tmp_path, capsys):
     rng = np.random.default_rng(2)
     for unit in sweep.units:
         with open_unit(tmp_path, unit) as store:
-            arrays = {f: rng.uniform(size=(3, unit.T)) for f in unit.record}
-            store.save_unit(RESULT, arrays, {"optimal_value": 1.0})
+            for seed in unit.seeds:
+                row = {f: rng.uniform(size=unit.T) for f in unit.record}
+                store.save_unit(f"seed{seed}", row, {"optimal_value": 1.0})
     write_results(tmp_path, sweep)
     assert main(["plot", str(tmp_path), "--select", "game=tabular", "--select", "eta=2"]) == 0
     figures = sorted(p.name for p in tmp_path.glob("sweep_*.png"))

@@ -60,7 +60,10 @@ leader's, and the ratio of each Bayesian learner's final regret to ``mle-optimis
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +82,10 @@ from ..io import atomic_write_text
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
 from ..learners.runner import OnlineRunner, run_online
 from ..planning import solve_qse
+from .executors import check_executor, run_units
 from .report import read_results
 from .store import RunStore
+from .units import is_done, load_parts
 
 GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
 #: Games outside the published run: ``large`` is the many-site patrol game
@@ -293,73 +298,169 @@ def episodes_for(game: str, config: dict[str, Any]) -> int:
     return config[episodes_key(game)]
 
 
-def unit_key(game: str, learner: str, seed: int) -> str:
-    return f"{game}.{learner}.seed{seed}"
+def unit_key(game: str, learner: str, T: int, eta: Any = None, radius: Any = None) -> str:
+    """The directory name of an online unit."""
+    key = f"game={game}.learner={learner}.T={T}"
+    if eta is not None:
+        key += f".eta={float(eta)!r}"
+    if radius is not None:
+        key += f".radius={radius}"
+    return key
 
 
-def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path:
-    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path."""
+#: The checkpoint key of an online unit (``checkpoints/run/seed<s>.npz`` in its directory).
+CHECKPOINT = "run"
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineUnit:
+    """One online unit (:mod:`bayes_qse.experiments.units`): a ``(game, learner, T, eta,
+    radius)`` with all its seeds, run ``vmap``-ped, checkpointed per seed after every chunk,
+    and saved per seed (part ``seed<s>``: the ``record`` fields ``[T]``, ``optimal_value`` in
+    the meta), so seeds can be added later.
+
+    Attributes:
+        key: the unit's directory name (:func:`unit_key`).
+        game, learner, T: the cell.  ``eta``/``radius``: ``None`` when not overridden (the
+            game's eta; the config's radius) or, for ``radius``, when the learner has none.
+        seeds: the seeds of the unit.
+        config: the online_regret config it runs with (JSON values; no seeds).
+        record: the :class:`~bayes_qse.learners.runner.EpisodeRecord` fields kept.
+
+    A seed's records are the same, bit for bit, whatever the other seeds of the unit, the
+    executor, process or host (same library version and platform; docs/math.md,
+    "Determinism").  Common random numbers (docs/math.md, "Sweeps"): episode ``t`` of seed
+    ``s`` draws the environment's randomness from ``fold_in(fold_in(PRNGKey(s), 1), t)``
+    alone, the learner's from ``fold_in(PRNGKey(s), 0)``, so every leader faces the same
+    random numbers on the same seed.
+    """
+
+    key: str
+    game: str
+    learner: str
+    T: int
+    eta: float | None
+    radius: str | None
+    seeds: tuple[int, ...]
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    record: tuple[str, ...] = ()
+    kind = "online"
+
+    def parts(self) -> tuple[str, ...]:
+        return tuple(f"seed{s}" for s in self.seeds)
+
+    def store_config(self) -> dict[str, Any]:
+        return {"unit": self.key, "config": self.config, "record": list(self.record),
+                "seeds": list(self.seeds)}  # fmt: skip
+
+    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
+        seeds = [s for s in self.seeds if f"seed{s}" in todo]
+        start = time.perf_counter()
+        game = make_game(self.game, self.config)
+        runner = make_runner(
+            game, self.learner, self.config, self.T, solve_qse(game),
+            game_reward_range(self.game, self.config),
+        )  # fmt: skip
+        out = run_online(
+            game,
+            self.learner,
+            episodes=self.T,
+            seeds=seeds,
+            store=store,
+            checkpoint_key=CHECKPOINT,
+            progress=progress,
+            runner=runner,
+        )
+        wall = time.perf_counter() - start
+        for i, s in enumerate(seeds):
+            store.save_unit(
+                f"seed{s}",
+                {f: out[f][i] for f in self.record},
+                {
+                    "seed": s,
+                    "optimal_value": float(out["optimal_value"]),
+                    "batch_wall_seconds": wall,
+                    "batch_seeds": len(seeds),
+                    "seed_block": runner.seed_block,
+                    "chunk": runner.chunk,
+                },
+            )
+        store.delete_checkpoint(CHECKPOINT)
+
+
+def make_unit(
+    config: dict[str, Any],
+    game: str,
+    learner: str,
+    T: int,
+    seeds: Sequence[int],
+    record: Sequence[str] = FIELDS,
+    eta: float | None = None,
+    radius: str | None = None,
+) -> OnlineUnit:
+    """The online unit of ``(game, learner, T)`` (``eta`` overriding the game's, ``radius``
+    the config's) under ``config``, narrowed to that cell (no seeds, one game, one learner)."""
+    unit = {k: v for k, v in config.items() if k not in ("seeds", "base_seed")}
+    unit.update(games=[game], learners=[learner], episodes=T, farsighted_episodes=T)
+    if eta is not None:
+        unit[game] = {**unit[game], "eta": float(eta)}
+    if radius is not None:
+        unit["radius"] = radius
+    unit = json.loads(json.dumps(unit))
+    key = unit_key(game, learner, T, eta, radius)
+    return OnlineUnit(key, game, learner, T, eta, radius, tuple(seeds), unit, tuple(record))
+
+
+def make_units(config: dict[str, Any]) -> list[OnlineUnit]:
+    """The experiment's units: one per ``(game, learner)`` of the config, all its seeds."""
+    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+    return [
+        make_unit(config, game, learner, episodes_for(game, config), seeds)
+        for game in config["games"]
+        for learner in config["learners"]
+    ]
+
+
+def run(
+    config: dict[str, Any],
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
+    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
+
+    The units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
+    (``executor``, ``workers``, ``address`` as there); finished units are skipped, unfinished
+    ones resume from their checkpoints."""
     validate_config(config)
+    check_executor(executor, workers, address)
     with RunStore(out_dir, "online_regret", config) as store:
-        seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-        for game_name in config["games"]:
-            game = make_game(game_name, config)
-            T = episodes_for(game_name, config)
-            qse = None
-            for learner in config["learners"]:
-                todo = [s for s in seeds if not store.has(unit_key(game_name, learner, s))]
-                if not todo:
-                    continue
-                if qse is None:
-                    qse = solve_qse(game)
-                start = time.perf_counter()
-                runner = make_runner(
-                    game, learner, config, T, qse, game_reward_range(game_name, config)
-                )
-                ckpt = f"{game_name}.{learner}"
-                out = run_online(
-                    game,
-                    learner,
-                    episodes=T,
-                    seeds=todo,
-                    store=store,
-                    checkpoint_key=ckpt,
-                    progress=progress,
-                    runner=runner,
-                )
-                wall = time.perf_counter() - start
-                for i, s in enumerate(todo):
-                    store.save_unit(
-                        unit_key(game_name, learner, s),
-                        {k: out[k][i] for k in FIELDS},
-                        {
-                            "seed": s,
-                            "game": game_name,
-                            "learner": learner,
-                            "episodes": T,
-                            "optimal_value": float(out["optimal_value"]),
-                            "batch_wall_seconds": wall,
-                            "batch_seeds": len(todo),
-                            "seed_block": runner.seed_block,
-                        },
-                    )
-                store.delete_checkpoint(ckpt)
-        return _write_results(store, config, seeds)
+        units = make_units(config)
+        todo = [u for u in units if not is_done(out_dir, u)]
+        run_units(
+            todo, out_dir, executor=executor, workers=workers, address=address,
+            progress=progress, done=len(units) - len(todo), desc="online_regret",
+        )  # fmt: skip
+        return _write_results(store, config, units)
 
 
-def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) -> Path:
+def _write_results(store: RunStore, config: dict[str, Any], units: list[OnlineUnit]) -> Path:
     from ..plots import loglog_slope  # lazy: plots imports matplotlib
 
+    by_cell = {(u.game, u.learner): u for u in units}
     data: dict[str, Any] = {}
     summary: dict[str, Any] = {}
     for game_name in config["games"]:
         per_game: dict[str, Any] = {}
         for learner in config["learners"]:
-            units = [store.load_unit(unit_key(game_name, learner, s)) for s in seeds]
+            parts = load_parts(store.out_dir, by_cell[game_name, learner])
             for field in FIELDS:
                 # units saved before "switches" was recorded have no such field: nan
                 data[f"{game_name}.{learner}.{field}"] = np.stack(
-                    [u[0].get(field, np.full(len(u[0]["regret"]), np.nan)) for u in units]
+                    [u[0].get(field, np.full(len(u[0]["regret"]), np.nan)) for u in parts]
                 )
             regret = data[f"{game_name}.{learner}.regret"]
             cumulative = np.cumsum(regret, axis=1)
@@ -377,7 +478,7 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
                     data[f"{game_name}.{learner}.informed"][:, -1].mean()
                 ),
                 "final_switches_mean": float(data[f"{game_name}.{learner}.switches"][:, -1].mean()),
-                "wall_seconds": float(units[0][1].get("batch_wall_seconds", float("nan"))),
+                "wall_seconds": float(parts[0][1].get("batch_wall_seconds", float("nan"))),
                 "episodes": int(regret.shape[1]),
             }
         uniform = per_game.get("uniform", {}).get("final_regret_mean")
@@ -399,7 +500,7 @@ def _write_results(store: RunStore, config: dict[str, Any], seeds: list[int]) ->
                     per_game[learner]["final_regret_mean"] / mle
                 )
         summary[game_name] = per_game
-    data["seeds"] = np.asarray(seeds)
+    data["seeds"] = np.asarray(units[0].seeds)
     summary["_learner_settings"] = learner_settings(config)
     data["summary"] = summary
     return store.write_results("results", data)
@@ -518,7 +619,10 @@ __all__ = [
     "EXTRA_GAMES",
     "GAMES",
     "LONG_CONFIG",
+    "OnlineUnit",
     "make_game",
+    "make_unit",
+    "make_units",
     "plot",
     "run",
     "validate_config",

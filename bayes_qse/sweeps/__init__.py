@@ -1,8 +1,8 @@
 """Declarative sweeps: a TOML grid of online runs, run locally or on Ray, gathered with xarray.
 
 ``run_sweep(spec, out_dir)`` expands and validates the spec (:mod:`.spec`), binds the
-directory to it (:mod:`.store`), runs the unfinished units (:mod:`.executors`,
-:mod:`.units`) and gathers ``results.nc`` / ``results.json`` (:mod:`.gather`).  See
+directory to it (:mod:`.store`), runs the unfinished units on the engine the experiments
+share (:mod:`bayes_qse.experiments.executors`, :mod:`bayes_qse.experiments.units`) and gathers ``results.nc`` / ``results.json`` (:mod:`.gather`).  See
 docs/howto_sweeps.md.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .executors import EXECUTORS, check_executor, run_units
+from ..experiments.executors import EXECUTORS, check_executor, run_units
+from ..experiments.units import is_done, run_unit
 from .gather import gather, normalised_score, open_results, paired_interval, write_results
 from .spec import Sweep, Unit, expand, load_spec
-from .store import bind, is_done
-from .units import run_unit
+from .store import bind
 
 
 def run_sweep(
@@ -44,6 +44,7 @@ def run_sweep(
         address=address,
         progress=progress,
         done=len(sweep.units) - len(todo),
+        desc="sweep units",
     )
     return write_results(out_dir, sweep)
 
@@ -52,6 +53,7 @@ __all__ = [
     "EXECUTORS",
     "Sweep",
     "Unit",
+    "bind",
     "expand",
     "gather",
     "load_spec",

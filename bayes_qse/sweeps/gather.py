@@ -31,9 +31,10 @@ import xarray as xr
 from scipy import stats
 
 from ..errors import ConfigError
+from ..experiments.units import load_parts
 from ..io import atomic_write, atomic_write_json
 from .spec import Sweep, expand
-from .store import load_result, read_sweep
+from .store import read_sweep
 
 RESULTS_NC = "results.nc"
 RESULTS_JSON = "results.json"
@@ -94,11 +95,11 @@ def gather(out_dir: str | Path, sweep: Sweep | None = None):
         cell = tuple(sweep.axes[k][i] for k, i in zip(names, index, strict=True))
         unit = by_key[sweep.cells[cell]]
         if unit.key not in cache:
-            cache[unit.key] = load_result(out_dir, unit)
-        arrays, meta = cache[unit.key]
+            cache[unit.key] = load_parts(out_dir, unit)
+        parts = cache[unit.key]
         for f in sweep.record:
-            data[f][index][:, : unit.T] = arrays[f]
-        optimal[index] = meta["optimal_value"]
+            data[f][index][:, : unit.T] = np.stack([arrays[f] for arrays, _ in parts])
+        optimal[index] = parts[0][1]["optimal_value"]
     dims = (*names, "seed", "episode")
     coords = {k: list(sweep.axes[k]) for k in names}
     coords.update(seed=list(sweep.seeds), episode=np.arange(1, length + 1))

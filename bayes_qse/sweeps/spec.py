@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..experiments.online_regret import DEFAULT_CONFIG, GAMES, LEARNER_KEYS, validate_config
+from ..experiments.online_regret import (
+    DEFAULT_CONFIG,
+    GAMES,
+    LEARNER_KEYS,
+    OnlineUnit,
+    make_unit,
+    validate_config,
+)
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
 from ..learners.runner import EpisodeRecord
 
@@ -56,28 +63,8 @@ RADII = ("chi2", "theory")
 AXES = ("game", "learner", "T", "eta", "radius")
 
 
-@dataclasses.dataclass(frozen=True)
-class Unit:
-    """One unit of work: a ``(game, learner, T, eta, radius)`` with all its seeds.
-
-    Attributes:
-        key: the unit's directory name (readable, unique in the sweep).
-        game, learner, T: the cell.  ``eta``/``radius``: ``None`` when not swept (the game's
-            eta; the config's radius) or, for ``radius``, when the learner has none.
-        seeds: the seeds run inside the unit.
-        config: the online_regret-style config the unit runs with (JSON values).
-        record: the :class:`~bayes_qse.learners.runner.EpisodeRecord` fields kept.
-    """
-
-    key: str
-    game: str
-    learner: str
-    T: int
-    eta: float | None
-    radius: str | None
-    seeds: tuple[int, ...]
-    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
-    record: tuple[str, ...] = ()
+#: A unit of an online sweep (:class:`bayes_qse.experiments.online_regret.OnlineUnit`).
+Unit = OnlineUnit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,15 +161,6 @@ def _has_radius(learner: str) -> bool:
     return LEARNER_VARIANTS.get(learner, (learner, {}))[0] == "mle-optimistic"
 
 
-def _unit_key(game: str, learner: str, T: int, eta: Any, radius: Any) -> str:
-    key = f"game={game}.learner={learner}.T={T}"
-    if eta is not None:
-        key += f".eta={float(eta)!r}"
-    if radius is not None:
-        key += f".radius={radius}"
-    return key
-
-
 def _make_unit(base, seeds, record, game, learner, T, eta, radius) -> Unit:
     """Build and validate one unit; errors name it."""
     name = (
@@ -222,9 +200,7 @@ def _make_unit(base, seeds, record, game, learner, T, eta, radius) -> Unit:
         validate_config(config)
     except ConfigError as exc:
         raise ConfigError(f"spec: {name}: {str(exc).removeprefix('config: ')}") from None
-    config = json.loads(json.dumps(config))
-    key = _unit_key(game, learner, T, eta, radius)
-    return Unit(key, game, learner, T, eta, radius, tuple(seeds), config, record)
+    return make_unit(base, game, learner, T, seeds, record, eta, radius)
 
 
 def expand(spec: dict[str, Any]) -> Sweep:

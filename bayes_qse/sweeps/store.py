@@ -1,18 +1,15 @@
-"""The directory of a sweep: one sub-directory per unit, so that many workers can write it.
+"""The directory of a sweep: bound to one spec; one sub-directory per unit.
 
 Layout::
 
     DIR/sweep.json                 the normalised spec, its fingerprint, library versions
-    DIR/units/<unit key>/          a RunStore (bayes_qse.experiments.store) of one unit:
-        manifest.json, .lock       the unit's config; the worker that is running it
+    DIR/units/<unit key>/          one unit (bayes_qse.experiments.units): its RunStore,
         checkpoints/run/seed<s>.npz  each seed's state and records after every chunk
-        units/result.npz           the finished unit (written atomically, last)
+        units/seed<s>.npz          each finished seed (written atomically)
     DIR/results.nc, results.json   the gathered dataset and summary (bayes_qse.sweeps.gather)
 
-A unit directory is written by one worker at a time (its lock); different units by any number
-of workers, processes or hosts.  A rerun skips the units whose ``result`` exists and resumes
-the others from their per-seed checkpoints (a killed worker loses at most the chunk it was
-playing).  A directory bound to one spec refuses another (:func:`bind`).
+A directory bound to one spec refuses another (:func:`bind`); the units' own directories
+are the engine's (:mod:`bayes_qse.experiments.units`: one writer per unit, resumable).
 """
 
 from __future__ import annotations
@@ -22,14 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..experiments.store import RunStore, library_versions
+from ..experiments.store import library_versions
 from ..io import atomic_write_json
-from .spec import Sweep, Unit
+from .spec import Sweep
 
 SWEEP_FILE = "sweep.json"
-UNITS = "units"
-RESULT = "result"
-UNIT_EXPERIMENT = "sweep-unit"
 
 
 def bind(sweep: Sweep, out_dir: str | Path) -> Path:
@@ -75,32 +69,4 @@ def read_sweep(out_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def unit_dir(out_dir: str | Path, unit: Unit) -> Path:
-    return Path(out_dir) / UNITS / unit.key
-
-
-def unit_config(unit: Unit) -> dict[str, Any]:
-    """What a unit directory is bound to (its RunStore config)."""
-    return {"unit": unit.key, "config": unit.config, "record": list(unit.record),
-            "seeds": list(unit.seeds)}  # fmt: skip
-
-
-def open_unit(out_dir: str | Path, unit: Unit) -> RunStore:
-    """The unit's :class:`RunStore` (holds the unit's lock until closed)."""
-    return RunStore(unit_dir(out_dir, unit), UNIT_EXPERIMENT, unit_config(unit))
-
-
-def is_done(out_dir: str | Path, unit: Unit) -> bool:
-    """Whether the unit's result is saved (no lock taken: a finished file is final)."""
-    return (unit_dir(out_dir, unit) / UNITS / f"{RESULT}.npz").is_file()
-
-
-def load_result(out_dir: str | Path, unit: Unit) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(arrays, meta)`` of a finished unit: arrays ``[seeds, T]`` per recorded field."""
-    path = unit_dir(out_dir, unit) / UNITS / f"{RESULT}.npz"
-    if not path.is_file():
-        raise ConfigError(f"{out_dir}: unit {unit.key} has not finished (run the sweep first)")
-    return RunStore._read(path)
-
-
-__all__ = ["bind", "is_done", "load_result", "open_unit", "read_sweep", "unit_dir"]
+__all__ = ["bind", "read_sweep"]

@@ -1,4 +1,4 @@
-"""Executors: who runs the units of a sweep.  No scheduler of our own.
+"""Executors: who runs the units of an experiment or a sweep.  No scheduler of our own.
 
 - ``local`` (default): ``workers = 1`` runs the units one after another in this process;
   ``workers > 1`` hands them to a :class:`concurrent.futures.ProcessPoolExecutor` of
@@ -9,7 +9,7 @@
   (or uses the one this process already initialised).  Workers must see the same
   ``bayes_qse`` and the output directory (a shared file system on a multi-host cluster).
 
-A unit's result does not depend on the executor (:mod:`bayes_qse.sweeps.units`).
+A unit's result does not depend on the executor (:mod:`bayes_qse.experiments.units`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..progress import progress as progress_bar
-from .spec import Unit
-from .units import run_unit
+from .units import Unit, run_unit
 
 EXECUTORS = ("local", "ray")
 
 
-def _bar(total: int, initial: int, enabled: bool):
-    bar = progress_bar(iter(()), total=total, desc="sweep units", enabled=enabled)
+def _bar(total: int, initial: int, enabled: bool, desc: str):
+    bar = progress_bar(iter(()), total=total, desc=desc, enabled=enabled)
     if enabled:
         bar.update(initial)
     return bar
@@ -44,13 +43,14 @@ def run_units(
     address: str | None = None,
     progress: bool = True,
     done: int = 0,
+    desc: str = "units",
 ) -> list[str]:
     """Run every unit of ``units`` into ``out_dir`` with ``executor``; returns their keys in
     completion order.  ``done``: units of the grid already finished (for the progress bar,
-    which counts over the whole grid)."""
+    which counts over the whole grid); ``desc`` its label."""
     check_executor(executor, workers, address)
     out_dir = str(Path(out_dir).resolve())
-    bar = _bar(len(units) + done, done, progress)
+    bar = _bar(len(units) + done, done, progress, desc)
     finished: list[str] = []
     try:
         if not units:
