@@ -11,9 +11,9 @@ import pytest
 from bayes_qse.cli import main
 from bayes_qse.errors import ConfigError
 from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, make_game, make_runner
+from bayes_qse.experiments.units import open_unit
 from bayes_qse.sweeps import bind, expand, normalised_score, paired_interval
 from bayes_qse.sweeps.gather import gather, summarise
-from bayes_qse.experiments.units import open_unit
 
 
 def spec(**grid):

@@ -2,8 +2,8 @@
 
 ``run_sweep(spec, out_dir)`` expands and validates the spec (:mod:`.spec`), binds the
 directory to it (:mod:`.store`), runs the unfinished units on the engine the experiments
-share (:mod:`bayes_qse.experiments.executors`, :mod:`bayes_qse.experiments.units`) and gathers ``results.nc`` / ``results.json`` (:mod:`.gather`).  See
-docs/howto_sweeps.md.
+share (:mod:`bayes_qse.experiments.executors`, :mod:`bayes_qse.experiments.units`) and
+gathers ``results.nc`` / ``results.json`` (:mod:`.gather`).  See docs/howto_sweeps.md.
 """
 
 from __future__ import annotations
