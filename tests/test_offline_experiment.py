@@ -90,7 +90,7 @@ def test_rerun_resumes_without_recomputing(finished_run, tiny_config, monkeypatc
     exp.run(tiny_config, out, progress=False)
     assert calls == []
     # a run killed after some units: only the missing unit is computed again, identically
-    (out / "units" / "linear_poor-coverage_seed1.npz").unlink()
+    (out / "units" / "linear_poor-coverage_seed1" / "units" / "result.npz").unlink()
     exp.run(tiny_config, out, progress=False)
     assert calls == [("poor-coverage", 1)]
     with np.load(out / "results.npz") as data:

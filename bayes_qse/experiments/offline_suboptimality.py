@@ -23,12 +23,16 @@ settings):
   maximum over their noisy estimates picks a bad one (the test bed that needs pessimism).
 
 The leader learns her own transitions and rewards from the same data (``known_model``
-false) or knows them (true).  A unit of work is one ``(game, behaviour, seed)``; units are
-saved as they finish, so an interrupted run resumes where it stopped.
+false) or knows them (true).  A unit of work is one ``(game, behaviour, seed)``
+(:class:`OfflineUnit`, run by :mod:`bayes_qse.experiments.executors`); units are saved as
+they finish, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 import math
 import time
 from pathlib import Path
@@ -45,9 +49,10 @@ from ..learners.behaviour import BEHAVIOURS, behaviour_policy
 from ..learners.common import GameSpec
 from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
-from ..progress import progress
+from .executors import check_executor, run_units
 from .report import read_results
 from .store import RunStore
+from .units import is_done, load_parts
 
 GAMES = ("linear", "tabular", "tempting")
 
@@ -212,8 +217,73 @@ def run_unit(
     }
 
 
-def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path:
+@functools.lru_cache(maxsize=8)
+def _solved(kind: str, config_json: str):
+    """The game ``kind`` of a unit config (JSON text) and its QSE, once per process."""
+    config = json.loads(config_json)
+    game = make_game(kind, config["game"], config.get("tempting"))
+    return game, solve_qse(game)
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineUnit:
+    """One offline unit (:mod:`bayes_qse.experiments.units`): :func:`run_unit` of one
+    ``(game, behaviour, seed)`` with the random stream ``stream`` (``100 * game index +
+    behaviour index`` in the experiment), saved as the part ``result`` (arrays ``[sizes,
+    learners]``, ``optimal_value`` in the meta).  ``config``: the experiment's config
+    without its seeds."""
+
+    key: str
+    game: str
+    behaviour: str
+    seed: int
+    stream: int
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    kind = "offline"
+
+    def parts(self) -> tuple[str, ...]:
+        return ("result",)
+
+    def store_config(self) -> dict[str, Any]:
+        return {"unit": self.key, "config": self.config, "stream": self.stream}
+
+    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
+        game, optimal = _solved(self.game, json.dumps(self.config, sort_keys=True))
+        arrays = run_unit(game, optimal, self.behaviour, self.seed, self.config, stream=self.stream)
+        meta = {"seed": self.seed, "game": self.game, "behaviour": self.behaviour,
+                "optimal_value": float(optimal.value)}  # fmt: skip
+        store.save_unit("result", arrays, meta)
+
+
+def make_units(config: dict[str, Any], seeds: list[int] | None = None) -> list[OfflineUnit]:
+    """The experiment's units, ``(game, behaviour, seed)`` in that order; ``seeds`` (default:
+    ``base_seed, ..., base_seed + seeds - 1``)."""
+    if seeds is None:
+        seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+    unit = json.loads(
+        json.dumps({k: v for k, v in config.items() if k not in ("seeds", "base_seed")})
+    )
+    return [
+        OfflineUnit(_unit_key(g, b, s), g, b, s, 100 * gi + bi, unit)
+        for gi, g in enumerate(config["games"])
+        for bi, b in enumerate(config["behaviours"])
+        for s in seeds
+    ]
+
+
+def run(
+    config: dict[str, Any],
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
     """Run (resumably) and write ``results.npz`` / ``results.json``; returns the ``.npz``.
+
+    The units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
+    (``executor``, ``workers``, ``address`` as there); finished units are skipped.
 
     Arrays in the results (``G`` games, ``K`` behaviours, ``R`` seeds, ``N`` sizes, ``L``
     learners): ``suboptimality``, ``value``, ``lower_bound`` (nan where a learner gives none),
@@ -222,36 +292,24 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
     lower-bound coverage per game, behaviour and learner.
     """
     validate_config(config)
+    check_executor(executor, workers, address)
     store = RunStore(out_dir, "offline_suboptimality", config)
     games, behaviours = config["games"], config["behaviours"]
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    built = {g: make_game(g, config["game"], config.get("tempting")) for g in games}
-    optimal = {g: solve_qse(built[g]) for g in games}
-    todo = [
-        (gi, g, bi, b, s)
-        for gi, g in enumerate(games)
-        for bi, b in enumerate(behaviours)
-        for s in seeds
-        if not store.has(_unit_key(g, b, s))
-    ]
-    for gi, g, bi, b, s in _progress(todo, progress):
-        arrays = run_unit(built[g], optimal[g], b, s, config, stream=100 * gi + bi)
-        store.save_unit(_unit_key(g, b, s), arrays, {"seed": s, "game": g, "behaviour": b})
-
+    units = make_units(config, seeds)
+    todo = [u for u in units if not is_done(out_dir, u)]
+    run_units(
+        todo, out_dir, executor=executor, workers=workers, address=address,
+        progress=progress, done=len(units) - len(todo), desc="offline_suboptimality",
+    )  # fmt: skip
+    out = assemble(out_dir, config, units)
     G, K, R = len(games), len(behaviours), len(seeds)
-    N, L = len(config["sizes"]), len(config["learners"])
-    out = {k: np.full((G, K, R, N, L), np.nan) for k in ("suboptimality", "value", "lower_bound")}
-    out["seconds"] = np.zeros((G, K, R, N, L))
-    for gi, g in enumerate(games):
-        for bi, b in enumerate(behaviours):
-            for ri, s in enumerate(seeds):
-                arrays, _ = store.load_unit(_unit_key(g, b, s))
-                for k in out:
-                    out[k][gi, bi, ri] = arrays[k]
+    out = {k: v.reshape(G, K, R, *v.shape[1:]) for k, v in out.items()}
+    optimal_value = out.pop("optimal_value")[:, 0, 0]
     lb = out["lower_bound"]
     holds = np.where(np.isnan(lb), np.nan, (lb <= out["value"] + 1e-9).astype(float))
     out["lower_bound_holds"] = holds
-    out["optimal_value"] = np.array([optimal[g].value for g in games])
+    out["optimal_value"] = optimal_value
     out["sizes"] = np.asarray(config["sizes"], dtype=np.int64)
     coverage = {
         g: {
@@ -276,8 +334,19 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
     return store.write_results("results", {**out, **summary})
 
 
-def _progress(items: list, enabled: bool):
-    return progress(items, total=len(items), desc="offline_suboptimality", enabled=enabled)
+#: The arrays of an offline unit, each ``[sizes, learners]``.
+FIELDS = ("suboptimality", "value", "lower_bound", "seconds")
+
+
+def assemble(
+    out_dir: str | Path, config: dict[str, Any], units: list[OfflineUnit]
+) -> dict[str, np.ndarray]:
+    """The finished ``units``' arrays stacked in their order: each of :data:`FIELDS`
+    ``[units, N, L]`` and ``optimal_value[units]``."""
+    parts = [load_parts(out_dir, u)[0] for u in units]
+    out = {k: np.stack([arrays[k] for arrays, _ in parts]) for k in FIELDS}
+    out["optimal_value"] = np.array([meta["optimal_value"] for _, meta in parts])
+    return out
 
 
 def _finite_mean(x: np.ndarray) -> float | None:
@@ -451,4 +520,16 @@ def _paired_table(sub: np.ndarray, learners: list[str], sizes: list[int]) -> str
     )
 
 
-__all__ = ["DEFAULT_CONFIG", "FULL_CONFIG", "GAMES", "make_game", "plot", "run", "run_unit"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "FIELDS",
+    "FULL_CONFIG",
+    "GAMES",
+    "OfflineUnit",
+    "assemble",
+    "make_game",
+    "make_units",
+    "plot",
+    "run",
+    "run_unit",
+]
