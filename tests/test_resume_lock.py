@@ -22,6 +22,7 @@ from bayes_qse.experiments import online_regret as exp
 from bayes_qse.experiments import run_experiment
 from bayes_qse.experiments import store as store_module
 from bayes_qse.experiments.store import LOCK, OutputLock, RunNotice, RunStore
+from bayes_qse.experiments.units import load_parts, open_unit
 from bayes_qse.learners import OnlineRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,11 +286,15 @@ def test_rationality_sweep_keeps_seed_rows_across_seeds(tmp_path, monkeypatch, s
 
     def run(out, seeds):
         config = load_config(sweep, overrides={**overrides, "seeds": seeds})
-        with RunStore(out, sweep.NAME, config) as store:
-            store.save_unit("width.eta1", {"x": np.zeros(1)})
+        (width,), online = sweep.make_units(config)
+        with open_unit(out, width) as store:
+            store.save_unit("result", {"x": np.zeros(1)})
         sweep.run(config, out, progress=False)
-        with RunStore(out, sweep.NAME, config) as store:
-            return store.load_unit("regret.eta1.greedy")[0]
+        parts = load_parts(out, online[1.0, "greedy"])
+        rows = {
+            f: np.stack([a[f] for a, _ in parts]) for f in ("regret", "theta_error", "set_size")
+        }
+        return {"seeds": np.array([m["seed"] for _, m in parts]), **rows}
 
     fresh = run(tmp_path / "fresh", 3)
     played.clear()

@@ -22,6 +22,7 @@ response is not saturated and collapses where it is (the ``kappa`` of logistic b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,15 +33,14 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import atomic_write_text
 from ..learners.online import LEARNERS
-from ..learners.runner import run_online
-from ..planning import solve_qse
-from ..progress import progress as progress_bar
 from ..sets import chi2_radius
 from . import set_coverage as cs
+from .executors import check_executor, run_units
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
-from .online_regret import LEARNER_KEYS, make_runner
+from .online_regret import LEARNER_KEYS, OnlineUnit, make_unit
 from .report import METHOD_COLORS
 from .store import RunStore
+from .units import is_done, load_parts
 
 NAME = "rationality_sweep"
 
@@ -91,10 +91,6 @@ def validate_config(config: dict) -> None:
         raise ConfigError("config: levels must contain 0.95")
 
 
-def _eta_key(eta: float) -> str:
-    return f"eta{eta:g}"
-
-
 def width_config(config: dict, eta: float) -> dict:
     """The :mod:`confidence_sets` configuration of the set-width part at ``eta``."""
     return {
@@ -121,75 +117,93 @@ def make_game(config: dict, eta: float):
     return cs.make_case(width_config(config, eta), "well_specified")["true_game"]
 
 
-def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
-    """Run (or resume) the sweep into ``out_dir``; returns the ``results.npz`` path."""
+@dataclasses.dataclass(frozen=True)
+class WidthUnit:
+    """The set-width part at one ``eta`` (:mod:`bayes_qse.experiments.units`): the
+    :mod:`set_coverage` batch of :func:`width_config`, saved as the part ``result``."""
+
+    key: str
+    eta: float
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    kind = "width"
+
+    def parts(self) -> tuple[str, ...]:
+        return ("result",)
+
+    def store_config(self) -> dict[str, Any]:
+        return {"unit": self.key, "config": self.config}
+
+    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
+        start = time.perf_counter()
+        case = cs.make_case(self.config, "well_specified")
+        n = self.config["seeds"]
+        arrays = cs.run_batch(self.config, case, 0, self.config["sample_sizes"][0], np.arange(n))
+        arrays = {k: v for k, v in arrays.items() if k not in ("mle", "map")}
+        arrays["theta_true"] = case["theta_target"]
+        arrays["g_true"] = case["g_true"]
+        meta = {"kind": self.kind, "eta": self.eta, "seconds": time.perf_counter() - start}
+        store.save_unit("result", arrays, meta)
+
+
+def online_config(config: dict) -> dict:
+    """The ``online_regret`` config of the regret part: the sweep's game as that experiment's
+    ``linear`` game (the same :func:`~bayes_qse.games.random_game`), its learner settings,
+    ``chunk`` and ``known_model``; the leader told rewards in ``[0, 1]``."""
+    return {
+        **{key: config[key] for key in LEARNER_KEYS},
+        "chunk": config["chunk"],
+        "known_model": config["known_model"],
+        "reward_range": [0.0, 1.0],
+        "initial_dist": "learned",
+        "linear": dict(config["game"]),
+    }
+
+
+def make_units(config: dict) -> tuple[list[WidthUnit], dict[tuple[float, str], OnlineUnit]]:
+    """The sweep's units: a :class:`WidthUnit` per ``eta``, and an online unit
+    (:func:`bayes_qse.experiments.online_regret.make_unit`, the ``linear`` game at that
+    ``eta``) per ``(eta, learner)`` with all the seeds (the same seeds at every ``eta``)."""
+    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+    widths = [WidthUnit(f"width.eta={float(eta)!r}", float(eta), width_config(config, eta))
+              for eta in config["etas"]]  # fmt: skip
+    base = online_config(config)
+    online = {
+        (eta, learner): make_unit(
+            base, "linear", learner, config["episodes"], seeds, _FIELDS, eta=eta
+        )
+        for eta in config["etas"]
+        for learner in config["learners"]
+    }
+    return widths, online
+
+
+def run(
+    config: dict,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
+    """Run (or resume) the sweep into ``out_dir``; returns the ``results.npz`` path.  The
+    units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
+    (``executor``, ``workers``, ``address`` as there); finished units, and the seeds of an
+    online unit already saved (a rerun with more ``--seeds``), are skipped."""
     validate_config(config)
-    out_dir = Path(out_dir)
-    with RunStore(out_dir, NAME, config) as store:
-        seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-        T = config["episodes"]
-        jobs = [("width", eta, None) for eta in config["etas"]]
-        jobs += [("regret", eta, name) for eta in config["etas"] for name in config["learners"]]
-        for kind, eta, learner in progress_bar(jobs, len(jobs), NAME, progress):
-            if kind == "width":
-                key = f"width.{_eta_key(eta)}"
-                if store.has(key):
-                    continue
-                start = time.perf_counter()
-                wcfg = width_config(config, eta)
-                case = cs.make_case(wcfg, "well_specified")
-                idx = np.arange(config["width_replications"])
-                arrays = cs.run_batch(wcfg, case, 0, config["width_sample_size"], idx)
-                arrays = {k: v for k, v in arrays.items() if k not in ("mle", "map")}
-                arrays["theta_true"] = case["theta_target"]
-                arrays["g_true"] = case["g_true"]
-            else:
-                key = f"regret.{_eta_key(eta)}.{learner}"
-                kept, saved_seeds, optimal_value = _kept_rows(store, key, seeds)
-                if saved_seeds == seeds:
-                    continue
-                start = time.perf_counter()
-                todo = [s for s in seeds if s not in kept]
-                if todo:
-                    game = make_game(config, eta)
-                    runner = make_runner(game, learner, config, T, solve_qse(game))
-                    out = run_online(
-                        game,
-                        learner,
-                        episodes=T,
-                        seeds=todo,
-                        store=store,
-                        checkpoint_key=key,
-                        runner=runner,
-                    )
-                    optimal_value = out["optimal_value"]
-                    kept |= {s: {f: out[f][i] for f in _FIELDS} for i, s in enumerate(todo)}
-                # a seed's records do not depend on the other seeds of its batch, so rows kept
-                # from a run with other --seeds join the new ones unchanged
-                arrays = {f: np.stack([kept[s][f] for s in seeds]) for f in _FIELDS}
-                arrays["seeds"] = np.asarray(seeds)
-                arrays["optimal_value"] = optimal_value
-                store.delete_checkpoint(key)
-            meta = {"kind": kind, "eta": eta, "learner": learner, "seeds": seeds}
-            store.save_unit(key, arrays, meta | {"seconds": time.perf_counter() - start})
+    check_executor(executor, workers, address)
+    with RunStore(Path(out_dir), NAME, config) as store:
+        widths, online = make_units(config)
+        units = [*widths, *online.values()]
+        todo = [u for u in units if not is_done(out_dir, u)]
+        run_units(
+            todo, out_dir, executor=executor, workers=workers, address=address,
+            progress=progress, done=len(units) - len(todo), desc=NAME,
+        )  # fmt: skip
         return store.write_results("results", aggregate(store, config))
 
 
 _FIELDS = ("regret", "theta_error", "set_size")
-
-
-def _kept_rows(
-    store: RunStore, key: str, seeds: list[int]
-) -> tuple[dict[int, dict[str, np.ndarray]], list[int] | None, Any]:
-    """``(rows, saved_seeds, optimal_value)`` of a saved regret unit: its rows for the seeds
-    of this run (a unit saved with other ``--seeds`` contributes the seeds it shares), the
-    seeds it holds, and its optimal value (``{}``, ``None``, ``None`` without a unit)."""
-    if not store.has(key):
-        return {}, None, None
-    arrays, _ = store.load_unit(key)
-    saved = [int(s) for s in np.atleast_1d(arrays["seeds"])]
-    rows = {s: {f: arrays[f][saved.index(s)] for f in _FIELDS} for s in seeds if s in saved}
-    return rows, saved, arrays["optimal_value"]
 
 
 def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
@@ -202,9 +216,11 @@ def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
     final = np.full((E, L, config["seeds"]), np.nan)
     curves = np.full((E, L, config["episodes"]), np.nan)
     online_size = np.full((E, L), np.nan)
+    widths, online = make_units(config)
     for ei, eta in enumerate(etas):
         for li, learner in enumerate(learners):
-            a, _ = store.load_unit(f"regret.{_eta_key(eta)}.{learner}")
+            parts = load_parts(store.out_dir, online[eta, learner])
+            a = {f: np.stack([p[f] for p, _ in parts]) for f in _FIELDS}
             cum = np.cumsum(a["regret"], axis=1)
             final[ei, li] = cum[:, -1]
             curves[ei, li] = cum.mean(axis=0)
@@ -217,8 +233,8 @@ def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
     coverage_value = np.full((E, len(methods)), np.nan)
     mle_converged = np.full(E, np.nan)
 
-    for ei, eta in enumerate(etas):
-        a, _ = store.load_unit(f"width.{_eta_key(eta)}")
+    for ei, unit in enumerate(widths):
+        a, _ = load_parts(store.out_dir, unit)[0]
         G = a["g_true"].shape[0] - 1
         d = a["theta_true"].shape[0]
         chi2 = chi2_radius(d, 0.95)
