@@ -137,3 +137,27 @@ def test_modules_are_short_or_say_why():
         elif n > MAX_LINES and "Long module:" not in doc:
             long[rel] = n
     assert not long, long
+
+
+def test_the_unit_engine_sits_below_every_experiment_without_ignore_lists():
+    """The experiments run their units on the engine (``experiments.executors`` and
+    ``experiments.units``), which the sweeps also use: the engine must sit below every
+    experiment in the ``experiments`` contract and ``sweeps`` above ``experiments``, and no
+    contract may dodge a layer with an ignore list.  Fails if the engine is moved above an
+    experiment (it would then have to import it), or an ``ignore_imports`` hides a cycle."""
+    import tomllib
+
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = contracts["contracts"]
+    assert not any("ignore_imports" in c for c in contracts)
+    layers = {c["id"]: [set(x.replace(" ", "").split("|")) for x in c.get("layers", [])]
+              for c in contracts}  # fmt: skip
+
+    def level(contract: str, module: str) -> int:
+        return next(i for i, names in enumerate(layers[contract]) if module in names)
+
+    for experiment in ("online_regret", "offline_suboptimality", "rationality_sweep"):
+        assert level("experiments", experiment) < level("experiments", "executors")
+    assert level("experiments", "executors") < level("experiments", "units")
+    assert level("experiments", "units") < level("experiments", "store")
+    assert level("layers", "sweeps") < level("layers", "experiments")

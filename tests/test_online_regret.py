@@ -14,7 +14,7 @@ import pytest
 from reference import deterministic_policies, np_follower_response, np_policy_value
 
 from bayes_qse.errors import ConfigError
-from bayes_qse.experiments import get_experiment, load_config
+from bayes_qse.experiments import get_experiment, load_config, online_units
 from bayes_qse.experiments import online_regret as exp
 from bayes_qse.learners import online
 from bayes_qse.learners.runner import OnlineRunner
@@ -81,11 +81,12 @@ def test_results_figures_and_table(finished_run):
     assert all(p.stat().st_size > 0 for p in paths)
     table = (out / "table.md").read_text()
     assert "| linear (rank 4/4) | greedy | 6 |" in table and "oracle" in table
-    # units carry their seed and config
-    from bayes_qse.experiments.store import RunStore
+    # units carry their seed and config (one part per seed in the unit's directory)
+    from bayes_qse.experiments.units import load_parts
 
-    arrays_u, meta = RunStore(out, "online_regret", config).load_unit("linear.greedy.seed1")
-    assert meta["seed"] == 1 and meta["config"]["episodes"] == 6
+    (unit,) = [u for u in exp.make_units(config) if u.learner == "greedy"]
+    _, (arrays_u, meta) = load_parts(out, unit)
+    assert meta["seed"] == 1 and meta["config"]["config"]["episodes"] == 6
     np.testing.assert_array_equal(arrays_u["regret"], arrays["linear.greedy.regret"][1])
 
 
@@ -149,7 +150,7 @@ def test_rerun_resumes_without_recomputing(finished_run, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a finished unit was run again")
 
-    monkeypatch.setattr(exp, "OnlineRunner", fail)
+    monkeypatch.setattr(online_units, "OnlineRunner", fail)
     exp.run(config, out, progress=False)
     with np.load(path) as new, np.load(_bytes_npz(before, out)) as old:
         for k in old.files:

@@ -18,8 +18,7 @@ import pytest
 
 from bayes_qse.cli import main
 from bayes_qse.errors import ConfigError
-from bayes_qse.experiments import online_regret as exp
-from bayes_qse.experiments import run_experiment
+from bayes_qse.experiments import online_units, run_experiment
 from bayes_qse.experiments import store as store_module
 from bayes_qse.experiments.store import LOCK, OutputLock, RunNotice, RunStore
 from bayes_qse.experiments.units import load_parts, open_unit
@@ -51,7 +50,7 @@ def shared_runner():
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch, shared_runner):
-    monkeypatch.setattr(exp, "OnlineRunner", shared_runner)
+    monkeypatch.setattr(online_units, "OnlineRunner", shared_runner)
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
 
@@ -272,7 +271,9 @@ def test_rationality_sweep_keeps_seed_rows_across_seeds(tmp_path, monkeypatch, s
     from bayes_qse.experiments import load_config
     from bayes_qse.experiments import rationality_sweep as sweep
 
-    monkeypatch.setattr(exp, "OnlineRunner", shared_runner)  # make_runner's (the sweep's too)
+    monkeypatch.setattr(
+        online_units, "OnlineRunner", shared_runner
+    )  # make_runner's (the sweep's too)
     # the set-width part is not under test here: its unit is saved beforehand (so the sweep
     # skips it) and the aggregation, which reads it, is left out
     monkeypatch.setattr(sweep, "aggregate", lambda store, config: {})

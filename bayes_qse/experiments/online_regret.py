@@ -60,29 +60,26 @@ leader's, and the ratio of each Bayesian learner's final regret to ``mle-optimis
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..games import (
-    exploration_game,
-    patrol_large_game,
-    random_game,
-    steering_game,
-    tabular_game,
-)
 from ..identification import identified_directions
 from ..io import atomic_write_text
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
-from ..learners.runner import OnlineRunner, run_online
-from ..planning import solve_qse
 from .executors import check_executor, run_units
+from .online_units import (  # the unit kind and its game/runner, re-exported here
+    FIELDS,
+    LEARNER_KEYS,
+    REFIT_KEYS,
+    OnlineUnit,
+    game_reward_range,
+    make_game,
+    make_runner,
+    make_unit,
+)
 from .report import read_results
 from .store import RunStore
 from .units import is_done, load_parts
@@ -94,9 +91,6 @@ GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
 #: ``[-2, 1]`` (the game config's own ``reward_range``).
 EXTRA_GAMES = ("large",)
 FARSIGHTED_GAMES = ("farsighted", "farsighted-random")
-#: Per-episode records of a unit (:class:`~bayes_qse.learners.runner.EpisodeRecord`).
-FIELDS = ("regret", "theta_error", "set_size", "informed", "switches")
-
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
     "base_seed": 0,
@@ -165,22 +159,6 @@ LONG_CONFIG: dict[str, Any] = {
     "slope_start": 0.01,
 }  # fmt: skip
 
-#: Learner settings read per game kind (myopic ``refit``, farsighted ``farsighted_refit``).
-REFIT_KEYS = ("refit", "farsighted_refit", "switch_factor", "max_policies")
-
-LEARNER_KEYS = (
-    "optimism",
-    "radius",
-    "prior_scale",
-    "newton_steps",
-    "num_draws",
-    "quantile_offset",
-    "confidence_level",
-    "n_candidates",
-    "planner_steps",
-    "planner_lr",
-)
-
 
 def validate_config(config: dict[str, Any]) -> None:
     """Extra checks of an ``online_regret`` config; :class:`ConfigError` naming the key."""
@@ -219,76 +197,6 @@ def validate_config(config: dict[str, Any]) -> None:
         raise ConfigError(f"config: slope_start must lie in (0, 1), got {config['slope_start']}")
 
 
-def make_game(name: str, config: dict[str, Any]):
-    """The game ``name`` (one of :data:`GAMES`) of an experiment config."""
-    if name == "farsighted":
-        return steering_game(eta=config["farsighted"]["eta"])
-    c = config[name]
-    if name == "large":
-        return patrol_large_game(c["n_sites"], c["horizon"], c["eta"])
-    if name == "exploration":
-        return exploration_game(**c)
-    if name in ("linear", "farsighted-random"):
-        return random_game(
-            c["seed"],
-            c["n_states"],
-            c["n_leader_actions"],
-            c["n_follower_actions"],
-            c["horizon"],
-            c["feature_dim"],
-            eta=c["eta"],
-            farsighted=name == "farsighted-random",
-        )
-    rng = np.random.default_rng(c["seed"])
-    H, S, A, B = c["horizon"], c["n_states"], c["n_leader_actions"], c["n_follower_actions"]
-    P = rng.dirichlet(np.ones(S), size=(H, S, A, B))
-    r = rng.uniform(0.0, 1.0, size=(H, S, A, B))
-    u = c["utility_scale"] * rng.normal(size=(H, S, A, B))
-    rho = rng.dirichlet(np.ones(S))
-    return tabular_game(P, r, u, eta=c["eta"], initial_dist=rho)
-
-
-def game_reward_range(name: str, config: dict[str, Any]) -> tuple[float, float]:
-    """The reward range the leader is told for game ``name``: the game config's own
-    ``reward_range`` when it has one (``large``), else the experiment's."""
-    own = config.get(name, {})
-    rr = own.get("reward_range") if isinstance(own, dict) else None
-    return tuple(float(x) for x in (rr or config.get("reward_range", (0.0, 1.0))))
-
-
-def make_runner(
-    game: Any,
-    learner: str,
-    config: dict[str, Any],
-    episodes: int,
-    qse: Any,
-    reward_range: tuple[float, float] | None = None,
-):
-    """The :class:`~bayes_qse.learners.runner.OnlineRunner` of one ``(game, learner)`` unit
-    of an experiment config (its :data:`LEARNER_KEYS`, ``chunk``, ``known_model``, what the
-    leader is told: ``reward_range`` (the config's unless given), ``initial_dist``, and the
-    refit schedule of the game's kind, :data:`REFIT_KEYS`); shared with ``rationality_sweep``."""
-    refit = config.get("farsighted_refit" if game.farsighted else "refit", "every")
-    schedule = {"refit": refit}
-    if refit == "switching":
-        schedule.update(
-            switch_factor=config.get("switch_factor", 2.0),
-            max_policies=config.get("max_policies", 512),
-        )
-    return OnlineRunner(
-        game,
-        learner,
-        {**{k: config[k] for k in LEARNER_KEYS}, **schedule, "capacity": episodes},
-        episodes=episodes,
-        chunk=min(config["chunk"], episodes),
-        known_model=config["known_model"],
-        qse=qse,
-        reward_range=reward_range
-        or tuple(float(x) for x in config.get("reward_range", (0.0, 1.0))),
-        initial_dist="game" if config.get("initial_dist", "learned") == "stated" else None,
-    )
-
-
 def episodes_key(game: str) -> str:
     """The config key of a game's number of episodes."""
     return "farsighted_episodes" if game in FARSIGHTED_GAMES else "episodes"
@@ -296,119 +204,6 @@ def episodes_key(game: str) -> str:
 
 def episodes_for(game: str, config: dict[str, Any]) -> int:
     return config[episodes_key(game)]
-
-
-def unit_key(game: str, learner: str, T: int, eta: Any = None, radius: Any = None) -> str:
-    """The directory name of an online unit."""
-    key = f"game={game}.learner={learner}.T={T}"
-    if eta is not None:
-        key += f".eta={float(eta)!r}"
-    if radius is not None:
-        key += f".radius={radius}"
-    return key
-
-
-#: The checkpoint key of an online unit (``checkpoints/run/seed<s>.npz`` in its directory).
-CHECKPOINT = "run"
-
-
-@dataclasses.dataclass(frozen=True)
-class OnlineUnit:
-    """One online unit (:mod:`bayes_qse.experiments.units`): a ``(game, learner, T, eta,
-    radius)`` with all its seeds, run ``vmap``-ped, checkpointed per seed after every chunk,
-    and saved per seed (part ``seed<s>``: the ``record`` fields ``[T]``, ``optimal_value`` in
-    the meta), so seeds can be added later.
-
-    Attributes:
-        key: the unit's directory name (:func:`unit_key`).
-        game, learner, T: the cell.  ``eta``/``radius``: ``None`` when not overridden (the
-            game's eta; the config's radius) or, for ``radius``, when the learner has none.
-        seeds: the seeds of the unit.
-        config: the online_regret config it runs with (JSON values; no seeds).
-        record: the :class:`~bayes_qse.learners.runner.EpisodeRecord` fields kept.
-
-    A seed's records are the same, bit for bit, whatever the other seeds of the unit, the
-    executor, process or host (same library version and platform; docs/math.md,
-    "Determinism").  Common random numbers (docs/math.md, "Sweeps"): episode ``t`` of seed
-    ``s`` draws the environment's randomness from ``fold_in(fold_in(PRNGKey(s), 1), t)``
-    alone, the learner's from ``fold_in(PRNGKey(s), 0)``, so every leader faces the same
-    random numbers on the same seed.
-    """
-
-    key: str
-    game: str
-    learner: str
-    T: int
-    eta: float | None
-    radius: str | None
-    seeds: tuple[int, ...]
-    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
-    record: tuple[str, ...] = ()
-    kind = "online"
-
-    def parts(self) -> tuple[str, ...]:
-        return tuple(f"seed{s}" for s in self.seeds)
-
-    def store_config(self) -> dict[str, Any]:
-        return {"unit": self.key, "config": self.config, "record": list(self.record),
-                "seeds": list(self.seeds)}  # fmt: skip
-
-    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
-        seeds = [s for s in self.seeds if f"seed{s}" in todo]
-        start = time.perf_counter()
-        game = make_game(self.game, self.config)
-        runner = make_runner(
-            game, self.learner, self.config, self.T, solve_qse(game),
-            game_reward_range(self.game, self.config),
-        )  # fmt: skip
-        out = run_online(
-            game,
-            self.learner,
-            episodes=self.T,
-            seeds=seeds,
-            store=store,
-            checkpoint_key=CHECKPOINT,
-            progress=progress,
-            runner=runner,
-        )
-        wall = time.perf_counter() - start
-        for i, s in enumerate(seeds):
-            store.save_unit(
-                f"seed{s}",
-                {f: out[f][i] for f in self.record},
-                {
-                    "seed": s,
-                    "optimal_value": float(out["optimal_value"]),
-                    "batch_wall_seconds": wall,
-                    "batch_seeds": len(seeds),
-                    "seed_block": runner.seed_block,
-                    "chunk": runner.chunk,
-                },
-            )
-        store.delete_checkpoint(CHECKPOINT)
-
-
-def make_unit(
-    config: dict[str, Any],
-    game: str,
-    learner: str,
-    T: int,
-    seeds: Sequence[int],
-    record: Sequence[str] = FIELDS,
-    eta: float | None = None,
-    radius: str | None = None,
-) -> OnlineUnit:
-    """The online unit of ``(game, learner, T)`` (``eta`` overriding the game's, ``radius``
-    the config's) under ``config``, narrowed to that cell (no seeds, one game, one learner)."""
-    unit = {k: v for k, v in config.items() if k not in ("seeds", "base_seed")}
-    unit.update(games=[game], learners=[learner], episodes=T, farsighted_episodes=T)
-    if eta is not None:
-        unit[game] = {**unit[game], "eta": float(eta)}
-    if radius is not None:
-        unit["radius"] = radius
-    unit = json.loads(json.dumps(unit))
-    key = unit_key(game, learner, T, eta, radius)
-    return OnlineUnit(key, game, learner, T, eta, radius, tuple(seeds), unit, tuple(record))
 
 
 def make_units(config: dict[str, Any]) -> list[OnlineUnit]:
@@ -615,11 +410,16 @@ def plot(out_dir: Path) -> list[Path]:
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "FIELDS",
     "FULL_CONFIG",
     "EXTRA_GAMES",
     "GAMES",
+    "LEARNER_KEYS",
     "LONG_CONFIG",
     "OnlineUnit",
+    "REFIT_KEYS",
+    "game_reward_range",
+    "make_runner",
     "make_game",
     "make_unit",
     "make_units",

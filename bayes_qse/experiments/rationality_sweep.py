@@ -37,7 +37,7 @@ from ..sets import chi2_radius
 from . import set_coverage as cs
 from .executors import check_executor, run_units
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
-from .online_regret import LEARNER_KEYS, OnlineUnit, make_unit
+from .online_units import LEARNER_KEYS, OnlineUnit, make_unit
 from .report import METHOD_COLORS
 from .store import RunStore
 from .units import is_done, load_parts

@@ -43,14 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..experiments.online_regret import (
-    DEFAULT_CONFIG,
-    GAMES,
-    LEARNER_KEYS,
-    OnlineUnit,
-    make_unit,
-    validate_config,
-)
+from ..experiments.online_regret import DEFAULT_CONFIG, GAMES, validate_config
+from ..experiments.online_units import LEARNER_KEYS, OnlineUnit, make_unit
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
 from ..learners.runner import EpisodeRecord
 
