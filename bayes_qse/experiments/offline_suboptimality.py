@@ -306,8 +306,7 @@ def run(
     G, K, R = len(games), len(behaviours), len(seeds)
     out = {k: v.reshape(G, K, R, *v.shape[1:]) for k, v in out.items()}
     optimal_value = out.pop("optimal_value")[:, 0, 0]
-    lb = out["lower_bound"]
-    holds = np.where(np.isnan(lb), np.nan, (lb <= out["value"] + 1e-9).astype(float))
+    holds = lower_bound_holds(out["lower_bound"], out["value"])
     out["lower_bound_holds"] = holds
     out["optimal_value"] = optimal_value
     out["sizes"] = np.asarray(config["sizes"], dtype=np.int64)
@@ -336,6 +335,11 @@ def run(
 
 #: The arrays of an offline unit, each ``[sizes, learners]``.
 FIELDS = ("suboptimality", "value", "lower_bound", "seconds")
+
+
+def lower_bound_holds(lower: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """1 where ``lower <= value`` (to 1e-9), 0 where not, NaN where there is no bound."""
+    return np.where(np.isnan(lower), np.nan, (lower <= value + 1e-9).astype(float))
 
 
 def assemble(
@@ -527,6 +531,7 @@ __all__ = [
     "GAMES",
     "OfflineUnit",
     "assemble",
+    "lower_bound_holds",
     "make_game",
     "make_units",
     "plot",

@@ -3,7 +3,9 @@
 :func:`gather` builds an :class:`xarray.Dataset` with one variable per recorded field, dims
 ``(*axes, seed, episode)`` (``axes`` the swept ones of ``game, learner, T, eta, radius``;
 ``episode`` runs to the largest ``T``, shorter units padded with NaN) and ``optimal_value``
-over the axes; :func:`write_results` saves it as ``results.nc`` (netCDF, h5netcdf) with the
+over the axes (an offline sweep: ``suboptimality, value, lower_bound, seconds,
+lower_bound_holds`` over ``(game, behaviour, seed, size, learner)``, :func:`summarise_offline`);
+:func:`write_results` saves it as ``results.nc`` (netCDF, h5netcdf) with the
 JSON summary ``results.json``.
 
 Statistics (docs/math.md, "Sweeps"):
@@ -31,6 +33,7 @@ import xarray as xr
 from scipy import stats
 
 from ..errors import ConfigError
+from ..experiments import offline_suboptimality as offline
 from ..experiments.units import load_parts
 from ..io import atomic_write, atomic_write_json
 from .spec import Sweep, expand
@@ -84,6 +87,8 @@ def gather(out_dir: str | Path, sweep: Sweep | None = None):
     """The sweep's results as an :class:`xarray.Dataset` (module docstring)."""
     if sweep is None:
         sweep = expand(read_sweep(out_dir)["spec"])
+    if sweep.kind == "offline":
+        return _gather_offline(out_dir, sweep)
     by_key = {u.key: u for u in sweep.units}
     names = list(sweep.axes)
     shape = [len(sweep.axes[k]) for k in names]
@@ -106,9 +111,53 @@ def gather(out_dir: str | Path, sweep: Sweep | None = None):
     ds = xr.Dataset(
         {f: (dims, v) for f, v in data.items()} | {"optimal_value": (tuple(names), optimal)},
         coords=coords,
-        attrs={"spec": json.dumps(sweep.spec, sort_keys=True), "fingerprint": sweep.fingerprint},
-    )
+        attrs={"spec": json.dumps(sweep.spec, sort_keys=True), "fingerprint": sweep.fingerprint,
+               "kind": sweep.kind},
+    )  # fmt: skip
     return ds
+
+
+def _gather_offline(out_dir: str | Path, sweep: Sweep):
+    """An offline sweep: :data:`~bayes_qse.experiments.offline_suboptimality.FIELDS` and
+    ``lower_bound_holds`` with dims ``(game, behaviour, seed, size, learner)``, and
+    ``optimal_value`` over ``game``."""
+    config = sweep.units[0].config
+    arrays = offline.assemble(out_dir, config, list(sweep.units))  # (game, behaviour, seed)
+    shape = (len(sweep.axes["game"]), len(sweep.axes["behaviour"]), len(sweep.seeds))
+    dims = ("game", "behaviour", "seed", "size", "learner")
+    data = {k: arrays[k].reshape(*shape, *arrays[k].shape[1:]) for k in offline.FIELDS}
+    data["lower_bound_holds"] = offline.lower_bound_holds(data["lower_bound"], data["value"])
+    optimal = arrays["optimal_value"].reshape(shape)[:, 0, 0]
+    coords = {"game": sweep.axes["game"], "behaviour": sweep.axes["behaviour"],
+              "seed": list(sweep.seeds), "size": list(config["sizes"]),
+              "learner": list(config["learners"])}  # fmt: skip
+    return xr.Dataset(
+        {k: (dims, v) for k, v in data.items()} | {"optimal_value": (("game",), optimal)},
+        coords=coords,
+        attrs={"spec": json.dumps(sweep.spec, sort_keys=True), "fingerprint": sweep.fingerprint,
+               "kind": sweep.kind},
+    )  # fmt: skip
+
+
+def summarise_offline(ds) -> dict[str, Any]:
+    """Per ``(game, behaviour)``: each learner's mean suboptimality per size and how often its
+    lower bound holds (``None`` for a learner without one)."""
+    slices = []
+    for game, behaviour in itertools.product(ds["game"].values, ds["behaviour"].values):
+        part = ds.sel(game=game, behaviour=behaviour)
+        rows = {}
+        for name in part["learner"].values:
+            one = part.sel(learner=name)
+            holds = one["lower_bound_holds"].values
+            rows[str(name)] = {
+                "suboptimality_mean": one["suboptimality"].mean("seed").values.tolist(),
+                "lower_bound_coverage": float(np.nanmean(holds))
+                if np.isfinite(holds).any()
+                else None,
+            }
+        slices.append({"where": {"game": str(game), "behaviour": str(behaviour)},
+                       "sizes": part["size"].values.tolist(), "learners": rows})  # fmt: skip
+    return {"slices": slices}
 
 
 def final_regret(ds) -> Any:
@@ -153,7 +202,9 @@ def write_results(out_dir: str | Path, sweep: Sweep | None = None) -> tuple[Path
     out = Path(out_dir)
     ds = gather(out, sweep)
     nc = atomic_write(out / RESULTS_NC, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
-    doc = {"fingerprint": ds.attrs["fingerprint"], "dims": dict(ds.sizes), **summarise(ds)}
+    summary = summarise_offline(ds) if ds.attrs["kind"] == "offline" else summarise(ds)
+    doc = {"fingerprint": ds.attrs["fingerprint"], "kind": ds.attrs["kind"],
+           "dims": dict(ds.sizes), **summary}  # fmt: skip
     js = atomic_write_json(out / RESULTS_JSON, doc)
     return nc, js
 
@@ -173,5 +224,6 @@ __all__ = [
     "open_results",
     "paired_interval",
     "summarise",
+    "summarise_offline",
     "write_results",
 ]

@@ -44,6 +44,8 @@ def plot(out_dir: str | Path, select: list[str] | None = None) -> list[Path]:
     out_dir = Path(out_dir)
     ds = open_results(out_dir)
     ds = ds.sel({k: [v] for k, v in parse_select(select, ds).items()})  # keeps every dim
+    if ds.attrs.get("kind") == "offline":
+        return _plot_offline(ds, out_dir)
     regret = ds["regret"]
     keep = [d for d in regret.dims if d not in ("learner", "seed", "episode") and d in ds.dims]
     paths = []
@@ -71,6 +73,23 @@ def plot(out_dir: str | Path, select: list[str] | None = None) -> list[Path]:
         axes[1].set_title("normalised score (1 = best, 0 = uniform)", fontsize="small")
         stem = "_".join(f"{k}-{v}" for k, v in where.items()) or "all"
         paths.append(save_figure(fig, out_dir / f"sweep_{stem}.png"))
+    return paths
+
+
+def _plot_offline(ds, out_dir: Path) -> list[Path]:
+    """One figure per ``(game, behaviour)``: mean suboptimality against the dataset size, one
+    curve per learner, band = mean +/- 2 standard errors over the seeds."""
+    paths = []
+    sizes = ds["size"].values
+    for game, behaviour in itertools.product(ds["game"].values, ds["behaviour"].values):
+        part = ds["suboptimality"].sel(game=game, behaviour=behaviour)
+        curves = {str(n): part.sel(learner=n).values for n in part["learner"].values}
+        fig, axes = new_figure(ncols=1, size=(5.2, 4.0))
+        regret_curves(axes[0], curves, band="se", episodes=sizes, ylabel="J(pi*) - J(pi_hat)")
+        axes[0].set_xscale("log")
+        axes[0].set_xlabel("dataset size N (episodes)")
+        axes[0].set_title(f"game={game}, behaviour={behaviour}", fontsize="small")
+        paths.append(save_figure(fig, out_dir / f"sweep_game-{game}_behaviour-{behaviour}.png"))
     return paths
 
 

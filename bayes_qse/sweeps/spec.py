@@ -43,13 +43,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..experiments import offline_suboptimality as offline
 from ..experiments.online_regret import DEFAULT_CONFIG, GAMES, validate_config
 from ..experiments.online_units import LEARNER_KEYS, OnlineUnit, make_unit
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
 from ..learners.runner import EpisodeRecord
 
-TOP_KEYS = ("name", "record", "chunk", "known_model", "reward_range", "initial_dist", "grid",
-            "games", "learner")  # fmt: skip
+KINDS = ("online", "offline")
+TOP_KEYS = ("kind", "name", "record", "chunk", "known_model", "reward_range", "initial_dist",
+            "grid", "games", "learner")  # fmt: skip
+#: An offline spec (``kind = "offline"``): its top-level keys and grid axes (all required).
+OFFLINE_TOP_KEYS = ("kind", "name", "grid", "settings")
+OFFLINE_GRID_KEYS = ("game", "behaviour", "seeds")
 GRID_KEYS = ("game", "learner", "T", "seeds", "eta", "radius")
 REQUIRED_GRID = ("game", "learner", "T", "seeds")
 RADII = ("chi2", "theory")
@@ -70,8 +75,9 @@ class Sweep:
     axes: dict[str, list[Any]]
     seeds: tuple[int, ...]
     record: tuple[str, ...]
-    units: tuple[Unit, ...]
+    units: tuple[Any, ...]
     cells: dict[tuple, str]
+    kind: str = "online"
 
     @property
     def fingerprint(self) -> str:
@@ -206,6 +212,11 @@ def expand(spec: dict[str, Any]) -> Sweep:
     """
     if not isinstance(spec, dict):
         raise ConfigError("spec: must be a TOML table")
+    kind = spec.get("kind", "online")
+    if kind not in KINDS:
+        raise ConfigError(f"spec: kind must be one of {KINDS}, got {kind!r}")
+    if kind == "offline":
+        return _expand_offline(spec)
     _unknown(spec, TOP_KEYS, "top level")
     grid = spec.get("grid")
     if not isinstance(grid, dict):
@@ -239,4 +250,49 @@ def expand(spec: dict[str, Any]) -> Sweep:
     return Sweep(normal, axes, seeds, record, tuple(units.values()), cells)
 
 
-__all__ = ["AXES", "Sweep", "Unit", "base_config", "expand", "load_spec"]
+def _expand_offline(spec: dict[str, Any]) -> Sweep:
+    """An offline spec: ``offline_suboptimality`` units, one per ``(game, behaviour, seed)``
+    of the grid, with that experiment's settings (its defaults, then ``[settings]``)."""
+    _unknown(spec, OFFLINE_TOP_KEYS, "top level")
+    grid = spec.get("grid")
+    if not isinstance(grid, dict):
+        raise ConfigError("spec: missing the [grid] table")
+    _unknown(grid, OFFLINE_GRID_KEYS, "grid")
+    for key in OFFLINE_GRID_KEYS:
+        if key not in grid:
+            raise ConfigError(f"spec: grid.{key} is missing")
+    settings = spec.get("settings", {})
+    if not isinstance(settings, dict):
+        raise ConfigError("spec: settings must be a table")
+    allowed = tuple(k for k in offline.DEFAULT_CONFIG if k not in OFFLINE_GRID_FIXED)
+    _unknown(settings, allowed, "settings")
+    config = copy.deepcopy(offline.DEFAULT_CONFIG)
+    for key, value in settings.items():
+        if isinstance(config[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"spec: settings.{key} must be a table")
+            _unknown(value, tuple(config[key]), f"settings.{key}")
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    seeds = _seeds(grid["seeds"])
+    axes = {"game": _list(grid, "game"), "behaviour": _list(grid, "behaviour")}
+    config.update(games=axes["game"], behaviours=axes["behaviour"])
+    config.update(seeds=len(seeds), base_seed=seeds[0])
+    for game, behaviour in itertools.product(axes["game"], axes["behaviour"]):
+        try:
+            offline.validate_config({**config, "games": [game], "behaviours": [behaviour]})
+        except ConfigError as exc:
+            name = f"unit (game={game}, behaviour={behaviour})"
+            raise ConfigError(f"spec: {name}: {str(exc).removeprefix('config: ')}") from None
+    units = offline.make_units(config, list(seeds))
+    cells = {(u.game, u.behaviour, u.seed): u.key for u in units}
+    normal = json.loads(json.dumps(spec, sort_keys=True))
+    return Sweep(normal, axes, seeds, offline.FIELDS, tuple(units), cells, kind="offline")
+
+
+#: Settings an offline spec sets through its grid, not ``[settings]``.
+OFFLINE_GRID_FIXED = ("seeds", "base_seed", "games", "behaviours")
+
+
+__all__ = ["AXES", "KINDS", "Sweep", "Unit", "base_config", "expand", "load_spec"]
