@@ -165,3 +165,18 @@ def test_an_offline_spec_error_names_the_unit_or_key():
         expand({"kind": "offline", "grid": grid, "settings": {"sizez": [10]}})
     with pytest.raises(ConfigError, match="kind must be one of"):
         expand({"kind": "offlin", "grid": grid})
+
+
+def test_run_takes_the_engine_flags_only_for_the_ported_experiments(tmp_path, capsys):
+    # Catches: --workers silently ignored by an experiment that runs its own loop, a bad
+    # executor setting found only after the run started (both before anything is written).
+    from bayes_qse.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "confidence_sets", "--workers", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "confidence_sets runs in one process" in err[0]
+    assert main(["run", "offline_suboptimality", "--address", "auto", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "address: only with --executor ray" in err[0]
+    assert not out.exists()

@@ -33,8 +33,9 @@ from types import ModuleType
 from typing import Any
 
 from .._validate import SEED_MAX
-from ..console import OneLineArgumentParser, guarded
+from ..console import OneLineArgumentParser, guarded, integer_arg
 from ..errors import ConfigError
+from .executors import EXECUTORS, check_executor
 from .store import OutputLock, RunStore
 
 #: Registry: experiment name -> module path (imported lazily by :func:`get_experiment`).
@@ -48,6 +49,9 @@ EXPERIMENTS: dict[str, str] = {
 }
 
 REQUIRED_ATTRIBUTES = ("DEFAULT_CONFIG", "FULL_CONFIG", "run", "plot")
+#: Experiments whose units run on the unit engine (:mod:`.units`, :mod:`.executors`): their
+#: ``run`` takes ``executor``, ``workers`` and ``address``.
+ENGINE = ("online_regret", "offline_suboptimality", "rationality_sweep")
 
 #: At most this many seeds (repetitions) per run: beyond it the per-seed results alone would
 #: exhaust memory long before the run could finish.
@@ -297,6 +301,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the figures")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="who runs the units (experiments on the unit engine: " + ", ".join(ENGINE) + ")",
+    )
+    parser.add_argument(
+        "--workers", type=integer_arg(1), default=1, help="processes (local) or CPUs (ray) (1)"
+    )
+    parser.add_argument("--address", help="ray only: join this cluster ('auto': the running one)")
     return parser
 
 
@@ -312,6 +326,9 @@ def run_experiment(
     show_progress: bool = True,
     make_plots: bool = True,
     long: bool = False,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
 ) -> tuple[Path, list[Path]]:
     """Load the config, run experiment ``name`` (resuming) and draw its figures.
 
@@ -319,16 +336,29 @@ def run_experiment(
     from before ``--restart`` discards anything until the figures are drawn: a second writer
     of the same directory gets a :class:`ConfigError` naming this one.
 
+    ``executor``, ``workers``, ``address``: who runs the units of the experiments on the unit
+    engine (:data:`ENGINE`; :func:`bayes_qse.experiments.executors.run_units`); the others
+    run in this process and refuse anything but the defaults.
+
     Returns ``(results_path, figure_paths)``.
     """
     module = get_experiment(name)
+    check_executor(executor, workers, address)
+    engine = {}
+    if (executor, workers, address) != ("local", 1, None):
+        if name not in ENGINE:
+            raise ConfigError(
+                f"executor: {name} runs in one process; --executor, --workers and --address "
+                f"are for {', '.join(ENGINE)}"
+            )
+        engine = {"executor": executor, "workers": workers, "address": address}
     config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed}, long)
     out_dir = Path(out) if out is not None else Path("results") / name
     with OutputLock(out_dir, name):
         if restart:
             RunStore(out_dir, name, config, resume=False).close()
         try:
-            results = Path(module.run(config, out_dir, progress=show_progress))
+            results = Path(module.run(config, out_dir, progress=show_progress, **engine))
         except ConfigError as exc:  # the store speaks the Python API; say the flag instead
             text = str(exc).replace("(resume=False / --restart)", "(--restart)")
             text = text.replace("resume=False", "--restart")
@@ -353,6 +383,9 @@ def run_and_report(name: str, args: argparse.Namespace) -> int:
         show_progress=not args.no_progress,
         make_plots=not args.no_plot,
         long=getattr(args, "long", False),
+        executor=args.executor,
+        workers=args.workers,
+        address=args.address,
     )
     print(f"results: {results}")
     for fig in figures:
@@ -388,6 +421,7 @@ def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
+    "ENGINE",
     "EXPERIMENTS",
     "add_run_arguments",
     "MAX_SEEDS",
