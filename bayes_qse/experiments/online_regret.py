@@ -34,13 +34,15 @@ Per episode the runner records the exact regret ``J(pi*) - J(pi^t)`` (policy eva
 true game), the follower-parameter error and the size of the Laplace / Wald ellipsoid.  The
 leader also learns her own transitions and rewards unless ``known_model`` is true.
 
-A unit of work is one ``(game, learner)`` pair for all pending seeds at once (``vmap``-ped in
-blocks of :data:`~bayes_qse.learners.runner.SEED_BLOCK` seeds), run in chunks of ``chunk``
-episodes and checkpointed per seed after every chunk; it is saved per seed when done
-(``units/<game>.<learner>.seed<s>.npz``), so an interrupted run resumes without losing or
+A unit of work is one ``(game, learner)`` pair for all its seeds
+(:class:`~bayes_qse.experiments.online_units.OnlineUnit`, run by
+:func:`bayes_qse.experiments.executors.run_units`: one process, a process pool or Ray), played
+``vmap``-ped in blocks of :data:`~bayes_qse.learners.runner.SEED_BLOCK` seeds, in chunks of
+``chunk`` episodes and checkpointed per seed after every chunk; it is saved per seed when done
+(``units/<unit>/units/seed<s>.npz``), so an interrupted run resumes without losing or
 repeating episodes, and more seeds can be added later (``--seeds``).  A seed's records are
-bit-identical whatever ``--seeds`` is and however often the run was interrupted
-(:mod:`bayes_qse.learners.runner`: same version, platform and XLA build).
+bit-identical whatever ``--seeds`` is, whichever executor ran it and however often the run
+was interrupted (:mod:`bayes_qse.learners.runner`: same version, platform and XLA build).
 
 The CI-sized default runs every learner on the ``linear`` game only (each learner and game
 compiles once, which dominates a tiny run); ``--full`` runs all five games with 20 seeds;
