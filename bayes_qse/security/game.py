@@ -39,6 +39,10 @@ NGUYEN2013_WEIGHTS = (-9.85, 0.37, 0.15)
 
 FEATURE_NAMES = ("coverage", "attacker_reward", "attacker_penalty")
 
+#: The SUQR attacker as a follower model: answers the commitment, ``eta = 1`` (the weights
+#: absorb it); the SUQR features of each commitment come with the data (:func:`suqr_features`).
+SUQR_MODEL = Model(features=None, eta=1.0, follower="commitment")
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -72,7 +76,7 @@ class SecurityGame:
     def model(self) -> Model:
         """The follower model (``follower="commitment"``, ``eta = 1``; the SUQR features of
         each commitment come with the data, :func:`~bayes_qse.security.attack_stats`)."""
-        return Model(features=None, eta=1.0, follower="commitment")
+        return SUQR_MODEL
 
 
 def make_security_game(
