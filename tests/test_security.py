@@ -25,6 +25,7 @@ from bayes_qse.security import (
     covariance_security_game,
     defender_utility,
     fit_suqr_mle,
+    grid_search_coverage,
     make_security_game,
     plan_coverage,
     project_coverage,
@@ -211,6 +212,31 @@ def test_numpyro_flat_map_equals_newton_mle():
     assert fit.converged
     np.testing.assert_allclose(fit.theta, res.x, atol=1e-4)
     assert -float(u(fit.theta)) == pytest.approx(fit.log_likelihood, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_positive_coverage_weight_gives_a_pure_plan(seed):
+    """A published property: with a positive coverage weight ``w1 > 0`` and an integer
+    budget the defender's optimal coverage is pure (Kar et al., "Comparing human behavior
+    models in repeated Stackelberg security games: An extended study", Artificial
+    Intelligence 2016, Theorem 7.1), and ``w = (2.876, -0.186, 0.3)`` are the SUQR weights
+    that paper reports learning from human subjects (its Section 7.1).  Golden: brute force
+    over the pure allocations with the loop utility, and a 0.1-grid over mixed coverages.
+    Bug caught: a planner that stops at a mixed stationary point (one start, no best-iterate
+    tracking) or loses the budget at a vertex of the polytope."""
+    import itertools
+
+    w = np.array([2.876, -0.186, 0.3])
+    game = uniform_security_game(5, 2.0, seed=seed, theta=w)
+    plan = plan_coverage(game)
+    pure = max(
+        _np_suqr(w, game, [float(t in s) for t in range(5)])[1]
+        for r in range(3)
+        for s in itertools.combinations(range(5), r)
+    )
+    assert np.max(np.minimum(plan.coverage, 1.0 - plan.coverage)) < 1e-6
+    assert plan.value == pytest.approx(pure, abs=1e-9)
+    assert plan.value >= grid_search_coverage(game, w, 0.1)[1] - 1e-12
 
 
 def test_laplace_map_and_covariance_under_the_gaussian_prior_match_loops():

@@ -33,8 +33,10 @@ from ..model import Model
 Array = jax.Array
 
 #: SUQR weights ``(w1, w2, w3)`` on (coverage, attacker reward, attacker penalty) attributed
-#: to the human subjects of Nguyen, Yang, Azaria, Kraus and Tambe (AAAI 2013) -- NOT verified
-#: against the paper here (its body was not accessible; docs/security_games.md).
+#: to the human subjects of Nguyen, Yang, Azaria, Kraus and Tambe (AAAI 2013) -- NOT verified:
+#: neither the paper's body nor any source quoting the three numbers could be read (what was
+#: searched: docs/security_games.md, "Comparison with published numbers").  A modelling choice,
+#: not a fact about human attackers: other published fits have ``w1 > 0``.
 NGUYEN2013_WEIGHTS = (-9.85, 0.37, 0.15)
 
 FEATURE_NAMES = ("coverage", "attacker_reward", "attacker_penalty")
