@@ -130,8 +130,9 @@ def nuts(
         max_tree_depth: NUTS tree-depth limit.
         chain_method: ``"vectorized"`` (one device), ``"parallel"`` (chains split over the
             local devices; ``num_chains`` a multiple of their number) or ``"sequential"``
-            (one chain after another, each with its own key as above).  Same draws whichever
-            (up to round-off: a vectorised loop may fuse differently).
+            (one chain after another, each with its own key as above).  The same chains
+            whichever, up to round-off (a vmapped step rounds differently; along a long chain
+            the difference can grow: benchmarks/bench_chains.py).
         progress: ``True`` prints a line such as ``NUTS chain 1/1 warm-up 50/500`` to stderr
             after each tenth of the warm-up and of the sampling (``NUTS chains 1-4/4 ...``
             for several chains); a callable receives the lines instead.  Same draws either way.

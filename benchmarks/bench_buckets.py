@@ -148,9 +148,7 @@ def run(args) -> str:
         "|---:|---:|---:|---:|---:|",
     ]
     for N, r in rows_data:
-        lines.append(
-            f"| {N} | {r['n']} | {r['compile']:.1f} | {r['wall']:.1f} | {r['run']:.2f} |"
-        )
+        lines.append(f"| {N} | {r['n']} | {r['compile']:.1f} | {r['wall']:.1f} | {r['run']:.2f} |")
     lines += [
         "",
         f"Sweep over {len(rows_games)} game sizes: {total_compile:.1f} s of compilation "
@@ -170,7 +168,9 @@ def run(args) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, nargs="+", default=list(range(10, 101, 10)))
-    parser.add_argument("--dataset-sizes", type=int, nargs="+", default=[100, 200, 400, 800, 1600, 3200])
+    parser.add_argument(
+        "--dataset-sizes", type=int, nargs="+", default=[100, 200, 400, 800, 1600, 3200]
+    )
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--horizon", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")

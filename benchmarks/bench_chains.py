@@ -41,9 +41,17 @@ SECTION = "## NUTS chains: vectorised against sequential (`bench_chains.py`)"
 
 
 def log_density(theta, data):
-    """The follower's log-posterior on counts, prior ``N(0, I)`` (module level: one compile)."""
+    """The myopic follower's log-posterior on counts, prior ``N(0, I)`` (module level: one
+    compile per shape)."""
     features, eta, counts = data
     return log_posterior(theta, Model(features, eta, None), counts, 1.0)
+
+
+def farsighted_log_density(theta, data):
+    """The farsighted follower's log-posterior on the episodes (one soft Bellman recursion
+    per stored episode), prior ``N(0, I)``."""
+    features, eta, transitions, buffer = data
+    return log_posterior(theta, Model(features, eta, transitions, farsighted=True), buffer, 1.0)
 
 
 def timed(fn, repeats: int):
@@ -59,49 +67,81 @@ def timed(fn, repeats: int):
     return first, best, out
 
 
-def run(args) -> str:
+def targets(args):
+    """``(label, density, payload, init, n_warmup, n_samples)`` of the myopic and the
+    farsighted posterior (the latter with fewer episodes and iterations: it costs more)."""
     H, S, A, B, d = args.horizon, args.states, args.actions, args.follower_actions, args.dim
     game = random_game(0, S, A, B, H, d, eta=1.0)
-    pi = np.random.default_rng(0).dirichlet(np.ones(A), size=(H, S))
-    data = simulate(game, pi, args.episodes, seed=1)
+    rng = np.random.default_rng(0)
+    data = simulate(game, rng.dirichlet(np.ones(A), size=(H, S)), args.episodes, seed=1)
     counts = stats_from_dataset(data, game.features, False)
-    payload = (jnp.asarray(game.features), jnp.asarray(game.eta), counts)
+    phi, eta = jnp.asarray(game.features), jnp.asarray(game.eta)
     init = jnp.asarray(fit_mle(data, game).theta)
+    out = [("myopic", log_density, (phi, eta, counts), init, args.warmup, args.samples)]
+    if args.far_episodes:
+        far = game.replace(farsighted=True)
+        n = args.far_episodes
+        pols = rng.dirichlet(np.ones(A), size=(n, H, S))
+        data_far = simulate(far, pols, n, seed=2)
+        buffer = stats_from_dataset(data_far, far.features, True)
+        payload = (phi, eta, jnp.asarray(far.transitions), buffer)
+        init_far = jnp.asarray(fit_mle(data_far, far).theta)
+        label = f"farsighted ({n} episodes)"
+        out.append((label, farsighted_log_density, payload, init_far, args.far_iters,
+                    args.far_iters))  # fmt: skip
+    return out
+
+
+def first_drift(a: np.ndarray, b: np.ndarray, tol: float = 1e-6) -> int:
+    """The earliest draw index (over chains) where ``a`` and ``b`` differ by more than
+    ``tol`` (the number of draws if never)."""
+    far = np.any(np.abs(a - b) > tol, axis=-1)  # [K, M]
+    return int(min(np.argmax(row) if row.any() else row.size for row in far))
+
+
+def run(args) -> str:
+    H, S, A, B, d = args.horizon, args.states, args.actions, args.follower_actions, args.dim
     key = jax.random.key(0)
     rows = []
-    for K in args.chains:
-        out = {}
-        for method in ("vectorized", "sequential"):
-            fn = lambda method=method, K=K: nuts(  # noqa: E731
-                key, log_density, init, payload, num_warmup=args.warmup,
-                num_samples=args.samples, num_chains=K, chain_method=method,
-            )  # fmt: skip
-            out[method] = timed(fn, args.repeats)
-        (fv, bv, rv), (fs, bs, rs) = out["vectorized"], out["sequential"]
-        diff = float(np.max(np.abs(rv.draws - rs.draws)))
-        # leapfrog steps: per chain (sequential) vs the deepest tree at each step (vectorised)
-        work = float(np.sum(np.max(rv.num_steps, axis=0)) * K / np.sum(rs.num_steps))
-        rows.append((K, bs, bv, fs, fv, bs / bv, work, diff))
-        print(f"K={K}: sequential {bs:.2f} s, vectorised {bv:.2f} s, ratio {bs / bv:.2f}, "
-              f"work {work:.2f}, max |diff| {diff:.1e}")  # fmt: skip
+    for label, density, payload, init, n_warm, n_draw in targets(args):
+        for K in args.chains:
+            out = {}
+            for method in ("vectorized", "sequential"):
+                kw = dict(num_warmup=n_warm, num_samples=n_draw, num_chains=K, chain_method=method)
+                call = (key, density, init, payload)
+                fn = lambda call=call, kw=kw: nuts(*call, **kw)  # noqa: E731
+                out[method] = timed(fn, args.repeats)
+            (fv, bv, rv), (fs, bs, rs) = out["vectorized"], out["sequential"]
+            diff = float(np.max(np.abs(rv.draws - rs.draws)))
+            drift = first_drift(rv.draws, rs.draws)
+            # leapfrog steps: each chain's own (sequential) vs the deepest tree of the K chains
+            # at each step (a vmapped while loop runs until every chain is done)
+            work = float(np.sum(np.max(rv.num_steps, axis=0)) * K / np.sum(rv.num_steps))
+            rows.append((label, n_warm, n_draw, K, bs, bv, fs, fv, work, diff, drift))
+            print(
+                f"{label} K={K}: sequential {bs:.2f} s, vectorised {bv:.2f} s, ratio "
+                f"{bs / bv:.2f}, work {work:.2f}, max |diff| {diff:.1e}, drift {drift}"
+            )
     lines = [
         SECTION,
         "",
-        f"Target: the follower's log-posterior (prior N(0, I)) on {args.episodes} episodes of a "
-        f"myopic `random_game(0, S={S}, A={A}, B={B}, H={H}, d={d}, eta=1)`, from the MLE; "
-        f"NUTS (NumPyro's `hmc()` kernel, diagonal mass) with {args.warmup} warm-up + "
-        f"{args.samples} draws per chain. Best of {args.repeats} calls after a compiling call. "
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared with other jobs "
-        f"while measured), JAX {jax.__version__} CPU, bayes_qse {bayes_qse.__version__}.",
+        f"Targets: the follower's log-posterior (prior N(0, I)) for `random_game(0, S={S}, "
+        f"A={A}, B={B}, H={H}, d={d}, eta=1)`: myopic on {args.episodes} episodes (its "
+        "counts), and farsighted (one soft Bellman recursion per episode, random policies); "
+        "chains start at the MLE. NUTS (NumPyro's `hmc()` kernel, diagonal mass); best of "
+        f"{args.repeats} calls after a compiling call. Machine: {platform.machine()}, "
+        f"{os.cpu_count()} CPU cores (shared with other jobs while measured), "
+        f"JAX {jax.__version__} CPU, bayes_qse {bayes_qse.__version__}.",
         "",
-        "| chains K | sequential (s) | vectorised (s) | sequential / vectorised | "
-        "first call seq. / vec. (s) | leapfrog work vec. / seq. | max abs draw difference |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | warm-up + draws | chains K | sequential (s) | vectorised (s) | "
+        "sequential / vectorised | first call seq. / vec. (s) | leapfrog work vec. / seq. | "
+        "max abs draw difference | first draw differing > 1e-6 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for K, bs, bv, fs, fv, ratio, work, diff in rows:
+    for label, n_warm, n_draw, K, bs, bv, fs, fv, work, diff, drift in rows:
         lines.append(
-            f"| {K} | {bs:.2f} | {bv:.2f} | **{ratio:.2f}** | {fs:.1f} / {fv:.1f} | "
-            f"{work:.2f} | {diff:.1e} |"
+            f"| {label} | {n_warm} + {n_draw} | {K} | {bs:.2f} | {bv:.2f} | **{bs / bv:.2f}** | "
+            f"{fs:.1f} / {fv:.1f} | {work:.2f} | {diff:.1e} | {drift} |"
         )
     lines += ["", f"Command: `{args.command}`", ""]
     return "\n".join(lines)
@@ -119,12 +159,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--follower-actions", type=int, default=3)
     parser.add_argument("--horizon", type=int, default=3)
     parser.add_argument("--dim", type=int, default=6)
+    parser.add_argument("--far-episodes", type=int, default=50, help="0: no farsighted rows")
+    parser.add_argument("--far-iters", type=int, default=200, help="warm-up = draws")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/bench_chains.py" + (" " + " ".join(argv) if argv else "")
     if args.quick:
         args.chains, args.warmup, args.samples, args.repeats = [2], 50, 50, 1
+        args.far_episodes, args.far_iters = 8, 20
     text = run(args)
     print()
     print(text)
