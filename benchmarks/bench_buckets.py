@@ -95,7 +95,12 @@ def one_size(game, n_episodes: int, seed: int = 0) -> dict:
         "compile": sum(v[2] for v in first.values()),
         "run": sum(v[0] for v in again.values()),
         "n_again": sum(v[1] for v in again.values()),
+        "by_call": {k: (v[1], round(v[2], 2)) for k, v in first.items()},
     }
+
+
+def by_call(r: dict) -> str:
+    return "; ".join(f"{k} {n}, {s:.1f}" for k, (n, s) in r["by_call"].items())
 
 
 def bucket(n: int) -> int:
@@ -132,23 +137,27 @@ def run(args) -> str:
         f"measured), JAX {jax.__version__} CPU, bayes_qse {bayes_qse.__version__}.",
         "",
         "| n_sites | compilations (first calls) | compile (s) | first calls (s) | "
-        "second calls (s) | compilations (second calls) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "second calls (s) | compilations (second calls) | per call: compilations, s |",
+        "|---:|---:|---:|---:|---:|---:|---|",
     ]
     for n, r in rows_games:
         lines.append(
             f"| {n} | {r['n']} | {r['compile']:.1f} | {r['wall']:.1f} | {r['run']:.2f} | "
-            f"{r['n_again']} |"
+            f"{r['n_again']} | {by_call(r)} |"
         )
     lines += [
         "",
         f"Dataset sizes (n_sites={args.sites[0]}): the same calls with N episodes.",
         "",
-        "| N | compilations (first calls) | compile (s) | first calls (s) | second calls (s) |",
-        "|---:|---:|---:|---:|---:|",
+        "| N | compilations (first calls) | compile (s) | first calls (s) | second calls (s) | "
+        "per call: compilations, s |",
+        "|---:|---:|---:|---:|---:|---|",
     ]
     for N, r in rows_data:
-        lines.append(f"| {N} | {r['n']} | {r['compile']:.1f} | {r['wall']:.1f} | {r['run']:.2f} |")
+        lines.append(
+            f"| {N} | {r['n']} | {r['compile']:.1f} | {r['wall']:.1f} | {r['run']:.2f} | "
+            f"{by_call(r)} |"
+        )
     lines += [
         "",
         f"Sweep over {len(rows_games)} game sizes: {total_compile:.1f} s of compilation "
