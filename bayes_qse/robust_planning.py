@@ -301,6 +301,7 @@ def box_plan(
     nu_upper: Array,
     optimistic: bool | Array,
     l1_radius: Array | None = None,
+    value_bounds: tuple[Array, Array] | None = None,
 ) -> tuple[Array, Array, Array]:
     """Optimistic (pessimistic) backward induction when the follower's response at each
     ``(h,s,a)`` lies in a probability box and, optionally, the leader's transition kernel in
@@ -310,7 +311,11 @@ def box_plan(
         Q_h(s,a)   = ext_{nu in box_h(s,a) ∩ simplex} sum_b nu_b W_h(s,a,b)
         V_h(s)     = max_a Q_h(s,a)
 
-    where ``ext`` is ``max`` when ``optimistic`` else ``min``.
+    where ``ext`` is ``max`` when ``optimistic`` else ``min``.  With ``value_bounds`` the
+    target is clipped first, ``W_h <- clip(W_h, low_h, high_h)`` (least-squares value
+    iteration's truncation of ``Q_h`` to the range of the value from step ``h``, Jin et al.
+    2020; docs/math.md eq. 5c): a kernel estimate whose rows are not distributions, plus a
+    bonus, can otherwise carry values past any value the game can give.
 
     Args:
         model: its ``transitions`` ``[H,S,A,B,S]`` the (known or nominal) kernel, the ball's
@@ -319,6 +324,7 @@ def box_plan(
         nu_lower, nu_upper: ``[H,S,A,B]`` the response box.
         optimistic: ``True`` for optimism (online), ``False`` for pessimism (offline).
         l1_radius: optional ``[H,S,A,B]`` (or broadcastable) L1 radius.
+        value_bounds: optional ``(low[H], high[H])`` bounds on ``W_h``.
 
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
     """
@@ -327,16 +333,19 @@ def box_plan(
     radius = None if l1_radius is None else jnp.broadcast_to(l1_radius, leader_reward.shape)
 
     def q_step(v_next, inputs):
-        p_h, r_h, lo_h, up_h, rad_h = inputs
+        p_h, r_h, lo_h, up_h, rad_h, bounds_h = inputs
         if rad_h is None:
             nxt = _next_value(p_h, v_next)
         else:
             nxt, _ = l1_extreme(p_h, rad_h, v_next, optimistic)
-        q, _ = box_extreme(r_h + nxt, lo_h, up_h, optimistic)
+        w = r_h + nxt
+        if bounds_h is not None:
+            w = jnp.clip(w, bounds_h[0], bounds_h[1])
+        q, _ = box_extreme(w, lo_h, up_h, optimistic)
         return q
 
     v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
-    xs = (model.transitions, leader_reward, nu_lower, nu_upper, radius)
+    xs = (model.transitions, leader_reward, nu_lower, nu_upper, radius, value_bounds)
     q, v = greedy_backward(q_step, v_end, xs)
     return q, v, _greedy(q)
 

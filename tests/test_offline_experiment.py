@@ -14,6 +14,7 @@ import pytest
 from bayes_qse.errors import ConfigError
 from bayes_qse.experiments import get_experiment, load_config
 from bayes_qse.experiments import offline_suboptimality as exp
+from bayes_qse.planning import solve_qse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,6 +130,19 @@ def test_plot_writes_figures_and_table(finished_run):
         ({"colour": "red"}, "colour"),
         ({"games": ["tempting"], "tempting": {"safe_value": 1.5}}, "tempting"),
         ({"tempting": {"n_arms": 3}}, "tempting.n_arms"),
+        # the stated reward range (issue 14): two finite numbers, low < high
+        ({"reward_range": [1.0, 0.0]}, "reward_range"),
+        ({"reward_range": [0.0, 0.0]}, "reward_range"),
+        ({"reward_range": [0.0]}, "reward_range"),
+        ({"reward_range": [0.0, float("inf")]}, "reward_range"),
+        ({"reward_range": [float("nan"), 1.0]}, "reward_range"),
+        ({"large": {"reward_range": [1.0, -2.0]}}, "large.reward_range"),
+        # a range that does not contain the patrol game's rewards ([-2, 1])
+        ({"games": ["large"], "large": {"reward_range": [-1.0, 1.0]}}, "large.reward_range"),
+        ({"games": ["large"], "large": {"n_sites": 5}}, "large"),
+        ({"large": {"eta": 0.0}}, "large.eta"),
+        ({"random-large": {"n_states": 0}}, "random-large.n_states"),
+        ({"random-large": {"horizon": 2.5}}, "random-large.horizon"),
     ],
 )
 def test_bad_config_names_the_key(override, key):
@@ -197,3 +211,75 @@ def test_tempting_game_run_scores_against_the_closed_form(tmp_path):
     assert sub.shape == (1, 1, 2, 2, 2)
     near = np.minimum(np.abs(sub), np.abs(sub - 0.5))
     assert near.max() < 1e-9, sub
+
+
+def test_stated_reward_range_defaults_keep_todays_behaviour():
+    """The default config tells every small game the range ``[0, 1]`` (what the learners were
+    told before the setting existed: ``GameSpec``'s default), and the patrol game ``[-2, 1]``
+    (its rewards: -2 for an attack on the most valuable unguarded site, 1 for a caught
+    attack; patrol_game).  Fails if the new keys change
+    the default experiment or the large game is told the wrong range."""
+    cfg = load_config(exp)
+    for g in ("linear", "tabular", "tempting", "random-large"):
+        assert exp.stated_reward_range(g, cfg) == (0.0, 1.0)
+    assert exp.stated_reward_range("large", cfg) == (-2.0, 1.0)
+    g = exp.experiment_game("large", cfg)
+    assert (g.leader_reward.min(), g.leader_reward.max()) == (-2.0, 1.0)
+    # a config without the key (e.g. written before it existed) keeps [0, 1]
+    old = {k: v for k, v in cfg.items() if k != "reward_range"}
+    assert exp.stated_reward_range("linear", old) == (0.0, 1.0)
+    # the experiment's setting reaches the games without their own
+    cfg2 = load_config(exp, overrides={"reward_range": [-1.0, 2.0]})
+    assert exp.stated_reward_range("linear", cfg2) == (-1.0, 2.0)
+    assert exp.stated_reward_range("large", cfg2) == (-2.0, 1.0)
+
+
+def test_large_games_are_built_from_their_settings():
+    """``large`` is the patrol game with ``n_sites`` sites (``(H, S, A, B) = (horizon, 2,
+    n_sites, n_sites + 1)``, d = 4, patrol_large_game's docstring); ``random-large`` has
+    ``A = B = n_actions``.  Fails if a settings table is ignored or read into the wrong game."""
+    cfg = load_config(
+        exp,
+        overrides={
+            "games": ["large", "random-large"],
+            "large": {"n_sites": 12, "horizon": 3},
+            "random-large": {"n_states": 4, "n_actions": 3, "horizon": 2, "feature_dim": 5},
+        },
+    )
+    big = exp.experiment_game("large", cfg)
+    assert big.shape == (3, 2, 12, 13) and big.features.shape[-1] == 4
+    rnd = exp.experiment_game("random-large", cfg)
+    assert rnd.shape == (2, 4, 3, 3) and rnd.features.shape[-1] == 5
+
+
+def test_large_patrol_game_runs_through_run_unit():
+    """The 20-site patrol game through ``run_unit`` at tiny sizes, told ``[-2, 1]``.
+
+    Independent checks: the oracle's suboptimality is 0 (it plays the QSE); every value lies in
+    ``[H low, H high] = [-10, 5]``; with 3 episodes for 840 cells per step the tabular
+    ``mle-pessimistic`` bound is the floor ``H * low = 5 * (-2) = -10`` exactly (every reward
+    lower bound is the stated ``low``: fails if the experiment tells the learners another
+    range); and ``mle-pessimistic-linear``'s PEVI bound holds (the patrol game's rewards and
+    transitions are affine in the leader features ``(phi, 1)``, so it is a linear MDP, the case
+    where the bound must hold; fails e.g. if the penalty's sign or scale is lost)."""
+    cfg = load_config(
+        exp,
+        overrides={
+            "games": ["large"],
+            "sizes": [3, 40],
+            "behaviours": ["uniform"],
+            "learners": ["oracle", "plugin-linear", "mle-pessimistic", "mle-pessimistic-linear"],
+        },
+    )
+    game = exp.experiment_game("large", cfg)
+    optimal = solve_qse(game)
+    for seed in (0, 1):
+        out = exp.run_unit(
+            game, optimal, "uniform", seed, cfg, 0, exp.stated_reward_range("large", cfg)
+        )
+        assert out["value"].shape == (2, 4)
+        np.testing.assert_allclose(out["suboptimality"][:, 0], 0.0, atol=1e-9)
+        assert np.all(out["value"] >= -10 - 1e-9) and np.all(out["value"] <= 5 + 1e-9)
+        assert out["lower_bound"][0, 2] == pytest.approx(-10.0, abs=1e-9)
+        assert np.all(out["lower_bound"][:, 3] <= out["value"][:, 3] + 1e-9)
+        assert np.all(np.isnan(out["lower_bound"][:, :2]))

@@ -305,8 +305,9 @@ def test_l1_extreme_equals_linear_programming(jit):
             assert np.all(p >= -1e-15) and float(p.sum()) == pytest.approx(1.0, abs=1e-12)
 
 
-def _np_box_plan(P, r, lo, up, optimistic, radius=None):
-    """Robust backward induction with an LP at every (h,s,a) (and every (h,s,a,b) for P)."""
+def _np_box_plan(P, r, lo, up, optimistic, radius=None, bounds=None):
+    """Robust backward induction with an LP at every (h,s,a) (and every (h,s,a,b) for P);
+    ``bounds = (low[H], high[H])`` clips each target ``W_h(s,a,b)`` first."""
     H, S, A, B = r.shape
     Q = np.zeros((H, S, A))
     v_next = np.zeros(S)
@@ -324,6 +325,8 @@ def _np_box_plan(P, r, lo, up, optimistic, radius=None):
                         for b in range(B)
                     ]
                 )
+                if bounds is not None:
+                    w = np.minimum(np.maximum(w, bounds[0][h]), bounds[1][h])
                 Q[h, s, a] = _lp_box(w, lo[h, s, a], up[h, s, a], optimistic)
         v_next = Q[h].max(axis=1)
     return Q
@@ -345,6 +348,30 @@ def test_box_plan_equals_linear_programming_backward_induction():
             q, _, _ = box_plan(game.model, lo, up, optimistic, l1_radius=radius)
             ref = _np_box_plan(game.transitions, game.leader_reward, lo, up, optimistic, radius)
             np.testing.assert_allclose(q, ref, atol=1e-8)
+
+
+def test_box_plan_value_bounds_truncate_each_target_as_lsvi_ucb_does():
+    # catches: value_bounds ignored, applied to V instead of each W_h(s,a,b), applied after the
+    # response box's extreme, or indexed by the wrong step.  The kernel's rows sum to 1.6
+    # (an LSVI estimate need not be a distribution) so unclipped values leave the range.
+    rng = np.random.default_rng(12)
+    game = random_game(4, 3, 2, 3, 3, 2)
+    nu = _nu(game, game.theta)
+    lo = np.clip(nu - rng.uniform(0, 0.3, nu.shape), 0, 1)
+    up = np.clip(nu + rng.uniform(0, 0.3, nu.shape), 0, 1)
+    P = 1.6 * game.transitions
+    r = game.leader_reward + 0.5
+    H = r.shape[0]
+    steps = H - np.arange(H)
+    bounds = (steps * float(r.min()), steps * 1.0)
+    nominal = game.model.replace(transitions=P, leader_reward=r)
+    for optimistic in (True, False):
+        q, v, _ = box_plan(nominal, lo, up, optimistic, value_bounds=bounds)
+        ref = _np_box_plan(P, r, lo, up, optimistic, bounds=bounds)
+        np.testing.assert_allclose(q, ref, atol=1e-8)
+        assert np.all(np.asarray(v[:H]) <= steps[:, None] * 1.0 + 1e-12)
+    _, v_raw, _ = box_plan(nominal, lo, up, True)
+    assert float(np.max(v_raw[0])) > H  # the unclipped recursion does leave the range
 
 
 def test_optimistic_true_pessimistic_ordering_on_many_random_games():

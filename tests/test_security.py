@@ -25,6 +25,7 @@ from bayes_qse.security import (
     covariance_security_game,
     defender_utility,
     fit_suqr_mle,
+    grid_search_coverage,
     make_security_game,
     plan_coverage,
     project_coverage,
@@ -32,6 +33,7 @@ from bayes_qse.security import (
     simulate_attacks,
     suqr_log_likelihood,
     suqr_numpyro_model,
+    suqr_posterior,
     uniform_security_game,
 )
 from bayes_qse.sets import wald_ellipsoid
@@ -210,6 +212,58 @@ def test_numpyro_flat_map_equals_newton_mle():
     assert fit.converged
     np.testing.assert_allclose(fit.theta, res.x, atol=1e-4)
     assert -float(u(fit.theta)) == pytest.approx(fit.log_likelihood, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_positive_coverage_weight_gives_a_pure_plan(seed):
+    """A published property: with a positive coverage weight ``w1 > 0`` and an integer
+    budget the defender's optimal coverage is pure (Kar et al., "Comparing human behavior
+    models in repeated Stackelberg security games: An extended study", Artificial
+    Intelligence 2016, Theorem 7.1), and ``w = (2.876, -0.186, 0.3)`` are the SUQR weights
+    that paper reports learning from human subjects (its Section 7.1).  Golden: brute force
+    over the pure allocations with the loop utility, and a 0.1-grid over mixed coverages.
+    Bug caught: a planner that stops at a mixed stationary point (one start, no best-iterate
+    tracking) or loses the budget at a vertex of the polytope."""
+    import itertools
+
+    w = np.array([2.876, -0.186, 0.3])
+    game = uniform_security_game(5, 2.0, seed=seed, theta=w)
+    plan = plan_coverage(game)
+    pure = max(
+        _np_suqr(w, game, [float(t in s) for t in range(5)])[1]
+        for r in range(3)
+        for s in itertools.combinations(range(5), r)
+    )
+    assert np.max(np.minimum(plan.coverage, 1.0 - plan.coverage)) < 1e-6
+    assert plan.value == pytest.approx(pure, abs=1e-9)
+    assert plan.value >= grid_search_coverage(game, w, 0.1)[1] - 1e-12
+
+
+def test_laplace_map_and_covariance_under_the_gaussian_prior_match_loops():
+    """The Laplace posterior of ``suqr_posterior`` (prior ``N(0, s^2 I)``) sits where the loop
+    gradient of eq. (7c) equals ``w / s^2`` (the MAP), and its covariance is the inverse of
+    the loop Fisher information plus ``I / s^2``.  Golden: the multinomial-logit score and
+    information written with loops over commitments and targets.  Bug caught: the security
+    MAP using a prior of the wrong precision, sign or factor (doubled, halved, missing) --
+    it goes through ``likelihood.log_posterior`` now, not a copy of it."""
+    game = uniform_security_game(5, 2.0, seed=2)
+    cov = random_coverages(jax.random.PRNGKey(8), 5, 2.0, 40)
+    data = simulate_attacks(jax.random.PRNGKey(9), game, game.theta, cov)
+    scale = 1.5  # a tight prior, so that the prior term matters at this sample size
+    post = suqr_posterior(game, data, method="laplace", prior_scale=scale, num_samples=4)
+    w = np.asarray(post.map_theta)
+    psi = np.asarray(attack_stats(game, data).psi)  # [K, T, 3]
+    n = np.asarray(data.counts)
+    score, info = np.zeros(3), np.zeros((3, 3))
+    for k in range(psi.shape[0]):
+        q = _np_suqr(w, game, np.asarray(cov)[k])[0]
+        mean = sum(q[t] * psi[k, t] for t in range(5))
+        for t in range(5):
+            score += n[k, t] * (psi[k, t] - mean)
+            d = psi[k, t] - mean
+            info += n[k].sum() * q[t] * np.outer(d, d)
+    np.testing.assert_allclose(score, w / scale**2, atol=1e-8)
+    np.testing.assert_allclose(post.cov, np.linalg.inv(info + np.eye(3) / scale**2), rtol=1e-8)
 
 
 @pytest.mark.slow

@@ -20,7 +20,18 @@ settings):
 - ``tempting``: :func:`bayes_qse.games.tempting_game` with the ``tempting`` settings -- a
   safe leader action and several tempting ones, each with its own follower parameter; with
   the ``near-optimal`` behaviour the tempting actions are rarely tried, so the plug-in's
-  maximum over their noisy estimates picks a bad one (the test bed that needs pessimism).
+  maximum over their noisy estimates picks a bad one (the test bed that needs pessimism);
+- ``large``: the many-site patrol game (:func:`bayes_qse.games.patrol_large_game` with the
+  ``large`` settings; by default 20 sites, ``H = 5``, ``(S, A, B) = (2, 20, 21)``, ``d = 4``),
+  where a tabular leader model has ``S A B S`` cells per step to learn: the test bed that
+  compares the model-based learners with the model-free ``-linear`` ones (LSVI on leader
+  features, docs/math.md §3.1);
+- ``random-large``: :func:`bayes_qse.games.random_large_game` with the ``random-large``
+  settings (a reduced shape by default; the full preset is far too slow for this experiment).
+
+The leader is told a stated reward range, never read off the true rewards: the game settings'
+own ``reward_range`` when they have one (``large``: ``[-2, 1]``, the patrol game's rewards),
+else the experiment's ``reward_range`` (``[0, 1]``).
 
 The leader learns her own transitions and rewards from the same data (``known_model``
 false) or knows them (true).  A unit of work is one ``(game, behaviour, seed)``; units are
@@ -39,7 +50,13 @@ import numpy as np
 
 from ..data import simulate
 from ..errors import ConfigError, GameValidationError
-from ..games import random_game, tabular_game, tempting_game
+from ..games import (
+    patrol_large_game,
+    random_game,
+    random_large_game,
+    tabular_game,
+    tempting_game,
+)
 from ..io import atomic_write_text
 from ..learners.behaviour import BEHAVIOURS, behaviour_policy
 from ..learners.common import GameSpec
@@ -49,7 +66,10 @@ from ..progress import progress
 from .report import read_results
 from .store import RunStore
 
-GAMES = ("linear", "tabular", "tempting")
+GAMES = ("linear", "tabular", "tempting", "large", "random-large")
+
+#: Games with their own settings table (and, for ``large``, their own ``reward_range``).
+LARGE_GAMES = ("large", "random-large")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
@@ -66,6 +86,20 @@ DEFAULT_CONFIG: dict[str, Any] = {
     },
     # the ``tempting`` game's constants (bayes_qse.games.tempting_game)
     "tempting": {"n_tempting": 6, "safe_value": 0.6, "tempting_value": 0.3, "eta": 2.0},
+    # the many-site patrol game (bayes_qse.games.patrol_large_game) and the range of its
+    # leader rewards that the leader is told
+    "large": {"n_sites": 20, "horizon": 5, "eta": 2.0, "reward_range": [-2.0, 1.0]},
+    # bayes_qse.games.random_large_game at a reduced shape (rewards in [0, 1])
+    "random-large": {
+        "seed": 0,
+        "n_states": 10,
+        "n_actions": 5,
+        "horizon": 5,
+        "feature_dim": 8,
+        "eta": 1.0,
+    },
+    # the range of the leader's rewards she is told (games without their own reward_range)
+    "reward_range": [0.0, 1.0],
     "known_model": False,
     "sizes": [10, 100],
     "behaviours": ["uniform", "near-optimal", "poor-coverage"],
@@ -133,7 +167,57 @@ def validate_config(config: dict[str, Any]) -> None:
             make_game("tempting", config["game"], config["tempting"])
         except (GameValidationError, TypeError) as exc:
             raise ConfigError(f"config: tempting: {exc}") from None
+    _check_range(config["reward_range"], "reward_range")
+    if "reward_range" in config["large"]:
+        _check_range(config["large"]["reward_range"], "large.reward_range")
+    for name in LARGE_GAMES:
+        for key, value in config[name].items():
+            if key == "reward_range":
+                continue
+            if key == "eta":
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise ConfigError(f"config: {name}.eta must be a number > 0, got {value!r}")
+            elif isinstance(value, bool) or int(value) != value or value < (key != "seed"):
+                raise ConfigError(f"config: {name}.{key} must be a positive integer, got {value!r}")
+    for g in config["games"]:
+        if g not in LARGE_GAMES:
+            continue
+        try:
+            game = experiment_game(g, config)
+        except (GameValidationError, TypeError) as exc:
+            raise ConfigError(f"config: {g}: {exc}") from None
+        key = "large.reward_range" if g == "large" else "reward_range"
+        try:
+            GameSpec.from_game(game, reward_range=stated_reward_range(g, config))
+        except ConfigError as exc:
+            raise ConfigError(f"config: {key}: game {g!r}: {exc}") from None
     learner_config(_learner_settings(config))
+
+
+def _check_range(value: Any, key: str) -> None:
+    """``value`` is ``[low, high]``: two finite numbers, ``low < high`` (else a
+    :class:`ConfigError` naming ``key``)."""
+    ok = (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value)
+        and all(math.isfinite(x) for x in value)
+        and value[0] < value[1]
+    )
+    if not ok:
+        raise ConfigError(
+            f"config: {key} must be [low, high], two finite numbers with low < high, got {value!r}"
+        )
+
+
+def stated_reward_range(game: str, config: dict[str, Any]) -> tuple[float, float]:
+    """The range of her rewards the leader is told for game ``game``: the game settings' own
+    ``reward_range`` when they have one (``large``), else the experiment's ``reward_range``
+    (``[0, 1]`` when the config has none)."""
+    own = config.get(game)
+    rr = own.get("reward_range") if isinstance(own, dict) else None
+    rr = rr if rr is not None else config.get("reward_range", (0.0, 1.0))
+    return float(rr[0]), float(rr[1])
 
 
 def _learner_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -145,12 +229,29 @@ def _learner_settings(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def experiment_game(kind: str, config: dict[str, Any]):
+    """The game ``kind`` of an experiment config: :func:`make_game` with the settings table
+    that game reads (``game``, ``tempting``, ``large`` or ``random-large``)."""
+    if kind in LARGE_GAMES:
+        return make_game(kind, config[kind])
+    return make_game(kind, config["game"], config.get("tempting"))
+
+
 def make_game(kind: str, settings: dict[str, Any], tempting: dict[str, Any] | None = None):
-    """The experiment's ``linear`` or ``tabular`` game from the ``game`` settings, or the
+    """The experiment's ``linear`` or ``tabular`` game from the ``game`` settings, the
     ``tempting`` game from the ``tempting`` settings (keyword arguments of
-    :func:`~bayes_qse.games.tempting_game`; its defaults when None)."""
+    :func:`~bayes_qse.games.tempting_game`; its defaults when None), or ``large`` /
+    ``random-large`` from their own settings (``settings``: keyword arguments of
+    :func:`~bayes_qse.games.patrol_large_game` / :func:`~bayes_qse.games.random_large_game`,
+    less ``reward_range``)."""
     if kind == "tempting":
         return tempting_game(**dict(tempting or {}))
+    if kind == "large":
+        return patrol_large_game(
+            int(settings["n_sites"]), int(settings["horizon"]), float(settings["eta"])
+        )
+    if kind == "random-large":
+        return random_large_game(**{k: v for k, v in settings.items() if k != "reward_range"})
 
     g = random_game(
         int(settings["seed"]),
@@ -173,10 +274,19 @@ def _unit_key(game: str, behaviour: str, seed: int) -> str:
 
 
 def run_unit(
-    game, optimal, behaviour: str, seed: int, config: dict[str, Any], stream: int
+    game,
+    optimal,
+    behaviour: str,
+    seed: int,
+    config: dict[str, Any],
+    stream: int,
+    reward_range: tuple[float, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """One ``(game, behaviour, seed)``: simulate the largest dataset, fit every learner on
-    each nested prefix, evaluate exactly.  Returns arrays ``[n_sizes, n_learners]``."""
+    each nested prefix, evaluate exactly.  Returns arrays ``[n_sizes, n_learners]``.
+
+    ``reward_range``: the range of her rewards the leader is told (:func:`stated_reward_range`
+    of the game); the config's ``reward_range`` (default ``[0, 1]``) when None."""
     eps = (
         config["near_optimal_epsilon"]
         if behaviour == "near-optimal"
@@ -185,7 +295,11 @@ def run_unit(
     pb = behaviour_policy(behaviour, game, epsilon=eps, optimal_policy=optimal.policy)
     sizes = [int(n) for n in config["sizes"]]
     data = simulate(game, pb, max(sizes), seed=seed * 1000 + stream)
-    spec = GameSpec.from_game(game, known_model=bool(config["known_model"]))
+    if reward_range is None:
+        reward_range = tuple(float(x) for x in config.get("reward_range", (0.0, 1.0)))
+    spec = GameSpec.from_game(
+        game, known_model=bool(config["known_model"]), reward_range=reward_range
+    )
     settings = _learner_settings(config)
     learners = config["learners"]
     shape = (len(sizes), len(learners))
@@ -225,7 +339,7 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
     store = RunStore(out_dir, "offline_suboptimality", config)
     games, behaviours = config["games"], config["behaviours"]
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    built = {g: make_game(g, config["game"], config.get("tempting")) for g in games}
+    built = {g: experiment_game(g, config) for g in games}
     optimal = {g: solve_qse(built[g]) for g in games}
     todo = [
         (gi, g, bi, b, s)
@@ -235,7 +349,9 @@ def run(config: dict[str, Any], out_dir: Path, *, progress: bool = True) -> Path
         if not store.has(_unit_key(g, b, s))
     ]
     for gi, g, bi, b, s in _progress(todo, progress):
-        arrays = run_unit(built[g], optimal[g], b, s, config, stream=100 * gi + bi)
+        arrays = run_unit(
+            built[g], optimal[g], b, s, config, 100 * gi + bi, stated_reward_range(g, config)
+        )
         store.save_unit(_unit_key(g, b, s), arrays, {"seed": s, "game": g, "behaviour": b})
 
     G, K, R = len(games), len(behaviours), len(seeds)
@@ -451,4 +567,15 @@ def _paired_table(sub: np.ndarray, learners: list[str], sizes: list[int]) -> str
     )
 
 
-__all__ = ["DEFAULT_CONFIG", "FULL_CONFIG", "GAMES", "make_game", "plot", "run", "run_unit"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "FULL_CONFIG",
+    "GAMES",
+    "LARGE_GAMES",
+    "experiment_game",
+    "make_game",
+    "plot",
+    "run",
+    "run_unit",
+    "stated_reward_range",
+]

@@ -199,7 +199,8 @@ def lsvi_optimistic_reward(model: LinearLSVI, stats: Any, spec: GameSpec, delta:
     the bonus ``b_h = beta_h ||psi||_{Lambda_h^{-1}}`` of :meth:`LinearLSVI.bonus` scaled to
     the range ``(H - h)(high - low)`` of the regression target ``r + V_{h+1}(s')`` at step
     ``h``, so that backward induction on ``(P_hat, r_hat + bonus)`` is the optimistic LSVI
-    recursion ``Q_h = psi' w_h + bonus_h`` (docs/math.md eq. 5c; no clipping of ``Q``)."""
+    recursion ``Q_h = psi' w_h + bonus_h`` (docs/math.md eq. 5c); ``mle-optimistic`` truncates
+    ``Q_h`` to its range in :func:`bayes_qse.robust_planning.box_plan`."""
     _, r_hat = model.mean(stats)
     H = r_hat.shape[0]
     lo, hi = spec.reward_range
@@ -500,6 +501,7 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     split = confidence_split(spec, cfg)
     beta_of = follower_radius(spec, cfg, 1.0 - split["follower"])
     lo, hi = spec.reward_range
+    steps_left = (H - jnp.arange(H)).astype(jnp.float64)  # [H]: LSVI-UCB's truncation (5c)
 
     def plan(key, theta, precision, stats, logits, buffer):
         p_hat, r_hat = model.mean(stats)
@@ -515,7 +517,8 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
                     reward = jnp.minimum(r_hat + bonus.reward, hi)
                 radius = None if spec.known_model or linear else bonus.l1_radius
                 optimistic = Model(features, spec.eta, p_hat, reward)
-                _, _, policy = box_plan(optimistic, nu_lo, nu_up, True, radius)
+                bounds = (steps_left * lo, steps_left * hi) if linear else None
+                _, _, policy = box_plan(optimistic, nu_lo, nu_up, True, radius, bounds)
                 return policy, logits
             cov = jnp.linalg.pinv(precision, hermitian=True)
             if linear:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .game import (
     NGUYEN2013_WEIGHTS,
     SECURITY_GAMES,
+    SUQR_MODEL,
     SecurityGame,
     attack_log_probs,
     covariance_security_game,
@@ -39,6 +40,7 @@ from .planning import (
 __all__ = [
     "NGUYEN2013_WEIGHTS",
     "SECURITY_GAMES",
+    "SUQR_MODEL",
     "AttackData",
     "CoveragePlan",
     "SecurityGame",

@@ -33,11 +33,17 @@ from ..model import Model
 Array = jax.Array
 
 #: SUQR weights ``(w1, w2, w3)`` on (coverage, attacker reward, attacker penalty) attributed
-#: to the human subjects of Nguyen, Yang, Azaria, Kraus and Tambe (AAAI 2013) -- NOT verified
-#: against the paper here (its body was not accessible; docs/security_games.md).
+#: to the human subjects of Nguyen, Yang, Azaria, Kraus and Tambe (AAAI 2013) -- NOT verified:
+#: neither the paper's body nor any source quoting the three numbers could be read (what was
+#: searched: docs/security_games.md, "Comparison with published numbers").  A modelling choice,
+#: not a fact about human attackers: other published fits have ``w1 > 0``.
 NGUYEN2013_WEIGHTS = (-9.85, 0.37, 0.15)
 
 FEATURE_NAMES = ("coverage", "attacker_reward", "attacker_penalty")
+
+#: The SUQR attacker as a follower model: answers the commitment, ``eta = 1`` (the weights
+#: absorb it); the SUQR features of each commitment come with the data (:func:`suqr_features`).
+SUQR_MODEL = Model(features=None, eta=1.0, follower="commitment")
 
 
 @jax.tree_util.register_dataclass
@@ -72,7 +78,7 @@ class SecurityGame:
     def model(self) -> Model:
         """The follower model (``follower="commitment"``, ``eta = 1``; the SUQR features of
         each commitment come with the data, :func:`~bayes_qse.security.attack_stats`)."""
-        return Model(features=None, eta=1.0, follower="commitment")
+        return SUQR_MODEL
 
 
 def make_security_game(

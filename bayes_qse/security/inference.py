@@ -25,13 +25,15 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from ..commitment import CommitmentStats, commitment_log_likelihood
+from ..commitment import CommitmentStats
 from ..errors import BayesQSEInputError, DatasetValidationError
 from ..inference import MLEFit, laplace_draws
+from ..likelihood import log_likelihood, log_posterior
+from ..model import as_model
 from ..optim import newton_maximize
 from ..posterior import Posterior
 from ..samplers import nuts
-from .game import SecurityGame, attack_log_probs, suqr_features
+from .game import SUQR_MODEL, SecurityGame, attack_log_probs, suqr_features
 
 Array = jax.Array
 
@@ -77,7 +79,7 @@ def attack_stats(game: SecurityGame, data: AttackData) -> CommitmentStats:
 
 def suqr_log_likelihood(theta: Array, game: SecurityGame, data: AttackData) -> Array:
     """``L(w)`` of eq. (7c) for the SUQR attacker; pure and differentiable."""
-    return commitment_log_likelihood(theta, 1.0, attack_stats(game, data))
+    return log_likelihood(theta, as_model(game), attack_stats(game, data))
 
 
 def simulate_attacks(
@@ -102,18 +104,14 @@ def random_coverages(key: Array, n_targets: int, resources: float, n: int) -> Ar
 # ---------------------------------------------------------------------------------------
 
 
-def _log_posterior(theta, psi, counts, prior_precision):
-    """``L(w) - lambda |w|^2 / 2`` (eq. 7c plus a Gaussian log-prior; ``lambda = 0``: flat)."""
-    return commitment_log_likelihood(theta, 1.0, CommitmentStats(psi, counts)) - 0.5 * (
-        prior_precision * theta @ theta
-    )
-
-
 @partial(jax.jit, static_argnames=("max_steps",))
-def map_core(psi, counts, prior_precision, theta0, max_steps=50):
-    """Pure Newton MAP/MLE: ``(w, L, neg_hessian, n_iter, converged)``."""
+def map_core(model, stats, prior_precision, theta0, max_steps=50):
+    """Pure Newton MAP/MLE of :func:`bayes_qse.likelihood.log_posterior` (eq. 7c plus the
+    Gaussian log-prior of precision ``prior_precision``; ``0``: the MLE) for the follower
+    ``model`` and :class:`~bayes_qse.commitment.CommitmentStats` ``stats``:
+    ``(w, L, neg_hessian, n_iter, converged)``."""
     return newton_maximize(
-        lambda th: _log_posterior(th, psi, counts, prior_precision), theta0, max_steps
+        lambda th: log_posterior(th, model, stats, prior_precision), theta0, max_steps
     )
 
 
@@ -130,7 +128,7 @@ def fit_suqr_mle(
         raise DatasetValidationError("counts: no attacks observed")
     th0 = jnp.zeros(3) if theta0 is None else jnp.asarray(theta0, jnp.float64)
     stats = attack_stats(game, data)
-    theta, ll, fisher, it, conv = map_core(stats.psi, stats.counts, 0.0, th0, max_steps)
+    theta, ll, fisher, it, conv = map_core(as_model(game), stats, 0.0, th0, max_steps)
     fisher = np.asarray(fisher)
     lam, vecs = np.linalg.eigh(fisher)
     null = lam <= 1e-9 * max(abs(lam).max(), 1e-300)
@@ -157,8 +155,10 @@ def fit_suqr_mle(
 
 
 def _nuts_log_density(theta, data_r):
+    """``(w, (psi, counts, lambda)) -> log posterior`` for NUTS (arrays only, so that the
+    batched sampler can map over datasets)."""
     psi, counts, prior_precision = data_r
-    return _log_posterior(theta, psi, counts, prior_precision)
+    return log_posterior(theta, SUQR_MODEL, CommitmentStats(psi, counts), prior_precision)
 
 
 def suqr_posterior(
@@ -184,7 +184,7 @@ def suqr_posterior(
     data = check_attack_data(game, data)
     stats = attack_stats(game, data)
     lam = 1.0 / float(prior_scale) ** 2
-    w_map, _, neg_h, _, _ = map_core(stats.psi, stats.counts, lam, jnp.zeros(3), 50)
+    w_map, _, neg_h, _, _ = map_core(as_model(game), stats, lam, jnp.zeros(3), 50)
     key = jax.random.PRNGKey(seed)
     if method == "laplace":
         draws = laplace_draws(key, w_map, neg_h, int(num_samples))
@@ -220,4 +220,4 @@ def suqr_numpyro_model(psi, counts, prior_scale: float | None = None):
     else:
         prior = dist.Normal(jnp.zeros(3), prior_scale).to_event(1)
     w = numpyro.sample("theta", prior)
-    numpyro.factor("log_likelihood", _log_posterior(w, psi, counts, 0.0))
+    numpyro.factor("log_likelihood", log_likelihood(w, SUQR_MODEL, CommitmentStats(psi, counts)))

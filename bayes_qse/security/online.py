@@ -24,11 +24,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..commitment import CommitmentStats
 from ..errors import BayesQSEInputError
 from ..inference import laplace_draws
+from ..likelihood import log_posterior
+from ..model import as_model
 from ..optim import newton_maximize
 from .game import SecurityGame, attack_log_probs, defender_utility, suqr_features
-from .inference import _log_posterior
 from .planning import plan_core, plan_coverage
 
 LEARNERS = ("greedy", "thompson", "optimistic")
@@ -73,9 +75,9 @@ def _run_core(game, key, best_value, learner, n_rounds, settings: OnlineSettings
     def round_(carry, t):
         cov_hist, counts, w_prev = carry
         k_draw, k_plan, k_attack = jax.random.split(jax.random.fold_in(key, t), 3)
-        psi = suqr_features(game, cov_hist)
+        stats = CommitmentStats(suqr_features(game, cov_hist), counts)
         w_map, _, neg_h, _, _ = newton_maximize(
-            lambda th: _log_posterior(th, psi, counts, lam), w_prev, settings.newton_steps
+            lambda th: log_posterior(th, as_model(game), stats, lam), w_prev, settings.newton_steps
         )
         thetas, rule, level = _plan_thetas(learner, k_draw, w_map, neg_h, settings)
         c, _, _ = plan_core(
