@@ -83,8 +83,11 @@ def _map_newton_full(
 
 
 def _sufficient_stats(buffer: EpisodeBuffer, features: Any, farsighted: bool) -> Any:
-    """Counts (myopic) or the buffer itself (farsighted): what the likelihood needs."""
-    return buffer if farsighted else response_counts(buffer, tuple(np.shape(features)[:4]))
+    """Counts (myopic) or the buffer itself (farsighted): what the likelihood needs (counts
+    given for a myopic follower are used as they are)."""
+    if farsighted or not isinstance(buffer, EpisodeBuffer):
+        return buffer
+    return response_counts(buffer, tuple(np.shape(features)[:4]))
 
 
 def stats_from_dataset(dataset: Dataset, features: Any, farsighted: bool) -> Any:
@@ -119,7 +122,9 @@ def map_newton(
 
     Args:
         buffer: episodes, an :class:`EpisodeBuffer` (fixed capacity: no recompilation as it
-            fills up).
+            fills up); for a myopic follower also their response counts ``[H,S,A,B]``
+            (:func:`~bayes_qse.likelihood.response_counts`, or kept running by
+            :class:`~bayes_qse.policy_stats.ResponseCounts`).
         features: ``[H,S,A,B,d]``.
         transitions: ``[H,S,A,B,S]`` (used only when ``farsighted``; may be None otherwise).
         eta: rationality.
@@ -369,9 +374,9 @@ def sample_posterior(
         prior: ``"normal"`` (``theta ~ N(0, prior_scale^2 I)``) or ``"flat"`` (improper).
         prior_scale: sigma of the Normal prior.
         num_warmup, num_chains: NUTS settings; the chains run side by side (vectorised).
-        chain_method: ``"vectorized"`` or ``"parallel"`` (chains split over the local
-            devices, e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=4``); the draws
-            are the same.
+        chain_method: ``"vectorized"``, ``"sequential"`` (one chain after another) or
+            ``"parallel"`` (chains split over the local devices, e.g.
+            ``XLA_FLAGS=--xla_force_host_platform_device_count=4``); the draws are the same.
         eta_unknown: infer ``eta`` too (NUTS only; docs/math.md §1.3): ``theta`` is normalised by
             ``theta[fixed_coordinate] = 1``, ``log eta ~ Normal(*log_eta_prior)``, and the
             game's ``eta`` is ignored.  Draws of ``eta`` are in ``Posterior.eta``;

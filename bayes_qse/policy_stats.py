@@ -164,6 +164,52 @@ def policy_stats_from_dataset(
     )
 
 
+class ResponseCounts(NamedTuple):
+    """Running counts of a myopic follower's responses (a JAX pytree; the data of an
+    every-episode learner, ``refit="every"``, facing a myopic follower).
+
+    A myopic ``nu`` does not depend on the announced policy, so the counts ``n(h,s,a,b)``
+    summed over every episode are sufficient for eq. (4) (its counts form, docs/math.md
+    eq. 4'); :func:`response_counts_add` adds one episode in ``O(H)``, so a refit costs
+    ``O(H S A B)`` whatever the number of episodes ``t`` (an episode buffer recounted all its
+    rows).
+
+    Attributes:
+        counts: ``[H,S,A,B]`` float, integer valued.
+        first_state_counts: ``[S]`` float, how often each state started an episode.
+        count: int scalar, the number of episodes added.
+    """
+
+    counts: Array
+    first_state_counts: Array
+    count: Array
+
+
+def response_counts_init(shape: tuple[int, int, int, int]) -> ResponseCounts:
+    """Empty :class:`ResponseCounts` for a game of ``shape = (H, S, A, B)``."""
+    H, S, A, B = (int(x) for x in shape)
+    return ResponseCounts(
+        counts=jnp.zeros((H, S, A, B), jnp.float64),
+        first_state_counts=jnp.zeros((S,), jnp.float64),
+        count=jnp.zeros((), jnp.int32),
+    )
+
+
+def response_counts_add(data: ResponseCounts, episode: Any) -> ResponseCounts:
+    """Add one :class:`~bayes_qse.data.Episode`'s ``H`` responses and its first state; pure,
+    jit-able, ``O(H)``.  The sums are of whole numbers, hence exact (below ``2^53``): equal
+    to a recount of the episodes in any order."""
+    H = data.counts.shape[0]
+    s = jnp.asarray(episode.states)
+    where = (jnp.arange(H), s[:H], episode.leader_actions, episode.follower_actions)
+    counts = data.counts.at[where].add(1.0)
+    return ResponseCounts(
+        counts=counts,
+        first_state_counts=data.first_state_counts.at[s[0]].add(1.0),
+        count=data.count + 1,
+    )
+
+
 def check_overflow(stats: PolicyStats, where: str = "") -> None:
     """Raise :class:`~bayes_qse.errors.ConfigError` naming ``max_policies`` if any of the
     (possibly batched) statistics ran out of rows."""
@@ -253,10 +299,13 @@ def episode_information(theta: Array, model: Model, episode: Any) -> Array:
 __all__ = [
     "POLICY_BLOCK",
     "PolicyStats",
+    "ResponseCounts",
     "check_overflow",
     "policy_log_likelihood",
     "policy_stats_add",
     "policy_stats_from_dataset",
     "policy_stats_init",
+    "response_counts_add",
+    "response_counts_init",
     "episode_information",
 ]

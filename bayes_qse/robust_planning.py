@@ -518,6 +518,7 @@ def pessimistic_policy_value(
     reward_lower: Array,
     nu_lower: Array,
     nu_upper: Array,
+    value_bounds: tuple[Array, Array] | None = None,
 ) -> Array:
     """The worst-case value ``V[H+1,S]`` of a fixed ``policy[H,S,A]`` over a bounded model:
     transitions in L1 balls around ``p_hat`` (radius ``l1_radius[H,S,A,B]``), rewards
@@ -528,19 +529,23 @@ def pessimistic_policy_value(
 
     (docs/math.md §4, pessimistic side).  If the true model lies in the set, ``V_h <= V^pi_h``
     everywhere by backward induction: each step's minimum is at most the true model's value.
+    ``value_bounds = (low[H], high[H])`` clips each ``W_h`` as :func:`box_plan` does (PEVI's
+    truncation; still a lower bound when the true ``W_h`` lies in that range).
     """
     S = p_hat.shape[1]
 
     def step(v_next, inputs):
-        pi_h, p_h, rad_h, r_h, lo_h, up_h = inputs
+        pi_h, p_h, rad_h, r_h, lo_h, up_h, bounds_h = inputs
         nxt, _ = l1_extreme(p_h, rad_h, v_next, False)
-        q, _ = box_extreme(r_h + nxt, lo_h, up_h, False)
+        w = r_h + nxt
+        if bounds_h is not None:
+            w = jnp.clip(w, bounds_h[0], bounds_h[1])
+        q, _ = box_extreme(w, lo_h, up_h, False)
         return jnp.sum(pi_h * q, axis=-1), None
 
     v_end = jnp.zeros((S,), dtype=p_hat.dtype)
-    _, values = backward_scan(
-        step, v_end, (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper)
-    )
+    xs = (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper, value_bounds)
+    _, values = backward_scan(step, v_end, xs)
     return values
 
 

@@ -7,7 +7,9 @@ a windowed mass-matrix adaptation during warm-up).  All chains, and with ``batch
 datasets (SBC, coverage studies), advance together in one ``jit``-compiled ``scan`` of a
 ``vmap``-ped kernel step: no Python loop over chains or datasets.  With
 ``chain_method="parallel"`` the chains are split across the host's devices (e.g.
-``XLA_FLAGS=--xla_force_host_platform_device_count=4`` before JAX starts) by ``shard_map``.
+``XLA_FLAGS=--xla_force_host_platform_device_count=4`` before JAX starts) by ``shard_map``;
+``chain_method="sequential"`` runs them one after another (the same compiled one-chain loop
+each time: ``1/C`` of the memory, and the baseline of ``benchmarks/bench_chains.py``).
 
 Reproducible: each ``(dataset, chain)`` gets its own key from ``key``, and the run may be cut
 into chunks (for progress lines) that continue the same kernel state, so the draws do not
@@ -36,7 +38,7 @@ from .errors import BayesQSEInputError
 
 Array = jax.Array
 
-CHAIN_METHODS = ("vectorized", "parallel")
+CHAIN_METHODS = ("vectorized", "parallel", "sequential")
 
 
 class NUTSResult(NamedTuple):
@@ -126,8 +128,11 @@ def nuts(
         dense_mass: adapt a dense (True) or diagonal mass matrix.
         target_accept_prob: the dual-averaging target.
         max_tree_depth: NUTS tree-depth limit.
-        chain_method: ``"vectorized"`` (one device) or ``"parallel"`` (chains split over the
-            local devices; ``num_chains`` a multiple of their number).  Same draws either way.
+        chain_method: ``"vectorized"`` (one device), ``"parallel"`` (chains split over the
+            local devices; ``num_chains`` a multiple of their number) or ``"sequential"``
+            (one chain after another, each with its own key as above).  The same chains
+            whichever, up to round-off (a vmapped step rounds differently; along a long chain
+            the difference can grow: benchmarks/bench_chains.py).
         progress: ``True`` prints a line such as ``NUTS chain 1/1 warm-up 50/500`` to stderr
             after each tenth of the warm-up and of the sampling (``NUTS chains 1-4/4 ...``
             for several chains); a callable receives the lines instead.  Same draws either way.
@@ -145,30 +150,48 @@ def nuts(
         data = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], data)
     R, C = init.shape[0], int(num_chains)
     keys = _chain_keys(key, R if batched else None, C)
+    sequential = chain_method == "sequential"
     runner = _runner(
         log_density,
         int(num_warmup),
         bool(dense_mass),
         float(target_accept_prob),
         int(max_tree_depth),
-        chain_method,
+        "vectorized" if sequential else chain_method,
     )
-    states = runner.init(keys, jnp.broadcast_to(init[:, None], (R, C, init.shape[-1])), data)
     show = progress_printer(progress)
-    label = "NUTS chain 1/1" if C == 1 else f"NUTS chains 1-{C}/{C}"
-    states, _ = _scan_in_chunks(runner.run, states, data, int(num_warmup), f"{label} warm-up", show)
-    states, (z, div, steps) = _scan_in_chunks(
-        runner.run, states, data, int(num_samples), f"{label} sampling", show
+    # one group of all C chains, or (sequential) C groups of one chain each
+    groups = [slice(c, c + 1) for c in range(C)] if sequential else [slice(0, C)]
+    parts = []
+    for g in groups:
+        n = g.stop - g.start
+        start = jnp.broadcast_to(init[:, None], (R, n, init.shape[-1]))
+        states = runner.init(keys[:, g], start, data)
+        if C == 1:
+            label = "NUTS chain 1/1"
+        elif sequential:
+            label = f"NUTS chain {g.start + 1}/{C}"
+        else:
+            label = f"NUTS chains 1-{C}/{C}"
+        states, _ = _scan_in_chunks(
+            runner.run, states, data, int(num_warmup), f"{label} warm-up", show
+        )
+        states, (z, div, steps) = _scan_in_chunks(
+            runner.run, states, data, int(num_samples), f"{label} sampling", show
+        )
+        parts.append(
+            (
+                np.moveaxis(np.asarray(z), 0, 2),  # [R, n, M, d]
+                np.moveaxis(np.asarray(div), 0, 2),
+                np.moveaxis(np.asarray(steps), 0, 2),
+                np.asarray(states.mean_accept_prob),
+                np.asarray(states.adapt_state.step_size),
+            )
+        )
+    draws, diverging, num_steps, accept, step = (
+        np.concatenate(xs, axis=1) for xs in zip(*parts, strict=True)
     )
-    draws = np.moveaxis(np.asarray(z), 0, 2)  # [R, C, M, d]
-    out = NUTSResult(
-        draws=draws,
-        diverging=np.moveaxis(np.asarray(div), 0, 2),
-        num_steps=np.moveaxis(np.asarray(steps), 0, 2),
-        accept_prob=np.asarray(states.mean_accept_prob),
-        step_size=np.asarray(states.adapt_state.step_size),
-        ess=_ess(draws),
-    )
+    out = NUTSResult(draws, diverging, num_steps, accept, step, _ess(draws))
     return out if batched else NUTSResult(*(x[0] for x in out))
 
 

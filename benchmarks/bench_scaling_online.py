@@ -8,9 +8,10 @@ run for a shorter ``T``.  Myopic: ``thompson`` on the myopic game of the same sh
 ``T = 10^4`` episodes x 2 seeds, both schedules.  Settings: the ``online_regret`` full-run
 learner settings.
 
-"Time per episode at ``t``" is the best of ``--repeats`` replays of the chunk of ``chunk``
-episodes that ends at ``t`` (the runner is pure: a chunk replays from its saved state), per
-episode and seed.  The totals include compilation.
+"Time per episode at ``t``" is the best of ``--repeats`` plays of the chunk of ``chunk``
+episodes that ends at ``t`` (the runner is pure: a chunk replays from its saved state; the
+replays run after the whole run, alternating between the probed ``t``), per episode and seed.
+The totals include compilation.
 
     python benchmarks/bench_scaling_online.py            # updates docs/benchmarks.md
     python benchmarks/bench_scaling_online.py --quick    # a smoke test, no docs update
@@ -42,15 +43,17 @@ SHAPE = dict(n_states=5, n_leader_actions=3, n_follower_actions=3, horizon=4, fe
 
 def timed_run(game, refit: str, episodes: int, chunk: int, seeds, probes, repeats: int):
     """Play ``episodes`` episodes; returns ``(total_s, first_chunk_s, {t: s per episode per
-    seed}, final switches per seed)`` with the chunks ending at each ``t`` in ``probes``
-    replayed ``repeats`` times (best kept, not counted in the total)."""
+    seed}, final switches per seed)``.  The chunks ending at each ``t`` in ``probes`` are
+    replayed from their saved states ``repeats - 1`` times after the run, round-robin over
+    the probes (so that a change of the machine's load during the run does not bias one
+    ``t`` against another), and the best time is kept (replays not counted in the total)."""
     full = online_regret.FULL_CONFIG
     config = {k: full[k] for k in online_regret.LEARNER_KEYS}
     config.update(refit=refit, capacity=episodes)
     start = time.perf_counter()
     runner = OnlineRunner(game, "thompson", config, episodes=episodes, chunk=chunk)
     states = runner.init_states(seeds)
-    per_episode, total_replays, first = {}, 0.0, float("nan")
+    laps, saved, first = {}, {}, float("nan")
     for t0 in range(0, episodes, chunk):
         tick = time.perf_counter()
         new_states, rec = runner.run_chunk(states, seeds, t0)
@@ -59,16 +62,15 @@ def timed_run(game, refit: str, episodes: int, chunk: int, seeds, probes, repeat
         if t0 == 0:
             first = lap
         if t0 + chunk in probes:
-            r0 = time.perf_counter()
-            laps = [lap]
-            for _ in range(repeats - 1):
-                tick = time.perf_counter()
-                jax.block_until_ready(runner.run_chunk(states, seeds, t0)[1])
-                laps.append(time.perf_counter() - tick)
-            per_episode[t0 + chunk] = min(laps) / (chunk * len(seeds))
-            total_replays += time.perf_counter() - r0
+            laps[t0 + chunk], saved[t0] = [lap], states
         states = new_states
-    total = time.perf_counter() - start - total_replays
+    total = time.perf_counter() - start
+    for _ in range(repeats - 1):
+        for t0, st in saved.items():
+            tick = time.perf_counter()
+            jax.block_until_ready(runner.run_chunk(st, seeds, t0)[1])
+            laps[t0 + chunk].append(time.perf_counter() - tick)
+    per_episode = {t: min(v) / (chunk * len(seeds)) for t, v in laps.items()}
     assert runner.n_traces == 1
     return (
         total,
@@ -130,8 +132,9 @@ def run(args: argparse.Namespace) -> str:
         f"d={farsighted.feature_dim}, eta=2)`, farsighted and myopic; learner `thompson` with "
         f"the `online_regret` full-run settings (planner_steps={full['planner_steps']}, "
         f"newton_steps={full['newton_steps']}); {len(seeds)} seeds; `switch_factor` 2, "
-        f"`max_policies` 512. Time per episode: best of {args.repeats} replays of the chunk "
-        "ending at t, per episode and seed. Machine: "
+        f"`max_policies` 512. Time per episode: best of {args.repeats} plays of the chunk "
+        "ending at t (the replays after the run, alternating between the t), per episode and "
+        "seed. Machine: "
         f"{platform.machine()}, {os.cpu_count()} CPU cores (shared with other jobs while "
         f"measured), JAX {jax.__version__} CPU, bayes_qse {bayes_qse.__version__}.",
         "",

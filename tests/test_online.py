@@ -32,6 +32,7 @@ from bayes_qse.learners.common import (
 from bayes_qse.learners.online import optimistic_leader_reward, quantile_level
 from bayes_qse.optim import online_newton_step, positive_precision
 from bayes_qse.planning import policy_value
+from bayes_qse.policy_stats import ResponseCounts, response_counts_add
 from tests.reference import deterministic_policies, np_follower_response, np_policy_value
 
 
@@ -68,9 +69,17 @@ def _schedule_runner(game, schedule, episodes, chunk):
         "schedule",
         runner.learner.init,
         lambda state: table[state.buffer.count % len(schedule)],
-        lambda state, episode: state._replace(buffer=buffer_add(state.buffer, episode)),
+        lambda state, episode: state._replace(buffer=_store(state.buffer, episode)),
     )
     return runner
+
+
+def _store(data, episode):
+    """Store an episode in the learner's data: the running counts of a myopic follower
+    (``ResponseCounts``) or the episode buffer of a farsighted one."""
+    if isinstance(data, ResponseCounts):
+        return response_counts_add(data, episode)
+    return buffer_add(data, episode)
 
 
 def _np_value(game, pi):

@@ -14,6 +14,7 @@ from bayes_qse.errors import ConfigError
 from bayes_qse.games import random_game
 from bayes_qse.learners import GameSpec, LearnerConfig, OnlineRunner, make_learner
 from bayes_qse.policy_stats import (
+    ResponseCounts,
     check_overflow,
     episode_information,
     policy_log_likelihood,
@@ -294,3 +295,29 @@ def test_switching_seed_records_do_not_depend_on_the_batch():
     for field in ("regret", "theta_error", "switches"):
         np.testing.assert_array_equal(batch[field][4], alone[field][0])
     assert np.all(batch["switches"][:, -1] >= 1)
+
+
+def test_every_episode_myopic_learner_keeps_exact_running_counts():
+    """The every-episode learner facing a myopic follower keeps running counts
+    (``ResponseCounts``) instead of recounting an episode buffer: after each of a run's
+    episodes they equal a recount of the episodes so far by a NumPy loop, exactly (integers).
+    Catches: a response added at the wrong ``(h, s, a, b)`` (e.g. ``s_{h+1}`` for ``s_h``),
+    an episode counted twice or not at all, the first state not counted, or the learner
+    still storing episodes (the state would not be ``ResponseCounts``)."""
+    game = random_game(3, 3, 2, 3, 3, 4, eta=2.0, farsighted=False)
+    H, S, A, B = game.shape
+    learner = make_learner("greedy", GameSpec.from_game(game), {"capacity": 2})
+    update = jax.jit(learner.update)
+    state = learner.init(jax.random.PRNGKey(0))
+    assert isinstance(state.buffer, ResponseCounts)
+    counts, first = np.zeros((H, S, A, B)), np.zeros(S)
+    for t in range(12):  # more episodes than the capacity: the counts keep every episode
+        ep = jax.device_get(play_episode(game, learner.act(state), jax.random.PRNGKey(100 + t)))
+        for h in range(H):
+            counts[h, ep.states[h], ep.leader_actions[h], ep.follower_actions[h]] += 1
+        first[ep.states[0]] += 1
+        state = update(state, ep)
+        np.testing.assert_array_equal(np.asarray(state.buffer.counts), counts)
+        np.testing.assert_array_equal(np.asarray(state.buffer.first_state_counts), first)
+        assert int(state.buffer.count) == t + 1
+    assert counts.sum() == 12 * H and len(np.unique(np.nonzero(counts)[1])) > 1

@@ -142,6 +142,9 @@ def test_offline_model_free_leader_on_patrol():
     assert rho @ v1 - np_policy_value(P, r, rho, nu, plug.policy) < 0.02
     pess = fit_offline("mle-pessimistic-linear", data, spec)
     assert pess.lower_bound <= np_policy_value(P, r, rho, nu, pess.policy)
+    # PEVI's truncation: never below the trivial bound H * r_min (fails without it: the
+    # untruncated penalty carried through P_hat fell far below, e.g. -140 for H = 5)
+    assert pess.lower_bound >= H * -2.0 - 1e-9
     with pytest.raises(ConfigError, match="leader_model"):
         fit_offline("plugin", data, spec, {"leader_model": "nope"})
 

@@ -166,7 +166,9 @@ class LearnerConfig:
 
     Attributes:
         capacity: episodes the buffer holds (``>=`` the number of episodes to play, so the
-            likelihood uses all data).
+            likelihood uses all data).  Farsighted follower, ``refit="every"`` only: facing a
+            myopic follower the learner keeps running counts of every episode instead
+            (:class:`~bayes_qse.policy_stats.ResponseCounts`).
         prior_scale: ``sigma`` of the ``Normal(0, sigma^2 I)`` prior on ``theta`` (docs/math.md §2);
             the frequentist learners use the same ``1/sigma^2`` as a ridge penalty on the MLE
             (as in logistic bandits: it keeps the estimate finite before the data identify
@@ -211,7 +213,8 @@ class LearnerConfig:
             ``"tabular"`` (one-hot ``(s,a,b)``), :func:`bayes_qse.leader_model.lsvi_features`.
         lsvi_reg: the ridge ``lambda`` of LSVI's Gram matrices (``"linear"`` only).
         refit: ``"every"`` (default: refit and replan after every episode, the likelihood over
-            a buffer of ``capacity`` episodes) or ``"switching"`` (rarely-switching policies,
+            a buffer of ``capacity`` episodes, or over running counts for a myopic follower)
+            or ``"switching"`` (rarely-switching policies,
             :mod:`bayes_qse.learners.switching`: refit and announce a new policy only when the
             log-determinant of the information has grown by ``log(switch_factor)`` since the
             last switch; the likelihood runs on per-policy statistics, docs/math.md eq. 4').
@@ -310,7 +313,10 @@ class OnlineState(NamedTuple):
 
     Attributes:
         key: PRNG key (raw ``uint32[2]``) of the learner's own randomness.
-        buffer: the episodes played so far (fixed capacity, masked).
+        buffer: the data kept of the episodes played so far: an
+            :class:`~bayes_qse.data.EpisodeBuffer` (fixed capacity, masked; farsighted),
+            :class:`~bayes_qse.policy_stats.ResponseCounts` (myopic) or, with
+            ``refit="switching"``, per-policy statistics.
         leader_stats: sufficient statistics of the leader's own model (eq. 5).
         theta_hat: ``[d]`` current point estimate of ``theta`` (MAP / penalised MLE).
         precision: ``[d,d]`` observed Fisher information plus prior precision at

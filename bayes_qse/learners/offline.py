@@ -334,6 +334,7 @@ class PessimisticModel(NamedTuple):
     info: dict[str, Any]
     initial_dist: np.ndarray | None = None
     initial_l1_radius: float | None = None
+    value_bounds: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def pessimistic_model(
@@ -357,6 +358,7 @@ def pessimistic_model(
     nu_lo, nu_up = wald_response_box(
         jnp.asarray(spec.features), spec.eta, jnp.asarray(theta_hat), jnp.asarray(precision), beta
     )
+    value_bounds = None
     if spec.known_model:
         p_hat = np.asarray(spec.transitions)
         radius = np.zeros(spec.shape)
@@ -367,6 +369,10 @@ def pessimistic_model(
         radius = np.zeros(spec.shape)
         r_low = r_hat - penalty
         counts = None
+        # PEVI truncates Q_h to the range of the value from step h (docs/math.md eq. 5c): a
+        # lower bound still, since the true value lies in that range
+        steps = (spec.shape[0] - np.arange(spec.shape[0])).astype(float)
+        value_bounds = (steps * spec.reward_range[0], steps * spec.reward_range[1])
     else:
         counts, p_hat, r_hat, bonus, radius = empirical_leader_model(
             dataset, spec, d_part, cfg["reward_bound"]
@@ -399,6 +405,7 @@ def pessimistic_model(
         info,
         rho,
         rho_radius,
+        value_bounds,
     )
 
 
@@ -409,7 +416,8 @@ def pessimistic_plan(
     policy[H,S,A])``.
 
     ``penalty="box"``: :func:`~bayes_qse.robust_planning.box_plan` over the response box
-    ``[nu_lower, nu_upper]``, the L1 transition balls and ``reward_lower`` -- ``q_h(s,a)`` is
+    ``[nu_lower, nu_upper]``, the L1 transition balls and ``reward_lower`` (and, for the
+    model-free leader, PEVI's truncation to ``value_bounds``) -- ``q_h(s,a)`` is
     at most ``Q^pi_h(s,a)`` of the returned policy under every model in the set (see
     ``docs/math.md``).  ``penalty="first-order"`` (alias ``"ellipsoid"``):
     :func:`~bayes_qse.robust_planning.ellipsoid_bonus_plan` with the linearised penalty
@@ -426,6 +434,7 @@ def pessimistic_plan(
             jnp.asarray(model.nu_upper),
             False,
             jnp.asarray(model.l1_radius),
+            model.value_bounds,
         )
     if penalty not in ("first-order", "ellipsoid"):
         raise ConfigError(f"config: penalty must be 'box' or 'first-order', got {penalty!r}")
@@ -451,6 +460,7 @@ def certified_lower_bound(policy: Any, model: PessimisticModel, spec: GameSpec) 
         jnp.asarray(model.reward_lower),
         jnp.asarray(model.nu_lower),
         jnp.asarray(model.nu_upper),
+        model.value_bounds,
     )
     v0 = jnp.asarray(v[0])
     if model.initial_l1_radius is None:

@@ -27,10 +27,12 @@ for comparison: not optimistic at realistic radii) and ``mle-optimistic-theory``
 finite-sample radius instead of the chi-square one).
 
 Follower fit (all learners): the log-posterior ``L(theta) - |theta|^2 / (2 prior_scale^2)``
-on the masked :class:`~bayes_qse.data.EpisodeBuffer` (eq. 4), warm-started at the previous
-estimate: the MAP under ``Normal(0, prior_scale^2 I)`` (the frequentist ``mle-optimistic``
-uses the unpenalised MLE instead, see below).  Myopic follower:
-:func:`bayes_qse.inference.map_newton` to convergence (cheap: the likelihood runs on counts).
+(eq. 4), warm-started at the previous estimate: the MAP under ``Normal(0, prior_scale^2 I)``
+(the frequentist ``mle-optimistic`` uses the unpenalised MLE instead, see below).  Myopic
+follower: :func:`bayes_qse.inference.map_newton` to convergence on running response counts
+(:class:`~bayes_qse.policy_stats.ResponseCounts`, each episode added in ``O(H)``: a refit costs
+``O(H S A B)`` whatever ``t``, and no episode is stored).  Farsighted follower: the masked
+:class:`~bayes_qse.data.EpisodeBuffer` of ``capacity`` episodes.
 Farsighted follower: one damped Newton step per episode
 (:func:`~bayes_qse.optim.online_newton_step`), since each Hessian costs ``d`` soft
 Bellman recursions per stored episode.  The negative Hessian (eigenvalues floored at the prior
@@ -113,7 +115,12 @@ from ..likelihood import log_posterior
 from ..model import Model
 from ..optim import adam_ascent, newton_maximize, online_newton_step, positive_precision
 from ..planning import evaluate_policy, plan_myopic, policy_value, solve_qse, stepwise_policy
-from ..policy_stats import PolicyStats, policy_log_likelihood
+from ..policy_stats import (
+    PolicyStats,
+    policy_log_likelihood,
+    response_counts_add,
+    response_counts_init,
+)
 from ..robust_planning import (
     box_plan,
     draw_quantile,
@@ -216,8 +223,8 @@ def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
 
 
 def _first_state_counts(buffer: Any, n_states: int) -> Array:
-    """``[S]`` first-state counts of an :class:`EpisodeBuffer` or of the per-policy data of
-    ``refit="switching"`` (which keep them)."""
+    """``[S]`` first-state counts of an :class:`EpisodeBuffer`, or of the running counts and
+    per-policy data (which keep them)."""
     counts = getattr(buffer, "first_state_counts", None)
     if counts is not None:
         return counts
@@ -290,7 +297,10 @@ def _data_learner(
     fallback = 1.0 / cfg.prior_scale**2
 
     def init(key: Array) -> OnlineState:
-        buffer = buffer_init(cfg.capacity, H, S, A)
+        if spec.farsighted:
+            buffer = buffer_init(cfg.capacity, H, S, A)
+        else:
+            buffer = response_counts_init(spec.shape)
         stats = model.init(H, S, A, B)
         theta = jnp.zeros((d,))
         precision = prior_precision * jnp.eye(d)
@@ -298,8 +308,9 @@ def _data_learner(
         return OnlineState(key, buffer, stats, theta, precision, jnp.zeros((H, S, A)), uniform)
 
     def refit(state: OnlineState, data: Any, stats: Any) -> tuple[Array, Array]:
-        """``(theta, precision)`` fitted on ``data`` (an :class:`EpisodeBuffer` or, for
-        ``refit="switching"``, :class:`~bayes_qse.policy_stats.PolicyStats`)."""
+        """``(theta, precision)`` fitted on ``data``: an :class:`EpisodeBuffer` (farsighted),
+        :class:`~bayes_qse.policy_stats.ResponseCounts` (myopic) or, for
+        ``refit="switching"``, :class:`~bayes_qse.policy_stats.PolicyStats`."""
         if prior_precision > 0:
             lam = jnp.asarray(prior_precision)
         else:
@@ -326,7 +337,7 @@ def _data_learner(
             )
         else:
             theta, neg_hessian = map_newton(
-                data, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
+                data.counts, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
             )
         # the set's matrix: the Fisher information (ridge removed when it is not the prior's)
         fisher = neg_hessian - (lam - prior_precision) * jnp.eye(d)
@@ -339,8 +350,10 @@ def _data_learner(
     if cfg.refit == "switching":
         return switching_learner(name, spec, cfg, model, refit, plan, prior_precision)
 
+    add = buffer_add if spec.farsighted else response_counts_add
+
     def update(state: OnlineState, episode: Episode) -> OnlineState:
-        buffer = buffer_add(state.buffer, episode)
+        buffer = add(state.buffer, episode)
         stats = model.update(state.leader_stats, episode)
         theta, precision = refit(state, buffer, stats)
         key, k_plan = jax.random.split(state.key)
