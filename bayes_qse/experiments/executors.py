@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..progress import progress as progress_bar
-from .units import Unit, run_unit
+from .units import Unit, is_done, run_unit
 
 EXECUTORS = ("local", "ray")
 
@@ -42,15 +42,16 @@ def run_units(
     workers: int = 1,
     address: str | None = None,
     progress: bool = True,
-    done: int = 0,
     desc: str = "units",
 ) -> list[str]:
-    """Run every unit of ``units`` into ``out_dir`` with ``executor``; returns their keys in
-    completion order.  ``done``: units of the grid already finished (for the progress bar,
-    which counts over the whole grid); ``desc`` its label."""
+    """Run the unfinished units of ``units`` (the whole grid) into ``out_dir`` with
+    ``executor``; returns their keys in completion order.  Finished units are skipped and
+    counted as done by the progress bar (labelled ``desc``), which counts over the grid."""
     check_executor(executor, workers, address)
     out_dir = str(Path(out_dir).resolve())
-    bar = _bar(len(units) + done, done, progress, desc)
+    total = len(units)
+    units = [u for u in units if not is_done(out_dir, u)]
+    bar = _bar(total, total - len(units), progress, desc)
     finished: list[str] = []
     try:
         if not units:

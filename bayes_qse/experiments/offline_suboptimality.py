@@ -68,7 +68,7 @@ from ..planning import leader_value, solve_qse
 from .executors import check_executor, run_units
 from .offline_report import plot
 from .store import RunStore
-from .units import is_done, load_parts
+from .units import load_parts
 
 GAMES = ("linear", "tabular", "tempting", "large", "random-large")
 
@@ -410,10 +410,9 @@ def run(
     games, behaviours = config["games"], config["behaviours"]
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
     units = make_units(config, seeds)
-    todo = [u for u in units if not is_done(out_dir, u)]
     run_units(
-        todo, out_dir, executor=executor, workers=workers, address=address,
-        progress=progress, done=len(units) - len(todo), desc="offline_suboptimality",
+        units, out_dir, executor=executor, workers=workers, address=address,
+        progress=progress, desc="offline_suboptimality",
     )  # fmt: skip
     out = assemble(out_dir, config, units)
     G, K, R = len(games), len(behaviours), len(seeds)

@@ -84,7 +84,7 @@ from .online_units import (  # the unit kind and its game/runner, re-exported he
 )
 from .report import read_results
 from .store import RunStore
-from .units import is_done, load_parts
+from .units import load_parts
 
 GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
 #: Games outside the published run: ``large`` is the many-site patrol game
@@ -236,10 +236,9 @@ def run(
     check_executor(executor, workers, address)
     with RunStore(out_dir, "online_regret", config) as store:
         units = make_units(config)
-        todo = [u for u in units if not is_done(out_dir, u)]
         run_units(
-            todo, out_dir, executor=executor, workers=workers, address=address,
-            progress=progress, done=len(units) - len(todo), desc="online_regret",
+            units, out_dir, executor=executor, workers=workers, address=address,
+            progress=progress, desc="online_regret",
         )  # fmt: skip
         return _write_results(store, config, units)
 

@@ -43,7 +43,7 @@ from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
 from .online_units import LEARNER_KEYS, OnlineUnit, make_unit
 from .report import METHOD_COLORS
 from .store import RunStore
-from .units import is_done, load_parts
+from .units import load_parts
 
 NAME = "rationality_sweep"
 
@@ -198,10 +198,9 @@ def run(
     with RunStore(Path(out_dir), NAME, config) as store:
         widths, online = make_units(config)
         units = [*widths, *online.values()]
-        todo = [u for u in units if not is_done(out_dir, u)]
         run_units(
-            todo, out_dir, executor=executor, workers=workers, address=address,
-            progress=progress, done=len(units) - len(todo), desc=NAME,
+            units, out_dir, executor=executor, workers=workers, address=address,
+            progress=progress, desc=NAME,
         )  # fmt: skip
         return store.write_results("results", aggregate(store, config))
 

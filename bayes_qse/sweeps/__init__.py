@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..experiments.executors import EXECUTORS, check_executor, run_units
-from ..experiments.units import is_done, run_unit
+from ..experiments.units import run_unit
 from .gather import gather, normalised_score, open_results, paired_interval, write_results
 from .spec import Sweep, Unit, expand, load_spec
 from .store import bind
@@ -35,15 +35,13 @@ def run_sweep(
     sweep = expand(spec)
     check_executor(executor, workers, address)
     bind(sweep, out_dir)
-    todo = [u for u in sweep.units if not is_done(out_dir, u)]
     run_units(
-        todo,
+        sweep.units,
         out_dir,
         executor=executor,
         workers=workers,
         address=address,
         progress=progress,
-        done=len(sweep.units) - len(todo),
         desc="sweep units",
     )
     return write_results(out_dir, sweep)
