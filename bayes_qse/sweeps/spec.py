@@ -203,6 +203,18 @@ def _make_unit(base, seeds, record, game, learner, T, eta, radius) -> Unit:
     return make_unit(base, game, learner, T, seeds, record, eta, radius)
 
 
+def _grid(spec: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, ...]) -> dict:
+    """The spec's ``[grid]`` table, checked: a table, no unknown axis, every required one."""
+    grid = spec.get("grid")
+    if not isinstance(grid, dict):
+        raise ConfigError("spec: missing the [grid] table")
+    _unknown(grid, allowed, "grid")
+    for key in required:
+        if key not in grid:
+            raise ConfigError(f"spec: grid.{key} is missing")
+    return grid
+
+
 def expand(spec: dict[str, Any]) -> Sweep:
     """Validate ``spec`` and expand it into units (every unit is checked before any runs).
 
@@ -218,13 +230,7 @@ def expand(spec: dict[str, Any]) -> Sweep:
     if kind == "offline":
         return _expand_offline(spec)
     _unknown(spec, TOP_KEYS, "top level")
-    grid = spec.get("grid")
-    if not isinstance(grid, dict):
-        raise ConfigError("spec: missing the [grid] table")
-    _unknown(grid, GRID_KEYS, "grid")
-    for key in REQUIRED_GRID:
-        if key not in grid:
-            raise ConfigError(f"spec: grid.{key} is missing")
+    grid = _grid(spec, GRID_KEYS, REQUIRED_GRID)
     record = tuple(spec.get("record", EpisodeRecord._fields))
     for field in record:
         if field not in EpisodeRecord._fields:
@@ -254,13 +260,7 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
     """An offline spec: ``offline_suboptimality`` units, one per ``(game, behaviour, seed)``
     of the grid, with that experiment's settings (its defaults, then ``[settings]``)."""
     _unknown(spec, OFFLINE_TOP_KEYS, "top level")
-    grid = spec.get("grid")
-    if not isinstance(grid, dict):
-        raise ConfigError("spec: missing the [grid] table")
-    _unknown(grid, OFFLINE_GRID_KEYS, "grid")
-    for key in OFFLINE_GRID_KEYS:
-        if key not in grid:
-            raise ConfigError(f"spec: grid.{key} is missing")
+    grid = _grid(spec, OFFLINE_GRID_KEYS, OFFLINE_GRID_KEYS)
     settings = spec.get("settings", {})
     if not isinstance(settings, dict):
         raise ConfigError("spec: settings must be a table")
