@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from bayes_qse.io import atomic_write_text
 
@@ -20,3 +21,12 @@ def write_section(section: str, text: str, path: Path = DOCS) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
     atomic_write_text(path, new.rstrip("\n") + "\n")
+
+
+def publish(section: str, text: str, args: Any) -> None:
+    """Print a benchmark's ``text`` and, unless ``args.no_write`` or ``args.quick`` (a smoke
+    test), write it as its section of ``docs/benchmarks.md``."""
+    print()
+    print(text)
+    if not args.no_write and not args.quick:
+        write_section(section, text)

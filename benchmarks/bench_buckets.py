@@ -34,7 +34,7 @@ import warnings  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from _report import write_section  # noqa: E402
+from _report import publish  # noqa: E402
 
 import bayes_qse  # noqa: E402
 from bayes_qse.data import simulate  # noqa: E402
@@ -189,10 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.sites, args.dataset_sizes, args.episodes = [10, 12], [50, 100], 50
     text = run(args)
-    print()
-    print(text)
-    if not args.no_write and not args.quick:
-        write_section(SECTION, text)
+    publish(SECTION, text, args)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _report import write_section
+from _report import publish
 
 import bayes_qse
 from bayes_qse.data import simulate
@@ -169,10 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         args.chains, args.warmup, args.samples, args.repeats = [2], 50, 50, 1
         args.far_episodes, args.far_iters = 8, 20
     text = run(args)
-    print()
-    print(text)
-    if not args.no_write and not args.quick:
-        write_section(SECTION, text)
+    publish(SECTION, text, args)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import warnings
 
 import jax
 import numpy as np
-from _report import write_section
+from _report import publish
 
 import bayes_qse
 from bayes_qse.data import simulate
@@ -191,10 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.episodes, args.samples, args.warmup, args.repeats = 100, 100, 100, 1
     text, _ = run(args)
-    print()
-    print(text)
-    if not args.no_write and not args.quick:
-        write_section(SECTION, text)
+    publish(SECTION, text, args)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import platform
 import time
 
 import jax
-from _report import write_section
+from _report import publish
 
 import bayes_qse
 from bayes_qse.experiments import online_regret
@@ -122,10 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.episodes, args.chunk, args.seeds, args.repeats = 20, 10, 2, 1
     text = run(args)
-    print()
-    print(text)
-    if not args.no_write and not args.quick:
-        write_section(SECTION, text)
+    publish(SECTION, text, args)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _report import write_section
+from _report import publish
 
 import bayes_qse  # noqa: F401  (enables float64)
 from bayes_qse.games import random_game
@@ -247,10 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         args.draws, args.states, args.horizon, args.repeats = [1, 8], 5, 3, 2
         args.farsighted_draws = 2
     text, _ = run(args)
-    print()
-    print(text)
-    if not args.no_write and not args.quick:
-        write_section(SECTION, text)
+    publish(SECTION, text, args)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import time
 
 import jax
 import numpy as np
-from _report import write_section
+from _report import publish
 
 import bayes_qse
 from bayes_qse.experiments import online_regret
@@ -173,10 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         args.episodes, args.chunk, args.baseline_episodes, args.baseline_chunk = 100, 10, 20, 10
         args.myopic_episodes, args.myopic_chunk, args.repeats = 40, 10, 1
     text = run(args)
-    print()
-    print(text)
-    if not args.no_write and not args.quick:
-        write_section(SECTION, text)
+    publish(SECTION, text, args)
 
 
 if __name__ == "__main__":
