@@ -294,6 +294,12 @@ def l1_extreme(
     return jnp.sum(p * v, axis=-1), p
 
 
+def _truncate(w: Array, bounds_h: tuple[Array, Array] | None) -> Array:
+    """``clip(W_h, low_h, high_h)``: LSVI-UCB's / PEVI's truncation of the target to the range
+    of the value from step ``h`` (docs/math.md eq. 5c); ``W_h`` unchanged without bounds."""
+    return w if bounds_h is None else jnp.clip(w, bounds_h[0], bounds_h[1])
+
+
 @jax.jit
 def box_plan(
     model: Model,
@@ -338,10 +344,7 @@ def box_plan(
             nxt = _next_value(p_h, v_next)
         else:
             nxt, _ = l1_extreme(p_h, rad_h, v_next, optimistic)
-        w = r_h + nxt
-        if bounds_h is not None:
-            w = jnp.clip(w, bounds_h[0], bounds_h[1])
-        q, _ = box_extreme(w, lo_h, up_h, optimistic)
+        q, _ = box_extreme(_truncate(r_h + nxt, bounds_h), lo_h, up_h, optimistic)
         return q
 
     v_end = jnp.zeros((S,), dtype=leader_reward.dtype)
@@ -537,10 +540,7 @@ def pessimistic_policy_value(
     def step(v_next, inputs):
         pi_h, p_h, rad_h, r_h, lo_h, up_h, bounds_h = inputs
         nxt, _ = l1_extreme(p_h, rad_h, v_next, False)
-        w = r_h + nxt
-        if bounds_h is not None:
-            w = jnp.clip(w, bounds_h[0], bounds_h[1])
-        q, _ = box_extreme(w, lo_h, up_h, False)
+        q, _ = box_extreme(_truncate(r_h + nxt, bounds_h), lo_h, up_h, False)
         return jnp.sum(pi_h * q, axis=-1), None
 
     v_end = jnp.zeros((S,), dtype=p_hat.dtype)
