@@ -294,6 +294,14 @@ def l1_extreme(
     return jnp.sum(p * v, axis=-1), p
 
 
+def value_range_bounds(horizon: int, reward_range: tuple[float, float]) -> tuple[Array, Array]:
+    """``(low[H], high[H])`` with ``low_h = (H - h) r_min``, ``high_h = (H - h) r_max``: the range
+    of the value from step ``h`` (0-based), the ``value_bounds`` of :func:`box_plan` and
+    :func:`pessimistic_policy_value` (docs/math.md eq. 5c)."""
+    steps = (horizon - jnp.arange(horizon)).astype(jnp.float64)
+    return steps * reward_range[0], steps * reward_range[1]
+
+
 def _truncate(w: Array, bounds_h: tuple[Array, Array] | None) -> Array:
     """``clip(W_h, low_h, high_h)``: LSVI-UCB's / PEVI's truncation of the target to the range
     of the value from step ``h`` (docs/math.md eq. 5c); ``W_h`` unchanged without bounds."""
@@ -565,4 +573,5 @@ __all__ = [
     "plan_draws_farsighted_arrays",
     "quantile_plan",
     "validate_box",
+    "value_range_bounds",
 ]

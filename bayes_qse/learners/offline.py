@@ -97,6 +97,7 @@ from ..robust_planning import (
     l1_extreme,
     pessimistic_policy_value,
     quantile_plan,
+    value_range_bounds,
 )
 from ..sets import chi2_radius, ellipsoid_response_box, fisher_rank, wald_response_box
 from .behaviour import (
@@ -371,8 +372,7 @@ def pessimistic_model(
         counts = None
         # PEVI truncates Q_h to the range of the value from step h (docs/math.md eq. 5c): a
         # lower bound still, since the true value lies in that range
-        steps = (spec.shape[0] - np.arange(spec.shape[0])).astype(float)
-        value_bounds = (steps * spec.reward_range[0], steps * spec.reward_range[1])
+        value_bounds = value_range_bounds(spec.shape[0], spec.reward_range)
     else:
         counts, p_hat, r_hat, bonus, radius = empirical_leader_model(
             dataset, spec, d_part, cfg["reward_bound"]

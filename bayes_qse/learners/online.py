@@ -31,9 +31,8 @@ Follower fit (all learners): the log-posterior ``L(theta) - |theta|^2 / (2 prior
 (the frequentist ``mle-optimistic`` uses the unpenalised MLE instead, see below).  Myopic
 follower: :func:`bayes_qse.inference.map_newton` to convergence on running response counts
 (:class:`~bayes_qse.policy_stats.ResponseCounts`, each episode added in ``O(H)``: a refit costs
-``O(H S A B)`` whatever ``t``, and no episode is stored).  Farsighted follower: the masked
-:class:`~bayes_qse.data.EpisodeBuffer` of ``capacity`` episodes.
-Farsighted follower: one damped Newton step per episode
+``O(H S A B)`` whatever ``t``, and no episode is stored).  Farsighted follower: on the masked
+:class:`~bayes_qse.data.EpisodeBuffer` of ``capacity`` episodes, one damped Newton step per episode
 (:func:`~bayes_qse.optim.online_newton_step`), since each Hessian costs ``d`` soft
 Bellman recursions per stored episode.  The negative Hessian (eigenvalues floored at the prior
 precision, :func:`~bayes_qse.optim.positive_precision`) is both the Laplace posterior
@@ -127,6 +126,7 @@ from ..robust_planning import (
     ellipsoid_bonus_plan,
     l1_extreme,
     quantile_plan,
+    value_range_bounds,
 )
 from ..sets import chi2_radius_table, identified_split, theory_radius_jax, wald_response_box
 from .common import (
@@ -501,7 +501,7 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     split = confidence_split(spec, cfg)
     beta_of = follower_radius(spec, cfg, 1.0 - split["follower"])
     lo, hi = spec.reward_range
-    steps_left = (H - jnp.arange(H)).astype(jnp.float64)  # [H]: LSVI-UCB's truncation (5c)
+    bounds = value_range_bounds(H, spec.reward_range) if linear else None  # LSVI-UCB (5c)
 
     def plan(key, theta, precision, stats, logits, buffer):
         p_hat, r_hat = model.mean(stats)
@@ -517,7 +517,6 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
                     reward = jnp.minimum(r_hat + bonus.reward, hi)
                 radius = None if spec.known_model or linear else bonus.l1_radius
                 optimistic = Model(features, spec.eta, p_hat, reward)
-                bounds = (steps_left * lo, steps_left * hi) if linear else None
                 _, _, policy = box_plan(optimistic, nu_lo, nu_up, True, radius, bounds)
                 return policy, logits
             cov = jnp.linalg.pinv(precision, hermitian=True)
