@@ -95,6 +95,37 @@ def test_model_free_leader_learns_on_large_patrol():
     assert late < 0.25 * uniform_regret, (late, uniform_regret)
 
 
+def test_mle_optimistic_truncates_only_the_model_free_targets(monkeypatch):
+    """``mle-optimistic-linear`` hands ``box_plan`` LSVI-UCB's truncation, ``(H - h) r_min`` to
+    ``(H - h) r_max`` for ``h = 0..H-1`` (typed out here), and the tabular ``mle-optimistic``
+    none.  Fails if the learner drops the bounds, passes them to the tabular leader, or builds
+    them from the wrong step or reward range."""
+    import bayes_qse.learners.online as online
+
+    seen: dict[str, object] = {}
+    real = online.box_plan
+
+    def spy(*args):
+        seen["bounds"] = args[5] if len(args) > 5 else None
+        return real(*args)
+
+    monkeypatch.setattr(online, "box_plan", spy)
+    g = patrol_large_game(n_sites=10, horizon=2)
+    expected = (np.array([-4.0, -2.0]), np.array([2.0, 1.0]))
+    for learner, want in (("mle-optimistic-linear", expected), ("mle-optimistic", None)):
+        seen.clear()
+        run_online(
+            g, learner, episodes=2, seeds=[0], chunk=2, reward_range=(-2.0, 1.0),
+            initial_dist="game",
+        )  # fmt: skip
+        assert "bounds" in seen, learner
+        if want is None:
+            assert seen["bounds"] is None
+        else:
+            np.testing.assert_array_equal(np.asarray(seen["bounds"][0]), want[0])
+            np.testing.assert_array_equal(np.asarray(seen["bounds"][1]), want[1])
+
+
 def test_core_runs_on_mid_size_random_large():
     """Planner, MLE and Laplace on a mid-size ``random-large`` instance: finite and the MLE
     close to the truth (fails if a step builds per-episode ``[T,H,S,A,B]`` tensors that
