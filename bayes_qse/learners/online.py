@@ -319,15 +319,17 @@ def _data_learner(
         if isinstance(data, PolicyStats):
             # rare refits (docs/math.md eq. 4'): damped Newton to convergence on the statistics
             transitions = model.mean(stats)[0] if spec.farsighted else None
-            objective = lambda th: (
-                policy_log_likelihood(
-                    th, Model(features, eta, transitions, farsighted=spec.farsighted), data
+            follower = Model(features, eta, transitions, farsighted=spec.farsighted)
+
+            def fit(ridge_now):
+                objective = lambda th: (
+                    policy_log_likelihood(th, follower, data) - 0.5 * ridge_now * th @ th
                 )
-                - 0.5 * lam * th @ th
-            )
-            theta, _, neg_hessian, _, _ = newton_maximize(
-                objective, state.theta_hat, cfg.newton_steps
-            )
+                theta, _, neg_h, _, _ = newton_maximize(
+                    objective, state.theta_hat, cfg.newton_steps
+                )
+                return theta, neg_h
+
         elif spec.farsighted:
             transitions = model.mean(stats)[0]
             fitted = Model(features, eta, transitions, farsighted=True)
@@ -335,10 +337,31 @@ def _data_learner(
             theta, neg_hessian = online_newton_step(
                 objective, state.theta_hat, jnp.maximum(lam, 1e-6), precision_floor=0.0
             )
+            fit = None
         else:
-            theta, neg_hessian = map_newton(
-                data.counts, features, None, eta, lam, state.theta_hat, n_steps=cfg.newton_steps
-            )
+
+            def fit(ridge_now):
+                return map_newton(
+                    data.counts, features, None, eta, ridge_now, state.theta_hat,
+                    n_steps=cfg.newton_steps,
+                )  # fmt: skip
+
+        if fit is not None:
+            theta, neg_hessian = fit(lam)
+            if prior_precision == 0:
+                # the unpenalised MLE is kept only where it is identified at its own point
+                # (every eigenvalue of its Fisher information >= 1 / prior_scale^2): on a
+                # likelihood that still rises along a ray (quasi-separated data) Newton walks
+                # off towards |theta| -> infinity, where the follower is near-deterministic and
+                # the fit says nothing; the ridge fit is used instead (docs/math.md,
+                # "Unpenalised MLE")
+                weakest_fit = jnp.linalg.eigvalsh(0.5 * (neg_hessian + neg_hessian.T))[0]
+                unidentified = (lam == 0.0) & (weakest_fit < fallback)
+                theta, neg_hessian, lam = jax.lax.cond(
+                    unidentified,
+                    lambda: (*fit(jnp.asarray(fallback)), jnp.asarray(fallback)),
+                    lambda: (theta, neg_hessian, jnp.asarray(lam, jnp.float64)),
+                )
         # the set's matrix: the Fisher information (ridge removed when it is not the prior's)
         fisher = neg_hessian - (lam - prior_precision) * jnp.eye(d)
         precision = positive_precision(fisher, prior_precision)
