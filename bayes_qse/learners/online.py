@@ -128,7 +128,13 @@ from ..robust_planning import (
     quantile_plan,
     value_range_bounds,
 )
-from ..sets import chi2_radius_table, identified_split, theory_radius_jax, wald_response_box
+from ..sets import (
+    chi2_radius_table,
+    identified_split,
+    lr_response_box,
+    theory_radius_jax,
+    wald_response_box,
+)
 from .common import (
     GameSpec,
     Learner,
@@ -242,7 +248,7 @@ def _frequentist_leader_model(spec: GameSpec, cfg: LearnerConfig):
         return KnownModel(spec.transitions, spec.leader_reward)
     if cfg.leader_model == "linear":
         return linear_leader_model(spec, cfg)
-    return EmpiricalBonusModel("hoeffding", spec.reward_range)
+    return EmpiricalBonusModel(cfg.reward_bound, spec.reward_range)
 
 
 def optimistic_leader_reward(model: Any, stats: Any, spec: GameSpec, delta: float) -> Array:
@@ -441,22 +447,41 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
 
 def follower_radius(
     spec: GameSpec, cfg: LearnerConfig, level: float
-) -> Callable[[Array, Array], Array]:
-    """``beta(rank, n_obs)``: the squared radius of ``mle-optimistic``'s Wald set at ``level``.
+) -> Callable[[Array, Array, Array], Array]:
+    """``beta(rank, n_obs, t)``: the squared radius of ``mle-optimistic``'s follower set at
+    ``level`` after ``t`` episodes (``n_obs = H t`` observations).
 
-    ``radius="chi2"``: ``chi2_rank(level)``, the degrees of freedom being the Fisher rank
-    (the number of directions the data identify; docs/math.md eq. 4).  ``radius="theory"``:
+    ``radius="chi2"``: the Wald set's ``chi2_rank(level)``, the degrees of freedom being the
+    Fisher rank (the number of directions the data identify; docs/math.md eq. 4), constant in
+    ``t``.  ``radius="theory"``: the likelihood-ratio set's
     :func:`bayes_qse.sets.theory_radius` with ``n_obs`` follower observations, the class
-    ``||theta|| <= theta_bound`` and the Lipschitz constant ``2 eta max ||phi||`` of one
-    log-response, growing like ``d log n``.
+    ``||theta|| <= theta_bound``, the Lipschitz constant ``2 eta max ||phi||`` of one
+    log-response and the union bound over episodes ``delta_t = (1 - level) / (t (t + 1))``,
+    growing like ``d log n + 2 log t``.
     """
     d = spec.feature_dim
     if cfg.radius == "chi2":
         table = jnp.asarray(chi2_radius_table(d, level))
-        return lambda rank, n_obs: table[rank]
+        return lambda rank, n_obs, t: table[rank]
     phi = np.asarray(spec.features)
     lipschitz = 2.0 * float(spec.eta) * float(np.sqrt((phi**2).sum(-1)).max())
-    return lambda rank, n_obs: theory_radius_jax(d, n_obs, level, cfg.theta_bound, lipschitz)
+
+    def beta(rank, n_obs, t):
+        t = jnp.maximum(jnp.asarray(t, jnp.float64), 1.0)
+        delta_t = (1.0 - level) / (t * (t + 1.0))
+        return theory_radius_jax(d, n_obs, delta_t, cfg.theta_bound, lipschitz)
+
+    return beta
+
+
+def myopic_response_counts(buffer: Any) -> Array:
+    """``[H,S,A,B]`` a myopic follower's response counts from a learner's data: running
+    :class:`~bayes_qse.policy_stats.ResponseCounts`, or the per-policy statistics of a
+    rarely-switching learner summed over policies (a myopic response ignores the policy)."""
+    stats = getattr(buffer, "stats", None)
+    if stats is not None:
+        return jnp.sum(stats.counts, axis=0)
+    return buffer.counts
 
 
 def confidence_split(spec: GameSpec, cfg: LearnerConfig) -> dict[str, float]:
@@ -507,10 +532,16 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         p_hat, r_hat = model.mean(stats)
         bonus = model.bonus(stats, split["leader"])
         rank = jnp.sum(identified_split(precision)[2])
-        beta = beta_of(rank, H * buffer.count)
+        beta = beta_of(rank, H * buffer.count, buffer.count)
         if not spec.farsighted:
             if cfg.optimism == "box":
-                nu_lo, nu_up = wald_response_box(features, spec.eta, theta, precision, beta)
+                if cfg.radius == "theory":  # the LR set: its certified outer box (eq. 6d)
+                    counts = myopic_response_counts(buffer)
+                    nu_lo, nu_up, _ = lr_response_box(
+                        features, spec.eta, counts, theta, beta, cfg.theta_bound
+                    )
+                else:  # the Wald set at its chi-square radius
+                    nu_lo, nu_up = wald_response_box(features, spec.eta, theta, precision, beta)
                 if linear:  # LSVI: the bonus covers the whole target r + V (eq. 5c)
                     reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
                 else:
@@ -529,12 +560,18 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
             return policy, logits
         reward = optimistic_leader_reward(model, stats, spec, split["leader"])
         start = stepwise_policy(Model(features, spec.eta, p_hat, reward), theta)
+        if cfg.radius == "theory":
+            # no outer ellipsoid of a farsighted LR set is certified (its log-odds are not
+            # linear in theta): the whole class ||theta|| <= theta_bound, which contains it
+            centre, set_matrix = jnp.zeros_like(theta), jnp.zeros_like(precision)
+        else:
+            centre, set_matrix = theta, precision
         return joint_optimistic_plan(
             spec,
             cfg,
             key,
-            theta,
-            precision,
+            centre,
+            set_matrix,
             beta,
             p_hat,
             reward,
