@@ -517,10 +517,8 @@ def empirical_leader_model(
     (:class:`EmpiricalBonusModel`); ``spec`` gives ``shape`` and ``reward_range`` (a
     :class:`~bayes_qse.learners.common.GameSpec`).
 
-    ``reward_bound``: ``"hoeffding"`` or ``"bernstein"`` (empirical Bernstein) reward bonuses
-    at ``delta``, or ``"best"``: the smaller of the two, each at ``delta / 2`` (both hold
-    together with probability ``>= 1 - delta``, so the smaller is valid; it is much tighter
-    than Hoeffding when the rewards vary little and cells are visited often).
+    ``reward_bound``: the ``kind`` of :class:`EmpiricalBonusModel` (one of
+    :data:`REWARD_BOUNDS`; ``"best"`` is much tighter than Hoeffding when rewards vary little).
 
     Returns ``(counts[H,S,A,B], p_hat[H,S,A,B,S], r_hat[H,S,A,B], reward_bonus, l1_radius)``;
     unseen cells get the uniform kernel and the mid-range reward.  With ``delta``, the bonuses
