@@ -43,9 +43,9 @@ from .errors import BayesQSEInputError, ConfigError
 
 Array = jax.Array
 
-#: Reward bonuses of :class:`EmpiricalBonusModel` (online ``mle-optimistic`` and offline
-#: ``mle-pessimistic``): Hoeffding, empirical Bernstein, or per cell the smaller of the two.
-REWARD_BOUNDS = ("hoeffding", "bernstein", "best")
+#: Reward bonuses of :class:`EmpiricalBonusModel` (online ``mle-optimistic``, offline
+#: ``mle-pessimistic``): Hoeffding, empirical Bernstein, the smaller of the two, or none.
+REWARD_BOUNDS = ("hoeffding", "bernstein", "best", "deterministic")
 
 
 class TabularStats(NamedTuple):
@@ -318,6 +318,7 @@ class EmpiricalBonusModel:
     * ``kind="best"``: per cell the smaller of the two, each at ``delta / 2`` (both hold
       together with probability ``>= 1 - delta``; the Bernstein term decays like ``1 / n`` when
       the rewards vary little, deterministic rewards included);
+    * ``kind="deterministic"``: 0 once visited (the leader knows her rewards are deterministic);
 
     each capped at ``R`` (``R`` where there are too few visits); the transition radius is the
     Weissman L1 bound :func:`weissman_l1_radius` at ``delta / (H S A B)`` (the same union
@@ -375,6 +376,8 @@ class EmpiricalBonusModel:
 
         if self.kind == "best":
             b = jnp.minimum(hoeffding(delta / 2), bernstein(delta / 2))
+        elif self.kind == "deterministic":
+            b = jnp.where(n > 0, 0.0, width)
         else:
             b = hoeffding(delta) if self.kind == "hoeffding" else bernstein(delta)
         # the L1 radius takes the same union bound over the ``n.size`` cells as the rewards
@@ -517,9 +520,7 @@ def empirical_leader_model(
     (:class:`EmpiricalBonusModel`); ``spec`` gives ``shape`` and ``reward_range`` (a
     :class:`~bayes_qse.learners.common.GameSpec`).
 
-    ``reward_bound``: the ``kind`` of :class:`EmpiricalBonusModel` (one of
-    :data:`REWARD_BOUNDS`; ``"best"`` is much tighter than Hoeffding when rewards vary little).
-
+    ``reward_bound``: the ``kind`` of :class:`EmpiricalBonusModel`, one of :data:`REWARD_BOUNDS`.
     Returns ``(counts[H,S,A,B], p_hat[H,S,A,B,S], r_hat[H,S,A,B], reward_bonus, l1_radius)``;
     unseen cells get the uniform kernel and the mid-range reward.  With ``delta``, the bonuses
     hold simultaneously over all ``K = H S A B`` cells with probability ``>= 1 - delta`` each

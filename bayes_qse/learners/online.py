@@ -24,7 +24,8 @@ learner                rule
 
 Variants (:data:`LEARNER_VARIANTS`): ``mle-optimistic-first-order`` (the linearised bonus,
 for comparison: not optimistic at realistic radii) and ``mle-optimistic-theory`` (the paper's
-finite-sample radius instead of the chi-square one).
+likelihood-ratio set at its finite-sample radius, union-bounded over episodes, instead of the
+Wald set at the chi-square radius).
 
 Follower fit (all learners): the log-posterior ``L(theta) - |theta|^2 / (2 prior_scale^2)``
 (eq. 4), warm-started at the previous estimate: the MAP under ``Normal(0, prior_scale^2 I)``
@@ -43,7 +44,8 @@ policy.
 Leader model (eq. 5; :mod:`bayes_qse.leader_model`): the Bayesian learners use
 :class:`~bayes_qse.leader_model.DirichletNormalModel` (means for ``greedy``, draws for the
 others); ``mle-optimistic`` uses :class:`~bayes_qse.leader_model.EmpiricalBonusModel`
-(Hoeffding reward bonus, Weissman L1 radius); with a known model (planning mode) all use
+(reward bonus ``reward_bound``, by default the smaller of Hoeffding and empirical Bernstein;
+Weissman L1 radius); with a known model (planning mode) all use
 :class:`~bayes_qse.leader_model.KnownModel`.  ``leader_model="linear"`` (the ``-linear``
 variants) makes every learner model-free: :class:`~bayes_qse.leader_model.LinearLSVI` on
 leader features (docs/math.md §3.1), its weight posterior for the Bayesian learners and the
@@ -58,13 +60,17 @@ dominated the cost of an episode).
   <= beta}`` with ``I`` the observed Fisher information.  Directions the data leave
   unidentified (the null space of ``I``) stay unbounded, and the records say how many
   directions are identified.  ``radius="chi2"``: ``beta = chi2_r(level)`` with ``r`` the
-  Fisher rank; ``radius="theory"``: the paper's finite-sample radius, growing with ``t``
-  (:func:`follower_radius`).  ``delta = 1 - confidence_level`` is split by a union bound among
+  Fisher rank; ``radius="theory"``: the paper's likelihood-ratio set at its finite-sample
+  radius, growing with ``t`` (:func:`follower_radius`), planned over its certified outer box
+  (:func:`bayes_qse.sets.lr_response_box`, docs/math.md eq. 6e; farsighted: the class
+  ``||theta|| <= theta_bound``).  While some direction is less informed than the prior, the
+  fit borrows the prior's ridge: on a game with many parameters (``tabular``, ``d = 27``) that
+  is most of a 1000-episode run.  ``delta = 1 - confidence_level`` is split by a union bound among
   the follower, the leader's rewards, transitions and initial distribution
   (:func:`confidence_split`), each tabular part over its ``H S A B`` cells.
 - *Myopic follower*, ``optimism="box"`` (default): one pass of backward induction over the
   exact response box of the Wald set, jointly with extended value iteration over the L1
-  transition balls and Hoeffding reward bonuses (:func:`bayes_qse.robust_planning.box_plan`):
+  transition balls and the reward bonuses (:func:`bayes_qse.robust_planning.box_plan`):
   valid optimism at any radius.  ``optimism="first-order"``: the linearised bonus
   ``E_nu[W] + sqrt(beta) ||grad_theta E_nu[W]||_{I^+}``
   (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), which is *not* an upper bound at
@@ -254,7 +260,7 @@ def _frequentist_leader_model(spec: GameSpec, cfg: LearnerConfig):
 def optimistic_leader_reward(model: Any, stats: Any, spec: GameSpec, delta: float) -> Array:
     """``r_hat + b_r + l1_radius * span_{h+1} / 2`` ``[H,S,A,B]``: the leader's own optimism
     folded into the reward, so that ``r + P_hat V`` upper-bounds ``r + P V`` over the model's
-    confidence set (Hoeffding reward bonus, Weissman L1 ball; ``span_{h+1}`` the range of the
+    confidence set (reward bonus, Weissman L1 ball; ``span_{h+1}`` the range of the
     value from step ``h+1``).  Zero bonus for a known model."""
     _, r_hat = model.mean(stats)
     bonus = model.bonus(stats, delta)
@@ -513,7 +519,7 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     ``{(theta - theta_hat)' I (theta - theta_hat) <= beta}``, ``beta`` from
     :func:`follower_radius`.  Myopic follower, ``optimism="box"``: backward induction over
     the exact response box of the set (:func:`bayes_qse.sets.wald_response_box`) jointly with
-    extended value iteration over the L1 transition balls and the Hoeffding reward bonus
+    extended value iteration over the L1 transition balls and the reward bonus
     (:func:`bayes_qse.robust_planning.box_plan`): ``Q_h(s,a)`` is at least the best value any
     model in the sets gives, at any radius.  ``optimism="first-order"``: the linearised bonus
     (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), for comparison only.
@@ -535,7 +541,7 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         beta = beta_of(rank, H * buffer.count, buffer.count)
         if not spec.farsighted:
             if cfg.optimism == "box":
-                if cfg.radius == "theory":  # the LR set: its certified outer box (eq. 6d)
+                if cfg.radius == "theory":  # the LR set: its certified outer box (eq. 6e)
                     counts = myopic_response_counts(buffer)
                     nu_lo, nu_up, _ = lr_response_box(
                         features, spec.eta, counts, theta, beta, cfg.theta_bound
