@@ -16,8 +16,8 @@ Each value is ``rho_hat . V_1`` (the empirical initial distribution, for every v
 add up to ``all - point``).  Run with the Hoeffding reward bonus (the learner before issue
 22), with ``reward_bound="best"`` (the smaller of Hoeffding and empirical Bernstein; the
 default since) and with ``"deterministic"`` (the leader knows her rewards are deterministic,
-as they are in every test bed: no bonus once a cell is visited).  Prints a table (median, min and max over seeds) and the cumulative regret
-at ``T``.
+as they are in every test bed: no bonus once a cell is visited).  Prints a table (median,
+min and max over seeds) and the cumulative regret at ``T``.
 
 Usage::
 
