@@ -133,6 +133,42 @@ def test_lr_box_covers_the_set_around_a_centre_that_is_not_the_mle():
     assert np.all(nu >= np.asarray(lo) - 1e-12) and np.all(nu <= np.asarray(up) + 1e-12)
 
 
+@pytest.mark.parametrize(
+    ("beta", "grad_norm", "G"),
+    [(10.0, 0.0, 0.0), (10.0, 2.0, 0.0), (10.0, 0.0, 0.05), (10.0, 1.0, 0.05), (100.0, 3.0, 0.02)],
+)
+def test_lr_outer_radius_is_the_smallest_root_of_the_certificate(beta, grad_norm, G):
+    """``r`` is the first grid point past the smallest root of ``F(r) = exp(-r G) r^2 / 2 -
+    |g| r - beta / 2`` (scipy's brentq here).  For a quadratic log-likelihood (``G = 0``) the
+    root ``|g| + sqrt(|g|^2 + beta)`` is exact: the farthest point of the LR set from a centre
+    that is ``|g|`` (in the Fisher metric) off the MLE.  Bug caught: a certificate without the
+    gradient term (it returns ``sqrt(beta)``) or without the curvature factor."""
+    from scipy.optimize import brentq
+
+    from bayes_qse.sets import lr_outer_radius
+
+    def F(r):
+        return np.exp(-r * G) * r**2 / 2 - grad_norm * r - beta / 2
+
+    r_hi = 2.0 / G if G > 0 else 1e3 * np.sqrt(beta)
+    # F(sqrt(beta)) = 0 exactly when g = G = 0: the root is sqrt(beta) itself
+    root = np.sqrt(beta) if F(np.sqrt(beta)) >= 0 else brentq(F, np.sqrt(beta), r_hi)
+    if G == 0:
+        assert root == pytest.approx(grad_norm + np.sqrt(grad_norm**2 + beta), rel=1e-9)
+    r = np.sqrt(float(lr_outer_radius(beta, grad_norm, G)))
+    assert root <= r <= root * 1.03
+
+
+def test_lr_outer_radius_is_infinite_when_nothing_is_certified():
+    """``max_r exp(-r G) r^2 / 2 = 2 exp(-2) / G^2`` below ``beta / 2``: no ellipsoid, the
+    caller falls back to the class.  Bug caught: a finite radius returned from a grid where
+    ``F`` is never positive."""
+    from bayes_qse.sets import lr_outer_radius
+
+    G = 0.5  # 2 exp(-2) / 0.25 = 1.08 < 5
+    assert np.isinf(float(lr_outer_radius(10.0, 0.0, G)))
+
+
 def test_wald_box_at_the_theory_radius_is_not_optimistic_over_the_lr_set():
     """The defect this replaces (finding 3): the Wald ellipsoid at the theory radius leaves
     LR-set points outside, and its optimistic Q falls below the best Q over them by more than
@@ -149,6 +185,32 @@ def test_wald_box_at_the_theory_radius_is_not_optimistic_over_the_lr_set():
         P, r = np.asarray(GAME.transitions), np.asarray(GAME.leader_reward)
         worst = max(worst, float(np.max(np_optimal_q(P, r, PHI, GAME.eta, pts).max(0) - q_w)))
     assert outside > 0.1 and worst > 1e-3
+
+
+def test_the_learners_follower_box_covers_the_set_its_radius_belongs_to():
+    """``follower_response_box`` (what ``mle-optimistic`` plans over) with ``radius="theory"``
+    contains the response of every sampled LR-set point at that radius, after 10 episodes,
+    where the Wald ellipsoid at the same radius leaves LR-set points outside.  Bug caught: the
+    learner planning the theory radius over the Wald box (the original defect)."""
+    from bayes_qse.learners.online import follower_response_box
+    from bayes_qse.policy_stats import ResponseCounts
+
+    data, fit, beta, pts = _case(10)
+    spec = GameSpec.from_game(GAME, known_model=True, initial_dist="game")
+    buffer = ResponseCounts(jnp.asarray(counts_of(data)), jnp.zeros(S), jnp.asarray(10))
+    lo, up = follower_response_box(
+        spec, LearnerConfig(radius="theory"), jnp.asarray(fit.theta), jnp.asarray(fit.fisher),
+        beta, buffer,
+    )  # fmt: skip
+    z = GAME.eta * np.einsum("hsabd,md->mhsab", PHI, pts)
+    nu = np.exp(z - z.max(-1, keepdims=True))
+    nu /= nu.sum(-1, keepdims=True)
+    assert np.all(nu >= np.asarray(lo) - 1e-12) and np.all(nu <= np.asarray(up) + 1e-12)
+    # the Wald box at the same radius does not contain them (what the test guards against)
+    wlo, wup = wald_response_box(
+        jnp.asarray(PHI), GAME.eta, jnp.asarray(fit.theta), jnp.asarray(fit.fisher), beta
+    )
+    assert np.any(nu < np.asarray(wlo) - 1e-9) or np.any(nu > np.asarray(wup) + 1e-9)
 
 
 def test_theory_learner_plans_over_the_lr_box_at_its_radius():

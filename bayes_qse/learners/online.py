@@ -512,6 +512,23 @@ def optimistic_initial_dist(spec: GameSpec, buffer: Any, v1: Array, delta: float
     return value
 
 
+def follower_response_box(
+    spec: GameSpec, cfg: LearnerConfig, theta: Array, precision: Array, beta: Array, buffer: Any
+) -> tuple[Array, Array]:
+    """``(nu_lower, nu_upper)`` ``[H,S,A,B]``: the box ``mle-optimistic`` plans over (myopic
+    follower), containing the response of every ``theta`` of the set its radius belongs to:
+    ``radius="chi2"``, the Wald set (:func:`bayes_qse.sets.wald_response_box`);
+    ``radius="theory"``, the likelihood-ratio set within the class, over its certified outer
+    ellipsoid (:func:`bayes_qse.sets.lr_response_box` on the response counts of ``buffer``,
+    docs/math.md eq. 6e)."""
+    features = jnp.asarray(spec.features)
+    if cfg.radius == "theory":
+        counts = myopic_response_counts(buffer)
+        lower, upper, _ = lr_response_box(features, spec.eta, counts, theta, beta, cfg.theta_bound)
+        return lower, upper
+    return wald_response_box(features, spec.eta, theta, precision, beta)
+
+
 def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     """``mle-optimistic``: the paper's optimistic algorithm (see the module docstring).
 
@@ -541,13 +558,7 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         beta = beta_of(rank, H * buffer.count, buffer.count)
         if not spec.farsighted:
             if cfg.optimism == "box":
-                if cfg.radius == "theory":  # the LR set: its certified outer box (eq. 6e)
-                    counts = myopic_response_counts(buffer)
-                    nu_lo, nu_up, _ = lr_response_box(
-                        features, spec.eta, counts, theta, beta, cfg.theta_bound
-                    )
-                else:  # the Wald set at its chi-square radius
-                    nu_lo, nu_up = wald_response_box(features, spec.eta, theta, precision, beta)
+                nu_lo, nu_up = follower_response_box(spec, cfg, theta, precision, beta, buffer)
                 if linear:  # LSVI: the bonus covers the whole target r + V (eq. 5c)
                     reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
                 else:
