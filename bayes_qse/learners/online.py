@@ -771,6 +771,9 @@ __all__ = [
     "mle_optimistic_learner",
     "optimistic_leader_reward",
     "fixed_policy_learner",
+    "follower_radius",
+    "follower_response_box",
+    "myopic_response_counts",
     "quantile_level",
     "thompson_learner",
 ]
