@@ -532,10 +532,12 @@ def follower_response_box(
 def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     """``mle-optimistic``: the paper's optimistic algorithm (see the module docstring).
 
-    Follower: the unpenalised MLE (``mle_ridge``, 0 by default) and its Wald set
-    ``{(theta - theta_hat)' I (theta - theta_hat) <= beta}``, ``beta`` from
-    :func:`follower_radius`.  Myopic follower, ``optimism="box"``: backward induction over
-    the exact response box of the set (:func:`bayes_qse.sets.wald_response_box`) jointly with
+    Follower: the unpenalised MLE (``mle_ridge``, 0 by default; the prior's ridge while a
+    direction is less informed than the prior) and, for ``radius="chi2"``, its Wald set
+    ``{(theta - theta_hat)' I (theta - theta_hat) <= beta}``, for ``radius="theory"`` its
+    likelihood-ratio set within the class, ``beta`` from :func:`follower_radius`.  Myopic
+    follower, ``optimism="box"``: backward induction over the response box of the set
+    (:func:`follower_response_box`) jointly with
     extended value iteration over the L1 transition balls and the reward bonus
     (:func:`bayes_qse.robust_planning.box_plan`): ``Q_h(s,a)`` is at least the best value any
     model in the sets gives, at any radius.  ``optimism="first-order"``: the linearised bonus
