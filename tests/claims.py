@@ -15,11 +15,13 @@ Comparative sentences ("lowest on k of n games", "beats", "slope below") are che
 from __future__ import annotations
 
 import functools
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
@@ -75,3 +77,82 @@ def claim(doc: str | Path, snippet: str, *values: float | None) -> None:
             assert rounds_to(p, float(v)), (
                 f"{doc}: {snippet!r} number {k + 1} prints {p}, the published arrays give {v:.6g}"
             )
+
+
+@functools.cache
+def manifest(name: str, file: str = "manifest.json") -> dict:
+    """``docs/results/<name>/<file>`` (the run's config and versions), parsed once."""
+    return json.loads((RESULTS / name / file).read_text(encoding="utf-8"))
+
+
+def table(doc: str | Path, heading: str) -> list[dict[str, str]]:
+    """The first markdown table after the line ``heading`` in ``doc``: one dict per row.
+
+    Keys are the header cells, values the cells as printed (stripped). ``heading`` is matched
+    as a whole line (``## Coverage of theta`` or a caption line), so a renamed section fails
+    here instead of silently checking another table.
+    """
+    lines = (REPO / doc).read_text(encoding="utf-8").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == heading.strip()]
+    assert starts, f"{doc}: no line {heading!r} (renamed section? update the claim with it)"
+    i = starts[0] + 1
+    while i < len(lines) and not lines[i].lstrip().startswith("|"):
+        i += 1
+    rows = []
+    while i < len(lines) and lines[i].lstrip().startswith("|"):
+        rows.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
+        i += 1
+    assert len(rows) >= 3 and set(rows[1]) <= {"---", ":---", "---:", ":---:"}, (
+        f"{doc}: no markdown table after {heading!r}"
+    )
+    header = rows[0]
+    for r in rows[2:]:
+        assert len(r) == len(header), f"{doc}: ragged row {r} under {header}"
+    return [dict(zip(header, r, strict=True)) for r in rows[2:]]
+
+
+def cell(printed: str, *values: float | None, where: str = "") -> None:
+    """Assert the numbers in one table cell (``0.953 [0.938, 0.965]``) are ``values`` as printed.
+
+    ``nan`` in a cell must meet a NaN value; None skips a number.
+    """
+    if printed.strip().lower() == "nan":
+        assert len(values) == 1 and (values[0] is None or np.isnan(values[0])), (
+            f"{where}: prints nan, the published arrays give {values}"
+        )
+        return
+    nums = numbers_in(printed)
+    assert len(nums) == len(values), f"{where}: {printed!r} prints {nums}, the claim gives {values}"
+    for p, v in zip(nums, values, strict=True):
+        if v is not None:
+            assert rounds_to(p, float(v)), (
+                f"{where}: {printed!r} prints {p}, the published arrays give {float(v):.6g}"
+            )
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial band for ``k`` successes of ``n`` from Beta quantiles (SciPy).
+
+    Written here, not imported from the library, so that a wrong band in the library's report
+    code is caught by the claims that quote it.
+    """
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi
+
+
+def mean_se(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error (``std(ddof=1) / sqrt(n)``) along ``axis``."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[axis]
+    return x.mean(axis=axis), x.std(axis=axis, ddof=1) / np.sqrt(n)
+
+
+def sig(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits`` significant digits, for a document that prints "220-410"
+    (two significant digits of 222 and 414) where :func:`rounds_to` would read "220" as exact."""
+    value = float(value)
+    if value == 0 or not np.isfinite(value):
+        return value
+    return round(value, digits - 1 - int(np.floor(np.log10(abs(value)))))
