@@ -130,14 +130,14 @@ def test_well_specified_agreement():
         for li in range(len(lv))
     }
     worst = max(miss, key=miss.get)
-    assert worst == ("nuts", "value", 0.9), worst
+    assert worst == ("laplace", "value", 0.5), worst
     claim(
         DOC,
-        "the largest miss at `n = 1000` is the NUTS value interval at level 0.9, "
-        "0.879 [0.857, 0.899]",
+        "the largest miss at `n = 1000` is the Laplace value interval at level 0.5, "
+        "0.462 [0.431, 0.493]",
         1000,
-        0.9,
-        *covb("well_specified", 1000, "nuts", "value", 0.9),
+        0.5,
+        *covb("well_specified", 1000, "laplace", "value", 0.5),
     )
     claim(
         DOC,
@@ -181,12 +181,15 @@ def test_well_specified_agreement():
         w10["wald"],
         w10["nuts"],
     )
-    for p in (0, 1, 4):  # every published cell is still a count of 1000
-        assert np.allclose(np.round(f["coverage"][p] * 1000), f["coverage"][p] * 1000)
+    # every published cell with a band is still a count of 1000 (theta, nu_cell, value)
+    counts = f["coverage"][:, :, :, [0, 1, 4]] * 1000
+    assert np.allclose(np.round(counts), counts)
 
 
 def _sbc_pvalues(ranks, n_draws):
-    """Chi-square (20 bins of the ranks 0..M, edges ``floor(linspace(0, M + 1, 21))``) and KS (randomised PIT) p-values per column.
+    """Chi-square and KS (randomised PIT) p-values of each column of SBC ranks in ``0..M``.
+
+    Chi-square over 20 bins with edges ``floor(linspace(0, M + 1, 21))``.
 
     A re-implementation with SciPy: fails when the library's SBC test or its report drifts.
     """
@@ -282,8 +285,18 @@ def test_wald_undercovers_with_few_data_and_a_near_deterministic_follower():
             assert hi >= 0.95, (m, t, p, hi)
             if lo > 0.95:
                 over.append((m, t))
-    assert not over, f"not at nominal (band above 0.95) at n = 100: {over}"
-    claim(DOC, "By `n = 100` every method is back at nominal.", 100)
+    assert set(over) == {
+        ("nuts", "theta"),
+        ("nuts", "nu_cell"),
+        ("wald", "value"),
+        ("laplace", "value"),
+    }, over
+    claim(
+        DOC,
+        "By `n = 100` no method undercovers: every band contains 0.95 or lies above it",
+        100,
+        0.95,
+    )
 
 
 def test_rationality_sweep_paragraph():
@@ -295,10 +308,10 @@ def test_rationality_sweep_paragraph():
     four = [0, 1, 3, 4]  # Wald, LR (chi2), Laplace, NUTS; 2 is the paper radius
     small = [sweep_index(e) for e in (0.1, 0.3, 1, 3)]
     w = r["width_nu"][np.ix_(small, four)]
-    w = r["width_nu"][small]  # "all sets": the paper radius included
     claim(
         DOC,
-        "up to `eta = 3` all sets have response intervals of mean width 0.08-0.12",
+        "up to `eta = 3` the four sets (Wald, LR, Laplace, NUTS) have response intervals of "
+        "mean width 0.08-0.12",
         3,
         w.min(),
         w.max(),
@@ -309,7 +322,7 @@ def test_rationality_sweep_paragraph():
     claim(
         DOC,
         "at `eta = 30-100` the Wald and Laplace (Gaussian) sets give widths 0.23-0.77 "
-        "while LR and NUTS give 0.03-0.05",
+        "while LR and NUTS give 0.031-0.045",
         30,
         100,
         gauss.min(),
@@ -345,17 +358,23 @@ def test_regret_at_eta_100_finding_1():
     m_ts, se_ts = mean_se(r["final_regret"][i, cfg["learners"].index("thompson")])
     claim(
         DOC,
-        "(13.7 +/- 0.6 after 200 episodes at `eta = 100`, against 2.2 +/- 1.2 for "
-        "`mle-optimistic`)",
-        m_ts,
-        se_ts,
-        cfg["episodes"],
-        100,
+        "(47.6 +/- 1.6 after 200 episodes at `eta = 100`, against 13.7 +/- 0.6 for Thompson "
+        "sampling on the Laplace posterior; mean +/- standard error over 8 seeds)",
         m_opt,
         se_opt,
+        cfg["episodes"],
+        100,
+        m_ts,
+        se_ts,
+        cfg["seeds"],
     )
-    # "Thompson sampling ... pays for it in regret": Thompson worse than mle-optimistic
-    assert m_ts - m_opt > 2 * np.hypot(se_opt, se_ts), (m_ts, m_opt)
+    # "pays for it": mle-optimistic is worse than Thompson at eta = 100, by more than 2 SE
+    assert m_opt - m_ts > 2 * np.hypot(se_opt, se_ts)
+    quote(
+        DOC,
+        "`mle-optimistic`, which plans over the exact response box of the wide Wald set, "
+        "pays for it in regret",
+    )
 
 
 def test_misspecified_case():
@@ -424,14 +443,9 @@ def test_paper_radius():
         for c in CASES
         for n in (10, 100, 1000)
     ]
-    ratios += [
-        width(c, n, "lr_theory", "nu_avg") / width(c, n, "wald", "nu_avg")
-        for c in CASES
-        for n in (10, 100, 1000)
-    ]
     claim(
         DOC,
-        "2.4-5 times wider than the chi-square sets in response-probability terms "
+        "2.4-4.9 times wider than the chi-square LR set in response-probability terms "
         "(0.128 against 0.033 at `n = 1000`, well-specified)",
         min(ratios),
         max(ratios),
