@@ -89,13 +89,13 @@ def table(doc: str | Path, heading: str) -> list[dict[str, str]]:
     """The first markdown table after the line ``heading`` in ``doc``: one dict per row.
 
     Keys are the header cells, values the cells as printed (stripped). ``heading`` is matched
-    as a whole line (``## Coverage of theta`` or a caption line), so a renamed section fails
-    here instead of silently checking another table.
+    as a whole line (``## Coverage of theta``, a caption line, or the table's header row itself),
+    so a renamed section fails here instead of silently checking another table.
     """
     lines = (REPO / doc).read_text(encoding="utf-8").splitlines()
     starts = [i for i, line in enumerate(lines) if line.strip() == heading.strip()]
     assert starts, f"{doc}: no line {heading!r} (renamed section? update the claim with it)"
-    i = starts[0] + 1
+    i = starts[0] if lines[starts[0]].lstrip().startswith("|") else starts[0] + 1
     while i < len(lines) and not lines[i].lstrip().startswith("|"):
         i += 1
     rows = []
@@ -156,3 +156,26 @@ def sig(value: float, digits: int) -> float:
     if value == 0 or not np.isfinite(value):
         return value
     return round(value, digits - 1 - int(np.floor(np.log10(abs(value)))))
+
+
+@functools.cache
+def published_at(commit: str, name: str, file: str = "results.npz") -> dict[str, np.ndarray]:
+    """``docs/results/<name>/<file>`` as committed at ``commit`` (an earlier run a document cites).
+
+    Skips the calling test when git or the commit is not there (a shallow clone): the quote then
+    cannot be checked on this checkout, which the skip reason says.
+    """
+    import io
+    import subprocess
+
+    import pytest
+
+    path = f"docs/results/{name}/{file}"
+    try:
+        blob = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{commit}:{path}"], capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip(f"{commit}:{path} is not in this checkout (shallow clone?)")
+    with np.load(io.BytesIO(blob)) as f:
+        return {k: f[k] for k in f.files}
