@@ -179,3 +179,24 @@ def published_at(commit: str, name: str, file: str = "results.npz") -> dict[str,
         pytest.skip(f"{commit}:{path} is not in this checkout (shallow clone?)")
     with np.load(io.BytesIO(blob)) as f:
         return {k: f[k] for k in f.files}
+
+
+def sbc_pvalues(ranks: np.ndarray, n_draws: int) -> np.ndarray:
+    """Chi-square and KS p-values of each column of SBC ranks in ``0..n_draws``: ``[d, 2]``.
+
+    Re-implemented with SciPy (not the library's ``uniformity_test``): 20 bins with edges
+    ``floor(linspace(0, M + 1, 21))`` for the chi-square test, and the KS test of the randomised
+    PIT ``(rank + U) / (M + 1)`` with ``U`` from ``default_rng(0)`` (the convention the run
+    states). A library test that bins wrongly or tests the wrong law disagrees with this.
+    """
+    n_values = n_draws + 1
+    edges = np.floor(np.linspace(0, n_values, 21)).astype(int)
+    expected = len(ranks) * np.diff(edges) / n_values
+    jitter = np.random.default_rng(0).uniform(size=ranks.shape)
+    out = []
+    for j in range(ranks.shape[1]):
+        counts = np.histogram(ranks[:, j], bins=edges - 0.5)[0]
+        chi = stats.chisquare(counts, expected).pvalue
+        ks = stats.kstest((ranks[:, j] + jitter[:, j]) / n_values, "uniform").pvalue
+        out.append([chi, ks])
+    return np.asarray(out)
