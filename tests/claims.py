@@ -90,8 +90,16 @@ def table(doc: str | Path, heading: str) -> list[dict[str, str]]:
 
     Keys are the header cells, values the cells as printed (stripped). ``heading`` is matched
     as a whole line (``## Coverage of theta``, a caption line, or the table's header row itself),
-    so a renamed section fails here instead of silently checking another table.
+    so a renamed section fails here instead of silently checking another table. A header with a
+    repeated cell is refused (use :func:`table_rows`): a dict would drop columns.
     """
+    header, rows = table_rows(doc, heading)
+    assert len(set(header)) == len(header), f"{doc}: repeated header cells {header}"
+    return [dict(zip(header, r, strict=True)) for r in rows]
+
+
+def table_rows(doc: str | Path, heading: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the rows (lists of printed cells) of the table :func:`table` finds."""
     lines = (REPO / doc).read_text(encoding="utf-8").splitlines()
     starts = [i for i, line in enumerate(lines) if line.strip() == heading.strip()]
     assert starts, f"{doc}: no line {heading!r} (renamed section? update the claim with it)"
@@ -108,7 +116,7 @@ def table(doc: str | Path, heading: str) -> list[dict[str, str]]:
     header = rows[0]
     for r in rows[2:]:
         assert len(r) == len(header), f"{doc}: ragged row {r} under {header}"
-    return [dict(zip(header, r, strict=True)) for r in rows[2:]]
+    return header, rows[2:]
 
 
 def cell(printed: str, *values: float | None, where: str = "") -> None:
@@ -158,25 +166,33 @@ def sig(value: float, digits: int) -> float:
     return round(value, digits - 1 - int(np.floor(np.log10(abs(value)))))
 
 
-@functools.cache
-def published_at(commit: str, name: str, file: str = "results.npz") -> dict[str, np.ndarray]:
-    """``docs/results/<name>/<file>`` as committed at ``commit`` (an earlier run a document cites).
+def committed(commit: str, path: str) -> bytes:
+    """The bytes of ``path`` (relative to the repository root) as committed at ``commit``.
 
-    Skips the calling test when git or the commit is not there (a shallow clone): the quote then
-    cannot be checked on this checkout, which the skip reason says.
+    Skips the calling test when git or the commit is not there (a shallow clone): a quote from
+    an earlier run then cannot be checked on this checkout, which the skip reason says.
     """
-    import io
     import subprocess
 
     import pytest
 
-    path = f"docs/results/{name}/{file}"
     try:
-        blob = subprocess.run(
+        return subprocess.run(
             ["git", "-C", str(REPO), "show", f"{commit}:{path}"], capture_output=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         pytest.skip(f"{commit}:{path} is not in this checkout (shallow clone?)")
+
+
+@functools.cache
+def published_at(commit: str, name: str, file: str = "results.npz") -> dict[str, np.ndarray]:
+    """``docs/results/<name>/<file>`` as committed at ``commit`` (an earlier run a document cites);
+    a ``.json`` file is parsed, an ``.npz`` loaded."""
+    import io
+
+    blob = committed(commit, f"docs/results/{name}/{file}")
+    if file.endswith(".json"):
+        return json.loads(blob)
     with np.load(io.BytesIO(blob)) as f:
         return {k: f[k] for k in f.files}
 
