@@ -216,3 +216,18 @@ def sbc_pvalues(ranks: np.ndarray, n_draws: int) -> np.ndarray:
         ks = stats.kstest((ranks[:, j] + jitter[:, j]) / n_values, "uniform").pvalue
         out.append([chi, ks])
     return np.asarray(out)
+
+
+def versions(doc: str | Path, snippet: str, run: str, **names: str) -> None:
+    """Assert ``snippet`` is in ``doc`` and each library version it names, ``label=package``
+    (``jax="jax"``: the snippet prints "jax 0.12"), is the run's manifest version."""
+    text = _squash(snippet)
+    quote(doc, snippet)
+    got = manifest(run)["versions"]
+    for label, package in names.items():
+        printed = re.search(rf"{re.escape(label)} (\d+(?:\.\d+)*)", text)
+        assert printed, f"{doc}: {snippet!r} names no version of {label}"
+        want = got[package]
+        assert want == printed[1] or want.startswith(printed[1] + "."), (
+            f"{doc}: prints {label} {printed[1]}, the run's manifest says {want}"
+        )

@@ -12,7 +12,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from claims import RESULTS, cell, claim, clopper_pearson, manifest, published, sbc_pvalues, table
+from claims import (
+    RESULTS,
+    cell,
+    claim,
+    clopper_pearson,
+    manifest,
+    published,
+    sbc_pvalues,
+    table,
+    versions,
+)
 
 NAME = "confidence_sets"
 README = f"docs/results/{NAME}/README.md"
@@ -143,6 +153,13 @@ def test_diagnostics_and_sbc(run):
     # no per-run array for the SBC NUTS diagnostics: checked against the run's own summary
     s = summary(run)
     claim(doc(run), SBC_NUTS[run], s["sbc_nuts_divergent_frac"], s["sbc_nuts_ess_min_median"])
+
+
+def test_versions():
+    for run in RUNS:
+        versions(
+            README, "jax 0.12 CPU, numpyro 0.22.", f"{NAME}/{run}", jax="jax", numpyro="numpyro"
+        )
 
 
 def test_readme():

@@ -117,6 +117,35 @@ def test_settings_match_the_manifests():
     )
 
 
+def test_cases_match_the_config():
+    # the cases the page names are the run's: eta of each case, the misspecification scale,
+    # the levels of the calibration plot, the prior
+    cfg = manifest("confidence_sets/full")["config"]
+    claim(DOC, "In the well-specified case with `eta = 1`", cfg["eta"])
+    claim(
+        DOC,
+        "close to nominal at every level from 0.5 to 0.99",
+        min(cfg["levels"]),
+        max(cfg["levels"]),
+    )
+    claim(
+        DOC,
+        "**few data and a near-deterministic follower** (`eta = 10`). At `n = 10`:",
+        cfg["large_eta"],
+        10,
+    )
+    claim(DOC, "utility is `phi . theta + 0.5 * noise[h,s,a,b]`", cfg["misspec_scale"])
+    claim(
+        DOC,
+        "the Bayesian sets use the prior `N(0, I)`, which matters at `n = 10`; the "
+        "near-deterministic case is `eta = 10`",
+        0,
+        10,
+        cfg["large_eta"],
+    )
+    assert cfg["prior_scale"] == 1.0
+
+
 def test_well_specified_agreement():
     # every construction with a band contains 0.95 from n = 100 on; a miscovering method or a
     # wrong band (e.g. a normal approximation) fails

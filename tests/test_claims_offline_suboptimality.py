@@ -145,6 +145,23 @@ def test_settings():
     assert c["sizes"] == [10, 32, 100, 316, 1000, 3162, 10000]
 
 
+def test_sizes_and_reward_range():
+    from bayes_qse.experiments.offline_suboptimality import DEFAULT_CONFIG
+
+    _, c, _ = run("learned")
+    # the published manifest does not record reward_range (the key is absent from its config):
+    # then the range is the experiment's default
+    reward_range = c.get("reward_range", DEFAULT_CONFIG["reward_range"])
+    claim(README, "as the dataset grows from 10 to 10,000 episodes", c["sizes"][0], None, None)
+    claim(README, "(mean ± s.e. over 20 seeds; negative =", c["seeds"])
+    claim(README, "a stated reward range (a config value, `[0, 1]`)", *reward_range)
+    claim(README, "A valid joint set for a 54-dimensional", 54)
+    g = c["game"]
+    assert (
+        g["horizon"] * g["n_states"] * g["n_leader_actions"] * (g["n_follower_actions"] - 1) == 54
+    )
+
+
 def test_tempting_near_optimal_learned():
     # pessimism wins at small N with data that cover pi*: the winner's curse of the plug-in
     pl = subopt("learned", "tempting", "near-optimal", "plugin")[:4]

@@ -217,6 +217,21 @@ def test_settings():
     claim(README, "(400 episodes; eigenvalues 2.8, 3.5, 182, 783)", None, None, None, None, None)
 
 
+def test_behaviours_and_scale():
+    _, c, _ = run("patrol")
+    claim(README, "on the 20-site patrol game", c["large"]["n_sites"])
+    claim(
+        README,
+        "`near-optimal` (`0.8 pi* + 0.2 uniform`), `poor-coverage` (`0.95 anti + 0.05 uniform`)",
+        1 - c["near_optimal_epsilon"],
+        c["near_optimal_epsilon"],
+        1 - c["poor_coverage_epsilon"],
+        c["poor_coverage_epsilon"],
+    )
+    claim(README, "- 10 seeds and sizes up to 3,162 are a short run", c["seeds"], None, None)
+    assert c["sizes"][-1] == 3162
+
+
 def test_model_free_wins_on_patrol():
     a, c, d = run("patrol")
     pl = d["subopt"][0, ..., c["learners"].index("plugin-linear")]

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 import pytest
 import xarray as xr
-from claims import RESULTS, cell, claim, manifest, quote, table
+from claims import RESULTS, cell, claim, manifest, quote, table, versions
 from scipy import stats
 
 NAME = "posterior_inspection"
@@ -168,6 +168,22 @@ def test_readme_settings():
     claim(README, "at `(h, s) = (0, 0)` and `(1, 1)`", *[v for hs in full["states"] for v in hs])
     claim(README, "`posterior_vs_truth.png` (NUTS and Laplace 90%", 90)
     claim(README, "`responses.png` (NUTS 94% intervals", 94)
+
+
+def test_versions():
+    import xarray as xr
+
+    for run in RUNS:
+        versions(
+            README,
+            "jax 0.12 CPU, numpyro 0.22, ArviZ 1.3.",
+            f"{NAME}/{run}",
+            jax="jax",
+            numpyro="numpyro",
+        )
+        with xr.open_datatree(RESULTS / NAME / run / "posterior_seed0.nc") as dt:
+            arviz = dt["posterior"].attrs["creation_library_version"]
+        assert arviz.startswith("1.3."), arviz
 
 
 def test_readme_reading():

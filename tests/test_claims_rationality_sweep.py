@@ -20,6 +20,7 @@ from claims import (
     quote,
     sig,
     table,
+    versions,
 )
 
 NAME = "rationality_sweep"
@@ -89,6 +90,16 @@ def test_settings():
         c["seeds"],
     )
     claim(TABLE, "Set sizes at 95% (300 datasets per eta)", 95, c["width_replications"])
+
+
+def test_versions_and_grid():
+    versions(README, "jax 0.12 CPU, numpyro 0.22.", NAME, jax="jax", numpyro="numpyro")
+    claim(
+        README,
+        "as the follower's rationality `eta` goes from 0.1 to 100",
+        min(cfg()["etas"]),
+        max(cfg()["etas"]),
+    )
 
 
 def test_regret_table():
