@@ -268,6 +268,13 @@ def test_model_free_wins_on_patrol():
         sl[0, :, -1].mean(),
         a["optimal_value"][0],
     )
+    # "the only tight, valid bound in the table": of the learners whose bound always holds,
+    # bayes-pessimistic-linear is the only one with a slack below 1 at the largest N
+    c_l = c["learners"]
+    valid = [x for x in c_l[3:] if np.all(slack("patrol", x) >= -TOL)]
+    tight = [x for x in valid if slack("patrol", x)[:, :, -1].mean(axis=1).max() < 1]
+    assert tight == ["bayes-pessimistic-linear"], (valid, tight)
+    quote(README, "the only tight, valid bound in the table")
     ml = sub("patrol", "mle-pessimistic-linear")
     assert np.all(ml > pl.mean(axis=1).max() + 0.05)  # "pessimism costs the model-free learners"
     claim(

@@ -199,6 +199,10 @@ def test_earlier_first_order_run():
 def test_set_width_reading():
     a = arrays()
     lv = a["logvol_theta"]
+    # "the theta sets shrink as eta grows" (only eta * theta is identified): every set's volume
+    # at eta = 100 is far below its volume at eta = 0.1
+    for j in (0, 1, 3, 4):
+        assert lv[eta_index(100), j] < lv[eta_index(0.1), j] - 2
     assert round(lv[eta_index(0.1), 0], 1) == round(lv[eta_index(0.1), 1], 1)  # Wald and LR
     claim(
         README,
