@@ -9,9 +9,12 @@ moves a number, or a sentence left over from an older run (issue 22, finding 1: 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from claims import (
+    RESULTS,
     claim,
     clopper_pearson,
     manifest,
@@ -115,6 +118,9 @@ def test_settings_match_the_manifests():
         (hi - lo) / 2,
         0.95,
     )
+    # the cell the tables report, from the run's summary
+    cell_ = json.loads((RESULTS / "confidence_sets/full/results.json").read_text())["summary"]
+    claim(DOC, "the tables report the cell `(h,s,a,b) = (0,0,0,0)`", *cell_["chosen_cell"])
 
 
 def test_cases_match_the_config():
