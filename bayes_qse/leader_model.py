@@ -43,6 +43,10 @@ from .errors import BayesQSEInputError, ConfigError
 
 Array = jax.Array
 
+#: Reward bonuses of :class:`EmpiricalBonusModel` (online ``mle-optimistic``, offline
+#: ``mle-pessimistic``): Hoeffding, empirical Bernstein, the smaller of the two, or none.
+REWARD_BOUNDS = ("hoeffding", "bernstein", "best", "deterministic")
+
 
 class TabularStats(NamedTuple):
     """Sufficient statistics of tabular transitions and rewards.
@@ -311,6 +315,10 @@ class EmpiricalBonusModel:
     * ``kind="hoeffding"``: ``R sqrt(L / (2n))``;
     * ``kind="bernstein"`` (empirical Bernstein, Maurer & Pontil 2009):
       ``sqrt(2 var_hat L / n) + 7 R L / (3 (n - 1))`` for ``n >= 2``;
+    * ``kind="best"``: per cell the smaller of the two, each at ``delta / 2`` (both hold
+      together with probability ``>= 1 - delta``; the Bernstein term decays like ``1 / n`` when
+      the rewards vary little, deterministic rewards included);
+    * ``kind="deterministic"``: 0 once visited (the leader knows her rewards are deterministic);
 
     each capped at ``R`` (``R`` where there are too few visits); the transition radius is the
     Weissman L1 bound :func:`weissman_l1_radius` at ``delta / (H S A B)`` (the same union
@@ -321,10 +329,8 @@ class EmpiricalBonusModel:
     reward_range: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("hoeffding", "bernstein"):
-            raise BayesQSEInputError(
-                f"kind: expected 'hoeffding' or 'bernstein', got {self.kind!r}"
-            )
+        if self.kind not in REWARD_BOUNDS:
+            raise BayesQSEInputError(f"kind: expected one of {REWARD_BOUNDS}, got {self.kind!r}")
         lo, hi = (float(x) for x in self.reward_range)
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
             raise BayesQSEInputError(f"reward_range: need low < high, got {self.reward_range!r}")
@@ -355,16 +361,25 @@ class EmpiricalBonusModel:
         S = stats.counts.shape[-1]
         n = stats.n
         width = self.reward_range[1] - self.reward_range[0]
-        L = jnp.log(2.0 * n.size / jnp.asarray(delta, dtype=n.dtype))
         safe_n = jnp.maximum(n, 1)
-        if self.kind == "hoeffding":
-            b = width * jnp.sqrt(L / (2.0 * safe_n))
-            b = jnp.where(n > 0, b, width)
-        else:
+
+        def hoeffding(d):
+            L = jnp.log(2.0 * n.size / jnp.asarray(d, dtype=n.dtype))
+            return jnp.where(n > 0, width * jnp.sqrt(L / (2.0 * safe_n)), width)
+
+        def bernstein(d):
+            L = jnp.log(2.0 * n.size / jnp.asarray(d, dtype=n.dtype))
             mean = stats.reward_sum / safe_n
             var = jnp.maximum(stats.reward_sq / safe_n - mean**2, 0.0) * n / jnp.maximum(n - 1, 1)
             b = jnp.sqrt(2.0 * var * L / safe_n) + 7.0 * width * L / (3.0 * jnp.maximum(n - 1, 1))
-            b = jnp.where(n >= 2, b, width)
+            return jnp.where(n >= 2, b, width)
+
+        if self.kind == "best":
+            b = jnp.minimum(hoeffding(delta / 2), bernstein(delta / 2))
+        elif self.kind == "deterministic":
+            b = jnp.where(n > 0, 0.0, width)
+        else:
+            b = hoeffding(delta) if self.kind == "hoeffding" else bernstein(delta)
         # the L1 radius takes the same union bound over the ``n.size`` cells as the rewards
         return Bonus(jnp.minimum(b, width), weissman_l1_radius(n, S, delta / n.size))
 
@@ -491,9 +506,6 @@ def lsvi_features(follower_features: Any, kind: str = "follower") -> np.ndarray:
 # The frequentist tabular model of a dataset (eq. 5), as the offline learners use it
 # ---------------------------------------------------------------------------------------
 
-#: Reward lower bounds of ``mle-pessimistic`` (see :func:`empirical_leader_model`).
-REWARD_BOUNDS = ("hoeffding", "bernstein", "best")
-
 
 def leader_model_stats(dataset: Any, spec: Any) -> TabularStats:
     """Sufficient statistics (counts, reward sums) of the leader's tabular model (eq. 5) from
@@ -508,11 +520,7 @@ def empirical_leader_model(
     (:class:`EmpiricalBonusModel`); ``spec`` gives ``shape`` and ``reward_range`` (a
     :class:`~bayes_qse.learners.common.GameSpec`).
 
-    ``reward_bound``: ``"hoeffding"`` or ``"bernstein"`` (empirical Bernstein) reward bonuses
-    at ``delta``, or ``"best"``: the smaller of the two, each at ``delta / 2`` (both hold
-    together with probability ``>= 1 - delta``, so the smaller is valid; it is much tighter
-    than Hoeffding when the rewards vary little and cells are visited often).
-
+    ``reward_bound``: the ``kind`` of :class:`EmpiricalBonusModel`, one of :data:`REWARD_BOUNDS`.
     Returns ``(counts[H,S,A,B], p_hat[H,S,A,B,S], r_hat[H,S,A,B], reward_bonus, l1_radius)``;
     unseen cells get the uniform kernel and the mid-range reward.  With ``delta``, the bonuses
     hold simultaneously over all ``K = H S A B`` cells with probability ``>= 1 - delta`` each
@@ -523,20 +531,12 @@ def empirical_leader_model(
         raise ConfigError(
             f"config: reward_bound must be one of {REWARD_BOUNDS}, got {reward_bound!r}"
         )
-    model = EmpiricalBonusModel("hoeffding", spec.reward_range)
+    model = EmpiricalBonusModel(reward_bound, spec.reward_range)
     stats = leader_model_stats(dataset, spec)
     p_hat, r_hat = model.mean(stats)
     bonus = radius = None
     if delta is not None:
-        if reward_bound == "best":
-            bern = EmpiricalBonusModel("bernstein", spec.reward_range)
-            bonus = np.minimum(
-                np.asarray(model.bonus(stats, delta / 2).reward),
-                np.asarray(bern.bonus(stats, delta / 2).reward),
-            )
-        else:
-            kind = EmpiricalBonusModel(reward_bound, spec.reward_range)
-            bonus = np.asarray(kind.bonus(stats, delta).reward)
+        bonus = np.asarray(model.bonus(stats, delta).reward)
         K = int(np.size(stats.n))
         radius = np.asarray(weissman_l1_radius(stats.n, spec.shape[1], delta / K))
     return np.asarray(stats.n), np.asarray(p_hat), np.asarray(r_hat), bonus, radius

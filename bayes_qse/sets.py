@@ -28,7 +28,7 @@ from scipy import stats
 
 from ._validate import as_float_array
 from .errors import BayesQSEInputError
-from .follower import myopic_response
+from .follower import myopic_log_response, myopic_response
 from .inference import resolve_model, stats_from_dataset
 from .likelihood import log_likelihood
 from .model import Model
@@ -56,6 +56,7 @@ def theory_radius(
     level: float,
     theta_bound: float = 10.0,
     lipschitz: float = 2.0,
+    episodes: int | None = None,
 ) -> float:
     """A conservative finite-sample radius for the likelihood-ratio set (the paper's "theory").
 
@@ -64,30 +65,35 @@ def theory_radius(
     bounds the gradient of one log-response, ``2 * eta * max |phi|``), take a union bound of the
     likelihood-ratio deviation ``log(1/delta)`` over the cover and add the discretisation error:
 
-        beta / 2 = d log(1 + 2 theta_bound n lipschitz) + log(1 / (1 - level)) + 2.
+        beta / 2 = d log(1 + 2 theta_bound n lipschitz) + log(1 / delta) + 2,
 
-    It is much larger than :func:`chi2_radius` and holds without asymptotics.
+    ``delta = 1 - level``; with ``episodes = t`` (online), ``delta_t = delta / (t (t + 1))``, a
+    union bound over the episodes ``t = 1, 2, ...`` (``sum_t delta_t = delta``), so that the sets
+    of every episode hold at once with probability ``>= level``.  It is much larger than
+    :func:`chi2_radius` and holds without asymptotics.
     """
     if int(dim) != dim or dim < 1:
         raise BayesQSEInputError(f"dim: must be a positive integer, got {dim!r}")
     if n_observations < 0:
         raise BayesQSEInputError(f"n_observations: must be >= 0, got {n_observations!r}")
-    level = _check_level(level)
-    half = (
-        dim * np.log1p(2.0 * theta_bound * max(n_observations, 1) * lipschitz)
-        - np.log1p(-level)
-        + 2.0
-    )
-    return float(2.0 * half)
+    if episodes is not None and (int(episodes) != episodes or episodes < 1):
+        raise BayesQSEInputError(f"episodes: must be a positive integer, got {episodes!r}")
+    delta = 1.0 - _check_level(level)
+    if episodes is not None:
+        delta = delta / (float(episodes) * (float(episodes) + 1.0))
+    half = dim * np.log1p(2.0 * theta_bound * max(n_observations, 1) * lipschitz) - np.log(delta)
+    return float(2.0 * (half + 2.0))
 
 
 def theory_radius_jax(
-    dim: int, n_observations: Array, level: float, theta_bound: float, lipschitz: Array
+    dim: int, n_observations: Array, delta: Array, theta_bound: float, lipschitz: Array
 ) -> Array:
-    """:func:`theory_radius` for a traced ``n_observations`` (inside a jitted online loop);
-    the same formula, ``2 [d log(1 + 2 B n L) + log(1/(1-level)) + 2]``."""
+    """:func:`theory_radius` for a traced ``n_observations`` and ``delta = 1 - level`` (inside a
+    jitted online loop, where ``delta`` carries the union bound over episodes); the same
+    formula, ``2 [d log(1 + 2 B n L) + log(1/delta) + 2]``."""
     n = jnp.maximum(jnp.asarray(n_observations, jnp.float64), 1.0)
-    return 2.0 * (dim * jnp.log1p(2.0 * theta_bound * n * lipschitz) - np.log1p(-level) + 2.0)
+    log_delta = jnp.log(jnp.asarray(delta, jnp.float64))
+    return 2.0 * (dim * jnp.log1p(2.0 * theta_bound * n * lipschitz) - log_delta + 2.0)
 
 
 def chi2_radius_table(dim: int, level: float) -> np.ndarray:
@@ -110,36 +116,121 @@ def identified_split(precision: Array, rtol: float = 1e-9) -> tuple[Array, Array
     return lam, vecs, identified
 
 
-@jax.jit
-def wald_response_box(
-    features: Array, eta: Array, theta_hat: Array, precision: Array, beta: Array
-) -> tuple[Array, Array]:
-    """A probability box ``(nu_lower, nu_upper)`` ``[H,S,A,B]`` containing the myopic response
-    ``softmax_b(eta phi_h(s,a,.) . theta)`` for *every* ``theta`` in the Wald set
-    ``{theta : (theta - theta_hat)' I (theta - theta_hat) <= beta}`` (docs/math.md, eq. 6).
-
-    Exact interval arithmetic, no linearisation: the log-odds ``z_c - z_b = x_bc . theta`` with
-    ``x_bc = eta (phi_c - phi_b)`` is linear in ``theta``; over the set it ranges in
-    ``x_bc . theta_hat +/- sqrt(beta x_bc' I^+ x_bc)`` when ``x_bc`` lies in the identified
-    subspace (the range of ``I``) and over the whole real line otherwise (the set is unbounded
-    along a null direction of ``I``).  Since ``nu_b = 1 / sum_c exp(z_c - z_b)``,
-    ``nu_b >= exp(-logsumexp_c upper_bc)`` and ``nu_b <= exp(-logsumexp_c lower_bc)``.  Each
-    pair is bounded separately, so the box is a relaxation of the set's image: valid at any
-    radius, and exact for ``B = 2``.
-    """
+def _logodds_geometry(features: Array, eta: Array, precision: Array) -> tuple[Array, Array]:
+    """``(diff[H,S,A,B,B,d], norm[H,S,A,B,B])``: the log-odds directions ``x_bc = eta (phi_c -
+    phi_b)`` and ``sqrt(x_bc' I^+ x_bc)``, ``+inf`` where ``x_bc`` leaves the range of
+    ``I = precision`` (a direction the data do not identify)."""
     lam, vecs, ident = identified_split(precision)
     inv = jnp.where(ident, 1.0 / jnp.where(ident, lam, 1.0), 0.0)
     diff = eta * (features[..., None, :, :] - features[..., :, None, :])  # [H,S,A,B,B,d]
     coords = diff @ vecs  # [..., d] in the eigenbasis
     scale = jnp.sqrt(jnp.sum(diff * diff, axis=-1)) + 1e-300
     null_part = jnp.sqrt(jnp.sum(jnp.where(ident, 0.0, coords) ** 2, axis=-1))
-    unbounded = null_part > 1e-7 * scale
-    half = jnp.sqrt(jnp.maximum(beta, 0.0) * jnp.sum(coords**2 * inv, axis=-1))
-    half = jnp.where(unbounded, jnp.inf, half)
+    norm = jnp.sqrt(jnp.sum(coords**2 * inv, axis=-1))
+    return diff, jnp.where(null_part > 1e-7 * scale, jnp.inf, norm)
+
+
+@jax.jit
+def wald_response_box(
+    features: Array,
+    eta: Array,
+    theta_hat: Array,
+    precision: Array,
+    beta: Array,
+    theta_bound: Array = jnp.inf,
+) -> tuple[Array, Array]:
+    """A probability box ``(nu_lower, nu_upper)`` ``[H,S,A,B]`` containing the myopic response
+    ``softmax_b(eta phi_h(s,a,.) . theta)`` for *every* ``theta`` in the Wald set
+    ``{theta : (theta - theta_hat)' I (theta - theta_hat) <= beta}`` (docs/math.md, eq. 6),
+    intersected with the class ``||theta|| <= theta_bound`` (default: no class bound).
+
+    Exact interval arithmetic, no linearisation: the log-odds ``z_c - z_b = x_bc . theta`` with
+    ``x_bc = eta (phi_c - phi_b)`` is linear in ``theta``; over the set it ranges in
+    ``x_bc . theta_hat +/- sqrt(beta x_bc' I^+ x_bc)`` when ``x_bc`` lies in the identified
+    subspace (the range of ``I``) and over the whole real line otherwise (the set is unbounded
+    along a null direction of ``I``); over the class in ``+/- theta_bound |x_bc|``, and over the
+    intersection in the intersection of the two intervals.  Since ``nu_b = 1 / sum_c exp(z_c -
+    z_b)``, ``nu_b >= exp(-logsumexp_c upper_bc)`` and ``nu_b <= exp(-logsumexp_c lower_bc)``.
+    Each pair is bounded separately, so the box is a relaxation of the set's image: valid at
+    any radius, and exact for ``B = 2`` without the class bound.
+    """
+    diff, norm = _logodds_geometry(features, eta, precision)
+    # norm 0 (b = c, or equal features): no movement, whatever beta (even an infinite one)
+    half = jnp.where(norm > 0, jnp.sqrt(jnp.maximum(beta, 0.0)) * norm, 0.0)
+    half = jnp.where(jnp.isinf(norm), jnp.inf, half)
     centre = diff @ theta_hat
-    lower = jnp.exp(-jax.scipy.special.logsumexp(centre + half, axis=-1))
-    upper = jnp.exp(-jax.scipy.special.logsumexp(centre - half, axis=-1))
+    length = jnp.sqrt(jnp.sum(diff * diff, axis=-1))
+    ball = jnp.where(length > 0, theta_bound * length, 0.0)
+    up_bc = jnp.minimum(centre + half, ball)
+    lo_bc = jnp.maximum(centre - half, -ball)
+    lower = jnp.exp(-jax.scipy.special.logsumexp(up_bc, axis=-1))
+    upper = jnp.exp(-jax.scipy.special.logsumexp(lo_bc, axis=-1))
     return lower, jnp.minimum(upper, 1.0)
+
+
+def lr_outer_radius(beta: Array, grad_norm: Array, logodds_norm: Array) -> Array:
+    """The squared radius ``r^2`` of a Wald ellipsoid ``E = {||theta - theta_hat||_J^2 <= r^2}``
+    that provably contains the likelihood-ratio set ``{L(theta) >= L(theta_hat) - beta / 2}`` of
+    a myopic follower (docs/math.md eq. 6d), or ``+inf`` when no ellipsoid is certified.
+
+    ``J = -Hessian L(theta_hat)``, ``grad_norm = ||grad L(theta_hat)||_{J^+}`` (0 at an exact
+    MLE), ``logodds_norm = G = max_bc ||x_bc||_{J^+}`` over the cells and pairs.  Over ``E``
+    every log-odds moves by at most ``r G``, so every softmax probability by a factor within
+    ``exp(+/- r G)`` and every softmax covariance, hence ``-Hessian L``, is at least
+    ``exp(-r G) J``.  On the boundary of ``E``, by Taylor's theorem,
+    ``L(theta_hat) - L(theta) >= F(r) + beta / 2`` with
+    ``F(r) = exp(-r G) r^2 / 2 - grad_norm r - beta / 2``; where ``F(r) > 0`` the boundary lies
+    outside the (convex) LR set, which contains ``theta_hat``, so the set lies inside ``E``.
+    The smallest such ``r`` on a geometric grid of 512 points from ``sqrt(beta)`` to ``2 / G``
+    (beyond ``2 / G`` the bound ``F`` decreases) is returned.
+    """
+    beta = jnp.maximum(jnp.asarray(beta, jnp.float64), 1e-12)
+    G = jnp.asarray(logodds_norm, jnp.float64)
+    r0 = jnp.sqrt(beta)
+    r1 = jnp.minimum(2.0 / jnp.maximum(G, 1e-300), 1e6 * r0)
+    r = r0 * jnp.exp(jnp.linspace(0.0, 1.0, 512) * jnp.log(jnp.maximum(r1 / r0, 1.0)))
+    F = jnp.exp(-r * G) * r**2 / 2 - grad_norm * r - beta / 2
+    ok = F > 1e-9 * beta
+    return jnp.where(jnp.any(ok), r[jnp.argmax(ok)] ** 2, jnp.inf)
+
+
+@jax.jit
+def lr_response_box(
+    features: Array,
+    eta: Array,
+    counts: Array,
+    theta_hat: Array,
+    beta: Array,
+    theta_bound: Array,
+) -> tuple[Array, Array, Array]:
+    """A box ``(nu_lower, nu_upper)`` ``[H,S,A,B]`` containing the myopic response of every
+    ``theta`` in the likelihood-ratio set ``{L(theta) >= L(theta_hat) - beta / 2}`` (which
+    contains ``{L(theta) >= max L - beta / 2}``) within the class ``||theta|| <= theta_bound``,
+    and the squared radius ``r^2`` of the certified outer ellipsoid (docs/math.md eq. 6d).
+
+    ``L(theta) = sum counts * log nu_theta`` (the myopic likelihood of response counts
+    ``counts[H,S,A,B]``, eq. 4'), differentiated at ``theta_hat`` (any point: its gradient
+    enters the certificate).  The box is :func:`wald_response_box` of the outer ellipsoid
+    :func:`lr_outer_radius` around ``theta_hat`` in the geometry ``J = -Hessian L(theta_hat)``,
+    intersected with the class; where no ellipsoid is certified (little data, a large radius)
+    the class alone.  Returns ``(nu_lower, nu_upper, r2)``.
+    """
+    model = Model(features, eta)
+
+    def loglik(th):
+        return jnp.sum(counts * myopic_log_response(model, th))
+
+    grad = jax.grad(loglik)(theta_hat)
+    J = -jax.hessian(loglik)(theta_hat)
+    J = 0.5 * (J + J.T)
+    lam, vecs, ident = identified_split(J)
+    inv = jnp.where(ident, 1.0 / jnp.where(ident, lam, 1.0), 0.0)
+    grad_norm = jnp.sqrt(jnp.sum((grad @ vecs) ** 2 * inv))
+    _, norm = _logodds_geometry(features, eta, J)
+    G = jnp.max(jnp.where(jnp.isinf(norm), 0.0, norm))
+    r2 = lr_outer_radius(beta, grad_norm, G)
+    lower, upper = wald_response_box(features, eta, theta_hat, J, r2, theta_bound)
+    return lower, upper, r2
 
 
 def ellipsoid_response_box(

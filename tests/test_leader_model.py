@@ -129,7 +129,20 @@ def test_empirical_model_estimates_and_bonuses(dataset):
     width = 2.0
     delta = 0.1
     L = np.log(2 * H * S * A * B / delta)
-    for kind in ("hoeffding", "bernstein"):
+    L2 = np.log(2 * H * S * A * B / (delta / 2))
+
+    def hoeffding(k, L):
+        return width * np.sqrt(L / (2 * k))
+
+    def bernstein(k, L, idx):
+        if k < 2:
+            return width
+        var = np.var(samples[idx], ddof=1)
+        return np.sqrt(2 * var * L / k) + 7 * width * L / (3 * (k - 1))
+
+    # "best" (the online and offline default): the smaller of the two, each at delta / 2.
+    # Bug caught: "best" at the full delta (invalid), the larger of the two, or Hoeffding only.
+    for kind in ("hoeffding", "bernstein", "best"):
         model = EmpiricalBonusModel(kind=kind, reward_range=(-1.0, 1.0))
         stats = model.update(model.init(H, S, A, B), buffer_from_dataset(dataset, 50))
         P, r = model.mean(stats)
@@ -144,12 +157,11 @@ def test_empirical_model_estimates_and_bonuses(dataset):
             np.testing.assert_allclose(P[idx], counts[idx] / k)
             assert float(r[idx]) == pytest.approx(np.mean(samples[idx]))
             if kind == "hoeffding":
-                ref = width * np.sqrt(L / (2 * k))
-            elif k >= 2:
-                var = np.var(samples[idx], ddof=1)
-                ref = np.sqrt(2 * var * L / k) + 7 * width * L / (3 * (k - 1))
+                ref = hoeffding(k, L)
+            elif kind == "bernstein":
+                ref = bernstein(k, L, idx)
             else:
-                ref = width
+                ref = min(hoeffding(k, L2), bernstein(k, L2, idx))
             assert float(b.reward[idx]) == pytest.approx(min(ref, width))
             # Weissman's radius with the same union bound over the H S A B cells as the rewards
             rad = np.sqrt(2 * (S * np.log(2) + np.log(H * S * A * B / delta)) / k)

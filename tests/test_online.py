@@ -349,6 +349,32 @@ def test_optimistic_leader_reward_upper_bounds_the_truth(game):
     )
 
 
+def test_mle_optimistic_reward_bonus_is_bernstein_on_deterministic_rewards():
+    """``mle-optimistic``'s leader model defaults to the "best" bound, whose empirical-Bernstein
+    half decays like ``1/n`` on deterministic rewards: after >= 500 visits of a cell the bonus
+    is ``7 R L / (3 (n - 1))`` with ``L = log(2 K / (delta / 2))`` (hand formula), over 3x
+    below Hoeffding's ``R sqrt(L / 2n)``.  Bug caught: the online learner keeping the Hoeffding
+    bonus (finding 4 of issue 22: most of tabular ``mle-optimistic``'s optimism gap at t = 1000
+    came from it although the rewards are deterministic)."""
+    from bayes_qse.learners.online import _frequentist_leader_model
+
+    game = random_game(0, n_states=1, n_leader_actions=1, n_follower_actions=2, horizon=1,
+                       feature_dim=1)  # fmt: skip
+    spec = GameSpec.from_game(game)
+    model = _frequentist_leader_model(spec, LearnerConfig())
+    episodes = simulate(game, np.ones((1, 1, 1)), 4000, seed=0)
+    stats_ = model.update(model.init(*game.shape), episodes)
+    n = float(stats_.n[0, 0, 0, 0])
+    assert n >= 500
+    delta = 0.05
+    L = np.log(2 * 2 / (delta / 2))  # K = H S A B = 2 cells
+    bern = 7 * 1.0 * L / (3 * (n - 1))
+    hoeff = np.sqrt(L / (2 * n))
+    got = float(model.bonus(stats_, delta).reward[0, 0, 0, 0])
+    assert got == pytest.approx(bern, rel=1e-9)
+    assert got < hoeff / 3  # the ratio (3/7) sqrt(n / 2L) grows like sqrt(n)
+
+
 def test_quantile_schedule():
     np.testing.assert_allclose(quantile_level(jnp.arange(4), 2.0), [0.5, 2 / 3, 0.75, 0.8])
 

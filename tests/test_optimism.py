@@ -107,17 +107,22 @@ def test_response_box_is_unbounded_along_unidentified_directions():
 
 def test_radii_chi2_uses_the_fisher_rank_and_theory_grows_with_t():
     """chi2: the degrees of freedom are the rank passed in (scipy's quantile, independent);
-    theory: the same numbers as :func:`bayes_qse.sets.theory_radius` (the NumPy formula) and
-    growing in the number of observations."""
+    theory: the paper's covering radius with the union bound over episodes, recomputed here in
+    NumPy (``2 [d log(1 + 2 B n L) + log(t (t + 1) / delta) + 2]``), growing in t.  Bug caught:
+    a theory radius without the union bound over time (constant ``log(1/delta)``), or one that
+    ignores the number of observations."""
     spec = GameSpec.from_game(GAME)
     chi = follower_radius(spec, LearnerConfig(radius="chi2"), 0.9)
     for k in (1, 2, 3):
-        assert float(chi(k, 100)) == pytest.approx(chi2_radius(k, 0.9), rel=1e-12)
+        assert float(chi(k, 100, 50)) == pytest.approx(chi2_radius(k, 0.9), rel=1e-12)
     th = follower_radius(spec, LearnerConfig(radius="theory"), 0.9)
     lip = 2.0 * GAME.eta * np.sqrt((np.asarray(GAME.features) ** 2).sum(-1)).max()
-    vals = [float(th(3, n)) for n in (10, 100, 1000)]
-    ref = [theory_radius(3, n, 0.9, 10.0, lip) for n in (10, 100, 1000)]
+    H = GAME.shape[0]
+    ts = (5, 50, 500)
+    vals = [float(th(3, H * t, t)) for t in ts]
+    ref = [2 * (3 * np.log(1 + 2 * 10.0 * H * t * lip) + np.log(t * (t + 1) / 0.1) + 2) for t in ts]
     np.testing.assert_allclose(vals, ref, rtol=1e-12)
+    assert [theory_radius(3, H * t, 0.9, 10.0, lip, episodes=t) for t in ts] == pytest.approx(ref)
     assert vals[0] < vals[1] < vals[2]
 
 

@@ -70,6 +70,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..identification import identified_directions
 from ..io import atomic_write_text
+from ..leader_model import REWARD_BOUNDS
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
 from .executors import check_executor, run_units
 from .online_units import (  # the unit kind and its game/runner, re-exported here
@@ -116,6 +117,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "initial_dist": "learned",
     "optimism": "box",
     "radius": "chi2",
+    "reward_bound": "best",
     "prior_scale": 1.0,
     "newton_steps": 5,
     "num_draws": 8,
@@ -178,7 +180,11 @@ def validate_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"config: initial_dist must be 'learned' or 'stated', got {config['initial_dist']!r}"
         )
-    for key, allowed in (("optimism", ("box", "first-order")), ("radius", ("chi2", "theory"))):
+    for key, allowed in (
+        ("optimism", ("box", "first-order")),
+        ("radius", ("chi2", "theory")),
+        ("reward_bound", REWARD_BOUNDS),
+    ):
         if config[key] not in allowed:
             raise ConfigError(f"config: {key} must be one of {allowed}, got {config[key]!r}")
     rr = config["reward_range"]

@@ -44,7 +44,14 @@ LEARNER_KEYS = (
     "n_candidates",
     "planner_steps",
     "planner_lr",
+    "reward_bound",
 )
+
+
+def learner_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`LEARNER_KEYS` of a config; one written before ``reward_bound`` existed ran
+    (and reruns) the Hoeffding reward bonus."""
+    return {"reward_bound": "hoeffding", **{k: config[k] for k in LEARNER_KEYS if k in config}}
 
 
 def make_game(name: str, config: dict[str, Any]):
@@ -106,7 +113,7 @@ def make_runner(
     return OnlineRunner(
         game,
         learner,
-        {**{k: config[k] for k in LEARNER_KEYS}, **schedule, "capacity": episodes},
+        {**learner_settings(config), **schedule, "capacity": episodes},
         episodes=episodes,
         chunk=min(config["chunk"], episodes),
         known_model=config["known_model"],
@@ -237,6 +244,7 @@ __all__ = [
     "REFIT_KEYS",
     "OnlineUnit",
     "game_reward_range",
+    "learner_settings",
     "make_game",
     "make_runner",
     "make_unit",

@@ -40,7 +40,7 @@ from ..sets import chi2_radius
 from . import set_coverage as cs
 from .executors import check_executor, run_units
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
-from .online_units import LEARNER_KEYS, OnlineUnit, make_unit
+from .online_units import LEARNER_KEYS, OnlineUnit, learner_settings, make_unit
 from .report import METHOD_COLORS
 from .store import RunStore
 from .units import load_parts
@@ -153,7 +153,7 @@ def online_config(config: dict) -> dict:
     ``linear`` game (the same :func:`~bayes_qse.games.random_game`), its learner settings,
     ``chunk`` and ``known_model``; the leader told rewards in ``[0, 1]``."""
     return {
-        **{key: config[key] for key in LEARNER_KEYS},
+        **learner_settings(config),
         "chunk": config["chunk"],
         "known_model": config["known_model"],
         "reward_range": [0.0, 1.0],

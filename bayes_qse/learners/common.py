@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data import Episode, EpisodeBuffer
 from ..errors import BayesQSEInputError, ConfigError
-from ..leader_model import TabularStats
+from ..leader_model import REWARD_BOUNDS, TabularStats
 from ..model import Model
 from ..optim import adam_ascent
 from ..planning import policy_value
@@ -195,10 +195,17 @@ class LearnerConfig:
             linearised bonus ``sqrt(beta) ||grad E_nu[W]||_{I^+}``, an approximation that is
             *not* an upper bound at realistic radii; kept for comparison).  Myopic follower
             only; a farsighted one is always optimised jointly over policy and set.
-        radius: the confidence radius of ``mle-optimistic``: ``"chi2"`` (``chi2_r(level)`` with
-            ``r`` the Fisher rank, asymptotic) or ``"theory"`` (the paper's finite-sample
-            radius, growing with the number of observations ``n_t = H t``,
-            :func:`bayes_qse.sets.theory_radius`).
+        radius: the confidence set and radius of ``mle-optimistic``: ``"chi2"`` (the Wald
+            set at ``chi2_r(level)`` with ``r`` the Fisher rank, the asymptotic law of the Wald
+            statistic) or ``"theory"`` (the paper's likelihood-ratio set at its finite-sample
+            radius :func:`bayes_qse.sets.theory_radius`, ``n_t = H t`` observations, union
+            bound over episodes ``delta_t = delta / (t (t + 1))``; planned over a certified
+            outer ellipsoid of it, :func:`bayes_qse.sets.lr_response_box`; ``optimism="box"``
+            only).
+        reward_bound: the reward bonus of ``mle-optimistic``'s tabular leader model
+            (:class:`bayes_qse.leader_model.EmpiricalBonusModel`): ``"best"`` (default: per
+            cell the smaller of Hoeffding and empirical Bernstein, each at half the rewards'
+            delta), ``"hoeffding"`` or ``"bernstein"``.
         mle_ridge: ridge of the frequentist MLE (0: the paper's unpenalised MLE; directions
             the data leave unidentified stay unbounded in the set and are reported).
         theta_bound: ``B`` of the paper's bounded parameter class ``||theta|| <= B``: the MLE
@@ -235,6 +242,7 @@ class LearnerConfig:
     reward_noise_sd: float = 0.5
     optimism: str = "box"
     radius: str = "chi2"
+    reward_bound: str = "best"
     mle_ridge: float = 0.0
     theta_bound: float = 10.0
     leader_model: str = "tabular"
@@ -248,12 +256,18 @@ class LearnerConfig:
         for name, allowed in (
             ("optimism", ("box", "first-order")),
             ("radius", ("chi2", "theory")),
+            ("reward_bound", REWARD_BOUNDS),
             ("leader_model", ("tabular", "linear")),
             ("leader_features", ("follower", "tabular")),
             ("refit", ("every", "switching")),
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.radius == "theory" and self.optimism != "box":
+            raise ConfigError(
+                "radius: 'theory' (the likelihood-ratio set) is planned over its certified "
+                "outer box only; use optimism='box'"
+            )
         for name in ("mle_ridge", "theta_bound"):
             value = getattr(self, name)
             if isinstance(value, bool) or not np.isfinite(value) or value < 0:

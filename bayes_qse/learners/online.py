@@ -24,7 +24,8 @@ learner                rule
 
 Variants (:data:`LEARNER_VARIANTS`): ``mle-optimistic-first-order`` (the linearised bonus,
 for comparison: not optimistic at realistic radii) and ``mle-optimistic-theory`` (the paper's
-finite-sample radius instead of the chi-square one).
+likelihood-ratio set at its finite-sample radius, union-bounded over episodes, instead of the
+Wald set at the chi-square radius).
 
 Follower fit (all learners): the log-posterior ``L(theta) - |theta|^2 / (2 prior_scale^2)``
 (eq. 4), warm-started at the previous estimate: the MAP under ``Normal(0, prior_scale^2 I)``
@@ -43,7 +44,8 @@ policy.
 Leader model (eq. 5; :mod:`bayes_qse.leader_model`): the Bayesian learners use
 :class:`~bayes_qse.leader_model.DirichletNormalModel` (means for ``greedy``, draws for the
 others); ``mle-optimistic`` uses :class:`~bayes_qse.leader_model.EmpiricalBonusModel`
-(Hoeffding reward bonus, Weissman L1 radius); with a known model (planning mode) all use
+(reward bonus ``reward_bound``, by default the smaller of Hoeffding and empirical Bernstein;
+Weissman L1 radius); with a known model (planning mode) all use
 :class:`~bayes_qse.leader_model.KnownModel`.  ``leader_model="linear"`` (the ``-linear``
 variants) makes every learner model-free: :class:`~bayes_qse.leader_model.LinearLSVI` on
 leader features (docs/math.md §3.1), its weight posterior for the Bayesian learners and the
@@ -58,13 +60,17 @@ dominated the cost of an episode).
   <= beta}`` with ``I`` the observed Fisher information.  Directions the data leave
   unidentified (the null space of ``I``) stay unbounded, and the records say how many
   directions are identified.  ``radius="chi2"``: ``beta = chi2_r(level)`` with ``r`` the
-  Fisher rank; ``radius="theory"``: the paper's finite-sample radius, growing with ``t``
-  (:func:`follower_radius`).  ``delta = 1 - confidence_level`` is split by a union bound among
+  Fisher rank; ``radius="theory"``: the paper's likelihood-ratio set at its finite-sample
+  radius, growing with ``t`` (:func:`follower_radius`), planned over its certified outer box
+  (:func:`bayes_qse.sets.lr_response_box`, docs/math.md eq. 6e; farsighted: the class
+  ``||theta|| <= theta_bound``).  While some direction is less informed than the prior, the
+  fit borrows the prior's ridge: on a game with many parameters (``tabular``, ``d = 27``) that
+  is most of a 1000-episode run.  ``delta = 1 - confidence_level`` is split by a union bound among
   the follower, the leader's rewards, transitions and initial distribution
   (:func:`confidence_split`), each tabular part over its ``H S A B`` cells.
 - *Myopic follower*, ``optimism="box"`` (default): one pass of backward induction over the
   exact response box of the Wald set, jointly with extended value iteration over the L1
-  transition balls and Hoeffding reward bonuses (:func:`bayes_qse.robust_planning.box_plan`):
+  transition balls and the reward bonuses (:func:`bayes_qse.robust_planning.box_plan`):
   valid optimism at any radius.  ``optimism="first-order"``: the linearised bonus
   ``E_nu[W] + sqrt(beta) ||grad_theta E_nu[W]||_{I^+}``
   (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), which is *not* an upper bound at
@@ -128,7 +134,13 @@ from ..robust_planning import (
     quantile_plan,
     value_range_bounds,
 )
-from ..sets import chi2_radius_table, identified_split, theory_radius_jax, wald_response_box
+from ..sets import (
+    chi2_radius_table,
+    identified_split,
+    lr_response_box,
+    theory_radius_jax,
+    wald_response_box,
+)
 from .common import (
     GameSpec,
     Learner,
@@ -242,13 +254,13 @@ def _frequentist_leader_model(spec: GameSpec, cfg: LearnerConfig):
         return KnownModel(spec.transitions, spec.leader_reward)
     if cfg.leader_model == "linear":
         return linear_leader_model(spec, cfg)
-    return EmpiricalBonusModel("hoeffding", spec.reward_range)
+    return EmpiricalBonusModel(cfg.reward_bound, spec.reward_range)
 
 
 def optimistic_leader_reward(model: Any, stats: Any, spec: GameSpec, delta: float) -> Array:
     """``r_hat + b_r + l1_radius * span_{h+1} / 2`` ``[H,S,A,B]``: the leader's own optimism
     folded into the reward, so that ``r + P_hat V`` upper-bounds ``r + P V`` over the model's
-    confidence set (Hoeffding reward bonus, Weissman L1 ball; ``span_{h+1}`` the range of the
+    confidence set (reward bonus, Weissman L1 ball; ``span_{h+1}`` the range of the
     value from step ``h+1``).  Zero bonus for a known model."""
     _, r_hat = model.mean(stats)
     bonus = model.bonus(stats, delta)
@@ -464,22 +476,41 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
 
 def follower_radius(
     spec: GameSpec, cfg: LearnerConfig, level: float
-) -> Callable[[Array, Array], Array]:
-    """``beta(rank, n_obs)``: the squared radius of ``mle-optimistic``'s Wald set at ``level``.
+) -> Callable[[Array, Array, Array], Array]:
+    """``beta(rank, n_obs, t)``: the squared radius of ``mle-optimistic``'s follower set at
+    ``level`` after ``t`` episodes (``n_obs = H t`` observations).
 
-    ``radius="chi2"``: ``chi2_rank(level)``, the degrees of freedom being the Fisher rank
-    (the number of directions the data identify; docs/math.md eq. 4).  ``radius="theory"``:
+    ``radius="chi2"``: the Wald set's ``chi2_rank(level)``, the degrees of freedom being the
+    Fisher rank (the number of directions the data identify; docs/math.md eq. 4), constant in
+    ``t``.  ``radius="theory"``: the likelihood-ratio set's
     :func:`bayes_qse.sets.theory_radius` with ``n_obs`` follower observations, the class
-    ``||theta|| <= theta_bound`` and the Lipschitz constant ``2 eta max ||phi||`` of one
-    log-response, growing like ``d log n``.
+    ``||theta|| <= theta_bound``, the Lipschitz constant ``2 eta max ||phi||`` of one
+    log-response and the union bound over episodes ``delta_t = (1 - level) / (t (t + 1))``,
+    growing like ``d log n + 2 log t``.
     """
     d = spec.feature_dim
     if cfg.radius == "chi2":
         table = jnp.asarray(chi2_radius_table(d, level))
-        return lambda rank, n_obs: table[rank]
+        return lambda rank, n_obs, t: table[rank]
     phi = np.asarray(spec.features)
     lipschitz = 2.0 * float(spec.eta) * float(np.sqrt((phi**2).sum(-1)).max())
-    return lambda rank, n_obs: theory_radius_jax(d, n_obs, level, cfg.theta_bound, lipschitz)
+
+    def beta(rank, n_obs, t):
+        t = jnp.maximum(jnp.asarray(t, jnp.float64), 1.0)
+        delta_t = (1.0 - level) / (t * (t + 1.0))
+        return theory_radius_jax(d, n_obs, delta_t, cfg.theta_bound, lipschitz)
+
+    return beta
+
+
+def myopic_response_counts(buffer: Any) -> Array:
+    """``[H,S,A,B]`` a myopic follower's response counts from a learner's data: running
+    :class:`~bayes_qse.policy_stats.ResponseCounts`, or the per-policy statistics of a
+    rarely-switching learner summed over policies (a myopic response ignores the policy)."""
+    stats = getattr(buffer, "stats", None)
+    if stats is not None:
+        return jnp.sum(stats.counts, axis=0)
+    return buffer.counts
 
 
 def confidence_split(spec: GameSpec, cfg: LearnerConfig) -> dict[str, float]:
@@ -504,14 +535,33 @@ def optimistic_initial_dist(spec: GameSpec, buffer: Any, v1: Array, delta: float
     return value
 
 
+def follower_response_box(
+    spec: GameSpec, cfg: LearnerConfig, theta: Array, precision: Array, beta: Array, buffer: Any
+) -> tuple[Array, Array]:
+    """``(nu_lower, nu_upper)`` ``[H,S,A,B]``: the box ``mle-optimistic`` plans over (myopic
+    follower), containing the response of every ``theta`` of the set its radius belongs to:
+    ``radius="chi2"``, the Wald set (:func:`bayes_qse.sets.wald_response_box`);
+    ``radius="theory"``, the likelihood-ratio set within the class, over its certified outer
+    ellipsoid (:func:`bayes_qse.sets.lr_response_box` on the response counts of ``buffer``,
+    docs/math.md eq. 6e)."""
+    features = jnp.asarray(spec.features)
+    if cfg.radius == "theory":
+        counts = myopic_response_counts(buffer)
+        lower, upper, _ = lr_response_box(features, spec.eta, counts, theta, beta, cfg.theta_bound)
+        return lower, upper
+    return wald_response_box(features, spec.eta, theta, precision, beta)
+
+
 def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     """``mle-optimistic``: the paper's optimistic algorithm (see the module docstring).
 
-    Follower: the unpenalised MLE (``mle_ridge``, 0 by default) and its Wald set
-    ``{(theta - theta_hat)' I (theta - theta_hat) <= beta}``, ``beta`` from
-    :func:`follower_radius`.  Myopic follower, ``optimism="box"``: backward induction over
-    the exact response box of the set (:func:`bayes_qse.sets.wald_response_box`) jointly with
-    extended value iteration over the L1 transition balls and the Hoeffding reward bonus
+    Follower: the unpenalised MLE (``mle_ridge``, 0 by default; the prior's ridge while a
+    direction is less informed than the prior) and, for ``radius="chi2"``, its Wald set
+    ``{(theta - theta_hat)' I (theta - theta_hat) <= beta}``, for ``radius="theory"`` its
+    likelihood-ratio set within the class, ``beta`` from :func:`follower_radius`.  Myopic
+    follower, ``optimism="box"``: backward induction over the response box of the set
+    (:func:`follower_response_box`) jointly with
+    extended value iteration over the L1 transition balls and the reward bonus
     (:func:`bayes_qse.robust_planning.box_plan`): ``Q_h(s,a)`` is at least the best value any
     model in the sets gives, at any radius.  ``optimism="first-order"``: the linearised bonus
     (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), for comparison only.
@@ -530,10 +580,10 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         p_hat, r_hat = model.mean(stats)
         bonus = model.bonus(stats, split["leader"])
         rank = jnp.sum(identified_split(precision)[2])
-        beta = beta_of(rank, H * buffer.count)
+        beta = beta_of(rank, H * buffer.count, buffer.count)
         if not spec.farsighted:
             if cfg.optimism == "box":
-                nu_lo, nu_up = wald_response_box(features, spec.eta, theta, precision, beta)
+                nu_lo, nu_up = follower_response_box(spec, cfg, theta, precision, beta, buffer)
                 if linear:  # LSVI: the bonus covers the whole target r + V (eq. 5c)
                     reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
                 else:
@@ -552,12 +602,18 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
             return policy, logits
         reward = optimistic_leader_reward(model, stats, spec, split["leader"])
         start = stepwise_policy(Model(features, spec.eta, p_hat, reward), theta)
+        if cfg.radius == "theory":
+            # no outer ellipsoid of a farsighted LR set is certified (its log-odds are not
+            # linear in theta): the whole class ||theta|| <= theta_bound, which contains it
+            centre, set_matrix = jnp.zeros_like(theta), jnp.zeros_like(precision)
+        else:
+            centre, set_matrix = theta, precision
         return joint_optimistic_plan(
             spec,
             cfg,
             key,
-            theta,
-            precision,
+            centre,
+            set_matrix,
             beta,
             p_hat,
             reward,
@@ -740,6 +796,9 @@ __all__ = [
     "mle_optimistic_learner",
     "optimistic_leader_reward",
     "fixed_policy_learner",
+    "follower_radius",
+    "follower_response_box",
+    "myopic_response_counts",
     "quantile_level",
     "thompson_learner",
 ]
