@@ -147,7 +147,8 @@ FULL_CONFIG: dict[str, Any] = {
                "horizon": 3, "feature_dim": 8, "eta": 2.0},
     "num_draws": 16,
     "n_candidates": 8,
-    "planner_steps": 20,
+    "planner_steps": 80,
+    "planner_lr": 0.3,
 }  # fmt: skip
 
 #: ``--long``: two decades of ``T`` (10^4 episodes, myopic and farsighted, 10 seeds), the
