@@ -338,9 +338,9 @@ def test_sbc_passes_batched_nuts_on_the_suqr_posterior():
     prior draws among posterior draws are uniform, and a posterior squeezed to half its width
     is flagged.  Bug caught: a likelihood scaled wrongly (over- or under-confident posterior)
     or a prior in the sampler that differs from the one the weights were drawn from."""
+    from bayes_qse.inference import _log_density
     from bayes_qse.samplers import nuts
     from bayes_qse.sbc import rank_statistic, uniformity_test
-    from bayes_qse.inference import _log_density
 
     R, K, scale = 100, 60, 2.0
     game = uniform_security_game(5, 2.0, seed=0, theta=None)
