@@ -25,7 +25,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.optimize import Bounds, NonlinearConstraint, minimize, nnls
 
-from ._validate import as_float_array
 from .errors import BayesQSEInputError
 
 #: A fit is ``converged`` when its relative KKT residual is at most this.
@@ -58,8 +57,12 @@ def check_constraints(lower: Any, upper: Any, radius: Any, d: int) -> Constraint
     def vec(v: Any, fill: float, name: str) -> np.ndarray:
         if v is None:
             return np.full(d, fill)
-        a = np.asarray(v, np.float64) if np.ndim(v) == 0 else as_float_array(v, name, 1)
-        a = np.broadcast_to(np.asarray(a, np.float64), (d,)) if a.ndim == 0 else a
+        try:
+            a = np.asarray(v, np.float64)
+        except (TypeError, ValueError):
+            raise BayesQSEInputError(f"{name}: cannot be read as numbers ({v!r})") from None
+        if a.ndim == 0:
+            a = np.full(d, float(a))
         if a.shape != (d,):
             raise BayesQSEInputError(f"{name}: expected a scalar or shape ({d},), got {a.shape}")
         if np.any(np.isnan(a)):

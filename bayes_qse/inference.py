@@ -38,7 +38,7 @@ from .data import Dataset, EpisodeBuffer, buffer_from_dataset
 from .errors import BayesQSEInputError
 from .identification import IdentifiabilityWarning, identifiability_message
 from .likelihood import log_posterior, response_counts
-from .mle import ChoiceData, MLEFit, fit_likelihood
+from .mle import MLEFit, choice_data, fit_likelihood
 from .model import Model, as_model
 from .optim import newton_maximize
 from .posterior import (
@@ -47,6 +47,7 @@ from .posterior import (
     chain_diagnostics,
     diagnostic_warnings,
 )
+from .separation import describe_separation, find_separation
 
 Array = jax.Array
 
@@ -250,9 +251,6 @@ def fit_mle(
     th0 = _theta0(theta0, d)
     constraints = check_constraints(lower, upper, radius, d)
     stats = stats_from_dataset(dataset, m.features, m.farsighted)
-    choice = None
-    if not m.farsighted:
-        choice = ChoiceData(m.features, np.asarray(stats), float(m.eta), ("h", "s", "a", "b"))
     model = Model(
         m.features, m.eta, m.transitions if m.farsighted else None, farsighted=m.farsighted
     )
@@ -266,7 +264,7 @@ def fit_mle(
         return identifiability_message(dirs, m.features, m.farsighted)
 
     return fit_likelihood(
-        model, stats, th0, newton, choice=choice, constraints=constraints,
+        model, stats, th0, newton, constraints=constraints,
         identifiability_message=message, caller="fit_mle", max_steps=int(max_steps),
     )  # fmt: skip
 
@@ -376,7 +374,8 @@ def sample_posterior(
         ESS < 100 or any transition diverged.
 
     Raises:
-        BayesQSEInputError: bad arguments, or (Laplace) a negative Hessian at the MAP that is
+        BayesQSEInputError: bad arguments; a flat prior on separated data (the posterior is
+            improper, docs/math.md §2.3); or (Laplace) a negative Hessian at the MAP that is
             not positive definite (a flat direction under a flat prior).
     """
     prior_scale = _check_sampling(method, prior, prior_scale, num_samples, num_warmup, num_chains)
@@ -436,6 +435,8 @@ def posterior_from_stats(
         chain_method=chain_method, progress=progress, dense_mass=bool(dense_mass),
     )  # fmt: skip
     precision_prior = 0.0 if prior == "flat" else 1.0 / prior_scale**2
+    if prior == "flat":
+        _check_proper(model, stats)
     key = jax.random.key(seed)
     if eta_unknown:
         if method != "nuts":
@@ -468,6 +469,21 @@ def posterior_from_stats(
         prior_scale=prior_scale,
         diverging=res.diverging.reshape(-1),
     )
+
+
+def _check_proper(model: Model, stats: Any) -> None:
+    """Under a flat prior the posterior of a multinomial logit is improper exactly when the
+    MLE does not exist (separation, docs/math.md §2.3): refuse, naming ``prior``."""
+    choice = choice_data(model, stats)
+    if choice is None:
+        return
+    sep = find_separation(choice.features, choice.counts)
+    if sep.separated:
+        raise BayesQSEInputError(
+            "prior: the flat-prior posterior is improper on these data ("
+            + describe_separation(sep, choice.cell_names)
+            + "); use prior='normal'"
+        )
 
 
 def _as_jax(args: Any) -> Any:

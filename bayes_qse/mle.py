@@ -101,13 +101,28 @@ class ChoiceData(NamedTuple):
     cell_names: tuple[str, ...]
 
 
+def choice_data(model: Any, stats: Any) -> ChoiceData | None:
+    """The choice sets of ``log_likelihood(., model, stats)`` when it is a multinomial logit
+    in ``theta``: a myopic follower (``stats`` the counts ``[H,S,A,B]``, cells
+    ``(h, s, a, b)``) or a commitment-observing one (``CommitmentStats``, cells ``(k, t)`` for
+    ``[K, T]`` statistics, ``(k, h, s, b)`` for ``[K, H, S, B]``); ``None`` for a farsighted
+    follower or episode statistics."""
+    if model.follower == "commitment":
+        counts = np.asarray(stats.counts, np.float64)
+        names = ("k", "t") if counts.ndim == 2 else ("k", "h", "s", "b")[-counts.ndim :]
+        return ChoiceData(np.asarray(stats.psi), counts, float(model.eta), names)
+    if model.farsighted or np.ndim(stats) != 4:
+        return None
+    counts = np.asarray(stats, np.float64)
+    return ChoiceData(np.asarray(model.features), counts, float(model.eta), ("h", "s", "a", "b"))
+
+
 def fit_likelihood(
     model: Any,
     stats: Any,
     theta0: np.ndarray,
     newton: Callable[[np.ndarray], tuple],
     *,
-    choice: ChoiceData | None,
     constraints: Constraints | None,
     identifiability_message: Callable[[list], str],
     caller: str,
@@ -120,7 +135,6 @@ def fit_likelihood(
         theta0: ``[d]`` start.
         newton: ``theta0 -> (theta, L, neg_hessian, n_iter, converged)``, the caller's
             compiled Newton MLE (unbounded fits).
-        choice: the logit's choice sets, for the separation LP (2.3a); ``None`` skips it.
         constraints: the bounded class (§2.4) or ``None``.
         identifiability_message: ``null_dirs -> str`` for :class:`IdentifiabilityWarning`.
         caller: the public name in the warnings.
@@ -135,6 +149,7 @@ def fit_likelihood(
         out = _value_grad_hessian(jnp.asarray(th, jnp.float64), model, stats)
         return tuple(np.asarray(x) for x in out)
 
+    choice = choice_data(model, stats)
     sep = None
     if choice is not None:
         sep = find_separation(choice.features, choice.counts)
@@ -191,20 +206,22 @@ def _bounded(vgh, theta0, c, choice, sep, identifiability_message, caller) -> ML
             warnings.warn(
                 f"{caller}: within the bounds, {describe_separation(inside, choice.cell_names)}",
                 SeparationWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
     res = constrained_maximize(vgh, theta0, c)
     fisher = 0.5 * (res.neg_hessian + res.neg_hessian.T)
     cov, std_err = face_covariance(fisher, res.theta, res.multipliers)
     _, _, null_dirs = _pinv_cov(fisher)
-    if null_dirs:
-        warnings.warn(identifiability_message(null_dirs), IdentifiabilityWarning, stacklevel=3)
+    if not exists:  # theta is where the optimiser stopped on its way to infinity
+        std_err = np.full_like(std_err, np.inf)
+    elif null_dirs:
+        warnings.warn(identifiability_message(null_dirs), IdentifiabilityWarning, stacklevel=4)
     if not res.converged:
         warnings.warn(
             f"{caller}: the bounded MLE did not converge (relative KKT residual "
             f"{res.kkt_residual:.2g} > 1e-8 after {res.n_iter} steps)",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return MLEFit(
         theta=res.theta, cov=cov, log_likelihood=res.value, std_err=std_err, fisher=fisher,
@@ -213,4 +230,4 @@ def _bounded(vgh, theta0, c, choice, sep, identifiability_message, caller) -> ML
     )  # fmt: skip
 
 
-__all__ = ["ChoiceData", "MLEFit", "fit_likelihood"]
+__all__ = ["ChoiceData", "MLEFit", "choice_data", "fit_likelihood"]

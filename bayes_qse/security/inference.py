@@ -32,7 +32,7 @@ from ..commitment import CommitmentStats
 from ..errors import BayesQSEInputError, DatasetValidationError
 from ..inference import _check_sampling, map_newton_model, posterior_from_stats
 from ..likelihood import log_likelihood
-from ..mle import ChoiceData, MLEFit, fit_likelihood
+from ..mle import MLEFit, fit_likelihood
 from ..model import as_model
 from ..posterior import Posterior
 from .game import SUQR_MODEL, SecurityGame, attack_log_probs, suqr_features
@@ -105,8 +105,6 @@ def random_coverages(key: Array, n_targets: int, resources: float, n: int) -> Ar
 # MLE and posteriors: the core's fit and posterior builder on the SUQR statistics
 # ---------------------------------------------------------------------------------------
 
-_CELL_NAMES = ("k", "t")
-
 
 def _suqr_identifiability(dirs: list) -> str:
     shown = ", ".join(np.array2string(v, precision=3) for v in dirs)
@@ -154,9 +152,8 @@ def fit_suqr_mle(
     def newton(start):
         return map_newton_model(model, stats, 0.0, start, int(max_steps))
 
-    choice = ChoiceData(np.asarray(stats.psi), np.asarray(stats.counts), 1.0, _CELL_NAMES)
     return fit_likelihood(
-        model, stats, th0, newton, choice=choice, constraints=constraints,
+        model, stats, th0, newton, constraints=constraints,
         identifiability_message=_suqr_identifiability, caller="fit_suqr_mle",
         max_steps=int(max_steps),
     )  # fmt: skip
