@@ -123,10 +123,12 @@ def find_separation(
     none = Separation("none", np.zeros((0, d)), None, np.zeros((0, len(lead) + 1), int), None)
     # a context with every response observed separates nothing (a_r and -a_r are both rows)
     partial_ctx = obs.any(axis=1) & ~obs.all(axis=1)
-    diff = x[:, :, None, :] - x[:, None, :, :]  # [C, b, b', d]
-    pair = obs[:, :, None] & ~np.eye(B, dtype=bool)[None]
+    seen = np.flatnonzero(obs.any(axis=1))  # only observed contexts give rows
+    diff = x[seen, :, None, :] - x[seen, None, :, :]  # [C', b, b', d]
+    pair = obs[seen, :, None] & ~np.eye(B, dtype=bool)[None]
     rows = diff[pair]  # [R, d]
-    c_idx, _, alt = np.nonzero(pair)
+    c_seen, _, alt = np.nonzero(pair)
+    c_idx = seen[c_seen]
     fisher_null = _null_basis(rows, d, rtol)
     none = none._replace(span=fisher_null)
     if not partial_ctx.any():
