@@ -15,9 +15,9 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from test_separation import _all_on_best, _matrix_data, one_step_dataset
 
+from bayes_qse.data import simulate
 from bayes_qse.errors import BayesQSEInputError, SeparationWarning
 from bayes_qse.games import tabular_game
-from bayes_qse.data import simulate
 from bayes_qse.inference import fit_mle
 from bayes_qse.security import (
     AttackData,
