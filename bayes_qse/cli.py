@@ -35,6 +35,7 @@ import numpy as np
 from . import data as data_module
 from . import games as games_module
 from ._validate import check_eta, check_memory
+from ._validate import game_bytes as random_game_bytes
 from .console import (
     EXIT_BAD_INPUT,
     EXIT_BROKEN_PIPE,
@@ -63,7 +64,7 @@ from .experiments import (
 )
 from .experiments.store import read_manifest
 from .games import NAMED_GAMES, Game
-from .io import check_npz, to_jsonable, write_target
+from .io import check_not_input, check_npz, to_jsonable, write_target
 from .planning import solve_qse
 from .security import SECURITY_GAMES
 from .summary import fit_summary
@@ -172,13 +173,6 @@ def _named_game_kwargs(ctor: Callable, args: argparse.Namespace) -> dict[str, An
     return kwargs
 
 
-def random_game_bytes(H: int, S: int, A: int, B: int, d: int) -> int:
-    """Bytes a random game needs: its float64 arrays ``P[H,S,A,B,S]``, ``r[H,S,A,B]``,
-    ``phi[H,S,A,B,d]``, ``theta[d]``, ``rho[S]``, twice (generation and validation copies)."""
-    cells = H * S * A * B
-    return 2 * 8 * (cells * S + cells * (1 + d) + d + S)
-
-
 def _check_random_game_size(args: argparse.Namespace) -> None:
     H = args.horizon if args.horizon is not None else 3
     S, A, B, d = args.states, args.leader_actions, args.follower_actions, args.features
@@ -222,6 +216,7 @@ def cmd_make_game(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate episodes of a game under a behaviour policy and save the dataset."""
+    check_not_input("OUT.npz", args.out, {"GAME.npz": args.game})
     write_target(args.out)  # refuse a FIFO/device/directory before simulating
     game = Game.load(args.game)
     if args.episodes < 1:

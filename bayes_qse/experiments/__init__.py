@@ -36,7 +36,7 @@ from .._validate import SEED_MAX
 from ..console import OneLineArgumentParser, guarded, integer_arg
 from ..errors import ConfigError
 from .executors import EXECUTORS, check_executor
-from .store import OutputLock, RunStore
+from .store import OutputLock, RunStore, check_run_dir
 
 #: Registry: experiment name -> module path (imported lazily by :func:`get_experiment`).
 EXPERIMENTS: dict[str, str] = {
@@ -139,6 +139,20 @@ def _merge(base: dict[str, Any], updates: Mapping[str, Any], prefix: str = "") -
             )
         out[key] = _coerce(f"{prefix}{key}", value, base[key])
     return out
+
+
+def merge_config(
+    base: Mapping[str, Any], updates: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """``base`` updated by ``updates``, each value checked against the type of its default
+    (no string read as a boolean or a number; integers widened to floats; nested tables
+    merged key by key): the one type check of ``run --config``, the sweep specs and the
+    scripts' TOML files.
+
+    Raises:
+        ConfigError: an unknown key or a value of the wrong type (naming ``prefix + key``).
+    """
+    return _merge(dict(base), updates, prefix)
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
@@ -353,7 +367,7 @@ def run_experiment(
             )
         engine = {"executor": executor, "workers": workers, "address": address}
     config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed}, long)
-    out_dir = Path(out) if out is not None else Path("results") / name
+    out_dir = check_run_dir(Path(out) if out is not None else Path("results") / name)
     with OutputLock(out_dir, name):
         if restart:
             RunStore(out_dir, name, config, resume=False).close()
@@ -431,6 +445,7 @@ __all__ = [
     "experiment_main",
     "get_experiment",
     "load_config",
+    "merge_config",
     "read_toml",
     "run_experiment",
 ]

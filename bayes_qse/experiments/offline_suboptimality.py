@@ -52,8 +52,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..data import simulate
-from ..errors import ConfigError, GameValidationError
+from .._validate import SEED_MAX, check_memory, game_bytes
+from ..data import dataset_bytes, simulate
+from ..errors import BayesQSEInputError, ConfigError, GameValidationError
 from ..games import (
     patrol_large_game,
     random_game,
@@ -183,6 +184,8 @@ def validate_config(config: dict[str, Any]) -> None:
                     raise ConfigError(f"config: {name}.eta must be a number > 0, got {value!r}")
             elif isinstance(value, bool) or int(value) != value or value < (key != "seed"):
                 raise ConfigError(f"config: {name}.{key} must be a positive integer, got {value!r}")
+    for g in config["games"]:  # sizes against memory, then every game built, before any run
+        _check_game_size(g, config)
     for g in config["games"]:
         if g not in LARGE_GAMES:
             continue
@@ -196,6 +199,41 @@ def validate_config(config: dict[str, Any]) -> None:
         except ConfigError as exc:
             raise ConfigError(f"config: {key}: game {g!r}: {exc}") from None
     learner_config(_learner_settings(config))
+
+
+def _check_game_size(kind: str, config: dict[str, Any]) -> None:
+    """Game ``kind`` of ``config`` and a unit's dataset (``max(sizes)`` episodes) fit in
+    memory (:func:`bayes_qse._validate.memory_limit`, the limit of ``make-game`` and
+    ``simulate``): its shape from the settings first, then the game built and its dataset
+    sized; :class:`ConfigError` naming the key."""
+    table = config["game"] if kind in ("linear", "tabular") else config.get(kind, {})
+    if "seed" in table and table["seed"] > SEED_MAX:
+        raise ConfigError(f"config: {kind}.seed must be <= {SEED_MAX}, got {table['seed']}")
+    if kind in ("linear", "tabular", "random-large"):
+        c = table
+        H, S = int(c["horizon"]), int(c["n_states"])
+        A = int(c["n_actions"] if kind == "random-large" else c["n_leader_actions"])
+        B = int(c["n_actions"] if kind == "random-large" else c["n_follower_actions"])
+        d = int(c["feature_dim"]) if kind != "tabular" else H * S * A * max(B - 1, 1)
+        key = "game" if kind != "random-large" else kind
+        check_memory(
+            game_bytes(H, S, A, B, d),
+            f"config: {key}",
+            f"the {kind} game, (H,S,A,B)=({H},{S},{A},{B}), d={d},",
+            ConfigError,
+        )
+    try:
+        game = experiment_game(kind, config)
+    except (BayesQSEInputError, ValueError, TypeError, OverflowError) as exc:
+        raise ConfigError(f"config: {kind}: {exc}") from None
+    H, S, A, _ = game.shape
+    n = max(int(x) for x in config["sizes"])
+    check_memory(
+        dataset_bytes(n, H, S, A),
+        "config: sizes",
+        f"a dataset of {n} episodes of the {kind} game (H={H}, S={S}, A={A})",
+        ConfigError,
+    )
 
 
 def _check_range(value: Any, key: str) -> None:

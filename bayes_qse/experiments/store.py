@@ -115,6 +115,33 @@ def cpu_description() -> str:
     return f"{model or platform.machine()} ({' '.join(simd) or 'no avx'})"
 
 
+def check_run_dir(out_dir: str | os.PathLike) -> Path:
+    """Refuse to write a run into a directory that is not a run's: one that exists, is not
+    empty (its ``.lock`` aside) and holds no ``manifest.json`` -- a user's own files, a sweep
+    directory (``sweep.json``), the current or home directory.  Returns ``out_dir``.
+
+    Raises:
+        ConfigError: ``out_dir`` is such a directory, or exists and is not a directory.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} exists and is not a directory")
+    if not out.is_dir() or (out / MANIFEST).exists():
+        return out
+    try:
+        others = sorted(p.name for p in out.iterdir() if p.name != LOCK)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot read {out} ({exc.strerror})") from None
+    if others:
+        what = "a sweep (sweep.json)" if "sweep.json" in others else "no run (no manifest.json)"
+        raise ConfigError(
+            f"out: {out} is not empty and holds {what}; refusing to write into it "
+            f"(it holds {others[0]!r}{' and more' if len(others) > 1 else ''}); "
+            "choose another --out"
+        )
+    return out
+
+
 class RunNotice(UserWarning):
     """A one-line notice about a run directory (a checkpoint set aside, a stale lock taken
     over): nothing is wrong with the results, but the user should know."""
@@ -349,8 +376,7 @@ class RunStore:
         self.out_dir = Path(out_dir)
         self.experiment = str(experiment)
         self.config = _normalise(config)
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise ConfigError(f"out: {self.out_dir} exists and is not a directory")
+        check_run_dir(self.out_dir)  # before the lock file is made
         self.lock = OutputLock(self.out_dir, self.experiment).acquire()
         try:
             self._open(config, resume)
@@ -361,6 +387,8 @@ class RunStore:
     def _open(self, config: Mapping[str, Any], resume: bool) -> None:
         manifest_path = self.out_dir / MANIFEST
         old = self._read_manifest(manifest_path) if manifest_path.exists() else None
+        if old is None:
+            check_run_dir(self.out_dir)  # again under the lock
         if old is not None and resume:
             if old.get("experiment") != self.experiment:
                 raise ConfigError(
@@ -651,6 +679,7 @@ __all__ = [
     "OutputLock",
     "RunNotice",
     "RunStore",
+    "check_run_dir",
     "config_diff",
     "library_versions",
     "progress",
