@@ -38,6 +38,7 @@ from ..io import atomic_write, atomic_write_text
 from ..model import Model
 from ..posterior import PosteriorDiagnosticsWarning
 from ..progress import progress as progress_bar
+from ..progress import stage_printer
 from .store import RunStore
 
 NAME = "posterior_inspection"
@@ -147,8 +148,11 @@ def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
         key = f"seed{seed}"
         if store.has(key):
             continue
+        say = stage_printer(f"{NAME} seed {seed}", progress)
+        say(f"simulating {config['n_episodes']} episodes, MLE fit (compiling)")
         data = simulate(game, uniform, config["n_episodes"], seed)
         mle = fit_mle(data, game)
+        say("NUTS (compiling, then warm-up and sampling)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PosteriorDiagnosticsWarning)
             nuts = sample_posterior(
@@ -160,7 +164,9 @@ def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
                 num_chains=config["num_chains"],
                 prior_scale=config["prior_scale"],
                 seed=seed,
+                progress=say if progress else False,
             )
+        say("Laplace posterior, saving the DataTree")
         laplace = sample_posterior(
             data,
             game,
