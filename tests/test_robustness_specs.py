@@ -300,7 +300,9 @@ FILE_CASES = [
 
 
 @pytest.mark.parametrize("command", ["sweep", "run"])
-@pytest.mark.parametrize(("content", "pattern"), [pytest.param(c, p, id=i) for i, c, p in FILE_CASES])
+@pytest.mark.parametrize(
+    ("content", "pattern"), [pytest.param(c, p, id=i) for i, c, p in FILE_CASES]
+)
 def test_bad_files_are_one_line(tmp_path, capsys, trapped, command, content, pattern):
     """Bug caught: a non-UTF-8 spec ending in a UnicodeDecodeError (internal error, exit 1)."""
     path = tmp_path / "bad.toml"
