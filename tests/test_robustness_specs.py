@@ -93,7 +93,7 @@ def _wrong(value):
 def _toml(key, literal):
     """``key = literal`` as TOML, a dotted key becoming its table."""
     *tables, last = key.split(".")
-    head = f'[{".".join(tables)}]\n' if tables else ""
+    head = f"[{'.'.join(tables)}]\n" if tables else ""
     # quote table parts with dashes (``farsighted-random``)
     head = head.replace("[", "[").replace("farsighted-random", '"farsighted-random"')
     head = head.replace("random-large", '"random-large"')
