@@ -2,7 +2,7 @@
 
 Subcommands::
 
-    bayes-qse demo [--out DIR]                         a five-minute end-to-end story
+    bayes-qse demo [--out DIR]                         an end-to-end story (README: timings)
     bayes-qse games                                    list the named games
     bayes-qse make-game NAME OUT.npz [options]         write a named or random game file
     bayes-qse simulate GAME.npz OUT.npz [options]      simulate episodes into a dataset file
@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", help="a five-minute end-to-end story with plots")
+    p = sub.add_parser(
+        "demo", help="an end-to-end story with plots (the README gives its measured length)"
+    )
     p.add_argument(
         "--out", default="demo_out", metavar="DIR", type=path_arg, help="output folder (demo_out)"
     )

@@ -223,7 +223,10 @@ def plot(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     doc = json.loads((out_dir / "results.json").read_text())
     nc = out_dir / doc["summary"]["netcdf"]
-    dt = xr.open_datatree(nc, engine="h5netcdf")
+    try:
+        dt = xr.open_datatree(nc, engine="h5netcdf")
+    except (OSError, ValueError) as exc:  # h5py's OSError, xarray's ValueError
+        raise ConfigError(f"{nc}: unreadable netCDF file ({exc})") from None
     paths = []
 
     summary = _summary_table(nc)
@@ -242,6 +245,8 @@ def plot(out_dir: Path) -> list[Path]:
         ("rank.png", arviz_plots.plot_rank),
     ):
         pc = fn(dt, var_names=["theta"], backend="matplotlib")
+        if name == "trace.png" and dt.posterior.sizes.get("chain", 1) > 1:
+            pc.add_legend("chain", title="NUTS chain")  # the colours: one per chain
         target = out_dir / name
         atomic_write(target, lambda tmp, pc=pc: pc.savefig(tmp, format="png", dpi=110))
         paths.append(target)

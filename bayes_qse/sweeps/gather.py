@@ -214,8 +214,11 @@ def open_results(out_dir: str | Path):
     path = Path(out_dir) / RESULTS_NC
     if not path.is_file():
         raise ConfigError(f"{out_dir}: no {RESULTS_NC} (run the sweep first)")
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.load()
+    except (OSError, ValueError) as exc:  # h5py's OSError, xarray's ValueError
+        raise ConfigError(f"{path}: unreadable netCDF file ({exc})") from None
 
 
 __all__ = [
