@@ -56,7 +56,11 @@ def test_readme_command_block_runs_in_a_fresh_shell(tmp_path):
         (tmp_path / name).symlink_to(REPO / name)
     (tmp_path / ".venv").symlink_to(venv)
     script = "set -euo pipefail\n" + command_block()
-    script += '\n[ "$(command -v bayes-qse)" = "$PWD/.venv/bin/bayes-qse" ]\n'
+    # the commands ran from .venv (its activate names the environment's real path)
+    script += (
+        '\n[ "$(readlink -f "$(command -v bayes-qse)")" = "$(readlink -f .venv/bin/bayes-qse)" ]'
+    )
+    script += '\n[ "$(readlink -f "$(command -v python)")" = "$(readlink -f .venv/bin/python)" ]\n'
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path))}
     for key in ("BAYES_QSE_CACHE_DIR", "BAYES_QSE_CACHE", "XDG_CACHE_HOME", "TMPDIR"):
         if key in os.environ:
