@@ -464,11 +464,45 @@ def test_run_and_sweep_refuse_an_input_they_would_overwrite(tmp_path, capsys, tr
 
 def test_every_write_command_is_checked_against_its_inputs():
     """Every subcommand that takes input paths and writes an output is covered above or
-    writes nothing: make-game has no input, solve/fit/games write nothing, plot writes into
-    its own results directory (figures only).  Bug caught: a new writing subcommand added
+    writes nothing: make-game has no input (its OUT.npz is a file it creates or replaces, as
+    asked), solve/fit/games write nothing, plot writes figures into a run's or a sweep's own
+    directory (it reads its manifest or sweep.json first), demo refuses a folder that is not
+    a demo's.  Bug caught: a new writing subcommand added
     without a same-path check (this list goes stale)."""
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {
         "demo", "games", "make-game", "simulate", "solve", "fit", "run", "plot", "sweep",
     }  # fmt: skip
+    # demo: --out checked by check_demo_dir (test_demo_refuses_a_folder_of_user_files)
+
+
+def test_demo_refuses_a_folder_of_user_files(tmp_path, capsys, monkeypatch):
+    """``demo --out .`` among a user's files.  Bug caught: the demo replacing a user's
+    ``results.json`` (it wrote into any folder)."""
+    files = _user_files(tmp_path / "mine")
+    monkeypatch.chdir(tmp_path / "mine")
+    code, _, err = run_cli(["demo", "--out", ".", "--quick", "--no-progress"], capsys)
+    assert_one_line(code, err, r"not the demo's")
+    _unchanged(tmp_path / "mine", files)
+    only_results = tmp_path / "only"
+    only_results.mkdir()
+    (only_results / "results.json").write_text('{"mine": 1}')
+    code, _, err = run_cli(["demo", "--out", only_results, "--quick"], capsys)
+    assert_one_line(code, err, r"not the demo's")
+    assert (only_results / "results.json").read_text() == '{"mine": 1}'
+
+
+def test_demo_accepts_a_previous_demo_folder(tmp_path):
+    """A rerun of ``make demo`` writes over the previous demo's files, and a killed one's
+    leftovers.  Bug caught: a refusal too broad (``make demo`` failing the second time)."""
+    from bayes_qse.demo import DEMO_FILES, check_demo_dir
+
+    out = tmp_path / "demo_out"
+    out.mkdir()
+    for name in DEMO_FILES:
+        (out / name).write_text("x")
+    (out / "results.json").write_text('{"seed": 0, "files": {}}')
+    (out / ".regret.png.abc123.tmp").write_text("")
+    assert check_demo_dir(out) == out
+    assert check_demo_dir(tmp_path / "new") == tmp_path / "new"
