@@ -74,3 +74,27 @@ def test_security_games_seed_reports_each_study():
         "online greedy, 2 rounds (1/1)",
         "planning study, 5 attacks (1/1)",
     ]
+
+
+@pytest.mark.slow
+def test_offline_unit_says_each_fit():
+    """Bug caught: an offline unit fitting every learner on every size without a word."""
+    from bayes_qse.experiments import offline_suboptimality as off
+
+    config = {
+        **off.DEFAULT_CONFIG,
+        "sizes": [5, 10],
+        "learners": off.DEFAULT_CONFIG["learners"][:2],
+    }
+    game, optimal = off._solved("linear", json.dumps(config, sort_keys=True))
+    said: list[str] = []
+    a, b = config["learners"]
+    quiet = off.run_unit(game, optimal, "uniform", 0, config, 0)
+    loud = off.run_unit(game, optimal, "uniform", 0, config, 0, say=said.append)
+    assert said == [
+        f"fitting {a} on 5 episodes (1/4)",
+        f"fitting {b} on 5 episodes (2/4)",
+        f"fitting {a} on 10 episodes (3/4)",
+        f"fitting {b} on 10 episodes (4/4)",
+    ]
+    np.testing.assert_array_equal(quiet["value"], loud["value"])

@@ -46,6 +46,7 @@ import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ from ..learners.behaviour import BEHAVIOURS, behaviour_policy
 from ..learners.common import GameSpec
 from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
+from ..progress import stage_printer
 from .executors import check_executor, run_units
 from .offline_report import plot
 from .store import RunStore
@@ -323,9 +325,12 @@ def run_unit(
     config: dict[str, Any],
     stream: int,
     reward_range: tuple[float, float] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """One ``(game, behaviour, seed)``: simulate the largest dataset, fit every learner on
     each nested prefix, evaluate exactly.  Returns arrays ``[n_sizes, n_learners]``.
+    ``say``: called with a stage line before each fit (``fitting greedy on 100 episodes
+    (3/8)``; :func:`bayes_qse.progress.stage_printer`).
 
     ``reward_range``: the range of her rewards the leader is told (:func:`stated_reward_range`
     of the game); the config's ``reward_range`` (default ``[0, 1]``) when None."""
@@ -352,6 +357,9 @@ def run_unit(
     for i, n in enumerate(sizes):
         ds = data.subset(slice(0, n))
         for j, name in enumerate(learners):
+            if say is not None:
+                k, total = i * len(learners) + j + 1, len(sizes) * len(learners)
+                say(f"fitting {name} on {n} episodes ({k}/{total})")
             t0 = time.perf_counter()
             res = get_learner(name)(
                 ds, game if name == "oracle" else spec, settings, jax.random.fold_in(key, i)
@@ -400,7 +408,10 @@ class OfflineUnit:
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         game, optimal = _solved(self.game, json.dumps(self.config, sort_keys=True))
         rr = stated_reward_range(self.game, self.config)
-        arrays = run_unit(game, optimal, self.behaviour, self.seed, self.config, self.stream, rr)
+        say = stage_printer(self.key, progress)
+        arrays = run_unit(
+            game, optimal, self.behaviour, self.seed, self.config, self.stream, rr, say
+        )
         meta = {"seed": self.seed, "game": self.game, "behaviour": self.behaviour,
                 "optimal_value": float(optimal.value)}  # fmt: skip
         store.save_unit("result", arrays, meta)
