@@ -792,7 +792,7 @@ CLI_CASES = [
     ("plot-unknown-experiment", ["plot", "{manifest_unknown}"], "unknown experiment"),
     ("plot-corrupt-manifest", ["plot", "{manifest_corrupt}"], "unreadable manifest"),
     ("demo-seed-text", ["demo", "--seed", "zero"], "--seed: invalid int"),
-    ("sweep-missing-spec", ["sweep", "{missing}", "--out", "{out}"], "No such file"),
+    ("sweep-missing-spec", ["sweep", "{missing}", "--out", "{out}"], "not found"),
     ("sweep-spec-is-dir", ["sweep", "{dir}", "--out", "{out}"], "directory"),
 ]
 

@@ -115,10 +115,16 @@ def cpu_description() -> str:
     return f"{model or platform.machine()} ({' '.join(simd) or 'no avx'})"
 
 
+#: What a run directory may hold before its manifest is written.
+_RUN_PARTS = frozenset({LOCK, UNITS, CHECKPOINTS, SET_ASIDE})
+
+
 def check_run_dir(out_dir: str | os.PathLike) -> Path:
-    """Refuse to write a run into a directory that is not a run's: one that exists, is not
-    empty (its ``.lock`` aside) and holds no ``manifest.json`` -- a user's own files, a sweep
-    directory (``sweep.json``), the current or home directory.  Returns ``out_dir``.
+    """Refuse to write a run into a directory that is not a run's: one that exists, holds
+    something besides a run's own parts (``.lock``, ``units/``, ``checkpoints/``,
+    ``.set-aside/``: a killed run's, or units the engine saved first) and no
+    ``manifest.json`` -- a user's own files, a sweep directory (``sweep.json``), the current
+    or home directory.  Returns ``out_dir``.
 
     Raises:
         ConfigError: ``out_dir`` is such a directory, or exists and is not a directory.
@@ -129,7 +135,7 @@ def check_run_dir(out_dir: str | os.PathLike) -> Path:
     if not out.is_dir() or (out / MANIFEST).exists():
         return out
     try:
-        others = sorted(p.name for p in out.iterdir() if p.name != LOCK)
+        others = sorted(p.name for p in out.iterdir() if p.name not in _RUN_PARTS)
     except OSError as exc:
         raise ConfigError(f"out: cannot read {out} ({exc.strerror})") from None
     if others:
