@@ -177,3 +177,22 @@ def test_unreadable_netcdf_error_names_the_file(tmp_path, capsys):
     (tmp_path / "results.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
     with pytest.raises(ConfigError, match=re.escape(str(tmp_path / "results.nc"))):
         open_results(tmp_path)
+
+
+def test_console_script_help_imports_no_jax():
+    """The installed ``bayes-qse`` script (judged by its name, not ``-m``) is as light.  Bug
+    caught: the command detected only under ``python -m``."""
+    script = Path(sys.prefix) / "bin" / "bayes-qse"
+    if not script.is_file():
+        pytest.skip("no bayes-qse console script in this environment")
+    proc = subprocess.run(
+        [str(script), "--help"],
+        capture_output=True,
+        text=True,
+        env={**_env(), "PYTHONPROFILEIMPORTTIME": "1"},
+        timeout=300,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: bayes-qse")
+    mods = {ln.split("|")[-1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+    assert "bayes_qse" in mods
+    assert not [m for m in mods if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
