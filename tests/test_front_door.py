@@ -5,6 +5,7 @@ games``, the README's test count and demo time, a netCDF error naming its file).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,15 +16,12 @@ import pytest
 from bayes_qse import cli
 
 REPO = Path(__file__).resolve().parents[1]
-ENV_CODE = {"PYTHONPATH": str(REPO)}
 #: What a help must not import: JAX and everything built on it, and the experiments.
 HEAVY = ("jax", "jaxlib", "numpyro", "xarray", "matplotlib", "arviz", "optax", "scipy", "ray",
          "bayes_qse.experiments", "bayes_qse.commands", "bayes_qse.games")  # fmt: skip
 
 
 def _env():
-    import os
-
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
