@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", action="store_true", help="also time the demo, cold and warm")
     parser.add_argument("--no-write", action="store_true", help="do not update docs")
     args = parser.parse_args(argv)
-    command = "python benchmarks/bench_cli.py" + (" " + " ".join(argv) if argv else "")
+    given = sys.argv[1:] if argv is None else argv
+    command = "python benchmarks/bench_cli.py" + (" " + " ".join(given) if given else "")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     py = sys.executable
     rows = []
