@@ -266,6 +266,19 @@ RUN_VALUE_CASES = [
     ("offline_suboptimality", 'sizes = ["ten"]\n', r"sizes\[0\] must be an integer"),
     ("offline_suboptimality", "sizes = [1000000000000]\n", r"sizes.*memory"),
     ("offline_suboptimality", "[game]\nn_states = 1000000\n", r"game.*memory"),
+    # the set-coverage experiments' game table (found by the rerun: MemoryError, a negative
+    # seed reaching NumPy, a uint32 overflow -- all exit 1 before)
+    ("rationality_sweep", "[game]\nn_states = 100000\n", r"config: game: .*memory"),
+    ("rationality_sweep", "episodes = 100000000\n", r"config: episodes: .*memory"),
+    ("rationality_sweep", "width_sample_size = 100000000000\n", r"width_sample_size.*memory"),
+    ("rationality_sweep", "[game]\nseed = -1\n", r"game\.seed"),
+    ("confidence_sets", "sample_sizes = [1000000000000]\n", r"config: sample_sizes: .*memory"),
+    ("confidence_sets", "sbc_sample_size = 100000000000\n", r"sbc_sample_size.*memory"),
+    ("confidence_sets", "[game]\nn_states = 100000\n", r"config: game: .*memory"),
+    ("confidence_sets", "[game]\nseed = -1\n", r"game\.seed"),
+    ("confidence_sets", "[game]\nn_states = 0\n", r"game\.n_states must be >= 1"),
+    ("posterior_inspection", "n_episodes = 1000000000000\n", r"n_episodes.*memory"),
+    ("security_games", "n_targets = 10000000\n", r"n_targets"),
 ]  # fmt: skip
 
 

@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ..data import simulate
+from .._validate import check_memory
+from ..data import dataset_bytes, simulate
 from ..errors import ConfigError
 from ..follower import myopic_log_response
 from ..games import NAMED_GAMES, named_game
@@ -77,6 +78,13 @@ def validate_config(config: dict) -> None:
         raise ConfigError("config: prior_scale must be > 0")
     game = named_game(config["game"])
     H, S = game.horizon, game.n_states
+    A = game.n_leader_actions
+    check_memory(
+        dataset_bytes(config["n_episodes"], H, S, A),
+        "config: n_episodes",
+        f"simulating {config['n_episodes']} episodes of horizon {H} (S={S}, A={A})",
+        ConfigError,
+    )
     for hs in config["states"]:
         if len(hs) != 2 or not (0 <= hs[0] < H and 0 <= hs[1] < S):
             raise ConfigError(f"config: states entry {hs} is not an (h, s) pair of the game")
