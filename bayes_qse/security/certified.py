@@ -344,7 +344,8 @@ def certified_plan(P: Problem, start, rtol: float = 1e-6, max_iter: int = 60,
     c = np.asarray(start, np.float64)
     lam = P.utility(c)
     bound, nodes = np.inf, 0
-    for it in range(1, max_iter + 1):
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 (reported)
         scale = max(abs(lam), 1e-3 * P.span)
         res = solve_inner(P, lam, 0.25 * rtol * scale * d_lb, c, max_nodes)
         nodes += res.nodes

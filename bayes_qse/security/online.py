@@ -98,7 +98,9 @@ def _run_rounds(game, key, best_value, learner, n_rounds, settings: OnlineSettin
     cov_hist, counts = np.zeros((n_rounds, T)), np.zeros((n_rounds, T))
     w = jnp.zeros(3)
     out = {k: [] for k in ("c", "b", "u", "w")}
-    rule, level = ("quantile", settings.optimism_level) if learner == "optimistic" else ("mean", 0.5)
+    rule, level = (
+        ("quantile", settings.optimism_level) if learner == "optimistic" else ("mean", 0.5)
+    )
     for t in range(n_rounds):
         w, thetas = _fit_round(game, key, t, jnp.asarray(cov_hist), jnp.asarray(counts), w,
                                learner, settings)  # fmt: skip
