@@ -200,6 +200,21 @@ def test_uniform_seeds_0_to_11_with_kar_weights(T, m):
             assert_certified(plan_coverage(game, game.theta), w, game, opt)
 
 
+@pytest.mark.parametrize("T,m,seed", [(3, 1.5, 0), (4, 2.5, 1), (4, 1.5, 2)])
+def test_positive_coverage_weight_fractional_budget(T, m, seed):
+    """``w1 = 0.4 > 0`` with a fractional budget: the optimum covers ``floor(m)`` targets fully
+    and one by the remainder 0.5 (eq. 8k), against brute force (grid + SLSQP).  Bug caught: an
+    enumeration that drops the fractional target (it would certify a pure plan that is worse).
+    """
+    w = (0.4, 0.2, 0.1)
+    game = uniform_security_game(T, m, seed=seed, theta=None)
+    opt, c = brute_force(w, game, 0.05 if T == 4 else 0.02)
+    assert np.sort(np.minimum(c, 1 - c))[-1] > 0.4  # the optimum is fractional here
+    plan = plan_coverage(game, w)
+    assert_certified(plan, w, game, opt)
+    np.testing.assert_allclose(np.sort(plan.coverage)[-int(m) - 1 :][0], m - int(m), atol=1e-9)
+
+
 @pytest.mark.parametrize("T,m", [(3, 1.0), (5, 2.5), (8, 3.0), (20, 5.5)])
 @pytest.mark.parametrize("w", [(0.0, 0.0, 0.0), (0.0, 0.37, 0.15)])
 def test_zero_coverage_weight_against_linprog(T, m, w):
