@@ -20,6 +20,7 @@ from bayes_qse.commitment import (
 )
 from bayes_qse.errors import BayesQSEInputError, DatasetValidationError, GameValidationError
 from bayes_qse.security import (
+    SUQR_MODEL,
     AttackData,
     attack_stats,
     covariance_security_game,
@@ -268,9 +269,9 @@ def test_sbc_passes_batched_nuts_on_the_suqr_posterior():
     prior draws among posterior draws are uniform, and a posterior squeezed to half its width
     is flagged.  Bug caught: a likelihood scaled wrongly (over- or under-confident posterior)
     or a prior in the sampler that differs from the one the weights were drawn from."""
+    from bayes_qse.inference import _log_density
     from bayes_qse.samplers import nuts
     from bayes_qse.sbc import rank_statistic, uniformity_test
-    from bayes_qse.security.inference import _nuts_log_density
 
     R, K, scale = 100, 60, 2.0
     game = uniform_security_game(5, 2.0, seed=0, theta=None)
@@ -282,8 +283,11 @@ def test_sbc_passes_batched_nuts_on_the_suqr_posterior():
     )
     psi = jnp.broadcast_to(attack_stats(game, AttackData(cov, counts[0])).psi, (R, K, 5, 3))
     lam = jnp.full((R,), 1.0 / scale**2)
+    # the density suqr_posterior's NUTS samples, batched over the R datasets
+    model = SUQR_MODEL.replace(eta=jnp.ones(R))
+    args = (model, CommitmentStats(psi, counts), lam, jnp.zeros(R), jnp.ones(R))
     out = nuts(
-        k_nuts, _nuts_log_density, jnp.zeros((R, 3)), (psi, counts, lam),
+        k_nuts, _log_density(None), jnp.zeros((R, 3)), args,
         num_warmup=150, num_samples=300, batched=True, dense_mass=True,
     )  # fmt: skip
     draws = out.draws[:, 0, ::3]
