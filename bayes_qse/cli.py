@@ -65,7 +65,7 @@ from .experiments.store import read_manifest
 from .games import NAMED_GAMES, Game
 from .io import check_npz, to_jsonable, write_target
 from .planning import solve_qse
-from .security import SECURITY_GAMES
+from .security import SECURITY_GAMES, named_security_game, plan_coverage
 from .summary import fit_summary
 from .sweeps import run_sweep
 
@@ -122,6 +122,27 @@ def cmd_solve(args: argparse.Namespace) -> int:
             "(not a bound on the distance to the optimum: not certified)\n"
         )
     text += _policy_table(sol.policy)
+    _emit(out, args.json, text)
+    return EXIT_OK
+
+
+def cmd_plan_coverage(args: argparse.Namespace) -> int:
+    """The defender's certified coverage of a named security game against given SUQR weights
+    (eq. 8c, 8f-8k): value, upper bound and gap."""
+    kw = {"n_targets": args.targets, "resources": args.resources, "seed": args.seed}
+    if args.game == "security_covariance":
+        kw["correlation"] = args.correlation
+    game = named_security_game(args.game, theta=None, **kw)
+    plan = plan_coverage(game, args.weights, budget=args.budget, rtol=args.rtol)
+    out = dict(plan._asdict(), weights=list(args.weights), budget=args.budget)
+    text = (
+        f"{args.game} (T={args.targets}, m={args.resources:g}, seed={args.seed}), "
+        f"w={tuple(args.weights)}, budget {args.budget}\n"
+        f"value U(c*) = {plan.value:.6f}, upper bound {plan.upper_bound:.6f}, "
+        f"gap {plan.gap:.2e} (relative {plan.relative_gap:.2e}; "
+        f"{'certified' if plan.certified else 'NOT certified'} at rtol {args.rtol:g})\n"
+        "coverage: " + " ".join(f"{c:.4f}" for c in plan.coverage)
+    )
     _emit(out, args.json, text)
     return EXIT_OK
 
@@ -406,6 +427,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=seed_arg, default=0, help="seed of the farsighted planner's starts"
     )
     p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser(
+        "plan-coverage", help="certified defender coverage of a security game (eq. 8)"
+    )
+    p.add_argument("game", choices=sorted(SECURITY_GAMES))
+    p.add_argument("--weights", nargs=3, type=float, required=True, metavar=("W1", "W2", "W3"),
+                   help="SUQR weights on coverage, attacker reward, attacker penalty")  # fmt: skip
+    p.add_argument("--targets", type=integer_arg(2), default=5, help="targets T (5)")
+    p.add_argument("--resources", type=float, default=1.0, help="budget m (1)")
+    p.add_argument("--correlation", type=float, default=-0.5, help="covariance games (-0.5)")
+    p.add_argument("--budget", choices=("at_most", "exact"), default="at_most",
+                   help="sum c <= m (at_most) or sum c = m (exact)")  # fmt: skip
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative gap to certify (1e-6)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the game's payoffs")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_plan_coverage)
 
     p = sub.add_parser("fit", help="fit the follower from a dataset (eq. 4)")
     p.add_argument("data", metavar="DATA.npz", type=path_arg)

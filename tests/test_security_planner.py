@@ -419,3 +419,23 @@ def test_online_greedy_defender_fits_its_history_and_plans_certified():
         opt, _ = brute_force(run.theta_map[t], game, 0.1, polish=4)
         assert loop_utility(run.theta_map[t], game, run.coverage[t]) >= opt - 1e-7
     assert np.all(run.regret >= -1e-7)  # the reference plan is certified
+
+
+def test_cli_plan_coverage_reports_the_gap(capsys):
+    """``bayes-qse plan-coverage`` prints the certified value, bound and gap (JSON), equal to
+    the pure enumeration at ``w1 > 0``; bad input exits 2 naming the field.  Bug caught: a CLI
+    that plans on the game's true weights instead of ``--weights``, or hides the gap."""
+    import json
+
+    from bayes_qse.cli import main
+
+    args = ["plan-coverage", "security_uniform", "--weights", "2.876", "-0.186", "0.3",
+            "--targets", "5", "--resources", "2", "--seed", "11", "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    game = uniform_security_game(5, 2.0, seed=11, theta=None)
+    opt, _ = pure_optimum(KAR_ADS1, game)
+    assert out["value"] <= opt + 1e-12 <= out["upper_bound"] + 1e-9 and out["certified"]
+    assert out["gap"] == pytest.approx(out["upper_bound"] - out["value"], abs=1e-15)
+    assert main(args[:-1] + ["--resources", "9"]) == 2
+    assert "resources" in capsys.readouterr().err
