@@ -312,6 +312,9 @@ def test_rules_over_draws_bound_and_seeds():
         assert plan.value == pytest.approx(got, abs=1e-10)
         assert plan.value >= seed_rule.max() - 1e-10
         assert plan.upper_bound >= grid_rule.max() - 1e-12
+        # eq. (8l): the bound is the rule over per-draw bounds, each >= that draw's optimum
+        opt_rule = np.mean(per_draw) if rule == "mean" else np.quantile(per_draw, level)
+        assert plan.upper_bound >= opt_rule - 1e-9
         assert plan.value >= grid_rule.max() - 0.05  # near the grid's best (not certified)
         if level == 1.0:
             assert plan.certified and plan.value >= max(per_draw) - 1e-9

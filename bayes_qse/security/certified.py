@@ -357,4 +357,11 @@ def certified_plan(P: Problem, start, rtol: float = 1e-6, max_iter: int = 60,
                 c, lam, improved = res.point, new, True
         if bound - lam <= rtol * max(abs(lam), 1e-3 * P.span) or not improved:
             break
+    if bound - lam > rtol * max(abs(lam), 1e-3 * P.span):
+        # eq. (8h'): F_bar(lam + delta) <= 0 proves max U <= lam + delta (no division by D_lb)
+        lam_up = lam + 0.5 * rtol * max(abs(lam), 1e-3 * P.span)
+        res = solve_inner(P, lam_up, 0.0, c, max_nodes)
+        nodes += res.nodes
+        if res.upper <= 0:
+            bound = min(bound, lam_up)
     return Certificate(np.clip(c, 0.0, 1.0), lam, max(bound, lam), it, nodes)

@@ -239,6 +239,10 @@ def solve(P: Arrays, c0, rtol, span, m: float, exact: bool):
 
     init = (0, c0, utility(P, c0), jnp.inf, False)
     it, c, lam, bound, _ = jax.lax.while_loop(cond, body, init)
+    # eq. (8h'): F_bar(lam + delta) <= 0 proves max U <= lam + delta without dividing by D_lb
+    lam_up = lam + 0.5 * rtol * jnp.maximum(jnp.abs(lam), 1e-3 * span)
+    ub_up, _ = inner(lam_up)
+    bound = jnp.where(ub_up <= 0, jnp.minimum(bound, lam_up), bound)
     return c, lam, jnp.maximum(bound, lam), it
 
 
