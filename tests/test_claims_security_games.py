@@ -1,20 +1,22 @@
 """Every number docs/results/security_games/README.md quotes, recomputed from the published
-arrays (tests/claims.py); ``results_previous.npz`` holds the arrays published before the
-rerun of issue 21.  Bug caught: a README number or comparison that the arrays do not give.
+arrays (tests/claims.py); the arrays published before the rerun of issue 21 are read from
+commit ``PREVIOUS`` (``claims.published_at``).  Bug caught: a README number or comparison
+that the arrays do not give.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tests.claims import claim, published, quote
+from tests.claims import claim, published, published_at, quote
 
 DOC = "docs/results/security_games/README.md"
+PREVIOUS = "0aadbe608a6c2e5814d8348d5b8b05d99bdfcbb5"
 L = {"greedy": 0, "thompson": 1, "optimistic": 2}
 
 
 def _arrays():
-    return published("security_games"), published("security_games", "results_previous.npz")
+    return published("security_games"), published_at(PREVIOUS, "security_games")
 
 
 def _cum(a, learner):
