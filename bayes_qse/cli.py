@@ -309,6 +309,8 @@ def _fit_text(summary: dict[str, Any], game: Any, method: str) -> str:
     lines.append(f"  coord    estimate   {label:>8}   game's theta")
     for i, (c, s) in enumerate(zip(center, spread, strict=True)):
         lines.append(f"  {i:>5}  {c:10.4f} {s:10.4f}  {theta_true[i]:12.4f}")
+    if summary.get("converged") is False:
+        lines.append("converged: no (the estimate is not a maximiser; stderr says why)")
     for key in ("r_hat", "ess"):
         if key in summary:
             vals = floats(np.atleast_1d(summary[key]))

@@ -251,9 +251,7 @@ def fit_mle(
     th0 = _theta0(theta0, d)
     constraints = check_constraints(lower, upper, radius, d)
     stats = stats_from_dataset(dataset, m.features, m.farsighted)
-    model = Model(
-        m.features, m.eta, m.transitions if m.farsighted else None, farsighted=m.farsighted
-    )
+    model = _follower_model(m.features, m.transitions, m.eta, m.farsighted)
 
     def newton(start):
         return _map_newton_full(

@@ -151,12 +151,15 @@ def fit_likelihood(
 
     choice = choice_data(model, stats)
     sep = None
-    if choice is not None:
-        sep = find_separation(choice.features, choice.counts)
     if constraints is not None:
+        if choice is not None:
+            sep = find_separation(choice.features, choice.counts)
         return _bounded(vgh, theta0, constraints, choice, sep, identifiability_message, caller)
     theta, f, neg_h, n_iter, converged = (np.asarray(x) for x in newton(theta0))
     converged = bool(converged)
+    if choice is not None:  # Newton's point may certify existence (skipping the LP)
+        logits = choice.eta * (np.asarray(choice.features) @ theta)
+        sep = find_separation(choice.features, choice.counts, logits=logits)
     full_fisher = None
     if sep is not None and sep.separated:
         theta, f, neg_h, n2, _ = (

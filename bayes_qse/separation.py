@@ -85,7 +85,8 @@ def _null_basis(rows: np.ndarray, d: int, rtol: float) -> np.ndarray:
     """``[d, p]`` orthonormal basis of ``{v : rows @ v = 0}``."""
     if rows.shape[0] == 0:
         return np.eye(d)
-    _, sv, vt = np.linalg.svd(rows, full_matrices=True)
+    # the [d, d] right basis without the [R, R] left one (full only when R < d)
+    _, sv, vt = np.linalg.svd(rows, full_matrices=rows.shape[0] < d)
     scale = max(float(sv.max()) if sv.size else 0.0, 1e-300)
     rank = int(np.sum(sv > rtol * scale))
     return vt[rank:].T
@@ -98,6 +99,7 @@ def find_separation(
     nonneg: np.ndarray | None = None,
     nonpos: np.ndarray | None = None,
     rtol: float = 1e-9,
+    logits: np.ndarray | None = None,
 ) -> Separation:
     """Complete or quasi-complete separation of a multinomial logit (eq. 2.3a).
 
@@ -110,6 +112,10 @@ def find_separation(
             ``<= 0`` (the recession cone of a box with a finite lower / upper bound: a
             box-constrained MLE fails to exist only along such directions).
         rtol: relative tolerance of the null spaces.
+        logits: ``[..., B]`` the fitted ``eta x . theta`` at a candidate MLE (optional): when
+            the weights ``y_r = n_{c,b} p_{c,b'} > 0`` it implies, corrected onto
+            ``{y : sum_r y_r a_r = 0}``, stay positive, they are a Stiemke certificate that no
+            separating direction exists, and the LP is skipped (unconstrained case only).
 
     Returns:
         :class:`Separation`.
@@ -133,6 +139,12 @@ def find_separation(
     none = none._replace(span=fisher_null)
     if not partial_ctx.any():
         return none
+    if logits is not None and nonneg is None and nonpos is None:
+        z = np.asarray(logits, np.float64).reshape(-1, B)[seen]
+        log_p = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+        y = n[seen][:, :, None] * np.exp(log_p)[:, None, :]  # n_{c,b} p_{c,b'}
+        if _stiemke(rows, y[pair]):
+            return none
     norms = np.linalg.norm(rows, axis=1)
     live = norms > rtol * max(float(norms.max(initial=0.0)), 1e-300)
     if not live.any():
@@ -171,6 +183,19 @@ def find_separation(
     cells = np.concatenate([ctx, cells_flat[:, 1:]], axis=1).astype(int)
     kind = "complete" if sep.all() else "quasi-complete"
     return Separation(kind, directions, delta, cells, span)
+
+
+def _stiemke(rows: np.ndarray, y: np.ndarray) -> bool:
+    """Whether ``y > 0`` projected onto ``{y : rows' y = 0}`` stays positive (with a margin):
+    then no ``delta`` has ``rows @ delta >= 0`` with a positive entry (Stiemke's lemma)."""
+    if not np.all(np.isfinite(y)) or y.min(initial=np.inf) <= 0:
+        return False
+    g = rows.T @ y
+    corr = rows @ (np.linalg.pinv(rows.T @ rows, rcond=1e-12, hermitian=True) @ g)
+    y2 = y - corr
+    resid = np.max(np.abs(rows.T @ y2)) if y2.size else 0.0
+    scale = np.max(np.abs(rows)) * np.sum(np.abs(y2))
+    return bool(np.min(y2) > 1e-9 * np.max(y)) and resid <= 1e-9 * max(scale, 1e-300)
 
 
 def describe_separation(sep: Separation, names: tuple[str, ...], limit: int = 6) -> str:

@@ -15,6 +15,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from test_separation import _all_on_best, _matrix_data, one_step_dataset
 
+from bayes_qse.data import simulate
 from bayes_qse.errors import BayesQSEInputError, SeparationWarning
 from bayes_qse.games import tabular_game
 from bayes_qse.inference import fit_mle
@@ -174,3 +175,38 @@ def test_bad_bounds_name_the_field():
         fit_suqr_mle(game, data, lower=2.0, upper=3.0, radius=1.0)
     with pytest.raises(BayesQSEInputError, match="^upper"):
         fit_suqr_mle(game, data, upper=[1.0, 2.0])
+
+
+def test_farsighted_ball_fit_matches_slsqp_on_a_loop_likelihood():
+    """The bounded MLE serves every follower kind: a farsighted follower (soft Bellman values,
+    not a logit in theta) with ``||theta|| <= 0.3`` active.  Golden: SLSQP on the likelihood
+    written with the loop response of tests/reference.py (eq. 1a-1d per episode policy).
+    Bug caught: the bounded path wired to the myopic counts (dropping the later steps'
+    values) or to the wrong statistics for a farsighted model."""
+    from reference import np_follower_response
+
+    from bayes_qse.games import random_game
+
+    g = random_game(3, 2, 2, 2, 2, 2, eta=1.5, farsighted=True)
+    H, S, A, _ = g.shape
+    pols = np.random.default_rng(1).dirichlet(np.ones(A), size=(40, H, S))
+    data = simulate(g, pols, 40, seed=2)
+    phi, P = np.asarray(g.features), np.asarray(g.transitions)
+
+    def negll(theta):
+        total = 0.0
+        for t in range(data.n_episodes):
+            nu = np_follower_response(P, phi @ theta, g.eta, data.policies[t], farsighted=True)
+            for h in range(H):
+                s, a = data.states[t, h], data.leader_actions[t, h]
+                total += np.log(nu[h, s, a, data.follower_actions[t, h]])
+        return -total
+
+    cons = [{"type": "ineq", "fun": lambda x: 0.3**2 - x @ x}]
+    ref = minimize(negll, np.zeros(2), method="SLSQP", constraints=cons,
+                   options={"ftol": 1e-14, "maxiter": 500})  # fmt: skip
+    fit = fit_mle(data, g, radius=0.3)
+    assert np.linalg.norm(ref.x) == pytest.approx(0.3, rel=1e-6)  # the ball is active
+    np.testing.assert_allclose(fit.theta, ref.x, atol=1e-6)
+    assert fit.log_likelihood == pytest.approx(-ref.fun, abs=1e-6)
+    assert fit.converged and fit.kkt_residual < 1e-8 and fit.separation is None

@@ -391,7 +391,8 @@ def test_laplace_simulation_based_calibration():
 def test_fit_summary_keys_and_json(two_dim):
     g, data = two_dim
     mle = fit_summary(data, g, "mle")
-    assert set(mle) == {"theta", "cov", "log_likelihood", "std_err", "warnings"}
+    assert set(mle) == {"theta", "cov", "log_likelihood", "std_err", "converged", "warnings"}
+    assert mle["converged"] is True
     assert np.allclose(mle["theta"], fit_mle(data, g).theta)
     lap = fit_summary(data, g, "laplace", num_samples=50)
     assert set(lap) == {"mean", "sd", "warnings"} and len(lap["mean"]) == 2

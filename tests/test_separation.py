@@ -10,6 +10,7 @@ evaluated far along the reported direction.
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import jax
@@ -286,4 +287,8 @@ def test_cli_fit_prints_one_warning_line_for_separated_data(tmp_path, capsys):
     lines = [ln for ln in out.err.splitlines() if ln.strip()]
     assert len(lines) == 1, lines
     assert "SeparationWarning" in lines[0] and "(h=0, s=0, a=1, b=2)" in lines[0]
-    assert "std err" in out.out
+    assert "std err" in out.out and "converged: no" in out.out
+    code = cli.main(["fit", str(data_path), str(game_path), "--json"])
+    out = capsys.readouterr()
+    summary = json.loads(out.out)
+    assert code == 0 and summary["converged"] is False and len(out.err.splitlines()) == 1
