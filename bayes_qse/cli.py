@@ -56,7 +56,11 @@ MAKE_GAME_NAMES = (
 )  # fmt: skip
 #: The subcommands' functions live in :mod:`bayes_qse.commands` (JAX and the experiments):
 #: imported only once a command runs, never for ``--help``.
-COMMANDS = ("demo", "games", "make-game", "simulate", "solve", "fit", "run", "plot", "sweep")
+COMMANDS = ("demo", "games", "make-game", "simulate", "solve", "plan-coverage", "fit", "run",
+            "plot", "sweep")  # fmt: skip
+#: The security games (:data:`bayes_qse.security.SECURITY_GAMES`, sorted), spelled out for
+#: ``plan-coverage``'s choices without importing JAX; a test keeps it equal to the registry.
+SECURITY_GAME_NAMES = ("security_covariance", "security_uniform")
 
 
 def __getattr__(name: str) -> Any:
@@ -166,6 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=seed_arg, default=0, help="seed of the farsighted planner's starts"
     )
     p.set_defaults(command_func="cmd_solve")
+
+    p = sub.add_parser(
+        "plan-coverage", help="certified defender coverage of a security game (eq. 8)"
+    )
+    p.add_argument("game", choices=SECURITY_GAME_NAMES)
+    p.add_argument("--weights", nargs=3, type=float, required=True, metavar=("W1", "W2", "W3"),
+                   help="SUQR weights on coverage, attacker reward, attacker penalty")  # fmt: skip
+    p.add_argument("--targets", type=integer_arg(2), default=5, help="targets T (5)")
+    p.add_argument("--resources", type=float, default=1.0, help="budget m (1)")
+    p.add_argument("--correlation", type=float, default=-0.5, help="covariance games (-0.5)")
+    p.add_argument("--budget", choices=("at_most", "exact"), default="at_most",
+                   help="sum c <= m (at_most) or sum c = m (exact)")  # fmt: skip
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative gap to certify (1e-6)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the game's payoffs")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(command_func="cmd_plan_coverage")
 
     p = sub.add_parser("fit", help="fit the follower from a dataset (eq. 4)")
     p.add_argument("data", metavar="DATA.npz", type=path_arg)

@@ -29,7 +29,7 @@ from .experiments.store import read_manifest
 from .games import NAMED_GAMES, Game
 from .io import check_not_input, check_npz, to_jsonable, write_target
 from .planning import solve_qse
-from .security import SECURITY_GAMES
+from .security import SECURITY_GAMES, named_security_game, plan_coverage
 from .summary import fit_summary
 from .sweeps import run_sweep
 
@@ -86,6 +86,27 @@ def cmd_solve(args: argparse.Namespace) -> int:
             "(not a bound on the distance to the optimum: not certified)\n"
         )
     text += _policy_table(sol.policy)
+    _emit(out, args.json, text)
+    return EXIT_OK
+
+
+def cmd_plan_coverage(args: argparse.Namespace) -> int:
+    """The defender's certified coverage of a named security game against given SUQR weights
+    (eq. 8c, 8f-8k): value, upper bound and gap."""
+    kw = {"n_targets": args.targets, "resources": args.resources, "seed": args.seed}
+    if args.game == "security_covariance":
+        kw["correlation"] = args.correlation
+    game = named_security_game(args.game, theta=None, **kw)
+    plan = plan_coverage(game, args.weights, budget=args.budget, rtol=args.rtol)
+    out = dict(plan._asdict(), weights=list(args.weights), budget=args.budget)
+    text = (
+        f"{args.game} (T={args.targets}, m={args.resources:g}, seed={args.seed}), "
+        f"w={tuple(args.weights)}, budget {args.budget}\n"
+        f"value U(c*) = {plan.value:.6f}, upper bound {plan.upper_bound:.6f}, "
+        f"gap {plan.gap:.2e} (relative {plan.relative_gap:.2e}; "
+        f"{'certified' if plan.certified else 'NOT certified'} at rtol {args.rtol:g})\n"
+        "coverage: " + " ".join(f"{c:.4f}" for c in plan.coverage)
+    )
     _emit(out, args.json, text)
     return EXIT_OK
 
@@ -275,6 +296,8 @@ def _fit_text(summary: dict[str, Any], game: Any, method: str) -> str:
     lines.append(f"  coord    estimate   {label:>8}   game's theta")
     for i, (c, s) in enumerate(zip(center, spread, strict=True)):
         lines.append(f"  {i:>5}  {c:10.4f} {s:10.4f}  {theta_true[i]:12.4f}")
+    if summary.get("converged") is False:
+        lines.append("converged: no (the estimate is not a maximiser; stderr says why)")
     for key in ("r_hat", "ess"):
         if key in summary:
             vals = floats(np.atleast_1d(summary[key]))
@@ -346,6 +369,7 @@ __all__ = [
     "cmd_fit",
     "cmd_games",
     "cmd_make_game",
+    "cmd_plan_coverage",
     "cmd_plot",
     "cmd_run",
     "cmd_simulate",

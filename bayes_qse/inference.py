@@ -23,10 +23,9 @@ Every public function takes the game as a :class:`~bayes_qse.games.Game`, a
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -34,15 +33,12 @@ import numpy as np
 
 from . import samplers
 from ._validate import as_float_array, check_eta, check_positive_scalar
+from .bounded import check_constraints
 from .data import Dataset, EpisodeBuffer, buffer_from_dataset
 from .errors import BayesQSEInputError
-from .identification import (
-    IdentifiabilityWarning,
-    canonical,
-    identifiability_message,
-    null_space,
-)
+from .identification import IdentifiabilityWarning, identifiability_message
 from .likelihood import log_posterior, response_counts
+from .mle import MLEFit, choice_data, fit_likelihood
 from .model import Model, as_model
 from .optim import newton_maximize
 from .posterior import (
@@ -51,6 +47,7 @@ from .posterior import (
     chain_diagnostics,
     diagnostic_warnings,
 )
+from .separation import describe_separation, find_separation
 
 Array = jax.Array
 
@@ -60,26 +57,42 @@ Array = jax.Array
 # ---------------------------------------------------------------------------------------
 
 
-def _objective(features, transitions, eta, stats, farsighted, prior_precision):
-    """``theta -> L(theta) - theta' Lambda theta / 2`` (eq. 4 plus a Gaussian log-prior).
+def _follower_model(features, transitions, eta, farsighted) -> Model:
+    """The likelihood's :class:`Model` (transitions only for a farsighted follower)."""
+    return Model(features, eta, transitions if farsighted else None, farsighted=farsighted)
 
-    ``stats`` is the :class:`EpisodeBuffer` (farsighted) or the counts ``[H,S,A,B]`` of
-    :func:`~bayes_qse.likelihood.response_counts` (myopic, where they are sufficient).
+
+def _objective(model, stats, prior_precision):
+    """``theta -> L(theta) - theta' Lambda theta / 2`` (eq. 4 / 7c plus a Gaussian log-prior).
+
+    ``stats`` is the :class:`EpisodeBuffer` (farsighted), the counts ``[H,S,A,B]`` of
+    :func:`~bayes_qse.likelihood.response_counts` (myopic, where they are sufficient) or a
+    :class:`~bayes_qse.commitment.CommitmentStats` (a commitment-observing follower).
     ``prior_precision``: ``Lambda``, a scalar (times the identity) or ``[d,d]``.
     """
-    d = features.shape[-1]
-    lam = jnp.asarray(prior_precision, jnp.float64)
-    lam = lam * jnp.eye(d) if lam.ndim == 0 else lam
-    model = Model(features, eta, transitions if farsighted else None, farsighted=farsighted)
-    return lambda th: log_posterior(th, model, stats, lam)
+
+    def objective(th):
+        lam = jnp.asarray(prior_precision, jnp.float64)
+        lam = lam * jnp.eye(th.shape[-1]) if lam.ndim == 0 else lam
+        return log_posterior(th, model, stats, lam)
+
+    return objective
 
 
-@partial(jax.jit, static_argnames=("n_steps", "farsighted"))
+@partial(jax.jit, static_argnames=("n_steps",))
+def map_newton_model(model, stats, prior_precision, theta0, n_steps=100):
+    """MAP / MLE (``prior_precision = 0``) of :func:`_objective` by damped Newton for any
+    follower :class:`Model` and its statistics; pure and jit-compiled.  Returns
+    ``(theta, value, neg_hessian, n_iter, converged)`` (:func:`bayes_qse.optim.newton_maximize`)."""
+    objective = _objective(model, stats, prior_precision)
+    return newton_maximize(objective, jnp.asarray(theta0, jnp.float64), n_steps)
+
+
 def _map_newton_full(
     stats, features, transitions, eta, prior_precision, theta0, n_steps, farsighted
 ):
-    objective = _objective(features, transitions, eta, stats, farsighted, prior_precision)
-    return newton_maximize(objective, jnp.asarray(theta0, jnp.float64), n_steps)
+    model = _follower_model(features, transitions, eta, bool(farsighted))
+    return map_newton_model(model, stats, prior_precision, theta0, int(n_steps))
 
 
 def _sufficient_stats(buffer: EpisodeBuffer, features: Any, farsighted: bool) -> Any:
@@ -198,39 +211,15 @@ def _theta0(theta0: Any, d: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-class MLEFit(NamedTuple):
-    """The maximum-likelihood fit of eq. (4).
-
-    Attributes:
-        theta: ``[d]`` the MLE.
-        cov: ``[d,d]`` the inverse observed Fisher information (pseudo-inverse when some
-            directions are not identified).
-        log_likelihood: ``L(theta_hat)``.
-        std_err: ``[d]`` ``sqrt(diag(cov))``; ``inf`` for a coordinate that has a component in
-            a non-identified direction.
-        fisher: ``[d,d]`` observed Fisher information ``I = -Hess L(theta_hat)``.
-        n_iter: Newton steps taken.
-        converged: whether the Newton decrement reached its tolerance.
-        non_identified: unit vectors ``[d]`` spanning the null space of ``I`` (empty when all
-            of ``theta`` is identified).
-    """
-
-    theta: np.ndarray
-    cov: np.ndarray
-    log_likelihood: float
-    std_err: np.ndarray
-    fisher: np.ndarray
-    n_iter: int
-    converged: bool
-    non_identified: list
-
-
 def fit_mle(
     dataset: Dataset,
     game: Any,
     *,
     theta0: Any = None,
     max_steps: int = 100,
+    lower: Any = None,
+    upper: Any = None,
+    radius: float | None = None,
 ) -> MLEFit:
     """Maximum-likelihood estimate of ``theta`` (eq. 4), float64 damped Newton.
 
@@ -241,52 +230,41 @@ def fit_mle(
             farsighted follower, transitions are used).
         theta0: ``[d]`` start (zeros by default).
         max_steps: Newton step limit.
+        lower, upper: a box ``lower <= theta <= upper`` (scalars or ``[d]``, may be
+            infinite): the bounded MLE of docs/math.md §2.4.
+        radius: the paper's bounded class ``||theta|| <= radius`` (alone or with the box).
 
     Returns:
-        :class:`MLEFit`.  Warns :class:`IdentifiabilityWarning` if the observed Fisher
-        information has a null space (naming the constant-across-``b`` feature directions as
-        the likely cause) and ``RuntimeWarning`` if Newton did not converge (e.g. a separated
-        dataset whose MLE is at infinity).
+        :class:`MLEFit`.  For a myopic follower the separation LP (docs/math.md §2.3) runs
+        first: when the MLE does not exist, ``converged`` is False, ``theta`` is the MLE of
+        the limiting model, ``std_err`` is inf along the separated directions and a
+        :class:`~bayes_qse.errors.SeparationWarning` (a ``RuntimeWarning``) names them and the
+        cells ``(h, s, a, b)`` whose fitted probability tends to 0.  Warns
+        :class:`IdentifiabilityWarning` if the observed Fisher information has a null space
+        (naming the constant-across-``b`` feature directions as the likely cause) and
+        ``RuntimeWarning`` if Newton (or, bounded, the KKT check) did not converge.  A
+        farsighted follower's likelihood is not a multinomial logit in ``theta``: there the
+        LP does not apply, and only Newton's non-convergence is reported.
     """
     m = resolve_model(dataset, game)
     d = m.features.shape[-1]
     th0 = _theta0(theta0, d)
+    constraints = check_constraints(lower, upper, radius, d)
     stats = stats_from_dataset(dataset, m.features, m.farsighted)
-    theta, f, neg_h, n_iter, converged = _map_newton_full(
-        stats, m.features, m.transitions, m.eta, 0.0, th0, int(max_steps), m.farsighted
-    )
-    theta, fisher = np.asarray(theta), np.asarray(neg_h)
-    fisher = 0.5 * (fisher + fisher.T)
-    lam, vecs, null = null_space(fisher)
-    inv = np.where(null, 0.0, 1.0 / np.where(null, 1.0, lam))
-    cov = (vecs * inv) @ vecs.T
-    std_err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    null_dirs = [canonical(v) for v in vecs[:, null].T]
-    if null_dirs:
-        touched = np.any(np.abs(vecs[:, null]) > 1e-8, axis=1)
-        std_err = np.where(touched, np.inf, std_err)
-        warnings.warn(
-            identifiability_message(null_dirs, m.features, m.farsighted),
-            IdentifiabilityWarning,
-            stacklevel=2,
+    model = _follower_model(m.features, m.transitions, m.eta, m.farsighted)
+
+    def newton(start):
+        return _map_newton_full(
+            stats, m.features, m.transitions, m.eta, 0.0, start, int(max_steps), m.farsighted
         )
-    if not bool(converged):
-        warnings.warn(
-            f"fit_mle: Newton did not converge in {int(n_iter)} steps (the MLE may be at "
-            "infinity: some follower action is never or always chosen)",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return MLEFit(
-        theta=theta,
-        cov=cov,
-        log_likelihood=float(f),
-        std_err=std_err,
-        fisher=fisher,
-        n_iter=int(n_iter),
-        converged=bool(converged),
-        non_identified=null_dirs,
-    )
+
+    def message(dirs: list) -> str:
+        return identifiability_message(dirs, m.features, m.farsighted)
+
+    return fit_likelihood(
+        model, stats, th0, newton, constraints=constraints,
+        identifiability_message=message, caller="fit_mle", max_steps=int(max_steps),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,11 +284,12 @@ def laplace_draws(key: Array, theta_hat: Array, precision: Array, num_samples: i
 
 
 @functools.lru_cache(maxsize=16)
-def _log_density(farsighted: bool, fixed_coordinate: int | None) -> Callable:
+def _log_density(fixed_coordinate: int | None) -> Callable:
     """``log_density(z, args)``: the log-posterior sampled by NUTS (one function object per
     setting, so that :func:`bayes_qse.samplers.nuts` compiles once per shape).
 
-    ``args = (features, transitions, eta, stats, prior_precision, log_eta_mean, log_eta_sd)``.
+    ``args = (model, stats, prior_precision, log_eta_mean, log_eta_sd)`` with ``model`` the
+    follower's :class:`Model` pytree (any follower kind) and ``stats`` its statistics.
     Without ``fixed_coordinate``, ``z = theta`` and the density is :func:`_objective`:
     ``L(theta) - theta' Lambda theta / 2`` (eq. 4; ``Lambda = 0`` for the flat prior).  With
     ``fixed_coordinate = k`` the rationality is a parameter too (docs/math.md §1.3):
@@ -319,12 +298,12 @@ def _log_density(farsighted: bool, fixed_coordinate: int | None) -> Callable:
     """
 
     def log_density(z, args):
-        features, transitions, eta, stats, precision, log_eta_mean, log_eta_sd = args
+        model, stats, precision, log_eta_mean, log_eta_sd = args
         if fixed_coordinate is None:
-            return _objective(features, transitions, eta, stats, farsighted, precision)(z)
+            return _objective(model, stats, precision)(z)
         theta = jnp.insert(z[:-1], fixed_coordinate, 1.0)
         log_eta = z[-1]
-        post = _objective(features, transitions, jnp.exp(log_eta), stats, farsighted, precision)
+        post = _objective(model.replace(eta=jnp.exp(log_eta)), stats, precision)
         log_prior_eta = -0.5 * ((log_eta - log_eta_mean) / log_eta_sd) ** 2
         # the prior is on the free coordinates: drop the fixed one's constant -Lambda/2
         return post(theta) + 0.5 * precision + log_prior_eta
@@ -393,7 +372,8 @@ def sample_posterior(
         ESS < 100 or any transition diverged.
 
     Raises:
-        BayesQSEInputError: bad arguments, or (Laplace) a negative Hessian at the MAP that is
+        BayesQSEInputError: bad arguments; a flat prior on separated data (the posterior is
+            improper, docs/math.md §2.3); or (Laplace) a negative Hessian at the MAP that is
             not positive definite (a flat direction under a flat prior).
     """
     prior_scale = _check_sampling(method, prior, prior_scale, num_samples, num_warmup, num_chains)
@@ -409,27 +389,70 @@ def sample_posterior(
         progress=progress,
     )
     m = resolve_model(dataset, game)
-    d = m.features.shape[-1]
     stats = stats_from_dataset(dataset, m.features, m.farsighted)
+    model = _follower_model(m.features, m.transitions, m.eta, m.farsighted)
+    return posterior_from_stats(
+        model, stats, m.features.shape[-1], method=method, seed=seed, prior=prior,
+        prior_scale=prior_scale, eta_unknown=eta_unknown, fixed_coordinate=fixed_coordinate,
+        log_eta_prior=log_eta_prior, **nuts_kw,
+    )  # fmt: skip
+
+
+def posterior_from_stats(
+    model: Model,
+    stats: Any,
+    d: int,
+    *,
+    method: str,
+    seed: int,
+    prior: str,
+    prior_scale: float,
+    num_samples: int,
+    num_warmup: int,
+    num_chains: int,
+    chain_method: str = "vectorized",
+    progress: bool | Callable[[str], None] = False,
+    dense_mass: bool = False,
+    eta_unknown: bool = False,
+    fixed_coordinate: int = 0,
+    log_eta_prior: tuple[float, float] = (0.0, 1.0),
+) -> Posterior:
+    """The posterior builder behind :func:`sample_posterior` and
+    :func:`bayes_qse.security.suqr_posterior`: Laplace or NUTS on
+    ``log_posterior(theta, model, stats, Lambda)`` for any follower kind (docs/math.md §2).
+
+    Arguments as in :func:`sample_posterior` (already validated), with ``model`` the follower's
+    :class:`Model` and ``stats`` its sufficient statistics (counts, an episode buffer or
+    :class:`~bayes_qse.commitment.CommitmentStats`); ``dense_mass``: NUTS adapts a dense mass
+    matrix.  NUTS starts from the MAP when Newton converged (else 0), reports split R-hat,
+    ESS and divergences and warns :class:`PosteriorDiagnosticsWarning`; Laplace raises
+    :class:`BayesQSEInputError` when the negative Hessian at the MAP is not positive definite.
+    """
+    nuts_kw = dict(
+        num_warmup=int(num_warmup), num_samples=int(num_samples), num_chains=int(num_chains),
+        chain_method=chain_method, progress=progress, dense_mass=bool(dense_mass),
+    )  # fmt: skip
     precision_prior = 0.0 if prior == "flat" else 1.0 / prior_scale**2
+    if prior == "flat":
+        _check_proper(model, stats)
     key = jax.random.key(seed)
     if eta_unknown:
         if method != "nuts":
             raise BayesQSEInputError("method: eta_unknown needs method='nuts'")
         return _sample_eta_unknown(
-            m, stats, key, precision_prior, prior, prior_scale, fixed_coordinate, log_eta_prior,
-            nuts_kw,
+            model, stats, d, key, precision_prior, prior, prior_scale, fixed_coordinate,
+            log_eta_prior, nuts_kw,
         )  # fmt: skip
 
-    theta_map, _, neg_h, _, converged = _map_newton_full(
-        stats, m.features, m.transitions, m.eta, precision_prior, np.zeros(d), 100, m.farsighted
+    theta_map, _, neg_h, _, converged = map_newton_model(
+        model, stats, precision_prior, np.zeros(d), 100
     )
     if method == "laplace":
         return _laplace(key, theta_map, neg_h, converged, int(num_samples), prior, prior_scale)
 
     init = np.asarray(theta_map) if bool(converged) else np.zeros(d)
-    args = (m.features, m.transitions, m.eta, stats, precision_prior, 0.0, 1.0)
-    res = samplers.nuts(key, _log_density(m.farsighted, None), init, _as_jax(args), **nuts_kw)
+    args = (model, stats, precision_prior, 0.0, 1.0)
+    res = samplers.nuts(key, _log_density(None), init, _as_jax(args), **nuts_kw)
     chains = res.draws
     r_hat, ess = chain_diagnostics(chains)
     n_div = int(res.diverging.sum())
@@ -439,10 +462,26 @@ def sample_posterior(
         method="nuts",
         diagnostics={"r_hat": r_hat, "ess": ess, "divergences": n_div, "warnings": msgs},
         num_chains=int(num_chains),
+        map_theta=np.asarray(theta_map) if bool(converged) else None,
         prior=prior,
         prior_scale=prior_scale,
         diverging=res.diverging.reshape(-1),
     )
+
+
+def _check_proper(model: Model, stats: Any) -> None:
+    """Under a flat prior the posterior of a multinomial logit is improper exactly when the
+    MLE does not exist (separation, docs/math.md §2.3): refuse, naming ``prior``."""
+    choice = choice_data(model, stats)
+    if choice is None:
+        return
+    sep = find_separation(choice.features, choice.counts)
+    if sep.separated:
+        raise BayesQSEInputError(
+            "prior: the flat-prior posterior is improper on these data ("
+            + describe_separation(sep, choice.cell_names)
+            + "); use prior='normal'"
+        )
 
 
 def _as_jax(args: Any) -> Any:
@@ -480,18 +519,26 @@ def _laplace(key, theta_map, neg_h, converged, num_samples, prior, prior_scale) 
 
 
 def _sample_eta_unknown(
-    m, stats, key, precision_prior, prior, prior_scale, fixed_coordinate, log_eta_prior, nuts_kw
+    model,
+    stats,
+    d,
+    key,
+    precision_prior,
+    prior,
+    prior_scale,
+    fixed_coordinate,
+    log_eta_prior,
+    nuts_kw,
 ) -> Posterior:
     """NUTS over ``(theta with theta[k] = 1, log eta)``; see :func:`sample_posterior`."""
-    d = m.features.shape[-1]
     k = int(fixed_coordinate)
     if d < 1 or not 0 <= k < d:
         raise BayesQSEInputError(f"fixed_coordinate: must lie in [0, {d}), got {fixed_coordinate}")
     mean, sd = (float(x) for x in log_eta_prior)
     check_positive_scalar(sd, "log_eta_prior")
-    args = (m.features, m.transitions, m.eta, stats, precision_prior, mean, sd)
+    args = (model, stats, precision_prior, mean, sd)
     init = np.append(np.zeros(d - 1), mean)
-    res = samplers.nuts(key, _log_density(m.farsighted, k), init, _as_jax(args), **nuts_kw)
+    res = samplers.nuts(key, _log_density(k), init, _as_jax(args), **nuts_kw)
     chains = np.insert(res.draws[..., :-1], k, 1.0, axis=-1)
     eta_chains = np.exp(res.draws[..., -1])
     free = np.concatenate([np.delete(chains, k, axis=-1), eta_chains[..., None]], axis=-1)

@@ -27,7 +27,8 @@ class Posterior:
             (list of str); for Laplace the draws are independent (``ess = M``, no R-hat).
         num_chains: number of chains (``theta`` reshapes to ``[chains, M/chains, d]``).
         cov: ``[d,d]`` the Laplace covariance ``(I + Lambda)^-1`` (None for NUTS).
-        map_theta: ``[d]`` the MAP (Laplace) or None.
+        map_theta: ``[d]`` the MAP (Laplace; for NUTS the chains' start, when Newton converged)
+            or None.
         prior: ``"normal"`` or ``"flat"``; ``prior_scale`` its sigma.
         diverging: ``[M]`` NUTS divergence flags (None for Laplace).
         eta: ``[M]`` draws of ``eta`` when it was inferred (``eta_unknown``), else None.

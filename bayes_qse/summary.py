@@ -63,7 +63,8 @@ def fit_summary(
 ) -> dict:
     """The JSON-able result of ``bayes-qse fit`` (docs/math.md, eq. 4).
 
-    ``mle``: ``theta``, ``cov``, ``log_likelihood``, ``std_err``; ``laplace``: ``mean``, ``sd``;
+    ``mle``: ``theta``, ``cov``, ``log_likelihood``, ``std_err``, ``converged`` (False when
+    the MLE does not exist, docs/math.md §2.3); ``laplace``: ``mean``, ``sd``;
     ``nuts``: ``mean``, ``sd``, ``r_hat``, ``ess``.  Lists of floats; a non-finite entry (a
     non-identified direction) is ``None``.
 
@@ -81,6 +82,7 @@ def fit_summary(
             "cov": _finite_or_none(fit.cov),
             "log_likelihood": _finite_or_none(fit.log_likelihood),
             "std_err": _finite_or_none(fit.std_err),
+            "converged": bool(fit.converged),
             "warnings": msgs,
         }
     if method not in ("laplace", "nuts"):

@@ -124,6 +124,14 @@ def test_make_game_help_lists_every_game_it_accepts():
         assert re.search(rf"(^|[ ,]){re.escape(name)}([ ,]|$)", text), name
 
 
+def test_plan_coverage_choices_are_the_security_games():
+    """``plan-coverage``'s choices are spelled out in the parser (no JAX import); bug caught:
+    a security game added to the registry but refused by the command."""
+    from bayes_qse.security import SECURITY_GAMES
+
+    assert list(cli.SECURITY_GAME_NAMES) == sorted(SECURITY_GAMES)
+
+
 def test_games_lists_what_make_game_accepts_in_plain_text(tmp_path, capsys):
     """``bayes-qse games``: no reST markup, the make-game games exactly (each accepted by
     ``make-game``), the security games marked as not for make-game.  Bug caught: Sphinx

@@ -156,9 +156,12 @@ def test_map_flat_prior_equals_mle_and_laplace_cov_is_inverse_fisher(myopic):
 
 
 def _potential(farsighted, model_args):
-    """``theta -> U(theta) = -log density`` sampled by NUTS (flat prior: precision 0)."""
-    log_density = _log_density(farsighted, None)
-    args = jax.tree_util.tree_map(jnp.asarray, model_args)
+    """``theta -> U(theta) = -log density`` sampled by NUTS (flat prior: precision 0);
+    ``model_args = (features, transitions, eta, stats, precision, log_eta_mean, sd)``."""
+    log_density = _log_density(None)
+    features, transitions, eta, stats, *rest = model_args
+    model = Model(features, eta, transitions if farsighted else None, farsighted=farsighted)
+    args = jax.tree_util.tree_map(jnp.asarray, (model, stats, *rest))
     return lambda th: -log_density(th, args)
 
 
@@ -388,7 +391,8 @@ def test_laplace_simulation_based_calibration():
 def test_fit_summary_keys_and_json(two_dim):
     g, data = two_dim
     mle = fit_summary(data, g, "mle")
-    assert set(mle) == {"theta", "cov", "log_likelihood", "std_err", "warnings"}
+    assert set(mle) == {"theta", "cov", "log_likelihood", "std_err", "converged", "warnings"}
+    assert mle["converged"] is True
     assert np.allclose(mle["theta"], fit_mle(data, g).theta)
     lap = fit_summary(data, g, "laplace", num_samples=50)
     assert set(lap) == {"mean", "sd", "warnings"} and len(lap["mean"]) == 2
@@ -429,6 +433,9 @@ def test_bad_input_names_the_field(two_dim, myopic):
 
 
 def test_separated_data_warns_not_converged():
+    """Every episode picks the follower action with the larger feature: the MLE is at
+    infinity.  The fit says so (a RuntimeWarning, the docstring's promise; converged False;
+    std_err inf).  Bug caught: Newton's false convergence on a flat tail reported as a fit."""
     g = random_game(0, 1, 1, 2, 1, 1, eta=1.0)
     H, S, A, _ = g.shape
     data = simulate(g, np.ones((H, S, A)), 3, seed=0)
@@ -444,8 +451,10 @@ def test_separated_data_warns_not_converged():
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentifiabilityWarning)
-        with pytest.warns(RuntimeWarning, match="did not converge"):
-            fit_mle(data, g, max_steps=20)
+        with pytest.warns(RuntimeWarning, match="MLE does not exist"):
+            fit = fit_mle(data, g, max_steps=20)
+    assert not fit.converged and fit.separation.kind == "complete"
+    assert np.all(np.isinf(fit.std_err)) and fit.log_likelihood == 0.0
 
 
 def test_laplace_draws_moments_and_jit():

@@ -5,17 +5,18 @@ Data are (commitment, attack) pairs grouped by commitment: ``coverage[K, T]`` an
 log-likelihood is eq. (7c) with the SUQR features of eq. (8a); it is a multinomial logit in
 ``w``, so
 
-- :func:`fit_suqr_mle`: damped Newton (the library's ``newton_maximize``) to the MLE, with the
-  observed Fisher information (an :class:`~bayes_qse.inference.MLEFit`, so
-  :func:`bayes_qse.sets.wald_ellipsoid` gives its Wald set);
-- :func:`suqr_posterior`: Laplace (MAP + Gaussian) or NUTS (NumPyro's sampler through
-  :func:`bayes_qse.sbc.batched_nuts`) under a ``N(0, prior_scale^2 I)`` prior;
+- :func:`fit_suqr_mle`: the core's MLE (:func:`bayes_qse.mle.fit_likelihood`: Newton, the
+  separation LP, the bounded MLE) with the observed Fisher information (an
+  :class:`~bayes_qse.mle.MLEFit`, so :func:`bayes_qse.sets.wald_ellipsoid` gives its Wald set);
+- :func:`suqr_posterior`: Laplace (MAP + Gaussian) or NUTS under a ``N(0, prior_scale^2 I)``
+  or flat prior, through the core's posterior builder
+  (:func:`bayes_qse.inference.posterior_from_stats`);
 - :func:`suqr_numpyro_model`: the same likelihood as a NumPyro model (flat or normal prior).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -25,14 +26,15 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
+from .._validate import as_float_array
+from ..bounded import check_constraints
 from ..commitment import CommitmentStats
 from ..errors import BayesQSEInputError, DatasetValidationError
-from ..inference import MLEFit, laplace_draws
-from ..likelihood import log_likelihood, log_posterior
+from ..inference import _check_sampling, map_newton_model, posterior_from_stats
+from ..likelihood import log_likelihood
+from ..mle import MLEFit, fit_likelihood
 from ..model import as_model
-from ..optim import newton_maximize
 from ..posterior import Posterior
-from ..samplers import nuts
 from .game import SUQR_MODEL, SecurityGame, attack_log_probs, suqr_features
 
 Array = jax.Array
@@ -100,65 +102,61 @@ def random_coverages(key: Array, n_targets: int, resources: float, n: int) -> Ar
 
 
 # ---------------------------------------------------------------------------------------
-# MLE and MAP
+# MLE and posteriors: the core's fit and posterior builder on the SUQR statistics
 # ---------------------------------------------------------------------------------------
 
 
-@partial(jax.jit, static_argnames=("max_steps",))
-def map_core(model, stats, prior_precision, theta0, max_steps=50):
-    """Pure Newton MAP/MLE of :func:`bayes_qse.likelihood.log_posterior` (eq. 7c plus the
-    Gaussian log-prior of precision ``prior_precision``; ``0``: the MLE) for the follower
-    ``model`` and :class:`~bayes_qse.commitment.CommitmentStats` ``stats``:
-    ``(w, L, neg_hessian, n_iter, converged)``."""
-    return newton_maximize(
-        lambda th: log_posterior(th, model, stats, prior_precision), theta0, max_steps
+def _suqr_identifiability(dirs: list) -> str:
+    shown = ", ".join(np.array2string(v, precision=3) for v in dirs)
+    return (
+        f"fit_suqr_mle: the SUQR weights are not identified along {shown} (the observed Fisher "
+        "information is singular there: too few commitments, or features that do not vary "
+        "across the targets); std_err is inf along these directions"
     )
 
 
 def fit_suqr_mle(
-    game: SecurityGame, data: AttackData, theta0: Any = None, max_steps: int = 50
+    game: SecurityGame,
+    data: AttackData,
+    theta0: Any = None,
+    max_steps: int = 100,
+    *,
+    lower: Any = None,
+    upper: Any = None,
+    radius: float | None = None,
 ) -> MLEFit:
-    """The MLE of the SUQR weights (eq. 7c) by damped Newton, with its Fisher information.
+    """The MLE of the SUQR weights ``w = (w1, w2, w3)`` (eq. 7c) by damped Newton, with its
+    Fisher information -- the same fit as :func:`bayes_qse.inference.fit_mle`
+    (:func:`bayes_qse.mle.fit_likelihood`).
 
-    When the data separate a direction (too few attacks, e.g. all on one target) the
-    likelihood has no maximum: ``converged`` is False and ``std_err`` huge; check it.
+    When the attacks separate a direction (e.g. all on the most rewarding target) the
+    likelihood has no maximum: the LP of docs/math.md §2.3 finds it, ``converged`` is False,
+    ``theta`` is the MLE of the limiting model, ``std_err`` is inf along the separated
+    directions, and a :class:`~bayes_qse.errors.SeparationWarning` names the directions and
+    the cells ``(k, t)`` (commitment, target) whose attack probability tends to 0.
+
+    ``lower``, ``upper`` (a box, e.g. ``lower=[-inf, 0, 0]``) and ``radius``
+    (``||w|| <= radius``): the bounded MLE of docs/math.md §2.4, with ``kkt_residual`` and the
+    ``active`` constraints' multipliers.
     """
     data = check_attack_data(game, data)
     if data.n_attacks < 1:
         raise DatasetValidationError("counts: no attacks observed")
-    th0 = jnp.zeros(3) if theta0 is None else jnp.asarray(theta0, jnp.float64)
+    th0 = np.zeros(3) if theta0 is None else as_float_array(theta0, "theta0", 1)
+    if th0.shape != (3,):
+        raise BayesQSEInputError(f"theta0: expected shape (3,), got {th0.shape}")
+    constraints = check_constraints(lower, upper, radius, 3)
     stats = attack_stats(game, data)
-    theta, ll, fisher, it, conv = map_core(as_model(game), stats, 0.0, th0, max_steps)
-    fisher = np.asarray(fisher)
-    lam, vecs = np.linalg.eigh(fisher)
-    null = lam <= 1e-9 * max(abs(lam).max(), 1e-300)
-    cov = np.linalg.pinv(fisher, rcond=1e-12, hermitian=True)
-    std = np.sqrt(np.abs(np.diag(cov)))
-    if np.any(null):
-        touched = np.any(np.abs(vecs[:, null]) > 1e-8, axis=1)
-        std = np.where(touched, np.inf, std)
-    return MLEFit(
-        theta=np.asarray(theta),
-        cov=cov,
-        log_likelihood=float(ll),
-        std_err=std,
-        fisher=fisher,
-        n_iter=int(it),
-        converged=bool(conv),
-        non_identified=[vecs[:, i] for i in np.flatnonzero(null)],
-    )
+    model = as_model(game)
 
+    def newton(start):
+        return map_newton_model(model, stats, 0.0, start, int(max_steps))
 
-# ---------------------------------------------------------------------------------------
-# Posteriors
-# ---------------------------------------------------------------------------------------
-
-
-def _nuts_log_density(theta, data_r):
-    """``(w, (psi, counts, lambda)) -> log posterior`` for NUTS (arrays only, so that the
-    batched sampler can map over datasets)."""
-    psi, counts, prior_precision = data_r
-    return log_posterior(theta, SUQR_MODEL, CommitmentStats(psi, counts), prior_precision)
+    return fit_likelihood(
+        model, stats, th0, newton, constraints=constraints,
+        identifiability_message=_suqr_identifiability, caller="fit_suqr_mle",
+        max_steps=int(max_steps),
+    )  # fmt: skip
 
 
 def suqr_posterior(
@@ -166,49 +164,33 @@ def suqr_posterior(
     data: AttackData,
     *,
     method: str = "laplace",
+    prior: str = "normal",
     prior_scale: float = 10.0,
     num_samples: int = 1000,
     num_warmup: int = 500,
     num_chains: int = 2,
     seed: int = 0,
+    chain_method: str = "vectorized",
+    progress: bool | Callable[[str], None] = False,
 ) -> Posterior:
-    """Posterior of the SUQR weights under ``N(0, prior_scale^2 I)`` (docs/math.md §2).
+    """Posterior of the SUQR weights (docs/math.md §2) through the core's posterior builder
+    (:func:`bayes_qse.inference.posterior_from_stats`): the same diagnostics and guards as
+    :func:`bayes_qse.inference.sample_posterior`.
 
-    ``method="laplace"``: ``N(MAP, (I + I/sigma^2)^-1)``; ``"nuts"``: ``num_chains`` NUTS
-    chains from the MAP (NumPyro's sampler, vectorised over chains).
+    ``prior``: ``"normal"`` (``w ~ N(0, prior_scale^2 I)``) or ``"flat"`` (improper).
+    ``method="laplace"``: ``N(MAP, (I + I/sigma^2)^-1)``; raises
+    :class:`~bayes_qse.errors.BayesQSEInputError` when that precision is not positive
+    definite (e.g. a flat prior on separated data).  ``"nuts"``: ``num_chains`` NUTS chains
+    from the MAP (NumPyro's sampler, vectorised over chains, dense mass matrix); diagnostics
+    carry split R-hat, ESS and divergences, and :class:`PosteriorDiagnosticsWarning` is issued
+    when R-hat > 1.01, ESS < 100 or a transition diverged.
     """
-    if method not in ("laplace", "nuts"):
-        raise BayesQSEInputError(f"method: must be 'laplace' or 'nuts', got {method!r}")
-    if not prior_scale > 0:
-        raise BayesQSEInputError(f"prior_scale: must be > 0, got {prior_scale!r}")
+    prior_scale = _check_sampling(method, prior, prior_scale, num_samples, num_warmup, num_chains)
     data = check_attack_data(game, data)
-    stats = attack_stats(game, data)
-    lam = 1.0 / float(prior_scale) ** 2
-    w_map, _, neg_h, _, _ = map_core(as_model(game), stats, lam, jnp.zeros(3), 50)
-    key = jax.random.PRNGKey(seed)
-    if method == "laplace":
-        draws = laplace_draws(key, w_map, neg_h, int(num_samples))
-        cov = np.linalg.inv(np.asarray(neg_h))
-        diagnostics = {"r_hat": None, "ess": np.full(3, float(num_samples)), "divergences": 0}
-        diagnostics["warnings"] = []
-        return Posterior(
-            theta=np.asarray(draws), method="laplace", diagnostics=diagnostics, num_chains=1,
-            cov=cov, map_theta=np.asarray(w_map), prior="normal", prior_scale=float(prior_scale),
-        )  # fmt: skip
-    out = nuts(
-        key, _nuts_log_density, w_map, (stats.psi, stats.counts, jnp.asarray(lam)),
-        num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains, dense_mass=True,
-    )  # fmt: skip
-    diagnostics = {
-        "r_hat": None,
-        "ess": out.ess,
-        "divergences": int(out.diverging.sum()),
-        "warnings": [],
-    }
-    return Posterior(
-        theta=out.draws.reshape(-1, 3), method="nuts", diagnostics=diagnostics,
-        num_chains=int(num_chains), map_theta=np.asarray(w_map), prior="normal",
-        prior_scale=float(prior_scale), diverging=out.diverging.reshape(-1),
+    return posterior_from_stats(
+        as_model(game), attack_stats(game, data), 3, method=method, seed=seed, prior=prior,
+        prior_scale=prior_scale, num_samples=num_samples, num_warmup=num_warmup,
+        num_chains=num_chains, chain_method=chain_method, progress=progress, dense_mass=True,
     )  # fmt: skip
 
 
