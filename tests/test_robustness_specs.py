@@ -478,9 +478,9 @@ def test_run_and_sweep_refuse_an_input_they_would_overwrite(tmp_path, capsys, tr
 def test_every_write_command_is_checked_against_its_inputs():
     """Every subcommand that takes input paths and writes an output is covered above or
     writes nothing: make-game has no input (its OUT.npz is a file it creates or replaces, as
-    asked), solve/plan-coverage/fit/games write nothing, plot writes figures into a run's or a sweep's own
-    directory (it reads its manifest or sweep.json first), demo refuses a folder that is not
-    a demo's.  Bug caught: a new writing subcommand added
+    asked), solve/plan-coverage/fit/games write nothing, plot writes figures into a run's or
+    a sweep's own directory (it reads its manifest or sweep.json first), demo refuses a
+    folder that is not a demo's.  Bug caught: a new writing subcommand added
     without a same-path check (this list goes stale)."""
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
