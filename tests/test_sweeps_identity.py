@@ -152,8 +152,10 @@ def test_every_part_records_the_versions_that_computed_it(first):
             meta = json.loads(str(f["__meta__"]))
         assert meta["versions"] == library_versions()
     assert json.loads(open_results(first).attrs["versions"]) == [
-        {k: library_versions()[k] for k in ("bayes_qse", "jax", "numpy", "numpyro", "python",
-                                            "platform")}  # fmt: skip
+        {
+            k: library_versions()[k]
+            for k in ("bayes_qse", "jax", "numpy", "numpyro", "python", "platform")
+        }  # fmt: skip
     ]
 
 
@@ -216,10 +218,14 @@ def test_offline_streams_follow_names_and_reproduce_the_published_ones():
             gi, bi = config["games"].index(unit.game), config["behaviours"].index(unit.behaviour)
             assert unit.stream == 100 * gi + bi, (folder, unit.key)
     assert set(offline.GAME_STREAMS) == set(offline.GAMES)
-    a = {(u.game, u.behaviour, u.seed): u.stream
-         for u in expand(_offline_spec(["linear", "tabular"], ["uniform", "poor-coverage"])).units}
-    b = {(u.game, u.behaviour, u.seed): u.stream
-         for u in expand(_offline_spec(["tabular", "linear"], ["poor-coverage", "uniform"])).units}
+    a = {
+        (u.game, u.behaviour, u.seed): u.stream
+        for u in expand(_offline_spec(["linear", "tabular"], ["uniform", "poor-coverage"])).units
+    }
+    b = {
+        (u.game, u.behaviour, u.seed): u.stream
+        for u in expand(_offline_spec(["tabular", "linear"], ["poor-coverage", "uniform"])).units
+    }
     assert a == b and len(set(a.values())) == 4  # fmt: skip
 
 
@@ -264,7 +270,9 @@ def test_xla_flags_are_pinned_to_the_threads_asked_for():
     # the user's other XLA flags.
     flags = executors.pinned_xla_flags(1, "--xla_foo=1 intra_op_parallelism_threads=8")
     assert flags.split() == [
-        "--xla_foo=1", "--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"
+        "--xla_foo=1",
+        "--xla_cpu_multi_thread_eigen=false",
+        "intra_op_parallelism_threads=1",
     ]
     assert executors.pinned_xla_flags(2, "").split() == ["intra_op_parallelism_threads=2"]
 
@@ -274,7 +282,7 @@ def test_a_ray_task_error_becomes_its_cause_in_one_line():
     # raises the cause.  Catches: the wrapper's multi-line text shown, colour codes kept, a
     # ConfigError (exit 2) turned into an internal error.
     ray_exceptions = pytest.importorskip("ray.exceptions")
-    remote = "Traceback (most recent call last):\n  File \"x.py\"\n\x1b[31mValueError: boom\x1b[0m"
+    remote = 'Traceback (most recent call last):\n  File "x.py"\n\x1b[31mValueError: boom\x1b[0m'
     wrapped = ray_exceptions.RayTaskError("compute_unit", remote, ConfigError("bad\nthing"))
     err = executors.task_error(wrapped, "game=linear")
     assert isinstance(err, ConfigError) and str(err) == "unit game=linear: bad"

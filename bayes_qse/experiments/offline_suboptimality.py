@@ -92,6 +92,7 @@ def stream(game: str, behaviour: str) -> int:
     ``fold_in(key(s), stream)``."""
     return 100 * GAME_STREAMS[game] + BEHAVIOUR_STREAMS[behaviour]
 
+
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
     "base_seed": 0,

@@ -319,4 +319,14 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
 OFFLINE_GRID_FIXED = ("seeds", "base_seed", "games", "behaviours")
 
 
-__all__ = ["AXES", "KINDS", "NOT_IDENTITY", "Sweep", "Unit", "base_config", "expand", "identity", "load_spec"]
+__all__ = [
+    "AXES",
+    "KINDS",
+    "NOT_IDENTITY",
+    "Sweep",
+    "Unit",
+    "base_config",
+    "expand",
+    "identity",
+    "load_spec",
+]

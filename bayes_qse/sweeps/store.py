@@ -11,7 +11,8 @@ Layout::
 A directory bound to one spec refuses another (:func:`bind`), except for ``name`` and
 ``grid.seeds``, which are outside a sweep's identity: a rerun with more (or other) seeds
 computes only the seeds not yet saved, and ``sweep.json`` then holds the new spec (what
-``gather`` reads).  The units' own directories are the engine's (:mod:`bayes_qse.experiments.units`: one writer per unit, resumable).
+``gather`` reads).  The units' own directories are the engine's
+(:mod:`bayes_qse.experiments.units`: the driver writes them, resumable).
 """
 
 from __future__ import annotations
