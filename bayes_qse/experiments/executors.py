@@ -22,6 +22,7 @@ A unit's result does not depend on the executor (:mod:`bayes_qse.experiments.uni
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -150,9 +151,10 @@ def pinned_xla_flags(threads: int, flags: str | None = None) -> str:
 
 
 def pin_threads(threads: int = 1, counter=None) -> None:
-    """Pin this process's XLA to ``threads`` threads (:func:`pinned_xla_flags`; call before
-    JAX's first computation) and, with a shared ``counter`` (a pool worker's initializer),
-    to its own ``threads`` cores (the ``counter``-th group, where the OS allows it)."""
+    """Pin this process's XLA to ``threads`` threads (:func:`pinned_xla_flags`: effective only
+    before JAX starts its backend, so the pool also sets it in its workers' environment) and,
+    with a shared ``counter`` (a pool worker's initializer), every thread of the process to
+    its own ``threads`` cores (the ``counter``-th group, where the OS allows it)."""
     os.environ["XLA_FLAGS"] = pinned_xla_flags(threads)
     if counter is None or not hasattr(os, "sched_setaffinity"):
         return
@@ -160,9 +162,19 @@ def pin_threads(threads: int = 1, counter=None) -> None:
         index = counter.value
         counter.value += 1
     cores = sorted(os.sched_getaffinity(0))
-    if len(cores) > threads:
-        start = (index * threads) % len(cores)
-        os.sched_setaffinity(0, cores[start : start + threads] or cores[:threads])
+    if len(cores) <= threads:
+        return
+    start = (index * threads) % len(cores)
+    mine = cores[start : start + threads] or cores[:threads]
+    try:  # every thread of the process (JAX may have started its own already)
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, mine)
+        except OSError:  # a thread that ended meanwhile
+            pass
 
 
 def forwarded_env(local_cluster: bool = False) -> dict[str, str]:
@@ -185,6 +197,22 @@ def _tick(bar, enabled: bool) -> None:
         bar.update(1)
 
 
+@contextlib.contextmanager
+def _environ(**values: str):
+    """Set environment variables of this process for the ``with`` block (the processes it
+    starts meanwhile inherit them), then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _run_pool(pending, out_dir: str, workers: int, bar) -> list[str]:
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
@@ -195,11 +223,15 @@ def _run_pool(pending, out_dir: str, workers: int, bar) -> list[str]:
         initializer=pin_threads,
         initargs=(1, counter),
     ) as pool:
-        futures = {
-            pool.submit(compute_unit, unit, todo, str(unit_dir(out_dir, unit)), None, False, True):
-            unit
-            for unit, todo in pending
-        }  # fmt: skip
+        # The workers start during the submissions: they inherit XLA's pin from their
+        # environment (importing bayes_qse already starts JAX's backend).
+        with _environ(XLA_FLAGS=pinned_xla_flags(1)):
+            futures = {
+                pool.submit(
+                    compute_unit, unit, todo, str(unit_dir(out_dir, unit)), None, False, True
+                ): unit
+                for unit, todo in pending
+            }
         for future in as_completed(futures):
             unit = futures[future]
             deliver(out_dir, unit, future.result())
