@@ -34,7 +34,7 @@ SPEC = {
     "grid": {"game": ["linear"], "learner": ["oracle", "uniform"], "T": [10], "seeds": [0, 1, 2]},
 }
 
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os, sys
 _root = os.environ.get("BQ_TEST_FORBIDDEN")
 if _root and any("default_worker" in str(a) for a in sys.argv):
@@ -53,7 +53,7 @@ if _root and any("default_worker" in str(a) for a in sys.argv):
                 fh.write(f"{os.getpid()} {event} {path}\\n")
             raise PermissionError(f"this worker may not touch {path}")
     sys.addaudithook(_hook)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
