@@ -236,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=integer_arg(1), default=1, help="processes (local) or CPUs (ray) (1)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--allow-mixed-versions",
+        action="store_true",
+        help="resume and gather parts computed with other library versions or on another "
+        "platform (recorded in results.nc)",
+    )
     p.set_defaults(command_func="cmd_sweep")
     return parser
 

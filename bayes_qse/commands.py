@@ -353,6 +353,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         progress=not args.no_progress,
+        allow_mixed_versions=args.allow_mixed_versions,
     )
     print(f"results: {nc}\nsummary: {js}")
     return EXIT_OK

@@ -88,7 +88,18 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of bayes_qse and of the numerical libraries a result depends on."""
+    """Versions of bayes_qse and of the numerical libraries a result depends on, and the
+    platform (backend, CPU): what must agree for two results to be bit-identical.  Computed
+    once per process."""
+    if not _VERSIONS:
+        _VERSIONS.update(_library_versions())
+    return dict(_VERSIONS)
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def _library_versions() -> dict[str, str]:
     versions = {"bayes_qse": __version__, "jax": jax.__version__, "numpy": np.__version__}
     versions["numpyro"] = numpyro.__version__
     versions["python"] = sys.version.split()[0]
@@ -506,11 +517,17 @@ class RunStore:
         """Atomically save a finished unit: ``arrays`` plus ``meta`` (JSON, with the config).
 
         Put the unit's seed in ``meta`` (e.g. ``{"seed": 3, "learner": "greedy"}``); the
-        experiment name, config and key are added.  Returns the file path.
+        experiment name, config, key and :func:`library_versions` are added.  Returns the file path.
         """
         full_meta = {**dict(meta or {}), "key": key, "experiment": self.experiment}
         full_meta["config"] = self.config
+        full_meta["versions"] = library_versions()
         return self._write(self._unit_path(key), arrays, full_meta)
+
+    def write_unit(self, key: str, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
+        """Atomically write a unit saved by :meth:`save_unit` in another store (another
+        process or host), ``meta`` as it was saved there (its versions included)."""
+        return self._write(self._unit_path(key), arrays, meta)
 
     def load_unit(self, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """``(arrays, meta)`` of a saved unit; :class:`ConfigError` if absent or unreadable."""

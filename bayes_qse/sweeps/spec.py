@@ -81,10 +81,34 @@ class Sweep:
     kind: str = "online"
 
     @property
+    def identity(self) -> dict[str, Any]:
+        """The normalised spec less what does not change a unit's numbers: ``name`` (free
+        text) and ``grid.seeds`` (each seed is saved on its own, so seeds can be added)."""
+        return identity(self.spec)
+
+    @property
     def fingerprint(self) -> str:
-        """A short hash of the normalised spec."""
-        text = json.dumps(self.spec, sort_keys=True)
+        """A short hash of :attr:`identity`: two specs with one fingerprint may share a
+        directory (a rerun with more seeds computes only the new ones)."""
+        text = json.dumps(self.identity, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+#: Spec entries outside a sweep's identity (:attr:`Sweep.identity`).
+NOT_IDENTITY = ("name", "grid.seeds")
+
+
+def identity(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` without the entries of :data:`NOT_IDENTITY` (a copy)."""
+    out = copy.deepcopy(spec)
+    for dotted in NOT_IDENTITY:
+        *path, last = dotted.split(".")
+        table = out
+        for key in path:
+            table = table.get(key, {}) if isinstance(table, dict) else {}
+        if isinstance(table, dict):
+            table.pop(last, None)
+    return out
 
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
@@ -311,4 +335,14 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
 OFFLINE_GRID_FIXED = ("seeds", "base_seed", "games", "behaviours")
 
 
-__all__ = ["AXES", "KINDS", "Sweep", "Unit", "base_config", "expand", "load_spec"]
+__all__ = [
+    "AXES",
+    "KINDS",
+    "NOT_IDENTITY",
+    "Sweep",
+    "Unit",
+    "base_config",
+    "expand",
+    "identity",
+    "load_spec",
+]
