@@ -194,6 +194,14 @@ def memory_limit() -> int:
         return 16 * 2**30
 
 
+def game_bytes(H: int, S: int, A: int, B: int, d: int) -> int:
+    """Bytes a game of shape ``(H, S, A, B)`` with ``d`` features needs: its float64 arrays
+    ``P[H,S,A,B,S]``, ``r[H,S,A,B]``, ``phi[H,S,A,B,d]``, ``theta[d]``, ``rho[S]``, twice
+    (generation and validation copies)."""
+    cells = H * S * A * B
+    return 2 * 8 * (cells * S + cells * (1 + d) + d + S)
+
+
 def format_bytes(n: float) -> str:
     """``n`` bytes as e.g. ``'3.2 GB'`` (powers of 1000)."""
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):

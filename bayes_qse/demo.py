@@ -13,6 +13,7 @@ The story, on the named security ``patrol`` game (docs/math.md §1):
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .data import simulate
+from .errors import ConfigError
 from .games import patrol_game, random_game, tabular_game
 from .inference import fit_mle, sample_posterior
 from .io import atomic_write_json
@@ -115,6 +117,46 @@ def _online_section(
     return {"game": "online_game(0)", "episodes": episodes, "seeds": seeds, **summary}, str(path)
 
 
+#: The files the demo writes (its folder may hold these and nothing else).
+DEMO_FILES = ("patrol_game.npz", "patrol_data.npz", "posterior.png", "regret.png", "results.json")
+
+
+def check_demo_dir(out: str | os.PathLike) -> Path:
+    """Refuse to write the demo into a folder that is not a demo's: one that exists and holds
+    anything but the demo's files (:data:`DEMO_FILES`), or a ``results.json`` that is not a
+    demo's (no ``"files"`` and ``"seed"``) -- a user's files, ``--out .``.  Returns ``out``.
+
+    Raises:
+        ConfigError: naming the folder and one of its other files.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {out} exists and is not a directory")
+    if not out.is_dir():
+        return out
+    temporary = tuple(f".{name}." for name in DEMO_FILES)  # a killed atomic write's leftovers
+    others = sorted(
+        p.name
+        for p in out.iterdir()
+        if p.name not in DEMO_FILES and not (p.name.startswith(temporary) and p.suffix == ".tmp")
+    )
+    mine = True
+    if not others and (out / "results.json").exists():
+        try:
+            doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+            mine = isinstance(doc, dict) and {"files", "seed"} <= set(doc)
+        except (OSError, UnicodeDecodeError, ValueError):
+            mine = False
+        others = [] if mine else ["results.json"]
+    if others:
+        raise ConfigError(
+            f"--out: {out} holds files that are not the demo's ({others[0]!r}"
+            f"{' and more' if len(others) > 1 else ''}); refusing to write into it: choose "
+            "another --out (an empty or new folder, or a previous demo's)"
+        )
+    return out
+
+
 def run_demo(
     out: str | os.PathLike = "demo_out",
     *,
@@ -128,7 +170,7 @@ def run_demo(
     """
     from .plots import new_figure, posterior_vs_truth, save_figure  # lazy: matplotlib
 
-    out = Path(out)
+    out = check_demo_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: dict[str, Any] = {"seed": seed, "quick": quick}

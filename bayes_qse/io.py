@@ -70,6 +70,31 @@ def write_target(path: str | os.PathLike) -> Path:
     return target
 
 
+def check_not_input(flag: str, out: str | os.PathLike, inputs: Mapping[str, Any]) -> None:
+    """Refuse an output path ``out`` (named ``flag``) that is one of the ``inputs`` (a mapping
+    flag -> path; ``None`` paths ignored), directly or through links: writing there would
+    destroy the input the output is computed from.
+
+    Raises:
+        BayesQSEInputError: naming both flags and the path.
+    """
+    target = os.path.realpath(out)
+    for name, path in inputs.items():
+        if path is None:
+            continue
+        same = os.path.realpath(path) == target
+        if not same:
+            try:
+                same = os.path.samefile(path, out)  # hard links
+            except OSError:
+                same = False
+        if same:
+            raise BayesQSEInputError(
+                f"{flag}: {out} is the {name} input; refusing to write over it (choose "
+                "another output path)"
+            )
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then atomically rename ``tmp_path`` onto ``path`` (onto its
     final target when ``path`` is a symbolic link; see the module docstring).

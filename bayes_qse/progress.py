@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -23,4 +23,28 @@ def progress(
     return tqdm(iterable, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
-__all__ = ["progress"]
+def stage(text: str, enabled: bool = True) -> None:
+    """One stage line on stderr, ``  <text>`` (``compiling``, ``episode 300/1000``, ``NUTS
+    warm-up 200/500``...), written between the progress bars without breaking them: what a
+    step longer than a few seconds is doing.  A no-op when ``enabled`` is False; never in
+    the results."""
+    if enabled:
+        tqdm.write(f"  {text}", file=sys.stderr)
+
+
+def stage_printer(prefix: str, enabled: bool = True) -> Callable[[str], None]:
+    """``say(text)``: :func:`stage` of ``f"{prefix}: {text}"`` (a no-op when disabled)."""
+
+    def say(text: str) -> None:
+        stage(f"{prefix}: {text}", enabled)
+
+    return say
+
+
+def set_postfix(bar: object, text: str) -> None:
+    """Show ``text`` after a progress bar (``episode 300/1000``); nothing for a disabled bar."""
+    if isinstance(bar, tqdm):
+        bar.set_postfix_str(text, refresh=True)
+
+
+__all__ = ["progress", "set_postfix", "stage", "stage_printer"]

@@ -45,7 +45,8 @@ def game_file(tmp_path_factory):
 def test_help_explains_every_subcommand(capsys):
     code, out, _ = run(["--help"], capsys)
     assert code == 0
-    for command in ("demo", "games", "make-game", "simulate", "solve", "fit", "run", "plot"):
+    commands = ("demo", "games", "make-game", "simulate", "solve", "fit", "run", "plot")
+    for command in (*commands, "plan-coverage"):
         assert command in out
         code, sub, _ = run([command, "--help"], capsys)
         assert code == 0 and "usage: bayes-qse " + command in sub

@@ -792,7 +792,27 @@ CLI_CASES = [
     ("plot-unknown-experiment", ["plot", "{manifest_unknown}"], "unknown experiment"),
     ("plot-corrupt-manifest", ["plot", "{manifest_corrupt}"], "unreadable manifest"),
     ("demo-seed-text", ["demo", "--seed", "zero"], "--seed: invalid int"),
-    ("sweep-missing-spec", ["sweep", "{missing}", "--out", "{out}"], "No such file"),
+    ("sweep-missing-spec", ["sweep", "{missing}", "--out", "{out}"], "not found"),
+    (
+        "plan-coverage-unknown-game",
+        ["plan-coverage", "nope", "--weights", "1", "2", "3"],
+        "invalid choice",
+    ),
+    (
+        "plan-coverage-two-weights",
+        ["plan-coverage", "security_uniform", "--weights", "1", "2"],
+        "expected 3",
+    ),
+    (
+        "plan-coverage-nan-weight",
+        ["plan-coverage", "security_uniform", "--weights", "nan", "2", "3"],
+        "finite",
+    ),
+    (
+        "plan-coverage-negative-resources",
+        ["plan-coverage", "security_uniform", "--weights", "1", "2", "3", "--resources", "-1"],
+        "resources",
+    ),
     ("sweep-spec-is-dir", ["sweep", "{dir}", "--out", "{out}"], "directory"),
 ]
 

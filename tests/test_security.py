@@ -26,7 +26,6 @@ from bayes_qse.security import (
     covariance_security_game,
     defender_utility,
     fit_suqr_mle,
-    grid_search_coverage,
     make_security_game,
     plan_coverage,
     project_coverage,
@@ -149,49 +148,6 @@ def test_projection_matches_scipy_and_kkt(m):
             assert np.ptp(tau) < 1e-12 and tau[0] >= -1e-12
 
 
-def _grid_best(game, theta, step):
-    """Brute force over {0, step, .., 1}^3 within the budget, by an explicit loop."""
-    levels = np.arange(0, 1 + 1e-9, step)
-    best = -np.inf
-    for a in levels:
-        for b in levels:
-            for c in levels:
-                if a + b + c <= game.resources + 1e-12:
-                    best = max(best, _np_suqr(theta, game, [a, b, c])[1])
-    return best
-
-
-@pytest.mark.parametrize("seed,m", [(0, 1.0), (1, 1.0), (5, 2.0)])
-def test_planner_at_least_the_grid(seed, m):
-    """The multistart planner (eq. 8c) reaches the best point of a 0.05-grid on 3 targets and
-    its reported value is the loop utility of a feasible coverage.  Bug caught: a planner stuck
-    at a local optimum or at a non-KKT point (e.g. a preconditioned step), an infeasible plan."""
-    game = uniform_security_game(3, m, seed=seed)
-    theta = np.asarray(game.theta)
-    plan = plan_coverage(game, n_starts=8, steps=300)
-    c = plan.coverage
-    assert c.sum() <= m + 1e-9 and np.all((c >= -1e-12) & (c <= 1 + 1e-12))
-    assert plan.value == pytest.approx(_np_suqr(theta, game, c)[1], rel=1e-10)
-    assert plan.value >= _grid_best(game, theta, 0.05) - 1e-9
-
-
-@pytest.mark.slow
-def test_quantile_rule_is_pessimistic_over_draws():
-    """The 0.1-quantile plan (eq. 8e) has a higher 0.1-quantile over the draws than the plan
-    for the draws' mean, and the mean plan a higher mean.  Bug caught: rules swapped or the
-    quantile computed over targets instead of draws."""
-    game = uniform_security_game(4, 1.0, seed=2)
-    draws = np.asarray(game.theta) + np.random.default_rng(0).normal(0, [3.0, 0.3, 0.3], (40, 3))
-    pess = plan_coverage(game, draws, rule="quantile", level=0.1, n_starts=8, steps=300)
-    mean = plan_coverage(game, draws, rule="mean", n_starts=8, steps=300)
-
-    def util(c):
-        return np.array([_np_suqr(w, game, c)[1] for w in draws])
-
-    assert np.quantile(util(pess.coverage), 0.1) >= np.quantile(util(mean.coverage), 0.1) - 1e-9
-    assert util(mean.coverage).mean() >= util(pess.coverage).mean() - 1e-9
-
-
 def test_numpyro_flat_map_equals_newton_mle():
     """MAP = MLE: the minimiser of the NumPyro model's potential energy under a flat prior
     (found by SciPy's BFGS) is the Newton MLE.  Bug caught: the Newton objective and the
@@ -213,31 +169,6 @@ def test_numpyro_flat_map_equals_newton_mle():
     assert fit.converged
     np.testing.assert_allclose(fit.theta, res.x, atol=1e-4)
     assert -float(u(fit.theta)) == pytest.approx(fit.log_likelihood, rel=1e-12)
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_positive_coverage_weight_gives_a_pure_plan(seed):
-    """A published property: with a positive coverage weight ``w1 > 0`` and an integer
-    budget the defender's optimal coverage is pure (Kar et al., "Comparing human behavior
-    models in repeated Stackelberg security games: An extended study", Artificial
-    Intelligence 2016, Theorem 7.1), and ``w = (2.876, -0.186, 0.3)`` are the SUQR weights
-    that paper reports learning from human subjects (its Section 7.1).  Golden: brute force
-    over the pure allocations with the loop utility, and a 0.1-grid over mixed coverages.
-    Bug caught: a planner that stops at a mixed stationary point (one start, no best-iterate
-    tracking) or loses the budget at a vertex of the polytope."""
-    import itertools
-
-    w = np.array([2.876, -0.186, 0.3])
-    game = uniform_security_game(5, 2.0, seed=seed, theta=w)
-    plan = plan_coverage(game)
-    pure = max(
-        _np_suqr(w, game, [float(t in s) for t in range(5)])[1]
-        for r in range(3)
-        for s in itertools.combinations(range(5), r)
-    )
-    assert np.max(np.minimum(plan.coverage, 1.0 - plan.coverage)) < 1e-6
-    assert plan.value == pytest.approx(pure, abs=1e-9)
-    assert plan.value >= grid_search_coverage(game, w, 0.1)[1] - 1e-12
 
 
 def test_laplace_map_and_covariance_under_the_gaussian_prior_match_loops():
@@ -400,18 +331,3 @@ def test_one_likelihood_function_dispatches_on_the_follower_kind():
     )
     assert as_model(markov).follower_kind == "myopic"
     assert float(log_likelihood(jnp.asarray(th), as_model(markov), eps)) == pytest.approx(want)
-
-
-@pytest.mark.slow
-def test_per_draw_plans_answer_their_own_draw():
-    """``plan_per_draw`` gives each draw its own QSE: each value is the loop utility of its
-    coverage under *that* draw and at least the 0.05-grid's best for it.  Bug caught: the vmap
-    planning every row against the first draw (or the draws' mean)."""
-    from bayes_qse.security import plan_per_draw
-
-    game = uniform_security_game(3, 1.0, seed=4)
-    draws = np.array([[-9.0, 0.4, 0.2], [-2.0, 0.8, -0.3], [-15.0, 0.1, 0.6]])
-    cov, val = plan_per_draw(game, draws, n_starts=8, steps=300)
-    for j, w in enumerate(draws):
-        assert val[j] == pytest.approx(_np_suqr(w, game, cov[j])[1], rel=1e-10)
-        assert val[j] >= _grid_best(game, w, 0.05) - 1e-9

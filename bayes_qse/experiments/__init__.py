@@ -33,26 +33,13 @@ from types import ModuleType
 from typing import Any
 
 from .._validate import SEED_MAX
-from ..console import OneLineArgumentParser, guarded, integer_arg
+from ..console import OneLineArgumentParser, guarded
 from ..errors import ConfigError
-from .executors import EXECUTORS, check_executor
-from .store import OutputLock, RunStore
-
-#: Registry: experiment name -> module path (imported lazily by :func:`get_experiment`).
-EXPERIMENTS: dict[str, str] = {
-    "online_regret": "bayes_qse.experiments.online_regret",
-    "offline_suboptimality": "bayes_qse.experiments.offline_suboptimality",
-    "confidence_sets": "bayes_qse.experiments.confidence_sets",
-    "posterior_inspection": "bayes_qse.experiments.posterior_inspection",
-    "rationality_sweep": "bayes_qse.experiments.rationality_sweep",
-    "security_games": "bayes_qse.experiments.security_games",
-}
+from ..run_options import ENGINE, EXPERIMENTS, add_run_arguments
+from .executors import check_executor
+from .store import OutputLock, RunStore, check_run_dir
 
 REQUIRED_ATTRIBUTES = ("DEFAULT_CONFIG", "FULL_CONFIG", "run", "plot")
-#: Experiments whose units run on the unit engine (:mod:`.units`, :mod:`.executors`): their
-#: ``run`` takes ``executor``, ``workers`` and ``address``.
-ENGINE = ("online_regret", "offline_suboptimality", "rationality_sweep")
-
 #: At most this many seeds (repetitions) per run: beyond it the per-seed results alone would
 #: exhaust memory long before the run could finish.
 MAX_SEEDS = 100_000
@@ -139,6 +126,20 @@ def _merge(base: dict[str, Any], updates: Mapping[str, Any], prefix: str = "") -
             )
         out[key] = _coerce(f"{prefix}{key}", value, base[key])
     return out
+
+
+def merge_config(
+    base: Mapping[str, Any], updates: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """``base`` updated by ``updates``, each value checked against the type of its default
+    (no string read as a boolean or a number; integers widened to floats; nested tables
+    merged key by key): the one type check of ``run --config``, the sweep specs and the
+    scripts' TOML files.
+
+    Raises:
+        ConfigError: an unknown key or a value of the wrong type (naming ``prefix + key``).
+    """
+    return _merge(dict(base), updates, prefix)
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
@@ -253,67 +254,6 @@ def experiment_help(name: str) -> str:
     return "\n".join(lines)
 
 
-class RunHelpAction(argparse.Action):
-    """``-h/--help`` for ``bayes-qse run``: after ``EXPERIMENT``, that experiment's settings
-    and defaults (:func:`experiment_help`); before it, the generic help."""
-
-    def __init__(
-        self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None
-    ):
-        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        text = parser.format_help()
-        name = getattr(namespace, "experiment", None)
-        if name in EXPERIMENTS:
-            try:
-                text += "\n" + experiment_help(name) + "\n"
-            except ConfigError as exc:
-                text += f"\n{exc}\n"
-        else:
-            text += (
-                f"\nexperiments: {', '.join(EXPERIMENTS)} (`run NAME --help` lists the settings)\n"
-            )
-        parser._print_message(text, sys.stdout)
-        parser.exit()
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The options shared by ``bayes-qse run NAME`` and the ``experiments/NAME.py`` scripts."""
-    parser.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
-    parser.add_argument(
-        "--full", action="store_true", help="start from the full (paper-sized) configuration"
-    )
-    parser.add_argument(
-        "--long",
-        action="store_true",
-        help="start from the long-horizon configuration (experiments that have one)",
-    )
-    parser.add_argument("--seeds", type=int, metavar="N", help="number of seeds (repetitions)")
-    parser.add_argument("--seed", type=int, metavar="S", help="base seed (first repetition)")
-    parser.add_argument(
-        "--out", metavar="DIR", help="results directory (default: results/<experiment>)"
-    )
-    parser.add_argument(
-        "--restart",
-        action="store_true",
-        help="discard the previous results in --out instead of resuming",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--no-plot", action="store_true", help="do not draw the figures")
-    parser.add_argument(
-        "--executor",
-        choices=EXECUTORS,
-        default="local",
-        help="who runs the units (experiments on the unit engine: " + ", ".join(ENGINE) + ")",
-    )
-    parser.add_argument(
-        "--workers", type=integer_arg(1), default=1, help="processes (local) or CPUs (ray) (1)"
-    )
-    parser.add_argument("--address", help="ray only: join this cluster ('auto': the running one)")
-    return parser
-
-
 def run_experiment(
     name: str,
     *,
@@ -353,7 +293,7 @@ def run_experiment(
             )
         engine = {"executor": executor, "workers": workers, "address": address}
     config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed}, long)
-    out_dir = Path(out) if out is not None else Path("results") / name
+    out_dir = check_run_dir(Path(out) if out is not None else Path("results") / name)
     with OutputLock(out_dir, name):
         if restart:
             RunStore(out_dir, name, config, resume=False).close()
@@ -425,12 +365,12 @@ __all__ = [
     "EXPERIMENTS",
     "add_run_arguments",
     "MAX_SEEDS",
-    "RunHelpAction",
     "available_experiments",
     "experiment_help",
     "experiment_main",
     "get_experiment",
     "load_config",
+    "merge_config",
     "read_toml",
     "run_experiment",
 ]

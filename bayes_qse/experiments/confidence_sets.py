@@ -72,6 +72,7 @@ from .set_coverage import (  # the cases, methods and settings are shared with r
     FULL_CONFIG,
     METHODS,
     TARGETS,
+    check_game_settings,
     make_case,
     radii_for,
     run_batch,
@@ -103,6 +104,9 @@ def validate_config(config: dict) -> None:
             raise ConfigError(f"config: {key} must be > 0, got {config[key]}")
     if not 0 < config["theory_delta"] < 1:
         raise ConfigError("config: theory_delta must lie in (0, 1)")
+    n, key = max((max(config["sample_sizes"]), "sample_sizes"),
+                 (config["sbc_sample_size"], "sbc_sample_size"))  # fmt: skip
+    check_game_settings(config, n, config["batch_size"], key)
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,29 +2,58 @@
 
 - ``local`` (default): ``workers = 1`` runs the units one after another in this process;
   ``workers > 1`` hands them to a :class:`concurrent.futures.ProcessPoolExecutor` of
-  ``workers`` processes (started with ``spawn``: JAX does not survive ``fork``).  Inside a
-  unit the seeds run ``vmap``-ped, as :mod:`bayes_qse.learners.runner` does.
-- ``ray``: each unit is a Ray task (``num_cpus=1``).  With ``address`` (e.g. ``"auto"``)
-  the sweep joins an existing cluster; without, it starts a local one with ``workers`` CPUs
-  (or uses the one this process already initialised).  Workers must see the same
-  ``bayes_qse`` and the output directory (a shared file system on a multi-host cluster).
+  ``workers`` processes (started with ``spawn``: JAX does not survive ``fork``), each pinned
+  to one core (:func:`pin_threads`); the pool's workers share the persistent compilation
+  cache (:mod:`bayes_qse._cache`), so a warm cache spares every worker its compilation.
+  Inside a unit the seeds run ``vmap``-ped, as :mod:`bayes_qse.learners.runner` does.
+- ``ray``: each unit is a Ray task (``num_cpus=1``, XLA pinned to one thread).  With
+  ``address`` (e.g. ``"auto"``, ``"HOST:6379"``) the sweep joins an existing cluster (the
+  address is checked first, with a bounded wait); without, it starts a local one with
+  ``workers`` CPUs (or uses the one this process already initialised).  The driver's
+  bayes_qse and JAX settings (``BAYES_QSE_*``, ``JAX_*``, ``XLA_FLAGS``) reach the tasks
+  through Ray's ``runtime_env``; a task refuses to run where bayes_qse or jax differs from
+  the driver's.  Tasks compute in a scratch directory of their node and return their
+  arrays; the driver alone writes the output directory (:mod:`bayes_qse.experiments.units`),
+  so a cluster needs neither a shared file system nor the driver's paths.  A task's error
+  arrives as one line (its cause, not Ray's wrapper); its notices are shown by the driver.
 
 A unit's result does not depend on the executor (:mod:`bayes_qse.experiments.units`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import re
+import socket
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..progress import progress as progress_bar
-from .units import Unit, is_done, run_unit
+from .store import library_versions
+from .units import (
+    WORKER_VERSION_KEYS,
+    Unit,
+    compute_unit,
+    deliver,
+    open_unit,
+    scan_unit,
+    scratch_token,
+    unit_dir,
+)
 
 EXECUTORS = ("local", "ray")
+#: Seconds to wait for a Ray cluster's address to answer before giving up.
+ADDRESS_TIMEOUT = 5.0
+#: Environment variables of the driver forwarded to Ray tasks (by prefix or name).
+FORWARDED_PREFIXES = ("BAYES_QSE_", "JAX_")
+FORWARDED_NAMES = ("XLA_FLAGS",)
+_PIN_FLAGS = re.compile(r"\s*(--)?(xla_cpu_multi_thread_eigen|intra_op_parallelism_threads)=\S*")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _bar(total: int, initial: int, enabled: bool, desc: str):
@@ -43,32 +72,33 @@ def run_units(
     address: str | None = None,
     progress: bool = True,
     desc: str = "units",
+    allow_mixed: bool = False,
 ) -> list[str]:
     """Run the unfinished units of ``units`` (the whole grid) into ``out_dir`` with
     ``executor``; returns their keys in completion order.  Finished units are skipped and
-    counted as done by the progress bar (labelled ``desc``), which counts over the grid."""
+    counted as done by the progress bar (labelled ``desc``), which counts over the grid.
+
+    Every saved part is read first (:func:`~.units.scan_unit`): damaged parts are set aside
+    and recomputed; parts of other versions or platforms are refused unless
+    ``allow_mixed``."""
     check_executor(executor, workers, address)
     out_dir = str(Path(out_dir).resolve())
     total = len(units)
-    units = [u for u in units if not is_done(out_dir, u)]
-    bar = _bar(total, total - len(units), progress, desc)
+    pending = [(u, todo) for u in units if (todo := scan_unit(out_dir, u, allow_mixed))]
+    bar = _bar(total, total - len(pending), progress, desc)
     finished: list[str] = []
     try:
-        if not units:
+        if not pending:
             pass
         elif executor == "ray":
-            finished = _run_ray(units, out_dir, workers, address, bar if progress else None)
-        elif workers == 1 or len(units) <= 1:
-            for unit in units:
-                finished.append(run_unit(unit, out_dir, progress=progress))
+            finished = _run_ray(pending, out_dir, workers, address, bar if progress else None)
+        elif workers == 1 or len(pending) <= 1:
+            for unit, todo in pending:
+                compute_unit(unit, todo, str(unit_dir(out_dir, unit)), progress=progress)
+                finished.append(unit.key)
                 _tick(bar, progress)
         else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = [pool.submit(run_unit, unit, out_dir) for unit in units]
-                for future in as_completed(futures):
-                    finished.append(future.result())
-                    _tick(bar, progress)
+            finished = _run_pool(pending, out_dir, workers, bar if progress else None)
     finally:
         if progress:
             bar.close()
@@ -83,6 +113,83 @@ def check_executor(executor: str, workers: int, address: str | None) -> None:
         raise ConfigError(f"workers: must be an integer >= 1, got {workers!r}")
     if address is not None and executor != "ray":
         raise ConfigError("address: only with --executor ray")
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise ConfigError(f"address: must be 'auto' or HOST:PORT, got {address!r}")
+
+
+def check_address(address: str, timeout: float = ADDRESS_TIMEOUT) -> None:
+    """Check that a Ray cluster's ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) answers
+    within ``timeout`` seconds; ``"auto"`` and ``"local"`` are left to Ray.
+
+    Raises:
+        ConfigError: a malformed address, or none answering (one line, naming it)."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"address: must be 'auto' or HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConfigError(
+            f"address: no Ray cluster at {address} ({reason} within {timeout:g} s); start one "
+            "with 'ray start --head' or pass the address it printed"
+        ) from None
+
+
+def pinned_xla_flags(threads: int, flags: str | None = None) -> str:
+    """``flags`` (default: ``$XLA_FLAGS``) with XLA's CPU thread settings replaced by
+    ``threads`` intra-op threads (one: Eigen's thread pool off)."""
+    base = _PIN_FLAGS.sub("", flags if flags is not None else os.environ.get("XLA_FLAGS", ""))
+    pin = f"intra_op_parallelism_threads={threads}"
+    if threads == 1:
+        pin = f"--xla_cpu_multi_thread_eigen=false {pin}"
+    return f"{base.strip()} {pin}".strip()
+
+
+def pin_threads(threads: int = 1, counter=None) -> None:
+    """Pin this process's XLA to ``threads`` threads (:func:`pinned_xla_flags`: effective only
+    before JAX starts its backend, so the pool also sets it in its workers' environment) and,
+    with a shared ``counter`` (a pool worker's initializer), every thread of the process to
+    its own ``threads`` cores (the ``counter``-th group, where the OS allows it)."""
+    os.environ["XLA_FLAGS"] = pinned_xla_flags(threads)
+    if counter is None or not hasattr(os, "sched_setaffinity"):
+        return
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) <= threads:
+        return
+    start = (index * threads) % len(cores)
+    mine = cores[start : start + threads] or cores[:threads]
+    try:  # every thread of the process (JAX may have started its own already)
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, mine)
+        except OSError:  # a thread that ended meanwhile
+            pass
+
+
+def forwarded_env(local_cluster: bool = False) -> dict[str, str]:
+    """The driver's environment a Ray task gets (``BAYES_QSE_*``, ``JAX_*``, ``XLA_FLAGS``
+    pinned to one thread; ``PYTHONPATH`` too when the cluster is a local one this process
+    started)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(FORWARDED_PREFIXES) or k in FORWARDED_NAMES
+    }
+    env["XLA_FLAGS"] = pinned_xla_flags(1)
+    if local_cluster and "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
 
 
 def _tick(bar, enabled: bool) -> None:
@@ -90,7 +197,85 @@ def _tick(bar, enabled: bool) -> None:
         bar.update(1)
 
 
-def _run_ray(units: Sequence[Unit], out_dir: str, workers: int, address: str | None, bar):
+@contextlib.contextmanager
+def _environ(**values: str):
+    """Set environment variables of this process for the ``with`` block (the processes it
+    starts meanwhile inherit them), then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_pool(pending, out_dir: str, workers: int, bar) -> list[str]:
+    context = multiprocessing.get_context("spawn")
+    counter = context.Value("i", 0)
+    finished: list[str] = []
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(pending)),
+        mp_context=context,
+        initializer=pin_threads,
+        initargs=(1, counter),
+    ) as pool:
+        # The workers start during the submissions: they inherit XLA's pin from their
+        # environment (importing bayes_qse already starts JAX's backend).
+        with _environ(XLA_FLAGS=pinned_xla_flags(1)):
+            futures = {
+                pool.submit(
+                    compute_unit, unit, todo, str(unit_dir(out_dir, unit)), None, False, True
+                ): unit
+                for unit, todo in pending
+            }
+        for future in as_completed(futures):
+            unit = futures[future]
+            deliver(out_dir, unit, future.result())
+            finished.append(unit.key)
+            if bar is not None:
+                bar.update(1)
+    return finished
+
+
+def one_line(text: str) -> str:
+    """The first non-empty line of ``text`` without colour codes."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(text)).splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def task_error(exc: BaseException, key: str) -> BaseException:
+    """The exception to raise for a failed Ray task of unit ``key``: its cause (a
+    :class:`ConfigError` naming the unit; another exception as it was raised, with the
+    remote traceback as a note), or a one-line :class:`RuntimeError` for Ray's own errors."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, ConfigError):
+        return ConfigError(f"unit {key}: {one_line(str(cause))}")
+    if isinstance(cause, Exception) and not isinstance(cause, type(exc)):
+        remote = getattr(exc, "traceback_str", "")
+        if remote and hasattr(cause, "add_note"):
+            cause.add_note(_ANSI.sub("", remote))
+        return cause
+    return RuntimeError(f"unit {key}: {type(exc).__name__}: {one_line(str(exc))}")
+
+
+def _init_ray(ray, address: str | None, workers: int) -> None:
+    with warnings.catch_warnings():  # JAX's os.fork() warning: Ray forks helper processes
+        warnings.filterwarnings("ignore", message=r".*os\.fork\(\)", category=RuntimeWarning)
+        try:
+            if address is not None:
+                check_address(address)
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"address: cannot join Ray ({one_line(str(exc))})") from None
+
+
+def _run_ray(pending, out_dir: str, workers: int, address: str | None, bar) -> list[str]:
     try:
         import ray  # lazy: an optional dependency (the sweep extra), only for --executor ray
     except ImportError:
@@ -100,30 +285,49 @@ def _run_ray(units: Sequence[Unit], out_dir: str, workers: int, address: str | N
 
     started = False
     if not ray.is_initialized():
-        if address is not None:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            env = {k: os.environ[k] for k in ("PYTHONPATH", "JAX_PLATFORMS") if k in os.environ}
-            ray.init(
-                num_cpus=workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                runtime_env={"env_vars": env} if env else None,
-            )
+        _init_ray(ray, address, workers)
         started = True
+    expected = {k: library_versions()[k] for k in WORKER_VERSION_KEYS}
+    env = forwarded_env(local_cluster=started and address is None)
+    task = ray.remote(compute_unit).options(num_cpus=1, runtime_env={"env_vars": env})
+    stores = {}
     try:
-        task = ray.remote(num_cpus=1)(run_unit)
-        pending = [task.remote(unit, out_dir) for unit in units]
+        refs = {}
+        for unit, todo in pending:
+            stores[unit.key] = open_unit(out_dir, unit)  # the driver's claim while in flight
+            token = scratch_token(out_dir, unit)
+            refs[task.remote(unit, todo, token, expected)] = unit
         finished: list[str] = []
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            finished.extend(ray.get(ready))
+        waiting = list(refs)
+        while waiting:
+            ready, waiting = ray.wait(waiting, num_returns=1)
+            unit = refs[ready[0]]
+            try:
+                computed = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:
+                raise task_error(exc, unit.key) from None
+            deliver(out_dir, unit, computed)
+            stores.pop(unit.key).close()
+            finished.append(unit.key)
             if bar is not None and hasattr(bar, "update"):
-                bar.update(len(ready))
+                bar.update(1)
         return finished
     finally:
+        for store in stores.values():
+            store.close()
         if started:
             ray.shutdown()
 
 
-__all__ = ["EXECUTORS", "check_executor", "run_units"]
+__all__ = [
+    "ADDRESS_TIMEOUT",
+    "EXECUTORS",
+    "check_address",
+    "check_executor",
+    "forwarded_env",
+    "one_line",
+    "pin_threads",
+    "pinned_xla_flags",
+    "run_units",
+    "task_error",
+]

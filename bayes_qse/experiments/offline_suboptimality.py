@@ -46,14 +46,16 @@ import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from ..data import simulate
-from ..errors import ConfigError, GameValidationError
+from .._validate import SEED_MAX, check_memory, game_bytes
+from ..data import dataset_bytes, simulate
+from ..errors import BayesQSEInputError, ConfigError, GameValidationError
 from ..games import (
     patrol_large_game,
     random_game,
@@ -65,6 +67,7 @@ from ..learners.behaviour import BEHAVIOURS, behaviour_policy
 from ..learners.common import GameSpec
 from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
+from ..progress import stage_printer
 from .executors import check_executor, run_units
 from .offline_report import plot
 from .store import RunStore
@@ -74,6 +77,24 @@ GAMES = ("linear", "tabular", "tempting", "large", "random-large")
 
 #: Games with their own settings table (and, for ``large``, their own ``reward_range``).
 LARGE_GAMES = ("large", "random-large")
+
+#: The random stream of a ``(game, behaviour)``, fixed by their *names* (never by their
+#: places in a grid, so reordering or growing a grid changes no unit's numbers):
+#: ``stream = 100 * GAME_STREAMS[game] + BEHAVIOUR_STREAMS[behaviour]`` (:func:`stream`).
+#: The values reproduce the published runs, whose grids listed ``linear, tabular,
+#: tempting`` in that order and ``large`` / ``random-large`` alone: the two large games share
+#: ``linear``'s stream, which couples nothing that is compared (the games differ; no
+#: estimate pairs units of two games).
+GAME_STREAMS = {"linear": 0, "tabular": 1, "tempting": 2, "large": 0, "random-large": 0}
+BEHAVIOUR_STREAMS = {name: i for i, name in enumerate(BEHAVIOURS)}
+
+
+def stream(game: str, behaviour: str) -> int:
+    """The random stream of ``(game, behaviour)`` (:data:`GAME_STREAMS`): the dataset of seed
+    ``s`` is simulated with seed ``1000 s + stream``, the learners draw from
+    ``fold_in(key(s), stream)``."""
+    return 100 * GAME_STREAMS[game] + BEHAVIOUR_STREAMS[behaviour]
+
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
@@ -183,6 +204,8 @@ def validate_config(config: dict[str, Any]) -> None:
                     raise ConfigError(f"config: {name}.eta must be a number > 0, got {value!r}")
             elif isinstance(value, bool) or int(value) != value or value < (key != "seed"):
                 raise ConfigError(f"config: {name}.{key} must be a positive integer, got {value!r}")
+    for g in config["games"]:  # sizes against memory, then every game built, before any run
+        _check_game_size(g, config)
     for g in config["games"]:
         if g not in LARGE_GAMES:
             continue
@@ -196,6 +219,41 @@ def validate_config(config: dict[str, Any]) -> None:
         except ConfigError as exc:
             raise ConfigError(f"config: {key}: game {g!r}: {exc}") from None
     learner_config(_learner_settings(config))
+
+
+def _check_game_size(kind: str, config: dict[str, Any]) -> None:
+    """Game ``kind`` of ``config`` and a unit's dataset (``max(sizes)`` episodes) fit in
+    memory (:func:`bayes_qse._validate.memory_limit`, the limit of ``make-game`` and
+    ``simulate``): its shape from the settings first, then the game built and its dataset
+    sized; :class:`ConfigError` naming the key."""
+    table = config["game"] if kind in ("linear", "tabular") else config.get(kind, {})
+    if "seed" in table and table["seed"] > SEED_MAX:
+        raise ConfigError(f"config: {kind}.seed must be <= {SEED_MAX}, got {table['seed']}")
+    if kind in ("linear", "tabular", "random-large"):
+        c = table
+        H, S = int(c["horizon"]), int(c["n_states"])
+        A = int(c["n_actions"] if kind == "random-large" else c["n_leader_actions"])
+        B = int(c["n_actions"] if kind == "random-large" else c["n_follower_actions"])
+        d = int(c["feature_dim"]) if kind != "tabular" else H * S * A * max(B - 1, 1)
+        key = "game" if kind != "random-large" else kind
+        check_memory(
+            game_bytes(H, S, A, B, d),
+            f"config: {key}",
+            f"the {kind} game, (H,S,A,B)=({H},{S},{A},{B}), d={d},",
+            ConfigError,
+        )
+    try:
+        game = experiment_game(kind, config)
+    except (BayesQSEInputError, ValueError, TypeError, OverflowError) as exc:
+        raise ConfigError(f"config: {kind}: {exc}") from None
+    H, S, A, _ = game.shape
+    n = max(int(x) for x in config["sizes"])
+    check_memory(
+        dataset_bytes(n, H, S, A),
+        "config: sizes",
+        f"a dataset of {n} episodes of the {kind} game (H={H}, S={S}, A={A})",
+        ConfigError,
+    )
 
 
 def _check_range(value: Any, key: str) -> None:
@@ -285,9 +343,12 @@ def run_unit(
     config: dict[str, Any],
     stream: int,
     reward_range: tuple[float, float] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """One ``(game, behaviour, seed)``: simulate the largest dataset, fit every learner on
     each nested prefix, evaluate exactly.  Returns arrays ``[n_sizes, n_learners]``.
+    ``say``: called with a stage line before each fit (``fitting greedy on 100 episodes
+    (3/8)``; :func:`bayes_qse.progress.stage_printer`).
 
     ``reward_range``: the range of her rewards the leader is told (:func:`stated_reward_range`
     of the game); the config's ``reward_range`` (default ``[0, 1]``) when None."""
@@ -314,6 +375,9 @@ def run_unit(
     for i, n in enumerate(sizes):
         ds = data.subset(slice(0, n))
         for j, name in enumerate(learners):
+            if say is not None:
+                k, total = i * len(learners) + j + 1, len(sizes) * len(learners)
+                say(f"fitting {name} on {n} episodes ({k}/{total})")
             t0 = time.perf_counter()
             res = get_learner(name)(
                 ds, game if name == "oracle" else spec, settings, jax.random.fold_in(key, i)
@@ -340,8 +404,8 @@ def _solved(kind: str, config_json: str):
 @dataclasses.dataclass(frozen=True)
 class OfflineUnit:
     """One offline unit (:mod:`bayes_qse.experiments.units`): :func:`run_unit` of one
-    ``(game, behaviour, seed)`` with the random stream ``stream`` (``100 * game index +
-    behaviour index`` in the experiment), saved as the part ``result`` (arrays ``[sizes,
+    ``(game, behaviour, seed)`` with the random stream ``stream`` (:func:`stream`, by the
+    names of the game and the behaviour), saved as the part ``result`` (arrays ``[sizes,
     learners]``, ``optimal_value`` in the meta).  ``config``: the experiment's config
     without its seeds."""
 
@@ -362,7 +426,10 @@ class OfflineUnit:
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         game, optimal = _solved(self.game, json.dumps(self.config, sort_keys=True))
         rr = stated_reward_range(self.game, self.config)
-        arrays = run_unit(game, optimal, self.behaviour, self.seed, self.config, self.stream, rr)
+        say = stage_printer(self.key, progress)
+        arrays = run_unit(
+            game, optimal, self.behaviour, self.seed, self.config, self.stream, rr, say
+        )
         meta = {"seed": self.seed, "game": self.game, "behaviour": self.behaviour,
                 "optimal_value": float(optimal.value)}  # fmt: skip
         store.save_unit("result", arrays, meta)
@@ -377,9 +444,9 @@ def make_units(config: dict[str, Any], seeds: list[int] | None = None) -> list[O
         json.dumps({k: v for k, v in config.items() if k not in ("seeds", "base_seed")})
     )
     return [
-        OfflineUnit(_unit_key(g, b, s), g, b, s, 100 * gi + bi, unit)
-        for gi, g in enumerate(config["games"])
-        for bi, b in enumerate(config["behaviours"])
+        OfflineUnit(_unit_key(g, b, s), g, b, s, stream(g, b), unit)
+        for g in config["games"]
+        for b in config["behaviours"]
         for s in seeds
     ]
 
@@ -472,10 +539,12 @@ def _finite_mean(x: np.ndarray) -> float | None:
 
 
 __all__ = [
+    "BEHAVIOUR_STREAMS",
     "DEFAULT_CONFIG",
     "FIELDS",
     "FULL_CONFIG",
     "GAMES",
+    "GAME_STREAMS",
     "LARGE_GAMES",
     "OfflineUnit",
     "assemble",
@@ -487,4 +556,5 @@ __all__ = [
     "run",
     "run_unit",
     "stated_reward_range",
+    "stream",
 ]

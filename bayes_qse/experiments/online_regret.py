@@ -78,6 +78,7 @@ from .online_units import (  # the unit kind and its game/runner, re-exported he
     LEARNER_KEYS,
     REFIT_KEYS,
     OnlineUnit,
+    check_unit,
     game_reward_range,
     make_game,
     make_runner,
@@ -204,6 +205,8 @@ def validate_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"config: {key} must be 'every' or 'switching', got {config[key]!r}")
     if not 0.0 < config["slope_start"] < 1.0:
         raise ConfigError(f"config: slope_start must lie in (0, 1), got {config['slope_start']}")
+    for g in config["games"]:  # sizes against memory, then the game built, before any run
+        check_unit(g, config, episodes_for(g, config), config["seeds"])
 
 
 def episodes_key(game: str) -> str:

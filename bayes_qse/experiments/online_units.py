@@ -10,6 +10,7 @@ Shared by :mod:`~bayes_qse.experiments.online_regret` (whose config this is),
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -17,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import SEED_MAX, check_memory, game_bytes
+from ..data import dataset_bytes
+from ..errors import BayesQSEInputError, ConfigError
 from ..games import (
     exploration_game,
     patrol_large_game,
@@ -81,6 +85,72 @@ def make_game(name: str, config: dict[str, Any]):
     u = c["utility_scale"] * rng.normal(size=(H, S, A, B))
     rho = rng.dirichlet(np.ones(S))
     return tabular_game(P, r, u, eta=c["eta"], initial_dist=rho)
+
+
+#: The integer settings of each game kind (a game table's shape keys and seed).
+_SHAPE_KEYS = ("n_states", "n_leader_actions", "n_follower_actions", "horizon", "feature_dim",
+               "n_sites")  # fmt: skip
+
+
+def game_shape(name: str, config: dict[str, Any]) -> tuple[int, int, int, int, int]:
+    """``(H, S, A, B, d)`` of game ``name`` of a config, from its settings alone (nothing is
+    allocated): what :func:`check_unit` sizes before building anything."""
+    if name == "farsighted":
+        return 2, 3, 2, 2, 3
+    c = config[name]
+    if name == "large":
+        n = c["n_sites"]
+        return c["horizon"], 2, n, n + 1, 4
+    if name == "exploration":
+        return c["horizon"], 1, 2, c["n_follower_actions"], 2
+    H, S, A, B = c["horizon"], c["n_states"], c["n_leader_actions"], c["n_follower_actions"]
+    d = c["feature_dim"] if "feature_dim" in c else H * S * A * max(B - 1, 1)
+    return H, S, A, B, d
+
+
+def unit_bytes(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -> int:
+    """Bytes a unit of game ``name`` needs at least: the game, and per seed the dataset of
+    ``episodes`` episodes (:func:`bayes_qse.data.dataset_bytes`) and the per-episode records."""
+    H, S, A, B, d = game_shape(name, config)
+    per_seed = dataset_bytes(episodes, H, S, A) + 8 * episodes * len(FIELDS)
+    return game_bytes(H, S, A, B, d) + n_seeds * per_seed
+
+
+@functools.lru_cache(maxsize=64)
+def _build(name: str, settings: str) -> None:
+    make_game(name, json.loads(settings))
+
+
+def check_unit(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -> None:
+    """Check that game ``name`` of ``config`` can be built and a unit of ``episodes``
+    episodes and ``n_seeds`` seeds fits in memory (:func:`bayes_qse._validate.memory_limit`,
+    the limit of ``make-game`` and ``simulate``), then build the game once.  Called by the
+    experiments' ``validate_config`` for every game, so ``run --config`` and every unit of a
+    sweep spec are checked before anything runs.
+
+    Raises:
+        ConfigError: naming ``<game>.<key>`` (a seed outside ``[0, 2**32 - 1]``, a size
+            below 1), the memory estimate, or the game's own complaint.
+    """
+    table = config.get(name, {})
+    for key, value in table.items() if isinstance(table, dict) else ():
+        if key == "seed" and not 0 <= value <= SEED_MAX:
+            raise ConfigError(f"config: {name}.seed must lie in [0, {SEED_MAX}], got {value}")
+        if key in _SHAPE_KEYS and value < 1:
+            raise ConfigError(f"config: {name}.{key} must be >= 1, got {value}")
+    H, S, A, B, d = game_shape(name, config)
+    check_memory(
+        unit_bytes(name, config, episodes, n_seeds),
+        f"config: {name}",
+        f"a unit of {n_seeds} seed(s) x {episodes} episodes on a game with "
+        f"(H,S,A,B)=({H},{S},{A},{B}), d={d}",
+        ConfigError,
+    )
+    settings = {name: table} if name != "farsighted" else {"farsighted": config["farsighted"]}
+    try:
+        _build(name, json.dumps(settings, sort_keys=True))
+    except (BayesQSEInputError, ValueError, TypeError, OverflowError) as exc:
+        raise ConfigError(f"config: {name}: {exc}") from None
 
 
 def game_reward_range(name: str, config: dict[str, Any]) -> tuple[float, float]:
@@ -243,10 +313,13 @@ __all__ = [
     "LEARNER_KEYS",
     "REFIT_KEYS",
     "OnlineUnit",
+    "check_unit",
     "game_reward_range",
+    "game_shape",
     "learner_settings",
     "make_game",
     "make_runner",
     "make_unit",
+    "unit_bytes",
     "unit_key",
 ]

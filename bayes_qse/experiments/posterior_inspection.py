@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ..data import simulate
+from .._validate import check_memory
+from ..data import dataset_bytes, simulate
 from ..errors import ConfigError
 from ..follower import myopic_log_response
 from ..games import NAMED_GAMES, named_game
@@ -38,6 +39,7 @@ from ..io import atomic_write, atomic_write_text
 from ..model import Model
 from ..posterior import PosteriorDiagnosticsWarning
 from ..progress import progress as progress_bar
+from ..progress import stage_printer
 from .store import RunStore
 
 NAME = "posterior_inspection"
@@ -76,6 +78,13 @@ def validate_config(config: dict) -> None:
         raise ConfigError("config: prior_scale must be > 0")
     game = named_game(config["game"])
     H, S = game.horizon, game.n_states
+    A = game.n_leader_actions
+    check_memory(
+        dataset_bytes(config["n_episodes"], H, S, A),
+        "config: n_episodes",
+        f"simulating {config['n_episodes']} episodes of horizon {H} (S={S}, A={A})",
+        ConfigError,
+    )
     for hs in config["states"]:
         if len(hs) != 2 or not (0 <= hs[0] < H and 0 <= hs[1] < S):
             raise ConfigError(f"config: states entry {hs} is not an (h, s) pair of the game")
@@ -147,8 +156,11 @@ def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
         key = f"seed{seed}"
         if store.has(key):
             continue
+        say = stage_printer(f"{NAME} seed {seed}", progress)
+        say(f"simulating {config['n_episodes']} episodes, MLE fit (compiling)")
         data = simulate(game, uniform, config["n_episodes"], seed)
         mle = fit_mle(data, game)
+        say("NUTS (compiling, then warm-up and sampling)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PosteriorDiagnosticsWarning)
             nuts = sample_posterior(
@@ -160,7 +172,9 @@ def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
                 num_chains=config["num_chains"],
                 prior_scale=config["prior_scale"],
                 seed=seed,
+                progress=say if progress else False,
             )
+        say("Laplace posterior, saving the DataTree")
         laplace = sample_posterior(
             data,
             game,
@@ -217,7 +231,10 @@ def plot(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     doc = json.loads((out_dir / "results.json").read_text())
     nc = out_dir / doc["summary"]["netcdf"]
-    dt = xr.open_datatree(nc, engine="h5netcdf")
+    try:
+        dt = xr.open_datatree(nc, engine="h5netcdf")
+    except (OSError, ValueError) as exc:  # h5py's OSError, xarray's ValueError
+        raise ConfigError(f"{nc}: unreadable netCDF file ({exc})") from None
     paths = []
 
     summary = _summary_table(nc)
@@ -236,6 +253,8 @@ def plot(out_dir: Path) -> list[Path]:
         ("rank.png", arviz_plots.plot_rank),
     ):
         pc = fn(dt, var_names=["theta"], backend="matplotlib")
+        if name == "trace.png" and dt.posterior.sizes.get("chain", 1) > 1:
+            pc.add_legend("chain", title="NUTS chain")  # the colours: one per chain
         target = out_dir / name
         atomic_write(target, lambda tmp, pc=pc: pc.savefig(tmp, format="png", dpi=110))
         paths.append(target)

@@ -92,6 +92,10 @@ def validate_config(config: dict) -> None:
         raise ConfigError("config: width_replications must be >= 2, width_sample_size >= 1")
     if 0.95 not in config["levels"]:
         raise ConfigError("config: levels must contain 0.95")
+    n, key = max((config["episodes"], "episodes"),
+                 (config["width_sample_size"], "width_sample_size"))  # fmt: skip
+    copies = max(config["seeds"], config["width_replications"])
+    cs.check_game_settings(config, n, copies, key)
 
 
 def width_config(config: dict, eta: float) -> dict:

@@ -17,6 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import SEED_MAX, check_memory, game_bytes
+from ..data import dataset_bytes
+from ..errors import ConfigError
 from ..follower import myopic_log_response
 from ..games import random_game, tabular_game
 from ..inference import laplace_draws
@@ -98,6 +101,33 @@ CHOSEN_CELL = (0, 0, 0, 0)
 
 
 TARGETS = ("theta", "nu_cell", "nu_avg", "nu_worst", "value")
+
+
+def check_game_settings(config: dict, n_episodes: int, copies: int, key: str) -> None:
+    """The ``game`` table of a set-coverage config (``confidence_sets``,
+    ``rationality_sweep``): seed in ``[0, 2**32 - 1]``, sizes ``>= 1``, and the game with
+    ``copies`` datasets of ``n_episodes`` episodes within the memory limit of ``make-game`` and
+    ``simulate`` (:func:`bayes_qse._validate.memory_limit`); :class:`ConfigError` naming the
+    key (``game`` for the game alone, else ``key``, the setting of ``n_episodes``), before
+    anything is built."""
+    g = config["game"]
+    if not 0 <= g["seed"] <= SEED_MAX:
+        raise ConfigError(f"config: game.seed must lie in [0, {SEED_MAX}], got {g['seed']}")
+    shape_keys = ("n_states", "n_leader_actions", "n_follower_actions", "horizon", "feature_dim")
+    for name in shape_keys:
+        if g[name] < 1:
+            raise ConfigError(f"config: game.{name} must be >= 1, got {g[name]}")
+    H, S, A, B, d = (g[k] for k in ("horizon", "n_states", "n_leader_actions",
+                                    "n_follower_actions", "feature_dim"))  # fmt: skip
+    what = f"a game with (H,S,A,B)=({H},{S},{A},{B}), d={d}"
+    check_memory(game_bytes(H, S, A, B, d), "config: game", what, ConfigError)
+    check_memory(
+        game_bytes(H, S, A, B, d) + copies * dataset_bytes(n_episodes, H, S, A),
+        f"config: {key}",
+        f"a game with (H,S,A,B)=({H},{S},{A},{B}), d={d}, and {copies} dataset(s) of "
+        f"{n_episodes} episodes",
+        ConfigError,
+    )
 
 
 def make_case(config: dict, case: str) -> dict[str, Any]:

@@ -88,7 +88,18 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of bayes_qse and of the numerical libraries a result depends on."""
+    """Versions of bayes_qse and of the numerical libraries a result depends on, and the
+    platform (backend, CPU): what must agree for two results to be bit-identical.  Computed
+    once per process."""
+    if not _VERSIONS:
+        _VERSIONS.update(_library_versions())
+    return dict(_VERSIONS)
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def _library_versions() -> dict[str, str]:
     versions = {"bayes_qse": __version__, "jax": jax.__version__, "numpy": np.__version__}
     versions["numpyro"] = numpyro.__version__
     versions["python"] = sys.version.split()[0]
@@ -113,6 +124,39 @@ def cpu_description() -> str:
     )
     simd = [f for f in ("avx512f", "avx2", "fma", "neon", "asimd") if f in flags]
     return f"{model or platform.machine()} ({' '.join(simd) or 'no avx'})"
+
+
+#: What a run directory may hold before its manifest is written.
+_RUN_PARTS = frozenset({LOCK, UNITS, CHECKPOINTS, SET_ASIDE})
+
+
+def check_run_dir(out_dir: str | os.PathLike) -> Path:
+    """Refuse to write a run into a directory that is not a run's: one that exists, holds
+    something besides a run's own parts (``.lock``, ``units/``, ``checkpoints/``,
+    ``.set-aside/``: a killed run's, or units the engine saved first) and no
+    ``manifest.json`` -- a user's own files, a sweep directory (``sweep.json``), the current
+    or home directory.  Returns ``out_dir``.
+
+    Raises:
+        ConfigError: ``out_dir`` is such a directory, or exists and is not a directory.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} exists and is not a directory")
+    if not out.is_dir() or (out / MANIFEST).exists():
+        return out
+    try:
+        others = sorted(p.name for p in out.iterdir() if p.name not in _RUN_PARTS)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot read {out} ({exc.strerror})") from None
+    if others:
+        what = "a sweep (sweep.json)" if "sweep.json" in others else "no run (no manifest.json)"
+        raise ConfigError(
+            f"out: {out} is not empty and holds {what}; refusing to write into it "
+            f"(it holds {others[0]!r}{' and more' if len(others) > 1 else ''}); "
+            "choose another --out"
+        )
+    return out
 
 
 class RunNotice(UserWarning):
@@ -349,8 +393,7 @@ class RunStore:
         self.out_dir = Path(out_dir)
         self.experiment = str(experiment)
         self.config = _normalise(config)
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise ConfigError(f"out: {self.out_dir} exists and is not a directory")
+        check_run_dir(self.out_dir)  # before the lock file is made
         self.lock = OutputLock(self.out_dir, self.experiment).acquire()
         try:
             self._open(config, resume)
@@ -361,6 +404,8 @@ class RunStore:
     def _open(self, config: Mapping[str, Any], resume: bool) -> None:
         manifest_path = self.out_dir / MANIFEST
         old = self._read_manifest(manifest_path) if manifest_path.exists() else None
+        if old is None:
+            check_run_dir(self.out_dir)  # again under the lock
         if old is not None and resume:
             if old.get("experiment") != self.experiment:
                 raise ConfigError(
@@ -472,11 +517,17 @@ class RunStore:
         """Atomically save a finished unit: ``arrays`` plus ``meta`` (JSON, with the config).
 
         Put the unit's seed in ``meta`` (e.g. ``{"seed": 3, "learner": "greedy"}``); the
-        experiment name, config and key are added.  Returns the file path.
+        experiment name, config, key and :func:`library_versions` are added.  Returns the file path.
         """
         full_meta = {**dict(meta or {}), "key": key, "experiment": self.experiment}
         full_meta["config"] = self.config
+        full_meta["versions"] = library_versions()
         return self._write(self._unit_path(key), arrays, full_meta)
+
+    def write_unit(self, key: str, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
+        """Atomically write a unit saved by :meth:`save_unit` in another store (another
+        process or host), ``meta`` as it was saved there (its versions included)."""
+        return self._write(self._unit_path(key), arrays, meta)
 
     def load_unit(self, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """``(arrays, meta)`` of a saved unit; :class:`ConfigError` if absent or unreadable."""
@@ -651,6 +702,7 @@ __all__ = [
     "OutputLock",
     "RunNotice",
     "RunStore",
+    "check_run_dir",
     "config_diff",
     "library_versions",
     "progress",

@@ -40,6 +40,7 @@ from ..errors import BayesQSEInputError, ConfigError
 from ..planning import solve_qse
 from ..policy_stats import check_overflow
 from ..progress import progress as progress_bar
+from ..progress import set_postfix, stage
 from .common import GameSpec, LearnerConfig, OnlineState, check_episodes, true_value
 from .online import learner_summary, make_learner
 
@@ -376,8 +377,11 @@ def run_online(
                     lambda *xs: jax.device_put(np.stack([np.asarray(x) for x in xs])),
                     *[restored[i] for i in rows],
                 )
+        if t0 == steps[0][0] and key == steps[0][1][0]:  # the first call compiles the chunk
+            stage(f"{learner}: compiling the episode loop ({runner.chunk} episodes)", progress)
         states[key], rec = runner.run_chunk(states[key], group_seeds, t0)
         t1 = t0 + runner.chunk
+        set_postfix(bar, f"episode {t1}/{T}")
         for f in EpisodeRecord._fields:
             records[f][rows, t0:t1] = np.asarray(getattr(rec, f))
         if checkpointing:

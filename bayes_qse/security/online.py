@@ -9,10 +9,16 @@ Every round the defender fits the MAP of the SUQR weights under ``N(0, prior_sca
 - ``"optimistic"``: the ``optimism_level``-quantile over ``n_draws`` Laplace draws (``1``: the
   best case over the draws, an optimistic plan over a sampled credible set).
 
-Regret of round ``t`` is ``U(c*; w*) - U(c_t; w*)`` with ``c*`` the planner's answer for the
-true ``w*`` (eq. 8c; not certified optimal, so a round's regret can be slightly negative).
-The whole run is one ``lax.scan`` over rounds (fixed shapes; jit-compiled once per learner).
-Round ``t`` draws from ``fold_in(PRNGKey(seed), t)``.
+Greedy and Thompson plans are certified optima for the weights they plan on, and so is the
+optimistic plan at ``optimism_level = 1``; a lower level is the local search of
+:func:`~bayes_qse.security.planning.plan_coverage` seeded with the draws' certified plans.  In
+round 0 there are no data: the MAP is ``w = 0`` (a uniform attacker), whose certified plan
+covers the targets with the largest ``R^d - P^d``.
+
+Regret of round ``t`` is ``U(c*; w*) - U(c_t; w*)`` with ``c*`` the certified plan for the true
+``w*`` (eq. 8c); its certified gap bounds how negative a round's regret can be.
+The fit of each round is one jit-compiled function of fixed shapes; planning is NumPy.  Round
+``t`` draws from ``fold_in(PRNGKey(seed), t)``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from ..likelihood import log_posterior
 from ..model import as_model
 from ..optim import newton_maximize
 from .game import SecurityGame, attack_log_probs, defender_utility, suqr_features
-from .planning import plan_core, plan_coverage
+from .planning import plan_coverage
 
 LEARNERS = ("greedy", "thompson", "optimistic")
 
@@ -60,44 +66,65 @@ class OnlineRun(NamedTuple):
 
 
 def _plan_thetas(learner, key, w_map, neg_h, s: OnlineSettings):
+    """The weights the learner plans on: ``[M, 3]``."""
     if learner == "greedy":
-        return w_map[None], "mean", 0.5
-    if learner == "thompson":
-        return laplace_draws(key, w_map, neg_h, 1), "mean", 0.5
-    return laplace_draws(key, w_map, neg_h, s.n_draws), "quantile", s.optimism_level
+        return w_map[None]
+    return laplace_draws(key, w_map, neg_h, 1 if learner == "thompson" else s.n_draws)
 
 
-@partial(jax.jit, static_argnames=("learner", "n_rounds", "settings"))
-def _run_core(game, key, best_value, learner, n_rounds, settings: OnlineSettings):
-    T = game.defender_reward.shape[0]
+@partial(jax.jit, static_argnames=("learner", "settings"))
+def _fit_round(game, key, t, cov_hist, counts, w_prev, learner, settings: OnlineSettings):
+    """Round ``t``'s MAP (from the first ``t`` stored pairs; later rows are zero counts) and
+    the weights the learner plans on."""
     lam = 1.0 / settings.prior_scale**2
+    k_draw, _, _ = jax.random.split(jax.random.fold_in(key, t), 3)
+    stats = CommitmentStats(suqr_features(game, cov_hist), counts)
+    w_map, _, neg_h, _, _ = newton_maximize(
+        lambda th: log_posterior(th, as_model(game), stats, lam), w_prev, settings.newton_steps
+    )
+    thetas = _plan_thetas(learner, k_draw, w_map, neg_h, settings)
+    return w_map, thetas
 
-    def round_(carry, t):
-        cov_hist, counts, w_prev = carry
-        k_draw, k_plan, k_attack = jax.random.split(jax.random.fold_in(key, t), 3)
-        stats = CommitmentStats(suqr_features(game, cov_hist), counts)
-        w_map, _, neg_h, _, _ = newton_maximize(
-            lambda th: log_posterior(th, as_model(game), stats, lam), w_prev, settings.newton_steps
-        )
-        thetas, rule, level = _plan_thetas(learner, k_draw, w_map, neg_h, settings)
-        c, _, _ = plan_core(
-            game, thetas, k_plan, rule, level, settings.n_starts, settings.steps,
-            settings.learning_rate,
+
+@jax.jit
+def _attack(game, key, t, c):
+    _, _, k_attack = jax.random.split(jax.random.fold_in(key, t), 3)
+    b = jax.random.categorical(k_attack, attack_log_probs(game.theta, game, c))
+    return b, defender_utility(game.theta, game, c)
+
+
+def _run_rounds(game, key, best_value, learner, n_rounds, settings: OnlineSettings):
+    T = game.n_targets
+    cov_hist, counts = np.zeros((n_rounds, T)), np.zeros((n_rounds, T))
+    w = jnp.zeros(3)
+    out = {k: [] for k in ("c", "b", "u", "w")}
+    rule, level = (
+        ("quantile", settings.optimism_level) if learner == "optimistic" else ("mean", 0.5)
+    )
+    for t in range(n_rounds):
+        w, thetas = _fit_round(game, key, t, jnp.asarray(cov_hist), jnp.asarray(counts), w,
+                               learner, settings)  # fmt: skip
+        plan = plan_coverage(
+            game, np.asarray(thetas), rule=rule, level=level, n_starts=settings.n_starts,
+            steps=settings.steps, learning_rate=settings.learning_rate, seed=t,
         )  # fmt: skip
-        b = jax.random.categorical(k_attack, attack_log_probs(game.theta, game, c))
-        u = defender_utility(game.theta, game, c)
-        cov_hist = cov_hist.at[t].set(c)
-        counts = counts.at[t].set(jax.nn.one_hot(b, T, dtype=counts.dtype))
-        return (cov_hist, counts, w_map), (c, b, u, best_value - u, w_map)
-
-    init = (jnp.zeros((n_rounds, T)), jnp.zeros((n_rounds, T)), jnp.zeros(3))
-    _, out = jax.lax.scan(round_, init, jnp.arange(n_rounds))
-    return out
+        b, u = _attack(game, key, t, jnp.asarray(plan.coverage))
+        cov_hist[t] = plan.coverage
+        counts[t, int(b)] = 1.0
+        for name, x in (("c", plan.coverage), ("b", int(b)), ("u", float(u)), ("w", w)):
+            out[name].append(np.asarray(x))
+    u = np.asarray(out["u"])
+    return np.stack(out["c"]), np.asarray(out["b"]), u, best_value - u, np.stack(out["w"])
 
 
-def oracle_value(game: SecurityGame, n_starts: int = 16, steps: int = 500) -> float:
-    """``U(c*; w*)``: the planner's best value against the true weights (eq. 8c)."""
-    return plan_coverage(game, n_starts=n_starts, steps=steps).value
+def oracle_plan(game: SecurityGame):
+    """The certified plan against the true weights (eq. 8c): the regret's reference."""
+    return plan_coverage(game, game.theta)
+
+
+def oracle_value(game: SecurityGame) -> float:
+    """``U(c*; w*)``: the certified best value against the true weights (eq. 8c)."""
+    return oracle_plan(game).value
 
 
 def run_online(
@@ -117,5 +144,5 @@ def run_online(
         raise BayesQSEInputError(f"n_rounds: must be an integer >= 1, got {n_rounds!r}")
     settings = OnlineSettings() if settings is None else settings
     best = oracle_value(game) if best_value is None else float(best_value)
-    out = _run_core(game, jax.random.PRNGKey(seed), best, learner, int(n_rounds), settings)
-    return OnlineRun(*(np.asarray(x) for x in out))
+    out = _run_rounds(game, jax.random.PRNGKey(seed), best, learner, int(n_rounds), settings)
+    return OnlineRun(*out)

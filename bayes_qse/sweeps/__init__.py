@@ -26,10 +26,14 @@ def run_sweep(
     workers: int = 1,
     address: str | None = None,
     progress: bool = True,
+    allow_mixed_versions: bool = False,
 ) -> tuple[Path, Path]:
     """Run (or resume) a sweep into ``out_dir``; returns the ``results.nc`` and
-    ``results.json`` paths.  Every unit is validated before any runs; finished units are
-    skipped, unfinished ones resume from their checkpoints."""
+    ``results.json`` paths.  Every unit is validated before any runs; finished parts are
+    skipped (a rerun with more seeds computes only the new ones), damaged ones set aside and
+    recomputed, unfinished units resume from their checkpoints.  Parts computed with other
+    versions or on another platform are refused unless ``allow_mixed_versions`` (then the
+    gathered dataset records every version that computed it)."""
     if not isinstance(spec, dict):
         spec = load_spec(spec)
     sweep = expand(spec)
@@ -43,8 +47,9 @@ def run_sweep(
         address=address,
         progress=progress,
         desc="sweep units",
+        allow_mixed=allow_mixed_versions,
     )
-    return write_results(out_dir, sweep)
+    return write_results(out_dir, sweep, allow_mixed_versions)
 
 
 __all__ = [

@@ -34,7 +34,7 @@ from scipy import stats
 
 from ..errors import ConfigError
 from ..experiments import offline_suboptimality as offline
-from ..experiments.units import load_parts
+from ..experiments.units import distinct_versions, load_parts
 from ..io import atomic_write, atomic_write_json
 from .spec import Sweep, expand
 from .store import read_sweep
@@ -83,12 +83,35 @@ def normalised_score(final: dict[str, float]) -> dict[str, float]:
     return {k: (uniform - v) / span if span > 0 else float("nan") for k, v in final.items()}
 
 
-def gather(out_dir: str | Path, sweep: Sweep | None = None):
-    """The sweep's results as an :class:`xarray.Dataset` (module docstring)."""
+def gather(out_dir: str | Path, sweep: Sweep | None = None, allow_mixed: bool = False):
+    """The sweep's results as an :class:`xarray.Dataset` (module docstring), for the seeds of
+    ``sweep`` (default: the spec the directory holds, its latest seeds).
+
+    The dataset's ``versions`` attribute (JSON) lists the distinct versions and platforms
+    (:data:`~bayes_qse.experiments.units.VERSION_KEYS`) that computed its parts, and
+    ``mixed_versions`` whether there was more than one.
+
+    Raises:
+        ConfigError: a unit has not finished, or the parts were computed with different
+            versions or on different platforms (unless ``allow_mixed``).
+    """
     if sweep is None:
         sweep = expand(read_sweep(out_dir)["spec"])
     if sweep.kind == "offline":
-        return _gather_offline(out_dir, sweep)
+        ds = _gather_offline(out_dir, sweep)
+    else:
+        ds = _gather_online(out_dir, sweep)
+    versions = distinct_versions(_metas(out_dir, sweep), allow_mixed)
+    ds.attrs.update(versions=json.dumps(versions, sort_keys=True),
+                    mixed_versions=int(len(versions) > 1))  # fmt: skip
+    return ds
+
+
+def _metas(out_dir: str | Path, sweep: Sweep) -> list[dict[str, Any]]:
+    return [meta for unit in sweep.units for _, meta in load_parts(out_dir, unit)]
+
+
+def _gather_online(out_dir: str | Path, sweep: Sweep):
     by_key = {u.key: u for u in sweep.units}
     names = list(sweep.axes)
     shape = [len(sweep.axes[k]) for k in names]
@@ -197,14 +220,18 @@ def summarise(ds, level: float = 0.95) -> dict[str, Any]:
     return {"level": level, "slices": slices}
 
 
-def write_results(out_dir: str | Path, sweep: Sweep | None = None) -> tuple[Path, Path]:
-    """Gather the sweep and write ``results.nc`` and ``results.json`` atomically."""
+def write_results(
+    out_dir: str | Path, sweep: Sweep | None = None, allow_mixed: bool = False
+) -> tuple[Path, Path]:
+    """Gather the sweep (:func:`gather`) and write ``results.nc`` and ``results.json``
+    atomically (the JSON with the versions that computed it)."""
     out = Path(out_dir)
-    ds = gather(out, sweep)
+    ds = gather(out, sweep, allow_mixed)
     nc = atomic_write(out / RESULTS_NC, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
     summary = summarise_offline(ds) if ds.attrs["kind"] == "offline" else summarise(ds)
     doc = {"fingerprint": ds.attrs["fingerprint"], "kind": ds.attrs["kind"],
-           "dims": dict(ds.sizes), **summary}  # fmt: skip
+           "dims": dict(ds.sizes), "versions": json.loads(ds.attrs["versions"]),
+           "mixed_versions": bool(ds.attrs["mixed_versions"]), **summary}  # fmt: skip
     js = atomic_write_json(out / RESULTS_JSON, doc)
     return nc, js
 
@@ -214,8 +241,11 @@ def open_results(out_dir: str | Path):
     path = Path(out_dir) / RESULTS_NC
     if not path.is_file():
         raise ConfigError(f"{out_dir}: no {RESULTS_NC} (run the sweep first)")
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.load()
+    except (OSError, ValueError) as exc:  # h5py's OSError, xarray's ValueError
+        raise ConfigError(f"{path}: unreadable netCDF file ({exc})") from None
 
 
 __all__ = [

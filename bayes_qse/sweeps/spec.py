@@ -38,11 +38,12 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
-from pathlib import Path
+import os
 from typing import Any
 
+from .._validate import SEED_MAX
 from ..errors import ConfigError
+from ..experiments import MAX_SEEDS, merge_config, read_toml
 from ..experiments import offline_suboptimality as offline
 from ..experiments.online_regret import DEFAULT_CONFIG, GAMES, validate_config
 from ..experiments.online_units import LEARNER_KEYS, OnlineUnit, make_unit
@@ -80,20 +81,52 @@ class Sweep:
     kind: str = "online"
 
     @property
+    def identity(self) -> dict[str, Any]:
+        """The normalised spec less what does not change a unit's numbers: ``name`` (free
+        text) and ``grid.seeds`` (each seed is saved on its own, so seeds can be added)."""
+        return identity(self.spec)
+
+    @property
     def fingerprint(self) -> str:
-        """A short hash of the normalised spec."""
-        text = json.dumps(self.spec, sort_keys=True)
+        """A short hash of :attr:`identity`: two specs with one fingerprint may share a
+        directory (a rerun with more seeds computes only the new ones)."""
+        text = json.dumps(self.identity, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def load_spec(path: str | Path) -> dict[str, Any]:
-    """Read a TOML spec file; :class:`ConfigError` naming the file if it is not valid TOML."""
-    path = Path(path)
+#: Spec entries outside a sweep's identity (:attr:`Sweep.identity`).
+NOT_IDENTITY = ("name", "grid.seeds")
+
+
+def identity(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` without the entries of :data:`NOT_IDENTITY` (a copy)."""
+    out = copy.deepcopy(spec)
+    for dotted in NOT_IDENTITY:
+        *path, last = dotted.split(".")
+        table = out
+        for key in path:
+            table = table.get(key, {}) if isinstance(table, dict) else {}
+        if isinstance(table, dict):
+            table.pop(last, None)
+    return out
+
+
+def load_spec(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a TOML spec file; :class:`ConfigError` naming the file if it is missing,
+    unreadable, not UTF-8 or not valid TOML (the reader of ``run --config``)."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"spec: {path} is not valid TOML ({exc})") from None
+        return read_toml(path)
+    except ConfigError as exc:
+        raise ConfigError("spec: " + str(exc).removeprefix("config: ")) from None
+
+
+def _typed(base: dict[str, Any], updates: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``base`` updated by ``updates`` through ``run --config``'s type check
+    (:func:`bayes_qse.experiments.merge_config`); errors say ``spec:``."""
+    try:
+        return merge_config(base, updates, prefix)
+    except ConfigError as exc:
+        raise ConfigError("spec: " + str(exc).removeprefix("config: ")) from None
 
 
 def _list(grid: dict[str, Any], key: str) -> list[Any]:
@@ -118,12 +151,23 @@ def _seeds(value: Any) -> tuple[int, ...]:
             raise ConfigError(f"spec: grid.seeds start and count must be integers, got {value}")
         if count < 1 or start < 0:
             raise ConfigError(f"spec: grid.seeds needs count >= 1 and start >= 0, got {value}")
+        if count > MAX_SEEDS:
+            raise ConfigError(f"spec: grid.seeds count must be <= {MAX_SEEDS}, got {count}")
+        if start + count - 1 > SEED_MAX:
+            raise ConfigError(
+                f"spec: grid.seeds must lie in [0, {SEED_MAX}] (seeds are 32-bit), got "
+                f"start + count - 1 = {start + count - 1}"
+            )
         return tuple(range(start, start + count))
     seeds = value if isinstance(value, list) else [value]
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"spec: grid.seeds must be non-negative integers, got {value!r}")
     if min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise ConfigError(f"spec: grid.seeds must be distinct and >= 0, got {value!r}")
+    if max(seeds) > SEED_MAX:
+        raise ConfigError(f"spec: grid.seeds must be <= {SEED_MAX} (32-bit), got {max(seeds)}")
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"spec: grid.seeds: at most {MAX_SEEDS} seeds, got {len(seeds)}")
     return tuple(seeds)
 
 
@@ -138,23 +182,24 @@ def _unknown(table: dict[str, Any], allowed: tuple[str, ...] | set[str], where: 
 def base_config(spec: dict[str, Any]) -> dict[str, Any]:
     """The online_regret config every unit starts from: its defaults, the spec's top-level
     settings, ``[games.*]`` and ``[learner]``."""
-    config = copy.deepcopy(DEFAULT_CONFIG)
-    for key in ("chunk", "known_model", "reward_range", "initial_dist"):
-        if key in spec:
-            config[key] = spec[key]
-    for game, table in spec.get("games", {}).items():
+    keys = ("chunk", "known_model", "reward_range", "initial_dist")
+    top = {k: spec[k] for k in keys if k in spec}
+    config = _typed(copy.deepcopy(DEFAULT_CONFIG), top)
+    games = spec.get("games", {})
+    if not isinstance(games, dict):
+        raise ConfigError("spec: games must be a table of [games.<name>] tables")
+    for game, table in games.items():
         if game not in GAMES:
             raise ConfigError(f"spec: games.{game}: unknown game; choose from {GAMES}")
         if not isinstance(table, dict):
             raise ConfigError(f"spec: games.{game} must be a table")
         _unknown(table, tuple(config[game]), f"games.{game}")
-        config[game] = {**config[game], **table}
+        config[game] = _typed(config[game], table, f"games.{game}.")
     learner = spec.get("learner", {})
     if not isinstance(learner, dict):
         raise ConfigError("spec: learner must be a table")
     _unknown(learner, LEARNER_KEYS, "learner")
-    config.update(learner)
-    return config
+    return _typed(config, learner, "learner.")
 
 
 def _has_radius(learner: str) -> bool:
@@ -266,15 +311,10 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
         raise ConfigError("spec: settings must be a table")
     allowed = tuple(k for k in offline.DEFAULT_CONFIG if k not in OFFLINE_GRID_FIXED)
     _unknown(settings, allowed, "settings")
-    config = copy.deepcopy(offline.DEFAULT_CONFIG)
     for key, value in settings.items():
-        if isinstance(config[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"spec: settings.{key} must be a table")
-            _unknown(value, tuple(config[key]), f"settings.{key}")
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
+        if isinstance(offline.DEFAULT_CONFIG[key], dict) and isinstance(value, dict):
+            _unknown(value, tuple(offline.DEFAULT_CONFIG[key]), f"settings.{key}")
+    config = _typed(copy.deepcopy(offline.DEFAULT_CONFIG), settings, "settings.")
     seeds = _seeds(grid["seeds"])
     axes = {"game": _list(grid, "game"), "behaviour": _list(grid, "behaviour")}
     config.update(games=axes["game"], behaviours=axes["behaviour"])
@@ -295,4 +335,14 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
 OFFLINE_GRID_FIXED = ("seeds", "base_seed", "games", "behaviours")
 
 
-__all__ = ["AXES", "KINDS", "Sweep", "Unit", "base_config", "expand", "load_spec"]
+__all__ = [
+    "AXES",
+    "KINDS",
+    "NOT_IDENTITY",
+    "Sweep",
+    "Unit",
+    "base_config",
+    "expand",
+    "identity",
+    "load_spec",
+]

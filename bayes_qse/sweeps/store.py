@@ -8,8 +8,11 @@ Layout::
         units/seed<s>.npz          each finished seed (written atomically)
     DIR/results.nc, results.json   the gathered dataset and summary (bayes_qse.sweeps.gather)
 
-A directory bound to one spec refuses another (:func:`bind`); the units' own directories
-are the engine's (:mod:`bayes_qse.experiments.units`: one writer per unit, resumable).
+A directory bound to one spec refuses another (:func:`bind`), except for ``name`` and
+``grid.seeds``, which are outside a sweep's identity: a rerun with more (or other) seeds
+computes only the seeds not yet saved, and ``sweep.json`` then holds the new spec (what
+``gather`` reads).  The units' own directories are the engine's
+(:mod:`bayes_qse.experiments.units`: the driver writes them, resumable).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..experiments.store import library_versions
 from ..io import atomic_write_json
-from .spec import Sweep
+from .spec import Sweep, identity
 
 SWEEP_FILE = "sweep.json"
 
@@ -36,28 +39,26 @@ def bind(sweep: Sweep, out_dir: str | Path) -> Path:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out: {out} exists and is not a directory")
     path = out / SWEEP_FILE
+    record = {"spec": sweep.spec, "fingerprint": sweep.fingerprint, "versions": library_versions()}
     if path.is_file():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"out: {path} is unreadable ({exc})") from None
-        if old.get("fingerprint") != sweep.fingerprint:
-            differ = sorted(
-                k
-                for k in set(old.get("spec", {})) | set(sweep.spec)
-                if old.get("spec", {}).get(k) != sweep.spec.get(k)
-            )
+        old_spec = old.get("spec", {}) if isinstance(old, dict) else {}
+        before, now = identity(old_spec if isinstance(old_spec, dict) else {}), sweep.identity
+        if before != now:
+            differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise ConfigError(
                 f"out: {out} holds a sweep of a different spec (differs in: "
                 f"{', '.join(differ) or 'the spec'}); use another --out directory"
             )
+        if old_spec != sweep.spec:  # other seeds or name: the directory now follows this spec
+            atomic_write_json(path, {**old, **record, "versions": old.get("versions")})
         return out
     if out.is_dir() and any(out.iterdir()):
         raise ConfigError(f"out: {out} is not empty and holds no sweep; choose another --out")
-    atomic_write_json(
-        path,
-        {"spec": sweep.spec, "fingerprint": sweep.fingerprint, "versions": library_versions()},
-    )
+    atomic_write_json(path, record)
     return out
 
 
