@@ -69,7 +69,8 @@ def np_per_round_loglik(V, x_rounds, b_rounds, eta=ETA):
 
 def scipy_pure(counts: CommitmentCounts, m, n, eta=ETA):
     """PURE's estimator re-implemented: L-BFGS-B on the NumPy log-likelihood over the box
-    ``0 <= V <= 1`` (scaled by the number of rounds)."""
+    ``0 <= V <= 1`` (scaled by the number of rounds), restarted from its own answer until
+    the objective stops decreasing."""
     x, c = np.asarray(counts.commitments), np.asarray(counts.counts)
     scale = c.sum()
 
@@ -77,11 +78,17 @@ def scipy_pure(counts: CommitmentCounts, m, n, eta=ETA):
         ll, g = np_grouped_loglik_V(v.reshape(m, n), x, c, eta)
         return -ll / scale, -g.reshape(-1) / scale
 
-    res = minimize(
-        f, np.full(m * n, 0.5), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * (m * n),
-        options={"ftol": 1e-16, "gtol": 1e-13, "maxiter": 20000, "maxcor": 50},
-    )  # fmt: skip
-    return res.x.reshape(m, n), -res.fun * scale
+    v, best = np.full(m * n, 0.5), np.inf
+    for _ in range(20):  # L-BFGS-B can stop on its relative-reduction test: restart it
+        res = minimize(
+            f, v, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * (m * n),
+            options={"ftol": 1e-16, "gtol": 1e-13, "maxiter": 20000, "maxcor": 50},
+        )  # fmt: skip
+        v = res.x
+        if res.fun >= best - 1e-15:
+            break
+        best = res.fun
+    return v.reshape(m, n), -res.fun * scale
 
 
 def row_differences(V):
