@@ -32,7 +32,7 @@ from bayes_qse.normal_form import (
     wu_security_parameters,
     wu_utilities,
 )
-from bayes_qse.sets import likelihood_ratio_set
+from bayes_qse.sets import likelihood_ratio_set, wald_ellipsoid
 
 ETA = 8.0
 
@@ -191,8 +191,9 @@ def _per_round_data(seed, m=3, n=4, n_rounds=400):
 
 def test_grouped_counts_give_the_per_round_fit():
     """fit_mle on group_rounds(per-round data) = BFGS on the per-round NumPy log-likelihood
-    (reference coding).  Bugs caught: counts attached to the wrong commitment when grouping,
-    a dropped duplicate, the commitment transposed in the x @ V contraction."""
+    (reference coding); its Wald precision = eq. (9f) at the observed totals; the LR set's
+    likelihood = the per-round one.  Bugs caught: counts attached to the wrong commitment
+    when grouping, a dropped duplicate, the commitment transposed in the x @ V contraction."""
     V, x, b = _per_round_data(0)
     m, n = V.shape
     game = onehot_game(V, ETA)
@@ -209,6 +210,10 @@ def test_grouped_counts_give_the_per_round_fit():
     res = minimize(f, np.zeros(m * (n - 1)), jac=True, method="BFGS", options={"gtol": 1e-10})
     np.testing.assert_allclose(fit.theta, res.x, atol=1e-5)
     assert fit.log_likelihood == pytest.approx(-res.fun, abs=1e-8)
+    # the Wald set's precision is the Fisher information (9f) of the observed totals
+    totals = np.asarray(stats.counts).sum(axis=1)
+    want = commitment_fisher(game, np.asarray(stats.commitments), totals, fit.theta)
+    np.testing.assert_allclose(wald_ellipsoid(fit).precision, want, rtol=1e-8, atol=1e-8)
     # and the same by merging two halves and by the LR set's likelihood
     half = len(b) // 2
     merged = merge_counts(group_rounds(x[:half], b[:half], n), group_rounds(x[half:], b[half:], n))
