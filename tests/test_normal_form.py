@@ -450,3 +450,27 @@ def test_bad_data_type_and_farsighted_counts():
         warnings.simplefilter("error")
         fit = bq.fit_mle(ActionCounts(np.full((3, 4), 5.0)), game)
     assert fit.converged
+
+
+def test_markov_commitment_counts_likelihood_matches_a_loop():
+    """CommitmentCounts in the Markov form ([K,H,S,A] policies, [K,H,S,B] counts) give the
+    log-likelihood of eq. (7c) written as a loop over (k, h, s, b).  Bug caught: the (h, s)
+    axes of the policy contracted against the wrong axes of the utility."""
+    from bayes_qse.likelihood import log_likelihood
+
+    rng = np.random.default_rng(9)
+    K, H, S, A, B, d = 3, 2, 2, 3, 4, 5
+    phi = rng.normal(size=(H, S, A, B, d))
+    pi = rng.dirichlet(np.ones(A), size=(K, H, S))
+    n = rng.integers(0, 5, size=(K, H, S, B)).astype(float)
+    theta = rng.normal(size=d)
+    model = bq.model.Model(phi, 1.7, follower="commitment")
+    got = float(log_likelihood(theta, model, CommitmentCounts(pi, n)))
+    want = 0.0
+    for k in range(K):
+        for h in range(H):
+            for s in range(S):
+                z = np.array([1.7 * sum(pi[k, h, s, a] * phi[h, s, a, b] @ theta for a in range(A))
+                              for b in range(B)])  # fmt: skip
+                want += sum(n[k, h, s, b] * (z[b] - np.log(np.exp(z).sum())) for b in range(B))
+    assert got == pytest.approx(want, rel=1e-12)
