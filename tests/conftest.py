@@ -63,3 +63,15 @@ def _release_compiled_programs():
 
         jax.clear_caches()
         gc.collect()
+
+
+#: Modules that start a Ray cluster: one pytest-xdist worker runs them all, one after the other.
+_RAY_MODULES = ("test_sweeps_cluster", "test_sweeps_identity", "test_sweeps_run")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n N --dist loadgroup`` (``make test``), a module's tests stay on one worker
+    (they share its compiled functions and module fixtures) and the Ray modules share one."""
+    for item in items:
+        name = item.module.__name__.rpartition(".")[2] if item.module else item.nodeid
+        item.add_marker(pytest.mark.xdist_group("ray" if name in _RAY_MODULES else name))
