@@ -22,24 +22,31 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import subprocess
-import sys
-import time
-import warnings
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from _report import publish
+# One BLAS thread (set before NumPy loads): on a small shared machine, multi-threaded BLAS
+# oversubscribes the cores and the SVDs of the separation check spin (the same 1e7-round fit
+# measured 0.8 s of CPU with the default threads, 0.012 s with one).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import bayes_qse
-from bayes_qse.counts import CommitmentCounts
-from bayes_qse.mle import _value_grad_hessian
-from bayes_qse.normal_form import pure_counts, pure_estimate, random_normal_form_game
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from _report import publish  # noqa: E402
+
+import bayes_qse  # noqa: E402
+from bayes_qse.counts import CommitmentCounts  # noqa: E402
+from bayes_qse.mle import _value_grad_hessian  # noqa: E402
+from bayes_qse.normal_form import pure_counts, pure_estimate, random_normal_form_game  # noqa: E402
 
 SECTION = "## Grouped counts: a fit from 10^7 rounds (`bench_grouped_counts.py`)"
 
@@ -135,7 +142,8 @@ def run(args) -> str:
         SECTION,
         "",
         f"Command: `{cmd}` ({platform.machine()}, {os.cpu_count()} cores, JAX "
-        f"{jax.__version__}, bayes_qse {bayes_qse.__version__}; a shared machine, load "
+        f"{jax.__version__}, bayes_qse {bayes_qse.__version__}, one BLAS thread; a shared "
+        "machine, load "
         f"average {os.getloadavg()[0]:.1f} at the end of the run). Wu et al.'s 10 x 10 game, "
         "alpha = 0.2, eta = 8, PURE's round robin (K = 10 commitments); times are the best of "
         f"{args.repeats} calls after a first call (which compiles; its time is shown).",
