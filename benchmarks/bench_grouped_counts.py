@@ -180,7 +180,7 @@ def run(args) -> str:
         "",
         "The statistics have the same shape at every N, so the fit's cost after compilation "
         "does not grow with N; it does depend on whether the MLE exists: while some cell is "
-        "unobserved (here up to N ~ 1e5: the rarest response has probability ~1e-4), the "
+        "unobserved (here N <= 1e4: the rarest response has probability ~1e-4), the "
         "separation LP (2.3a) and the limiting model run too. The per-round form grows "
         "linearly. PURE's bounded fit is dominated by SciPy's `trust-constr` iterations "
         "(Python), not by N. Wall times on this machine include waiting for a core.",
