@@ -196,8 +196,11 @@ def _plan_draws_block(model, theta):
     """The body of :func:`plan_draws_arrays` for one block of draws, draws last:
     returns ``(q[H,S,A,M], v[H+1,S,M])``; per-draw rewards come as ``[H,S,A,B,M]``."""
     transitions, leader_reward, features, eta = (
-        model.transitions, model.leader_reward, model.features, model.eta,
-    )  # fmt: skip
+        model.transitions,
+        model.leader_reward,
+        model.features,
+        model.eta,
+    )
     H, S, A, B = features.shape[:4]
     M, d = theta.shape
     shared_p = transitions.ndim == 5

@@ -413,8 +413,11 @@ def ellipsoid_bonus_plan(
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
     """
     transitions, leader_reward, features, eta = (
-        model.transitions, model.leader_reward, model.features, model.eta,
-    )  # fmt: skip
+        model.transitions,
+        model.leader_reward,
+        model.features,
+        model.eta,
+    )
     S = leader_reward.shape[1]
     nu = myopic_response(model, theta_hat)
     sign = jnp.where(optimistic, 1.0, -1.0)
@@ -454,8 +457,11 @@ def ellipsoid_exact_plan(
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
     """
     transitions, leader_reward, features, eta = (
-        model.transitions, model.leader_reward, model.features, model.eta,
-    )  # fmt: skip
+        model.transitions,
+        model.leader_reward,
+        model.features,
+        model.eta,
+    )
     S = leader_reward.shape[1]
     d = theta_hat.shape[0]
     sign = jnp.where(optimistic, 1.0, -1.0)

@@ -41,8 +41,9 @@ def time_learner(
     The chunks after the first are replayed ``repeats`` times from the same state (the runner
     is pure) and the best time is kept; ``total`` is the first chunk plus the first replay."""
     t0 = time.perf_counter()
-    runner = OnlineRunner(game, name, dict(config, capacity=episodes), episodes=episodes,
-                          chunk=chunk)  # fmt: skip
+    runner = OnlineRunner(
+        game, name, dict(config, capacity=episodes), episodes=episodes, chunk=chunk
+    )
     first, rec = runner.run_chunk(runner.init_states(seeds), seeds, 0)
     jax.block_until_ready(rec)
     t1 = time.perf_counter()

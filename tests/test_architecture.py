@@ -164,8 +164,10 @@ def test_the_unit_engine_sits_below_every_experiment_without_ignore_lists():
     contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
     contracts = contracts["contracts"]
     assert not any("ignore_imports" in c for c in contracts)
-    layers = {c["id"]: [set(x.replace(" ", "").split("|")) for x in c.get("layers", [])]
-              for c in contracts}  # fmt: skip
+    layers = {
+        c["id"]: [set(x.replace(" ", "").split("|")) for x in c.get("layers", [])]
+        for c in contracts
+    }
 
     def level(contract: str, module: str) -> int:
         return next(i for i, names in enumerate(layers[contract]) if module in names)

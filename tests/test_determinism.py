@@ -130,9 +130,10 @@ def _check_batches_and_resume(game, learner, episodes, chunk, tmp_path, monkeypa
     played = []
     run_chunk = runner.run_chunk
     monkeypatch.setattr(
-        runner, "run_chunk", lambda s, seeds, t0: played.append((t0, list(seeds))) or
-        run_chunk(s, seeds, t0)
-    )  # fmt: skip
+        runner,
+        "run_chunk",
+        lambda s, seeds, t0: played.append((t0, list(seeds))) or run_chunk(s, seeds, t0),
+    )
     with RunStore(tmp_path, "online_regret", {"seeds": 3, "base_seed": 0}) as reopened:
         resumed = run([3, 5, 7], store=reopened, checkpoint_key="unit")
     # seed 7 is new (from episode 0); seeds 3 and 5 resume after chunk 1

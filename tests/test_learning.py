@@ -365,8 +365,16 @@ play_jit = jax.jit(play_episode)  # one compilation for every learner (the game 
 
 
 def leak_game(farsighted=False):
-    return random_game(3, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2,
-                       feature_dim=2, eta=2.0, farsighted=farsighted)  # fmt: skip
+    return random_game(
+        3,
+        n_states=2,
+        n_leader_actions=2,
+        n_follower_actions=3,
+        horizon=2,
+        feature_dim=2,
+        eta=2.0,
+        farsighted=farsighted,
+    )
 
 
 def altered_truth(game, known_model):
@@ -452,8 +460,15 @@ def test_game_spec_holds_only_what_the_leader_knows():
     outside planning mode, the game's initial distribution when it is to be learned, or a
     reward range read off the true rewards.  A new field must be added here on purpose."""
     game = leak_game()
-    known = {"features", "eta", "initial_dist", "farsighted", "reward_range",
-             "transitions", "leader_reward"}  # fmt: skip
+    known = {
+        "features",
+        "eta",
+        "initial_dist",
+        "farsighted",
+        "reward_range",
+        "transitions",
+        "leader_reward",
+    }
     assert set(GameSpec._fields) == known
     spec = GameSpec.from_game(game, reward_range=(-1.0, 2.0))
     assert spec.transitions is None and spec.leader_reward is None

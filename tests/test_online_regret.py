@@ -137,8 +137,9 @@ def test_recorded_regret_is_the_true_value_gap_of_the_policies_played(finished_r
     # every later one a deterministic plan, so each entry is one of these value gaps
     uniform = j_star - np_policy_value(P, r, rho, nu, np.full((H, S, A), 1.0 / A))
     np.testing.assert_allclose(experiment_regret[:, 0], uniform, atol=1e-10)
-    gaps = np.array([j_star - np_policy_value(P, r, rho, nu, pi)
-                     for pi in deterministic_policies(H, S, A)])  # fmt: skip
+    gaps = np.array(
+        [j_star - np_policy_value(P, r, rho, nu, pi) for pi in deterministic_policies(H, S, A)]
+    )
     for value in experiment_regret[:, 1:].ravel():
         assert np.min(np.abs(gaps - value)) < 1e-10, value
 
@@ -193,10 +194,22 @@ def test_script_runs_every_learner_with_tiny_settings(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text('games = ["farsighted"]\nfarsighted_episodes = 6\nchunk = 3\n')
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "online_regret.py"), "--seeds", "1",
-         "--config", str(config), "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "online_regret.py"),
+            "--seeds",
+            "1",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "results:" in proc.stdout
     assert (out / "online_regret_farsighted.png").is_file()

@@ -104,8 +104,10 @@ def validate_config(config: dict) -> None:
             raise ConfigError(f"config: {key} must be > 0, got {config[key]}")
     if not 0 < config["theory_delta"] < 1:
         raise ConfigError("config: theory_delta must lie in (0, 1)")
-    n, key = max((max(config["sample_sizes"]), "sample_sizes"),
-                 (config["sbc_sample_size"], "sbc_sample_size"))  # fmt: skip
+    n, key = max(
+        (max(config["sample_sizes"]), "sample_sizes"),
+        (config["sbc_sample_size"], "sbc_sample_size"),
+    )
     check_game_settings(config, n, config["batch_size"], key)
 
 

@@ -430,8 +430,12 @@ class OfflineUnit:
         arrays = run_unit(
             game, optimal, self.behaviour, self.seed, self.config, self.stream, rr, say
         )
-        meta = {"seed": self.seed, "game": self.game, "behaviour": self.behaviour,
-                "optimal_value": float(optimal.value)}  # fmt: skip
+        meta = {
+            "seed": self.seed,
+            "game": self.game,
+            "behaviour": self.behaviour,
+            "optimal_value": float(optimal.value),
+        }
         store.save_unit("result", arrays, meta)
 
 
@@ -478,9 +482,14 @@ def run(
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
     units = make_units(config, seeds)
     run_units(
-        units, out_dir, executor=executor, workers=workers, address=address,
-        progress=progress, desc="offline_suboptimality",
-    )  # fmt: skip
+        units,
+        out_dir,
+        executor=executor,
+        workers=workers,
+        address=address,
+        progress=progress,
+        desc="offline_suboptimality",
+    )
     out = assemble(out_dir, config, units)
     G, K, R = len(games), len(behaviours), len(seeds)
     out = {k: v.reshape(G, K, R, *v.shape[1:]) for k, v in out.items()}

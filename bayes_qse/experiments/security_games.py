@@ -135,9 +135,14 @@ def _prefix(data: AttackData, n: int) -> AttackData:
 
 def _posterior(game, data, config, seed):
     return suqr_posterior(
-        game, data, method=config["posterior"], prior_scale=config["prior_scale"],
-        num_samples=config["num_samples"], num_warmup=config["num_warmup"], seed=seed,
-    )  # fmt: skip
+        game,
+        data,
+        method=config["posterior"],
+        prior_scale=config["prior_scale"],
+        num_samples=config["num_samples"],
+        num_warmup=config["num_warmup"],
+        seed=seed,
+    )
 
 
 def _plan(game, thetas, config, **kw):
@@ -176,9 +181,11 @@ def run_seed(
         out["mle_converged"].append(fit.converged)
 
     settings = OnlineSettings(
-        prior_scale=float(config["prior_scale"]), n_draws=int(config["n_draws"]),
-        n_starts=int(config["online_starts"]), steps=int(config["online_steps"]),
-    )  # fmt: skip
+        prior_scale=float(config["prior_scale"]),
+        n_draws=int(config["n_draws"]),
+        n_starts=int(config["online_starts"]),
+        steps=int(config["online_steps"]),
+    )
     regret = []
     for k, learner in enumerate(config["learners"]):
         say(f"online {learner}, {config['rounds']} rounds ({k + 1}/{len(config['learners'])})")
@@ -255,13 +262,23 @@ def table(out_dir: Path) -> str:
     cols = [fmt(a[k]) for k in ("err_mle", "err_mean", "loss_mle", "loss_mean")]
     cov = np.mean(a["wald_covers"], axis=0)
     conv = np.mean(a["mle_converged"], axis=0)
-    rows = [[n, *(c[i] for c in cols), f"{cov[i]:.2f}", f"{conv[i]:.2f}"]
-            for i, n in enumerate(doc["sample_sizes"])]  # fmt: skip
+    rows = [
+        [n, *(c[i] for c in cols), f"{cov[i]:.2f}", f"{conv[i]:.2f}"]
+        for i, n in enumerate(doc["sample_sizes"])
+    ]
     text = f"# Security games ({S} seeds)\n\n## 1. Sample efficiency\n\n"
     text += markdown_table(
-        ["attacks", "error MLE", "error post. mean", "loss MLE", "loss post. mean",
-         "Wald coverage", "MLE converged"], rows,
-    )  # fmt: skip
+        [
+            "attacks",
+            "error MLE",
+            "error post. mean",
+            "loss MLE",
+            "loss post. mean",
+            "Wald coverage",
+            "MLE converged",
+        ],
+        rows,
+    )
     cum = np.cumsum(a["regret"], axis=-1)[..., -1]  # [S, L]
     m, se = _mean_se(cum)
     text += "\n\n## 2. Online: cumulative regret after the last round\n\n"
@@ -272,12 +289,21 @@ def table(out_dir: Path) -> str:
     text += "\n\n## 3. Planning with few data: true utility loss of the plan\n\n"
     q, p, b = (fmt(a[f"plan_loss_{k}"]) for k in ("quantile", "point", "bayes"))
     worst = {k: np.max(a[f"plan_loss_{k}"], axis=0) for k in ("quantile", "point")}
-    rows = [[n, q[i], p[i], b[i], f"{worst['quantile'][i]:.3f}", f"{worst['point'][i]:.3f}"]
-            for i, n in enumerate(doc["planning_sizes"])]  # fmt: skip
+    rows = [
+        [n, q[i], p[i], b[i], f"{worst['quantile'][i]:.3f}", f"{worst['point'][i]:.3f}"]
+        for i, n in enumerate(doc["planning_sizes"])
+    ]
     text += markdown_table(
-        ["attacks", "quantile rule", "point estimate", "posterior mean rule",
-         "worst seed (quantile)", "worst seed (point)"], rows,
-    )  # fmt: skip
+        [
+            "attacks",
+            "quantile rule",
+            "point estimate",
+            "posterior mean rule",
+            "worst seed (quantile)",
+            "worst seed (point)",
+        ],
+        rows,
+    )
     worst_gap = float(np.max(a["best_relative_gap"]))
     text += (
         f"\n\nThe reference plan (certified, true weights) has a relative gap of at most "

@@ -123,8 +123,9 @@ def scratch_root() -> Path:
 def scratch_token(out_dir: str | Path, unit: Unit) -> str:
     """A node-local name for ``unit`` of the sweep in ``out_dir`` (a hash of the driver's
     host, the directory and the unit's config, then the key): two sweeps never share one."""
-    config = json.dumps({k: v for k, v in unit.store_config().items() if k != "seeds"},
-                        sort_keys=True, default=str)  # fmt: skip
+    config = json.dumps(
+        {k: v for k, v in unit.store_config().items() if k != "seeds"}, sort_keys=True, default=str
+    )
     text = f"{socket.gethostname()}\n{Path(out_dir).resolve()}\n{config}"
     return f"{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}-{unit.key}"
 

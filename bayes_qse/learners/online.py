@@ -354,9 +354,14 @@ def _data_learner(
 
             def fit(ridge_now):
                 return map_newton(
-                    data.counts, features, None, eta, ridge_now, state.theta_hat,
+                    data.counts,
+                    features,
+                    None,
+                    eta,
+                    ridge_now,
+                    state.theta_hat,
                     n_steps=cfg.newton_steps,
-                )  # fmt: skip
+                )
 
         if fit is not None:
             theta, neg_hessian = fit(lam)

@@ -101,9 +101,14 @@ def switching_learner(
         )
         uniform = jnp.full((H, S, A), 1.0 / A, dtype=jnp.float64)
         return OnlineState(
-            key, data, model.init(H, S, A, B), jnp.zeros((d,)), prior, jnp.zeros((H, S, A)),
+            key,
+            data,
+            model.init(H, S, A, B),
+            jnp.zeros((d,)),
+            prior,
+            jnp.zeros((H, S, A)),
             uniform,
-        )  # fmt: skip
+        )
 
     def update(state: OnlineState, episode: Episode) -> OnlineState:
         data = state.buffer

@@ -335,8 +335,9 @@ class Certificate(NamedTuple):
     nodes: int
 
 
-def certified_plan(P: Problem, start, rtol: float = 1e-6, max_iter: int = 60,
-                   max_nodes: int = 4000) -> Certificate:  # fmt: skip
+def certified_plan(
+    P: Problem, start, rtol: float = 1e-6, max_iter: int = 60, max_nodes: int = 4000
+) -> Certificate:
     """Dinkelbach (eq. 8g) from ``start[T]`` (a feasible coverage) with the inner problem of
     :func:`solve_inner`; stops when ``upper_bound - value <= rtol * max(|value|, 1e-3 span)``
     (``span = max R^d - min P^d``) or when an inner solve finds no improving point."""

@@ -149,8 +149,16 @@ def _relax(P, lam, m, exact):
         keep = lambda old, new: jnp.where(now_slack, old, new)  # noqa: E731
         x_lo = jnp.where(now_slack & ~slack, x[0], keep(x_lo, x[j]))
         x_hi = jnp.where(now_slack & ~slack, x[0], keep(x_hi, x[j + 1]))
-        return (keep(mu_lo, mus[j, 0]), keep(mu_hi, mus[j + 1, 0]), best, x_lo, x_hi,
-                keep(b_lo, xc[j + 1]), keep(b_hi, xc[j]), now_slack)  # fmt: skip
+        return (
+            keep(mu_lo, mus[j, 0]),
+            keep(mu_hi, mus[j + 1, 0]),
+            best,
+            x_lo,
+            x_hi,
+            keep(b_lo, xc[j + 1]),
+            keep(b_hi, xc[j]),
+            now_slack,
+        )
 
     init = (mu_lo, mu_hi, jnp.inf, l, l, l, p, jnp.asarray(False))
     _, _, best, x_lo, x_hi, _, _, _ = jax.lax.fori_loop(0, _MU_ROUNDS, body, init)
@@ -207,8 +215,7 @@ def denominator_lower_bound(P, m):
         value, used = dual(mid)
         return jnp.maximum(best, value), jnp.where(used > m, mid, lo), jnp.where(used > m, hi, mid)
 
-    best, _, _ = jax.lax.fori_loop(
-        0, 200, body, (dual(0.0)[0], 0.0, k * jnp.max(base)))  # fmt: skip
+    best, _, _ = jax.lax.fori_loop(0, 200, body, (dual(0.0)[0], 0.0, k * jnp.max(base)))
     return jnp.where(P.w1 >= 0, jnp.sum(base), best)
 
 

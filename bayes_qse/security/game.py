@@ -167,9 +167,13 @@ def uniform_security_game(
     _check_size(n_targets, resources)
     u = np.random.default_rng(seed).uniform(size=(4, int(n_targets)))
     return make_security_game(
-        _scale(u[0], 1, 10), _scale(u[1], -10, -1), _scale(u[2], 1, 10), _scale(u[3], -10, -1),
-        resources, theta,
-    )  # fmt: skip
+        _scale(u[0], 1, 10),
+        _scale(u[1], -10, -1),
+        _scale(u[2], 1, 10),
+        _scale(u[3], -10, -1),
+        resources,
+        theta,
+    )
 
 
 def covariance_security_game(
@@ -197,9 +201,13 @@ def covariance_security_game(
     rd = norm.cdf(-r * z[1] + s * z[2])
     pd_mag = norm.cdf(-r * z[0] + s * z[3])
     return make_security_game(
-        _scale(rd, 1, 10), -_scale(pd_mag, 1, 10), _scale(ra, 1, 10), -_scale(pa_mag, 1, 10),
-        resources, theta,
-    )  # fmt: skip
+        _scale(rd, 1, 10),
+        -_scale(pd_mag, 1, 10),
+        _scale(ra, 1, 10),
+        -_scale(pa_mag, 1, 10),
+        resources,
+        theta,
+    )
 
 
 #: Named security games (``bayes-qse games`` lists them beside the Markov games).

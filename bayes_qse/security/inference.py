@@ -153,10 +153,15 @@ def fit_suqr_mle(
         return map_newton_model(model, stats, 0.0, start, int(max_steps))
 
     return fit_likelihood(
-        model, stats, th0, newton, constraints=constraints,
-        identifiability_message=_suqr_identifiability, caller="fit_suqr_mle",
+        model,
+        stats,
+        th0,
+        newton,
+        constraints=constraints,
+        identifiability_message=_suqr_identifiability,
+        caller="fit_suqr_mle",
         max_steps=int(max_steps),
-    )  # fmt: skip
+    )
 
 
 def suqr_posterior(
@@ -188,10 +193,20 @@ def suqr_posterior(
     prior_scale = _check_sampling(method, prior, prior_scale, num_samples, num_warmup, num_chains)
     data = check_attack_data(game, data)
     return posterior_from_stats(
-        as_model(game), attack_stats(game, data), 3, method=method, seed=seed, prior=prior,
-        prior_scale=prior_scale, num_samples=num_samples, num_warmup=num_warmup,
-        num_chains=num_chains, chain_method=chain_method, progress=progress, dense_mass=True,
-    )  # fmt: skip
+        as_model(game),
+        attack_stats(game, data),
+        3,
+        method=method,
+        seed=seed,
+        prior=prior,
+        prior_scale=prior_scale,
+        num_samples=num_samples,
+        num_warmup=num_warmup,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress=progress,
+        dense_mass=True,
+    )
 
 
 def suqr_numpyro_model(psi, counts, prior_scale: float | None = None):

@@ -102,12 +102,19 @@ def _run_rounds(game, key, best_value, learner, n_rounds, settings: OnlineSettin
         ("quantile", settings.optimism_level) if learner == "optimistic" else ("mean", 0.5)
     )
     for t in range(n_rounds):
-        w, thetas = _fit_round(game, key, t, jnp.asarray(cov_hist), jnp.asarray(counts), w,
-                               learner, settings)  # fmt: skip
+        w, thetas = _fit_round(
+            game, key, t, jnp.asarray(cov_hist), jnp.asarray(counts), w, learner, settings
+        )
         plan = plan_coverage(
-            game, np.asarray(thetas), rule=rule, level=level, n_starts=settings.n_starts,
-            steps=settings.steps, learning_rate=settings.learning_rate, seed=t,
-        )  # fmt: skip
+            game,
+            np.asarray(thetas),
+            rule=rule,
+            level=level,
+            n_starts=settings.n_starts,
+            steps=settings.steps,
+            learning_rate=settings.learning_rate,
+            seed=t,
+        )
         b, u = _attack(game, key, t, jnp.asarray(plan.coverage))
         cov_hist[t] = plan.coverage
         counts[t, int(b)] = 1.0

@@ -51,8 +51,18 @@ from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
 from ..learners.runner import EpisodeRecord
 
 KINDS = ("online", "offline")
-TOP_KEYS = ("kind", "name", "record", "chunk", "known_model", "reward_range", "initial_dist",
-            "grid", "games", "learner")  # fmt: skip
+TOP_KEYS = (
+    "kind",
+    "name",
+    "record",
+    "chunk",
+    "known_model",
+    "reward_range",
+    "initial_dist",
+    "grid",
+    "games",
+    "learner",
+)
 #: An offline spec (``kind = "offline"``): its top-level keys and grid axes (all required).
 OFFLINE_TOP_KEYS = ("kind", "name", "grid", "settings")
 OFFLINE_GRID_KEYS = ("game", "behaviour", "seeds")
