@@ -37,8 +37,7 @@ from ._validate import (
 from .errors import DatasetValidationError
 from .follower import log_response
 from .io import atomic_write_npz, read_npz
-
-Array = jax.Array
+from .types import Array
 
 DATASET_FIELDS = ("states", "leader_actions", "follower_actions", "rewards", "policies")
 

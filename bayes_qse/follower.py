@@ -23,8 +23,7 @@ from ._validate import validate_policy
 from .backward import backward_scan
 from .errors import BayesQSEInputError
 from .model import Model, as_model
-
-Array = jax.Array
+from .types import Array
 
 
 def utility(features: Array, theta: Array) -> Array:

@@ -48,9 +48,7 @@ from .posterior import (
     diagnostic_warnings,
 )
 from .separation import describe_separation, find_separation
-
-Array = jax.Array
-
+from .types import Array
 
 # ---------------------------------------------------------------------------------------
 # Pure core: the log-posterior and damped Newton to the MLE / MAP

@@ -23,8 +23,6 @@ from typing import Any
 
 import jax
 
-Array = jax.Array
-
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -28,8 +28,7 @@ from .follower import log_response, myopic_response, quantal_response, soft_valu
 from .model import Model, as_model
 from .optim import adam_ascent
 from .ties import greedy_one_hot, tolerant_argmax
-
-Array = jax.Array
+from .types import Array
 
 
 class Solution(NamedTuple):

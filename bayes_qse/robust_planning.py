@@ -40,8 +40,7 @@ from .follower import log_response, myopic_response, quantal_response
 from .model import Model, as_model
 from .planning import DrawPlans, evaluate_policy, plan_draws_arrays, plan_farsighted
 from .ties import greedy_one_hot
-
-Array = jax.Array
+from .types import Array
 
 
 def _greedy(q: Array) -> Array:

@@ -32,8 +32,7 @@ from .follower import myopic_log_response, myopic_response
 from .inference import resolve_model, stats_from_dataset
 from .likelihood import log_likelihood
 from .model import Model
-
-Array = jax.Array
+from .types import Array
 
 
 def _check_level(level: float) -> float:

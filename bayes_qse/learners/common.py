@@ -25,10 +25,7 @@ from ..optim import adam_ascent
 from ..planning import policy_value
 from ..sets import identified_split
 from ..ties import tolerant_argmax
-
-Array = jax.Array
-PRNGKey = Array
-
+from ..types import Array, PRNGKey
 
 # ---------------------------------------------------------------------------------------
 # What the leader knows, and the learners' settings

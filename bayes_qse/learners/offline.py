@@ -100,6 +100,7 @@ from ..robust_planning import (
     value_range_bounds,
 )
 from ..sets import chi2_radius, ellipsoid_response_box, fisher_rank, wald_response_box
+from ..types import Array
 from .behaviour import (
     BEHAVIOURS,
     behaviour_policy,
@@ -108,9 +109,6 @@ from .behaviour import (
     uniform_policy,
 )
 from .common import GameSpec, initial_dist_estimate
-
-Array = jax.Array
-
 
 #: Defaults of the learners' ``config`` (every learner reads the keys it needs).
 DEFAULT_LEARNER_CONFIG: dict[str, Any] = {

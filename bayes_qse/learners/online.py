@@ -141,6 +141,7 @@ from ..sets import (
     theory_radius_jax,
     wald_response_box,
 )
+from ..types import Array
 from .common import (
     GameSpec,
     Learner,
@@ -153,8 +154,6 @@ from .common import (
     warm_gradient_plan,
 )
 from .switching import switching_learner
-
-Array = jax.Array
 
 LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic")
 

@@ -32,9 +32,8 @@ import jax.numpy as jnp
 from ..data import Episode
 from ..model import Model
 from ..policy_stats import PolicyStats, episode_information, policy_stats_add, policy_stats_init
+from ..types import Array
 from .common import GameSpec, Learner, LearnerConfig, OnlineState, act
-
-Array = jax.Array
 
 
 class SwitchingData(NamedTuple):

@@ -29,8 +29,7 @@ from scipy.stats import norm
 from ..commitment import commitment_log_response
 from ..errors import GameValidationError
 from ..model import Model
-
-Array = jax.Array
+from ..types import Array
 
 #: SUQR weights ``(w1, w2, w3)`` on (coverage, attacker reward, attacker penalty) attributed
 #: to the human subjects of Nguyen, Yang, Azaria, Kraus and Tambe (AAAI 2013) -- NOT verified:

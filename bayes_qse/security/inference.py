@@ -35,9 +35,8 @@ from ..likelihood import log_likelihood
 from ..mle import MLEFit, fit_likelihood
 from ..model import as_model
 from ..posterior import Posterior
+from ..types import Array
 from .game import SUQR_MODEL, SecurityGame, attack_log_probs, suqr_features
-
-Array = jax.Array
 
 
 class AttackData(NamedTuple):

@@ -31,11 +31,10 @@ import optax
 
 from ..errors import BayesQSEInputError
 from ..ties import tolerant_argmax
+from ..types import Array
 from .certified import BUDGETS, Problem, certified_plan
 from .fast_certified import solve_batch
 from .game import SecurityGame, defender_utility
-
-Array = jax.Array
 
 RULES = ("mean", "quantile")
 
