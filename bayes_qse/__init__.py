@@ -107,7 +107,8 @@ if not _is_cli_process():
     )
     from .follower import follower_response  # noqa: E402
     from .games import Game  # noqa: E402
-    from .inference import MLEFit, fit_mle, sample_posterior  # noqa: E402
+    from .inference import fit_mle, sample_posterior  # noqa: E402
+    from .mle import MLEFit  # noqa: E402
     from .planning import Solution, leader_value, solve_qse  # noqa: E402
     from .posterior import Posterior  # noqa: E402
 

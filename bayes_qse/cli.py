@@ -29,15 +29,9 @@ from typing import Any
 
 from . import configure_jax
 from .console import (
-    EXIT_BAD_INPUT,
-    EXIT_BROKEN_PIPE,
-    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
-    EXIT_OK,
     OneLineArgumentParser,
-    _fail,
     _install_signal_handlers,
-    _one_line,
     _one_line_warning,
     guarded,
     integer_arg,
@@ -312,23 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
-    "EXIT_BAD_INPUT",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_INTERNAL",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
     "MAKE_GAME_NAMES",
-    "OneLineArgumentParser",
     "RunHelpAction",
-    "_fail",
-    "_install_signal_handlers",
-    "_one_line",
     "build_parser",
-    "guarded",
-    "integer_arg",
     "main",
-    "path_arg",
-    "seed_arg",
 ]
 
 

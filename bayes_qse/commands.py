@@ -387,5 +387,4 @@ __all__ = [
     "cmd_simulate",
     "cmd_solve",
     "cmd_sweep",
-    "random_game_bytes",
 ]

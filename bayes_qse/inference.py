@@ -36,14 +36,13 @@ from ._validate import as_float_array, check_eta, check_positive_scalar
 from .bounded import check_constraints
 from .data import Dataset, EpisodeBuffer, buffer_from_dataset
 from .errors import BayesQSEInputError
-from .identification import IdentifiabilityWarning, identifiability_message
+from .identification import identifiability_message
 from .likelihood import log_posterior, response_counts
 from .mle import MLEFit, choice_data, fit_likelihood
 from .model import Model, as_model
 from .optim import newton_maximize
 from .posterior import (
     Posterior,
-    PosteriorDiagnosticsWarning,
     chain_diagnostics,
     diagnostic_warnings,
 )
@@ -591,10 +590,6 @@ def _sample_eta_unknown(
 
 
 __all__ = [
-    "IdentifiabilityWarning",
-    "MLEFit",
-    "Posterior",
-    "PosteriorDiagnosticsWarning",
     "fit_mle",
     "laplace_draws",
     "map_newton",

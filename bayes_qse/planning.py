@@ -429,6 +429,4 @@ __all__ = [
     "policy_value",
     "solve_qse",
     "stepwise_policy",
-    "validate_policy",
-    "validate_theta",
 ]

@@ -563,7 +563,6 @@ def pessimistic_policy_value(
 
 
 __all__ = [
-    "DrawPlans",
     "box_extreme",
     "box_plan",
     "check_ellipsoid",
@@ -573,7 +572,6 @@ __all__ = [
     "ellipsoid_exact_plan",
     "l1_extreme",
     "plan_draws",
-    "plan_draws_arrays",
     "pessimistic_policy_value",
     "plan_draws_farsighted_arrays",
     "quantile_plan",

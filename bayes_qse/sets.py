@@ -1,6 +1,6 @@
 """Confidence and credible sets for the follower's ``theta`` and its response (docs/math.md §2).
 
-Frequentist (around an :class:`~bayes_qse.inference.MLEFit`):
+Frequentist (around an :class:`~bayes_qse.mle.MLEFit`):
 
 - Wald ellipsoid ``{theta : (theta - theta_hat)' I (theta - theta_hat) <= beta}`` with ``I`` the
   observed Fisher information;
@@ -299,12 +299,12 @@ class WaldEllipsoid(NamedTuple):
 
 
 def wald_ellipsoid(fit: Any, level: float = 0.95, radius: float | None = None) -> WaldEllipsoid:
-    """The Wald set of an :class:`~bayes_qse.inference.MLEFit` (or a Laplace posterior).
+    """The Wald set of an :class:`~bayes_qse.mle.MLEFit` (or a Laplace posterior).
 
     ``radius`` defaults to :func:`chi2_radius` ``(r, level)`` with ``r`` the rank of the
     precision (the number of directions the data identify, :func:`fisher_rank`; ``r = d``
     when every direction is identified); pass :func:`theory_radius` for the conservative set.
-    A Laplace :class:`~bayes_qse.inference.Posterior` gives its Gaussian's ellipsoid (center
+    A Laplace :class:`~bayes_qse.posterior.Posterior` gives its Gaussian's ellipsoid (center
     the MAP, precision ``cov^-1``).
     """
     if hasattr(fit, "fisher"):

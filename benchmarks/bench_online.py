@@ -27,7 +27,7 @@ import jax
 from _report import publish
 
 import bayes_qse
-from bayes_qse.experiments import online_regret
+from bayes_qse.experiments import online_regret, online_units
 from bayes_qse.learners import OnlineRunner
 
 SECTION = "## Online learners: episodes per second (`bench_online.py`)"
@@ -63,7 +63,7 @@ def time_learner(
 def run(args: argparse.Namespace) -> str:
     full = online_regret.FULL_CONFIG
     game = online_regret.make_game("tabular", full)
-    config = {k: full[k] for k in online_regret.LEARNER_KEYS}
+    config = {k: full[k] for k in online_units.LEARNER_KEYS}
     T, chunk = args.episodes, args.chunk
     rows = []
     for name in ("greedy", "thompson", "bayes-optimistic", "mle-optimistic"):

@@ -9,7 +9,7 @@ import numpy as np
 import numpyro  # noqa: F401  (RunStore imports it; it registers JAX options: import first)
 import pytest
 
-from bayes_qse.experiments import load_config
+from bayes_qse.experiments import load_config, online_units
 from bayes_qse.experiments import online_regret as exp
 from bayes_qse.experiments.store import RunStore
 from bayes_qse.games import steering_game
@@ -88,7 +88,7 @@ def test_planners_break_round_off_ties_by_the_lowest_action(gap, action):
 def linear_game():
     """The game of the issue: online_regret's CI-sized linear game (there, greedy's seed 0
     changed with --seeds before fixed-width seed blocks)."""
-    return exp.make_game("linear", load_config(exp))
+    return online_units.make_game("linear", load_config(exp))
 
 
 def _rows(out, seed):

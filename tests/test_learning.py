@@ -449,7 +449,7 @@ def test_policies_do_not_depend_on_the_truth_beyond_the_data(learner, known_mode
         # planning mode, since with a learned model mle-optimistic's leader-model bonuses
         # saturate in every cell during the first episodes and decide its policy alone.
         spec = GameSpec.from_game(game, known_model=True)
-        flipped = spec._replace(features=np.flip(np.asarray(spec.features), axis=3))
+        flipped = spec.replace(features=np.flip(np.asarray(spec.features), axis=3))
         build = lambda sp: make_learner(learner, sp, {"capacity": LEAK_T})
         plain, changed = drive(build(spec), episodes, key), drive(build(flipped), episodes, key)
         assert any(not np.array_equal(a, b) for a, b in zip(plain, changed, strict=True))

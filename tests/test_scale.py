@@ -152,7 +152,7 @@ def test_core_runs_on_mid_size_random_large():
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::bayes_qse.inference.PosteriorDiagnosticsWarning")
+@pytest.mark.filterwarnings("ignore::bayes_qse.posterior.PosteriorDiagnosticsWarning")
 def test_nuts_runs_on_mid_size_random_large():
     """NUTS on the same mid-size instance: finite draws near the truth (fails if the
     likelihood factor is not the counts form and the sampler runs out of memory/time)."""

@@ -69,7 +69,7 @@ from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
 from .executors import check_executor, run_units
-from .offline_report import plot
+from .offline_report import plot  # noqa: F401  (the experiment's plot step, read as module.plot)
 from .store import RunStore
 from .units import load_parts
 
@@ -561,7 +561,6 @@ __all__ = [
     "lower_bound_holds",
     "make_game",
     "make_units",
-    "plot",
     "run",
     "run_unit",
     "stated_reward_range",

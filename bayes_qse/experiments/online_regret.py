@@ -75,13 +75,9 @@ from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
 from .executors import check_executor, run_units
 from .online_units import (  # the unit kind and its game/runner, re-exported here
     FIELDS,
-    LEARNER_KEYS,
-    REFIT_KEYS,
     OnlineUnit,
     check_unit,
-    game_reward_range,
     make_game,
-    make_runner,
     make_unit,
 )
 from .report import read_results
@@ -472,18 +468,10 @@ def plot(out_dir: Path) -> list[Path]:
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "FIELDS",
     "FULL_CONFIG",
     "EXTRA_GAMES",
     "GAMES",
-    "LEARNER_KEYS",
     "LONG_CONFIG",
-    "OnlineUnit",
-    "REFIT_KEYS",
-    "game_reward_range",
-    "make_runner",
-    "make_game",
-    "make_unit",
     "make_units",
     "plot",
     "run",

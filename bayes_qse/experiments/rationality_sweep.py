@@ -169,7 +169,7 @@ def online_config(config: dict) -> dict:
 
 def make_units(config: dict) -> tuple[list[WidthUnit], dict[tuple[float, str], OnlineUnit]]:
     """The sweep's units: a :class:`WidthUnit` per ``eta``, and an online unit
-    (:func:`bayes_qse.experiments.online_regret.make_unit`, the ``linear`` game at that
+    (:func:`bayes_qse.experiments.online_units.make_unit`, the ``linear`` game at that
     ``eta``) per ``(eta, learner)`` with all the seeds (the same seeds at every ``eta``)."""
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
     widths = [

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
+from ..progress import progress as progress_bar
 from ..progress import stage_printer
 from ..security import (
     defender_utility,
@@ -43,7 +44,6 @@ from ..security.inference import AttackData
 from ..security.online import LEARNERS, OnlineSettings, run_online
 from ..sets import wald_ellipsoid
 from .store import RunStore
-from .store import progress as progress_bar
 
 NAME = "security_games"
 

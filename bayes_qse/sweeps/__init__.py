@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..experiments.executors import EXECUTORS, check_executor, run_units
-from ..experiments.units import run_unit
+from ..experiments.units import Unit, run_unit
 from .gather import gather, normalised_score, open_results, paired_interval, write_results
-from .spec import Sweep, Unit, expand, load_spec
+from .spec import Sweep, expand, load_spec
 from .store import bind
 
 

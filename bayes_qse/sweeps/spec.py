@@ -46,7 +46,8 @@ from ..errors import ConfigError
 from ..experiments import MAX_SEEDS, merge_config, read_toml
 from ..experiments import offline_suboptimality as offline
 from ..experiments.online_regret import DEFAULT_CONFIG, GAMES, validate_config
-from ..experiments.online_units import LEARNER_KEYS, OnlineUnit, make_unit
+from ..experiments.online_units import LEARNER_KEYS, make_unit
+from ..experiments.units import Unit
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
 from ..learners.runner import EpisodeRecord
 
@@ -71,10 +72,6 @@ REQUIRED_GRID = ("game", "learner", "T", "seeds")
 RADII = ("chi2", "theory")
 #: Dimensions of the gathered dataset, in order (``seed`` and ``episode`` follow).
 AXES = ("game", "learner", "T", "eta", "radius")
-
-
-#: A unit of an online sweep (:class:`bayes_qse.experiments.online_regret.OnlineUnit`).
-Unit = OnlineUnit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,7 +347,6 @@ __all__ = [
     "KINDS",
     "NOT_IDENTITY",
     "Sweep",
-    "Unit",
     "base_config",
     "expand",
     "identity",
