@@ -390,3 +390,19 @@ def as_buffer(data: Dataset | EpisodeBuffer) -> EpisodeBuffer:
     raise DatasetValidationError(
         f"dataset: expected a Dataset or an EpisodeBuffer, got {type(data).__name__}"
     )
+
+
+__all__ = [
+    "DATASET_FIELDS",
+    "Dataset",
+    "Episode",
+    "EpisodeBuffer",
+    "as_buffer",
+    "buffer_add",
+    "buffer_from_dataset",
+    "buffer_init",
+    "buffer_to_dataset",
+    "dataset_bytes",
+    "play_episode",
+    "simulate",
+]

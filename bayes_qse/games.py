@@ -581,3 +581,24 @@ def named_game(name: str, **kwargs: Any) -> Game:
             f"game: unknown named game {name!r}; choose from {sorted(NAMED_GAMES)}"
         )
     return NAMED_GAMES[name](**kwargs)
+
+
+__all__ = [
+    "ARRAY_FIELDS",
+    "FILE_FIELDS",
+    "Game",
+    "LARGE_RANDOM_SHAPE",
+    "NAMED_GAMES",
+    "exploration_game",
+    "named_game",
+    "patrol_game",
+    "patrol_large_game",
+    "pricing_game",
+    "random_game",
+    "random_large_game",
+    "steering_game",
+    "tabular_features",
+    "tabular_game",
+    "tabular_theta",
+    "tempting_game",
+]

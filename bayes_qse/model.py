@@ -92,3 +92,9 @@ def as_model(obj: Any) -> Model:
     if isinstance(model, Model):
         return model
     raise TypeError(f"expected a Game, GameSpec or Model, got {type(obj).__name__}")
+
+
+__all__ = [
+    "Model",
+    "as_model",
+]

@@ -497,3 +497,25 @@ def hpd_region(draws: Any, level: float = 0.95) -> HPDRegion:
     diff = th - mean
     d2 = np.einsum("mi,ij,mj->m", diff, precision, diff)
     return HPDRegion(mean, precision, float(np.quantile(d2, level)))
+
+
+__all__ = [
+    "HPDRegion",
+    "LikelihoodRatioSet",
+    "WaldEllipsoid",
+    "chi2_radius",
+    "chi2_radius_table",
+    "credible_box",
+    "ellipsoid_response_box",
+    "fisher_rank",
+    "hpd_region",
+    "identified_split",
+    "likelihood_ratio_set",
+    "lr_outer_radius",
+    "lr_response_box",
+    "response_intervals",
+    "theory_radius",
+    "theory_radius_jax",
+    "wald_ellipsoid",
+    "wald_response_box",
+]

@@ -35,11 +35,11 @@ def test_registry_and_configs():
     assert get_experiment("online_regret") is exp
     full = load_config(exp, full=True)
     assert full["seeds"] >= 20 and full["episodes"] == 1000
-    assert set(full["games"]) == set(exp.GAMES)
+    assert set(full["games"]) == set(exp.ONLINE_GAMES)
     assert set(online.LEARNERS) <= set(full["learners"])
     assert {"uniform", "mle-optimistic-first-order"} <= set(full["learners"])
     assert full["linear"]["feature_dim"] == 8
-    for name in exp.GAMES:
+    for name in exp.ONLINE_GAMES:
         game = online_units.make_game(name, full)
         assert game.farsighted == (name in exp.FARSIGHTED_GAMES)
 
@@ -53,7 +53,7 @@ def test_every_published_test_bed_is_identified():
     from bayes_qse.identification import identified_directions
 
     full = load_config(exp, full=True)
-    for name in exp.GAMES:
+    for name in exp.ONLINE_GAMES:
         game = online_units.make_game(name, full)
         ident = identified_directions(game, n_episodes=1500, seed=1)
         assert ident.rank == game.feature_dim, name

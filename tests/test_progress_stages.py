@@ -110,8 +110,8 @@ def test_offline_unit_says_each_fit():
     game, optimal = off._solved("linear", json.dumps(config, sort_keys=True))
     said: list[str] = []
     a, b = config["learners"]
-    quiet = off.run_unit(game, optimal, "uniform", 0, config, 0)
-    loud = off.run_unit(game, optimal, "uniform", 0, config, 0, say=said.append)
+    quiet = off.run_offline_unit(game, optimal, "uniform", 0, config, 0)
+    loud = off.run_offline_unit(game, optimal, "uniform", 0, config, 0, say=said.append)
     assert said == [
         f"fitting {a} on 5 episodes (1/4)",
         f"fitting {b} on 5 episodes (2/4)",

@@ -138,13 +138,13 @@ OFFLINE = 'kind = "offline"\n[grid]\ngame = ["linear"]\nbehaviour = ["uniform"]\
 
 
 def _online_type_cases():
-    from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, GAMES
+    from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES
     from bayes_qse.experiments.online_units import LEARNER_KEYS
 
     for key in ("chunk", "known_model", "reward_range", "initial_dist"):
         literal, kind = _wrong(DEFAULT_CONFIG[key])
         yield f"top:{key}", f"{key} = {literal}\n{GRID}", f"{key} must be {kind}"
-    for game in GAMES:
+    for game in ONLINE_GAMES:
         for key, value in DEFAULT_CONFIG[game].items():
             literal, kind = _wrong(value)
             text = f'{GRID}[games."{game}"]\n{key} = {literal}\n'

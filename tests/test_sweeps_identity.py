@@ -222,7 +222,7 @@ def test_offline_streams_follow_names_and_reproduce_the_published_ones():
         for unit in offline.make_units(config):
             gi, bi = config["games"].index(unit.game), config["behaviours"].index(unit.behaviour)
             assert unit.stream == 100 * gi + bi, (folder, unit.key)
-    assert set(offline.GAME_STREAMS) == set(offline.GAMES)
+    assert set(offline.GAME_STREAMS) == set(offline.OFFLINE_GAMES)
     a = {
         (u.game, u.behaviour, u.seed): u.stream
         for u in expand(_offline_spec(["linear", "tabular"], ["uniform", "poor-coverage"])).units

@@ -84,7 +84,7 @@ from .report import read_results
 from .store import RunStore
 from .units import load_parts
 
-GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
+ONLINE_GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
 #: Games outside the published run: ``large`` is the many-site patrol game
 #: (:func:`bayes_qse.games.patrol_large_game`), where model-based and model-free leaders
 #: (the ``-linear`` learners, LSVI on ``(phi, 1)``) are compared; its rewards lie in
@@ -159,7 +159,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 FULL_CONFIG: dict[str, Any] = {
     **DEFAULT_CONFIG,
     "seeds": 20,
-    "games": list(GAMES),
+    "games": list(ONLINE_GAMES),
     "learners": [*LEARNERS, "mle-optimistic-first-order", "uniform"],
     "episodes": 1000,
     "farsighted_episodes": 300,
@@ -205,9 +205,9 @@ LONG_CONFIG: dict[str, Any] = {
 def validate_config(config: dict[str, Any]) -> None:
     """Extra checks of an ``online_regret`` config; :class:`ConfigError` naming the key."""
     for g in config["games"]:
-        if g not in GAMES + EXTRA_GAMES:
+        if g not in ONLINE_GAMES + EXTRA_GAMES:
             raise ConfigError(
-                f"config: games: unknown game {g!r}; choose from {GAMES + EXTRA_GAMES}"
+                f"config: games: unknown game {g!r}; choose from {ONLINE_GAMES + EXTRA_GAMES}"
             )
     for name in config["learners"]:
         if name not in ALL_LEARNERS:
@@ -351,12 +351,12 @@ def _write_results(store: RunStore, config: dict[str, Any], units: list[OnlineUn
                 )
         summary[game_name] = per_game
     data["seeds"] = np.asarray(units[0].seeds)
-    summary["_learner_settings"] = learner_settings(config)
+    summary["_learner_settings"] = settings_by_learner(config)
     data["summary"] = summary
     return store.write_results("results", data)
 
 
-def learner_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def settings_by_learner(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What each learner of the run used: the radius and optimism of the frequentist set,
     the posterior of the Bayesian ones (written into every result)."""
     out: dict[str, dict[str, Any]] = {}
@@ -470,7 +470,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
     "EXTRA_GAMES",
-    "GAMES",
+    "ONLINE_GAMES",
     "LONG_CONFIG",
     "make_units",
     "plot",

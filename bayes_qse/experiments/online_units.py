@@ -59,7 +59,7 @@ def learner_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_game(name: str, config: dict[str, Any]):
-    """The game ``name`` (one of ``online_regret``'s ``GAMES`` or ``EXTRA_GAMES``) of a config."""
+    """The game ``name`` (one of ``online_regret``'s ``ONLINE_GAMES`` or ``EXTRA_GAMES``)."""
     if name == "farsighted":
         return steering_game(eta=config["farsighted"]["eta"])
     c = config[name]

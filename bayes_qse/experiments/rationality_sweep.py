@@ -396,3 +396,19 @@ def plot(out_dir: Path) -> list[Path]:
     )
     paths.append(atomic_write_text(out_dir / "table.md", "\n".join(lines)))
     return paths
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "FULL_CONFIG",
+    "NAME",
+    "WidthUnit",
+    "aggregate",
+    "make_game",
+    "make_units",
+    "online_config",
+    "plot",
+    "run",
+    "validate_config",
+    "width_config",
+]

@@ -41,7 +41,7 @@ from ..security import (
     suqr_posterior,
 )
 from ..security.inference import AttackData
-from ..security.online import LEARNERS, OnlineSettings, run_online
+from ..security.online import SECURITY_LEARNERS, OnlineSettings, run_security_online
 from ..sets import wald_ellipsoid
 from .store import RunStore
 
@@ -63,7 +63,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "plan_starts": 4,
     "plan_steps": 150,
     "rounds": 30,
-    "learners": list(LEARNERS),
+    "learners": list(SECURITY_LEARNERS),
     "n_draws": 16,
     "online_starts": 2,
     "online_steps": 60,
@@ -101,9 +101,11 @@ def validate_config(config: dict) -> None:
     for key in ("online_starts", "online_steps"):
         if config[key] < 1:
             raise ConfigError(f"config: {key} must be >= 1")
-    unknown = set(config["learners"]) - set(LEARNERS)
+    unknown = set(config["learners"]) - set(SECURITY_LEARNERS)
     if unknown or not config["learners"]:
-        raise ConfigError(f"config: learners must be a non-empty subset of {list(LEARNERS)}")
+        raise ConfigError(
+            f"config: learners must be a non-empty subset of {list(SECURITY_LEARNERS)}"
+        )
     for key in ("wald_level", "quantile_level"):
         if not 0 < config[key] < 1:
             raise ConfigError(f"config: {key} must be in (0, 1)")
@@ -189,7 +191,9 @@ def run_seed(
     regret = []
     for k, learner in enumerate(config["learners"]):
         say(f"online {learner}, {config['rounds']} rounds ({k + 1}/{len(config['learners'])})")
-        regret.append(run_online(game, learner, config["rounds"], seed, settings, best).regret)
+        regret.append(
+            run_security_online(game, learner, config["rounds"], seed, settings, best).regret
+        )
 
     p_max = max(config["planning_sizes"])
     hist = simulate_attacks(k_att2, game, game.theta, random_coverages(k_cov2, T, m, p_max))
@@ -364,3 +368,16 @@ def plot(out_dir: Path) -> list[Path]:
     axes[0].legend()
     paths.append(save_figure(fig, out_dir / "planning.png"))
     return paths
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "FULL_CONFIG",
+    "NAME",
+    "make_game",
+    "plot",
+    "run",
+    "run_seed",
+    "table",
+    "validate_config",
+]

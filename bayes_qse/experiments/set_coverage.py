@@ -395,3 +395,21 @@ def _laplace_batch(counts, keys, features, eta, prior_prec, n_draws):
         return mapt, laplace_draws(k, mapt, prec, n_draws)
 
     return jax.vmap(one)(counts, keys)
+
+
+__all__ = [
+    "BAYES_METHODS",
+    "CASES",
+    "CHOSEN_CELL",
+    "DEFAULT_CONFIG",
+    "FREQ_METHODS",
+    "FULL_CONFIG",
+    "METHODS",
+    "TARGETS",
+    "check_game_settings",
+    "make_case",
+    "radii_for",
+    "replication_keys",
+    "run_batch",
+    "run_sbc_batch",
+]

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError
-from .store import MANIFEST, UNITS, RunNotice, RunStore, library_versions
+from .store import MANIFEST, SET_ASIDE, UNITS, RunNotice, RunStore, library_versions
 
 UNIT_EXPERIMENT = "sweep-unit"
 #: Entries of :func:`~.store.library_versions` that must agree for parts to be resumed or
@@ -72,7 +72,6 @@ VERSION_KEYS = ("bayes_qse", "jax", "numpy", "numpyro", "python", "platform")
 WORKER_VERSION_KEYS = ("bayes_qse", "jax")
 #: Environment variable naming a node's scratch directory (:func:`scratch_root`).
 SCRATCH_ENV = "BAYES_QSE_SCRATCH"
-SET_ASIDE = ".set-aside"
 
 
 class Unit(Protocol):

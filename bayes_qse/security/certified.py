@@ -366,3 +366,15 @@ def certified_plan(
         if res.upper <= 0:
             bound = min(bound, lam_up)
     return Certificate(np.clip(c, 0.0, 1.0), lam, max(bound, lam), it, nodes)
+
+
+__all__ = [
+    "BUDGETS",
+    "Certificate",
+    "InnerResult",
+    "Problem",
+    "certified_plan",
+    "denominator_lower_bound",
+    "solve_inner",
+    "solve_inner_pure",
+]

@@ -223,3 +223,19 @@ def named_security_game(name: str, **kwargs: Any) -> SecurityGame:
             f"game: unknown security game {name!r}; choose from {sorted(SECURITY_GAMES)}"
         )
     return SECURITY_GAMES[name](**kwargs)
+
+
+__all__ = [
+    "FEATURE_NAMES",
+    "NGUYEN2013_WEIGHTS",
+    "SECURITY_GAMES",
+    "SUQR_MODEL",
+    "SecurityGame",
+    "attack_log_probs",
+    "covariance_security_game",
+    "defender_utility",
+    "make_security_game",
+    "named_security_game",
+    "suqr_features",
+    "uniform_security_game",
+]

@@ -217,3 +217,16 @@ def suqr_numpyro_model(psi, counts, prior_scale: float | None = None):
         prior = dist.Normal(jnp.zeros(3), prior_scale).to_event(1)
     w = numpyro.sample("theta", prior)
     numpyro.factor("log_likelihood", log_likelihood(w, SUQR_MODEL, CommitmentStats(psi, counts)))
+
+
+__all__ = [
+    "AttackData",
+    "attack_stats",
+    "check_attack_data",
+    "fit_suqr_mle",
+    "random_coverages",
+    "simulate_attacks",
+    "suqr_log_likelihood",
+    "suqr_numpyro_model",
+    "suqr_posterior",
+]

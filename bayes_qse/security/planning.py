@@ -343,3 +343,16 @@ def grid_search_coverage(
     u = np.sum(q * (grid * rd + (1 - grid) * pd), axis=1)
     i = int(np.argmax(u))
     return grid[i], float(u[i])
+
+
+__all__ = [
+    "CoveragePlan",
+    "RULES",
+    "grid_search_coverage",
+    "plan_core",
+    "plan_coverage",
+    "plan_per_draw",
+    "project_coverage",
+    "rule_objective",
+    "starting_points",
+]

@@ -150,14 +150,14 @@ def _gather_online(out_dir: str | Path, sweep: Sweep):
 
 
 def _gather_offline(out_dir: str | Path, sweep: Sweep):
-    """An offline sweep: :data:`~bayes_qse.experiments.offline_suboptimality.FIELDS` and
+    """An offline sweep: :data:`~bayes_qse.experiments.offline_suboptimality.OFFLINE_FIELDS` and
     ``lower_bound_holds`` with dims ``(game, behaviour, seed, size, learner)``, and
     ``optimal_value`` over ``game``."""
     config = sweep.units[0].config
     arrays = offline.assemble(out_dir, config, list(sweep.units))  # (game, behaviour, seed)
     shape = (len(sweep.axes["game"]), len(sweep.axes["behaviour"]), len(sweep.seeds))
     dims = ("game", "behaviour", "seed", "size", "learner")
-    data = {k: arrays[k].reshape(*shape, *arrays[k].shape[1:]) for k in offline.FIELDS}
+    data = {k: arrays[k].reshape(*shape, *arrays[k].shape[1:]) for k in offline.OFFLINE_FIELDS}
     data["lower_bound_holds"] = offline.lower_bound_holds(data["lower_bound"], data["value"])
     optimal = arrays["optimal_value"].reshape(shape)[:, 0, 0]
     coords = {
