@@ -88,9 +88,12 @@ def peak_rss_mb(n_rounds: int) -> float:
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )  # fmt: skip
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -130,9 +133,12 @@ def run(args) -> str:
         )
         _, t_pure, _, _ = best_time(_quiet(lambda c=counts: pure_estimate(game, c)), 1)
         rows.append((N, t_sim, nbytes, first, t_mle, cpu_mle, t_lap, t_pure))
-        print(f"N={N:.0e} sim {t_sim:.4f}s mle {t_mle:.3f}s cpu {cpu_mle:.3f}s "
-              f"(first {first:.2f}s) "
-              f"laplace {t_lap:.3f}s pure {t_pure:.2f}s bytes {nbytes}", flush=True)  # fmt: skip
+        print(
+            f"N={N:.0e} sim {t_sim:.4f}s mle {t_mle:.3f}s cpu {cpu_mle:.3f}s "
+            f"(first {first:.2f}s) "
+            f"laplace {t_lap:.3f}s pure {t_pure:.2f}s bytes {nbytes}",
+            flush=True,
+        )
     base_sizes = [10**3, 10**4, 10**5] if not args.quick else [10**3]
     base = [(N, *per_round_baseline(game, N, args.repeats)) for N in base_sizes]
     rss = {} if args.quick else {N: peak_rss_mb(N) for N in (10**2, 10**7)}
@@ -167,8 +173,9 @@ def run(args) -> str:
         "|---:|---:|---:|---:|",
     ]
     for N, t_g, t_r in base:
-        lines.append(f"| 1e{int(np.log10(N))} | {t_g * 1e3:.2f} ms | {t_r * 1e3:.2f} ms | "
-                     f"{t_r / t_g:.0f}x |")  # fmt: skip
+        lines.append(
+            f"| 1e{int(np.log10(N))} | {t_g * 1e3:.2f} ms | {t_r * 1e3:.2f} ms | {t_r / t_g:.0f}x |"
+        )
     if rss:
         lines += [
             "",

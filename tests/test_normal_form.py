@@ -28,7 +28,7 @@ from bayes_qse.normal_form import (
     round_robin,
     security_form_game,
     shift_invariant_l1,
-    simulate_counts,
+    simulate_commitment_counts,
     wu_security_parameters,
     wu_utilities,
 )
@@ -81,9 +81,13 @@ def scipy_pure(counts: CommitmentCounts, m, n, eta=ETA):
     v, best = np.full(m * n, 0.5), np.inf
     for _ in range(20):  # L-BFGS-B can stop on its relative-reduction test: restart it
         res = minimize(
-            f, v, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * (m * n),
+            f,
+            v,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, 1.0)] * (m * n),
             options={"ftol": 1e-16, "gtol": 1e-13, "maxiter": 20000, "maxcor": 50},
-        )  # fmt: skip
+        )
         v = res.x
         if res.fun >= best - 1e-15:
             break
@@ -290,7 +294,7 @@ def test_laplace_and_nuts_on_grouped_counts():
     V = np.array([[0.0, 0.4, 0.9], [0.7, 0.1, 0.5]])
     game = onehot_game(V, ETA)
     x = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
-    counts = simulate_counts(game, x, [200, 200, 200], seed=4)
+    counts = simulate_commitment_counts(game, x, [200, 200, 200], seed=4)
     sigma = 2.0
     lap = bq.sample_posterior(counts, game, method="laplace", prior_scale=sigma, num_samples=4000)
 
@@ -302,9 +306,15 @@ def test_laplace_and_nuts_on_grouped_counts():
     res = minimize(f, np.zeros(4), jac=True, method="BFGS", options={"gtol": 1e-10})
     np.testing.assert_allclose(lap.map_theta, res.x, atol=1e-6)
     nuts = bq.sample_posterior(
-        counts, game, method="nuts", prior_scale=sigma, num_samples=1000, num_warmup=300,
-        num_chains=2, seed=1,
-    )  # fmt: skip
+        counts,
+        game,
+        method="nuts",
+        prior_scale=sigma,
+        num_samples=1000,
+        num_warmup=300,
+        num_chains=2,
+        seed=1,
+    )
     se = nuts.sd / np.sqrt(nuts.diagnostics["ess"])
     assert np.all(np.abs(nuts.mean - lap.mean) < 5 * se + 0.01)
 
@@ -395,14 +405,18 @@ def test_simulated_counts_follow_the_response():
     caught: counts drawn from the wrong row, rounds lost, seeds ignored."""
     game = random_normal_form_game(1, 4, 3, alpha=0.5)
     x = np.array([[1, 0, 0, 0], [0.25, 0.25, 0.25, 0.25], [0, 0.5, 0.5, 0]])
-    counts = simulate_counts(game, x, [10**7, 10**7, 0], seed=3)
+    counts = simulate_commitment_counts(game, x, [10**7, 10**7, 0], seed=3)
     n = np.asarray(counts.counts)
     np.testing.assert_array_equal(n.sum(axis=1), [10**7, 10**7, 0])
     p = np.asarray(game.response(x))
     se = np.sqrt(p * (1 - p) / 10**7)
     assert np.all(np.abs(n[:2] / 10**7 - p[:2]) < 5 * se[:2])
-    np.testing.assert_array_equal(n, simulate_counts(game, x, [10**7, 10**7, 0], seed=3).counts)
-    assert not np.array_equal(n, simulate_counts(game, x, [10**7, 10**7, 0], seed=4).counts)
+    np.testing.assert_array_equal(
+        n, simulate_commitment_counts(game, x, [10**7, 10**7, 0], seed=3).counts
+    )
+    assert not np.array_equal(
+        n, simulate_commitment_counts(game, x, [10**7, 10**7, 0], seed=4).counts
+    )
     eye, rounds = round_robin(4, 10)
     np.testing.assert_array_equal(eye, np.eye(4))
     np.testing.assert_array_equal(rounds, [3, 3, 2, 2])
@@ -470,7 +484,11 @@ def test_markov_commitment_counts_likelihood_matches_a_loop():
     for k in range(K):
         for h in range(H):
             for s in range(S):
-                z = np.array([1.7 * sum(pi[k, h, s, a] * phi[h, s, a, b] @ theta for a in range(A))
-                              for b in range(B)])  # fmt: skip
+                z = np.array(
+                    [
+                        1.7 * sum(pi[k, h, s, a] * phi[h, s, a, b] @ theta for a in range(A))
+                        for b in range(B)
+                    ]
+                )
                 want += sum(n[k, h, s, b] * (z[b] - np.log(np.exp(z).sum())) for b in range(B))
     assert got == pytest.approx(want, rel=1e-12)
