@@ -191,7 +191,7 @@ def test_ellipsoid_response_box_is_exact_for_two_actions_and_contains_sampled_re
             np.testing.assert_allclose(up[..., 0], expit(c + w), rtol=1e-10)
 
 
-def test_pessimistic_policy_value_is_exact_for_a_point_model_and_below_every_member(game):
+def test_box_policy_value_is_exact_for_a_point_model_and_below_every_member(game):
     H, S, A, B = game.shape
     P, r = np.asarray(game.transitions), np.asarray(game.leader_reward)
     nu = np_follower_response(P, np.asarray(game.utility()), game.eta)
@@ -505,7 +505,7 @@ def test_pessimism_beats_the_plugin_on_the_tempting_game_at_small_n():
     difference at least 0.05 and more than 2 standard errors above 0 -- at N = 10 and 30 when
     the leader knows her rewards (only the follower is learned) and at N = 30 and 100 when
     she learns them too.  Fails if pessimism is turned into optimism (it then chases the
-    tempting actions, as checked by mutation of ``pessimistic_plan``), if the follower
+    tempting actions, as checked by mutation of ``plan_on_set``), if the follower
     penalty is dropped or has the wrong sign (the learner becomes the plug-in or worse), or if
     the Bayesian quantile is taken at the upper tail.  (A box that ignored the data would
     still pass: it only makes pessimism more cautious here; the validity test above and the

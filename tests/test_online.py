@@ -333,7 +333,7 @@ def test_positive_precision_and_set_size():
     assert float(laplace_set_size(jnp.asarray(spd))) == pytest.approx(np.sqrt(1 + 0.5 + 0.25))
 
 
-def test_optimistic_leader_reward_upper_bounds_the_truth(game):
+def test_folded_optimistic_reward_upper_bounds_the_truth(game):
     """The folded optimistic reward of ``mle-optimistic``'s set (first-order and farsighted
     planners): ``r_hat + b + (radius / 2) span_{h+1}``, hand formula.  Bug caught: a sign or a
     span off by one step (the transition term must vanish at the last step)."""

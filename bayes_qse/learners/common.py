@@ -222,7 +222,7 @@ class LearnerConfig:
         confidence_level: ``1 - delta`` of the frequentist sets (the Wald/likelihood-ratio
             radius ``beta = chi2_d(level)`` and the leader model's bonuses).
         n_candidates: starts of the farsighted ``mle-optimistic``'s joint search over policy
-            and confidence set (:func:`~bayes_qse.learners.online.joint_optimistic_plan`).
+            and confidence set (:func:`~bayes_qse.confidence.joint_optimistic_plan`).
         planner_steps: Adam steps per episode of the warm-started farsighted planner.
         planner_lr: its learning rate.
         reward_noise_sd: noise scale of the Bayesian leader model's Normal rewards (relative
