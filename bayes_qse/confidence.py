@@ -188,6 +188,8 @@ def follower_set(
         return FollowerSet(*zeros, beta, theta_bound)
     if not likelihood_ratio:
         lower, upper = wald_response_box(features, spec.eta, theta_hat, precision, beta)
+    elif response_counts is None:
+        raise BayesQSEInputError("response_counts: a myopic follower's LR set needs them")
     else:
         lower, upper, _ = lr_response_box(
             features, spec.eta, response_counts, theta_hat, beta, theta_bound

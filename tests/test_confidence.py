@@ -254,9 +254,10 @@ def test_constructor_reads_the_leaders_bonus_and_the_first_states():
     assert float(cs.initial_radius) == pytest.approx(expected, rel=1e-12)
 
 
-def test_a_farsighted_set_is_refused_by_the_box_planners():
+def test_bad_input_is_named_in_one_line():
     """A farsighted follower has no response box: the box planner and evaluation say so in one
-    line naming ``cs`` (the joint ascent is its planner)."""
+    line naming ``cs`` (the joint ascent is its planner); likewise a missing ``response_counts``
+    and an unknown ``method``."""
     game = random_game(1, 2, 2, 2, 2, 2, farsighted=True)
     spec = GameSpec.from_game(game, known_model=True, initial_dist="game")
     from bayes_qse.leader_model import KnownModel
@@ -268,3 +269,10 @@ def test_a_farsighted_set_is_refused_by_the_box_planners():
         plan_on_set(cs, optimistic=True)
     with pytest.raises(BayesQSEInputError, match="cs: "):
         value_on_set(jnp.full((2, 2, 2), 0.5), cs, optimistic=False)
+    # and a myopic LR set without its counts, an unknown method: one line naming the field
+    with pytest.raises(BayesQSEInputError, match="response_counts: "):
+        follower_set(SPEC, jnp.zeros(2), jnp.eye(2), 1.0, likelihood_ratio=True)
+    myopic = follower_set(SPEC, jnp.zeros(2), jnp.eye(2), 1.0)
+    cs = confidence_set(SPEC, myopic, model, model.init(*game.shape), jnp.ones(2), 0.1)
+    with pytest.raises(BayesQSEInputError, match="method: "):
+        plan_on_set(cs, optimistic=True, method="ellipsoid")
