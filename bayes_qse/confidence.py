@@ -230,6 +230,12 @@ def confidence_set(
         l1_radius, clip = bonus.l1_radius, (lo, hi)
     if spec.initial_dist is not None:
         rho, rho_radius = jnp.asarray(spec.initial_dist), None
+    elif isinstance(first_state_counts, np.ndarray):
+        # NumPy counts (built eagerly, offline): NumPy's exact quotients, as published; XLA
+        # divides by a scalar as a product with its reciprocal (3/5 -> 0.6000000000000001)
+        n = float(first_state_counts.sum())
+        rho = first_state_counts / n if n > 0 else np.full(S, 1.0 / S)
+        rho_radius = weissman_l1_radius(jnp.asarray(n), S, delta)
     else:
         n = jnp.sum(first_state_counts)
         rho = jnp.where(n > 0, first_state_counts / jnp.maximum(n, 1.0), 1.0 / S)
