@@ -55,8 +55,7 @@ from .sets import (
     theory_radius_jax,
     wald_response_box,
 )
-
-Array = jax.Array
+from .types import Array
 
 
 @jax.tree_util.register_dataclass

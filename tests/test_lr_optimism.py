@@ -86,9 +86,13 @@ def test_lr_box_covers_the_likelihood_ratio_set_at_the_theory_radius(n_episodes)
     data, fit, beta, pts = _case(n_episodes)
     assert len(pts) > 300
     lo, up, r2 = lr_response_box(
-        jnp.asarray(PHI), GAME.eta, jnp.asarray(counts_of(data)), jnp.asarray(fit.theta),
-        beta, BOUND,
-    )  # fmt: skip
+        jnp.asarray(PHI),
+        GAME.eta,
+        jnp.asarray(counts_of(data)),
+        jnp.asarray(fit.theta),
+        beta,
+        BOUND,
+    )
     lo, up, r2 = np.asarray(lo), np.asarray(up), float(r2)
     z = GAME.eta * np.einsum("hsabd,md->mhsab", PHI, pts)
     nu = np.exp(z - z.max(-1, keepdims=True))

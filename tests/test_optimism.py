@@ -24,8 +24,9 @@ from bayes_qse.planning import policy_value
 from bayes_qse.robust_planning import box_plan, ellipsoid_bonus_plan
 from bayes_qse.sets import WaldEllipsoid, chi2_radius, theory_radius, wald_response_box
 
-GAME = random_game(11, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2,
-                   feature_dim=3, eta=2.0)  # fmt: skip
+GAME = random_game(
+    11, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2, feature_dim=3, eta=2.0
+)
 
 
 def np_optimal_q(P, r, phi, eta, thetas):

@@ -84,31 +84,20 @@ from ..leader_model import (
     LEADER_FEATURES,
     REWARD_BOUNDS,
     EmpiricalBonusModel,
-    empirical_leader_model,
     first_state_counts,
-    leader_model_stats,
     posterior_leader_draws,
 )
 from ..model import Model
 from ..planning import evaluate_policy, leader_value, plan_farsighted, plan_myopic, solve_qse
 from ..robust_planning import quantile_plan
-from ..sets import chi2_radius, ellipsoid_response_box, fisher_rank
-from .behaviour import (
-    BEHAVIOURS,
-    behaviour_policy,
-    near_optimal_policy,
-    poorly_covering_policy,
-    uniform_policy,
-)
+from ..sets import chi2_radius, fisher_rank
+from ..types import Array
 from .common import (
     GameSpec,
     frequentist_leader_model,
     initial_dist_estimate,
     linear_leader_model,
 )
-
-Array = jax.Array
-
 
 #: Defaults of the learners' ``config`` (every learner reads the keys it needs).
 DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
@@ -569,18 +558,10 @@ def suboptimality(game: Game, policy: Any, optimal_value: float | None = None) -
 
 
 __all__ = [
-    "BEHAVIOURS",
-    "REWARD_BOUNDS",
     "DEFAULT_LEARNER_CONFIG",
-    "GameSpec",
     "LEARNER_VARIANTS",
     "OFFLINE_LEARNERS",
     "OfflineResult",
-    "behaviour_policy",
-    "ellipsoid_response_box",
-    "empirical_leader_model",
-    "leader_model_stats",
-    "first_state_counts",
     "fit_bayes_pessimistic",
     "fit_follower",
     "fit_mle_pessimistic",
@@ -589,10 +570,6 @@ __all__ = [
     "fit_plugin",
     "get_learner",
     "learner_config",
-    "near_optimal_policy",
     "pessimistic_set",
-    "poorly_covering_policy",
-    "posterior_leader_draws",
     "suboptimality",
-    "uniform_policy",
 ]

@@ -135,6 +135,7 @@ from ..policy_stats import (
 )
 from ..robust_planning import draw_quantile, quantile_plan
 from ..sets import identified_split
+from ..types import Array
 from .common import (
     GameSpec,
     Learner,
@@ -149,8 +150,6 @@ from .common import (
     warm_gradient_plan,
 )
 from .switching import switching_learner
-
-Array = jax.Array
 
 LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic")
 
@@ -297,9 +296,14 @@ def _data_learner(
 
             def fit(ridge_now):
                 return map_newton(
-                    data.counts, features, None, eta, ridge_now, state.theta_hat,
+                    data.counts,
+                    features,
+                    None,
+                    eta,
+                    ridge_now,
+                    state.theta_hat,
                     n_steps=cfg.newton_steps,
-                )  # fmt: skip
+                )
 
         if fit is not None:
             theta, neg_hessian = fit(lam)
