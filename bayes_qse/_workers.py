@@ -6,7 +6,7 @@ bayes_qse itself, which costs a few CPU-seconds per process.  For a short sweep 
 much as the units themselves.  :func:`pool_context` gives the pool :mod:`multiprocessing`'s
 *fork server* instead.  The server is a fresh interpreter (started by ``exec``, not forked
 from the caller) that imports the modules it is told to (:data:`PRELOAD`) once.  Each
-worker is then forked from it, already importing nothing.
+worker is then forked from it, with all of that already imported.
 
 Forking is safe there because importing bayes_qse starts no JAX backend (no XLA threads,
 no devices; a test checks it).  Every worker starts its own backend after the fork, with
@@ -21,8 +21,7 @@ started later under another environment (another value of any variable but
 :data:`IGNORED_VARIABLES`, or another ``sys.path``) gets ``spawn`` workers instead, which
 import everything afresh, as before.  So does a server this module did not start, and
 every platform but Linux (macOS's system libraries are not safe to fork: Python's own
-default there is ``spawn``).
-This module imports the standard library only.
+default there is ``spawn``), and ``BAYES_QSE_POOL=spawn`` (:data:`POOL_ENV`) everywhere.
 """
 
 from __future__ import annotations
@@ -34,6 +33,11 @@ import sys
 from collections.abc import Sequence
 from multiprocessing import forkserver
 
+from .errors import ConfigError
+
+#: Environment variable choosing how pool workers start: ``forkserver`` (the default, on
+#: Linux) or ``spawn``.
+POOL_ENV = "BAYES_QSE_POOL"
 #: Modules the fork server imports by default: the unit engine and the online units (what
 #: a sweep's workers run; not the driver's own modules, such as the gathering's xarray).
 PRELOAD = ("bayes_qse.experiments.executors", "bayes_qse.experiments.online_units")
@@ -73,6 +77,17 @@ def _running_elsewhere() -> bool:
     return getattr(forkserver._forkserver, "_forkserver_pid", None) is not None
 
 
+def start_method() -> str:
+    """How pool workers start: ``$BAYES_QSE_POOL`` (``forkserver``, the default, or ``spawn``).
+
+    Raises:
+        ConfigError: another value (one line naming the variable)."""
+    value = os.environ.get(POOL_ENV, "").strip().lower() or "forkserver"
+    if value not in ("forkserver", "spawn"):
+        raise ConfigError(f"{POOL_ENV}: must be 'forkserver' or 'spawn', got {value!r}")
+    return value
+
+
 def start_server(preload: Sequence[str] = PRELOAD) -> bool:
     """Start the fork server now, importing ``preload``, unless it already runs; return
     whether pools of this process may fork their workers from it (it was started by this
@@ -81,6 +96,8 @@ def start_server(preload: Sequence[str] = PRELOAD) -> bool:
     Returns at once: the server imports in the background.  A worker that needs a module
     the server has not imported imports it itself."""
     global _server_env
+    if start_method() == "spawn":
+        return False
     if _server_env is not None:
         return _server_env == _fingerprint()
     if not sys.platform.startswith("linux") or _running_elsewhere():
@@ -106,4 +123,12 @@ def pool_context(preload: Sequence[str] = PRELOAD):
     return multiprocessing.get_context("forkserver" if start_server(preload) else "spawn")
 
 
-__all__ = ["PRELOAD", "pinned_xla_flags", "pool_context", "start_server", "worker_environ"]
+__all__ = [
+    "POOL_ENV",
+    "PRELOAD",
+    "pinned_xla_flags",
+    "pool_context",
+    "start_method",
+    "start_server",
+    "worker_environ",
+]

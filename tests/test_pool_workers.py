@@ -62,7 +62,8 @@ def test_workers_fork_from_the_server_under_the_drivers_environment_only():
     # itself (TF_CPP_MIN_LOG_LEVEL, TPU_SKIP_MDS_QUERY) counted as a change of environment,
     # which made every pool spawn its workers; a stale server used after the environment
     # or sys.path changed (its workers would run under the old settings, e.g. another
-    # BAYES_QSE_X64); a server started without the XLA pin.
+    # BAYES_QSE_X64); a server started without the XLA pin; BAYES_QSE_POOL=spawn ignored, or
+    # a misspelt value taken silently.
     out = _python(
         """
         import os, sys
@@ -83,11 +84,21 @@ def test_workers_fork_from_the_server_under_the_drivers_environment_only():
         print(w.pool_context().get_start_method())
         del os.environ["BAYES_QSE_X64"]
         print(w.pool_context().get_start_method())
+        os.environ["BAYES_QSE_POOL"] = "spawn"
+        print(w.pool_context().get_start_method())
+        os.environ["BAYES_QSE_POOL"] = "fork"
+        try:
+            w.pool_context()
+        except w.ConfigError as exc:
+            print(str(exc).replace(" ", "_"))
+        del os.environ["BAYES_QSE_POOL"]
         sys.path.append("/elsewhere")
         print(w.pool_context().get_start_method())
         """
     )
-    assert out.split() == ["forkserver", "True", "True", "True", "spawn", "forkserver", "spawn"]
+    error = "BAYES_QSE_POOL:_must_be_'forkserver'_or_'spawn',_got_'fork'"
+    assert out.split() == ["forkserver", "True", "True", "True", "spawn", "forkserver", "spawn",
+                           error, "spawn"]  # fmt: skip
 
 
 def test_a_local_pool_starts_the_server_before_the_command_imports_jax(tmp_path, monkeypatch):
