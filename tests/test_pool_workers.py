@@ -21,9 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _python(code: str, timeout: float = 240) -> str:
-    """Run ``code`` in a fresh interpreter (this checkout first on the path); its stdout."""
+    """Run ``code`` in a fresh interpreter (this checkout first on the path, the environment
+    of a shell: without the variables this process's import of JAX set); its stdout."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "JAX_PLATFORMS": "cpu"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TF_CPP_MIN_LOG_LEVEL", "TPU_SKIP_MDS_QUERY")
+    }
+    env.update(PYTHONPATH=path, JAX_PLATFORMS="cpu")
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
@@ -62,14 +68,17 @@ def test_workers_fork_from_the_server_under_the_drivers_environment_only():
     # itself (TF_CPP_MIN_LOG_LEVEL, TPU_SKIP_MDS_QUERY) counted as a change of environment,
     # which made every pool spawn its workers; a stale server used after the environment
     # or sys.path changed (its workers would run under the old settings, e.g. another
-    # BAYES_QSE_X64); a server started without the XLA pin; BAYES_QSE_POOL=spawn ignored, or
-    # a misspelt value taken silently.
+    # BAYES_QSE_X64); a server started without the XLA pin; BAYES_QSE_POOL=spawn ignored
+    # (a server started all the same), or a misspelt value taken silently.
     out = _python(
         """
         import os, sys
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import forkserver
         from bayes_qse import _workers as w
+        os.environ["BAYES_QSE_POOL"] = "spawn"
+        print(w.start_server(["os"]), forkserver._forkserver._forkserver_pid)
+        del os.environ["BAYES_QSE_POOL"]
         os.environ["XLA_FLAGS"] = "--xla_foo=1 intra_op_parallelism_threads=8"
         assert w.start_server(["os"])
         import jax  # sets TF_CPP_MIN_LOG_LEVEL and TPU_SKIP_MDS_QUERY in os.environ
@@ -97,8 +106,8 @@ def test_workers_fork_from_the_server_under_the_drivers_environment_only():
         """
     )
     error = "BAYES_QSE_POOL:_must_be_'forkserver'_or_'spawn',_got_'fork'"
-    assert out.split() == ["forkserver", "True", "True", "True", "spawn", "forkserver", "spawn",
-                           error, "spawn"]  # fmt: skip
+    assert out.split() == ["False", "None", "forkserver", "True", "True", "True", "spawn",
+                           "forkserver", "spawn", error, "spawn"]  # fmt: skip
 
 
 def test_a_local_pool_starts_the_server_before_the_command_imports_jax(tmp_path, monkeypatch):
