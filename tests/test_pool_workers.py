@@ -75,7 +75,9 @@ def test_workers_fork_from_the_server_under_the_drivers_environment_only():
         import os, sys
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import forkserver
+        sys.orig_argv[:] = [sys.executable, "-m", "bayes_qse.cli"]  # import as the command
         from bayes_qse import _workers as w
+        assert "jax" not in sys.modules and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
         os.environ["BAYES_QSE_POOL"] = "spawn"
         print(w.start_server(["os"]), forkserver._forkserver._forkserver_pid)
         del os.environ["BAYES_QSE_POOL"]
@@ -140,7 +142,7 @@ def test_a_pool_of_forked_workers_gives_the_one_process_sweep_bit_for_bit(tmp_pa
         from bayes_qse import _workers as w
         from bayes_qse.sweeps import open_results, run_sweep
         spec = {{"chunk": 5, "grid": {{"game": ["linear"], "T": [10], "seeds": [0, 1],
-                 "learner": ["oracle", "uniform", "greedy"]}}}}
+                 "learner": ["uniform", "greedy"]}}}}
         run_sweep(spec, {str(tmp_path / "one")!r}, progress=False)
         run_sweep(spec, {str(tmp_path / "pool")!r}, workers=2, progress=False)
         print(w.pool_context().get_start_method())
