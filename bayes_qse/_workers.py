@@ -44,8 +44,15 @@ PRELOAD = ("bayes_qse.experiments.executors", "bayes_qse.experiments.online_unit
 #: Variables left out when comparing environments: pytest's, and those that importing JAX
 #: sets itself (``jax/__init__.py``, ``jax/_src/cloud_tpu_init.py``), in the server as in
 #: the driver.
-IGNORED_VARIABLES = ("PYTEST_", "TF_CPP_MIN_LOG_LEVEL", "TPU_", "LIBTPU_", "GRPC_VERBOSITY",
-                     "ENABLE_RUNTIME_UPTIME_TELEMETRY", "TENSORSTORE_")  # fmt: skip
+IGNORED_VARIABLES = (
+    "PYTEST_",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "TPU_",
+    "LIBTPU_",
+    "GRPC_VERBOSITY",
+    "ENABLE_RUNTIME_UPTIME_TELEMETRY",
+    "TENSORSTORE_",
+)
 _PIN_FLAGS = re.compile(r"\s*(--)?(xla_cpu_multi_thread_eigen|intra_op_parallelism_threads)=\S*")
 #: The environment the fork server was started with by :func:`start_server` (``None``: not
 #: started by this module).

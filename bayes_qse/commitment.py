@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
+from .types import Array
 
 
 def commitment_features(policy: Array, features: Array) -> Array:

@@ -28,7 +28,7 @@ EXPERIMENTS: dict[str, str] = {
 #: and ``address``.
 ENGINE = ("online_regret", "offline_suboptimality", "rationality_sweep")
 
-#: Who runs the units (:data:`bayes_qse.experiments.executors.EXECUTORS`, the same tuple).
+#: Who runs the units (:func:`bayes_qse.experiments.executors.run_units`).
 EXECUTORS = ("local", "ray")
 
 

@@ -87,8 +87,9 @@ def targets(args):
         payload = (phi, eta, jnp.asarray(far.transitions), buffer)
         init_far = jnp.asarray(fit_mle(data_far, far).theta)
         label = f"farsighted ({n} episodes)"
-        out.append((label, farsighted_log_density, payload, init_far, args.far_iters,
-                    args.far_iters))  # fmt: skip
+        out.append(
+            (label, farsighted_log_density, payload, init_far, args.far_iters, args.far_iters)
+        )
     return out
 
 

@@ -85,8 +85,13 @@ def run(spec: Path, out: Path, workers: int, cache: Path, pool: str = "forkserve
     """One ``bayes-qse sweep`` process (compilation cache in ``cache``, pool workers started
     by ``pool``): its wall seconds, the CPU-seconds of its process tree, the load average
     (1 min) when it started."""
-    env = {**os.environ, "BAYES_QSE_CACHE": "1", "BAYES_QSE_CACHE_DIR": str(cache),
-           "JAX_PLATFORMS": "cpu", "BAYES_QSE_POOL": pool}  # fmt: skip
+    env = {
+        **os.environ,
+        "BAYES_QSE_CACHE": "1",
+        "BAYES_QSE_CACHE_DIR": str(cache),
+        "JAX_PLATFORMS": "cpu",
+        "BAYES_QSE_POOL": pool,
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "bayes_qse.cli", "sweep", str(spec), "--out", str(out)]
     load = os.getloadavg()[0]
@@ -142,8 +147,10 @@ def main() -> int:
         same = all(same_results(ref, r["out"]) for r in runs if r["out"] != ref)
     ended = time.strftime("%H:%M UTC", time.gmtime())
 
-    med = {k: {f: statistics.median(r[f] for r in rs) for f in ("wall", "cpu")}
-           for k, rs in warm.items()}  # fmt: skip
+    med = {
+        k: {f: statistics.median(r[f] for r in rs) for f in ("wall", "cpu")}
+        for k, rs in warm.items()
+    }
     loads = [r["load"] for r in runs]
     one = med["one"]
     rows = [
@@ -154,8 +161,11 @@ def main() -> int:
         f"| cold | pool, forked workers | {n} | {cold_pool['wall']:.1f} | "
         f"{cold_pool['cpu']:.1f} | - | - |",
     ]
-    labels = {"one": ("one process (baseline)", 1), "spawn": ("pool, spawned workers", n),
-              "forked": ("pool, forked workers (default)", n)}  # fmt: skip
+    labels = {
+        "one": ("one process (baseline)", 1),
+        "spawn": ("pool, spawned workers", n),
+        "forked": ("pool, forked workers (default)", n),
+    }
     for key, (label, procs) in labels.items():
         m = med[key]
         rows.append(

@@ -108,8 +108,19 @@ def test_workers_fork_from_the_server_under_the_drivers_environment_only():
         """
     )
     error = "BAYES_QSE_POOL:_must_be_'forkserver'_or_'spawn',_got_'fork'"
-    assert out.split() == ["False", "None", "forkserver", "True", "True", "True", "spawn",
-                           "forkserver", "spawn", error, "spawn"]  # fmt: skip
+    assert out.split() == [
+        "False",
+        "None",
+        "forkserver",
+        "True",
+        "True",
+        "True",
+        "spawn",
+        "forkserver",
+        "spawn",
+        error,
+        "spawn",
+    ]
 
 
 def test_a_local_pool_starts_the_server_before_the_command_imports_jax(tmp_path, monkeypatch):

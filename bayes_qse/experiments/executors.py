@@ -36,6 +36,7 @@ from pathlib import Path
 from .._workers import PRELOAD, pinned_xla_flags, pool_context
 from ..errors import ConfigError
 from ..progress import progress as progress_bar
+from ..run_options import EXECUTORS
 from .store import library_versions
 from .units import (
     WORKER_VERSION_KEYS,
@@ -48,7 +49,6 @@ from .units import (
     unit_dir,
 )
 
-EXECUTORS = ("local", "ray")
 #: Seconds to wait for a Ray cluster's address to answer before giving up.
 ADDRESS_TIMEOUT = 5.0
 #: Environment variables of the driver forwarded to Ray tasks (by prefix or name).
@@ -315,13 +315,11 @@ def _run_ray(pending, out_dir: str, workers: int, address: str | None, bar) -> l
 
 __all__ = [
     "ADDRESS_TIMEOUT",
-    "EXECUTORS",
     "check_address",
     "check_executor",
     "forwarded_env",
     "one_line",
     "pin_threads",
-    "pinned_xla_flags",
     "run_units",
     "task_error",
 ]
