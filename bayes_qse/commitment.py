@@ -33,6 +33,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .counts import CommitmentCounts
+
 Array = jax.Array
 
 
@@ -72,6 +74,26 @@ def commitment_log_likelihood(theta: Array, model_or_eta: Any, stats: Commitment
     return jnp.sum(stats.counts * commitment_log_response(theta, stats.psi, eta))
 
 
+def commitment_counts_log_likelihood(theta: Array, model: Any, stats: CommitmentCounts) -> Array:
+    """``L(theta)`` of eq. (7c) / (9d) from grouped counts, a scalar; pure and jit-able.
+
+    ``psi_k . theta = x_k . U(theta)`` with ``U = features @ theta`` (``[H,S,A,B]``), so the
+    commitment features are never formed: memory ``[K, A] + [K, B]``, not ``[K, B, d]``.
+
+    Args:
+        theta: ``[d]``.
+        model: a :class:`~bayes_qse.model.Model` with ``features[H,S,A,B,d]`` and ``eta``.
+        stats: :class:`~bayes_qse.counts.CommitmentCounts` (normal-form ``[K, A]`` / ``[K, B]``
+            or Markov ``[K, H, S, A]`` / ``[K, H, S, B]``).
+    """
+    phi = model.features
+    H, S, A, B = phi.shape[:4]
+    x = jnp.reshape(stats.commitments, (-1, H, S, A))
+    n = jnp.reshape(stats.counts, (-1, H, S, B))
+    logits = model.eta * jnp.einsum("khsa,hsab->khsb", x, phi @ theta)
+    return jnp.sum(n * jax.nn.log_softmax(logits, axis=-1))
+
+
 def commitment_stats_from_episodes(
     policies: Array, states: Array, follower_actions: Array, features: Array, mask: Array
 ) -> CommitmentStats:
@@ -96,6 +118,7 @@ def commitment_stats_from_episodes(
 
 __all__ = [
     "CommitmentStats",
+    "commitment_counts_log_likelihood",
     "commitment_features",
     "commitment_log_likelihood",
     "commitment_log_response",

@@ -8,7 +8,9 @@ information, the MAP/Laplace posterior and NUTS — all on the one likelihood (4
   fixed-capacity :class:`~bayes_qse.data.EpisodeBuffer`, so an online loop never recompiles
   as data grow.  It returns the optimum and the negative Hessian there: the observed Fisher
   information ``I = -Hess L`` (plus ``Lambda``), shared by the Wald set and Laplace.
-- :func:`fit_mle` wraps it for a :class:`~bayes_qse.data.Dataset`: float64, standard errors,
+- :func:`fit_mle` wraps it for a :class:`~bayes_qse.data.Dataset` or grouped counts
+  (:mod:`bayes_qse.counts`, dispatched by :func:`bayes_qse.fit_data.resolve_data`): float64,
+  standard errors,
   and the detection of non-identified directions (:mod:`bayes_qse.identification`).
 - :func:`sample_posterior` gives a :class:`~bayes_qse.posterior.Posterior` by NUTS
   (:func:`bayes_qse.samplers.nuts`, all chains vectorised) or by Laplace (Gaussian at the MAP,
@@ -32,14 +34,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import samplers
-from ._validate import as_float_array, check_eta, check_positive_scalar
+from ._validate import as_float_array, check_positive_scalar
 from .bounded import check_constraints
-from .data import Dataset, EpisodeBuffer, buffer_from_dataset
+from .data import Dataset, EpisodeBuffer
 from .errors import BayesQSEInputError
+from .fit_data import resolve_data, resolve_model, stats_from_dataset
 from .identification import IdentifiabilityWarning, identifiability_message
 from .likelihood import log_posterior, response_counts
 from .mle import MLEFit, choice_data, fit_likelihood
-from .model import Model, as_model
+from .model import Model
 from .optim import newton_maximize
 from .posterior import (
     Posterior,
@@ -103,24 +106,6 @@ def _sufficient_stats(buffer: EpisodeBuffer, features: Any, farsighted: bool) ->
     return response_counts(buffer, tuple(np.shape(features)[:4]))
 
 
-def stats_from_dataset(dataset: Dataset, features: Any, farsighted: bool) -> Any:
-    """The sufficient statistics of eq. (4) for ``dataset``: counts ``[H,S,A,B]`` (myopic) or
-    an :class:`EpisodeBuffer` whose capacity is rounded up to a power of two (farsighted), so
-    that repeated fits on growing datasets reuse a few compiled shapes."""
-    if not farsighted:
-        H, S, A, B = np.shape(features)[:4]
-        counts = np.zeros((H, S, A, B))
-        h = np.broadcast_to(np.arange(H), dataset.leader_actions.shape)
-        np.add.at(
-            counts,
-            (h, dataset.states[:, :H], dataset.leader_actions, dataset.follower_actions),
-            1.0,
-        )
-        return jnp.asarray(counts)
-    capacity = 1 << max(int(np.ceil(np.log2(max(dataset.n_episodes, 1)))), 0)
-    return buffer_from_dataset(dataset, capacity)
-
-
 def map_newton(
     buffer: EpisodeBuffer,
     features: Array,
@@ -165,38 +150,6 @@ def map_newton(
 # ---------------------------------------------------------------------------------------
 
 
-def resolve_model(dataset: Any, game: Any) -> Model:
-    """The validated :class:`Model` of ``game`` (a ``Game``, ``GameSpec`` or ``Model``) for
-    fitting ``dataset``: float64 features ``[H,S,A,B,d]``, a checked ``eta``, and transitions
-    ``[H,S,A,B,S]`` (zeros for a myopic follower, whose likelihood ignores them).
-
-    Raises:
-        BayesQSEInputError: naming the field (``game``, ``features``, ``eta``,
-            ``transitions``, ``dataset``).
-    """
-    try:
-        m = as_model(game)
-    except TypeError as err:
-        raise BayesQSEInputError(f"game: {err}") from None
-    phi = as_float_array(m.features, "features", 5)
-    eta = check_eta(m.eta, "eta")
-    H, S, A, B, _ = phi.shape
-    if m.farsighted:
-        if m.transitions is None:
-            raise BayesQSEInputError("transitions: required for a farsighted follower")
-        P = as_float_array(m.transitions, "transitions", 5)
-        if P.shape != (H, S, A, B, S):
-            raise BayesQSEInputError(
-                f"transitions: expected shape {(H, S, A, B, S)}, got {P.shape}"
-            )
-    else:
-        P = np.zeros((H, S, A, B, S))
-    if not isinstance(dataset, Dataset):
-        raise BayesQSEInputError(f"dataset: expected a Dataset, got {type(dataset).__name__}")
-    dataset.check_sizes((H, S, A, B))
-    return Model(features=phi, eta=eta, transitions=P, farsighted=bool(m.farsighted))
-
-
 def _theta0(theta0: Any, d: int) -> np.ndarray:
     if theta0 is None:
         return np.zeros(d)
@@ -221,10 +174,14 @@ def fit_mle(
     upper: Any = None,
     radius: float | None = None,
 ) -> MLEFit:
-    """Maximum-likelihood estimate of ``theta`` (eq. 4), float64 damped Newton.
+    """Maximum-likelihood estimate of ``theta`` (eq. 4 / 7c / 9d), float64 damped Newton.
 
     Args:
-        dataset: the episodes.
+        dataset: the episodes (a :class:`~bayes_qse.data.Dataset`), or grouped counts: a
+            :class:`~bayes_qse.counts.CommitmentCounts` (a follower answering the announced
+            commitment, eq. 7) or :class:`~bayes_qse.counts.ActionCounts` (a myopic follower
+            answering the realised action); the type names the follower
+            (:func:`bayes_qse.fit_data.resolve_data`).
         game: a :class:`~bayes_qse.games.Game`, :class:`~bayes_qse.learners.GameSpec` or
             :class:`~bayes_qse.model.Model` (its features, eta, follower model and, for a
             farsighted follower, transitions are used).
@@ -246,17 +203,14 @@ def fit_mle(
         farsighted follower's likelihood is not a multinomial logit in ``theta``: there the
         LP does not apply, and only Newton's non-convergence is reported.
     """
-    m = resolve_model(dataset, game)
-    d = m.features.shape[-1]
+    model, stats = resolve_data(dataset, game)
+    d = model.feature_dim
     th0 = _theta0(theta0, d)
     constraints = check_constraints(lower, upper, radius, d)
-    stats = stats_from_dataset(dataset, m.features, m.farsighted)
-    model = _follower_model(m.features, m.transitions, m.eta, m.farsighted)
+    m = model
 
     def newton(start):
-        return _map_newton_full(
-            stats, m.features, m.transitions, m.eta, 0.0, start, int(max_steps), m.farsighted
-        )
+        return map_newton_model(model, stats, 0.0, start, int(max_steps))
 
     def message(dirs: list) -> str:
         return identifiability_message(dirs, m.features, m.farsighted)
@@ -342,10 +296,12 @@ def sample_posterior(
     log_eta_prior: tuple[float, float] = (0.0, 1.0),
     progress: bool | Callable[[str], None] = False,
 ) -> Posterior:
-    """Posterior of ``theta`` given episodes, with the likelihood (4).
+    """Posterior of ``theta`` given episodes or grouped counts, with the likelihood (4) /
+    (7c) / (9d).
 
     Args:
-        dataset, game: as in :func:`fit_mle`.
+        dataset, game: as in :func:`fit_mle` (a ``Dataset``, ``CommitmentCounts`` or
+            ``ActionCounts``).
         method: ``"nuts"`` (NumPyro's NUTS kernel, :func:`bayes_qse.samplers.nuts`) or
             ``"laplace"`` (Gaussian at the MAP with the Hessian of the Wald set, float64).
         num_samples: draws per chain.
@@ -388,9 +344,8 @@ def sample_posterior(
         chain_method=chain_method,
         progress=progress,
     )
-    m = resolve_model(dataset, game)
-    stats = stats_from_dataset(dataset, m.features, m.farsighted)
-    model = _follower_model(m.features, m.transitions, m.eta, m.farsighted)
+    model, stats = resolve_data(dataset, game)
+    m = model
     return posterior_from_stats(
         model, stats, m.features.shape[-1], method=method, seed=seed, prior=prior,
         prior_scale=prior_scale, eta_unknown=eta_unknown, fixed_coordinate=fixed_coordinate,

@@ -23,7 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .commitment import CommitmentStats, commitment_log_likelihood
+from .commitment import (
+    CommitmentStats,
+    commitment_counts_log_likelihood,
+    commitment_log_likelihood,
+)
+from .counts import ActionCounts, CommitmentCounts
 from .data import Dataset, EpisodeBuffer, as_buffer, buffer_from_dataset
 from .follower import log_response, myopic_log_response
 from .model import Model
@@ -84,14 +89,22 @@ def log_likelihood(theta: Array, model: Model, stats: EpisodeBuffer | Dataset | 
     ``stats``: the episodes, or -- myopic follower only -- their counts ``[H,S,A,B]``
     (:func:`response_counts`, sufficient since ``pi^t`` drops out); for a follower who answers
     the leader's commitment (``model.follower == "commitment"``) a
-    :class:`~bayes_qse.commitment.CommitmentStats`, and ``L`` is eq. (7c).  Pure and jit-able
+    :class:`~bayes_qse.counts.CommitmentCounts` (eq. 9d) or
+    :class:`~bayes_qse.commitment.CommitmentStats`, and ``L`` is eq. (7c); the myopic counts
+    may come wrapped as :class:`~bayes_qse.counts.ActionCounts`.  Pure and jit-able
     (``model.farsighted`` and ``model.follower`` are static); differentiable in ``theta`` and
     ``model.eta``.
     """
     if model.follower == "commitment":
+        if isinstance(stats, CommitmentCounts):
+            return commitment_counts_log_likelihood(theta, model, stats)
         if not isinstance(stats, CommitmentStats):
-            raise TypeError("stats: a commitment follower needs CommitmentStats")
+            raise TypeError(
+                "stats: a commitment follower needs CommitmentCounts or CommitmentStats"
+            )
         return commitment_log_likelihood(theta, model, stats)
+    if isinstance(stats, ActionCounts):  # the myopic counts, wrapped (eq. 4')
+        stats = jnp.reshape(stats.counts, model.features.shape[:4])
     if model.farsighted:
         if not isinstance(stats, (EpisodeBuffer, Dataset)):
             raise ValueError("stats: a farsighted follower needs the episodes, not counts")

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .bounded import Constraints, constrained_maximize, face_covariance
+from .counts import ActionCounts, CommitmentCounts
 from .errors import SeparationWarning
 from .identification import IdentifiabilityWarning, canonical, null_space
 from .likelihood import log_likelihood
@@ -105,8 +106,13 @@ def choice_data(model: Any, stats: Any) -> ChoiceData | None:
     """The choice sets of ``log_likelihood(., model, stats)`` when it is a multinomial logit
     in ``theta``: a myopic follower (``stats`` the counts ``[H,S,A,B]``, cells
     ``(h, s, a, b)``) or a commitment-observing one (``CommitmentStats``, cells ``(k, t)`` for
-    ``[K, T]`` statistics, ``(k, h, s, b)`` for ``[K, H, S, B]``); ``None`` for a farsighted
+    ``[K, T]`` statistics, ``(k, h, s, b)`` for ``[K, H, S, B]``; ``CommitmentCounts``, cells
+    ``(k, b)`` in a normal-form game, ``(k, h, s, b)`` otherwise); ``None`` for a farsighted
     follower or episode statistics."""
+    if isinstance(stats, CommitmentCounts):
+        return _grouped_choice_data(model, stats)
+    if isinstance(stats, ActionCounts):
+        stats = np.reshape(stats.counts, model.shape)
     if model.follower == "commitment":
         counts = np.asarray(stats.counts, np.float64)
         names = ("k", "t") if counts.ndim == 2 else ("k", "h", "s", "b")[-counts.ndim :]
@@ -115,6 +121,21 @@ def choice_data(model: Any, stats: Any) -> ChoiceData | None:
         return None
     counts = np.asarray(stats, np.float64)
     return ChoiceData(np.asarray(model.features), counts, float(model.eta), ("h", "s", "a", "b"))
+
+
+def _grouped_choice_data(model: Any, stats: CommitmentCounts) -> ChoiceData:
+    """The choice sets of :class:`CommitmentCounts`: ``psi_k = x_k @ phi`` (eq. 7b),
+    ``[K, B, d]`` -- formed only here, for the separation LP (2.3a), whose rows cost
+    ``O(K B^2 d)`` too; the likelihood itself never forms them."""
+    phi = np.asarray(model.features, np.float64)
+    H, S, A, B, d = phi.shape
+    x = np.asarray(stats.commitments, np.float64).reshape(-1, H, S, A)
+    n = np.asarray(stats.counts, np.float64).reshape(-1, H, S, B)
+    if (H, S) == (1, 1):
+        psi = np.einsum("ka,abd->kbd", x[:, 0, 0], phi[0, 0])
+        return ChoiceData(psi, n[:, 0, 0], float(model.eta), ("k", "b"))
+    psi = np.einsum("khsa,hsabd->khsbd", x, phi)
+    return ChoiceData(psi, n, float(model.eta), ("k", "h", "s", "b"))
 
 
 def fit_likelihood(

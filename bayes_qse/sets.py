@@ -28,8 +28,8 @@ from scipy import stats
 
 from ._validate import as_float_array
 from .errors import BayesQSEInputError
+from .fit_data import resolve_data
 from .follower import myopic_log_response, myopic_response
-from .inference import resolve_model, stats_from_dataset
 from .likelihood import log_likelihood
 from .model import Model
 
@@ -376,15 +376,15 @@ def likelihood_ratio_set(
     """The likelihood-ratio confidence set around ``fit`` (an MLEFit of the same data).
 
     ``radius`` defaults to :func:`chi2_radius` ``(r, level)`` (Wilks) with ``r`` the Fisher
-    rank of ``fit`` (:func:`fisher_rank`); ``dataset`` and ``game`` (a ``Game``, ``GameSpec``
-    or ``Model``) are those of :func:`~bayes_qse.inference.fit_mle`.
+    rank of ``fit`` (:func:`fisher_rank`); ``dataset`` (a ``Dataset``, ``CommitmentCounts`` or
+    ``ActionCounts``) and ``game`` (a ``Game``, ``GameSpec``, ``Model`` or
+    ``NormalFormGame``) are those of :func:`~bayes_qse.inference.fit_mle`.
     """
-    m = resolve_model(dataset, game)
+    m, stats_ = resolve_data(dataset, game)
     model = m.replace(
         features=jnp.asarray(m.features),
         transitions=jnp.asarray(m.transitions) if m.farsighted else None,
     )
-    stats_ = stats_from_dataset(dataset, m.features, m.farsighted)
     batched = partial(_batched_log_likelihood, model=model, stats=stats_)
     d = model.feature_dim
     rank = fisher_rank(fit.fisher) if getattr(fit, "fisher", None) is not None else d
