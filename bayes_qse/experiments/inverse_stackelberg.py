@@ -19,9 +19,12 @@ between the estimated and the true ``V``) of each method:
   commitment, as in their ``pure_sec.py``), re-implemented with SciPy as the comparator;
   there the library's fits use the structured features (``d = 2 T - 1``).
 
-Each design also records the predicted squared error ``tr(A (N M(w; theta*))^{-1})`` of its
-realised allocation (eq. 10a-10b, ``A``: :func:`~bayes_qse.collection.utility_weights`) next
-to the realised ``(theta_hat - theta*)' A (theta_hat - theta*)`` of the MLE on its data.
+Each design (and the round robin, under ``laplace``) also records the predicted squared error
+``tr(A (N M(w; theta*))^{-1})`` of its realised allocation (eq. 10a-10b, ``A``:
+:func:`~bayes_qse.collection.utility_weights`) next to the realised
+``(theta_hat - theta*)' A (theta_hat - theta*)`` of the MLE on its data, and ``oracle_sq``: the
+prediction of the A-optimal design at the true ``theta*`` (what no data-driven design can beat
+asymptotically).
 
 One unit per ``(family, N)`` with one part per seed (:mod:`bayes_qse.experiments.units`);
 seed ``s`` draws the game ``s`` of the family (the same game at every ``N``) and the data of
@@ -46,12 +49,13 @@ from ..collection import (
     collect_two_stage,
     utility_weights,
 )
-from ..design import information, mixture_candidates, response_jacobians
+from ..design import information, mixture_candidates, optimal_design, response_jacobians
 from ..errors import ConfigError
 from ..inference import fit_mle, sample_posterior
 from ..normal_form import (
     pure_estimate,
     random_normal_form_game,
+    normal_form_game,
     random_security_form_game,
     shift_invariant_l1,
 )
@@ -62,8 +66,8 @@ from .units import load_parts
 
 NAME = "inverse_stackelberg"
 ROUND_ROBIN_METHODS = ("pure", "mle", "bounded", "laplace", "nuts")
-DESIGN_METHODS = ("a_two_stage", "d_two_stage", "a_sequential")
-SECURITY_METHODS = ("wu_structured",)
+DESIGN_METHODS = ("a_two_stage", "d_two_stage", "a_sequential", "a_two_stage_bounded_v")
+SECURITY_METHODS = ("wu_structured", "structured_bounded_v")
 METHODS = ROUND_ROBIN_METHODS + DESIGN_METHODS + SECURITY_METHODS
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -78,6 +82,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "methods": list(METHODS),
     "prior_scale": 1.0,
     "nuts_max_rounds": 100,
+    "nuts_families": ["wu.alpha=0.2", "security"],
     "nuts_warmup": 100,
     "nuts_samples": 100,
     "t_grid": [0.25, 0.5, 0.75],
@@ -95,7 +100,7 @@ FULL_CONFIG: dict[str, Any] = {
     "n": 10,
     "alphas": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
     "security_targets": 10,
-    "sizes": [100, 1000, 10_000, 100_000, 1_000_000, 10_000_000],
+    "sizes": [100, 1000, 10_000, 30_000, 100_000, 1_000_000, 10_000_000],
     "nuts_warmup": 300,
     "nuts_samples": 300,
     "batches": 3,
@@ -122,6 +127,11 @@ def validate_config(config: dict) -> None:
     unknown = set(config["methods"]) - set(METHODS)
     if unknown or "pure" not in config["methods"]:
         raise ConfigError(f"config: methods must include 'pure' and lie in {list(METHODS)}")
+    if "a_two_stage_bounded_v" in config["methods"] and "a_two_stage" not in config["methods"]:
+        raise ConfigError("config: methods: a_two_stage_bounded_v needs a_two_stage (its data)")
+    keys = [family_key(f, a) for f, a in families(config)]
+    if any(k not in keys for k in config["nuts_families"]):
+        raise ConfigError(f"config: nuts_families must be among {keys}")
     if config["prior_scale"] <= 0:
         raise ConfigError("config: prior_scale must be > 0")
     if not 0 < config["pilot"] < 1:
@@ -186,10 +196,36 @@ def wu_structured_estimate(commitments: np.ndarray, counts: np.ndarray, eta: flo
     return np.diag(w) + c[None, :]
 
 
-def _estimate(method, game, data, config, seed):
+def bounded_v_game(game):
+    """The security game's structured features in the coding ``theta = (V_11..V_TT, c_1..c_T)``
+    (``V_ii = w_i + c_i`` on the diagonal, ``V_ij = c_j`` off it), where Wu et al.'s class
+    ``0 <= V <= 1`` is the box ``0 <= theta <= 1`` (one direction, the common shift, is not
+    identified, as in PURE's full coding)."""
+    T = game.m
+    F = np.zeros((T, T, 2 * T))
+    for i in range(T):
+        F[i, :, T:] = np.eye(T)
+        F[i, i, T + i] = 0.0
+        F[i, i, i] = 1.0
+    return normal_form_game(F, float(game.eta))
+
+
+def _bounded_v(game, data, family):
+    """The MLE over ``0 <= V <= 1``: PURE's estimator (full one-hot coding) on a Wu game, the
+    structured box of :func:`bounded_v_game` on the security game."""
+    if family != "security":
+        return pure_estimate(game, data).utilities
+    box = bounded_v_game(game)
+    theta = np.asarray(fit_mle(data, box, lower=0.0, upper=1.0).theta)
+    return np.asarray(box.utilities(theta))
+
+
+def _estimate(method, game, data, config, seed, family):
     """The ``theta`` (or ``V`` for PURE-type estimators) of ``method`` on ``data``."""
     if method == "pure":
         return "V", pure_estimate(game, data).utilities
+    if method in ("structured_bounded_v", "a_two_stage_bounded_v"):
+        return "V", _bounded_v(game, data, family)
     if method == "wu_structured":
         return "V", wu_structured_estimate(np.asarray(data.commitments), np.asarray(data.counts),
                                            float(game.eta))  # fmt: skip
@@ -220,15 +256,22 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
     gap = np.full(len(METHODS), np.nan)
     seconds = np.full(len(METHODS), np.nan)
     rr = collect_round_robin(game, X[: game.m], n_rounds, _sub_seed(seed, n_rounds, 0))
+    designed = None
+    psi_true = np.einsum("ka,abd->kbd", X, np.asarray(game.features, float))
+    jac_true = response_jacobians(theta, psi_true, float(game.eta))
+    oracle = optimal_design(jac_true, "A", A=A, tol=config["design_tol"])
     for i, method in enumerate(METHODS):
-        if method not in methods or (method == "nuts" and n_rounds > config["nuts_max_rounds"]):
+        if method not in methods or (method in SECURITY_METHODS and family != "security"):
             continue
-        if method == "wu_structured" and family != "security":
+        if method == "nuts" and (n_rounds > config["nuts_max_rounds"]
+                                 or family_key(family, alpha) not in config["nuts_families"]):
             continue
         start = time.perf_counter()
         s = _sub_seed(seed, n_rounds, i + 1)
         data = rr
-        if method in DESIGN_METHODS:
+        if method == "a_two_stage_bounded_v":
+            data = designed  # the A two-stage data, estimated by the bounded V fit
+        elif method in DESIGN_METHODS:
             kw = {"pilot": config["pilot"], "prior_scale": config["prior_scale"],
                   "tol": config["design_tol"]}  # fmt: skip
             if method == "a_sequential":
@@ -236,12 +279,14 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
                                           batches=config["batches"], draws=config["draws"], **kw)
             else:
                 data = collect_two_stage(game, X, n_rounds, s, criterion=method[0].upper(), **kw)
+            if method == "a_two_stage":
+                designed = data
             design = data.designs[-1]
             gap[i] = design.gap / (game.feature_dim if method[0] == "d" else design.criterion)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kind, est = _estimate(method, game, data.counts, config, s)
-            if method in DESIGN_METHODS or method == "laplace":
+            kind, est = _estimate(method, game, data.counts, config, s, family)
+            if method in ("a_two_stage", "d_two_stage", "a_sequential", "laplace"):
                 w = np.asarray(data.rounds, float) / n_rounds
                 x = np.asarray(data.counts.commitments)
                 psi = np.einsum("ka,abd->kbd", x, np.asarray(game.features, float))
@@ -253,7 +298,7 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
         err[i] = float(shift_invariant_l1(Vhat, V))
         seconds[i] = time.perf_counter() - start
     return {"error": err, "predicted_sq": pred, "realised_sq": real, "design_gap": gap,
-            "seconds": seconds}  # fmt: skip
+            "seconds": seconds, "oracle_sq": np.full(len(METHODS), oracle.criterion / n_rounds)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,7 +362,7 @@ def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
     fams, sizes = families(config), sorted(config["sizes"])
     units = {(u.family, u.alpha if u.family == "wu" else None, u.n_rounds): u
              for u in make_units(config)}  # fmt: skip
-    fields = ("error", "predicted_sq", "realised_sq", "design_gap", "seconds")
+    fields = ("error", "predicted_sq", "realised_sq", "design_gap", "seconds", "oracle_sq")
     out = {f: np.full((len(fams), len(sizes), config["seeds"], len(METHODS)), np.nan)
            for f in fields}  # fmt: skip
     for fi, (f, a) in enumerate(fams):
