@@ -57,11 +57,12 @@ def aggregate_errors(
     reference error ``[F]`` (PURE's mean error at ``reference_rounds``), and the rounds
     ``[F, M]`` each method needs to reach it (:func:`rounds_to_reach`) with their ratio to
     ``reference_rounds``."""
-    S = error.shape[2]
-    mean = np.nanmean(error, axis=2) if S else error[:, :, 0]
     count = np.sum(np.isfinite(error), axis=2)
-    sd = np.nanstd(error, axis=2, ddof=1) if S > 1 else np.zeros_like(mean)
-    se = sd / np.sqrt(np.maximum(count, 1))
+    total = np.where(np.isfinite(error), error, 0.0).sum(axis=2)
+    mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    dev = np.where(np.isfinite(error), error - mean[:, :, None], 0.0)
+    sd = np.sqrt((dev**2).sum(axis=2) / np.maximum(count - 1, 1))
+    se = np.where(count > 1, sd / np.sqrt(np.maximum(count, 1)), np.where(count == 1, 0.0, np.nan))
     ip = list(methods).index("pure")
     ir = int(np.flatnonzero(np.asarray(sizes) == reference_rounds)[0])
     ref = mean[:, ir, ip]
@@ -118,8 +119,16 @@ def table(out_dir: Path) -> str:
             for k in used:
                 p, r = a["predicted_sq"][f, n_i, :, k], a["realised_sq"][f, n_i, :, k]
                 if np.isfinite(p).any():
-                    rows.append([fam, f"{int(n):d}", methods[k], f"{np.nanmean(p):.3g}",
-                                 f"{np.nanmean(r):.3g}", f"{np.nanmean(r) / np.nanmean(p):.2f}"])
+                    rows.append(
+                        [
+                            fam,
+                            f"{int(n):d}",
+                            methods[k],
+                            f"{np.nanmean(p):.3g}",
+                            f"{np.nanmean(r):.3g}",
+                            f"{np.nanmean(r) / np.nanmean(p):.2f}",
+                        ]
+                    )
     lines.append(markdown_table(["family", "N", "data", "predicted", "realised", "ratio"], rows))
     return "\n".join(lines) + "\n"
 
@@ -154,7 +163,7 @@ def plot(out_dir: Path) -> list[Path]:
         ax.set_ylabel("shift-invariant L1 error")
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize="x-small")
-    for ax in axes[len(fams):]:
+    for ax in axes[len(fams) :]:
         ax.set_visible(False)
     paths.append(save_figure(fig, out_dir / "error_vs_rounds.png"))
     return paths

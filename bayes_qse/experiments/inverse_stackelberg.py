@@ -53,9 +53,9 @@ from ..design import information, mixture_candidates, optimal_design, response_j
 from ..errors import ConfigError
 from ..inference import fit_mle, sample_posterior
 from ..normal_form import (
+    normal_form_game,
     pure_estimate,
     random_normal_form_game,
-    normal_form_game,
     random_security_form_game,
     shift_invariant_l1,
 )
@@ -263,8 +263,10 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
     for i, method in enumerate(METHODS):
         if method not in methods or (method in SECURITY_METHODS and family != "security"):
             continue
-        if method == "nuts" and (n_rounds > config["nuts_max_rounds"]
-                                 or family_key(family, alpha) not in config["nuts_families"]):
+        if method == "nuts" and (
+            n_rounds > config["nuts_max_rounds"]
+            or family_key(family, alpha) not in config["nuts_families"]
+        ):
             continue
         start = time.perf_counter()
         s = _sub_seed(seed, n_rounds, i + 1)
@@ -275,8 +277,16 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
             kw = {"pilot": config["pilot"], "prior_scale": config["prior_scale"],
                   "tol": config["design_tol"]}  # fmt: skip
             if method == "a_sequential":
-                data = collect_sequential(game, X, n_rounds, s, criterion="A",
-                                          batches=config["batches"], draws=config["draws"], **kw)
+                data = collect_sequential(
+                    game,
+                    X,
+                    n_rounds,
+                    s,
+                    criterion="A",
+                    batches=config["batches"],
+                    draws=config["draws"],
+                    **kw,
+                )
             else:
                 data = collect_two_stage(game, X, n_rounds, s, criterion=method[0].upper(), **kw)
             if method == "a_two_stage":
@@ -297,8 +307,14 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
         Vhat = est if kind == "V" else np.asarray(game.utilities(est))
         err[i] = float(shift_invariant_l1(Vhat, V))
         seconds[i] = time.perf_counter() - start
-    return {"error": err, "predicted_sq": pred, "realised_sq": real, "design_gap": gap,
-            "seconds": seconds, "oracle_sq": np.full(len(METHODS), oracle.criterion / n_rounds)}
+    return {
+        "error": err,
+        "predicted_sq": pred,
+        "realised_sq": real,
+        "design_gap": gap,
+        "seconds": seconds,
+        "oracle_sq": np.full(len(METHODS), oracle.criterion / n_rounds),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,7 +338,7 @@ class InverseUnit:
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         for part in todo:
-            seed = int(part[len("seed"):])
+            seed = int(part[len("seed") :])
             arrays = run_part(self.config, self.family, self.alpha, self.n_rounds, seed)
             store.save_unit(part, arrays, {"seed": seed, "n_rounds": self.n_rounds})
 
