@@ -333,8 +333,14 @@ class InverseUnit:
         return tuple(f"seed{s}" for s in self.seeds)
 
     def store_config(self) -> dict[str, Any]:
-        settings = {k: v for k, v in self.config.items() if k not in ("seeds", "base_seed")}
-        return {"unit": self.key, "config": settings, "seeds": list(self.seeds)}
+        """What the unit's parts depend on: the settings less the grid's lists (so that a
+        run with more alphas or sizes reuses the finished units), and whether NUTS runs."""
+        grid = ("seeds", "base_seed", "alphas", "sizes", "reference_rounds", "nuts_families")
+        settings = {k: v for k, v in self.config.items() if k not in grid}
+        if self.family != "security":
+            settings.pop("security_targets")
+        nuts = family_key(self.family, self.alpha) in self.config["nuts_families"]
+        return {"unit": self.key, "config": settings, "nuts": nuts, "seeds": list(self.seeds)}
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         for part in todo:
