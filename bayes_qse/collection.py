@@ -16,9 +16,12 @@ fixed candidate set ``X[K, m]`` whose first ``m`` rows are the pure strategies
   posterior precision, ``n`` the batch size and ``phi`` averaged over ``draws`` posterior
   draws of ``theta`` (the expected posterior variance after the batch).
 
-The quantity the design targets is ``A`` (eq. 10b): :func:`utility_weights` (default) for the
-follower's utilities up to row shifts (the quantity of eq. 9e), or ``("c", grad)`` for a
-scalar such as the leader's value, with ``grad`` its gradient in ``theta``.
+The quantity the design targets is ``A`` (eq. 10b): :func:`utility_weights` (default,
+``target="utilities"``) for the follower's utilities up to row shifts (the quantity of eq. 9e);
+``target="value"``: ``A = c c^T`` with ``c`` the gradient of the leader's value at her best
+commitment under the current estimate (:func:`leader_value_gradient`,
+:func:`best_commitment`, eq. 10e), re-computed at every (re-)design; or ``("c", grad)`` for
+any scalar with gradient ``grad``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.optimize import minimize
 
 from .counts import CommitmentCounts
 from .design import Design, efficient_rounding, optimal_design, response_jacobians
@@ -77,13 +81,62 @@ def _seeds(seed: int, count: int) -> list[int]:
     return [int(s) for s in state]
 
 
-def _target(game: NormalFormGame, target: Any) -> tuple[str | None, np.ndarray]:
-    """``(criterion override, A)`` for ``target``: ``"utilities"`` or ``("c", grad)``."""
+def _leader(game: NormalFormGame, leader_utility: Any) -> np.ndarray:
+    L = game.leader_utility if leader_utility is None else leader_utility
+    if L is None or np.shape(L) != (game.m, game.n):
+        raise BayesQSEInputError(f"leader_utility: need an [{game.m},{game.n}] matrix")
+    return np.asarray(L, float)
+
+
+def leader_value(game: NormalFormGame, x: Any, theta: Any, leader_utility: Any = None) -> float:
+    """``U(x; theta) = sum_b nu_b(x; theta) (x @ L)_b``: the leader's expected utility of
+    commitment ``x[m]`` against the quantal follower (eq. 10e)."""
+    x = np.asarray(x, float)
+    nu = np.asarray(game.response(x, theta), float)
+    return float(nu @ (x @ _leader(game, leader_utility)))
+
+
+def leader_value_gradient(
+    game: NormalFormGame, x: Any, theta: Any, leader_utility: Any = None
+) -> np.ndarray:
+    """``d U(x; theta) / d theta = eta sum_b nu_b (u_b - nu . u)(psi_b - nu . psi)`` with
+    ``u = x @ L`` and ``psi = x @ features`` (eq. 10e), ``[d]``; at the leader's best
+    commitment it is the gradient of her QSE value (the envelope theorem)."""
+    x = np.asarray(x, float)
+    nu = np.asarray(game.response(x, theta), float)
+    u = x @ _leader(game, leader_utility)
+    psi = np.einsum("a,abd->bd", x, np.asarray(game.features, float))
+    return float(game.eta) * ((nu * (u - nu @ u)) @ (psi - nu @ psi))
+
+
+def best_commitment(
+    game: NormalFormGame, theta: Any, candidates: Any, leader_utility: Any = None
+) -> np.ndarray:
+    """The leader's best commitment ``x[m]`` against ``theta`` (eq. 10e): the best of
+    ``candidates``, then SciPy's SLSQP over the simplex from it (a local optimum near the
+    best candidate; the value is not concave in ``x``)."""
+    x = np.asarray(candidates, float)
+    values = [leader_value(game, xk, theta, leader_utility) for xk in x]
+    start = x[int(np.argmax(values))]
+    res = minimize(lambda v: -leader_value(game, v, theta, leader_utility), start,
+                   method="SLSQP", bounds=[(0.0, 1.0)] * game.m,
+                   constraints=[{"type": "eq", "fun": lambda v: v.sum() - 1.0}])  # fmt: skip
+    best = np.clip(res.x, 0.0, 1.0)
+    best /= best.sum()
+    return best if -res.fun >= max(values) else start
+
+
+def _target(game, target, theta, x, leader_utility) -> tuple[str | None, np.ndarray]:
+    """``(criterion override, A)`` for ``target``: ``"utilities"``, ``"value"`` (the c-design
+    for the leader's value at ``theta``'s best commitment) or ``("c", grad)``."""
     if isinstance(target, str) and target == "utilities":
         return None, utility_weights(game)
+    if isinstance(target, str) and target == "value":
+        best = best_commitment(game, theta, x, leader_utility)
+        return "c", leader_value_gradient(game, best, theta, leader_utility)
     if isinstance(target, tuple) and len(target) == 2 and target[0] == "c":
         return "c", np.asarray(target[1], float)
-    raise BayesQSEInputError("target: 'utilities' or ('c', gradient[d])")
+    raise BayesQSEInputError("target: 'utilities', 'value' or ('c', gradient[d])")
 
 
 def collect_round_robin(
@@ -122,21 +175,28 @@ def collect_two_stage(
     pilot: float = 0.2,
     prior_scale: float = 1.0,
     tol: float = 1e-3,
+    leader_utility: Any = None,
 ) -> Collected:
     """A round-robin pilot, then the ``criterion``-optimal design (``"A"`` or ``"D"``; a
-    ``("c", grad)`` ``target`` makes it ``"c"``) at the pilot's Laplace posterior mean.
+    ``"value"`` or ``("c", grad)`` ``target`` makes it ``"c"``, counting the pilot's
+    precision) at the pilot's Laplace posterior mean; ``leader_utility[m, n]`` (default the
+    game's) for ``target="value"``.
 
     ``seed`` derives the pilot's, the posterior's and the second stage's seeds."""
     x = _check(game, candidates, n_rounds, pilot)
     s_pilot, s_post, s_main = _seeds(seed, 3)
     rounds, counts = _pilot(game, x, n_rounds, pilot, s_pilot)
     post = _posterior(game, counts, prior_scale, 2, s_post)
-    override, A = _target(game, target)
+    override, A = _target(game, target, post.mean, x, leader_utility)
     crit = override or criterion
     psi = np.einsum("ka,abd->kbd", x, np.asarray(game.features, float))
     jac = response_jacobians(post.mean, psi, float(game.eta))
-    design = optimal_design(jac, crit, A=None if crit == "D" else A, tol=tol)
-    second = efficient_rounding(design.weights, int(n_rounds) - int(rounds.sum()))
+    left = int(n_rounds) - int(rounds.sum())
+    # a c-design is singular on its own: it counts the pilot's precision (eq. 10b with P)
+    prior = np.linalg.inv(np.asarray(post.cov, float)) if crit == "c" else None
+    design = optimal_design(jac, crit, A=None if crit == "D" else A, prior=prior,
+                            n=float(max(left, 1)), tol=tol)  # fmt: skip
+    second = efficient_rounding(design.weights, left)
     more = simulate_counts(game, x, second, s_main)
     total = CommitmentCounts(x, np.asarray(counts.counts) + np.asarray(more.counts))
     return Collected(total, rounds + second, (design,))
@@ -155,6 +215,7 @@ def collect_sequential(
     draws: int = 4,
     prior_scale: float = 1.0,
     tol: float = 1e-3,
+    leader_utility: Any = None,
 ) -> Collected:
     """A round-robin pilot, then ``batches`` equal batches, each spread by the Bayesian
     design (eq. 10b with ``P`` the current Laplace posterior precision, ``n`` the batch's
@@ -167,14 +228,14 @@ def collect_sequential(
     total = np.asarray(counts.counts, float)
     left = int(n_rounds) - int(rounds.sum())
     sizes = left // batches + (np.arange(batches) < left % batches)
-    override, A = _target(game, target)
-    crit = override or criterion
     psi = np.einsum("ka,abd->kbd", x, np.asarray(game.features, float))
     designs = []
     for j, size in enumerate(sizes):
         if size == 0:
             continue
         post = _posterior(game, CommitmentCounts(x, total), prior_scale, draws, seeds[1 + 2 * j])
+        override, A = _target(game, target, post.mean, x, leader_utility)
+        crit = override or criterion
         thetas = np.asarray(post.theta)[:draws]
         jac = response_jacobians(thetas, psi, float(game.eta))
         prior = np.linalg.inv(np.asarray(post.cov, float))
@@ -190,6 +251,9 @@ def collect_sequential(
 
 __all__ = [
     "Collected",
+    "best_commitment",
+    "leader_value",
+    "leader_value_gradient",
     "collect_round_robin",
     "collect_sequential",
     "collect_two_stage",

@@ -247,3 +247,50 @@ def test_predicted_variance_matches_a_monte_carlo_of_the_mle():
     rr = np.zeros(len(X))
     rr[:3] = 1 / 3
     assert np.trace(cov_pred) < np.trace(np.linalg.inv(N * information(jac, rr)))
+
+
+def test_leader_value_gradient_matches_finite_differences(tiny):
+    # Catches: a gradient of the leader's value missing the centring of u or psi, or eta,
+    # which would point the value design (target="value") at the wrong contrast.
+    from bayes_qse.collection import leader_value, leader_value_gradient
+
+    game, X, psi, theta = tiny
+    L = np.random.default_rng(5).uniform(size=(3, 3))
+    x = np.array([0.2, 0.5, 0.3])
+    h = 1e-6
+    fd = [(leader_value(game, x, theta + h * e, L) - leader_value(game, x, theta - h * e, L))
+          / (2 * h) for e in np.eye(theta.size)]  # fmt: skip
+    np.testing.assert_allclose(leader_value_gradient(game, x, theta, L), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_best_commitment_beats_a_grid_search_on_two_actions():
+    # Catches: a best commitment that is only the best candidate (no refinement) or that
+    # leaves the simplex; brute force over a fine grid of the 2-action simplex.
+    from bayes_qse.collection import best_commitment, leader_value
+
+    rng = np.random.default_rng(11)
+    game = onehot_game(rng.uniform(size=(2, 3)), eta=8.0)
+    L = rng.uniform(size=(2, 3))
+    theta = np.asarray(game.theta)
+    x = best_commitment(game, theta, mixture_candidates(2, (0.5,)), L)
+    grid = max(leader_value(game, np.array([1 - t, t]), theta, L) for t in np.linspace(0, 1, 2001))
+    assert x.min() >= 0 and x.sum() == pytest.approx(1)
+    assert leader_value(game, x, theta, L) >= grid - 1e-6
+
+
+def test_a_value_design_predicts_less_variance_of_the_value_than_the_utility_design(tiny):
+    # Catches: target="value" ignored (the A-design for the utilities used instead) or its
+    # gradient taken at the wrong commitment: the c-design must predict a smaller variance of
+    # the leader's value than the utility design with the same rounds.
+    from bayes_qse.collection import best_commitment, leader_value_gradient
+
+    game, X, psi, theta = tiny
+    L = np.eye(3)
+    c = leader_value_gradient(game, best_commitment(game, theta, X, L), theta, L)
+    jac = response_jacobians(theta, psi, float(game.eta))
+    var = {}
+    for target in ("utilities", "value"):
+        got = collect_two_stage(game, X, 20000, 4, target=target, leader_utility=L)
+        cov = np.linalg.inv(20000 * information(jac, got.rounds / 20000))
+        var[target] = c @ cov @ c
+    assert var["value"] < 0.8 * var["utilities"]
