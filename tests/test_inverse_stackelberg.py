@@ -78,6 +78,7 @@ def test_rounds_to_reach_interpolates_log_error_on_log_n():
         ({"nuts_families": ["wu.alpha=0.5"]}, "nuts_families"),
         ({"pilot": 1.0}, "pilot"),
         ({"alphas": [1.5]}, "alphas"),
+        ({"security_targets": 2}, "security_targets"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_key(over, key):

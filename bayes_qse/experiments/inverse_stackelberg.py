@@ -118,8 +118,11 @@ def validate_config(config: dict) -> None:
         raise ConfigError("config: alphas must lie in [0, 1]")
     if not config["alphas"] and config["security_targets"] == 0:
         raise ConfigError("config: alphas is empty and security_targets is 0: nothing to run")
-    if config["security_targets"] != 0 and not 2 <= config["security_targets"] <= 100:
-        raise ConfigError("config: security_targets must be 0 (none) or in [2, 100]")
+    if config["security_targets"] != 0 and not 3 <= config["security_targets"] <= 100:
+        raise ConfigError(
+            "config: security_targets must be 0 (none) or in [3, 100] (with 2 targets the "
+            "round robin does not identify the structured utilities)"
+        )
     if not config["sizes"] or min(config["sizes"]) < 10:
         raise ConfigError("config: sizes must be a non-empty list of integers >= 10")
     if config["reference_rounds"] not in config["sizes"]:
