@@ -69,6 +69,8 @@ ROUND_ROBIN_METHODS = ("pure", "mle", "bounded", "laplace", "nuts")
 DESIGN_METHODS = ("a_two_stage", "d_two_stage", "a_sequential", "a_two_stage_bounded_v")
 SECURITY_METHODS = ("wu_structured", "structured_bounded_v")
 METHODS = ROUND_ROBIN_METHODS + DESIGN_METHODS + SECURITY_METHODS
+#: Bytes the design's response Jacobians (candidates x n x d, and draws) may take.
+MEMORY_LIMIT = 2 * 10**9
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
@@ -112,6 +114,14 @@ def validate_config(config: dict) -> None:
     """Reject configurations the experiment cannot run (naming the key)."""
     if not 2 <= config["m"] <= 100 or not 2 <= config["n"] <= 100:
         raise ConfigError("config: m and n must be in [2, 100]")
+    K = config["m"] + len(config["t_grid"]) * config["m"] * (config["m"] - 1) // 2
+    need = 8 * K * config["n"] * config["m"] * (config["n"] - 1) * (1 + config["draws"])
+    if need > MEMORY_LIMIT:
+        raise ConfigError(
+            f"config: m, n: the design's {K} candidates need {need / 1e9:.1f} GB of "
+            f"response Jacobians (memory limit {MEMORY_LIMIT / 1e9:.0f} GB); use smaller games "
+            "or fewer t_grid values"
+        )
     if config["eta"] <= 0:
         raise ConfigError("config: eta must be > 0")
     if any(not 0 <= a <= 1 for a in config["alphas"]):
