@@ -268,6 +268,7 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
     real = np.full(len(METHODS), np.nan)
     gap = np.full(len(METHODS), np.nan)
     seconds = np.full(len(METHODS), np.nan)
+    failed = np.zeros(len(METHODS))  # 1: the estimate failed, 2: the MLE for realised_sq did
     rr = collect_round_robin(game, X[: game.m], n_rounds, _sub_seed(seed, n_rounds, 0))
     designed = None
     psi_true = np.einsum("ka,abd->kbd", X, np.asarray(game.features, float))
@@ -308,15 +309,22 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
             gap[i] = design.gap / (game.feature_dim if method[0] == "d" else design.criterion)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kind, est = _estimate(method, game, data.counts, config, s, family)
+            try:
+                kind, est = _estimate(method, game, data.counts, config, s, family)
+            except RuntimeError:  # a solver that gives up (e.g. the separation LP): counted
+                failed[i] = 1.0
+                continue
             if method in ("a_two_stage", "d_two_stage", "a_sequential", "laplace"):
                 w = np.asarray(data.rounds, float) / n_rounds
                 x = np.asarray(data.counts.commitments)
                 psi = np.einsum("ka,abd->kbd", x, np.asarray(game.features, float))
                 M = information(response_jacobians(theta, psi, float(game.eta)), w)
                 pred[i] = np.trace(A @ np.linalg.inv(n_rounds * M))
-                delta = np.asarray(fit_mle(data.counts, game).theta) - theta
-                real[i] = delta @ A @ delta
+                try:
+                    delta = np.asarray(fit_mle(data.counts, game).theta) - theta
+                    real[i] = delta @ A @ delta
+                except RuntimeError:
+                    failed[i] = 2.0
         Vhat = est if kind == "V" else np.asarray(game.utilities(est))
         err[i] = float(shift_invariant_l1(Vhat, V))
         seconds[i] = time.perf_counter() - start
@@ -326,6 +334,7 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
         "realised_sq": real,
         "design_gap": gap,
         "seconds": seconds,
+        "failed": failed,
         "oracle_sq": np.full(len(METHODS), oracle.criterion / n_rounds),
     }
 
@@ -397,15 +406,16 @@ def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
     fams, sizes = families(config), sorted(config["sizes"])
     units = {(u.family, u.alpha if u.family == "wu" else None, u.n_rounds): u
              for u in make_units(config)}  # fmt: skip
-    fields = ("error", "predicted_sq", "realised_sq", "design_gap", "seconds", "oracle_sq")
+    fields = ("error", "predicted_sq", "realised_sq", "design_gap", "seconds", "oracle_sq",
+              "failed")  # fmt: skip
     out = {f: np.full((len(fams), len(sizes), config["seeds"], len(METHODS)), np.nan)
            for f in fields}  # fmt: skip
     for fi, (f, a) in enumerate(fams):
         for ni, n in enumerate(sizes):
             parts = load_parts(store.out_dir, units[f, a if f == "wu" else None, n])
             for si, (arrays, _) in enumerate(parts):
-                for field in fields:
-                    out[field][fi, ni, si] = arrays[field]
+                for field in fields:  # parts saved before "failed" existed had no failure
+                    out[field][fi, ni, si] = arrays[field] if field in arrays else 0.0
     summary = aggregate_errors(out["error"], np.asarray(sizes, float), METHODS,
                                config["reference_rounds"])  # fmt: skip
     return {
