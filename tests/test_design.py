@@ -136,6 +136,16 @@ def test_the_equivalence_gap_bounds_the_loss_and_vanishes_at_the_optimum(tiny):
             gap = dk.max() - w @ dk
             assert phi - best <= gap + 1e-9
             assert gap > 1e-6  # none of these is optimal
+    # the Bayesian criterion (prior precision, n rounds, draws): the gap must scale with n
+    thetas = theta + 0.3 * np.random.default_rng(4).normal(size=(2, theta.size))
+    Mb = np.stack([_fisher_by_enumeration(t, psi, eta) for t in thetas])
+    kw = {"prior": np.eye(theta.size), "n": 50.0}
+    best = _scipy_optimum(Mb, "A", **kw)
+    jb = response_jacobians(thetas, psi, eta)
+    for w in rng.dirichlet(np.ones(len(X)) * 0.5, 5):
+        phi, dk = criterion_and_gradient(w, jb, "A", **kw)
+        assert phi == pytest.approx(_phi(w, Mb, "A", **kw), rel=1e-9)
+        assert phi - best <= dk.max() - w @ dk + 1e-9
     design = optimal_design(jac, "D", tol=1e-8, max_iter=50000)
     M = np.einsum("k,kde->de", design.weights, Ms[0])
     lev = np.einsum("de,ked->k", np.linalg.inv(M), Ms[0])
