@@ -14,8 +14,19 @@ from claims import cell, claim, manifest, published, quote, table
 NAME = "inverse_stackelberg"
 README = f"docs/results/{NAME}/README.md"
 TABLE = f"docs/results/{NAME}/table.md"
-METHODS = ("pure", "mle", "bounded", "laplace", "nuts", "a_two_stage", "d_two_stage",
-           "a_sequential", "a_two_stage_bounded_v", "wu_structured", "structured_bounded_v")  # fmt: skip
+METHODS = (
+    "pure",
+    "mle",
+    "bounded",
+    "laplace",
+    "nuts",
+    "a_two_stage",
+    "d_two_stage",
+    "a_sequential",
+    "a_two_stage_bounded_v",
+    "wu_structured",
+    "structured_bounded_v",
+)
 FAM = {"wu.alpha=0.2": 0, "wu.alpha=0.8": 1, "security": 2}
 SIZES = [100, 1000, 10_000, 100_000, 1_000_000]
 
@@ -73,7 +84,8 @@ def test_target_2_rounds_to_reach_pure():
     claim(README, "needs 0.73x and 0.16x, but its fit gave up (the separation LP, HiGHS status "
           "15) on 32 of the 150 (family, N, seed) parts",
           needed(0, "a_two_stage_bounded_v") / 1e5, needed(1, "a_two_stage_bounded_v") / 1e5,
-          None, (failed[..., k("a_two_stage_bounded_v")] == 1).sum(), failed[..., 0].size)  # fmt: skip
+          None, (failed[..., k("a_two_stage_bounded_v")] == 1).sum(),
+          failed[..., 0].size)  # fmt: skip
     quote(README, "no other method failed")
     others = [i for i in range(len(METHODS)) if i != k("a_two_stage_bounded_v")]
     assert (failed[..., others] == 0).all()
