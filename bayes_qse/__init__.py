@@ -16,6 +16,9 @@ Both happen in :func:`configure_jax`, at import -- except in the ``bayes-qse`` c
 (``python -m bayes_qse.cli`` or the console script), which defers them, and the import of the
 public names, until a command runs, so that ``--help`` imports no JAX; the names are then
 loaded on first use (module ``__getattr__``), each after :func:`configure_jax`.
+
+The package re-exports the most used names of its modules (``__all__``); each has one home
+module, which defines it and lists it in its own ``__all__`` (docs/api.md names the homes).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ _LAZY = {
     "Dataset": "data",
     "follower_response": "follower",
     "Game": "games",
-    "MLEFit": "inference",
+    "MLEFit": "mle",
     "fit_mle": "inference",
     "sample_posterior": "inference",
     "Solution": "planning",
@@ -107,7 +110,8 @@ if not _is_cli_process():
     )
     from .follower import follower_response  # noqa: E402
     from .games import Game  # noqa: E402
-    from .inference import MLEFit, fit_mle, sample_posterior  # noqa: E402
+    from .inference import fit_mle, sample_posterior  # noqa: E402
+    from .mle import MLEFit  # noqa: E402
     from .planning import Solution, leader_value, solve_qse  # noqa: E402
     from .posterior import Posterior  # noqa: E402
 

@@ -70,3 +70,11 @@ def configure() -> str | None:
     if jax.config.jax_compilation_cache_max_size == -1:  # JAX's default: unbounded
         jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return str(path)
+
+
+__all__ = [
+    "MAX_BYTES",
+    "cache_enabled",
+    "configure",
+    "default_cache_dir",
+]

@@ -250,3 +250,24 @@ def validate_theta(game: Any, theta: Any, name: str = "theta") -> np.ndarray:
         )
     check_scaled_utility(np.asarray(game.features), th, float(game.eta), name)
     return th
+
+
+__all__ = [
+    "ETA_MAX",
+    "ETA_MIN",
+    "MAX_SCALED_UTILITY",
+    "SEED_MAX",
+    "as_float_array",
+    "as_index_array",
+    "check_distribution",
+    "check_eta",
+    "check_memory",
+    "check_positive_scalar",
+    "check_scaled_utility",
+    "check_shape",
+    "format_bytes",
+    "game_bytes",
+    "memory_limit",
+    "validate_policy",
+    "validate_theta",
+]

@@ -1,3 +1,6 @@
 """The package version (one place, importable from every layer)."""
 
 __version__ = "0.1.0"
+
+
+__all__ = ["__version__"]

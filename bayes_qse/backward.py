@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
+from .types import Array
 
 
 def backward_scan(step: Callable[[Any, Any], tuple[Any, Any]], v_end: Any, xs: Any) -> tuple:

@@ -211,17 +211,24 @@ def constrained_maximize(vgh: VGH, x0: np.ndarray, c: Constraints) -> Constraine
     if c.radius is not None:
         kwargs["constraints"] = [
             NonlinearConstraint(
-                lambda x: x @ x, -np.inf, c.radius**2, jac=lambda x: 2 * x,
+                lambda x: x @ x,
+                -np.inf,
+                c.radius**2,
+                jac=lambda x: 2 * x,
                 hess=lambda x, v: 2 * v[0] * np.eye(d),
             )
-        ]  # fmt: skip
+        ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # trust-constr's "delta_grad == 0" notes
         res = minimize(
-            lambda x: -vgh(x)[0], start, jac=lambda x: -vgh(x)[1], hess=lambda x: -vgh(x)[2],
-            method="trust-constr", options={"gtol": 1e-10, "xtol": 1e-13, "maxiter": 500,
-                                            "barrier_tol": 1e-10}, **kwargs,
-        )  # fmt: skip
+            lambda x: -vgh(x)[0],
+            start,
+            jac=lambda x: -vgh(x)[1],
+            hess=lambda x: -vgh(x)[2],
+            method="trust-constr",
+            options={"gtol": 1e-10, "xtol": 1e-13, "maxiter": 500, "barrier_tol": 1e-10},
+            **kwargs,
+        )
     x = project(res.x, c)
     steps = int(res.nit)
     finite_lo, finite_hi = np.isfinite(c.lower), np.isfinite(c.upper)
@@ -258,9 +265,14 @@ def constrained_maximize(vgh: VGH, x0: np.ndarray, c: Constraints) -> Constraine
     f, g, h = vgh(x)
     kkt, mult = kkt_residual(x, g, c)
     return ConstrainedResult(
-        theta=x, value=float(f), neg_hessian=-np.asarray(h), kkt_residual=kkt,
-        multipliers=mult, n_iter=steps, converged=kkt <= KKT_TOL,
-    )  # fmt: skip
+        theta=x,
+        value=float(f),
+        neg_hessian=-np.asarray(h),
+        kkt_residual=kkt,
+        multipliers=mult,
+        n_iter=steps,
+        converged=kkt <= KKT_TOL,
+    )
 
 
 def face_covariance(fisher: np.ndarray, theta: np.ndarray, multipliers: dict):

@@ -29,15 +29,9 @@ from typing import Any
 
 from . import configure_jax
 from .console import (
-    EXIT_BAD_INPUT,
-    EXIT_BROKEN_PIPE,
-    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
-    EXIT_OK,
     OneLineArgumentParser,
-    _fail,
     _install_signal_handlers,
-    _one_line,
     _one_line_warning,
     guarded,
     integer_arg,
@@ -51,13 +45,29 @@ from .run_options import EXPERIMENTS, add_run_arguments
 #: ``random``), spelled out so that the help needs no import of the games module; a test
 #: keeps it equal to the registry.
 MAKE_GAME_NAMES = (
-    "patrol", "pricing", "steering", "tempting", "exploration", "patrol-large",
-    "random-large", "random",
-)  # fmt: skip
+    "patrol",
+    "pricing",
+    "steering",
+    "tempting",
+    "exploration",
+    "patrol-large",
+    "random-large",
+    "random",
+)
 #: The subcommands' functions live in :mod:`bayes_qse.commands` (JAX and the experiments):
 #: imported only once a command runs, never for ``--help``.
-COMMANDS = ("demo", "games", "make-game", "simulate", "solve", "plan-coverage", "fit", "run",
-            "plot", "sweep")  # fmt: skip
+COMMANDS = (
+    "demo",
+    "games",
+    "make-game",
+    "simulate",
+    "solve",
+    "plan-coverage",
+    "fit",
+    "run",
+    "plot",
+    "sweep",
+)
 #: The security games (:data:`bayes_qse.security.SECURITY_GAMES`, sorted), spelled out for
 #: ``plan-coverage``'s choices without importing JAX; a test keeps it equal to the registry.
 SECURITY_GAME_NAMES = ("security_covariance", "security_uniform")
@@ -175,13 +185,23 @@ def build_parser() -> argparse.ArgumentParser:
         "plan-coverage", help="certified defender coverage of a security game (eq. 8)"
     )
     p.add_argument("game", choices=SECURITY_GAME_NAMES)
-    p.add_argument("--weights", nargs=3, type=float, required=True, metavar=("W1", "W2", "W3"),
-                   help="SUQR weights on coverage, attacker reward, attacker penalty")  # fmt: skip
+    p.add_argument(
+        "--weights",
+        nargs=3,
+        type=float,
+        required=True,
+        metavar=("W1", "W2", "W3"),
+        help="SUQR weights on coverage, attacker reward, attacker penalty",
+    )
     p.add_argument("--targets", type=integer_arg(2), default=5, help="targets T (5)")
     p.add_argument("--resources", type=float, default=1.0, help="budget m (1)")
     p.add_argument("--correlation", type=float, default=-0.5, help="covariance games (-0.5)")
-    p.add_argument("--budget", choices=("at_most", "exact"), default="at_most",
-                   help="sum c <= m (at_most) or sum c = m (exact)")  # fmt: skip
+    p.add_argument(
+        "--budget",
+        choices=("at_most", "exact"),
+        default="at_most",
+        help="sum c <= m (at_most) or sum c = m (exact)",
+    )
     p.add_argument("--rtol", type=float, default=1e-6, help="relative gap to certify (1e-6)")
     p.add_argument("--seed", type=seed_arg, default=0, help="seed of the game's payoffs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -286,23 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
-    "EXIT_BAD_INPUT",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_INTERNAL",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
     "MAKE_GAME_NAMES",
-    "OneLineArgumentParser",
     "RunHelpAction",
-    "_fail",
-    "_install_signal_handlers",
-    "_one_line",
     "build_parser",
-    "guarded",
-    "integer_arg",
     "main",
-    "path_arg",
-    "seed_arg",
 ]
 
 

@@ -35,7 +35,7 @@ from .counts import CommitmentCounts
 from .design import Design, efficient_rounding, optimal_design, response_jacobians
 from .errors import BayesQSEInputError
 from .inference import sample_posterior
-from .normal_form import NormalFormGame, round_robin, simulate_counts
+from .normal_form import NormalFormGame, round_robin, simulate_commitment_counts
 
 
 class Collected(NamedTuple):
@@ -146,14 +146,14 @@ def collect_round_robin(
     x = _check(game, candidates, n_rounds, 0.5)
     rounds = np.zeros(x.shape[0], np.int64)
     rounds[: game.m] = round_robin(game.m, int(n_rounds))[1]
-    return Collected(simulate_counts(game, x, rounds, seed), rounds, ())
+    return Collected(simulate_commitment_counts(game, x, rounds, seed), rounds, ())
 
 
 def _pilot(game, x, n_rounds, pilot, seed):
     n0 = max(1, int(round(pilot * n_rounds)))
     rounds = np.zeros(x.shape[0], np.int64)
     rounds[: game.m] = round_robin(game.m, n0)[1]
-    return rounds, simulate_counts(game, x, rounds, seed)
+    return rounds, simulate_commitment_counts(game, x, rounds, seed)
 
 
 def _posterior(game, counts, prior_scale, draws, seed):
@@ -197,7 +197,7 @@ def collect_two_stage(
     design = optimal_design(jac, crit, A=None if crit == "D" else A, prior=prior,
                             n=float(max(left, 1)), tol=tol)  # fmt: skip
     second = efficient_rounding(design.weights, left)
-    more = simulate_counts(game, x, second, s_main)
+    more = simulate_commitment_counts(game, x, second, s_main)
     total = CommitmentCounts(x, np.asarray(counts.counts) + np.asarray(more.counts))
     return Collected(total, rounds + second, (design,))
 
@@ -243,7 +243,7 @@ def collect_sequential(
             jac, crit, A=None if crit == "D" else A, prior=prior, n=float(size), tol=tol
         )
         batch = efficient_rounding(design.weights, int(size))
-        total = total + np.asarray(simulate_counts(game, x, batch, seeds[2 + 2 * j]).counts)
+        total = total + np.asarray(simulate_commitment_counts(game, x, batch, seeds[2 + 2 * j]).counts)
         rounds = rounds + batch
         designs.append(design)
     return Collected(CommitmentCounts(x, total), rounds, tuple(designs))

@@ -150,9 +150,17 @@ def cmd_games(args: argparse.Namespace) -> int:
     rows["random"] = {
         "make_game": True,
         "description": "A random game of any size.",
-        "flags": ["--seed", "--states", "--leader-actions", "--follower-actions", "--features",
-                  "--horizon", "--eta", "--farsighted"],
-    }  # fmt: skip
+        "flags": [
+            "--seed",
+            "--states",
+            "--leader-actions",
+            "--follower-actions",
+            "--features",
+            "--horizon",
+            "--eta",
+            "--farsighted",
+        ],
+    }
     flags = " ".join(rows["random"]["flags"])
     lines.append(f"  {'random':<{width}}  {rows['random']['description']} [{flags}]")
     lines.append(
@@ -162,8 +170,11 @@ def cmd_games(args: argparse.Namespace) -> int:
     )
     for name, ctor in SECURITY_GAMES.items():
         doc = plain_text(ctor.__doc__)
-        rows[name] = {"kind": "security game (SUQR attacker)", "description": doc,
-                      "make_game": False}  # fmt: skip
+        rows[name] = {
+            "kind": "security game (SUQR attacker)",
+            "description": doc,
+            "make_game": False,
+        }
         lines.append(f"  {name:<{width}}  {doc}")
     _emit(rows, args.json, "\n".join(lines))
     return EXIT_OK
@@ -376,5 +387,4 @@ __all__ = [
     "cmd_simulate",
     "cmd_solve",
     "cmd_sweep",
-    "random_game_bytes",
 ]

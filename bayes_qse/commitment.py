@@ -34,8 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from .counts import CommitmentCounts
-
-Array = jax.Array
+from .types import Array
 
 
 def commitment_features(policy: Array, features: Array) -> Array:

@@ -149,3 +149,17 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         _fail(f"{self.prog}: {message} (see --help)")
         sys.exit(EXIT_BAD_INPUT)
+
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "OneLineArgumentParser",
+    "guarded",
+    "integer_arg",
+    "path_arg",
+    "seed_arg",
+]

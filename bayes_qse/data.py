@@ -37,8 +37,7 @@ from ._validate import (
 from .errors import DatasetValidationError
 from .follower import log_response
 from .io import atomic_write_npz, read_npz
-
-Array = jax.Array
+from .types import Array
 
 DATASET_FIELDS = ("states", "leader_actions", "follower_actions", "rewards", "policies")
 
@@ -391,3 +390,19 @@ def as_buffer(data: Dataset | EpisodeBuffer) -> EpisodeBuffer:
     raise DatasetValidationError(
         f"dataset: expected a Dataset or an EpisodeBuffer, got {type(data).__name__}"
     )
+
+
+__all__ = [
+    "DATASET_FIELDS",
+    "Dataset",
+    "Episode",
+    "EpisodeBuffer",
+    "as_buffer",
+    "buffer_add",
+    "buffer_from_dataset",
+    "buffer_init",
+    "buffer_to_dataset",
+    "dataset_bytes",
+    "play_episode",
+    "simulate",
+]

@@ -36,3 +36,13 @@ class SeparationWarning(BayesQSEWarning, RuntimeWarning):
     """The maximum-likelihood estimate does not exist: the data are (quasi-)completely
     separated, so the log-likelihood keeps increasing along some direction (docs/math.md
     §2.3).  A :class:`RuntimeWarning` too, so that filters on either catch it."""
+
+
+__all__ = [
+    "BayesQSEInputError",
+    "BayesQSEWarning",
+    "ConfigError",
+    "DatasetValidationError",
+    "GameValidationError",
+    "SeparationWarning",
+]

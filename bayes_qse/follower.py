@@ -23,8 +23,7 @@ from ._validate import validate_policy
 from .backward import backward_scan
 from .errors import BayesQSEInputError
 from .model import Model, as_model
-
-Array = jax.Array
+from .types import Array
 
 
 def utility(features: Array, theta: Array) -> Array:
@@ -116,3 +115,16 @@ def follower_response(game: Any, leader_policy: Array | None = None, theta=None)
         leader_policy = validate_policy(model, leader_policy)
     th = game.theta if theta is None else theta
     return jnp.exp(log_response(th, model, leader_policy))
+
+
+__all__ = [
+    "follower_response",
+    "log_quantal_response",
+    "log_response",
+    "log_response_from_utility",
+    "myopic_log_response",
+    "myopic_response",
+    "quantal_response",
+    "soft_value",
+    "utility",
+]

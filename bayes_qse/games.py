@@ -40,7 +40,7 @@ from .io import atomic_write_npz, read_npz
 from .model import Model
 
 ARRAY_FIELDS = ("transitions", "leader_reward", "features", "theta", "eta", "initial_dist")
-FILE_FIELDS = (*ARRAY_FIELDS, "farsighted")
+_FILE_FIELDS = (*ARRAY_FIELDS, "farsighted")
 
 
 @jax.tree_util.register_pytree_node_class
@@ -159,14 +159,13 @@ class Game:
 
     def replace(self, **changes: Any) -> Game:
         """A validated copy with some fields replaced (e.g. ``game.replace(eta=10.0)``)."""
-        fields = {f: getattr(self, f) for f in FILE_FIELDS}
+        fields = {f: getattr(self, f) for f in _FILE_FIELDS}
         fields.update(changes)
         return Game(**fields)
 
     # ---- files -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the game to ``path`` (``.npz``) atomically, with exactly the field names."""
-
         arrays = {f: np.asarray(getattr(self, f)) for f in ARRAY_FIELDS}
         arrays["farsighted"] = np.asarray(bool(self.farsighted))
         return atomic_write_npz(path, arrays)
@@ -179,16 +178,14 @@ class Game:
             GameValidationError: the file is missing, not an ``.npz``, truncated, lacks a
                 field, or holds arrays that do not form a valid game.
         """
-        arrays = read_npz(path, FILE_FIELDS, GameValidationError, optional=("initial_dist",))
+        arrays = read_npz(path, _FILE_FIELDS, GameValidationError, optional=("initial_dist",))
         farsighted = arrays.pop("farsighted")
         if farsighted.shape != () or farsighted.dtype.kind not in "bi":
             raise GameValidationError(f"farsighted: must be a boolean scalar in {path}")
         return cls(**arrays, farsighted=bool(farsighted))
 
 
-# ---------------------------------------------------------------------------------------
-# Constructors
-# ---------------------------------------------------------------------------------------
+# ---- constructors -----------------------------------------------------------------------
 
 
 def tabular_features(
@@ -581,3 +578,23 @@ def named_game(name: str, **kwargs: Any) -> Game:
             f"game: unknown named game {name!r}; choose from {sorted(NAMED_GAMES)}"
         )
     return NAMED_GAMES[name](**kwargs)
+
+
+__all__ = [
+    "ARRAY_FIELDS",
+    "Game",
+    "LARGE_RANDOM_SHAPE",
+    "NAMED_GAMES",
+    "exploration_game",
+    "named_game",
+    "patrol_game",
+    "patrol_large_game",
+    "pricing_game",
+    "random_game",
+    "random_large_game",
+    "steering_game",
+    "tabular_features",
+    "tabular_game",
+    "tabular_theta",
+    "tempting_game",
+]

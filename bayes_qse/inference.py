@@ -38,22 +38,19 @@ from ._validate import as_float_array, check_positive_scalar
 from .bounded import check_constraints
 from .data import Dataset, EpisodeBuffer
 from .errors import BayesQSEInputError
-from .fit_data import resolve_data, resolve_model, stats_from_dataset
-from .identification import IdentifiabilityWarning, identifiability_message
+from .fit_data import resolve_data
+from .identification import identifiability_message
 from .likelihood import log_posterior, response_counts
 from .mle import MLEFit, choice_data, fit_likelihood
 from .model import Model
 from .optim import newton_maximize
 from .posterior import (
     Posterior,
-    PosteriorDiagnosticsWarning,
     chain_diagnostics,
     diagnostic_warnings,
 )
 from .separation import describe_separation, find_separation
-
-Array = jax.Array
-
+from .types import Array
 
 # ---------------------------------------------------------------------------------------
 # Pure core: the log-posterior and damped Newton to the MLE / MAP
@@ -216,9 +213,15 @@ def fit_mle(
         return identifiability_message(dirs, m.features, m.farsighted)
 
     return fit_likelihood(
-        model, stats, th0, newton, constraints=constraints,
-        identifiability_message=message, caller="fit_mle", max_steps=int(max_steps),
-    )  # fmt: skip
+        model,
+        stats,
+        th0,
+        newton,
+        constraints=constraints,
+        identifiability_message=message,
+        caller="fit_mle",
+        max_steps=int(max_steps),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -347,10 +350,18 @@ def sample_posterior(
     model, stats = resolve_data(dataset, game)
     m = model
     return posterior_from_stats(
-        model, stats, m.features.shape[-1], method=method, seed=seed, prior=prior,
-        prior_scale=prior_scale, eta_unknown=eta_unknown, fixed_coordinate=fixed_coordinate,
-        log_eta_prior=log_eta_prior, **nuts_kw,
-    )  # fmt: skip
+        model,
+        stats,
+        m.features.shape[-1],
+        method=method,
+        seed=seed,
+        prior=prior,
+        prior_scale=prior_scale,
+        eta_unknown=eta_unknown,
+        fixed_coordinate=fixed_coordinate,
+        log_eta_prior=log_eta_prior,
+        **nuts_kw,
+    )
 
 
 def posterior_from_stats(
@@ -384,9 +395,13 @@ def posterior_from_stats(
     :class:`BayesQSEInputError` when the negative Hessian at the MAP is not positive definite.
     """
     nuts_kw = dict(
-        num_warmup=int(num_warmup), num_samples=int(num_samples), num_chains=int(num_chains),
-        chain_method=chain_method, progress=progress, dense_mass=bool(dense_mass),
-    )  # fmt: skip
+        num_warmup=int(num_warmup),
+        num_samples=int(num_samples),
+        num_chains=int(num_chains),
+        chain_method=chain_method,
+        progress=progress,
+        dense_mass=bool(dense_mass),
+    )
     precision_prior = 0.0 if prior == "flat" else 1.0 / prior_scale**2
     if prior == "flat":
         _check_proper(model, stats)
@@ -395,9 +410,17 @@ def posterior_from_stats(
         if method != "nuts":
             raise BayesQSEInputError("method: eta_unknown needs method='nuts'")
         return _sample_eta_unknown(
-            model, stats, d, key, precision_prior, prior, prior_scale, fixed_coordinate,
-            log_eta_prior, nuts_kw,
-        )  # fmt: skip
+            model,
+            stats,
+            d,
+            key,
+            precision_prior,
+            prior,
+            prior_scale,
+            fixed_coordinate,
+            log_eta_prior,
+            nuts_kw,
+        )
 
     theta_map, _, neg_h, _, converged = map_newton_model(
         model, stats, precision_prior, np.zeros(d), 100
@@ -522,14 +545,8 @@ def _sample_eta_unknown(
 
 
 __all__ = [
-    "IdentifiabilityWarning",
-    "MLEFit",
-    "Posterior",
-    "PosteriorDiagnosticsWarning",
     "fit_mle",
     "laplace_draws",
     "map_newton",
-    "resolve_model",
     "sample_posterior",
-    "stats_from_dataset",
 ]

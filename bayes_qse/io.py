@@ -255,3 +255,17 @@ def check_npz(
             f"{path} (whose header gives {big} the shape {shape} of {dtype})",
             error,
         )
+
+
+__all__ = [
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_npz",
+    "atomic_write_text",
+    "check_not_input",
+    "check_npz",
+    "npz_headers",
+    "read_npz",
+    "to_jsonable",
+    "write_target",
+]

@@ -40,8 +40,7 @@ from jax.scipy.special import ndtri
 
 from ._validate import as_float_array, check_distribution, check_positive_scalar
 from .errors import BayesQSEInputError, ConfigError
-
-Array = jax.Array
+from .types import Array
 
 #: Reward bonuses of :class:`EmpiricalBonusModel` (online ``mle-optimistic``, offline
 #: ``mle-pessimistic``): Hoeffding, empirical Bernstein, the smaller of the two, or none.

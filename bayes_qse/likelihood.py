@@ -32,8 +32,7 @@ from .counts import ActionCounts, CommitmentCounts
 from .data import Dataset, EpisodeBuffer, as_buffer, buffer_from_dataset
 from .follower import log_response, myopic_log_response
 from .model import Model
-
-Array = jax.Array
+from .types import Array
 
 
 def response_counts(buffer: EpisodeBuffer, shape: tuple[int, int, int, int]) -> Array:

@@ -211,9 +211,16 @@ def fit_likelihood(
             stacklevel=3,
         )
     return MLEFit(
-        theta=theta, cov=cov, log_likelihood=float(f), std_err=std_err, fisher=fisher,
-        n_iter=int(n_iter), converged=converged, non_identified=null_dirs, separation=sep,
-    )  # fmt: skip
+        theta=theta,
+        cov=cov,
+        log_likelihood=float(f),
+        std_err=std_err,
+        fisher=fisher,
+        n_iter=int(n_iter),
+        converged=converged,
+        non_identified=null_dirs,
+        separation=sep,
+    )
 
 
 def _bounded(vgh, theta0, c, choice, sep, identifiability_message, caller) -> MLEFit:
@@ -221,10 +228,11 @@ def _bounded(vgh, theta0, c, choice, sep, identifiability_message, caller) -> ML
     exists = True
     if not c.compact and choice is not None:
         inside = find_separation(
-            choice.features, choice.counts,
+            choice.features,
+            choice.counts,
             nonneg=np.isfinite(c.lower) & ~np.isfinite(c.upper),
             nonpos=np.isfinite(c.upper) & ~np.isfinite(c.lower),
-        )  # fmt: skip
+        )
         if inside.separated:
             exists = False
             warnings.warn(
@@ -248,10 +256,18 @@ def _bounded(vgh, theta0, c, choice, sep, identifiability_message, caller) -> ML
             stacklevel=4,
         )
     return MLEFit(
-        theta=res.theta, cov=cov, log_likelihood=res.value, std_err=std_err, fisher=fisher,
-        n_iter=res.n_iter, converged=bool(res.converged and exists), non_identified=null_dirs,
-        separation=sep, kkt_residual=res.kkt_residual, active=res.multipliers,
-    )  # fmt: skip
+        theta=res.theta,
+        cov=cov,
+        log_likelihood=res.value,
+        std_err=std_err,
+        fisher=fisher,
+        n_iter=res.n_iter,
+        converged=bool(res.converged and exists),
+        non_identified=null_dirs,
+        separation=sep,
+        kkt_residual=res.kkt_residual,
+        active=res.multipliers,
+    )
 
 
 __all__ = ["ChoiceData", "MLEFit", "choice_data", "fit_likelihood"]

@@ -23,8 +23,6 @@ from typing import Any
 
 import jax
 
-Array = jax.Array
-
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -94,3 +92,9 @@ def as_model(obj: Any) -> Model:
     if isinstance(model, Model):
         return model
     raise TypeError(f"expected a Game, GameSpec or Model, got {type(obj).__name__}")
+
+
+__all__ = [
+    "Model",
+    "as_model",
+]

@@ -14,8 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from .ties import tolerant_argmax
-
-Array = jax.Array
+from .types import Array
 
 # ---------------------------------------------------------------------------------------
 # Damped Newton (MLE / MAP of eq. 4)

@@ -28,8 +28,7 @@ from .follower import log_response, myopic_response, quantal_response, soft_valu
 from .model import Model, as_model
 from .optim import adam_ascent
 from .ties import greedy_one_hot, tolerant_argmax
-
-Array = jax.Array
+from .types import Array
 
 
 class Solution(NamedTuple):
@@ -196,8 +195,11 @@ def _plan_draws_block(model, theta):
     """The body of :func:`plan_draws_arrays` for one block of draws, draws last:
     returns ``(q[H,S,A,M], v[H+1,S,M])``; per-draw rewards come as ``[H,S,A,B,M]``."""
     transitions, leader_reward, features, eta = (
-        model.transitions, model.leader_reward, model.features, model.eta,
-    )  # fmt: skip
+        model.transitions,
+        model.leader_reward,
+        model.features,
+        model.eta,
+    )
     H, S, A, B = features.shape[:4]
     M, d = theta.shape
     shared_p = transitions.ndim == 5
@@ -427,6 +429,4 @@ __all__ = [
     "policy_value",
     "solve_qse",
     "stepwise_policy",
-    "validate_policy",
-    "validate_theta",
 ]

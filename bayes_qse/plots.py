@@ -135,9 +135,12 @@ def loglog_panel(
         t0, y0, T = anchor
         t = np.array([t0, T], dtype=np.float64)
         ax.loglog(
-            t, y0 * (t / t0) ** reference_slope, "k--", linewidth=1,
+            t,
+            y0 * (t / t0) ** reference_slope,
+            "k--",
+            linewidth=1,
             label=f"reference: slope {reference_slope:g}",
-        )  # fmt: skip
+        )
     ax.set_xlabel("episode (log)")
     ax.set_ylabel("mean cumulative regret (log)")
     ax.legend(fontsize="small")

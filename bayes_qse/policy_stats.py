@@ -30,8 +30,7 @@ from .errors import ConfigError
 from .follower import log_response_from_utility, utility
 from .likelihood import log_likelihood
 from .model import Model
-
-Array = jax.Array
+from .types import Array
 
 #: Rows of :class:`PolicyStats` evaluated together (one vectorised block) by
 #: :func:`policy_log_likelihood`.

@@ -217,3 +217,22 @@ def clopper_pearson(k: Any, n: Any, level: float = 0.95) -> tuple[np.ndarray, np
     lo = np.where(k > 0, stats.beta.ppf(a, k, n - k + 1), 0.0)
     hi = np.where(k < n, stats.beta.ppf(1 - a, k + 1, n - k), 1.0)
     return lo, hi
+
+
+__all__ = [
+    "clopper_pearson",
+    "credible_stats",
+    "directions",
+    "fit_counts",
+    "functionals",
+    "log_posterior_from_counts",
+    "log_unit_ball",
+    "lr_ray_lengths",
+    "nuts_data",
+    "projection",
+    "pseudo_true_theta",
+    "response_occupancy",
+    "simulate_counts",
+    "whitener",
+    "with_theta",
+]

@@ -40,8 +40,7 @@ from .follower import log_response, myopic_response, quantal_response
 from .model import Model, as_model
 from .planning import DrawPlans, evaluate_policy, plan_draws_arrays, plan_farsighted
 from .ties import greedy_one_hot
-
-Array = jax.Array
+from .types import Array
 
 
 def _greedy(q: Array) -> Array:
@@ -413,8 +412,11 @@ def ellipsoid_bonus_plan(
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
     """
     transitions, leader_reward, features, eta = (
-        model.transitions, model.leader_reward, model.features, model.eta,
-    )  # fmt: skip
+        model.transitions,
+        model.leader_reward,
+        model.features,
+        model.eta,
+    )
     S = leader_reward.shape[1]
     nu = myopic_response(model, theta_hat)
     sign = jnp.where(optimistic, 1.0, -1.0)
@@ -454,8 +456,11 @@ def ellipsoid_exact_plan(
     Returns ``(q[H,S,A], v[H+1,S], policy[H,S,A])``.
     """
     transitions, leader_reward, features, eta = (
-        model.transitions, model.leader_reward, model.features, model.eta,
-    )  # fmt: skip
+        model.transitions,
+        model.leader_reward,
+        model.features,
+        model.eta,
+    )
     S = leader_reward.shape[1]
     d = theta_hat.shape[0]
     sign = jnp.where(optimistic, 1.0, -1.0)
@@ -558,7 +563,6 @@ def pessimistic_policy_value(
 
 
 __all__ = [
-    "DrawPlans",
     "box_extreme",
     "box_plan",
     "check_ellipsoid",
@@ -568,7 +572,6 @@ __all__ = [
     "ellipsoid_exact_plan",
     "l1_extreme",
     "plan_draws",
-    "plan_draws_arrays",
     "pessimistic_policy_value",
     "plan_draws_farsighted_arrays",
     "quantile_plan",

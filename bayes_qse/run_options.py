@@ -29,7 +29,7 @@ EXPERIMENTS: dict[str, str] = {
 #: and ``address``.
 ENGINE = ("online_regret", "offline_suboptimality", "rationality_sweep", "inverse_stackelberg")
 
-#: Who runs the units (:data:`bayes_qse.experiments.executors.EXECUTORS`, the same tuple).
+#: Who runs the units (:func:`bayes_qse.experiments.executors.run_units`).
 EXECUTORS = ("local", "ray")
 
 

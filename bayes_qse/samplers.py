@@ -35,8 +35,7 @@ from numpyro.diagnostics import effective_sample_size
 from numpyro.infer.hmc import hmc
 
 from .errors import BayesQSEInputError
-
-Array = jax.Array
+from .types import Array
 
 CHAIN_METHODS = ("vectorized", "parallel", "sequential")
 

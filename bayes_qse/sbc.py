@@ -36,8 +36,7 @@ import numpy as np
 from scipy import stats
 
 from .errors import BayesQSEInputError
-
-Array = jax.Array
+from .types import Array
 
 
 class UniformityTest(NamedTuple):

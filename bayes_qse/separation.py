@@ -37,8 +37,6 @@ from scipy.optimize import linprog
 
 from .optim import newton_maximize
 
-Array = jax.Array
-
 #: Bound on ``|delta_j|`` in (2.3a): rows are unit vectors, so a separable row reaches
 #: ``y_r = 1`` with ``|delta| <= 1 / (its margin)``; rows needing more count as separable
 #: only in part (``y_r < 1``) and are decided by the 0.5 threshold.

@@ -1,6 +1,6 @@
 """Confidence and credible sets for the follower's ``theta`` and its response (docs/math.md §2).
 
-Frequentist (around an :class:`~bayes_qse.inference.MLEFit`):
+Frequentist (around an :class:`~bayes_qse.mle.MLEFit`):
 
 - Wald ellipsoid ``{theta : (theta - theta_hat)' I (theta - theta_hat) <= beta}`` with ``I`` the
   observed Fisher information;
@@ -32,8 +32,7 @@ from .fit_data import resolve_data
 from .follower import myopic_log_response, myopic_response
 from .likelihood import log_likelihood
 from .model import Model
-
-Array = jax.Array
+from .types import Array
 
 
 def _check_level(level: float) -> float:
@@ -300,12 +299,12 @@ class WaldEllipsoid(NamedTuple):
 
 
 def wald_ellipsoid(fit: Any, level: float = 0.95, radius: float | None = None) -> WaldEllipsoid:
-    """The Wald set of an :class:`~bayes_qse.inference.MLEFit` (or a Laplace posterior).
+    """The Wald set of an :class:`~bayes_qse.mle.MLEFit` (or a Laplace posterior).
 
     ``radius`` defaults to :func:`chi2_radius` ``(r, level)`` with ``r`` the rank of the
     precision (the number of directions the data identify, :func:`fisher_rank`; ``r = d``
     when every direction is identified); pass :func:`theory_radius` for the conservative set.
-    A Laplace :class:`~bayes_qse.inference.Posterior` gives its Gaussian's ellipsoid (center
+    A Laplace :class:`~bayes_qse.posterior.Posterior` gives its Gaussian's ellipsoid (center
     the MAP, precision ``cov^-1``).
     """
     if hasattr(fit, "fisher"):
@@ -498,3 +497,25 @@ def hpd_region(draws: Any, level: float = 0.95) -> HPDRegion:
     diff = th - mean
     d2 = np.einsum("mi,ij,mj->m", diff, precision, diff)
     return HPDRegion(mean, precision, float(np.quantile(d2, level)))
+
+
+__all__ = [
+    "HPDRegion",
+    "LikelihoodRatioSet",
+    "WaldEllipsoid",
+    "chi2_radius",
+    "chi2_radius_table",
+    "credible_box",
+    "ellipsoid_response_box",
+    "fisher_rank",
+    "hpd_region",
+    "identified_split",
+    "likelihood_ratio_set",
+    "lr_outer_radius",
+    "lr_response_box",
+    "response_intervals",
+    "theory_radius",
+    "theory_radius_jax",
+    "wald_ellipsoid",
+    "wald_response_box",
+]

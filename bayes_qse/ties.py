@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
+from .types import Array
 
 #: Relative tolerance of :func:`tolerant_argmax`: entries within ``TIE_RTOL * (1 + |max|)``
 #: of the maximum are ties (far above float64 round-off, ~1e-16, far below any meaningful

@@ -52,25 +52,27 @@ def main(argv: list[str] | None = None) -> None:
         n_files = sum(1 for p in Path(cache).rglob("*") if p.is_file())
     ratio = cold / warm
     status = "met" if ratio >= 3 else "**not met**"
-    text = "\n".join([
-        SECTION,
-        "",
-        f"`bayes-qse run {args.experiment}` with its CI-sized default config, twice, each in a "
-        "fresh process with a fresh `--out`, sharing one new cache directory "
-        f"(`BAYES_QSE_CACHE_DIR`; {n_files} cache files after the runs). Machine: "
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, shared (1-min load average "
-        f"{load:.1f} between the runs: read the ratio, not the absolute times).",
-        "",
-        "| run | wall (s) | vs first |",
-        "|---|---:|---:|",
-        f"| first (empty cache: compiles) | {cold:.1f} | 1.0x |",
-        f"| second (warm cache) | {warm:.1f} | {ratio:.1f}x faster |",
-        "",
-        f"Target (issue 14): the second run >= 3x faster: {status}.",
-        "",
-        f"Command: `{command}`",
-        "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`bayes-qse run {args.experiment}` with its CI-sized default config, twice, each in a "
+            "fresh process with a fresh `--out`, sharing one new cache directory "
+            f"(`BAYES_QSE_CACHE_DIR`; {n_files} cache files after the runs). Machine: "
+            f"{platform.machine()}, {os.cpu_count()} CPU cores, shared (1-min load average "
+            f"{load:.1f} between the runs: read the ratio, not the absolute times).",
+            "",
+            "| run | wall (s) | vs first |",
+            "|---|---:|---:|",
+            f"| first (empty cache: compiles) | {cold:.1f} | 1.0x |",
+            f"| second (warm cache) | {warm:.1f} | {ratio:.1f}x faster |",
+            "",
+            f"Target (issue 14): the second run >= 3x faster: {status}.",
+            "",
+            f"Command: `{command}`",
+            "",
+        ]
+    )
     print(text)
     if not args.no_write:
         sys.path.insert(0, str(Path(__file__).resolve().parent))

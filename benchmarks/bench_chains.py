@@ -31,8 +31,9 @@ from _report import publish
 
 import bayes_qse
 from bayes_qse.data import simulate
+from bayes_qse.fit_data import stats_from_dataset
 from bayes_qse.games import random_game
-from bayes_qse.inference import fit_mle, stats_from_dataset
+from bayes_qse.inference import fit_mle
 from bayes_qse.likelihood import log_posterior
 from bayes_qse.model import Model
 from bayes_qse.samplers import nuts
@@ -87,8 +88,9 @@ def targets(args):
         payload = (phi, eta, jnp.asarray(far.transitions), buffer)
         init_far = jnp.asarray(fit_mle(data_far, far).theta)
         label = f"farsighted ({n} episodes)"
-        out.append((label, farsighted_log_density, payload, init_far, args.far_iters,
-                    args.far_iters))  # fmt: skip
+        out.append(
+            (label, farsighted_log_density, payload, init_far, args.far_iters, args.far_iters)
+        )
     return out
 
 

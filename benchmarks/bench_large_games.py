@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name, kwargs in GAMES:
         cmd = [sys.executable, __file__, "--worker", json.dumps([name, kwargs])]
-        proc = subprocess.run(cmd + (["--no-nuts"] if args.no_nuts else []),
-                              capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run(
+            cmd + (["--no-nuts"] if args.no_nuts else []), capture_output=True, text=True
+        )
         if proc.returncode:
             print(proc.stderr[-2000:], file=sys.stderr)
             raise SystemExit(f"{name} {kwargs}: failed")

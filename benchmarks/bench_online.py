@@ -27,7 +27,7 @@ import jax
 from _report import publish
 
 import bayes_qse
-from bayes_qse.experiments import online_regret
+from bayes_qse.experiments import online_regret, online_units
 from bayes_qse.learners import OnlineRunner
 
 SECTION = "## Online learners: episodes per second (`bench_online.py`)"
@@ -41,8 +41,9 @@ def time_learner(
     The chunks after the first are replayed ``repeats`` times from the same state (the runner
     is pure) and the best time is kept; ``total`` is the first chunk plus the first replay."""
     t0 = time.perf_counter()
-    runner = OnlineRunner(game, name, dict(config, capacity=episodes), episodes=episodes,
-                          chunk=chunk)  # fmt: skip
+    runner = OnlineRunner(
+        game, name, dict(config, capacity=episodes), episodes=episodes, chunk=chunk
+    )
     first, rec = runner.run_chunk(runner.init_states(seeds), seeds, 0)
     jax.block_until_ready(rec)
     t1 = time.perf_counter()
@@ -62,7 +63,7 @@ def time_learner(
 def run(args: argparse.Namespace) -> str:
     full = online_regret.FULL_CONFIG
     game = online_regret.make_game("tabular", full)
-    config = {k: full[k] for k in online_regret.LEARNER_KEYS}
+    config = {k: full[k] for k in online_units.LEARNER_KEYS}
     T, chunk = args.episodes, args.chunk
     rows = []
     for name in ("greedy", "thompson", "bayes-optimistic", "mle-optimistic"):

@@ -38,7 +38,8 @@ from _report import publish
 import bayes_qse  # noqa: F401  (enables float64)
 from bayes_qse.games import random_game
 from bayes_qse.model import Model
-from bayes_qse.robust_planning import plan_draws_arrays, plan_draws_farsighted_arrays
+from bayes_qse.planning import plan_draws_arrays
+from bayes_qse.robust_planning import plan_draws_farsighted_arrays
 
 SECTION = "## Planner: batched planning over posterior draws (`bench_planner.py`)"
 

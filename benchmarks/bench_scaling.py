@@ -122,8 +122,14 @@ def measure(spec: dict, env: dict[str, str] | None = None, memo: bool = True) ->
 
 
 def _spec(args, learner="thompson", seeds=1, **shape) -> dict:
-    return {**BASE, **shape, "learner": learner, "seeds": seeds, "episodes": args.episodes,
-            "chunk": args.chunk}  # fmt: skip
+    return {
+        **BASE,
+        **shape,
+        "learner": learner,
+        "seeds": seeds,
+        "episodes": args.episodes,
+        "chunk": args.chunk,
+    }
 
 
 def collect(args: argparse.Namespace) -> dict:
@@ -154,8 +160,10 @@ def collect(args: argparse.Namespace) -> dict:
 
 def _row(r: dict, base: dict | None) -> str:
     if "error" in r:
-        return f"| {r['learner']} | {r['S']} | {r['A']} | {r['B']} | {r['H']} | {r['d']} | " \
-               f"{r['seeds']} | failed: {r['error'][:60]} | | | |"  # fmt: skip
+        return (
+            f"| {r['learner']} | {r['S']} | {r['A']} | {r['B']} | {r['H']} | {r['d']} | "
+            f"{r['seeds']} | failed: {r['error'][:60]} | | | |"
+        )
     ratio = ""
     if base and "error" not in base:
         ratio = f"{r['ms_per_episode_per_seed'] / base['ms_per_episode_per_seed']:.2f}x"
@@ -189,8 +197,11 @@ def report(res: dict, args: argparse.Namespace, device: str) -> str:
     for field, rows in res["sweeps"].items():
         lines += [f"Against {field}:", "", *head]
         lines += [_row(r, rows[0]) for r in rows] + [""]
-    lines += ["Against the number of seeds `vmap`-ped (one compiled block of that many lanes):",
-              "", *head]  # fmt: skip
+    lines += [
+        "Against the number of seeds `vmap`-ped (one compiled block of that many lanes):",
+        "",
+        *head,
+    ]
     lines += [_row(r, res["seeds"][0]) for r in res["seeds"]] + [""]
     if res["full"]:
         lines += ["Full size (the `random-large` preset's shape), model-based vs model-free:", ""]
@@ -204,8 +215,11 @@ def report(res: dict, args: argparse.Namespace, device: str) -> str:
             "| cache | first chunk (s) | process (s) | vs no cache |",
             "|---|---:|---:|---:|",
         ]
-        for k, label in (("off", "off (`BAYES_QSE_CACHE=0`)"), ("cold", "cold (empty dir)"),
-                         ("warm", "warm (second process)")):  # fmt: skip
+        for k, label in (
+            ("off", "off (`BAYES_QSE_CACHE=0`)"),
+            ("cold", "cold (empty dir)"),
+            ("warm", "warm (second process)"),
+        ):
             lines.append(
                 f"| {label} | {c[k]['first_chunk_s']:.1f} | {c[k]['process_s']:.1f} | "
                 f"{c['off']['first_chunk_s'] / c[k]['first_chunk_s']:.1f}x faster |"

@@ -33,7 +33,7 @@ import numpy as np
 from _report import publish
 
 import bayes_qse
-from bayes_qse.experiments import online_regret
+from bayes_qse.experiments import online_regret, online_units
 from bayes_qse.games import random_game
 from bayes_qse.learners import OnlineRunner
 
@@ -48,7 +48,7 @@ def timed_run(game, refit: str, episodes: int, chunk: int, seeds, probes, repeat
     the probes (so that a change of the machine's load during the run does not bias one
     ``t`` against another), and the best time is kept (replays not counted in the total)."""
     full = online_regret.FULL_CONFIG
-    config = {k: full[k] for k in online_regret.LEARNER_KEYS}
+    config = {k: full[k] for k in online_units.LEARNER_KEYS}
     config.update(refit=refit, capacity=episodes)
     start = time.perf_counter()
     runner = OnlineRunner(game, "thompson", config, episodes=episodes, chunk=chunk)

@@ -42,8 +42,11 @@ SECTION = (
     "## Security planner: certified against multistart and SLSQP (`bench_security_planner.py`)"
 )
 
-WEIGHTS = {"w1 = 2.876 (Kar)": (2.876, -0.186, 0.3), "w1 = -0.3": (-0.3, 0.37, 0.15),
-           "w1 = -9.85": (-9.85, 0.37, 0.15)}  # fmt: skip
+WEIGHTS = {
+    "w1 = 2.876 (Kar)": (2.876, -0.186, 0.3),
+    "w1 = -0.3": (-0.3, 0.37, 0.15),
+    "w1 = -9.85": (-9.85, 0.37, 0.15),
+}
 SIZES = ((8, 3.0), (20, 5.5), (100, 20.5))
 
 
@@ -75,8 +78,15 @@ def _slsqp(game, w, n_starts, seed):
     cons = [{"type": "ineq", "fun": lambda c: m - c.sum(), "jac": lambda c: -np.ones(T)}]
     best = -np.inf
     for x0 in starts:
-        res = minimize(neg, x0, jac=True, method="SLSQP", bounds=[(0, 1)] * T,
-                       constraints=cons, options={"ftol": 1e-12, "maxiter": 1000})  # fmt: skip
+        res = minimize(
+            neg,
+            x0,
+            jac=True,
+            method="SLSQP",
+            bounds=[(0, 1)] * T,
+            constraints=cons,
+            options={"ftol": 1e-12, "maxiter": 1000},
+        )
         c = np.clip(res.x, 0, 1)
         if c.sum() <= m + 1e-9:
             best = max(best, -neg(c)[0])
@@ -98,8 +108,14 @@ def _one(T, m, w, seed, repeats) -> dict[str, float]:
     v_sl, t_sl = _best_time(lambda: _slsqp(game, w, 10, seed), 1)
     assert max(float(v_ms), v_sl) <= plan.upper_bound + 1e-9
     short_ms, short_sl = plan.value - float(v_ms), plan.value - v_sl
-    return {"t_cert": t_cert, "gap": plan.relative_gap, "t_ms": t_ms, "short_ms": short_ms,
-            "t_sl": t_sl, "short_sl": short_sl}  # fmt: skip
+    return {
+        "t_cert": t_cert,
+        "gap": plan.relative_gap,
+        "t_ms": t_ms,
+        "short_ms": short_ms,
+        "t_sl": t_sl,
+        "short_sl": short_sl,
+    }
 
 
 def main() -> None:

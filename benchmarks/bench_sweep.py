@@ -51,8 +51,12 @@ def spec_text(T: int, chunk: int, learners: list[str]) -> str:
 
 def run(spec: Path, out: Path, workers: int, cache: Path) -> float:
     """Wall seconds of one ``bayes-qse sweep`` process (compilation cache in ``cache``)."""
-    env = {**os.environ, "BAYES_QSE_CACHE": "1", "BAYES_QSE_CACHE_DIR": str(cache),
-           "JAX_PLATFORMS": "cpu"}  # fmt: skip
+    env = {
+        **os.environ,
+        "BAYES_QSE_CACHE": "1",
+        "BAYES_QSE_CACHE_DIR": str(cache),
+        "JAX_PLATFORMS": "cpu",
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "bayes_qse.cli", "sweep", str(spec), "--out", str(out)]
     start = time.perf_counter()
@@ -83,8 +87,7 @@ def main() -> int:
         same = True
         for name in ("cold-one", "cold-pool", "pool"):
             with xr.open_dataset(tmp / name / "results.nc", engine="h5netcdf") as b:
-                same &= all(np.array_equal(ref[v].values, b[v].values, equal_nan=True)
-                            for v in ref)  # fmt: skip
+                same &= all(np.array_equal(ref[v].values, b[v].values, equal_nan=True) for v in ref)
     load = os.getloadavg()[0]
     rows = [
         "| cache | executor | processes | wall (s) | speed-up | results |",

@@ -60,31 +60,43 @@ def precision_table(shape: dict) -> str:
     rows = []
     v64 = plan(*f64, 1.0, th64)[1]
     v32 = plan(*f32, jnp.float32(1.0), th64.astype(jnp.float32))[1]
-    rows.append((
-        "`plan_myopic` (backward induction, eq. 2a)", "float32",
-        _best_time(plan, *f32, jnp.float32(1.0), th64.astype(jnp.float32)),
-        _best_time(plan, *f64, 1.0, th64), float(jnp.abs(v32 - v64).max()),
-    ))  # fmt: skip
+    rows.append(
+        (
+            "`plan_myopic` (backward induction, eq. 2a)",
+            "float32",
+            _best_time(plan, *f32, jnp.float32(1.0), th64.astype(jnp.float32)),
+            _best_time(plan, *f64, 1.0, th64),
+            float(jnp.abs(v32 - v64).max()),
+        )
+    )
     pi64 = plan(*f64, 1.0, th64)[2]
     nu64 = jax.nn.softmax(jnp.einsum("hsabd,d->hsab", f64[2], th64), -1)
     ev = jax.jit(lambda P, r, nu, pi: evaluate_policy(Model(None, None, P, r), nu, pi))
     e64 = ev(f64[0], f64[1], nu64, pi64)[0]
     e32 = ev(f32[0], f32[1], nu64.astype(jnp.float32), pi64.astype(jnp.float32))[0]
-    rows.append((
-        "`evaluate_policy` (policy value)", "float32",
-        _best_time(ev, f32[0], f32[1], nu64.astype(jnp.float32), pi64.astype(jnp.float32)),
-        _best_time(ev, f64[0], f64[1], nu64, pi64), float(jnp.abs(e32 - e64).max()),
-    ))  # fmt: skip
+    rows.append(
+        (
+            "`evaluate_policy` (policy value)",
+            "float32",
+            _best_time(ev, f32[0], f32[1], nu64.astype(jnp.float32), pi64.astype(jnp.float32)),
+            _best_time(ev, f64[0], f64[1], nu64, pi64),
+            float(jnp.abs(e32 - e64).max()),
+        )
+    )
     counts = jnp.asarray(np.random.default_rng(0).poisson(3.0, (H, S, A, B)), jnp.float64)
     hess = jax.jit(jax.hessian(lambda t, f, c: log_likelihood(t, Model(f, 1.0), c)))
     h64 = hess(th64, f64[2], counts)
     h32 = hess(th64.astype(jnp.float32), f32[2], counts.astype(jnp.float32))
     rel = float(jnp.abs(h32 - h64).max() / jnp.abs(h64).max())
-    rows.append((
-        "likelihood Hessian (Wald set, Laplace; eq. 4)", "float64",
-        _best_time(hess, th64.astype(jnp.float32), f32[2], counts.astype(jnp.float32)),
-        _best_time(hess, th64, f64[2], counts), rel,
-    ))  # fmt: skip
+    rows.append(
+        (
+            "likelihood Hessian (Wald set, Laplace; eq. 4)",
+            "float64",
+            _best_time(hess, th64.astype(jnp.float32), f32[2], counts.astype(jnp.float32)),
+            _best_time(hess, th64, f64[2], counts),
+            rel,
+        )
+    )
     lines = [
         f"Precision per function (S={S}, A={A}, B={B}, H={H}, d={d}; best of 5 after "
         "compiling; error: max |float32 - float64| on the same inputs, relative for the "

@@ -117,17 +117,22 @@ def main(argv=None):
     for bound in ("hoeffding", "best", "deterministic"):
         t0 = time.time()
         cfg = LearnerConfig.from_mapping(
-            {**{k: config[k] for k in LEARNER_KEYS}, "capacity": args.episodes,
-             "reward_bound": bound}
-        )  # fmt: skip
+            {
+                **{k: config[k] for k in LEARNER_KEYS},
+                "capacity": args.episodes,
+                "reward_bound": bound,
+            }
+        )
         states, regret = run_learner(game, spec, cfg, seeds, args.episodes)
         rows = []
         for i in range(len(seeds)):
             st = jax.tree_util.tree_map(lambda x, i=i: x[i], states)
             rows.append(decompose(spec, cfg, st))
         vals = {k: np.array([r[k] for r in rows]) for k in VARIANTS}
-        print(f"\nreward_bound={bound}, t={args.episodes}, seeds 0-{len(seeds) - 1} "
-              f"({time.time() - t0:.0f} s)")  # fmt: skip
+        print(
+            f"\nreward_bound={bound}, t={args.episodes}, seeds 0-{len(seeds) - 1} "
+            f"({time.time() - t0:.0f} s)"
+        )
         print("| source | gap median | min | max |")
         print("|---|---|---|---|")
         for k in VARIANTS[1:]:
@@ -135,8 +140,10 @@ def main(argv=None):
             label = "all (the learner's plan)" if k == "all" else k
             print(f"| {label} | {np.median(gap):.3f} | {gap.min():.3f} | {gap.max():.3f} |")
         reg = np.asarray(regret)
-        print(f"cumulative regret at t={args.episodes}: median {np.median(reg):.1f}, "
-              f"min {reg.min():.1f}, max {reg.max():.1f}, mean {reg.mean():.1f}")  # fmt: skip
+        print(
+            f"cumulative regret at t={args.episodes}: median {np.median(reg):.1f}, "
+            f"min {reg.min():.1f}, max {reg.max():.1f}, mean {reg.mean():.1f}"
+        )
 
 
 if __name__ == "__main__":

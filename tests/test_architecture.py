@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,8 +165,10 @@ def test_the_unit_engine_sits_below_every_experiment_without_ignore_lists():
     contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
     contracts = contracts["contracts"]
     assert not any("ignore_imports" in c for c in contracts)
-    layers = {c["id"]: [set(x.replace(" ", "").split("|")) for x in c.get("layers", [])]
-              for c in contracts}  # fmt: skip
+    layers = {
+        c["id"]: [set(x.replace(" ", "").split("|")) for x in c.get("layers", [])]
+        for c in contracts
+    }
 
     def level(contract: str, module: str) -> int:
         return next(i for i, names in enumerate(layers[contract]) if module in names)
@@ -175,3 +178,73 @@ def test_the_unit_engine_sits_below_every_experiment_without_ignore_lists():
     assert level("experiments", "executors") < level("experiments", "units")
     assert level("experiments", "units") < level("experiments", "store")
     assert level("layers", "sweeps") < level("layers", "experiments")
+
+
+def _contracts() -> list[dict]:
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+
+
+def doc_layer_tables(text: str) -> dict[str, list[set[str]]]:
+    """The layer tables of docs/architecture.md, by the contract id their heading names
+    (``## ... (contract `ID`)``): per row, the set of modules of its second column."""
+    tables: dict[str, list[set[str]]] = {}
+    current = None
+    for line in text.splitlines():
+        heading = re.match(r"^#+ .*\(contract `([^`]+)`\)\s*$", line)
+        if heading:
+            current = heading.group(1)
+            tables[current] = []
+        elif current and line.startswith("| ") and not line.startswith("| ---"):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if cells[0] == "layer (top to bottom)":
+                continue
+            tables[current].append({m.strip(" `") for m in cells[1].split("\\|")})
+    return tables
+
+
+def test_the_layer_tables_of_the_docs_are_the_contracts():
+    """docs/architecture.md has one table per ``layers`` contract of pyproject.toml, with the
+    same layers in the same order and the same modules in each, and names every other
+    contract.  Fails when a module is layered in pyproject but missing from the docs (as
+    ``samplers``, ``backward``, ``summary`` and ``_cache`` once were), when two layers are
+    swapped, or when a contract is added without its table."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    tables = doc_layer_tables(text)
+    for contract in _contracts():
+        if contract["type"] != "layers":
+            assert f"(`{contract['id']}`)" in text, contract["id"]
+            continue
+        want = [{m.strip() for m in layer.split("|")} for layer in contract["layers"]]
+        assert tables.get(contract["id"]) == want, contract["id"]
+    assert set(tables) == {c["id"] for c in _contracts() if c["type"] == "layers"}
+
+
+def test_the_table_parser_reads_modules_and_contract_ids():
+    """The parser above can fail: it reads escaped ``\\|`` separators inside a cell, skips
+    the header and rule rows, and files rows under the contract their heading names."""
+    text = (
+        "## A (contract `one`)\n\n| layer (top to bottom) | modules | subject |\n"
+        "| --- | --- | --- |\n| top | `a \\| b` | x |\n| low | `c` | y |\n"
+        "## B (contract `two`)\n| z | `d` | w |\n"
+    )
+    assert doc_layer_tables(text) == {"one": [{"a", "b"}, {"c"}], "two": [{"d"}]}
+
+
+def test_every_package_module_is_in_a_layer():
+    """Every module and subpackage directly under a contract's container appears in one of
+    its layers (``exhaustive = true`` makes lint-imports insist too, but only for modules it
+    sees imported); fails on a new module left out of pyproject and the docs."""
+    for contract in _contracts():
+        if contract["type"] != "layers":
+            continue
+        container = PACKAGE.parent.joinpath(*contract["containers"][0].split("."))
+        present = {
+            p.stem if p.is_file() else p.name
+            for p in container.iterdir()
+            if (p.suffix == ".py" and p.name != "__init__.py")
+            or (p.is_dir() and (p / "__init__.py").exists())
+        }
+        layered = {m.strip() for layer in contract["layers"] for m in layer.split("|")}
+        assert present == layered, (contract["id"], present ^ layered)

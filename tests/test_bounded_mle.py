@@ -53,8 +53,15 @@ def lbfgsb(f, d, lo, hi):
 def slsqp(f, d, radius, lo=None, hi=None):
     bounds = None if lo is None else list(zip(lo, hi, strict=True))
     cons = [{"type": "ineq", "fun": lambda x: radius**2 - x @ x, "jac": lambda x: -2 * x}]
-    res = minimize(f, np.zeros(d), jac=True, method="SLSQP", bounds=bounds, constraints=cons,
-                   options={"ftol": 1e-16, "maxiter": 2000})  # fmt: skip
+    res = minimize(
+        f,
+        np.zeros(d),
+        jac=True,
+        method="SLSQP",
+        bounds=bounds,
+        constraints=cons,
+        options={"ftol": 1e-16, "maxiter": 2000},
+    )
     return res.x, -res.fun
 
 
@@ -203,8 +210,13 @@ def test_farsighted_ball_fit_matches_slsqp_on_a_loop_likelihood():
         return -total
 
     cons = [{"type": "ineq", "fun": lambda x: 0.3**2 - x @ x}]
-    ref = minimize(negll, np.zeros(2), method="SLSQP", constraints=cons,
-                   options={"ftol": 1e-14, "maxiter": 500})  # fmt: skip
+    ref = minimize(
+        negll,
+        np.zeros(2),
+        method="SLSQP",
+        constraints=cons,
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
     fit = fit_mle(data, g, radius=0.3)
     assert np.linalg.norm(ref.x) == pytest.approx(0.3, rel=1e-6)  # the ball is active
     np.testing.assert_allclose(fit.theta, ref.x, atol=1e-6)

@@ -80,9 +80,15 @@ def test_slopes_and_halves():
     sl = {g: mean_slope(RUN, g, "mle-optimistic", 0.1) for g in GAMES}
     numbers_after(
         "`mle-optimistic` has slopes",
-        [sl["tabular"], sl["linear"], sl["exploration"], sl["farsighted"],
-         sl["farsighted-random"], half_ratio(RUN, "tabular", "mle-optimistic")],
-    )  # fmt: skip
+        [
+            sl["tabular"],
+            sl["linear"],
+            sl["exploration"],
+            sl["farsighted"],
+            sl["farsighted-random"],
+            half_ratio(RUN, "tabular", "mle-optimistic"),
+        ],
+    )
 
 
 def test_greedy_needs_exploration():

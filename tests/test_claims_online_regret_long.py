@@ -101,8 +101,13 @@ def test_farsighted_mle_optimistic_and_the_late_window():
 
 def test_mle_optimistic_slopes_and_ratio():
     last = {g: mean_slope(RUN, g, "mle-optimistic", 0.1) for g in GAMES}
-    claim(DOC, "(mean-curve slopes 0.43, 0.11, 0.21)", last["linear"], last["exploration"],
-          last["farsighted"])  # fmt: skip
+    claim(
+        DOC,
+        "(mean-curve slopes 0.43, 0.11, 0.21)",
+        last["linear"],
+        last["exploration"],
+        last["farsighted"],
+    )
     assert max(last["linear"], last["exploration"], last["farsighted"]) < 0.5
     first = mean_slope(RUN, "tabular", "mle-optimistic", 0.01, 0.1)
     to_uniform = (
@@ -151,6 +156,18 @@ def test_switch_counts():
         ranges += [min(s.min() for s in sw), max(s.max() for s in sw)]
     r = ranges
     claim(DOC, "11-21 (`exploration`, d = 2), 15-37", r[0], r[1], None, r[2], r[3])
-    claim(DOC, "(`farsighted`, d = 3), 44-48 (`farsighted-random`, d = 4), 76-87 (`linear`, d = 8) "
-               "and 83-204 (`tabular`, d = 27)",
-          None, r[4], r[5], None, r[6], r[7], None, r[8], r[9], None)  # fmt: skip
+    claim(
+        DOC,
+        "(`farsighted`, d = 3), 44-48 (`farsighted-random`, d = 4), 76-87 (`linear`, d = 8) "
+        "and 83-204 (`tabular`, d = 27)",
+        None,
+        r[4],
+        r[5],
+        None,
+        r[6],
+        r[7],
+        None,
+        r[8],
+        r[9],
+        None,
+    )

@@ -168,8 +168,9 @@ def test_certificates_from_uniform_play():
         data = simulate(game, np.full((H, S, A), 1 / A), n, seed=0)
         fit = fit_mle(data, game)
         counts = np.zeros((H, S, A, B))
-        st, la, fa = (np.asarray(x) for x in (data.states, data.leader_actions,
-                                              data.follower_actions))  # fmt: skip
+        st, la, fa = (
+            np.asarray(x) for x in (data.states, data.leader_actions, data.follower_actions)
+        )
         for h in range(H):
             np.add.at(counts[h], (st[:, h], la[:, h], fa[:, h]), 1)
         beta = (
@@ -177,8 +178,9 @@ def test_certificates_from_uniform_play():
             if theory
             else chi2_radius(d, level)
         )
-        out = lr_response_box(jnp.asarray(phi), game.eta, jnp.asarray(counts),
-                              jnp.asarray(fit.theta), beta, 10.0)  # fmt: skip
+        out = lr_response_box(
+            jnp.asarray(phi), game.eta, jnp.asarray(counts), jnp.asarray(fit.theta), beta, 10.0
+        )
         return float(out[2])
 
     assert np.isinf(r2("linear", 10_000, True))

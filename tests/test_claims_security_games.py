@@ -51,17 +51,36 @@ def test_online_changes():
     a, old = _arrays()
     g, gs, gx = _cum(a, "greedy")
     og, ogs, ogx = _cum(old, "greedy")
-    claim(DOC, "greedy 19.4 ± 1.6 (was 14.2 ± 1.3; higher on 8 of 10 seeds)",
-          g, gs, og, ogs, int(np.sum(gx > ogx)), len(gx))  # fmt: skip
+    claim(
+        DOC,
+        "greedy 19.4 ± 1.6 (was 14.2 ± 1.3; higher on 8 of 10 seeds)",
+        g,
+        gs,
+        og,
+        ogs,
+        int(np.sum(gx > ogx)),
+        len(gx),
+    )
     t, ts, _ = _cum(a, "thompson")
     ot, ots, _ = _cum(old, "thompson")
     claim(DOC, "Thompson 29.5 ± 3.7 (was 28.7 ± 3.5)", t, ts, ot, ots)
     o, os_, ox = _cum(a, "optimistic")
     oo, oos, oox = _cum(old, "optimistic")
-    claim(DOC, "optimistic 95.8 ± 12.2 (was 47.4 ± 5.6; higher on 10 of 10 seeds)",
-          o, os_, oo, oos, int(np.sum(ox > oox)), len(ox))  # fmt: skip
-    claim(DOC, "which costs 4.20 against the true attacker on average over seeds",
-          a["regret"][:, 0, 0].mean())  # fmt: skip
+    claim(
+        DOC,
+        "optimistic 95.8 ± 12.2 (was 47.4 ± 5.6; higher on 10 of 10 seeds)",
+        o,
+        os_,
+        oo,
+        oos,
+        int(np.sum(ox > oox)),
+        len(ox),
+    )
+    claim(
+        DOC,
+        "which costs 4.20 against the true attacker on average over seeds",
+        a["regret"][:, 0, 0].mean(),
+    )
     claim(DOC, "(the old planner's inexact answer cost 2.35", old["regret"][:, 0, 0].mean())
     claim(DOC, "cumulative regret (19.4), then Thompson (29.5), then", g, t)
     claim(DOC, "best case over 16 Laplace draws; 95.8)", None, o)
@@ -70,13 +89,19 @@ def test_online_changes():
 
 def test_planning_changes_and_reading():
     a, old = _arrays()
-    d = max(np.abs(a[f"plan_loss_{k}"] - old[f"plan_loss_{k}"]).max()
-            for k in ("quantile", "point", "bayes"))  # fmt: skip
+    d = max(
+        np.abs(a[f"plan_loss_{k}"] - old[f"plan_loss_{k}"]).max()
+        for k in ("quantile", "point", "bayes")
+    )
     claim(DOC, "the losses moved by at most 0.031 per seed", d)
     q, oq = a["plan_loss_quantile"].mean(0)[0], old["plan_loss_quantile"].mean(0)[0]
     claim(DOC, "(the quantile rule at 10 attacks: 0.210, was 0.208)", None, q, oq)
-    claim(DOC, "is 4.4 for the quantile rule and 2.5 for the",
-          a["plan_gap_quantile"].max(), a["plan_gap_bayes"].max())  # fmt: skip
+    claim(
+        DOC,
+        "is 4.4 for the quantile rule and 2.5 for the",
+        a["plan_gap_quantile"].max(),
+        a["plan_gap_bayes"].max(),
+    )
     p, b = a["plan_loss_point"].mean(0)[0], a["plan_loss_bayes"].mean(0)[0]
     claim(DOC, "at 10 attacks the mean losses are 0.210 (quantile), 0.202", None, q, p)
     claim(DOC, "(point) and 0.173 (posterior-mean rule)", b)

@@ -33,8 +33,13 @@ SIZES = ((5, 2.0), (8, 3.0), (20, 5.0))
 
 def _pure_optimum(w, game):
     T, m = game.n_targets, int(game.resources)
-    cs = np.array([[float(t in s) for t in range(T)]
-                   for r in range(m + 1) for s in itertools.combinations(range(T), r)])  # fmt: skip
+    cs = np.array(
+        [
+            [float(t in s) for t in range(T)]
+            for r in range(m + 1)
+            for s in itertools.combinations(range(T), r)
+        ]
+    )
     rd, pd = np.asarray(game.defender_reward), np.asarray(game.defender_penalty)
     su = (
         w[0] * cs
@@ -69,10 +74,24 @@ def test_previous_planner_misses():
     n5, l5 = _misses(ADS1, 5, 2.0)
     n8, l8 = _misses(ADS1, 8, 3.0)
     n20, l20 = _misses(ADS1, 20, 5.0)
-    claim(DOC, "missed the optimum, with Kar et al.'s weights `(2.876, -0.186, 0.3)`, on 7 of",
-          None, None, None, n5)  # fmt: skip
-    claim(DOC, "the 12 games `uniform_security_game(5, 2.0, seed)`, seeds 0-11 (by up to 1.076)",
-          12, None, None, 0, 11, l5)  # fmt: skip
+    claim(
+        DOC,
+        "missed the optimum, with Kar et al.'s weights `(2.876, -0.186, 0.3)`, on 7 of",
+        None,
+        None,
+        None,
+        n5,
+    )
+    claim(
+        DOC,
+        "the 12 games `uniform_security_game(5, 2.0, seed)`, seeds 0-11 (by up to 1.076)",
+        12,
+        None,
+        None,
+        0,
+        11,
+        l5,
+    )
     claim(DOC, "on 11 of 12 at 8 targets and 3 resources (up to 1.88)", n8, 12, None, None, l8)
     claim(DOC, "on 12 of 12 at 20 targets and 5 resources (up to 1.98)", n20, 12, None, None, l20)
     m5, _ = _misses(ADS2, 5, 2.0)
@@ -94,8 +113,13 @@ def test_published_property_on_all_seeds():
                 assert abs(plan.value - opt) <= plan.gap + 1e-12
                 gaps.append(plan.relative_gap)
                 values.append(plan.value)
-    claim(DOC, "(relative gaps at most 1.2e-11; values 1.985 to 8.977)",
-          max(gaps), min(values), max(values))  # fmt: skip
+    claim(
+        DOC,
+        "(relative gaps at most 1.2e-11; values 1.985 to 8.977)",
+        max(gaps),
+        min(values),
+        max(values),
+    )
     assert max(gaps) <= 1.2e-11
 
 

@@ -13,6 +13,7 @@ from bayes_qse.backward import backward_scan, greedy_backward
 from bayes_qse.data import buffer_from_dataset, simulate
 from bayes_qse.follower import myopic_log_response
 from bayes_qse.games import random_game
+from bayes_qse.learners.common import GameSpec
 from bayes_qse.likelihood import log_posterior, response_counts
 from bayes_qse.model import Model
 from bayes_qse.planning import evaluate_policy, policy_value
@@ -156,3 +157,27 @@ def test_model_without_transitions_is_enough_for_a_myopic_follower():
     np.testing.assert_allclose(
         np.asarray(got), np_log_response(np.asarray(g.features), float(g.eta), g.theta), atol=1e-12
     )
+
+
+def test_game_spec_crosses_jit_with_its_static_fields_static():
+    """``GameSpec`` is a pytree whose arrays are leaves and whose ``farsighted`` and
+    ``reward_range`` are static: a jitted function may branch on them in Python and sees the
+    spec's own values.  Fails if the flags are traced leaves again (``TracerBoolConversionError``
+    from the branch), or if the static fields are dropped or swapped on the way through
+    ``jit`` (the answers below would then not follow the specs)."""
+    game = random_game(0, 2, 2, 2, 3, 2)
+    myopic = GameSpec.from_game(game, reward_range=(-1.0, 2.0))
+    farsighted = myopic.replace(farsighted=True, reward_range=(0.0, 5.0))
+
+    @jax.jit
+    def f(spec):
+        lo, hi = spec.reward_range
+        return (1.0 if spec.farsighted else 0.0) + (hi - lo) + 0.0 * spec.features.sum()
+
+    assert float(f(myopic)) == 3.0
+    assert float(f(farsighted)) == 6.0
+    leaves = jax.tree_util.tree_leaves(myopic)
+    assert len(leaves) == 2  # features and eta; the flags are not leaves, None fields empty
+    back = jax.tree_util.tree_map(lambda x: x, farsighted)
+    assert back.farsighted is True and back.reward_range == (0.0, 5.0)
+    np.testing.assert_array_equal(back.features, farsighted.features)

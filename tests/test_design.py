@@ -22,7 +22,7 @@ from bayes_qse.design import (
     response_jacobians,
 )
 from bayes_qse.errors import BayesQSEInputError
-from bayes_qse.normal_form import onehot_game, simulate_counts
+from bayes_qse.normal_form import onehot_game, simulate_commitment_counts
 
 
 def _psi(game, X):
@@ -246,7 +246,7 @@ def test_predicted_variance_matches_a_monte_carlo_of_the_mle():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for r in range(R):
-            est[r] = np.asarray(bq.fit_mle(simulate_counts(game, X, rounds, 1000 + r), game).theta)
+            est[r] = np.asarray(bq.fit_mle(simulate_commitment_counts(game, X, rounds, 1000 + r), game).theta)
     cov_mc = np.cov(est.T)
     # total variance within 15% (Monte Carlo sd of a trace of 300 draws: about 5%)
     assert np.trace(cov_mc) == pytest.approx(np.trace(cov_pred), rel=0.15)

@@ -9,7 +9,7 @@ import numpy as np
 import numpyro  # noqa: F401  (RunStore imports it; it registers JAX options: import first)
 import pytest
 
-from bayes_qse.experiments import load_config
+from bayes_qse.experiments import load_config, online_units
 from bayes_qse.experiments import online_regret as exp
 from bayes_qse.experiments.store import RunStore
 from bayes_qse.games import steering_game
@@ -88,7 +88,7 @@ def test_planners_break_round_off_ties_by_the_lowest_action(gap, action):
 def linear_game():
     """The game of the issue: online_regret's CI-sized linear game (there, greedy's seed 0
     changed with --seeds before fixed-width seed blocks)."""
-    return exp.make_game("linear", load_config(exp))
+    return online_units.make_game("linear", load_config(exp))
 
 
 def _rows(out, seed):
@@ -130,9 +130,10 @@ def _check_batches_and_resume(game, learner, episodes, chunk, tmp_path, monkeypa
     played = []
     run_chunk = runner.run_chunk
     monkeypatch.setattr(
-        runner, "run_chunk", lambda s, seeds, t0: played.append((t0, list(seeds))) or
-        run_chunk(s, seeds, t0)
-    )  # fmt: skip
+        runner,
+        "run_chunk",
+        lambda s, seeds, t0: played.append((t0, list(seeds))) or run_chunk(s, seeds, t0),
+    )
     with RunStore(tmp_path, "online_regret", {"seeds": 3, "base_seed": 0}) as reopened:
         resumed = run([3, 5, 7], store=reopened, checkpoint_key="unit")
     # seed 7 is new (from episode 0); seeds 3 and 5 resume after chunk 1

@@ -76,10 +76,22 @@ def test_script_runs_at_its_tiniest_config(name, tmp_path):
     config.write_text(settings)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / f"{name}.py"), "--config", str(config),
-         "--seeds", str(seeds), "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=900, cwd=REPO,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "experiments" / f"{name}.py"),
+            "--config",
+            str(config),
+            "--seeds",
+            str(seeds),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"results: {out / 'results.npz'}" in proc.stdout
     with np.load(out / "results.npz") as f:

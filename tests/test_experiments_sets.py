@@ -53,9 +53,12 @@ def test_functionals_match_numpy_loops():
     u = np.einsum("hsabd,d->hsab", np.asarray(game.features), theta)
     nu = np_follower_response(np.asarray(game.transitions), u, float(game.eta))
     value = np_policy_value(
-        np.asarray(game.transitions), np.asarray(game.leader_reward), game.initial_dist, nu,
+        np.asarray(game.transitions),
+        np.asarray(game.leader_reward),
+        game.initial_dist,
+        nu,
         case["policy"],
-    )  # fmt: skip
+    )
     np.testing.assert_allclose(g[:-1], nu.ravel(), atol=1e-12)
     np.testing.assert_allclose(g[-1], value, atol=1e-12)
 

@@ -105,8 +105,9 @@ def test_records_do_not_depend_on_the_chunk_size():
     episode key instead of ``t0 + i``: every chunk replays the same noise), or state carried
     wrongly across chunks.  The same seeds, 50 episodes in chunks of 10 and of 50: every
     record identical."""
-    game = random_game(3, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2,
-                       feature_dim=3, eta=2.0)  # fmt: skip
+    game = random_game(
+        3, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2, feature_dim=3, eta=2.0
+    )
     runs = [
         run_online(game, "greedy", episodes=50, seeds=(0, 1), chunk=chunk) for chunk in (10, 50)
     ]

@@ -17,8 +17,20 @@ from bayes_qse import cli
 
 REPO = Path(__file__).resolve().parents[1]
 #: What a help must not import: JAX and everything built on it, and the experiments.
-HEAVY = ("jax", "jaxlib", "numpyro", "xarray", "matplotlib", "arviz", "optax", "scipy", "ray",
-         "bayes_qse.experiments", "bayes_qse.commands", "bayes_qse.games")  # fmt: skip
+HEAVY = (
+    "jax",
+    "jaxlib",
+    "numpyro",
+    "xarray",
+    "matplotlib",
+    "arviz",
+    "optax",
+    "scipy",
+    "ray",
+    "bayes_qse.experiments",
+    "bayes_qse.commands",
+    "bayes_qse.games",
+)
 
 
 def _env():

@@ -140,9 +140,13 @@ def test_tabular_game_farsighted_keeps_the_farsighted_response():
         H, S, A, B = g.shape
         assert g.farsighted and g.feature_dim == H * (S * A * B - 1)
         old = bq.Game(
-            P, base.leader_reward, tabular_features(H, S, A, B), tabular_theta(u), eta,
+            P,
+            base.leader_reward,
+            tabular_features(H, S, A, B),
+            tabular_theta(u),
+            eta,
             farsighted=True,
-        )  # fmt: skip
+        )
         for pi in policies:
             ref = np_follower_response(P, u, eta, pi, True)
             np.testing.assert_allclose(np.asarray(bq.follower_response(g, pi)), ref, atol=1e-10)

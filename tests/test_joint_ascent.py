@@ -62,10 +62,19 @@ def planner(d):
 
     def plan(theta_hat, fisher, beta, key):
         policy, _ = joint_optimistic_plan(
-            spec, cfg, key, theta_hat, fisher, beta, jnp.asarray(game.transitions),
-            jnp.asarray(game.leader_reward), buffer, jnp.zeros((H, S, A)),
-            jnp.full((H, S, A), 1.0 / A), 0.1,
-        )  # fmt: skip
+            spec,
+            cfg,
+            key,
+            theta_hat,
+            fisher,
+            beta,
+            jnp.asarray(game.transitions),
+            jnp.asarray(game.leader_reward),
+            buffer,
+            jnp.zeros((H, S, A)),
+            jnp.full((H, S, A), 1.0 / A),
+            0.1,
+        )
         return policy
 
     return jax.jit(plan)

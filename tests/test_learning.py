@@ -21,6 +21,7 @@ margin measured, and the mutation that showed it can fail; re-measure when the l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -365,8 +366,16 @@ play_jit = jax.jit(play_episode)  # one compilation for every learner (the game 
 
 
 def leak_game(farsighted=False):
-    return random_game(3, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2,
-                       feature_dim=2, eta=2.0, farsighted=farsighted)  # fmt: skip
+    return random_game(
+        3,
+        n_states=2,
+        n_leader_actions=2,
+        n_follower_actions=3,
+        horizon=2,
+        feature_dim=2,
+        eta=2.0,
+        farsighted=farsighted,
+    )
 
 
 def altered_truth(game, known_model):
@@ -441,10 +450,15 @@ def test_policies_do_not_depend_on_the_truth_beyond_the_data(learner, known_mode
         # planning mode, since with a learned model mle-optimistic's leader-model bonuses
         # saturate in every cell during the first episodes and decide its policy alone.
         spec = GameSpec.from_game(game, known_model=True)
-        flipped = spec._replace(features=np.flip(np.asarray(spec.features), axis=3))
+        flipped = spec.replace(features=np.flip(np.asarray(spec.features), axis=3))
         build = lambda sp: make_learner(learner, sp, {"capacity": LEAK_T})
         plain, changed = drive(build(spec), episodes, key), drive(build(flipped), episodes, key)
         assert any(not np.array_equal(a, b) for a, b in zip(plain, changed, strict=True))
+
+
+def _values(spec):
+    """The field values of a ``GameSpec``, in order."""
+    return [getattr(spec, f.name) for f in dataclasses.fields(spec)]
 
 
 def test_game_spec_holds_only_what_the_leader_knows():
@@ -452,9 +466,16 @@ def test_game_spec_holds_only_what_the_leader_knows():
     outside planning mode, the game's initial distribution when it is to be learned, or a
     reward range read off the true rewards.  A new field must be added here on purpose."""
     game = leak_game()
-    known = {"features", "eta", "initial_dist", "farsighted", "reward_range",
-             "transitions", "leader_reward"}  # fmt: skip
-    assert set(GameSpec._fields) == known
+    known = {
+        "features",
+        "eta",
+        "initial_dist",
+        "farsighted",
+        "reward_range",
+        "transitions",
+        "leader_reward",
+    }
+    assert {f.name for f in dataclasses.fields(GameSpec)} == known
     spec = GameSpec.from_game(game, reward_range=(-1.0, 2.0))
     assert spec.transitions is None and spec.leader_reward is None
     assert spec.initial_dist is None
@@ -467,7 +488,7 @@ def test_game_spec_holds_only_what_the_leader_knows():
     assert planning.initial_dist is None
     announced = GameSpec.from_game(game, initial_dist="game")
     np.testing.assert_array_equal(announced.initial_dist, game.initial_dist)
-    for value in (*spec, *planning):
+    for value in (*_values(spec), *_values(planning)):
         if isinstance(value, np.ndarray) and value.shape == np.shape(game.theta):
             assert not np.allclose(value, game.theta)
 
@@ -479,8 +500,8 @@ def test_the_runner_builds_its_learner_from_the_leader_spec_only():
     game = leak_game()
     runner = OnlineRunner(game, "greedy", {"capacity": 4}, episodes=4, chunk=4)
     expected = GameSpec.from_game(game)
-    for field, value in zip(GameSpec._fields, runner.spec, strict=True):
-        want = getattr(expected, field)
+    for field in (f.name for f in dataclasses.fields(GameSpec)):
+        value, want = getattr(runner.spec, field), getattr(expected, field)
         if want is None:
             assert value is None, field
         else:

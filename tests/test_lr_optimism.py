@@ -85,9 +85,13 @@ def test_lr_box_covers_the_likelihood_ratio_set_at_the_theory_radius(n_episodes)
     data, fit, beta, pts = _case(n_episodes)
     assert len(pts) > 300
     lo, up, r2 = lr_response_box(
-        jnp.asarray(PHI), GAME.eta, jnp.asarray(counts_of(data)), jnp.asarray(fit.theta),
-        beta, BOUND,
-    )  # fmt: skip
+        jnp.asarray(PHI),
+        GAME.eta,
+        jnp.asarray(counts_of(data)),
+        jnp.asarray(fit.theta),
+        beta,
+        BOUND,
+    )
     lo, up, r2 = np.asarray(lo), np.asarray(up), float(r2)
     z = GAME.eta * np.einsum("hsabd,md->mhsab", PHI, pts)
     nu = np.exp(z - z.max(-1, keepdims=True))
@@ -199,9 +203,13 @@ def test_the_learners_follower_box_covers_the_set_its_radius_belongs_to():
     spec = GameSpec.from_game(GAME, known_model=True, initial_dist="game")
     buffer = ResponseCounts(jnp.asarray(counts_of(data)), jnp.zeros(S), jnp.asarray(10))
     lo, up = follower_response_box(
-        spec, LearnerConfig(radius="theory"), jnp.asarray(fit.theta), jnp.asarray(fit.fisher),
-        beta, buffer,
-    )  # fmt: skip
+        spec,
+        LearnerConfig(radius="theory"),
+        jnp.asarray(fit.theta),
+        jnp.asarray(fit.fisher),
+        beta,
+        buffer,
+    )
     z = GAME.eta * np.einsum("hsabd,md->mhsab", PHI, pts)
     nu = np.exp(z - z.max(-1, keepdims=True))
     nu /= nu.sum(-1, keepdims=True)

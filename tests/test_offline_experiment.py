@@ -81,13 +81,13 @@ def test_rerun_resumes_without_recomputing(finished_run, tiny_config, monkeypatc
     with np.load(out / "results.npz") as data:
         before = data["suboptimality"].copy()
     calls = []
-    real = exp.run_unit
+    real = exp.run_offline_unit
 
     def counting(*args, **kwargs):
         calls.append(args[2:4])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(exp, "run_unit", counting)
+    monkeypatch.setattr(exp, "run_offline_unit", counting)
     exp.run(tiny_config, out, progress=False)
     assert calls == []
     # a run killed after some units: only the missing unit is computed again, identically
@@ -253,7 +253,7 @@ def test_large_games_are_built_from_their_settings():
 
 
 def test_large_patrol_game_runs_through_run_unit():
-    """The 20-site patrol game through ``run_unit`` at tiny sizes, told ``[-2, 1]``.
+    """The 20-site patrol game through ``run_offline_unit`` at tiny sizes, told ``[-2, 1]``.
 
     Independent checks: the oracle's suboptimality is 0 (it plays the QSE); every value lies in
     ``[H low, H high] = [-10, 5]``; with 3 episodes for 840 cells per step the tabular
@@ -274,7 +274,7 @@ def test_large_patrol_game_runs_through_run_unit():
     game = exp.experiment_game("large", cfg)
     optimal = solve_qse(game)
     for seed in (0, 1):
-        out = exp.run_unit(
+        out = exp.run_offline_unit(
             game, optimal, "uniform", seed, cfg, 0, exp.stated_reward_range("large", cfg)
         )
         assert out["value"].shape == (2, 4)

@@ -165,8 +165,10 @@ def test_greedy_learns_theta_at_the_fisher_rate(game):
     that never updates (error ||theta|| = 0.58), or one fitting a wrong likelihood (a bias
     that does not shrink), fails."""
     H, S, A, _ = game.shape
-    lam_min = [np.linalg.eigvalsh(_np_expected_fisher(game, pi)).min()
-               for pi in deterministic_policies(H, S, A)]  # fmt: skip
+    lam_min = [
+        np.linalg.eigvalsh(_np_expected_fisher(game, pi)).min()
+        for pi in deterministic_policies(H, S, A)
+    ]
     assert min(lam_min) > 0.1  # identified under every policy: greedy is consistent here
     qse = max(deterministic_policies(H, S, A), key=lambda pi: _np_value(game, pi))
     T = 199
@@ -218,9 +220,14 @@ def test_killed_and_resumed_run_equals_uninterrupted(
     monkeypatch.setattr(RunStore, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run_online(
-            game, "thompson", episodes=12, seeds=[0, 2], runner=runner, store=store,
+            game,
+            "thompson",
+            episodes=12,
+            seeds=[0, 2],
+            runner=runner,
+            store=store,
             checkpoint_key="g.thompson",
-        )  # fmt: skip
+        )
     monkeypatch.setattr(RunStore, "save_checkpoint", original)
     store.close()
     reopened = RunStore(tmp_path, "online_regret", {"seeds": 2, "base_seed": 0})
@@ -230,9 +237,14 @@ def test_killed_and_resumed_run_equals_uninterrupted(
         runner, "run_chunk", lambda s, seeds, t0: played.append(t0) or run_chunk(s, seeds, t0)
     )
     resumed = run_online(
-        game, "thompson", episodes=12, seeds=[0, 2], runner=runner, store=reopened,
+        game,
+        "thompson",
+        episodes=12,
+        seeds=[0, 2],
+        runner=runner,
+        store=reopened,
         checkpoint_key="g.thompson",
-    )  # fmt: skip
+    )
     assert played == replayed  # only the episodes that were not checkpointed, per seed
     for key in ("regret", "theta_error", "set_size"):
         np.testing.assert_array_equal(resumed[key], full[key])
@@ -358,8 +370,9 @@ def test_mle_optimistic_reward_bonus_is_bernstein_on_deterministic_rewards():
     came from it although the rewards are deterministic)."""
     from bayes_qse.learners.online import _frequentist_leader_model
 
-    game = random_game(0, n_states=1, n_leader_actions=1, n_follower_actions=2, horizon=1,
-                       feature_dim=1)  # fmt: skip
+    game = random_game(
+        0, n_states=1, n_leader_actions=1, n_follower_actions=2, horizon=1, feature_dim=1
+    )
     spec = GameSpec.from_game(game)
     model = _frequentist_leader_model(spec, LearnerConfig())
     episodes = simulate(game, np.ones((1, 1, 1)), 4000, seed=0)

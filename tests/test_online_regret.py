@@ -35,12 +35,12 @@ def test_registry_and_configs():
     assert get_experiment("online_regret") is exp
     full = load_config(exp, full=True)
     assert full["seeds"] >= 20 and full["episodes"] == 1000
-    assert set(full["games"]) == set(exp.GAMES)
+    assert set(full["games"]) == set(exp.ONLINE_GAMES)
     assert set(online.LEARNERS) <= set(full["learners"])
     assert {"uniform", "mle-optimistic-first-order"} <= set(full["learners"])
     assert full["linear"]["feature_dim"] == 8
-    for name in exp.GAMES:
-        game = exp.make_game(name, full)
+    for name in exp.ONLINE_GAMES:
+        game = online_units.make_game(name, full)
         assert game.farsighted == (name in exp.FARSIGHTED_GAMES)
 
 
@@ -53,13 +53,13 @@ def test_every_published_test_bed_is_identified():
     from bayes_qse.identification import identified_directions
 
     full = load_config(exp, full=True)
-    for name in exp.GAMES:
-        game = exp.make_game(name, full)
+    for name in exp.ONLINE_GAMES:
+        game = online_units.make_game(name, full)
         ident = identified_directions(game, n_episodes=1500, seed=1)
         assert ident.rank == game.feature_dim, name
         assert ident.eigenvalues.min() > 1e-4 * ident.eigenvalues.max(), name
-    H, S, A, B = exp.make_game("tabular", full).shape
-    assert exp.make_game("tabular", full).feature_dim == H * S * A * (B - 1)
+    H, S, A, B = online_units.make_game("tabular", full).shape
+    assert online_units.make_game("tabular", full).feature_dim == H * S * A * (B - 1)
 
 
 def test_results_figures_and_table(finished_run):
@@ -108,7 +108,7 @@ def test_recorded_regret_is_the_true_value_gap_of_the_policies_played(finished_r
     with np.load(path) as data:
         seeds = [int(s) for s in data["seeds"]]
         experiment_regret = data["linear.greedy.regret"]
-    game = exp.make_game("linear", config)
+    game = online_units.make_game("linear", config)
     P, r, rho = (np.asarray(x) for x in (game.transitions, game.leader_reward, game.initial_dist))
     u = np.einsum("hsabd,d->hsab", np.asarray(game.features), np.asarray(game.theta))
     nu = np_follower_response(P, u, float(game.eta))
@@ -118,7 +118,7 @@ def test_recorded_regret_is_the_true_value_gap_of_the_policies_played(finished_r
     runner = OnlineRunner(
         game,
         "greedy",
-        {**{k: config[k] for k in exp.LEARNER_KEYS}, "capacity": T},
+        {**{k: config[k] for k in online_units.LEARNER_KEYS}, "capacity": T},
         episodes=T,
         chunk=1,
         known_model=config["known_model"],
@@ -137,8 +137,9 @@ def test_recorded_regret_is_the_true_value_gap_of_the_policies_played(finished_r
     # every later one a deterministic plan, so each entry is one of these value gaps
     uniform = j_star - np_policy_value(P, r, rho, nu, np.full((H, S, A), 1.0 / A))
     np.testing.assert_allclose(experiment_regret[:, 0], uniform, atol=1e-10)
-    gaps = np.array([j_star - np_policy_value(P, r, rho, nu, pi)
-                     for pi in deterministic_policies(H, S, A)])  # fmt: skip
+    gaps = np.array(
+        [j_star - np_policy_value(P, r, rho, nu, pi) for pi in deterministic_policies(H, S, A)]
+    )
     for value in experiment_regret[:, 1:].ravel():
         assert np.min(np.abs(gaps - value)) < 1e-10, value
 
@@ -193,10 +194,22 @@ def test_script_runs_every_learner_with_tiny_settings(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text('games = ["farsighted"]\nfarsighted_episodes = 6\nchunk = 3\n')
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "online_regret.py"), "--seeds", "1",
-         "--config", str(config), "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "online_regret.py"),
+            "--seeds",
+            "1",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "results:" in proc.stdout
     assert (out / "online_regret_farsighted.png").is_file()

@@ -23,8 +23,9 @@ from bayes_qse.planning import policy_value
 from bayes_qse.robust_planning import box_plan, ellipsoid_bonus_plan
 from bayes_qse.sets import WaldEllipsoid, chi2_radius, theory_radius, wald_response_box
 
-GAME = random_game(11, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2,
-                   feature_dim=3, eta=2.0)  # fmt: skip
+GAME = random_game(
+    11, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2, feature_dim=3, eta=2.0
+)
 
 
 def np_optimal_q(P, r, phi, eta, thetas):
@@ -145,10 +146,19 @@ def test_joint_farsighted_optimism_reaches_the_best_point_of_a_grid():
     H, S, A, B = game.shape
     buffer = type("Buf", (), {"states": jnp.zeros((1, H + 1), int), "mask": jnp.ones(1)})()
     policy, _ = joint_optimistic_plan(
-        spec, cfg, jax.random.key(0), jnp.asarray(theta_hat), jnp.asarray(fisher), beta,
-        jnp.asarray(game.transitions), jnp.asarray(game.leader_reward), buffer,
-        jnp.zeros((H, S, A)), jnp.full((H, S, A), 1.0 / A), 0.1,
-    )  # fmt: skip
+        spec,
+        cfg,
+        jax.random.key(0),
+        jnp.asarray(theta_hat),
+        jnp.asarray(fisher),
+        beta,
+        jnp.asarray(game.transitions),
+        jnp.asarray(game.leader_reward),
+        buffer,
+        jnp.zeros((H, S, A)),
+        jnp.full((H, S, A), 1.0 / A),
+        0.1,
+    )
     # the best value of the returned policy over the set, on a fine grid of the set
     g = np.linspace(-1, 1, 41)
     z = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)

@@ -218,9 +218,11 @@ def test_episode_information_is_the_negative_hessian():
         for j in range(d):
             e_i, e_j = eps * np.eye(d)[i], eps * np.eye(d)[j]
             fd[i, j] = (
-                f(theta + e_i + e_j) - f(theta + e_i - e_j) - f(theta - e_i + e_j)
+                f(theta + e_i + e_j)
+                - f(theta + e_i - e_j)
+                - f(theta - e_i + e_j)
                 + f(theta - e_i - e_j)
-            ) / (4 * eps**2)  # fmt: skip
+            ) / (4 * eps**2)
     np.testing.assert_allclose(info, -fd, atol=1e-5)
 
 

@@ -96,9 +96,14 @@ def test_a_ported_experiment_gives_the_same_arrays_with_a_process_pool(tmp_path)
     # Catches: a unit whose result depends on the process that runs it (a key or a cache
     # shared between units, state left by the previous unit), units of a pool stacked in
     # completion order instead of grid order.
-    config = {**off.DEFAULT_CONFIG, "seeds": 2, "sizes": [10, 30], "num_draws": 16,
-              "behaviours": ["uniform", "near-optimal"],
-              "learners": ["plugin", "mle-pessimistic"]}  # fmt: skip
+    config = {
+        **off.DEFAULT_CONFIG,
+        "seeds": 2,
+        "sizes": [10, 30],
+        "num_draws": 16,
+        "behaviours": ["uniform", "near-optimal"],
+        "learners": ["plugin", "mle-pessimistic"],
+    }
     one = off.run(config, tmp_path / "one", progress=False)
     pool = off.run(config, tmp_path / "pool", progress=False, workers=2)
     with np.load(one) as a, np.load(pool) as b:

@@ -46,12 +46,23 @@ def test_posterior_inspection_reports_its_stages(tmp_path, capsys):
     NUTS compile, warm-up, sampling, Laplace); stage text leaking into results.json."""
     from bayes_qse.experiments import posterior_inspection as pi
 
-    config = {**pi.DEFAULT_CONFIG, "n_episodes": 30, "num_warmup": 20, "num_samples": 20,
-              "num_chains": 1, "laplace_samples": 20}  # fmt: skip
+    config = {
+        **pi.DEFAULT_CONFIG,
+        "n_episodes": 30,
+        "num_warmup": 20,
+        "num_samples": 20,
+        "num_chains": 1,
+        "laplace_samples": 20,
+    }
     pi.run(config, tmp_path / "pi", progress=True)
     err = capsys.readouterr().err
-    for text in ("seed 0: simulating 30 episodes, MLE fit (compiling)", "NUTS (compiling",
-                 "warm-up", "sampling", "Laplace posterior"):  # fmt: skip
+    for text in (
+        "seed 0: simulating 30 episodes, MLE fit (compiling)",
+        "NUTS (compiling",
+        "warm-up",
+        "sampling",
+        "Laplace posterior",
+    ):
         assert text in err, err
     results = (tmp_path / "pi" / "results.json").read_text()
     assert "compiling" not in results and "warm-up" not in json.loads(results).get("summary", "")
@@ -63,9 +74,19 @@ def test_security_games_seed_reports_each_study():
     (the optimum, each sample size, each online learner, each planning size) gets a line."""
     from bayes_qse.experiments import security_games as sg
 
-    config = {**sg.DEFAULT_CONFIG, "sample_sizes": [10], "rounds": 2, "learners": ["greedy"],
-              "planning_sizes": [5], "plan_steps": 5, "plan_starts": 1, "online_steps": 5,
-              "online_starts": 1, "n_draws": 2, "num_samples": 10}  # fmt: skip
+    config = {
+        **sg.DEFAULT_CONFIG,
+        "sample_sizes": [10],
+        "rounds": 2,
+        "learners": ["greedy"],
+        "planning_sizes": [5],
+        "plan_steps": 5,
+        "plan_starts": 1,
+        "online_steps": 5,
+        "online_starts": 1,
+        "n_draws": 2,
+        "num_samples": 10,
+    }
     said: list[str] = []
     sg.run_seed(config, 0, said.append)
     assert said == [
@@ -89,8 +110,8 @@ def test_offline_unit_says_each_fit():
     game, optimal = off._solved("linear", json.dumps(config, sort_keys=True))
     said: list[str] = []
     a, b = config["learners"]
-    quiet = off.run_unit(game, optimal, "uniform", 0, config, 0)
-    loud = off.run_unit(game, optimal, "uniform", 0, config, 0, say=said.append)
+    quiet = off.run_offline_unit(game, optimal, "uniform", 0, config, 0)
+    loud = off.run_offline_unit(game, optimal, "uniform", 0, config, 0, say=said.append)
     assert said == [
         f"fitting {a} on 5 episodes (1/4)",
         f"fitting {b} on 5 episodes (2/4)",

@@ -56,9 +56,13 @@ def tiny(tmp_path, monkeypatch, shared_runner):
 
     def run(out, seeds):
         results, _ = run_experiment(
-            "online_regret", config_path=path, seeds=seeds, out=out, show_progress=False,
+            "online_regret",
+            config_path=path,
+            seeds=seeds,
+            out=out,
+            show_progress=False,
             make_plots=False,
-        )  # fmt: skip
+        )
         with np.load(results) as data:
             return {k: data[k] for k in data.files}
 
@@ -153,11 +157,26 @@ def test_cli_rerun_with_more_seeds_resumes(tiny, reference, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         tiny(out, 2)
     proc = subprocess.run(
-        [sys.executable, "-m", "bayes_qse.cli", "run", "online_regret", "--config",
-         str(tmp_path / "tiny.toml"), "--seeds", "3", "--out", str(out), "--no-plot",
-         "--no-progress"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bayes_qse.cli",
+            "run",
+            "online_regret",
+            "--config",
+            str(tmp_path / "tiny.toml"),
+            "--seeds",
+            "3",
+            "--out",
+            str(out),
+            "--no-plot",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     with np.load(out / "results.npz") as data:
         _same_seeds({k: data[k] for k in data.files}, reference, 3)
@@ -180,9 +199,13 @@ def holder(tmp_path):
     out = tmp_path / "held"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(out)], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [sys.executable, "-c", HOLDER, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     yield out, proc
     if proc.poll() is None:
@@ -281,9 +304,10 @@ def test_rationality_sweep_keeps_seed_rows_across_seeds(tmp_path, monkeypatch, s
     played = []
     run_chunk = OnlineRunner.run_chunk
     monkeypatch.setattr(
-        OnlineRunner, "run_chunk",
+        OnlineRunner,
+        "run_chunk",
         lambda self, s, seeds, t0: played.append(list(seeds)) or run_chunk(self, s, seeds, t0),
-    )  # fmt: skip
+    )
 
     def run(out, seeds):
         config = load_config(sweep, overrides={**overrides, "seeds": seeds})

@@ -21,6 +21,7 @@ from scipy.optimize import linprog
 
 from bayes_qse import BayesQSEInputError, leader_value
 from bayes_qse.games import random_game, steering_game
+from bayes_qse.planning import plan_draws_arrays
 from bayes_qse.robust_planning import (
     box_extreme,
     box_plan,
@@ -31,7 +32,6 @@ from bayes_qse.robust_planning import (
     l1_extreme,
     pessimistic_policy_value,
     plan_draws,
-    plan_draws_arrays,
     quantile_plan,
     validate_box,
 )

@@ -1656,8 +1656,8 @@ def test_second_ctrl_c_exits_130_in_one_line():
     prints one line and exits 130, with no traceback."""
     code = (
         "import os, signal, time\n"
-        "from bayes_qse import cli\n"
-        "cli._install_signal_handlers()\n"
+        "from bayes_qse import console\n"
+        "console._install_signal_handlers()\n"
         "try:\n"
         "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
         "except KeyboardInterrupt:\n"

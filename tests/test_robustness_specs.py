@@ -138,13 +138,13 @@ OFFLINE = 'kind = "offline"\n[grid]\ngame = ["linear"]\nbehaviour = ["uniform"]\
 
 
 def _online_type_cases():
-    from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, GAMES
+    from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES
     from bayes_qse.experiments.online_units import LEARNER_KEYS
 
     for key in ("chunk", "known_model", "reward_range", "initial_dist"):
         literal, kind = _wrong(DEFAULT_CONFIG[key])
         yield f"top:{key}", f"{key} = {literal}\n{GRID}", f"{key} must be {kind}"
-    for game in GAMES:
+    for game in ONLINE_GAMES:
         for key, value in DEFAULT_CONFIG[game].items():
             literal, kind = _wrong(value)
             text = f'{GRID}[games."{game}"]\n{key} = {literal}\n'
@@ -171,28 +171,40 @@ SPEC_TYPE_CASES = [*_online_type_cases(), *_offline_type_cases()]
 
 SPEC_VALUE_CASES = [
     # sizes against memory (the limit of make-game and simulate), before any unit runs
-    ("seed-count-1e9", GRID.replace("seeds = [0]", "seeds = {start = 0, count = 1000000000}"),
-     r"grid\.seeds count must be <= 100000"),
+    (
+        "seed-count-1e9",
+        GRID.replace("seeds = [0]", "seeds = {start = 0, count = 1000000000}"),
+        r"grid\.seeds count must be <= 100000",
+    ),
     ("T-1e8", GRID.replace("T = [10]", "T = [100000000]"), r"T=100000000.*memory"),
     ("n_states-1e5", GRID + "[games.linear]\nn_states = 100000\n", r"linear.*memory"),
     ("feature_dim-1e9", GRID + "[games.linear]\nfeature_dim = 1000000000\n", r"memory"),
-    ("tabular-huge", GRID.replace('"linear"', '"tabular"')
-     + "[games.tabular]\nn_states = 3000\nn_leader_actions = 30\n", r"tabular.*memory"),
+    (
+        "tabular-huge",
+        GRID.replace('"linear"', '"tabular"')
+        + "[games.tabular]\nn_states = 3000\nn_leader_actions = 30\n",
+        r"tabular.*memory",
+    ),
     ("offline-sizes-1e12", OFFLINE + "[settings]\nsizes = [1000000000000]\n", r"sizes.*memory"),
-    ("offline-game-1e6-states", OFFLINE + "[settings.game]\nn_states = 1000000\n",
-     r"game.*memory"),
+    ("offline-game-1e6-states", OFFLINE + "[settings.game]\nn_states = 1000000\n", r"game.*memory"),
     ("offline-sizes-strings", OFFLINE + '[settings]\nsizes = ["ten"]\n', r"sizes\[0\]"),
     # seeds: 32-bit, non-negative
     ("seed-2^32", GRID.replace("seeds = [0]", "seeds = [4294967296]"), r"seeds.*4294967295"),
-    ("seed-range-past-2^32", GRID.replace("seeds = [0]", "seeds = {start = 4294967295, count = 2}"),
-     r"seeds.*32-bit"),
+    (
+        "seed-range-past-2^32",
+        GRID.replace("seeds = [0]", "seeds = {start = 4294967295, count = 2}"),
+        r"seeds.*32-bit",
+    ),
     ("game-seed-negative", GRID + "[games.linear]\nseed = -1\n", r"linear\.seed"),
     ("game-seed-2^33", GRID + "[games.linear]\nseed = 8589934592\n", r"linear\.seed"),
     ("offline-game-seed-negative", OFFLINE + "[settings.game]\nseed = -3\n", r"game\.seed"),
     ("offline-game-seed-2^33", OFFLINE + "[settings.game]\nseed = 8589934592\n", r"seed"),
     # a bad second game or learner is found before the first unit runs
-    ("bad-second-game", GRID.replace('["linear"]', '["linear", "tabular"]')
-     + "[games.tabular]\nn_states = 0\n", r"tabular\.n_states"),
+    (
+        "bad-second-game",
+        GRID.replace('["linear"]', '["linear", "tabular"]') + "[games.tabular]\nn_states = 0\n",
+        r"tabular\.n_states",
+    ),
     ("bad-second-eta", GRID + "eta = [1.0, -2.0]\n", r"eta"),
     ("unknown-second-learner", GRID.replace('["greedy"]', '["greedy", "nope"]'), r"nope"),
     ("zero-T", GRID.replace("T = [10]", "T = [0]"), r"T must be"),
@@ -207,8 +219,7 @@ SPEC_VALUE_CASES = [
     ("games-entry-not-table", GRID + "[games]\nlinear = 3\n", r"games\.linear"),
     ("learner-unknown-key", GRID + "[learner]\nspeed = 1\n", r"speed"),
     ("game-unknown-key", GRID + "[games.linear]\nspeed = 1\n", r"speed"),
-    ("offline-settings-not-table", 'kind = "offline"\nsettings = 3\n' + OFFLINE[17:],
-     r"settings"),
+    ("offline-settings-not-table", 'kind = "offline"\nsettings = 3\n' + OFFLINE[17:], r"settings"),
     ("offline-unknown-behaviour", OFFLINE.replace('"uniform"', '"psychic"'), r"psychic"),
     ("offline-eta-zero", OFFLINE + "[settings.game]\neta = 0.0\n", r"eta"),
     ("offline-learner-unknown", OFFLINE + '[settings]\nlearners = ["nope"]\n', r"nope"),
@@ -217,7 +228,7 @@ SPEC_VALUE_CASES = [
     ("seeds-float", GRID.replace("seeds = [0]", "seeds = [0.5]"), r"seeds"),
     ("seeds-bad-table", GRID.replace("seeds = [0]", "seeds = {start = 0}"), r"seeds"),
     ("kind-unknown", 'kind = "hybrid"\n' + GRID, r"kind"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -261,8 +272,11 @@ RUN_VALUE_CASES = [
     ("online_regret", '[linear]\nn_states = "three"\n', r"linear\.n_states must be an integer"),
     ("online_regret", 'prior_scale = "big"\n', r"prior_scale must be a number"),
     ("online_regret", 'known_model = "false"\n', r"known_model must be a boolean"),
-    ("online_regret", 'games = ["linear", "tabular"]\n[tabular]\nn_states = 0\n',
-     r"tabular\.n_states"),
+    (
+        "online_regret",
+        'games = ["linear", "tabular"]\n[tabular]\nn_states = 0\n',
+        r"tabular\.n_states",
+    ),
     ("offline_suboptimality", 'sizes = ["ten"]\n', r"sizes\[0\] must be an integer"),
     ("offline_suboptimality", "sizes = [1000000000000]\n", r"sizes.*memory"),
     ("offline_suboptimality", "[game]\nn_states = 1000000\n", r"game.*memory"),
@@ -281,7 +295,7 @@ RUN_VALUE_CASES = [
     ("security_games", "n_targets = 10000000\n", r"n_targets"),
     ("inverse_stackelberg", "m = 60\nn = 60\n", r"m, n: .*GB"),
     ("inverse_stackelberg", "sizes = [5]\n", r"sizes"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -487,9 +501,17 @@ def test_every_write_command_is_checked_against_its_inputs():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {
-        "demo", "games", "make-game", "simulate", "solve", "plan-coverage", "fit", "run",
-        "plot", "sweep",
-    }  # fmt: skip
+        "demo",
+        "games",
+        "make-game",
+        "simulate",
+        "solve",
+        "plan-coverage",
+        "fit",
+        "run",
+        "plot",
+        "sweep",
+    }
     # demo: --out checked by check_demo_dir (test_demo_refuses_a_folder_of_user_files)
 
 

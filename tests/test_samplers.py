@@ -96,9 +96,14 @@ def test_sequential_chains_are_the_vectorised_chains(three_chains):
     Equal up to round-off (a vmapped while loop may fuse differently)."""
     kw = dict(num_warmup=WARMUP, num_samples=SAMPLES)
     seq = nuts(
-        jax.random.key(0), gaussian_log_density, jnp.zeros(2), DATA, num_chains=3,
-        chain_method="sequential", **kw,
-    )  # fmt: skip
+        jax.random.key(0),
+        gaussian_log_density,
+        jnp.zeros(2),
+        DATA,
+        num_chains=3,
+        chain_method="sequential",
+        **kw,
+    )
     assert seq.draws.shape == (3, SAMPLES, 2) and seq.step_size.shape == (3,)
     np.testing.assert_allclose(seq.draws, three_chains.draws, rtol=0, atol=1e-6)
     keys = jax.random.split(jax.random.key(0), 3)

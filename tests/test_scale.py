@@ -82,9 +82,14 @@ def test_model_free_leader_learns_on_large_patrol():
     g = patrol_large_game(n_sites=10, horizon=2)
     H, S, A, B = g.shape
     out = run_online(
-        g, "greedy-linear", episodes=30, seeds=[0], chunk=30, reward_range=(-2.0, 1.0),
+        g,
+        "greedy-linear",
+        episodes=30,
+        seeds=[0],
+        chunk=30,
+        reward_range=(-2.0, 1.0),
         initial_dist="game",
-    )  # fmt: skip
+    )
     P, r, rho = (np.asarray(x) for x in (g.transitions, g.leader_reward, g.initial_dist))
     u = np.einsum("hsabd,d->hsab", np.asarray(g.features), np.asarray(g.theta))
     nu = np_follower_response(P, u, float(g.eta))
@@ -115,9 +120,14 @@ def test_mle_optimistic_truncates_only_the_model_free_targets(monkeypatch):
     for learner, want in (("mle-optimistic-linear", expected), ("mle-optimistic", None)):
         seen.clear()
         run_online(
-            g, learner, episodes=2, seeds=[0], chunk=2, reward_range=(-2.0, 1.0),
+            g,
+            learner,
+            episodes=2,
+            seeds=[0],
+            chunk=2,
+            reward_range=(-2.0, 1.0),
             initial_dist="game",
-        )  # fmt: skip
+        )
         assert "bounds" in seen, learner
         if want is None:
             assert seen["bounds"] is None
@@ -142,7 +152,7 @@ def test_core_runs_on_mid_size_random_large():
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::bayes_qse.inference.PosteriorDiagnosticsWarning")
+@pytest.mark.filterwarnings("ignore::bayes_qse.posterior.PosteriorDiagnosticsWarning")
 def test_nuts_runs_on_mid_size_random_large():
     """NUTS on the same mid-size instance: finite draws near the truth (fails if the
     likelihood factor is not the counts form and the sampler runs out of memory/time)."""

@@ -63,10 +63,12 @@ def test_commitment_response_matches_loops():
     for h in range(H):
         for s in range(S):
             util = [
-                sum(pi[h, s, a] * sum(phi[h, s, a, b, k] * theta[k] for k in range(d))
-                    for a in range(A))
+                sum(
+                    pi[h, s, a] * sum(phi[h, s, a, b, k] * theta[k] for k in range(d))
+                    for a in range(A)
+                )
                 for b in range(B)
-            ]  # fmt: skip
+            ]
             e = np.exp(eta * np.array(util))
             want[h, s] = e / e.sum()
     np.testing.assert_allclose(got, want, rtol=1e-12)
@@ -164,8 +166,13 @@ def test_numpyro_flat_map_equals_newton_mle():
         return potential_energy(suqr_numpyro_model, args, {}, {"theta": jnp.asarray(th)})
 
     grad = jax.jit(jax.grad(u))
-    res = minimize(lambda t: float(u(t)), np.zeros(3), jac=lambda t: np.asarray(grad(t)),
-                   method="BFGS", options={"gtol": 1e-9})  # fmt: skip
+    res = minimize(
+        lambda t: float(u(t)),
+        np.zeros(3),
+        jac=lambda t: np.asarray(grad(t)),
+        method="BFGS",
+        options={"gtol": 1e-9},
+    )
     assert fit.converged
     np.testing.assert_allclose(fit.theta, res.x, atol=1e-4)
     assert -float(u(fit.theta)) == pytest.approx(fit.log_likelihood, rel=1e-12)
@@ -287,9 +294,15 @@ def test_sbc_passes_batched_nuts_on_the_suqr_posterior():
     model = SUQR_MODEL.replace(eta=jnp.ones(R))
     args = (model, CommitmentStats(psi, counts), lam, jnp.zeros(R), jnp.ones(R))
     out = nuts(
-        k_nuts, _log_density(None), jnp.zeros((R, 3)), args,
-        num_warmup=150, num_samples=300, batched=True, dense_mass=True,
-    )  # fmt: skip
+        k_nuts,
+        _log_density(None),
+        jnp.zeros((R, 3)),
+        args,
+        num_warmup=150,
+        num_samples=300,
+        batched=True,
+        dense_mass=True,
+    )
     draws = out.draws[:, 0, ::3]
     good = uniformity_test(np.asarray(rank_statistic(jnp.asarray(draws), theta)), draws.shape[1])
     assert good.chi2_pvalue.min() > 0.005 and good.ks_pvalue.min() > 0.005, good

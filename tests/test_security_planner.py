@@ -60,8 +60,13 @@ def pure_optimum(w, game, exact=False):
     """Best 0/1 allocation with ``<= m`` (or ``= m``) covered targets, by enumeration."""
     T, m = game.n_targets, int(round(game.resources))
     sizes = [m] if exact else range(m + 1)
-    cs = np.array([[float(t in s) for t in range(T)]
-                   for r in sizes for s in itertools.combinations(range(T), r)])  # fmt: skip
+    cs = np.array(
+        [
+            [float(t in s) for t in range(T)]
+            for r in sizes
+            for s in itertools.combinations(range(T), r)
+        ]
+    )
     u = batch_utility(np.asarray(w), game, cs)
     return float(u.max()), cs[int(np.argmax(u))]
 
@@ -82,8 +87,13 @@ def slsqp_best(w, game, starts, exact=False):
     """Best local optimum of SLSQP (SciPy) from ``starts``: a lower bound on the maximum."""
     T, m = game.n_targets, game.resources
     w = np.asarray(w, float)
-    cons = [{"type": "eq" if exact else "ineq", "fun": lambda c: m - c.sum(),
-             "jac": lambda c: -np.ones(T)}]  # fmt: skip
+    cons = [
+        {
+            "type": "eq" if exact else "ineq",
+            "fun": lambda c: m - c.sum(),
+            "jac": lambda c: -np.ones(T),
+        }
+    ]
 
     def neg(c):
         u, g = utility_and_gradient(w, game, c)
@@ -91,8 +101,15 @@ def slsqp_best(w, game, starts, exact=False):
 
     best, best_c = -np.inf, None
     for x0 in starts:
-        res = minimize(neg, x0, jac=True, method="SLSQP", bounds=[(0, 1)] * T,
-                       constraints=cons, options={"ftol": 1e-14, "maxiter": 500})  # fmt: skip
+        res = minimize(
+            neg,
+            x0,
+            jac=True,
+            method="SLSQP",
+            bounds=[(0, 1)] * T,
+            constraints=cons,
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
         c = np.clip(res.x, 0, 1)
         ok = c.sum() <= m + 1e-9 and (not exact or abs(c.sum() - m) < 1e-7)
         if ok and loop_utility(w, game, c) > best:
@@ -130,8 +147,9 @@ def assert_certified(plan, w, game, optimum, exact=False, rtol=1e-4):
     if exact:
         assert abs(c.sum() - m) < 1e-8
     assert plan.value == pytest.approx(loop_utility(np.asarray(w), game, c), abs=1e-10)
-    scale = max(abs(plan.value), 1e-3 * float(np.ptp(np.r_[game.defender_reward,
-                                                             game.defender_penalty])))  # fmt: skip
+    scale = max(
+        abs(plan.value), 1e-3 * float(np.ptp(np.r_[game.defender_reward, game.defender_penalty]))
+    )
     assert optimum <= plan.upper_bound + 1e-9 * scale, (optimum, plan)
     assert plan.value >= optimum - plan.gap - 1e-9 * scale, (optimum, plan)
     assert plan.relative_gap <= rtol and plan.certified
@@ -225,8 +243,9 @@ def test_zero_coverage_weight_against_linprog(T, m, w):
     rd, pd, ra, pa = _payoffs(game)
     q = np.exp(w[1] * ra + w[2] * pa)
     q /= q.sum()
-    res = linprog(-(q * (rd - pd)), A_ub=np.ones((1, T)), b_ub=[m], bounds=[(0, 1)] * T,
-                  method="highs")  # fmt: skip
+    res = linprog(
+        -(q * (rd - pd)), A_ub=np.ones((1, T)), b_ub=[m], bounds=[(0, 1)] * T, method="highs"
+    )
     opt = float(np.sum(q * pd) - res.fun)
     if T == 3:
         assert batch_utility(np.asarray(w), game, grid_points(3, m, 0.01)).max() <= opt + 1e-12
@@ -361,10 +380,15 @@ def test_projection_onto_the_face_matches_scipy(m):
     for _ in range(6):
         y = rng.normal(0.2, 0.8, size=6)
         c = np.asarray(project_coverage(y, m, exact=True))
-        res = minimize(lambda x, y=y: 0.5 * np.sum((x - y) ** 2), np.full(6, m / 6),
-                       jac=lambda x, y=y: x - y, bounds=[(0, 1)] * 6,
-                       constraints=[{"type": "eq", "fun": lambda x: x.sum() - m}],
-                       method="SLSQP", options={"ftol": 1e-14, "maxiter": 500})  # fmt: skip
+        res = minimize(
+            lambda x, y=y: 0.5 * np.sum((x - y) ** 2),
+            np.full(6, m / 6),
+            jac=lambda x, y=y: x - y,
+            bounds=[(0, 1)] * 6,
+            constraints=[{"type": "eq", "fun": lambda x: x.sum() - m}],
+            method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
         np.testing.assert_allclose(c, res.x, atol=1e-6)
         assert abs(c.sum() - m) < 1e-9
 
@@ -405,11 +429,11 @@ def test_online_greedy_defender_fits_its_history_and_plans_certified():
     linear objective) is the ``linprog`` optimum.  Bugs caught: a defender that plans on the
     true weights, one that never stores the attacks (its MAP stays at 0), the old round-0
     plan that missed the optimum of ``w = 0`` by 1-27%."""
-    from bayes_qse.security.online import OnlineSettings, run_online
+    from bayes_qse.security.online import OnlineSettings, run_security_online
 
     game = uniform_security_game(4, 1.5, seed=3)
     settings = OnlineSettings(prior_scale=10.0)
-    run = run_online(game, "greedy", 5, seed=0, settings=settings)
+    run = run_security_online(game, "greedy", 5, seed=0, settings=settings)
     rd, pd, _, _ = _payoffs(game)
     res = linprog(-(rd - pd) / 4, A_ub=np.ones((1, 4)), b_ub=[1.5], bounds=[(0, 1)] * 4)
     zero_opt = float(np.mean(pd) - res.fun)
@@ -432,8 +456,21 @@ def test_cli_plan_coverage_reports_the_gap(capsys):
 
     from bayes_qse.cli import main
 
-    args = ["plan-coverage", "security_uniform", "--weights", "2.876", "-0.186", "0.3",
-            "--targets", "5", "--resources", "2", "--seed", "11", "--json"]  # fmt: skip
+    args = [
+        "plan-coverage",
+        "security_uniform",
+        "--weights",
+        "2.876",
+        "-0.186",
+        "0.3",
+        "--targets",
+        "5",
+        "--resources",
+        "2",
+        "--seed",
+        "11",
+        "--json",
+    ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     game = uniform_security_game(5, 2.0, seed=11, theta=None)

@@ -259,8 +259,9 @@ def test_lp_finds_every_separable_row_on_random_choice_sets():
         rows = np.array(rows)
         golden = set()
         for r, pair in zip(rows, pairs, strict=True):
-            res = linprog(-r, A_ub=-rows, b_ub=np.zeros(len(rows)), bounds=[(-1, 1)] * d,
-                          method="highs-ipm")  # fmt: skip
+            res = linprog(
+                -r, A_ub=-rows, b_ub=np.zeros(len(rows)), bounds=[(-1, 1)] * d, method="highs-ipm"
+            )
             if -res.fun > 1e-7:
                 golden.add(pair)
         assert {tuple(cell) for cell in sep.cells} == golden

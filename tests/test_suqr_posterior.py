@@ -67,8 +67,16 @@ def test_nuts_mean_matches_importance_sampling_and_reports_diagnostics():
     draw to 0), the likelihood or prior left out of the sampled density, r_hat=None."""
     game, data, psi, counts = _data()
     scale = 3.0
-    post = suqr_posterior(game, data, method="nuts", prior_scale=scale, num_samples=600,
-                          num_warmup=200, num_chains=2, seed=1)  # fmt: skip
+    post = suqr_posterior(
+        game,
+        data,
+        method="nuts",
+        prior_scale=scale,
+        num_samples=600,
+        num_warmup=200,
+        num_chains=2,
+        seed=1,
+    )
     r_hat = np.asarray(post.diagnostics["r_hat"])
     assert r_hat.shape == (3,) and np.all(r_hat < 1.05)
     assert np.asarray(post.diagnostics["ess"]).shape == (3,)
@@ -96,8 +104,9 @@ def test_nuts_warns_on_poor_ess():
     (the issue saw ESS 47-80 and a divergence go unreported)."""
     game, data, _, _ = _data(n=20)
     with pytest.warns(PosteriorDiagnosticsWarning, match="effective sample size|R-hat"):
-        post = suqr_posterior(game, data, method="nuts", num_samples=10, num_warmup=200,
-                              num_chains=2)  # fmt: skip
+        post = suqr_posterior(
+            game, data, method="nuts", num_samples=10, num_warmup=200, num_chains=2
+        )
     assert post.diagnostics["warnings"]
     assert post.diagnostics["r_hat"] is not None
 

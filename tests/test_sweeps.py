@@ -10,7 +10,8 @@ import pytest
 
 from bayes_qse.cli import main
 from bayes_qse.errors import ConfigError
-from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, make_game, make_runner
+from bayes_qse.experiments.online_regret import DEFAULT_CONFIG
+from bayes_qse.experiments.online_units import make_game, make_runner
 from bayes_qse.experiments.units import open_unit
 from bayes_qse.sweeps import bind, expand, normalised_score, paired_interval
 from bayes_qse.sweeps.gather import gather, summarise
@@ -215,8 +216,7 @@ def test_docs_specs_match_online_regrets_published_config():
     import json
     from pathlib import Path
 
-    from bayes_qse.experiments.online_regret import LEARNER_KEYS
-    from bayes_qse.experiments.online_units import learner_settings
+    from bayes_qse.experiments.online_units import LEARNER_KEYS, learner_settings
     from bayes_qse.sweeps import load_spec
 
     root = Path(__file__).resolve().parents[1]

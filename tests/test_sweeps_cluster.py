@@ -78,9 +78,12 @@ def cluster(tmp_path_factory):
         mp.setenv(SCRATCH_ENV, str(base / "scratch"))
         c = cluster_utils.Cluster(
             initialize_head=True,
-            head_node_args={"num_cpus": 1, "include_dashboard": False,
-                            "object_store_memory": 80 * 2**20},
-        )  # fmt: skip
+            head_node_args={
+                "num_cpus": 1,
+                "include_dashboard": False,
+                "object_store_memory": 80 * 2**20,
+            },
+        )
         c.add_node(num_cpus=1, object_store_memory=80 * 2**20)
         c.wait_for_nodes()
     ray.init(address=c.address, log_to_driver=False)

@@ -48,8 +48,10 @@ def _played(monkeypatch) -> list[list[int]]:
 
 
 def _parts(out):
-    return {p.relative_to(out): (p.stat().st_mtime_ns, p.read_bytes())
-            for p in sorted(out.glob("units/*/units/seed*.npz"))}  # fmt: skip
+    return {
+        p.relative_to(out): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(out.glob("units/*/units/seed*.npz"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +157,7 @@ def test_every_part_records_the_versions_that_computed_it(first):
         {
             k: library_versions()[k]
             for k in ("bayes_qse", "jax", "numpy", "numpyro", "python", "platform")
-        }  # fmt: skip
+        }
     ]
 
 
@@ -193,9 +195,12 @@ def _offline_spec(games, behaviours):
     return {
         "kind": "offline",
         "grid": {"game": games, "behaviour": behaviours, "seeds": [0, 1]},
-        "settings": {"sizes": [20, 40], "learners": ["plugin"], "game": {"n_states": 2,
-                     "n_leader_actions": 2, "n_follower_actions": 2, "horizon": 2}},
-    }  # fmt: skip
+        "settings": {
+            "sizes": [20, 40],
+            "learners": ["plugin"],
+            "game": {"n_states": 2, "n_leader_actions": 2, "n_follower_actions": 2, "horizon": 2},
+        },
+    }
 
 
 def test_offline_streams_follow_names_and_reproduce_the_published_ones():
@@ -217,7 +222,7 @@ def test_offline_streams_follow_names_and_reproduce_the_published_ones():
         for unit in offline.make_units(config):
             gi, bi = config["games"].index(unit.game), config["behaviours"].index(unit.behaviour)
             assert unit.stream == 100 * gi + bi, (folder, unit.key)
-    assert set(offline.GAME_STREAMS) == set(offline.GAMES)
+    assert set(offline.GAME_STREAMS) == set(offline.OFFLINE_GAMES)
     a = {
         (u.game, u.behaviour, u.seed): u.stream
         for u in expand(_offline_spec(["linear", "tabular"], ["uniform", "poor-coverage"])).units
@@ -226,7 +231,7 @@ def test_offline_streams_follow_names_and_reproduce_the_published_ones():
         (u.game, u.behaviour, u.seed): u.stream
         for u in expand(_offline_spec(["tabular", "linear"], ["poor-coverage", "uniform"])).units
     }
-    assert a == b and len(set(a.values())) == 4  # fmt: skip
+    assert a == b and len(set(a.values())) == 4
 
 
 @pytest.mark.slow
@@ -234,10 +239,16 @@ def test_offline_numbers_do_not_change_when_the_grid_is_reordered(tmp_path):
     # Two offline sweeps over the same cells in reversed orders give the same numbers for
     # every (game, behaviour, seed), bit for bit.  Catches: a stream, a dataset seed or a
     # learner key derived from a cell's place in the grid.
-    a = run_sweep(_offline_spec(["linear", "tabular"], ["uniform", "poor-coverage"]),
-                  tmp_path / "a", progress=False)  # fmt: skip
-    b = run_sweep(_offline_spec(["tabular", "linear"], ["poor-coverage", "uniform"]),
-                  tmp_path / "b", progress=False)  # fmt: skip
+    a = run_sweep(
+        _offline_spec(["linear", "tabular"], ["uniform", "poor-coverage"]),
+        tmp_path / "a",
+        progress=False,
+    )
+    b = run_sweep(
+        _offline_spec(["tabular", "linear"], ["poor-coverage", "uniform"]),
+        tmp_path / "b",
+        progress=False,
+    )
     da, db = open_results(tmp_path / "a"), open_results(tmp_path / "b")
     assert a and b and da["game"].values.tolist() == ["linear", "tabular"]
     db = db.sel(game=da["game"].values, behaviour=da["behaviour"].values)
@@ -254,8 +265,17 @@ def test_a_ray_address_that_does_not_answer_is_one_line_and_exit_2(tmp_path, cap
     spec = tmp_path / "spec.toml"
     spec.write_text('[grid]\ngame = ["linear"]\nlearner = ["uniform"]\nT = [5]\nseeds = [0]\n')
     start = time.monotonic()
-    argv = ["sweep", str(spec), "--out", str(tmp_path / "out"), "--no-progress",
-            "--executor", "ray", "--address", "127.0.0.1:1"]  # fmt: skip
+    argv = [
+        "sweep",
+        str(spec),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+        "--executor",
+        "ray",
+        "--address",
+        "127.0.0.1:1",
+    ]
     assert main(argv) == 2
     assert time.monotonic() - start < executors.ADDRESS_TIMEOUT + 20
     err = capsys.readouterr().err.strip()

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from bayes_qse.experiments.online_regret import make_game
+from bayes_qse.experiments.online_units import make_game
 from bayes_qse.sweeps import expand, load_spec, open_results, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,6 +14,10 @@ the first; repetition ``i`` uses ``base_seed + i``).
 
 The same experiment runs from the command line as ``bayes-qse run NAME`` or as the script
 ``experiments/NAME.py``; both go through :func:`experiment_main`.
+
+This package defines the entry point and re-exports the registry and the engine's options
+(``EXPERIMENTS``, ``ENGINE``, ``add_run_arguments``) from their home,
+:mod:`bayes_qse.run_options`; an experiment's own names are imported from its module.
 """
 
 from __future__ import annotations

@@ -63,12 +63,14 @@ from ..progress import progress as progress_bar
 from ..sbc import uniformity_test
 from ..sets import chi2_radius
 from .report import plot_confidence_sets
-from .set_coverage import (  # the cases, methods and settings are shared with rationality_sweep
+
+# The cases, methods and settings are shared with rationality_sweep; DEFAULT_CONFIG and
+# FULL_CONFIG are this experiment's configs too (the runner reads them as module attributes).
+from .set_coverage import (  # noqa: F401
     BAYES_METHODS,
     CASES,
     CHOSEN_CELL,
     DEFAULT_CONFIG,
-    FREQ_METHODS,
     FULL_CONFIG,
     METHODS,
     TARGETS,
@@ -104,8 +106,10 @@ def validate_config(config: dict) -> None:
             raise ConfigError(f"config: {key} must be > 0, got {config[key]}")
     if not 0 < config["theory_delta"] < 1:
         raise ConfigError("config: theory_delta must lie in (0, 1)")
-    n, key = max((max(config["sample_sizes"]), "sample_sizes"),
-                 (config["sbc_sample_size"], "sbc_sample_size"))  # fmt: skip
+    n, key = max(
+        (max(config["sample_sizes"]), "sample_sizes"),
+        (config["sbc_sample_size"], "sbc_sample_size"),
+    )
     check_game_settings(config, n, config["batch_size"], key)
 
 
@@ -355,14 +359,7 @@ def plot(out_dir: Path) -> list[Path]:
 
 
 __all__ = [
-    "BAYES_METHODS",
-    "CASES",
-    "DEFAULT_CONFIG",
-    "FREQ_METHODS",
-    "FULL_CONFIG",
-    "METHODS",
     "NAME",
-    "TARGETS",
     "aggregate",
     "plot",
     "results_dataset",

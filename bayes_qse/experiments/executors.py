@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..progress import progress as progress_bar
+from ..run_options import EXECUTORS
 from .store import library_versions
 from .units import (
     WORKER_VERSION_KEYS,
@@ -46,7 +47,6 @@ from .units import (
     unit_dir,
 )
 
-EXECUTORS = ("local", "ray")
 #: Seconds to wait for a Ray cluster's address to answer before giving up.
 ADDRESS_TIMEOUT = 5.0
 #: Environment variables of the driver forwarded to Ray tasks (by prefix or name).
@@ -321,7 +321,6 @@ def _run_ray(pending, out_dir: str, workers: int, address: str | None, bar) -> l
 
 __all__ = [
     "ADDRESS_TIMEOUT",
-    "EXECUTORS",
     "check_address",
     "check_executor",
     "forwarded_env",

@@ -46,6 +46,7 @@ import functools
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,11 +70,11 @@ from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
 from .executors import check_executor, run_units
-from .offline_report import plot
+from .offline_report import plot  # noqa: F401  (the experiment's plot step, read as module.plot)
 from .store import RunStore
 from .units import load_parts
 
-GAMES = ("linear", "tabular", "tempting", "large", "random-large")
+OFFLINE_GAMES = ("linear", "tabular", "tempting", "large", "random-large")
 
 #: Games with their own settings table (and, for ``large``, their own ``reward_range``).
 LARGE_GAMES = ("large", "random-large")
@@ -166,8 +167,8 @@ FULL_CONFIG: dict[str, Any] = {
 def validate_config(config: dict[str, Any]) -> None:
     """Experiment-specific checks (:class:`ConfigError` naming the key)."""
     for g in config["games"]:
-        if g not in GAMES:
-            raise ConfigError(f"config: games: unknown game {g!r}; choose from {GAMES}")
+        if g not in OFFLINE_GAMES:
+            raise ConfigError(f"config: games: unknown game {g!r}; choose from {OFFLINE_GAMES}")
     for b in config["behaviours"]:
         if b not in BEHAVIOURS:
             raise ConfigError(f"config: behaviours: unknown {b!r}; choose from {BEHAVIOURS}")
@@ -335,7 +336,7 @@ def _unit_key(game: str, behaviour: str, seed: int) -> str:
     return f"{game}_{behaviour}_seed{seed}"
 
 
-def run_unit(
+def run_offline_unit(
     game,
     optimal,
     behaviour: str,
@@ -403,7 +404,7 @@ def _solved(kind: str, config_json: str):
 
 @dataclasses.dataclass(frozen=True)
 class OfflineUnit:
-    """One offline unit (:mod:`bayes_qse.experiments.units`): :func:`run_unit` of one
+    """One offline unit (:mod:`bayes_qse.experiments.units`): :func:`run_offline_unit` of one
     ``(game, behaviour, seed)`` with the random stream ``stream`` (:func:`stream`, by the
     names of the game and the behaviour), saved as the part ``result`` (arrays ``[sizes,
     learners]``, ``optimal_value`` in the meta).  ``config``: the experiment's config
@@ -427,11 +428,15 @@ class OfflineUnit:
         game, optimal = _solved(self.game, json.dumps(self.config, sort_keys=True))
         rr = stated_reward_range(self.game, self.config)
         say = stage_printer(self.key, progress)
-        arrays = run_unit(
+        arrays = run_offline_unit(
             game, optimal, self.behaviour, self.seed, self.config, self.stream, rr, say
         )
-        meta = {"seed": self.seed, "game": self.game, "behaviour": self.behaviour,
-                "optimal_value": float(optimal.value)}  # fmt: skip
+        meta = {
+            "seed": self.seed,
+            "game": self.game,
+            "behaviour": self.behaviour,
+            "optimal_value": float(optimal.value),
+        }
         store.save_unit("result", arrays, meta)
 
 
@@ -478,9 +483,14 @@ def run(
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
     units = make_units(config, seeds)
     run_units(
-        units, out_dir, executor=executor, workers=workers, address=address,
-        progress=progress, desc="offline_suboptimality",
-    )  # fmt: skip
+        units,
+        out_dir,
+        executor=executor,
+        workers=workers,
+        address=address,
+        progress=progress,
+        desc="offline_suboptimality",
+    )
     out = assemble(out_dir, config, units)
     G, K, R = len(games), len(behaviours), len(seeds)
     out = {k: v.reshape(G, K, R, *v.shape[1:]) for k, v in out.items()}
@@ -513,7 +523,7 @@ def run(
 
 
 #: The arrays of an offline unit, each ``[sizes, learners]``.
-FIELDS = ("suboptimality", "value", "lower_bound", "seconds")
+OFFLINE_FIELDS = ("suboptimality", "value", "lower_bound", "seconds")
 
 
 def lower_bound_holds(lower: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -524,10 +534,10 @@ def lower_bound_holds(lower: np.ndarray, value: np.ndarray) -> np.ndarray:
 def assemble(
     out_dir: str | Path, config: dict[str, Any], units: list[OfflineUnit]
 ) -> dict[str, np.ndarray]:
-    """The finished ``units``' arrays stacked in their order: each of :data:`FIELDS`
+    """The finished ``units``' arrays stacked in their order: each of :data:`OFFLINE_FIELDS`
     ``[units, N, L]`` and ``optimal_value[units]``."""
     parts = [load_parts(out_dir, u)[0] for u in units]
-    out = {k: np.stack([arrays[k] for arrays, _ in parts]) for k in FIELDS}
+    out = {k: np.stack([arrays[k] for arrays, _ in parts]) for k in OFFLINE_FIELDS}
     out["optimal_value"] = np.array([meta["optimal_value"] for _, meta in parts])
     return out
 
@@ -538,12 +548,27 @@ def _finite_mean(x: np.ndarray) -> float | None:
     return float(x.mean()) if x.size else None
 
 
+def __getattr__(name: str):
+    """``run_unit``, this module's name for :func:`run_offline_unit` until this release (a
+    homonym of the unit engine's :func:`bayes_qse.experiments.units.run_unit`), with a
+    DeprecationWarning; it will be removed in the next release."""
+    if name == "run_unit":
+        warnings.warn(
+            "bayes_qse.experiments.offline_suboptimality.run_unit is deprecated; use "
+            "run_offline_unit (it will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return run_offline_unit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "BEHAVIOUR_STREAMS",
     "DEFAULT_CONFIG",
-    "FIELDS",
+    "OFFLINE_FIELDS",
     "FULL_CONFIG",
-    "GAMES",
+    "OFFLINE_GAMES",
     "GAME_STREAMS",
     "LARGE_GAMES",
     "OfflineUnit",
@@ -552,9 +577,8 @@ __all__ = [
     "lower_bound_holds",
     "make_game",
     "make_units",
-    "plot",
     "run",
-    "run_unit",
+    "run_offline_unit",
     "stated_reward_range",
     "stream",
 ]

@@ -75,20 +75,16 @@ from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
 from .executors import check_executor, run_units
 from .online_units import (  # the unit kind and its game/runner, re-exported here
     FIELDS,
-    LEARNER_KEYS,
-    REFIT_KEYS,
     OnlineUnit,
     check_unit,
-    game_reward_range,
     make_game,
-    make_runner,
     make_unit,
 )
 from .report import read_results
 from .store import RunStore
 from .units import load_parts
 
-GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
+ONLINE_GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
 #: Games outside the published run: ``large`` is the many-site patrol game
 #: (:func:`bayes_qse.games.patrol_large_game`), where model-based and model-free leaders
 #: (the ``-linear`` learners, LSVI on ``(phi, 1)``) are compared; its rewards lie in
@@ -104,16 +100,42 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "farsighted_episodes": 10,
     "chunk": 10,
     "known_model": False,
-    "tabular": {"seed": 1, "n_states": 2, "n_leader_actions": 2, "n_follower_actions": 2,
-                "horizon": 2, "utility_scale": 1.5, "eta": 2.0},
-    "linear": {"seed": 2, "n_states": 2, "n_leader_actions": 2, "n_follower_actions": 3,
-               "horizon": 2, "feature_dim": 4, "eta": 2.0},
-    "exploration": {"horizon": 2, "n_follower_actions": 3, "safe_reward": 0.6,
-                    "cooperation": 3.0, "eta": 1.0},
+    "tabular": {
+        "seed": 1,
+        "n_states": 2,
+        "n_leader_actions": 2,
+        "n_follower_actions": 2,
+        "horizon": 2,
+        "utility_scale": 1.5,
+        "eta": 2.0,
+    },
+    "linear": {
+        "seed": 2,
+        "n_states": 2,
+        "n_leader_actions": 2,
+        "n_follower_actions": 3,
+        "horizon": 2,
+        "feature_dim": 4,
+        "eta": 2.0,
+    },
+    "exploration": {
+        "horizon": 2,
+        "n_follower_actions": 3,
+        "safe_reward": 0.6,
+        "cooperation": 3.0,
+        "eta": 1.0,
+    },
     "farsighted": {"eta": 3.0},
     "large": {"n_sites": 20, "horizon": 5, "eta": 2.0, "reward_range": [-2.0, 1.0]},
-    "farsighted-random": {"seed": 5, "n_states": 3, "n_leader_actions": 2,
-                          "n_follower_actions": 3, "horizon": 3, "feature_dim": 4, "eta": 2.0},
+    "farsighted-random": {
+        "seed": 5,
+        "n_states": 3,
+        "n_leader_actions": 2,
+        "n_follower_actions": 3,
+        "horizon": 3,
+        "feature_dim": 4,
+        "eta": 2.0,
+    },
     "reward_range": [0.0, 1.0],
     "initial_dist": "learned",
     "optimism": "box",
@@ -132,25 +154,39 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "farsighted_refit": "every",
     "switch_factor": 2.0,
     "max_policies": 512,
-}  # fmt: skip
+}
 
 FULL_CONFIG: dict[str, Any] = {
     **DEFAULT_CONFIG,
     "seeds": 20,
-    "games": list(GAMES),
+    "games": list(ONLINE_GAMES),
     "learners": [*LEARNERS, "mle-optimistic-first-order", "uniform"],
     "episodes": 1000,
     "farsighted_episodes": 300,
     "chunk": 50,
-    "tabular": {"seed": 1, "n_states": 3, "n_leader_actions": 3, "n_follower_actions": 2,
-                "horizon": 3, "utility_scale": 1.5, "eta": 2.0},
-    "linear": {"seed": 2, "n_states": 4, "n_leader_actions": 3, "n_follower_actions": 3,
-               "horizon": 3, "feature_dim": 8, "eta": 2.0},
+    "tabular": {
+        "seed": 1,
+        "n_states": 3,
+        "n_leader_actions": 3,
+        "n_follower_actions": 2,
+        "horizon": 3,
+        "utility_scale": 1.5,
+        "eta": 2.0,
+    },
+    "linear": {
+        "seed": 2,
+        "n_states": 4,
+        "n_leader_actions": 3,
+        "n_follower_actions": 3,
+        "horizon": 3,
+        "feature_dim": 8,
+        "eta": 2.0,
+    },
     "num_draws": 16,
     "n_candidates": 8,
     "planner_steps": 80,
     "planner_lr": 0.3,
-}  # fmt: skip
+}
 
 #: ``--long``: two decades of ``T`` (10^4 episodes, myopic and farsighted, 10 seeds), the
 #: farsighted learners rarely switching (:mod:`bayes_qse.learners.switching`) so that the
@@ -163,15 +199,15 @@ LONG_CONFIG: dict[str, Any] = {
     "chunk": 500,
     "farsighted_refit": "switching",
     "slope_start": 0.01,
-}  # fmt: skip
+}
 
 
 def validate_config(config: dict[str, Any]) -> None:
     """Extra checks of an ``online_regret`` config; :class:`ConfigError` naming the key."""
     for g in config["games"]:
-        if g not in GAMES + EXTRA_GAMES:
+        if g not in ONLINE_GAMES + EXTRA_GAMES:
             raise ConfigError(
-                f"config: games: unknown game {g!r}; choose from {GAMES + EXTRA_GAMES}"
+                f"config: games: unknown game {g!r}; choose from {ONLINE_GAMES + EXTRA_GAMES}"
             )
     for name in config["learners"]:
         if name not in ALL_LEARNERS:
@@ -247,9 +283,14 @@ def run(
     with RunStore(out_dir, "online_regret", config) as store:
         units = make_units(config)
         run_units(
-            units, out_dir, executor=executor, workers=workers, address=address,
-            progress=progress, desc="online_regret",
-        )  # fmt: skip
+            units,
+            out_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            desc="online_regret",
+        )
         return _write_results(store, config, units)
 
 
@@ -297,8 +338,11 @@ def _write_results(store: RunStore, config: dict[str, Any], units: list[OnlineUn
                 row["ratio_to_uniform"] = row["final_regret_mean"] / uniform
         game = make_game(game_name, config)
         ident = identified_directions(game, n_episodes=1500, seed=0)
-        per_game["_game"] = {"fisher_rank": ident.rank, "feature_dim": ident.dim,
-                             "farsighted": bool(game.farsighted)}  # fmt: skip
+        per_game["_game"] = {
+            "fisher_rank": ident.rank,
+            "feature_dim": ident.dim,
+            "farsighted": bool(game.farsighted),
+        }
         mle = per_game.get("mle-optimistic", {}).get("final_regret_mean")
         for learner in ("bayes-optimistic", "thompson"):
             if mle and learner in per_game:
@@ -307,12 +351,12 @@ def _write_results(store: RunStore, config: dict[str, Any], units: list[OnlineUn
                 )
         summary[game_name] = per_game
     data["seeds"] = np.asarray(units[0].seeds)
-    summary["_learner_settings"] = learner_settings(config)
+    summary["_learner_settings"] = settings_by_learner(config)
     data["summary"] = summary
     return store.write_results("results", data)
 
 
-def learner_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def settings_by_learner(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What each learner of the run used: the radius and optimism of the frequentist set,
     the posterior of the Bayesian ones (written into every result)."""
     out: dict[str, dict[str, Any]] = {}
@@ -364,9 +408,12 @@ def plot(out_dir: Path) -> list[Path]:
         regret_curves(axes[0], cum)
         axes[0].set_title(f"{game_name}: cumulative regret (10-90% band)")
         loglog_panel(
-            axes[1], {k: v for k, v in cum.items() if k != "oracle"}, start, band=True,
+            axes[1],
+            {k: v for k, v in cum.items() if k != "oracle"},
+            start,
+            band=True,
             reference_slope=0.5,
-        )  # fmt: skip
+        )
         axes[1].set_title(f"log-log (10-90% band), slope fitted on t >= {start:g} T")
         regret_curves(axes[2], err, ylabel="||theta_hat - theta||")
         axes[2].set_title("follower-parameter error")
@@ -421,18 +468,10 @@ def plot(out_dir: Path) -> list[Path]:
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "FIELDS",
     "FULL_CONFIG",
     "EXTRA_GAMES",
-    "GAMES",
-    "LEARNER_KEYS",
+    "ONLINE_GAMES",
     "LONG_CONFIG",
-    "OnlineUnit",
-    "REFIT_KEYS",
-    "game_reward_range",
-    "make_runner",
-    "make_game",
-    "make_unit",
     "make_units",
     "plot",
     "run",

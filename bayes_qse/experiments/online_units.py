@@ -59,7 +59,7 @@ def learner_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_game(name: str, config: dict[str, Any]):
-    """The game ``name`` (one of ``online_regret``'s ``GAMES`` or ``EXTRA_GAMES``) of a config."""
+    """The game ``name`` (one of ``online_regret``'s ``ONLINE_GAMES`` or ``EXTRA_GAMES``)."""
     if name == "farsighted":
         return steering_game(eta=config["farsighted"]["eta"])
     c = config[name]
@@ -88,8 +88,14 @@ def make_game(name: str, config: dict[str, Any]):
 
 
 #: The integer settings of each game kind (a game table's shape keys and seed).
-_SHAPE_KEYS = ("n_states", "n_leader_actions", "n_follower_actions", "horizon", "feature_dim",
-               "n_sites")  # fmt: skip
+_SHAPE_KEYS = (
+    "n_states",
+    "n_leader_actions",
+    "n_follower_actions",
+    "horizon",
+    "feature_dim",
+    "n_sites",
+)
 
 
 def game_shape(name: str, config: dict[str, Any]) -> tuple[int, int, int, int, int]:
@@ -246,17 +252,25 @@ class OnlineUnit:
         return tuple(f"seed{s}" for s in self.seeds)
 
     def store_config(self) -> dict[str, Any]:
-        return {"unit": self.key, "config": self.config, "record": list(self.record),
-                "seeds": list(self.seeds)}  # fmt: skip
+        return {
+            "unit": self.key,
+            "config": self.config,
+            "record": list(self.record),
+            "seeds": list(self.seeds),
+        }
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         seeds = [s for s in self.seeds if f"seed{s}" in todo]
         start = time.perf_counter()
         game = make_game(self.game, self.config)
         runner = make_runner(
-            game, self.learner, self.config, self.T, solve_qse(game),
+            game,
+            self.learner,
+            self.config,
+            self.T,
+            solve_qse(game),
             game_reward_range(self.game, self.config),
-        )  # fmt: skip
+        )
         out = run_online(
             game,
             self.learner,

@@ -291,3 +291,15 @@ def plot(out_dir: Path) -> list[Path]:
         ax.legend(fontsize="small")
     paths.append(save_figure(fig, out_dir / "responses.png"))
     return paths
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "FULL_CONFIG",
+    "NAME",
+    "build_datatree",
+    "plot",
+    "run",
+    "save_datatree",
+    "validate_config",
+]

@@ -92,8 +92,9 @@ def validate_config(config: dict) -> None:
         raise ConfigError("config: width_replications must be >= 2, width_sample_size >= 1")
     if 0.95 not in config["levels"]:
         raise ConfigError("config: levels must contain 0.95")
-    n, key = max((config["episodes"], "episodes"),
-                 (config["width_sample_size"], "width_sample_size"))  # fmt: skip
+    n, key = max(
+        (config["episodes"], "episodes"), (config["width_sample_size"], "width_sample_size")
+    )
     copies = max(config["seeds"], config["width_replications"])
     cs.check_game_settings(config, n, copies, key)
 
@@ -168,11 +169,13 @@ def online_config(config: dict) -> dict:
 
 def make_units(config: dict) -> tuple[list[WidthUnit], dict[tuple[float, str], OnlineUnit]]:
     """The sweep's units: a :class:`WidthUnit` per ``eta``, and an online unit
-    (:func:`bayes_qse.experiments.online_regret.make_unit`, the ``linear`` game at that
+    (:func:`bayes_qse.experiments.online_units.make_unit`, the ``linear`` game at that
     ``eta``) per ``(eta, learner)`` with all the seeds (the same seeds at every ``eta``)."""
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    widths = [WidthUnit(f"width.eta={float(eta)!r}", float(eta), width_config(config, eta))
-              for eta in config["etas"]]  # fmt: skip
+    widths = [
+        WidthUnit(f"width.eta={float(eta)!r}", float(eta), width_config(config, eta))
+        for eta in config["etas"]
+    ]
     base = online_config(config)
     online = {
         (eta, learner): make_unit(
@@ -203,9 +206,14 @@ def run(
         widths, online = make_units(config)
         units = [*widths, *online.values()]
         run_units(
-            units, out_dir, executor=executor, workers=workers, address=address,
-            progress=progress, desc=NAME,
-        )  # fmt: skip
+            units,
+            out_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            desc=NAME,
+        )
         return store.write_results("results", aggregate(store, config))
 
 
@@ -293,8 +301,13 @@ def plot(out_dir: Path) -> list[Path]:
     doc = json.loads((out_dir / "results.json").read_text())
     s = doc["summary"]
     etas, learners, methods = a["etas"], s["learners"], s["methods"]
-    labels = {"wald": "Wald", "lr": "LR (chi2)", "lr_theory": "LR (paper radius)",
-              "laplace": "Laplace", "nuts": "NUTS"}  # fmt: skip
+    labels = {
+        "wald": "Wald",
+        "lr": "LR (chi2)",
+        "lr_theory": "LR (paper radius)",
+        "laplace": "Laplace",
+        "nuts": "NUTS",
+    }
     paths = []
 
     fig, axes = new_figure(3, 1, size=(4.3, 3.4))
@@ -320,8 +333,9 @@ def plot(out_dir: Path) -> list[Path]:
     T = a["mean_cumulative_regret"].shape[-1]
     for li, learner in enumerate(learners):
         for ei, eta in enumerate(etas):
-            axes[li].plot(np.arange(1, T + 1), a["mean_cumulative_regret"][ei, li],
-                          label=f"eta={eta:g}")  # fmt: skip
+            axes[li].plot(
+                np.arange(1, T + 1), a["mean_cumulative_regret"][ei, li], label=f"eta={eta:g}"
+            )
         axes[li].set_title(learner)
         axes[li].set_xlabel("episode")
         axes[li].set_ylabel("mean cumulative regret")
@@ -348,7 +362,7 @@ def plot(out_dir: Path) -> list[Path]:
                 ]
                 for ei, eta in enumerate(etas)
             ],
-        ),  # fmt: skip
+        ),
         f"\nSet sizes at 95% ({R} datasets per eta): mean width of the response-probability "
         "intervals / of the value interval, median log volume of the theta set, and coverage "
         "of theta / of the value.\n",
@@ -359,9 +373,20 @@ def plot(out_dir: Path) -> list[Path]:
             values = [a[k][ei, mi] for k in ("width_nu", "width_value", "logvol_theta")]
             values += [a[k][ei, mi] for k in ("coverage_theta", "coverage_value")]
             rows.append([f"{eta:g}", labels[m], *[float(v) for v in values]])
-    lines.append(markdown_table(
-        ["eta", "method", "nu width", "value width", "log vol theta", "cover theta",
-         "cover value"], rows))  # fmt: skip
+    lines.append(
+        markdown_table(
+            [
+                "eta",
+                "method",
+                "nu width",
+                "value width",
+                "log vol theta",
+                "cover theta",
+                "cover value",
+            ],
+            rows,
+        )
+    )
     lines.append(
         "\nMLE converged (fraction of datasets): "
         + ", ".join(
@@ -371,3 +396,19 @@ def plot(out_dir: Path) -> list[Path]:
     )
     paths.append(atomic_write_text(out_dir / "table.md", "\n".join(lines)))
     return paths
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "FULL_CONFIG",
+    "NAME",
+    "WidthUnit",
+    "aggregate",
+    "make_game",
+    "make_units",
+    "online_config",
+    "plot",
+    "run",
+    "validate_config",
+    "width_config",
+]

@@ -374,3 +374,15 @@ def confidence_sets_tables(out_dir: Path, a: dict, s: dict, config: dict) -> Pat
         f"median min-ESS {s['sbc_nuts_ess_min_median']:.0f}.\n",
     ]
     return atomic_write_text(out_dir / "tables.md", "\n".join(lines))
+
+
+__all__ = [
+    "METHOD_COLORS",
+    "METHOD_LABELS",
+    "TARGET_LABELS",
+    "confidence_sets_tables",
+    "fmt_coverage",
+    "log_n_axis",
+    "plot_confidence_sets",
+    "read_results",
+]

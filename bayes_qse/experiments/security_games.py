@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
+from ..progress import progress as progress_bar
 from ..progress import stage_printer
 from ..security import (
     defender_utility,
@@ -40,10 +41,9 @@ from ..security import (
     suqr_posterior,
 )
 from ..security.inference import AttackData
-from ..security.online import LEARNERS, OnlineSettings, run_online
+from ..security.online import SECURITY_LEARNERS, OnlineSettings, run_security_online
 from ..sets import wald_ellipsoid
 from .store import RunStore
-from .store import progress as progress_bar
 
 NAME = "security_games"
 
@@ -63,7 +63,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "plan_starts": 4,
     "plan_steps": 150,
     "rounds": 30,
-    "learners": list(LEARNERS),
+    "learners": list(SECURITY_LEARNERS),
     "n_draws": 16,
     "online_starts": 2,
     "online_steps": 60,
@@ -101,9 +101,11 @@ def validate_config(config: dict) -> None:
     for key in ("online_starts", "online_steps"):
         if config[key] < 1:
             raise ConfigError(f"config: {key} must be >= 1")
-    unknown = set(config["learners"]) - set(LEARNERS)
+    unknown = set(config["learners"]) - set(SECURITY_LEARNERS)
     if unknown or not config["learners"]:
-        raise ConfigError(f"config: learners must be a non-empty subset of {list(LEARNERS)}")
+        raise ConfigError(
+            f"config: learners must be a non-empty subset of {list(SECURITY_LEARNERS)}"
+        )
     for key in ("wald_level", "quantile_level"):
         if not 0 < config[key] < 1:
             raise ConfigError(f"config: {key} must be in (0, 1)")
@@ -135,9 +137,14 @@ def _prefix(data: AttackData, n: int) -> AttackData:
 
 def _posterior(game, data, config, seed):
     return suqr_posterior(
-        game, data, method=config["posterior"], prior_scale=config["prior_scale"],
-        num_samples=config["num_samples"], num_warmup=config["num_warmup"], seed=seed,
-    )  # fmt: skip
+        game,
+        data,
+        method=config["posterior"],
+        prior_scale=config["prior_scale"],
+        num_samples=config["num_samples"],
+        num_warmup=config["num_warmup"],
+        seed=seed,
+    )
 
 
 def _plan(game, thetas, config, **kw):
@@ -176,13 +183,17 @@ def run_seed(
         out["mle_converged"].append(fit.converged)
 
     settings = OnlineSettings(
-        prior_scale=float(config["prior_scale"]), n_draws=int(config["n_draws"]),
-        n_starts=int(config["online_starts"]), steps=int(config["online_steps"]),
-    )  # fmt: skip
+        prior_scale=float(config["prior_scale"]),
+        n_draws=int(config["n_draws"]),
+        n_starts=int(config["online_starts"]),
+        steps=int(config["online_steps"]),
+    )
     regret = []
     for k, learner in enumerate(config["learners"]):
         say(f"online {learner}, {config['rounds']} rounds ({k + 1}/{len(config['learners'])})")
-        regret.append(run_online(game, learner, config["rounds"], seed, settings, best).regret)
+        regret.append(
+            run_security_online(game, learner, config["rounds"], seed, settings, best).regret
+        )
 
     p_max = max(config["planning_sizes"])
     hist = simulate_attacks(k_att2, game, game.theta, random_coverages(k_cov2, T, m, p_max))
@@ -255,13 +266,23 @@ def table(out_dir: Path) -> str:
     cols = [fmt(a[k]) for k in ("err_mle", "err_mean", "loss_mle", "loss_mean")]
     cov = np.mean(a["wald_covers"], axis=0)
     conv = np.mean(a["mle_converged"], axis=0)
-    rows = [[n, *(c[i] for c in cols), f"{cov[i]:.2f}", f"{conv[i]:.2f}"]
-            for i, n in enumerate(doc["sample_sizes"])]  # fmt: skip
+    rows = [
+        [n, *(c[i] for c in cols), f"{cov[i]:.2f}", f"{conv[i]:.2f}"]
+        for i, n in enumerate(doc["sample_sizes"])
+    ]
     text = f"# Security games ({S} seeds)\n\n## 1. Sample efficiency\n\n"
     text += markdown_table(
-        ["attacks", "error MLE", "error post. mean", "loss MLE", "loss post. mean",
-         "Wald coverage", "MLE converged"], rows,
-    )  # fmt: skip
+        [
+            "attacks",
+            "error MLE",
+            "error post. mean",
+            "loss MLE",
+            "loss post. mean",
+            "Wald coverage",
+            "MLE converged",
+        ],
+        rows,
+    )
     cum = np.cumsum(a["regret"], axis=-1)[..., -1]  # [S, L]
     m, se = _mean_se(cum)
     text += "\n\n## 2. Online: cumulative regret after the last round\n\n"
@@ -272,12 +293,21 @@ def table(out_dir: Path) -> str:
     text += "\n\n## 3. Planning with few data: true utility loss of the plan\n\n"
     q, p, b = (fmt(a[f"plan_loss_{k}"]) for k in ("quantile", "point", "bayes"))
     worst = {k: np.max(a[f"plan_loss_{k}"], axis=0) for k in ("quantile", "point")}
-    rows = [[n, q[i], p[i], b[i], f"{worst['quantile'][i]:.3f}", f"{worst['point'][i]:.3f}"]
-            for i, n in enumerate(doc["planning_sizes"])]  # fmt: skip
+    rows = [
+        [n, q[i], p[i], b[i], f"{worst['quantile'][i]:.3f}", f"{worst['point'][i]:.3f}"]
+        for i, n in enumerate(doc["planning_sizes"])
+    ]
     text += markdown_table(
-        ["attacks", "quantile rule", "point estimate", "posterior mean rule",
-         "worst seed (quantile)", "worst seed (point)"], rows,
-    )  # fmt: skip
+        [
+            "attacks",
+            "quantile rule",
+            "point estimate",
+            "posterior mean rule",
+            "worst seed (quantile)",
+            "worst seed (point)",
+        ],
+        rows,
+    )
     worst_gap = float(np.max(a["best_relative_gap"]))
     text += (
         f"\n\nThe reference plan (certified, true weights) has a relative gap of at most "
@@ -338,3 +368,16 @@ def plot(out_dir: Path) -> list[Path]:
     axes[0].legend()
     paths.append(save_figure(fig, out_dir / "planning.png"))
     return paths
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "FULL_CONFIG",
+    "NAME",
+    "make_game",
+    "plot",
+    "run",
+    "run_seed",
+    "table",
+    "validate_config",
+]

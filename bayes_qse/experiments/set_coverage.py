@@ -117,8 +117,10 @@ def check_game_settings(config: dict, n_episodes: int, copies: int, key: str) ->
     for name in shape_keys:
         if g[name] < 1:
             raise ConfigError(f"config: game.{name} must be >= 1, got {g[name]}")
-    H, S, A, B, d = (g[k] for k in ("horizon", "n_states", "n_leader_actions",
-                                    "n_follower_actions", "feature_dim"))  # fmt: skip
+    H, S, A, B, d = (
+        g[k]
+        for k in ("horizon", "n_states", "n_leader_actions", "n_follower_actions", "feature_dim")
+    )
     what = f"a game with (H,S,A,B)=({H},{S},{A},{B}), d={d}"
     check_memory(game_bytes(H, S, A, B, d), "config: game", what, ConfigError)
     check_memory(
@@ -393,3 +395,21 @@ def _laplace_batch(counts, keys, features, eta, prior_prec, n_draws):
         return mapt, laplace_draws(k, mapt, prec, n_draws)
 
     return jax.vmap(one)(counts, keys)
+
+
+__all__ = [
+    "BAYES_METHODS",
+    "CASES",
+    "CHOSEN_CELL",
+    "DEFAULT_CONFIG",
+    "FREQ_METHODS",
+    "FULL_CONFIG",
+    "METHODS",
+    "TARGETS",
+    "check_game_settings",
+    "make_case",
+    "radii_for",
+    "replication_keys",
+    "run_batch",
+    "run_sbc_batch",
+]

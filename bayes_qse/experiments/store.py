@@ -63,7 +63,6 @@ import numpyro
 from .._version import __version__
 from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_npz, to_jsonable
-from ..progress import progress
 
 MANIFEST = "manifest.json"
 UNITS = "units"
@@ -705,6 +704,5 @@ __all__ = [
     "check_run_dir",
     "config_diff",
     "library_versions",
-    "progress",
     "read_manifest",
 ]

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError
-from .store import MANIFEST, UNITS, RunNotice, RunStore, library_versions
+from .store import MANIFEST, SET_ASIDE, UNITS, RunNotice, RunStore, library_versions
 
 UNIT_EXPERIMENT = "sweep-unit"
 #: Entries of :func:`~.store.library_versions` that must agree for parts to be resumed or
@@ -72,7 +72,6 @@ VERSION_KEYS = ("bayes_qse", "jax", "numpy", "numpyro", "python", "platform")
 WORKER_VERSION_KEYS = ("bayes_qse", "jax")
 #: Environment variable naming a node's scratch directory (:func:`scratch_root`).
 SCRATCH_ENV = "BAYES_QSE_SCRATCH"
-SET_ASIDE = ".set-aside"
 
 
 class Unit(Protocol):
@@ -123,8 +122,9 @@ def scratch_root() -> Path:
 def scratch_token(out_dir: str | Path, unit: Unit) -> str:
     """A node-local name for ``unit`` of the sweep in ``out_dir`` (a hash of the driver's
     host, the directory and the unit's config, then the key): two sweeps never share one."""
-    config = json.dumps({k: v for k, v in unit.store_config().items() if k != "seeds"},
-                        sort_keys=True, default=str)  # fmt: skip
+    config = json.dumps(
+        {k: v for k, v in unit.store_config().items() if k != "seeds"}, sort_keys=True, default=str
+    )
     text = f"{socket.gethostname()}\n{Path(out_dir).resolve()}\n{config}"
     return f"{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}-{unit.key}"
 

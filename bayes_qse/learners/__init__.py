@@ -9,6 +9,9 @@ Offline (:mod:`bayes_qse.learners.offline`): ``oracle``, ``plugin``, the paper's
 ``mle-pessimistic`` and ``bayes-pessimistic``, each ``fit(dataset, game_spec, config, key) ->
 OfflineResult(policy, lower_bound, info)``, plus the behaviour policies of the offline
 experiment.
+
+The package re-exports these names from their home modules (:mod:`.common`, :mod:`.online`,
+:mod:`.offline`, :mod:`.runner`, :mod:`.behaviour`), which define them.
 """
 
 from __future__ import annotations

@@ -25,17 +25,16 @@ from ..optim import adam_ascent
 from ..planning import policy_value
 from ..sets import identified_split
 from ..ties import tolerant_argmax
-
-Array = jax.Array
-PRNGKey = Array
-
+from ..types import Array, PRNGKey
 
 # ---------------------------------------------------------------------------------------
 # What the leader knows, and the learners' settings
 # ---------------------------------------------------------------------------------------
 
 
-class GameSpec(NamedTuple):
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True, eq=False)
+class GameSpec:
     """What the leader knows about the game before playing (docs/math.md §1, §5).
 
     She knows the follower's features and rationality (``eta`` known, docs/math.md §1.3),
@@ -46,12 +45,17 @@ class GameSpec(NamedTuple):
     planning mode (``transitions``/``leader_reward`` not None); otherwise she learns them
     (eq. 5).
 
+    A pytree (``jax.tree_util.register_dataclass``): the arrays are its leaves, while
+    ``farsighted`` and ``reward_range`` are static (pytree metadata), so a jitted function
+    taking a spec may branch on them in Python (``1.0 if spec.farsighted else 0.0``) and
+    recompiles when they change.
+
     Attributes:
         features: ``[H,S,A,B,d]``.
         eta: rationality (scalar).
         initial_dist: ``[S]`` when stated, ``None`` when learned from data.
         farsighted: static flag of the follower model.
-        reward_range: ``(low, high)`` stated bounds of the leader's reward.
+        reward_range: static ``(low, high)`` stated bounds of the leader's reward (floats).
         transitions: ``[H,S,A,B,S]`` in planning mode, else None.
         leader_reward: ``[H,S,A,B]`` in planning mode, else None.
     """
@@ -59,10 +63,19 @@ class GameSpec(NamedTuple):
     features: Any
     eta: Any
     initial_dist: Any
-    farsighted: bool
-    reward_range: tuple[float, float]
+    farsighted: bool = dataclasses.field(metadata=dict(static=True))
+    reward_range: tuple[float, float] = dataclasses.field(metadata=dict(static=True))
     transitions: Any = None
     leader_reward: Any = None
+
+    def __post_init__(self) -> None:
+        # Static fields are jit cache keys: hashable Python values, whatever the caller gave.
+        object.__setattr__(self, "farsighted", bool(self.farsighted))
+        object.__setattr__(self, "reward_range", tuple(float(x) for x in self.reward_range))
+
+    def replace(self, **changes: Any) -> GameSpec:
+        """A copy with ``changes`` (e.g. other ``features``)."""
+        return dataclasses.replace(self, **changes)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:

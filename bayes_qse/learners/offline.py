@@ -78,7 +78,6 @@ from ..leader_model import (
     LinearLSVI,
     empirical_leader_model,
     first_state_counts,
-    leader_model_stats,
     lsvi_features,
     posterior_leader_draws,
     weissman_l1_radius,
@@ -99,18 +98,9 @@ from ..robust_planning import (
     quantile_plan,
     value_range_bounds,
 )
-from ..sets import chi2_radius, ellipsoid_response_box, fisher_rank, wald_response_box
-from .behaviour import (
-    BEHAVIOURS,
-    behaviour_policy,
-    near_optimal_policy,
-    poorly_covering_policy,
-    uniform_policy,
-)
+from ..sets import chi2_radius, fisher_rank, wald_response_box
+from ..types import Array
 from .common import GameSpec, initial_dist_estimate
-
-Array = jax.Array
-
 
 #: Defaults of the learners' ``config`` (every learner reads the keys it needs).
 DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
@@ -725,20 +715,12 @@ def suboptimality(game: Game, policy: Any, optimal_value: float | None = None) -
 
 
 __all__ = [
-    "BEHAVIOURS",
-    "REWARD_BOUNDS",
     "DEFAULT_LEARNER_CONFIG",
-    "GameSpec",
     "LEARNER_VARIANTS",
     "OFFLINE_LEARNERS",
     "OfflineResult",
     "PessimisticModel",
-    "behaviour_policy",
     "certified_lower_bound",
-    "ellipsoid_response_box",
-    "empirical_leader_model",
-    "leader_model_stats",
-    "first_state_counts",
     "fit_bayes_pessimistic",
     "fit_follower",
     "fit_mle_pessimistic",
@@ -747,12 +729,7 @@ __all__ = [
     "fit_plugin",
     "get_learner",
     "learner_config",
-    "near_optimal_policy",
     "pessimistic_model",
     "pessimistic_plan",
-    "pessimistic_policy_value",
-    "poorly_covering_policy",
-    "posterior_leader_draws",
     "suboptimality",
-    "uniform_policy",
 ]

@@ -141,6 +141,7 @@ from ..sets import (
     theory_radius_jax,
     wald_response_box,
 )
+from ..types import Array
 from .common import (
     GameSpec,
     Learner,
@@ -153,8 +154,6 @@ from .common import (
     warm_gradient_plan,
 )
 from .switching import switching_learner
-
-Array = jax.Array
 
 LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic")
 
@@ -354,9 +353,14 @@ def _data_learner(
 
             def fit(ridge_now):
                 return map_newton(
-                    data.counts, features, None, eta, ridge_now, state.theta_hat,
+                    data.counts,
+                    features,
+                    None,
+                    eta,
+                    ridge_now,
+                    state.theta_hat,
                     n_steps=cfg.newton_steps,
-                )  # fmt: skip
+                )
 
         if fit is not None:
             theta, neg_hessian = fit(lam)

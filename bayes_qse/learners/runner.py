@@ -41,10 +41,9 @@ from ..planning import solve_qse
 from ..policy_stats import check_overflow
 from ..progress import progress as progress_bar
 from ..progress import set_postfix, stage
+from ..types import Array
 from .common import GameSpec, LearnerConfig, OnlineState, check_episodes, true_value
 from .online import learner_summary, make_learner
-
-Array = jax.Array
 
 #: Default number of lanes of the compiled per-chunk program (seeds per ``vmap`` block).
 SEED_BLOCK = 4

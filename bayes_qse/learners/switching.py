@@ -32,9 +32,8 @@ import jax.numpy as jnp
 from ..data import Episode
 from ..model import Model
 from ..policy_stats import PolicyStats, episode_information, policy_stats_add, policy_stats_init
+from ..types import Array
 from .common import GameSpec, Learner, LearnerConfig, OnlineState, act
-
-Array = jax.Array
 
 
 class SwitchingData(NamedTuple):
@@ -101,9 +100,14 @@ def switching_learner(
         )
         uniform = jnp.full((H, S, A), 1.0 / A, dtype=jnp.float64)
         return OnlineState(
-            key, data, model.init(H, S, A, B), jnp.zeros((d,)), prior, jnp.zeros((H, S, A)),
+            key,
+            data,
+            model.init(H, S, A, B),
+            jnp.zeros((d,)),
+            prior,
+            jnp.zeros((H, S, A)),
             uniform,
-        )  # fmt: skip
+        )
 
     def update(state: OnlineState, episode: Episode) -> OnlineState:
         data = state.buffer

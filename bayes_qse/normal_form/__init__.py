@@ -6,6 +6,9 @@ al. (NeurIPS 2022)'s generators and error metric: :mod:`.game`; simulated play a
 counts and the PURE baseline: :mod:`.pure`.  The fits are the core's
 (:func:`bayes_qse.fit_mle`, :func:`bayes_qse.sample_posterior`, the sets of
 :mod:`bayes_qse.sets`) on :class:`~bayes_qse.counts.CommitmentCounts`.
+
+This package re-exports the public names of :mod:`.game`, :mod:`.pure` and the grouped
+statistics of :mod:`bayes_qse.counts`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .game import (
     wu_security_parameters,
     wu_utilities,
 )
-from .pure import PureFit, pure_counts, pure_estimate, round_robin, simulate_counts
+from .pure import PureFit, pure_counts, pure_estimate, round_robin, simulate_commitment_counts
 
 __all__ = [
     "CODINGS",
@@ -56,7 +59,7 @@ __all__ = [
     "security_form_game",
     "security_theta",
     "shift_invariant_l1",
-    "simulate_counts",
+    "simulate_commitment_counts",
     "wu_security_parameters",
     "wu_utilities",
 ]

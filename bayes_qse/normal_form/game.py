@@ -26,8 +26,7 @@ from ..errors import BayesQSEInputError, GameValidationError
 from ..games import tabular_features, tabular_theta
 from ..model import Model
 from ..sets import fisher_rank
-
-Array = jax.Array
+from ..types import Array
 
 CODINGS = ("reference", "full")
 
@@ -77,8 +76,9 @@ class NormalFormGame:
     @property
     def model(self) -> Model:
         """The follower model: ``features[1, 1, m, n, d]``, ``eta``, ``follower="commitment"``."""
-        return Model(features=jnp.asarray(self.features)[None, None], eta=self.eta,
-                     follower="commitment")  # fmt: skip
+        return Model(
+            features=jnp.asarray(self.features)[None, None], eta=self.eta, follower="commitment"
+        )
 
     def replace(self, **changes: Any) -> NormalFormGame:
         return dataclasses.replace(self, **changes)
@@ -203,9 +203,12 @@ def security_form_game(
     """The structured security game ``V[i, j] = w_i [i = j] + c_j`` (eq. 9b)."""
     T = np.size(w)
     return normal_form_game(
-        security_features(T, coding), eta, security_theta(w, c, coding), leader_utility,
+        security_features(T, coding),
+        eta,
+        security_theta(w, c, coding),
+        leader_utility,
         "security-" + coding,
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------------------------------

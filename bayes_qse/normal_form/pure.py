@@ -2,10 +2,10 @@
 eq. 9g): Wu, Shen, Fang & Xu (NeurIPS 2022)'s baseline -- the leader plays her ``m`` pure
 strategies round robin, and ``V`` is the MLE over ``0 <= V <= 1``.
 
-:func:`simulate_counts` draws the responses to ``r_k`` rounds of commitment ``x_k`` as one
-multinomial per distinct commitment, ``n_k ~ Multinomial(r_k, nu(. | x_k; theta))``: the
-counts have exactly the law of ``r_k`` independent rounds, at a cost independent of ``r_k``
-(``10^7`` rounds cost what ``10`` do).
+:func:`simulate_commitment_counts` draws the responses to ``r_k`` rounds of commitment
+``x_k`` as one multinomial per distinct commitment,
+``n_k ~ Multinomial(r_k, nu(. | x_k; theta))``: the counts have exactly the law of ``r_k``
+independent rounds, at a cost independent of ``r_k`` (``10^7`` rounds cost what ``10`` do).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _check_rounds(rounds: Any, k: int) -> np.ndarray:
     return r.astype(np.int64)
 
 
-def simulate_counts(
+def simulate_commitment_counts(
     game: NormalFormGame, commitments: Any, rounds: Any, seed: int, theta: Any = None
 ) -> CommitmentCounts:
     """Responses to ``rounds[k]`` rounds of ``commitments[k]`` (eq. 9a), grouped.
@@ -86,7 +86,7 @@ def round_robin(m: int, n_rounds: int) -> tuple[np.ndarray, np.ndarray]:
 def pure_counts(game: NormalFormGame, n_rounds: int, seed: int) -> CommitmentCounts:
     """The counts of ``n_rounds`` rounds of PURE's round robin (:func:`round_robin`)."""
     x, r = round_robin(game.m, n_rounds)
-    return simulate_counts(game, x, r, seed)
+    return simulate_commitment_counts(game, x, r, seed)
 
 
 class PureFit(NamedTuple):
@@ -135,5 +135,5 @@ __all__ = [
     "pure_counts",
     "pure_estimate",
     "round_robin",
-    "simulate_counts",
+    "simulate_commitment_counts",
 ]

@@ -2,6 +2,10 @@
 (docs/math.md eq. 7 and eq. 8): the game and its generators (:mod:`.game`), the defender's
 planner (:mod:`.planning`), learning the attacker (:mod:`.inference`) and the repeated game
 (:mod:`.online`).
+
+The package re-exports the public names of :mod:`.game`, :mod:`.inference` and
+:mod:`.planning`, which define them; the repeated game's names are imported from
+:mod:`.online` (``run_security_online``, ``SECURITY_LEARNERS``).
 """
 
 from __future__ import annotations

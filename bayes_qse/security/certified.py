@@ -335,8 +335,9 @@ class Certificate(NamedTuple):
     nodes: int
 
 
-def certified_plan(P: Problem, start, rtol: float = 1e-6, max_iter: int = 60,
-                   max_nodes: int = 4000) -> Certificate:  # fmt: skip
+def certified_plan(
+    P: Problem, start, rtol: float = 1e-6, max_iter: int = 60, max_nodes: int = 4000
+) -> Certificate:
     """Dinkelbach (eq. 8g) from ``start[T]`` (a feasible coverage) with the inner problem of
     :func:`solve_inner`; stops when ``upper_bound - value <= rtol * max(|value|, 1e-3 span)``
     (``span = max R^d - min P^d``) or when an inner solve finds no improving point."""
@@ -365,3 +366,15 @@ def certified_plan(P: Problem, start, rtol: float = 1e-6, max_iter: int = 60,
         if res.upper <= 0:
             bound = min(bound, lam_up)
     return Certificate(np.clip(c, 0.0, 1.0), lam, max(bound, lam), it, nodes)
+
+
+__all__ = [
+    "BUDGETS",
+    "Certificate",
+    "InnerResult",
+    "Problem",
+    "certified_plan",
+    "denominator_lower_bound",
+    "solve_inner",
+    "solve_inner_pure",
+]

@@ -54,7 +54,7 @@ def _fp(P, x, lam):
     return _weight(P, x) * (P.w1 * (P.pd - lam + P.beta * x) + P.beta)
 
 
-def utility(P, c):
+def _utility(P, c):
     e = _weight(P, c)
     return jnp.sum(e * (P.pd + P.beta * c)) / jnp.sum(e)
 
@@ -149,8 +149,16 @@ def _relax(P, lam, m, exact):
         keep = lambda old, new: jnp.where(now_slack, old, new)  # noqa: E731
         x_lo = jnp.where(now_slack & ~slack, x[0], keep(x_lo, x[j]))
         x_hi = jnp.where(now_slack & ~slack, x[0], keep(x_hi, x[j + 1]))
-        return (keep(mu_lo, mus[j, 0]), keep(mu_hi, mus[j + 1, 0]), best, x_lo, x_hi,
-                keep(b_lo, xc[j + 1]), keep(b_hi, xc[j]), now_slack)  # fmt: skip
+        return (
+            keep(mu_lo, mus[j, 0]),
+            keep(mu_hi, mus[j + 1, 0]),
+            best,
+            x_lo,
+            x_hi,
+            keep(b_lo, xc[j + 1]),
+            keep(b_hi, xc[j]),
+            now_slack,
+        )
 
     init = (mu_lo, mu_hi, jnp.inf, l, l, l, p, jnp.asarray(False))
     _, _, best, x_lo, x_hi, _, _, _ = jax.lax.fori_loop(0, _MU_ROUNDS, body, init)
@@ -192,7 +200,7 @@ def _pure(P, lam, m):
     return value + margin, x
 
 
-def denominator_lower_bound(P, m):
+def _denominator_lower_bound(P, m):
     """Eq. (8h)'s ``D_lb``, as ``certified.denominator_lower_bound``."""
     base = jnp.exp(P.a)
     k = jnp.where(P.w1 < 0, -P.w1, 1.0)
@@ -207,8 +215,7 @@ def denominator_lower_bound(P, m):
         value, used = dual(mid)
         return jnp.maximum(best, value), jnp.where(used > m, mid, lo), jnp.where(used > m, hi, mid)
 
-    best, _, _ = jax.lax.fori_loop(
-        0, 200, body, (dual(0.0)[0], 0.0, k * jnp.max(base)))  # fmt: skip
+    best, _, _ = jax.lax.fori_loop(0, 200, body, (dual(0.0)[0], 0.0, k * jnp.max(base)))
     return jnp.where(P.w1 >= 0, jnp.sum(base), best)
 
 
@@ -216,7 +223,7 @@ def denominator_lower_bound(P, m):
 def solve(P: Arrays, c0, rtol, span, m: float, exact: bool):
     """Dinkelbach (eq. 8g) from ``c0[T]`` with root-only inner problems; returns
     ``(coverage[T], value, upper_bound, iterations)``.  ``vmap`` it over ``P``."""
-    d_lb = denominator_lower_bound(P, m)
+    d_lb = _denominator_lower_bound(P, m)
 
     def inner(lam):
         if exact:
@@ -231,13 +238,13 @@ def solve(P: Arrays, c0, rtol, span, m: float, exact: bool):
         ub, point = inner(lam)
         lower = jnp.sum(_f(P, point, lam))
         bound = jnp.minimum(bound, lam + jnp.maximum(ub, 0.0) / d_lb)
-        new = utility(P, point)
+        new = _utility(P, point)
         improved = (lower > 0) & (new > lam)
         c, lam = jnp.where(improved, point, c), jnp.where(improved, new, lam)
         done = (bound - lam <= rtol * jnp.maximum(jnp.abs(lam), 1e-3 * span)) | ~improved
         return it + 1, c, lam, bound, done
 
-    init = (0, c0, utility(P, c0), jnp.inf, False)
+    init = (0, c0, _utility(P, c0), jnp.inf, False)
     it, c, lam, bound, _ = jax.lax.while_loop(cond, body, init)
     # eq. (8h'): F_bar(lam + delta) <= 0 proves max U <= lam + delta without dividing by D_lb
     lam_up = lam + 0.5 * rtol * jnp.maximum(jnp.abs(lam), 1e-3 * span)
@@ -252,3 +259,11 @@ def solve_batch(game, thetas, c0, rtol, span, exact: bool):
     ``(coverage[M, T], value[M], upper_bound[M], iterations[M])``."""
     m = game.resources
     return jax.vmap(lambda w: solve(make_arrays(game, w), c0, rtol, span, m, exact))(thetas)
+
+
+__all__ = [
+    "Arrays",
+    "make_arrays",
+    "solve",
+    "solve_batch",
+]

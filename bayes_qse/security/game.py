@@ -29,8 +29,7 @@ from scipy.stats import norm
 from ..commitment import commitment_log_response
 from ..errors import GameValidationError
 from ..model import Model
-
-Array = jax.Array
+from ..types import Array
 
 #: SUQR weights ``(w1, w2, w3)`` on (coverage, attacker reward, attacker penalty) attributed
 #: to the human subjects of Nguyen, Yang, Azaria, Kraus and Tambe (AAAI 2013) -- NOT verified:
@@ -167,9 +166,13 @@ def uniform_security_game(
     _check_size(n_targets, resources)
     u = np.random.default_rng(seed).uniform(size=(4, int(n_targets)))
     return make_security_game(
-        _scale(u[0], 1, 10), _scale(u[1], -10, -1), _scale(u[2], 1, 10), _scale(u[3], -10, -1),
-        resources, theta,
-    )  # fmt: skip
+        _scale(u[0], 1, 10),
+        _scale(u[1], -10, -1),
+        _scale(u[2], 1, 10),
+        _scale(u[3], -10, -1),
+        resources,
+        theta,
+    )
 
 
 def covariance_security_game(
@@ -197,9 +200,13 @@ def covariance_security_game(
     rd = norm.cdf(-r * z[1] + s * z[2])
     pd_mag = norm.cdf(-r * z[0] + s * z[3])
     return make_security_game(
-        _scale(rd, 1, 10), -_scale(pd_mag, 1, 10), _scale(ra, 1, 10), -_scale(pa_mag, 1, 10),
-        resources, theta,
-    )  # fmt: skip
+        _scale(rd, 1, 10),
+        -_scale(pd_mag, 1, 10),
+        _scale(ra, 1, 10),
+        -_scale(pa_mag, 1, 10),
+        resources,
+        theta,
+    )
 
 
 #: Named security games (``bayes-qse games`` lists them beside the Markov games).
@@ -216,3 +223,19 @@ def named_security_game(name: str, **kwargs: Any) -> SecurityGame:
             f"game: unknown security game {name!r}; choose from {sorted(SECURITY_GAMES)}"
         )
     return SECURITY_GAMES[name](**kwargs)
+
+
+__all__ = [
+    "FEATURE_NAMES",
+    "NGUYEN2013_WEIGHTS",
+    "SECURITY_GAMES",
+    "SUQR_MODEL",
+    "SecurityGame",
+    "attack_log_probs",
+    "covariance_security_game",
+    "defender_utility",
+    "make_security_game",
+    "named_security_game",
+    "suqr_features",
+    "uniform_security_game",
+]

@@ -35,9 +35,8 @@ from ..likelihood import log_likelihood
 from ..mle import MLEFit, fit_likelihood
 from ..model import as_model
 from ..posterior import Posterior
+from ..types import Array
 from .game import SUQR_MODEL, SecurityGame, attack_log_probs, suqr_features
-
-Array = jax.Array
 
 
 class AttackData(NamedTuple):
@@ -153,10 +152,15 @@ def fit_suqr_mle(
         return map_newton_model(model, stats, 0.0, start, int(max_steps))
 
     return fit_likelihood(
-        model, stats, th0, newton, constraints=constraints,
-        identifiability_message=_suqr_identifiability, caller="fit_suqr_mle",
+        model,
+        stats,
+        th0,
+        newton,
+        constraints=constraints,
+        identifiability_message=_suqr_identifiability,
+        caller="fit_suqr_mle",
         max_steps=int(max_steps),
-    )  # fmt: skip
+    )
 
 
 def suqr_posterior(
@@ -188,10 +192,20 @@ def suqr_posterior(
     prior_scale = _check_sampling(method, prior, prior_scale, num_samples, num_warmup, num_chains)
     data = check_attack_data(game, data)
     return posterior_from_stats(
-        as_model(game), attack_stats(game, data), 3, method=method, seed=seed, prior=prior,
-        prior_scale=prior_scale, num_samples=num_samples, num_warmup=num_warmup,
-        num_chains=num_chains, chain_method=chain_method, progress=progress, dense_mass=True,
-    )  # fmt: skip
+        as_model(game),
+        attack_stats(game, data),
+        3,
+        method=method,
+        seed=seed,
+        prior=prior,
+        prior_scale=prior_scale,
+        num_samples=num_samples,
+        num_warmup=num_warmup,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress=progress,
+        dense_mass=True,
+    )
 
 
 def suqr_numpyro_model(psi, counts, prior_scale: float | None = None):
@@ -203,3 +217,16 @@ def suqr_numpyro_model(psi, counts, prior_scale: float | None = None):
         prior = dist.Normal(jnp.zeros(3), prior_scale).to_event(1)
     w = numpyro.sample("theta", prior)
     numpyro.factor("log_likelihood", log_likelihood(w, SUQR_MODEL, CommitmentStats(psi, counts)))
+
+
+__all__ = [
+    "AttackData",
+    "attack_stats",
+    "check_attack_data",
+    "fit_suqr_mle",
+    "random_coverages",
+    "simulate_attacks",
+    "suqr_log_likelihood",
+    "suqr_numpyro_model",
+    "suqr_posterior",
+]

@@ -23,6 +23,7 @@ The fit of each round is one jit-compiled function of fixed shapes; planning is 
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -39,7 +40,9 @@ from ..optim import newton_maximize
 from .game import SecurityGame, attack_log_probs, defender_utility, suqr_features
 from .planning import plan_coverage
 
-LEARNERS = ("greedy", "thompson", "optimistic")
+#: The defender's learners of the repeated security game (not the Markov-game learners of
+#: :data:`bayes_qse.learners.online.LEARNERS`).
+SECURITY_LEARNERS = ("greedy", "thompson", "optimistic")
 
 
 class OnlineSettings(NamedTuple):
@@ -102,12 +105,19 @@ def _run_rounds(game, key, best_value, learner, n_rounds, settings: OnlineSettin
         ("quantile", settings.optimism_level) if learner == "optimistic" else ("mean", 0.5)
     )
     for t in range(n_rounds):
-        w, thetas = _fit_round(game, key, t, jnp.asarray(cov_hist), jnp.asarray(counts), w,
-                               learner, settings)  # fmt: skip
+        w, thetas = _fit_round(
+            game, key, t, jnp.asarray(cov_hist), jnp.asarray(counts), w, learner, settings
+        )
         plan = plan_coverage(
-            game, np.asarray(thetas), rule=rule, level=level, n_starts=settings.n_starts,
-            steps=settings.steps, learning_rate=settings.learning_rate, seed=t,
-        )  # fmt: skip
+            game,
+            np.asarray(thetas),
+            rule=rule,
+            level=level,
+            n_starts=settings.n_starts,
+            steps=settings.steps,
+            learning_rate=settings.learning_rate,
+            seed=t,
+        )
         b, u = _attack(game, key, t, jnp.asarray(plan.coverage))
         cov_hist[t] = plan.coverage
         counts[t, int(b)] = 1.0
@@ -127,7 +137,7 @@ def oracle_value(game: SecurityGame) -> float:
     return oracle_plan(game).value
 
 
-def run_online(
+def run_security_online(
     game: SecurityGame,
     learner: str,
     n_rounds: int,
@@ -136,8 +146,8 @@ def run_online(
     best_value: float | None = None,
 ) -> OnlineRun:
     """Play ``n_rounds`` of the repeated game with ``learner``; deterministic given ``seed``."""
-    if learner not in LEARNERS:
-        raise BayesQSEInputError(f"learner: must be one of {LEARNERS}, got {learner!r}")
+    if learner not in SECURITY_LEARNERS:
+        raise BayesQSEInputError(f"learner: must be one of {SECURITY_LEARNERS}, got {learner!r}")
     if game.theta is None:
         raise BayesQSEInputError("game.theta: the repeated game needs the attacker's true weights")
     if int(n_rounds) != n_rounds or n_rounds < 1:
@@ -146,3 +156,32 @@ def run_online(
     best = oracle_value(game) if best_value is None else float(best_value)
     out = _run_rounds(game, jax.random.PRNGKey(seed), best, learner, int(n_rounds), settings)
     return OnlineRun(*out)
+
+
+#: Names of the previous release, kept for one release: ``old -> new`` (CHANGELOG.md).
+_DEPRECATED = {"run_online": "run_security_online", "LEARNERS": "SECURITY_LEARNERS"}
+
+
+def __getattr__(name: str):
+    """The deprecated names (``run_online``, ``LEARNERS``), with a DeprecationWarning; they
+    were homonyms of the Markov-game runner and learner list."""
+    if name in _DEPRECATED:
+        new = _DEPRECATED[name]
+        warnings.warn(
+            f"bayes_qse.security.online.{name} is deprecated; use "
+            f"bayes_qse.security.online.{new} (it will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "SECURITY_LEARNERS",
+    "OnlineRun",
+    "OnlineSettings",
+    "oracle_plan",
+    "oracle_value",
+    "run_security_online",
+]

@@ -31,11 +31,10 @@ import optax
 
 from ..errors import BayesQSEInputError
 from ..ties import tolerant_argmax
+from ..types import Array
 from .certified import BUDGETS, Problem, certified_plan
 from .fast_certified import solve_batch
 from .game import SecurityGame, defender_utility
-
-Array = jax.Array
 
 RULES = ("mean", "quantile")
 
@@ -87,8 +86,9 @@ def rule_objective(rule: str, level: float):
     return objective
 
 
-def starting_points(key: Array, n_targets: int, resources: float, n_starts: int,
-                    exact: bool = False) -> Array:  # fmt: skip
+def starting_points(
+    key: Array, n_targets: int, resources: float, n_starts: int, exact: bool = False
+) -> Array:
     """``[n_starts, T]``: the even spread ``min(m/T, 1)`` then random points of the polytope
     (Dirichlet shares of the budget ``m``, projected)."""
     even = jnp.full((1, n_targets), min(resources / n_targets, 1.0))
@@ -174,10 +174,14 @@ def _check_thetas(thetas) -> np.ndarray:
 
 def _problem(game: SecurityGame, w, budget: str) -> Problem:
     return Problem(
-        np.asarray(game.defender_reward), np.asarray(game.defender_penalty),
-        np.asarray(game.attacker_reward), np.asarray(game.attacker_penalty),
-        w, game.resources, budget,
-    )  # fmt: skip
+        np.asarray(game.defender_reward),
+        np.asarray(game.defender_penalty),
+        np.asarray(game.attacker_reward),
+        np.asarray(game.attacker_penalty),
+        w,
+        game.resources,
+        budget,
+    )
 
 
 def _scale(game: SecurityGame) -> float:
@@ -236,9 +240,13 @@ def _certify(game, th: np.ndarray, budget: str, rtol: float, max_nodes: int):
 
 
 def plan_per_draw(
-    game: SecurityGame, thetas, *, budget: str = "at_most", rtol: float = 1e-6,
+    game: SecurityGame,
+    thetas,
+    *,
+    budget: str = "at_most",
+    rtol: float = 1e-6,
     max_nodes: int = 2000,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each draw's own certified QSE (eq. 8c): ``(coverage[M, T], value[M], upper_bound[M])``."""
     th = _check_thetas(thetas)
     _check_options("mean", 0.5, budget, rtol, 1, 1, 1.0, max_nodes)
@@ -288,8 +296,11 @@ def plan_coverage(
     if th.shape[0] == 1:
         return _make_plan(game, covs[0], values[0], uppers[0], rtol)
     bound = _rule_value(rule, level, uppers)
-    utilities = np.asarray(jax.vmap(lambda c: jax.vmap(
-        lambda w: defender_utility(w, game, c))(jnp.asarray(th)))(jnp.asarray(covs)))  # fmt: skip
+    utilities = np.asarray(
+        jax.vmap(lambda c: jax.vmap(lambda w: defender_utility(w, game, c))(jnp.asarray(th)))(
+            jnp.asarray(covs)
+        )
+    )
     seeded = np.array([_rule_value(rule, level, u) for u in utilities])
     i = int(np.argmax(seeded))
     best_c, best_v = covs[i], float(seeded[i])
@@ -300,8 +311,9 @@ def plan_coverage(
     starts = jnp.concatenate(
         [jnp.asarray(covs), starting_points(key, game.n_targets, game.resources, n_starts, exact)]
     )
-    c, v, _ = _plan_jit(game, jnp.asarray(th), starts, rule, float(level), int(steps),
-                        float(learning_rate), exact)  # fmt: skip
+    c, v, _ = _plan_jit(
+        game, jnp.asarray(th), starts, rule, float(level), int(steps), float(learning_rate), exact
+    )
     if float(v) > best_v:
         best_c, best_v = np.asarray(c), float(v)
     return _make_plan(game, best_c, best_v, bound, rtol)
@@ -331,3 +343,16 @@ def grid_search_coverage(
     u = np.sum(q * (grid * rd + (1 - grid) * pd), axis=1)
     i = int(np.argmax(u))
     return grid[i], float(u[i])
+
+
+__all__ = [
+    "CoveragePlan",
+    "RULES",
+    "grid_search_coverage",
+    "plan_core",
+    "plan_coverage",
+    "plan_per_draw",
+    "project_coverage",
+    "rule_objective",
+    "starting_points",
+]

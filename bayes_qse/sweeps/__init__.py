@@ -4,6 +4,11 @@
 directory to it (:mod:`.store`), runs the unfinished units on the engine the experiments
 share (:mod:`bayes_qse.experiments.executors`, :mod:`bayes_qse.experiments.units`) and
 gathers ``results.nc`` / ``results.json`` (:mod:`.gather`).  See docs/howto_sweeps.md.
+
+The package defines :func:`run_sweep` and re-exports the names a sweep needs from their
+home modules (:mod:`.spec`, :mod:`.gather`, :mod:`.store`, the unit engine's
+:mod:`bayes_qse.experiments.executors` and :mod:`bayes_qse.experiments.units`, and
+:data:`bayes_qse.run_options.EXECUTORS`).
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..experiments.executors import EXECUTORS, check_executor, run_units
-from ..experiments.units import run_unit
+from ..experiments.executors import check_executor, run_units
+from ..experiments.units import Unit, run_unit
+from ..run_options import EXECUTORS
 from .gather import gather, normalised_score, open_results, paired_interval, write_results
-from .spec import Sweep, Unit, expand, load_spec
+from .spec import Sweep, expand, load_spec
 from .store import bind
 
 

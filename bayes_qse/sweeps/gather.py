@@ -66,8 +66,13 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
     vx, vy = np.var(x, ddof=1) / n, np.var(y, ddof=1) / n
     dof = (vx + vy) ** 2 / (vx**2 / (n - 1) + vy**2 / (n - 1)) if vx + vy > 0 else n - 1
     welch = float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(vx + vy))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n,
-            "independent_half_width": welch}  # fmt: skip
+    return {
+        "mean": mean,
+        "low": mean - half,
+        "high": mean + half,
+        "n": n,
+        "independent_half_width": welch,
+    }
 
 
 def normalised_score(final: dict[str, float]) -> dict[str, float]:
@@ -102,8 +107,9 @@ def gather(out_dir: str | Path, sweep: Sweep | None = None, allow_mixed: bool = 
     else:
         ds = _gather_online(out_dir, sweep)
     versions = distinct_versions(_metas(out_dir, sweep), allow_mixed)
-    ds.attrs.update(versions=json.dumps(versions, sort_keys=True),
-                    mixed_versions=int(len(versions) > 1))  # fmt: skip
+    ds.attrs.update(
+        versions=json.dumps(versions, sort_keys=True), mixed_versions=int(len(versions) > 1)
+    )
     return ds
 
 
@@ -134,32 +140,42 @@ def _gather_online(out_dir: str | Path, sweep: Sweep):
     ds = xr.Dataset(
         {f: (dims, v) for f, v in data.items()} | {"optimal_value": (tuple(names), optimal)},
         coords=coords,
-        attrs={"spec": json.dumps(sweep.spec, sort_keys=True), "fingerprint": sweep.fingerprint,
-               "kind": sweep.kind},
-    )  # fmt: skip
+        attrs={
+            "spec": json.dumps(sweep.spec, sort_keys=True),
+            "fingerprint": sweep.fingerprint,
+            "kind": sweep.kind,
+        },
+    )
     return ds
 
 
 def _gather_offline(out_dir: str | Path, sweep: Sweep):
-    """An offline sweep: :data:`~bayes_qse.experiments.offline_suboptimality.FIELDS` and
+    """An offline sweep: :data:`~bayes_qse.experiments.offline_suboptimality.OFFLINE_FIELDS` and
     ``lower_bound_holds`` with dims ``(game, behaviour, seed, size, learner)``, and
     ``optimal_value`` over ``game``."""
     config = sweep.units[0].config
     arrays = offline.assemble(out_dir, config, list(sweep.units))  # (game, behaviour, seed)
     shape = (len(sweep.axes["game"]), len(sweep.axes["behaviour"]), len(sweep.seeds))
     dims = ("game", "behaviour", "seed", "size", "learner")
-    data = {k: arrays[k].reshape(*shape, *arrays[k].shape[1:]) for k in offline.FIELDS}
+    data = {k: arrays[k].reshape(*shape, *arrays[k].shape[1:]) for k in offline.OFFLINE_FIELDS}
     data["lower_bound_holds"] = offline.lower_bound_holds(data["lower_bound"], data["value"])
     optimal = arrays["optimal_value"].reshape(shape)[:, 0, 0]
-    coords = {"game": sweep.axes["game"], "behaviour": sweep.axes["behaviour"],
-              "seed": list(sweep.seeds), "size": list(config["sizes"]),
-              "learner": list(config["learners"])}  # fmt: skip
+    coords = {
+        "game": sweep.axes["game"],
+        "behaviour": sweep.axes["behaviour"],
+        "seed": list(sweep.seeds),
+        "size": list(config["sizes"]),
+        "learner": list(config["learners"]),
+    }
     return xr.Dataset(
         {k: (dims, v) for k, v in data.items()} | {"optimal_value": (("game",), optimal)},
         coords=coords,
-        attrs={"spec": json.dumps(sweep.spec, sort_keys=True), "fingerprint": sweep.fingerprint,
-               "kind": sweep.kind},
-    )  # fmt: skip
+        attrs={
+            "spec": json.dumps(sweep.spec, sort_keys=True),
+            "fingerprint": sweep.fingerprint,
+            "kind": sweep.kind,
+        },
+    )
 
 
 def summarise_offline(ds) -> dict[str, Any]:
@@ -178,8 +194,13 @@ def summarise_offline(ds) -> dict[str, Any]:
                 if np.isfinite(holds).any()
                 else None,
             }
-        slices.append({"where": {"game": str(game), "behaviour": str(behaviour)},
-                       "sizes": part["size"].values.tolist(), "learners": rows})  # fmt: skip
+        slices.append(
+            {
+                "where": {"game": str(game), "behaviour": str(behaviour)},
+                "sizes": part["size"].values.tolist(),
+                "learners": rows,
+            }
+        )
     return {"slices": slices}
 
 
@@ -229,9 +250,14 @@ def write_results(
     ds = gather(out, sweep, allow_mixed)
     nc = atomic_write(out / RESULTS_NC, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
     summary = summarise_offline(ds) if ds.attrs["kind"] == "offline" else summarise(ds)
-    doc = {"fingerprint": ds.attrs["fingerprint"], "kind": ds.attrs["kind"],
-           "dims": dict(ds.sizes), "versions": json.loads(ds.attrs["versions"]),
-           "mixed_versions": bool(ds.attrs["mixed_versions"]), **summary}  # fmt: skip
+    doc = {
+        "fingerprint": ds.attrs["fingerprint"],
+        "kind": ds.attrs["kind"],
+        "dims": dict(ds.sizes),
+        "versions": json.loads(ds.attrs["versions"]),
+        "mixed_versions": bool(ds.attrs["mixed_versions"]),
+        **summary,
+    }
     js = atomic_write_json(out / RESULTS_JSON, doc)
     return nc, js
 

@@ -45,14 +45,25 @@ from .._validate import SEED_MAX
 from ..errors import ConfigError
 from ..experiments import MAX_SEEDS, merge_config, read_toml
 from ..experiments import offline_suboptimality as offline
-from ..experiments.online_regret import DEFAULT_CONFIG, GAMES, validate_config
-from ..experiments.online_units import LEARNER_KEYS, OnlineUnit, make_unit
+from ..experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES, validate_config
+from ..experiments.online_units import LEARNER_KEYS, make_unit
+from ..experiments.units import Unit
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
 from ..learners.runner import EpisodeRecord
 
 KINDS = ("online", "offline")
-TOP_KEYS = ("kind", "name", "record", "chunk", "known_model", "reward_range", "initial_dist",
-            "grid", "games", "learner")  # fmt: skip
+TOP_KEYS = (
+    "kind",
+    "name",
+    "record",
+    "chunk",
+    "known_model",
+    "reward_range",
+    "initial_dist",
+    "grid",
+    "games",
+    "learner",
+)
 #: An offline spec (``kind = "offline"``): its top-level keys and grid axes (all required).
 OFFLINE_TOP_KEYS = ("kind", "name", "grid", "settings")
 OFFLINE_GRID_KEYS = ("game", "behaviour", "seeds")
@@ -61,10 +72,6 @@ REQUIRED_GRID = ("game", "learner", "T", "seeds")
 RADII = ("chi2", "theory")
 #: Dimensions of the gathered dataset, in order (``seed`` and ``episode`` follow).
 AXES = ("game", "learner", "T", "eta", "radius")
-
-
-#: A unit of an online sweep (:class:`bayes_qse.experiments.online_regret.OnlineUnit`).
-Unit = OnlineUnit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,8 +196,8 @@ def base_config(spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(games, dict):
         raise ConfigError("spec: games must be a table of [games.<name>] tables")
     for game, table in games.items():
-        if game not in GAMES:
-            raise ConfigError(f"spec: games.{game}: unknown game; choose from {GAMES}")
+        if game not in ONLINE_GAMES:
+            raise ConfigError(f"spec: games.{game}: unknown game; choose from {ONLINE_GAMES}")
         if not isinstance(table, dict):
             raise ConfigError(f"spec: games.{game} must be a table")
         _unknown(table, tuple(config[game]), f"games.{game}")
@@ -213,8 +220,8 @@ def _make_unit(base, seeds, record, game, learner, T, eta, radius) -> Unit:
         + (f", eta={eta}" if eta is not None else "")
         + (f", radius={radius})" if radius is not None else ")")
     )
-    if game not in GAMES:
-        raise ConfigError(f"spec: {name}: unknown game {game!r}; choose from {GAMES}")
+    if game not in ONLINE_GAMES:
+        raise ConfigError(f"spec: {name}: unknown game {game!r}; choose from {ONLINE_GAMES}")
     if learner not in ALL_LEARNERS:
         raise ConfigError(f"spec: {name}: unknown learner {learner!r}; choose from {ALL_LEARNERS}")
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
@@ -328,7 +335,7 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
     units = offline.make_units(config, list(seeds))
     cells = {(u.game, u.behaviour, u.seed): u.key for u in units}
     normal = json.loads(json.dumps(spec, sort_keys=True))
-    return Sweep(normal, axes, seeds, offline.FIELDS, tuple(units), cells, kind="offline")
+    return Sweep(normal, axes, seeds, offline.OFFLINE_FIELDS, tuple(units), cells, kind="offline")
 
 
 #: Settings an offline spec sets through its grid, not ``[settings]``.
@@ -340,7 +347,6 @@ __all__ = [
     "KINDS",
     "NOT_IDENTITY",
     "Sweep",
-    "Unit",
     "base_config",
     "expand",
     "identity",
