@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import configure_jax
+from ._workers import PRELOAD, start_server
 from .console import (
     EXIT_INTERRUPTED,
     OneLineArgumentParser,
@@ -39,7 +40,7 @@ from .console import (
     seed_arg,
 )
 from .errors import ConfigError
-from .run_options import EXPERIMENTS, add_run_arguments
+from .run_options import ENGINE, EXPERIMENTS, add_run_arguments
 
 #: What ``make-game`` accepts (the named games of :data:`bayes_qse.games.NAMED_GAMES`, then
 #: ``random``), spelled out so that the help needs no import of the games module; a test
@@ -268,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command: JAX is configured (:func:`bayes_qse.configure_jax`) before its
-    module, :mod:`bayes_qse.commands`, is imported."""
+    module, :mod:`bayes_qse.commands`, is imported.  A command that will run a process pool
+    (``sweep`` or ``run`` with ``--workers N > 1`` locally) first starts the pool's fork
+    server (:func:`bayes_qse._workers.start_server`), which imports the library while this
+    process does."""
+    if getattr(args, "workers", 1) > 1 and getattr(args, "executor", "local") == "local":
+        name = getattr(args, "experiment", None)
+        start_server((*PRELOAD, f"bayes_qse.experiments.{name}") if name in ENGINE else PRELOAD)
     configure_jax()
     func = globals().get(args.command_func) or __getattr__(args.command_func)
     return func(args)

@@ -7,6 +7,7 @@ All are pure JAX functions of an ``objective`` to *maximise* and run inside ``ji
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -30,7 +31,14 @@ def _pinv_solve(neg_hess: Array, grad: Array, rtol: float = 1e-12) -> Array:
     return vecs @ (inv * (vecs.T @ grad))
 
 
-_LINE_SEARCH_STEPS = 2.0 ** -jnp.arange(24)
+@functools.cache
+def _line_search_steps() -> Array:
+    """The step sizes ``1, 1/2, ..., 2^-23`` of :func:`newton_maximize`, built on first use
+    rather than at import: importing the library must not start JAX's backend (a process
+    pool forks its workers from a process that has imported it,
+    :mod:`bayes_qse.experiments.executors`)."""
+    with jax.ensure_compile_time_eval():
+        return 2.0 ** -jnp.arange(24)
 
 
 def newton_maximize(objective, theta0: Array, max_steps: int):
@@ -47,6 +55,7 @@ def newton_maximize(objective, theta0: Array, max_steps: int):
     value_and_grad = jax.value_and_grad(objective)
     hessian = jax.hessian(objective)
     d = theta0.shape[0]
+    steps = _line_search_steps()
 
     def cond(state):
         return (state[4] < max_steps) & ~state[5]
@@ -58,11 +67,11 @@ def newton_maximize(objective, theta0: Array, max_steps: int):
         step = _pinv_solve(neg_h, g)
         decrement = g @ step
         converged = decrement <= 1e-20 * (1.0 + jnp.abs(f))
-        trial = jax.vmap(objective)(theta + _LINE_SEARCH_STEPS[:, None] * step)
-        ok = jnp.isfinite(trial) & (trial >= f + 1e-4 * _LINE_SEARCH_STEPS * decrement)
+        trial = jax.vmap(objective)(theta + steps[:, None] * step)
+        ok = jnp.isfinite(trial) & (trial >= f + 1e-4 * steps * decrement)
         first = jnp.argmax(ok)
         move = ~converged & ok[first] & (it < max_steps - 1)
-        theta_new = jnp.where(move, theta + _LINE_SEARCH_STEPS[first] * step, theta)
+        theta_new = jnp.where(move, theta + steps[first] * step, theta)
         loose = decrement <= 1e-10 * (1.0 + jnp.abs(f))
         stop = converged | ~move
         return theta_new, f, neg_h, loose, it + 1, stop

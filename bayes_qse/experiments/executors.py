@@ -2,9 +2,11 @@
 
 - ``local`` (default): ``workers = 1`` runs the units one after another in this process;
   ``workers > 1`` hands them to a :class:`concurrent.futures.ProcessPoolExecutor` of
-  ``workers`` processes (started with ``spawn``: JAX does not survive ``fork``), each pinned
-  to one core (:func:`pin_threads`); the pool's workers share the persistent compilation
-  cache (:mod:`bayes_qse._cache`), so a warm cache spares every worker its compilation.
+  ``workers`` processes, each pinned to one core (:func:`pin_threads`).  The workers are
+  forked from a fork server that has imported the library once, before any JAX backend
+  exists (:mod:`bayes_qse._workers`; elsewhere, or under another environment, they are
+  started with ``spawn``).  They share the persistent compilation cache
+  (:mod:`bayes_qse._cache`), so a warm cache spares every worker its compilation.
   Inside a unit the seeds run ``vmap``-ped, as :mod:`bayes_qse.learners.runner` does.
 - ``ray``: each unit is a Ray task (``num_cpus=1``, XLA pinned to one thread).  With
   ``address`` (e.g. ``"auto"``, ``"HOST:6379"``) the sweep joins an existing cluster (the
@@ -23,7 +25,6 @@ A unit's result does not depend on the executor (:mod:`bayes_qse.experiments.uni
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import re
 import socket
@@ -32,6 +33,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from .._workers import PRELOAD, pinned_xla_flags, pool_context
 from ..errors import ConfigError
 from ..progress import progress as progress_bar
 from ..run_options import EXECUTORS
@@ -52,7 +54,6 @@ ADDRESS_TIMEOUT = 5.0
 #: Environment variables of the driver forwarded to Ray tasks (by prefix or name).
 FORWARDED_PREFIXES = ("BAYES_QSE_", "JAX_")
 FORWARDED_NAMES = ("XLA_FLAGS",)
-_PIN_FLAGS = re.compile(r"\s*(--)?(xla_cpu_multi_thread_eigen|intra_op_parallelism_threads)=\S*")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -140,19 +141,9 @@ def check_address(address: str, timeout: float = ADDRESS_TIMEOUT) -> None:
         ) from None
 
 
-def pinned_xla_flags(threads: int, flags: str | None = None) -> str:
-    """``flags`` (default: ``$XLA_FLAGS``) with XLA's CPU thread settings replaced by
-    ``threads`` intra-op threads (one: Eigen's thread pool off)."""
-    base = _PIN_FLAGS.sub("", flags if flags is not None else os.environ.get("XLA_FLAGS", ""))
-    pin = f"intra_op_parallelism_threads={threads}"
-    if threads == 1:
-        pin = f"--xla_cpu_multi_thread_eigen=false {pin}"
-    return f"{base.strip()} {pin}".strip()
-
-
 def pin_threads(threads: int = 1, counter=None) -> None:
     """Pin this process's XLA to ``threads`` threads (:func:`pinned_xla_flags`: effective only
-    before JAX starts its backend, so the pool also sets it in its workers' environment) and,
+    before JAX starts its backend, so the pool's workers also get it in their environment) and,
     with a shared ``counter`` (a pool worker's initializer), every thread of the process to
     its own ``threads`` cores (the ``counter``-th group, where the OS allows it)."""
     os.environ["XLA_FLAGS"] = pinned_xla_flags(threads)
@@ -214,7 +205,11 @@ def _environ(**values: str):
 
 
 def _run_pool(pending, out_dir: str, workers: int, bar) -> list[str]:
-    context = multiprocessing.get_context("spawn")
+    # Workers fork from the fork server, which has imported the units' modules once
+    # (bayes_qse._workers), or are spawned.  Either way XLA's pin is in their environment
+    # before JAX starts its backend.
+    modules = {type(unit).__module__ for unit, _ in pending}
+    context = pool_context((*PRELOAD, *sorted(modules)))
     counter = context.Value("i", 0)
     finished: list[str] = []
     with ProcessPoolExecutor(
@@ -223,8 +218,7 @@ def _run_pool(pending, out_dir: str, workers: int, bar) -> list[str]:
         initializer=pin_threads,
         initargs=(1, counter),
     ) as pool:
-        # The workers start during the submissions: they inherit XLA's pin from their
-        # environment (importing bayes_qse already starts JAX's backend).
+        # Spawned workers start during the submissions and inherit this environment.
         with _environ(XLA_FLAGS=pinned_xla_flags(1)):
             futures = {
                 pool.submit(
@@ -326,7 +320,6 @@ __all__ = [
     "forwarded_env",
     "one_line",
     "pin_threads",
-    "pinned_xla_flags",
     "run_units",
     "task_error",
 ]
