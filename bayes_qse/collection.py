@@ -19,7 +19,7 @@ fixed candidate set ``X[K, m]`` whose first ``m`` rows are the pure strategies
 The quantity the design targets is ``A`` (eq. 10b): :func:`utility_weights` (default,
 ``target="utilities"``) for the follower's utilities up to row shifts (the quantity of eq. 9e);
 ``target="value"``: ``A = c c^T`` with ``c`` the gradient of the leader's value at her best
-commitment under the current estimate (:func:`leader_value_gradient`,
+commitment under the current estimate (:func:`commitment_value_gradient`,
 :func:`best_commitment`, eq. 10e), re-computed at every (re-)design; or ``("c", grad)`` for
 any scalar with gradient ``grad``.
 """
@@ -88,7 +88,7 @@ def _leader(game: NormalFormGame, leader_utility: Any) -> np.ndarray:
     return np.asarray(L, float)
 
 
-def leader_value(game: NormalFormGame, x: Any, theta: Any, leader_utility: Any = None) -> float:
+def commitment_value(game: NormalFormGame, x: Any, theta: Any, leader_utility: Any = None) -> float:
     """``U(x; theta) = sum_b nu_b(x; theta) (x @ L)_b``: the leader's expected utility of
     commitment ``x[m]`` against the quantal follower (eq. 10e)."""
     x = np.asarray(x, float)
@@ -96,7 +96,7 @@ def leader_value(game: NormalFormGame, x: Any, theta: Any, leader_utility: Any =
     return float(nu @ (x @ _leader(game, leader_utility)))
 
 
-def leader_value_gradient(
+def commitment_value_gradient(
     game: NormalFormGame, x: Any, theta: Any, leader_utility: Any = None
 ) -> np.ndarray:
     """``d U(x; theta) / d theta = eta sum_b nu_b (u_b - nu . u)(psi_b - nu . psi)`` with
@@ -116,11 +116,15 @@ def best_commitment(
     ``candidates``, then SciPy's SLSQP over the simplex from it (a local optimum near the
     best candidate; the value is not concave in ``x``)."""
     x = np.asarray(candidates, float)
-    values = [leader_value(game, xk, theta, leader_utility) for xk in x]
+    values = [commitment_value(game, xk, theta, leader_utility) for xk in x]
     start = x[int(np.argmax(values))]
-    res = minimize(lambda v: -leader_value(game, v, theta, leader_utility), start,
-                   method="SLSQP", bounds=[(0.0, 1.0)] * game.m,
-                   constraints=[{"type": "eq", "fun": lambda v: v.sum() - 1.0}])  # fmt: skip
+    res = minimize(
+        lambda v: -commitment_value(game, v, theta, leader_utility),
+        start,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * game.m,
+        constraints=[{"type": "eq", "fun": lambda v: v.sum() - 1.0}],
+    )
     best = np.clip(res.x, 0.0, 1.0)
     best /= best.sum()
     return best if -res.fun >= max(values) else start
@@ -133,7 +137,7 @@ def _target(game, target, theta, x, leader_utility) -> tuple[str | None, np.ndar
         return None, utility_weights(game)
     if isinstance(target, str) and target == "value":
         best = best_commitment(game, theta, x, leader_utility)
-        return "c", leader_value_gradient(game, best, theta, leader_utility)
+        return "c", commitment_value_gradient(game, best, theta, leader_utility)
     if isinstance(target, tuple) and len(target) == 2 and target[0] == "c":
         return "c", np.asarray(target[1], float)
     raise BayesQSEInputError("target: 'utilities', 'value' or ('c', gradient[d])")
@@ -158,9 +162,13 @@ def _pilot(game, x, n_rounds, pilot, seed):
 
 def _posterior(game, counts, prior_scale, draws, seed):
     post = sample_posterior(
-        counts, game, method="laplace", prior_scale=prior_scale,
-        num_samples=max(draws, 2), seed=seed,
-    )  # fmt: skip
+        counts,
+        game,
+        method="laplace",
+        prior_scale=prior_scale,
+        num_samples=max(draws, 2),
+        seed=seed,
+    )
     return post
 
 
@@ -194,8 +202,9 @@ def collect_two_stage(
     left = int(n_rounds) - int(rounds.sum())
     # a c-design is singular on its own: it counts the pilot's precision (eq. 10b with P)
     prior = np.linalg.inv(np.asarray(post.cov, float)) if crit == "c" else None
-    design = optimal_design(jac, crit, A=None if crit == "D" else A, prior=prior,
-                            n=float(max(left, 1)), tol=tol)  # fmt: skip
+    design = optimal_design(
+        jac, crit, A=None if crit == "D" else A, prior=prior, n=float(max(left, 1)), tol=tol
+    )
     second = efficient_rounding(design.weights, left)
     more = simulate_commitment_counts(game, x, second, s_main)
     total = CommitmentCounts(x, np.asarray(counts.counts) + np.asarray(more.counts))
@@ -243,7 +252,9 @@ def collect_sequential(
             jac, crit, A=None if crit == "D" else A, prior=prior, n=float(size), tol=tol
         )
         batch = efficient_rounding(design.weights, int(size))
-        total = total + np.asarray(simulate_commitment_counts(game, x, batch, seeds[2 + 2 * j]).counts)
+        total = total + np.asarray(
+            simulate_commitment_counts(game, x, batch, seeds[2 + 2 * j]).counts
+        )
         rounds = rounds + batch
         designs.append(design)
     return Collected(CommitmentCounts(x, total), rounds, tuple(designs))
@@ -252,8 +263,8 @@ def collect_sequential(
 __all__ = [
     "Collected",
     "best_commitment",
-    "leader_value",
-    "leader_value_gradient",
+    "commitment_value",
+    "commitment_value_gradient",
     "collect_round_robin",
     "collect_sequential",
     "collect_two_stage",

@@ -51,8 +51,11 @@ def mixture_candidates(m: int, t_grid=(0.25, 0.5, 0.75)) -> np.ndarray:
     if m < 1 or np.any((t_grid <= 0) | (t_grid >= 1)):
         raise BayesQSEInputError("t_grid: every mixing weight must lie in (0, 1); m >= 1")
     eye = np.eye(m)
-    mixes = [(1 - t) * eye[i] + t * eye[j] for i, j in itertools.combinations(range(m), 2)
-             for t in t_grid]  # fmt: skip
+    mixes = [
+        (1 - t) * eye[i] + t * eye[j]
+        for i, j in itertools.combinations(range(m), 2)
+        for t in t_grid
+    ]
     return np.concatenate([eye, np.reshape(mixes, (-1, m))], axis=0)
 
 

@@ -40,8 +40,9 @@ def _fisher_by_enumeration(theta, psi, eta, h=1e-6):
             return z - np.log(np.sum(np.exp(z - z.max()))) - z.max()
 
         p = np.exp(logp(theta))
-        score = np.stack([(logp(theta + h * e) - logp(theta - h * e)) / (2 * h)
-                          for e in np.eye(d)], axis=1)  # fmt: skip
+        score = np.stack(
+            [(logp(theta + h * e) - logp(theta - h * e)) / (2 * h) for e in np.eye(d)], axis=1
+        )
         out[k] = np.einsum("b,bi,bj->ij", p, score, score)
     return out
 
@@ -64,10 +65,14 @@ def _scipy_optimum(Ms, criterion, **kw):
     best = np.inf
     rng = np.random.default_rng(0)
     for start in [np.full(K, 1 / K), *rng.dirichlet(np.ones(K), 4)]:
-        res = minimize(lambda w: _phi(np.abs(w) / np.abs(w).sum(), Ms, criterion, **kw), start,
-                       method="SLSQP", bounds=[(1e-9, 1)] * K,
-                       constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
-                       options={"ftol": 1e-14, "maxiter": 1000})  # fmt: skip
+        res = minimize(
+            lambda w: _phi(np.abs(w) / np.abs(w).sum(), Ms, criterion, **kw),
+            start,
+            method="SLSQP",
+            bounds=[(1e-9, 1)] * K,
+            constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+            options={"ftol": 1e-14, "maxiter": 1000},
+        )
         best = min(best, res.fun)
     return best
 
@@ -246,7 +251,9 @@ def test_predicted_variance_matches_a_monte_carlo_of_the_mle():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for r in range(R):
-            est[r] = np.asarray(bq.fit_mle(simulate_commitment_counts(game, X, rounds, 1000 + r), game).theta)
+            est[r] = np.asarray(
+                bq.fit_mle(simulate_commitment_counts(game, X, rounds, 1000 + r), game).theta
+            )
     cov_mc = np.cov(est.T)
     # total variance within 15% (Monte Carlo sd of a trace of 300 draws: about 5%)
     assert np.trace(cov_mc) == pytest.approx(np.trace(cov_pred), rel=0.15)
@@ -262,41 +269,48 @@ def test_predicted_variance_matches_a_monte_carlo_of_the_mle():
 def test_leader_value_gradient_matches_finite_differences(tiny):
     # Catches: a gradient of the leader's value missing the centring of u or psi, or eta,
     # which would point the value design (target="value") at the wrong contrast.
-    from bayes_qse.collection import leader_value, leader_value_gradient
+    from bayes_qse.collection import commitment_value, commitment_value_gradient
 
     game, X, psi, theta = tiny
     L = np.random.default_rng(5).uniform(size=(3, 3))
     x = np.array([0.2, 0.5, 0.3])
     h = 1e-6
-    fd = [(leader_value(game, x, theta + h * e, L) - leader_value(game, x, theta - h * e, L))
-          / (2 * h) for e in np.eye(theta.size)]  # fmt: skip
-    np.testing.assert_allclose(leader_value_gradient(game, x, theta, L), fd, rtol=1e-6, atol=1e-8)
+    fd = [
+        (commitment_value(game, x, theta + h * e, L) - commitment_value(game, x, theta - h * e, L))
+        / (2 * h)
+        for e in np.eye(theta.size)
+    ]
+    np.testing.assert_allclose(
+        commitment_value_gradient(game, x, theta, L), fd, rtol=1e-6, atol=1e-8
+    )
 
 
 def test_best_commitment_beats_a_grid_search_on_two_actions():
     # Catches: a best commitment that is only the best candidate (no refinement) or that
     # leaves the simplex; brute force over a fine grid of the 2-action simplex.
-    from bayes_qse.collection import best_commitment, leader_value
+    from bayes_qse.collection import best_commitment, commitment_value
 
     rng = np.random.default_rng(11)
     game = onehot_game(rng.uniform(size=(2, 3)), eta=8.0)
     L = rng.uniform(size=(2, 3))
     theta = np.asarray(game.theta)
     x = best_commitment(game, theta, mixture_candidates(2, (0.5,)), L)
-    grid = max(leader_value(game, np.array([1 - t, t]), theta, L) for t in np.linspace(0, 1, 2001))
+    grid = max(
+        commitment_value(game, np.array([1 - t, t]), theta, L) for t in np.linspace(0, 1, 2001)
+    )
     assert x.min() >= 0 and x.sum() == pytest.approx(1)
-    assert leader_value(game, x, theta, L) >= grid - 1e-6
+    assert commitment_value(game, x, theta, L) >= grid - 1e-6
 
 
 def test_a_value_design_predicts_less_variance_of_the_value_than_the_utility_design(tiny):
     # Catches: target="value" ignored (the A-design for the utilities used instead) or its
     # gradient taken at the wrong commitment: the c-design must predict a smaller variance of
     # the leader's value than the utility design with the same rounds.
-    from bayes_qse.collection import best_commitment, leader_value_gradient
+    from bayes_qse.collection import best_commitment, commitment_value_gradient
 
     game, X, psi, theta = tiny
     L = np.eye(3)
-    c = leader_value_gradient(game, best_commitment(game, theta, X, L), theta, L)
+    c = commitment_value_gradient(game, best_commitment(game, theta, X, L), theta, L)
     jac = response_jacobians(theta, psi, float(game.eta))
     var = {}
     for target in ("utilities", "value"):

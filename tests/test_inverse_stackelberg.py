@@ -38,8 +38,9 @@ def test_wu_structured_estimate_agrees_with_the_bounded_fit_in_the_box_coding():
     # bounded MLE over the same class 0 <= V <= 1 (a separate solver, KKT-checked).
     game = random_security_form_game(4, n_targets=5)
     counts = pure_counts(game, 2000, seed=9)
-    V_wu = inv.wu_structured_estimate(np.asarray(counts.commitments),
-                                      np.asarray(counts.counts), float(game.eta))  # fmt: skip
+    V_wu = inv.wu_structured_estimate(
+        np.asarray(counts.commitments), np.asarray(counts.counts), float(game.eta)
+    )
     box = inv.bounded_v_game(game)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -108,8 +109,10 @@ def test_a_seed_gives_the_same_numbers_alone_in_a_batch_resumed_or_in_a_pool(tmp
     grown = inv.run(_config(), tmp_path / "grown", progress=False)
     pool = inv.run(_config(), tmp_path / "pool", progress=False, workers=2)
     with np.load(both) as a, np.load(alone) as b, np.load(grown) as c, np.load(pool) as d:
-        assert a["error"].shape == (1, 1, 2, len(inv.METHODS))
-        assert np.isfinite(a["error"][..., [inv.METHODS.index(k) for k in TINY["methods"]]]).all()
+        assert a["error"].shape == (1, 1, 2, len(inv.INVERSE_METHODS))
+        assert np.isfinite(
+            a["error"][..., [inv.INVERSE_METHODS.index(k) for k in TINY["methods"]]]
+        ).all()
         for key in ("error", "predicted_sq", "realised_sq", "design_gap"):
             np.testing.assert_array_equal(a[key][:, :, 1], b[key][:, :, 0], err_msg=key)
             np.testing.assert_array_equal(a[key], c[key], err_msg=key)

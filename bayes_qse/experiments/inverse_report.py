@@ -86,7 +86,7 @@ def _load(out_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return a, json.loads((out_dir / "results.json").read_text())["summary"]
 
 
-def table(out_dir: Path) -> str:
+def results_table(out_dir: Path) -> str:
     """``table.md``: mean error +- standard error per family, size and method; the rounds to
     PURE's reference error; the designs' predicted against realised squared error."""
     from ..plots import markdown_table  # lazy: matplotlib
@@ -94,23 +94,41 @@ def table(out_dir: Path) -> str:
     a, s = _load(Path(out_dir))
     methods, fams, sizes = s["methods"], s["families"], a["sizes"]
     S = a["error"].shape[2]
-    lines = [f"# inverse_stackelberg ({S} seeds)\n",
-             "Error of eq. (9e), mean +- standard error over seeds.\n"]  # fmt: skip
+    lines = [
+        f"# inverse_stackelberg ({S} seeds)\n",
+        "Error of eq. (9e), mean +- standard error over seeds.\n",
+    ]
     used = [k for k in range(len(methods)) if np.isfinite(a["error_mean"][..., k]).any()]
     for f, fam in enumerate(fams):
         rows = []
         for n_i, n in enumerate(sizes):
-            rows.append([f"{int(n):d}", *[
-                "-" if not np.isfinite(a["error_mean"][f, n_i, k])
-                else f"{a['error_mean'][f, n_i, k]:.4f} +- {a['error_se'][f, n_i, k]:.4f}"
-                for k in used]])  # fmt: skip
+            rows.append(
+                [
+                    f"{int(n):d}",
+                    *[
+                        "-"
+                        if not np.isfinite(a["error_mean"][f, n_i, k])
+                        else f"{a['error_mean'][f, n_i, k]:.4f} +- {a['error_se'][f, n_i, k]:.4f}"
+                        for k in used
+                    ],
+                ]
+            )
         lines += [f"\n## {fam}\n", markdown_table(["N", *[methods[k] for k in used]], rows)]
     ref_n = s["reference_rounds"]
     lines.append(f"\n## Rounds to reach PURE's error at N = {ref_n} (ratio to {ref_n})\n")
-    rows = [[fam, f"{a['reference_error'][f]:.4f}", *[
-        "-" if not np.isfinite(a["rounds_needed"][f, k])
-        else f"{a['rounds_needed'][f, k]:.3g} ({a['rounds_ratio'][f, k]:.2f})" for k in used]]
-        for f, fam in enumerate(fams)]  # fmt: skip
+    rows = [
+        [
+            fam,
+            f"{a['reference_error'][f]:.4f}",
+            *[
+                "-"
+                if not np.isfinite(a["rounds_needed"][f, k])
+                else f"{a['rounds_needed'][f, k]:.3g} ({a['rounds_ratio'][f, k]:.2f})"
+                for k in used
+            ],
+        ]
+        for f, fam in enumerate(fams)
+    ]
     lines.append(markdown_table(["family", "PURE error", *[methods[k] for k in used]], rows))
     lines.append("\n## Predicted vs realised squared error of the MLE (mean over seeds)\n")
     rows = []
@@ -133,7 +151,7 @@ def table(out_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(out_dir: Path) -> list[Path]:
+def figures(out_dir: Path) -> list[Path]:
     """``error_vs_rounds.png`` (a panel per family: mean error against ``N``, bands of
     +- 2 standard errors over seeds) and ``table.md``."""
     from ..plots import new_figure, save_figure  # lazy: matplotlib
@@ -141,7 +159,7 @@ def plot(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     a, s = _load(out_dir)
     methods, fams, sizes = s["methods"], s["families"], a["sizes"]
-    paths = [atomic_write_text(out_dir / "table.md", table(out_dir))]
+    paths = [atomic_write_text(out_dir / "table.md", results_table(out_dir))]
     cols = min(3, len(fams))
     rows = -(-len(fams) // cols)
     fig, axes = new_figure(cols, rows, size=(4.2, 3.4))
@@ -153,8 +171,13 @@ def plot(out_dir: Path) -> list[Path]:
             if not ok.any():
                 continue
             line = ax.plot(sizes[ok], m[ok], marker="o", ms=3, label=LABELS.get(method, method))
-            ax.fill_between(sizes[ok], np.maximum(m[ok] - 2 * se[ok], 1e-6), m[ok] + 2 * se[ok],
-                            color=line[0].get_color(), alpha=0.15)  # fmt: skip
+            ax.fill_between(
+                sizes[ok],
+                np.maximum(m[ok] - 2 * se[ok], 1e-6),
+                m[ok] + 2 * se[ok],
+                color=line[0].get_color(),
+                alpha=0.15,
+            )
         ax.axhline(a["reference_error"][f], color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -169,4 +192,4 @@ def plot(out_dir: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["LABELS", "aggregate_errors", "plot", "rounds_to_reach", "table"]
+__all__ = ["LABELS", "aggregate_errors", "figures", "results_table", "rounds_to_reach"]

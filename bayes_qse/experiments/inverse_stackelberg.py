@@ -60,7 +60,7 @@ from ..normal_form import (
     shift_invariant_l1,
 )
 from .executors import check_executor, run_units
-from .inverse_report import aggregate_errors, plot
+from .inverse_report import aggregate_errors, figures
 from .store import RunStore
 from .units import load_parts
 
@@ -68,7 +68,7 @@ NAME = "inverse_stackelberg"
 ROUND_ROBIN_METHODS = ("pure", "mle", "bounded", "laplace", "nuts")
 DESIGN_METHODS = ("a_two_stage", "d_two_stage", "a_sequential", "a_two_stage_bounded_v")
 SECURITY_METHODS = ("wu_structured", "structured_bounded_v")
-METHODS = ROUND_ROBIN_METHODS + DESIGN_METHODS + SECURITY_METHODS
+INVERSE_METHODS = ROUND_ROBIN_METHODS + DESIGN_METHODS + SECURITY_METHODS
 #: Bytes the design's response Jacobians (candidates x n x d, and draws) may take.
 MEMORY_LIMIT = 2 * 10**9
 
@@ -81,7 +81,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "alphas": [0.2, 0.8],
     "security_targets": 4,
     "sizes": [100, 1000],
-    "methods": list(METHODS),
+    "methods": list(INVERSE_METHODS),
     "prior_scale": 1.0,
     "nuts_max_rounds": 100,
     "nuts_families": ["wu.alpha=0.2", "security"],
@@ -137,9 +137,9 @@ def validate_config(config: dict) -> None:
         raise ConfigError("config: sizes must be a non-empty list of integers >= 10")
     if config["reference_rounds"] not in config["sizes"]:
         raise ConfigError("config: reference_rounds must be one of sizes")
-    unknown = set(config["methods"]) - set(METHODS)
+    unknown = set(config["methods"]) - set(INVERSE_METHODS)
     if unknown or "pure" not in config["methods"]:
-        raise ConfigError(f"config: methods must include 'pure' and lie in {list(METHODS)}")
+        raise ConfigError(f"config: methods must include 'pure' and lie in {list(INVERSE_METHODS)}")
     if "a_two_stage_bounded_v" in config["methods"] and "a_two_stage" not in config["methods"]:
         raise ConfigError("config: methods: a_two_stage_bounded_v needs a_two_stage (its data)")
     keys = [family_key(f, a) for f, a in families(config)]
@@ -203,8 +203,14 @@ def wu_structured_estimate(commitments: np.ndarray, counts: np.ndarray, eta: flo
     off = np.hstack([np.zeros((T, T)), eye])  # V_ij = c_j
     cons = LinearConstraint(np.vstack([diag, off]), 0.0, 1.0)
     start = np.concatenate([np.zeros(T), np.full(T, 0.5)])
-    res = minimize(negloglik, start, jac=True, method="SLSQP", constraints=[cons],
-                   options={"maxiter": 500, "ftol": 1e-12})  # fmt: skip
+    res = minimize(
+        negloglik,
+        start,
+        jac=True,
+        method="SLSQP",
+        constraints=[cons],
+        options={"maxiter": 500, "ftol": 1e-12},
+    )
     w, c = res.x[:T], res.x[T:]
     return np.diag(w) + c[None, :]
 
@@ -240,17 +246,23 @@ def _estimate(method, game, data, config, seed, family):
     if method in ("structured_bounded_v", "a_two_stage_bounded_v"):
         return "V", _bounded_v(game, data, family)
     if method == "wu_structured":
-        return "V", wu_structured_estimate(np.asarray(data.commitments), np.asarray(data.counts),
-                                           float(game.eta))  # fmt: skip
+        return "V", wu_structured_estimate(
+            np.asarray(data.commitments), np.asarray(data.counts), float(game.eta)
+        )
     if method == "mle":
         return "theta", np.asarray(fit_mle(data, game).theta)
     if method == "bounded":
         return "theta", np.asarray(fit_mle(data, game, lower=-1.0, upper=1.0).theta)
     kind = "nuts" if method == "nuts" else "laplace"
     post = sample_posterior(
-        data, game, method=kind, prior_scale=config["prior_scale"], seed=seed,
-        num_warmup=config["nuts_warmup"], num_samples=config["nuts_samples"],
-    )  # fmt: skip
+        data,
+        game,
+        method=kind,
+        prior_scale=config["prior_scale"],
+        seed=seed,
+        num_warmup=config["nuts_warmup"],
+        num_samples=config["nuts_samples"],
+    )
     return "theta", np.asarray(post.mean)
 
 
@@ -263,18 +275,20 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
     A = utility_weights(game)
     X = mixture_candidates(game.m, config["t_grid"])
     methods = config["methods"]
-    err = np.full(len(METHODS), np.nan)
-    pred = np.full(len(METHODS), np.nan)
-    real = np.full(len(METHODS), np.nan)
-    gap = np.full(len(METHODS), np.nan)
-    seconds = np.full(len(METHODS), np.nan)
-    failed = np.zeros(len(METHODS))  # 1: the estimate failed, 2: the MLE for realised_sq did
+    err = np.full(len(INVERSE_METHODS), np.nan)
+    pred = np.full(len(INVERSE_METHODS), np.nan)
+    real = np.full(len(INVERSE_METHODS), np.nan)
+    gap = np.full(len(INVERSE_METHODS), np.nan)
+    seconds = np.full(len(INVERSE_METHODS), np.nan)
+    failed = np.zeros(
+        len(INVERSE_METHODS)
+    )  # 1: the estimate failed, 2: the MLE for realised_sq did
     rr = collect_round_robin(game, X[: game.m], n_rounds, _sub_seed(seed, n_rounds, 0))
     designed = None
     psi_true = np.einsum("ka,abd->kbd", X, np.asarray(game.features, float))
     jac_true = response_jacobians(theta, psi_true, float(game.eta))
     oracle = optimal_design(jac_true, "A", A=A, tol=config["design_tol"])
-    for i, method in enumerate(METHODS):
+    for i, method in enumerate(INVERSE_METHODS):
         if method not in methods or (method in SECURITY_METHODS and family != "security"):
             continue
         if method == "nuts" and (
@@ -288,8 +302,11 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
         if method == "a_two_stage_bounded_v":
             data = designed  # the A two-stage data, estimated by the bounded V fit
         elif method in DESIGN_METHODS:
-            kw = {"pilot": config["pilot"], "prior_scale": config["prior_scale"],
-                  "tol": config["design_tol"]}  # fmt: skip
+            kw = {
+                "pilot": config["pilot"],
+                "prior_scale": config["prior_scale"],
+                "tol": config["design_tol"],
+            }
             if method == "a_sequential":
                 data = collect_sequential(
                     game,
@@ -335,7 +352,7 @@ def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) 
         "design_gap": gap,
         "seconds": seconds,
         "failed": failed,
-        "oracle_sq": np.full(len(METHODS), oracle.criterion / n_rounds),
+        "oracle_sq": np.full(len(INVERSE_METHODS), oracle.criterion / n_rounds),
     }
 
 
@@ -395,43 +412,66 @@ def run(
     check_executor(executor, workers, address)
     with RunStore(Path(out_dir), NAME, config) as store:
         units = make_units(config)
-        run_units(units, out_dir, executor=executor, workers=workers, address=address,
-                  progress=progress, desc=NAME)  # fmt: skip
+        run_units(
+            units,
+            out_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            desc=NAME,
+        )
         return store.write_results("results", aggregate(store, config))
 
 
 def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
-    """Per-seed arrays ``[F, N, S, M]`` (families, sizes, seeds, :data:`METHODS`) and the
+    """Per-seed arrays ``[F, N, S, M]`` (families, sizes, seeds, :data:`INVERSE_METHODS`) and the
     summaries of :func:`~.inverse_report.aggregate_errors`."""
     fams, sizes = families(config), sorted(config["sizes"])
-    units = {(u.family, u.alpha if u.family == "wu" else None, u.n_rounds): u
-             for u in make_units(config)}  # fmt: skip
-    fields = ("error", "predicted_sq", "realised_sq", "design_gap", "seconds", "oracle_sq",
-              "failed")  # fmt: skip
-    out = {f: np.full((len(fams), len(sizes), config["seeds"], len(METHODS)), np.nan)
-           for f in fields}  # fmt: skip
+    units = {
+        (u.family, u.alpha if u.family == "wu" else None, u.n_rounds): u for u in make_units(config)
+    }
+    fields = (
+        "error",
+        "predicted_sq",
+        "realised_sq",
+        "design_gap",
+        "seconds",
+        "oracle_sq",
+        "failed",
+    )
+    out = {
+        f: np.full((len(fams), len(sizes), config["seeds"], len(INVERSE_METHODS)), np.nan)
+        for f in fields
+    }
     for fi, (f, a) in enumerate(fams):
         for ni, n in enumerate(sizes):
             parts = load_parts(store.out_dir, units[f, a if f == "wu" else None, n])
             for si, (arrays, _) in enumerate(parts):
                 for field in fields:  # parts saved before "failed" existed had no failure
                     out[field][fi, ni, si] = arrays[field] if field in arrays else 0.0
-    summary = aggregate_errors(out["error"], np.asarray(sizes, float), METHODS,
-                               config["reference_rounds"])  # fmt: skip
+    summary = aggregate_errors(
+        out["error"], np.asarray(sizes, float), INVERSE_METHODS, config["reference_rounds"]
+    )
     return {
         **out,
         **summary,
         "sizes": np.asarray(sizes, float),
         "alphas": np.asarray([a for _, a in fams], float),
         "families": [family_key(f, a) for f, a in fams],
-        "methods": list(METHODS),
+        "methods": list(INVERSE_METHODS),
     }
+
+
+def plot(out_dir: Path) -> list[Path]:
+    """``error_vs_rounds.png`` and ``table.md`` (:func:`~.inverse_report.figures`)."""
+    return figures(out_dir)
 
 
 __all__ = [
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
-    "METHODS",
+    "INVERSE_METHODS",
     "InverseUnit",
     "make_units",
     "plot",
