@@ -296,7 +296,7 @@ def l1_extreme(
 def value_range_bounds(horizon: int, reward_range: tuple[float, float]) -> tuple[Array, Array]:
     """``(low[H], high[H])`` with ``low_h = (H - h) r_min``, ``high_h = (H - h) r_max``: the range
     of the value from step ``h`` (0-based), the ``value_bounds`` of :func:`box_plan` and
-    :func:`pessimistic_policy_value` (docs/math.md eq. 5c)."""
+    :func:`box_policy_value` (docs/math.md eq. 5c)."""
     steps = (horizon - jnp.arange(horizon)).astype(jnp.float64)
     return steps * reward_range[0], steps * reward_range[1]
 
@@ -526,38 +526,45 @@ def check_ellipsoid(theta_hat: Any, cov: Any, beta: Any) -> tuple:
 # ---------------------------------------------------------------------------------------
 
 
-@jax.jit
-def pessimistic_policy_value(
+@partial(jax.jit, static_argnames=("optimistic",))
+def box_policy_value(
     policy: Array,
-    p_hat: Array,
-    l1_radius: Array,
-    reward_lower: Array,
+    model: Model,
     nu_lower: Array,
     nu_upper: Array,
+    optimistic: bool,
+    l1_radius: Array | None = None,
     value_bounds: tuple[Array, Array] | None = None,
 ) -> Array:
-    """The worst-case value ``V[H+1,S]`` of a fixed ``policy[H,S,A]`` over a bounded model:
-    transitions in L1 balls around ``p_hat`` (radius ``l1_radius[H,S,A,B]``), rewards
-    ``>= reward_lower`` and the follower's response in the box ``[nu_lower, nu_upper]``::
+    """The best-case (``optimistic``) or worst-case value ``V[H+1,S]`` of a fixed
+    ``policy[H,S,A]`` over a bounded model, the evaluation twin of :func:`box_plan`:
+    transitions in L1 balls around ``model.transitions`` (radius ``l1_radius[H,S,A,B]``; the
+    kernel itself without), reward ``model.leader_reward`` (the interval's end) and the
+    follower's response in the box ``[nu_lower, nu_upper]``::
 
-        W_h(s,a,b) = reward_lower_h(s,a,b) + min_{p in ball} p . V_{h+1}
-        V_h(s)     = sum_a pi_h(a|s) min_{nu in box ∩ simplex} sum_b nu_b W_h(s,a,b)
+        W_h(s,a,b) = r_h(s,a,b) + ext_{p in ball} p . V_{h+1}
+        V_h(s)     = sum_a pi_h(a|s) ext_{nu in box ∩ simplex} sum_b nu_b W_h(s,a,b)
 
-    (docs/math.md §4, pessimistic side).  If the true model lies in the set, ``V_h <= V^pi_h``
-    everywhere by backward induction: each step's minimum is at most the true model's value.
+    (docs/math.md §4, eq. 6g; ``ext`` is ``max`` when ``optimistic`` else ``min``).  If the true
+    model lies in the set, ``V_h >= V^pi_h`` (``<=`` pessimistic) everywhere by backward
+    induction: each step's extreme is at least (at most) the true model's value.
     ``value_bounds = (low[H], high[H])`` clips each ``W_h`` as :func:`box_plan` does (PEVI's
-    truncation; still a lower bound when the true ``W_h`` lies in that range).
+    truncation; still a bound when the true ``W_h`` lies in that range).
     """
+    p_hat = model.transitions
     S = p_hat.shape[1]
 
     def step(v_next, inputs):
         pi_h, p_h, rad_h, r_h, lo_h, up_h, bounds_h = inputs
-        nxt, _ = l1_extreme(p_h, rad_h, v_next, False)
-        q, _ = box_extreme(_truncate(r_h + nxt, bounds_h), lo_h, up_h, False)
+        if rad_h is None:
+            nxt = _next_value(p_h, v_next)
+        else:
+            nxt, _ = l1_extreme(p_h, rad_h, v_next, optimistic)
+        q, _ = box_extreme(_truncate(r_h + nxt, bounds_h), lo_h, up_h, optimistic)
         return jnp.sum(pi_h * q, axis=-1), None
 
     v_end = jnp.zeros((S,), dtype=p_hat.dtype)
-    xs = (policy, p_hat, l1_radius, reward_lower, nu_lower, nu_upper, value_bounds)
+    xs = (policy, p_hat, l1_radius, model.leader_reward, nu_lower, nu_upper, value_bounds)
     _, values = backward_scan(step, v_end, xs)
     return values
 
@@ -572,7 +579,7 @@ __all__ = [
     "ellipsoid_exact_plan",
     "l1_extreme",
     "plan_draws",
-    "pessimistic_policy_value",
+    "box_policy_value",
     "plan_draws_farsighted_arrays",
     "quantile_plan",
     "validate_box",

@@ -3,7 +3,8 @@
 Plays ``mle-optimistic`` on the ``tabular`` test bed of ``online_regret --full`` (the same
 game and learner settings, learned leader model and initial distribution, every-episode refit)
 for ``T`` episodes on each seed, then, at the learner's state after episode ``T``, plans with
-:func:`bayes_qse.robust_planning.box_plan` with each source of optimism switched on alone:
+:func:`bayes_qse.confidence.plan_on_set` on its confidence set with each source of optimism
+switched on alone:
 
 - ``point``: none (the plug-in plan on ``theta_hat``, ``P_hat``, ``r_hat``);
 - ``l1``: the Weissman L1 balls around ``P_hat`` only;
@@ -27,27 +28,29 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayes_qse.confidence import (
+    confidence_set,
+    confidence_split,
+    follower_radius,
+    follower_set,
+    plan_on_set,
+)
 from bayes_qse.data import play_episode
 from bayes_qse.experiments.online_regret import FULL_CONFIG
 from bayes_qse.experiments.online_units import LEARNER_KEYS, make_game
 from bayes_qse.follower import myopic_response
-from bayes_qse.learners.common import GameSpec, LearnerConfig
-from bayes_qse.learners.online import (
-    _frequentist_leader_model,
-    confidence_split,
-    follower_radius,
-    make_learner,
-)
+from bayes_qse.learners.common import GameSpec, LearnerConfig, frequentist_leader_model
+from bayes_qse.learners.online import make_learner
 from bayes_qse.model import Model
 from bayes_qse.planning import evaluate_policy, solve_qse
-from bayes_qse.robust_planning import box_plan
-from bayes_qse.sets import identified_split, wald_response_box
+from bayes_qse.sets import identified_split
 
 VARIANTS = ("point", "l1", "follower", "reward", "all")
 
@@ -79,28 +82,34 @@ def run_learner(game, spec, cfg, seeds, episodes):
 
 
 def decompose(spec, cfg, state):
-    """``{variant: rho_hat . V_1}`` at one seed's learner state."""
-    model = _frequentist_leader_model(spec, cfg)
+    """``{variant: rho_hat . V_1}`` at one seed's learner state: the learner's own
+    :class:`~bayes_qse.confidence.ConfidenceSet` with all but one source of optimism removed
+    (no reward bonus, no L1 balls, the point response ``nu_hat`` as the box)."""
+    model = frequentist_leader_model(
+        spec, cfg.leader_model, cfg.reward_bound, cfg.leader_features, cfg.lsvi_reg
+    )
     H, S, A, B = spec.shape
-    features = jnp.asarray(spec.features)
-    split = confidence_split(spec, cfg)
-    p_hat, r_hat = model.mean(state.leader_stats)
-    bonus = model.bonus(state.leader_stats, split["leader"])
+    delta = confidence_split(spec, 1.0 - cfg.confidence_level)
     rank = jnp.sum(identified_split(state.precision)[2])
-    beta = follower_radius(spec, cfg, 1.0 - split["follower"])(
+    beta = follower_radius(spec, cfg.radius, 1.0 - delta, cfg.theta_bound)(
         rank, H * state.buffer.count, state.buffer.count
     )
-    nu_hat = myopic_response(Model(features, spec.eta), state.theta_hat)
-    box = wald_response_box(features, spec.eta, state.theta_hat, state.precision, beta)
+    follower = follower_set(spec, state.theta_hat, state.precision, beta)
     counts = state.buffer.first_state_counts
+    cs = confidence_set(spec, follower, model, state.leader_stats, counts, delta)
+    nu_hat = myopic_response(Model(jnp.asarray(spec.features), spec.eta), state.theta_hat)
     rho = counts / jnp.sum(counts)
-    hi = spec.reward_range[1]
     out = {}
     for name in VARIANTS:
-        reward = jnp.minimum(r_hat + bonus.reward, hi) if name in ("reward", "all") else r_hat
-        lo, up = box if name in ("follower", "all") else (nu_hat, nu_hat)
-        radius = bonus.l1_radius if name in ("l1", "all") else None
-        _, v, _ = box_plan(Model(features, spec.eta, p_hat, reward), lo, up, True, radius)
+        variant = dataclasses.replace(
+            cs,
+            reward_bonus=cs.reward_bonus if name in ("reward", "all") else 0.0 * cs.reward_bonus,
+            l1_radius=cs.l1_radius if name in ("l1", "all") else None,
+            follower=follower
+            if name in ("follower", "all")
+            else dataclasses.replace(follower, nu_lower=nu_hat, nu_upper=nu_hat),
+        )
+        _, v, _ = plan_on_set(variant, optimistic=True)
         out[name] = float(rho @ v[0])
     return out
 

@@ -1,6 +1,6 @@
 """The farsighted joint optimistic ascent at the settings the experiments use (issue 22, finding 7).
 
-:func:`bayes_qse.learners.online.joint_optimistic_plan` maximises ``J(pi; theta)`` jointly over
+:func:`bayes_qse.confidence.joint_optimistic_plan` maximises ``J(pi; theta)`` jointly over
 the policy and a point of the Wald set ``{(theta - theta_hat)' I (theta - theta_hat) <= beta}``
 by Adam from several starts.  Here it runs with the ``n_candidates``, ``planner_steps`` and
 ``planner_lr`` of the published ``online_regret`` configs (``--full`` and ``--long``), and the
@@ -23,11 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_optimism import known_game_set
 
+from bayes_qse.confidence import joint_optimistic_plan
 from bayes_qse.experiments.online_regret import FULL_CONFIG, LONG_CONFIG
 from bayes_qse.games import steering_game
-from bayes_qse.learners.common import GameSpec, LearnerConfig
-from bayes_qse.learners.online import joint_optimistic_plan
+from bayes_qse.learners.common import GameSpec
 
 TOL = 1e-3
 SETTINGS = {k: FULL_CONFIG[k] for k in ("n_candidates", "planner_steps", "planner_lr")}
@@ -56,24 +57,18 @@ def planner(d):
     """``(theta_hat, fisher, beta, key) -> policy``, jit-compiled once per dimension."""
     game = game_of_dim(d)
     spec = GameSpec.from_game(game, known_model=True, initial_dist="game")
-    cfg = LearnerConfig(**SETTINGS)
     H, S, A, _ = game.shape
-    buffer = type("Buf", (), {"states": jnp.zeros((1, H + 1), int), "mask": jnp.ones(1)})()
 
     def plan(theta_hat, fisher, beta, key):
+        cs = known_game_set(spec, game, theta_hat, fisher, beta)
         policy, _ = joint_optimistic_plan(
-            spec,
-            cfg,
+            cs,
             key,
-            theta_hat,
-            fisher,
-            beta,
-            jnp.asarray(game.transitions),
-            jnp.asarray(game.leader_reward),
-            buffer,
             jnp.zeros((H, S, A)),
             jnp.full((H, S, A), 1.0 / A),
-            0.1,
+            n_candidates=SETTINGS["n_candidates"],
+            steps=SETTINGS["planner_steps"],
+            learning_rate=SETTINGS["planner_lr"],
         )
         return policy
 

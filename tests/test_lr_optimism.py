@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from test_optimism import GAME, np_optimal_q
 
+from bayes_qse.confidence import follower_radius, follower_set
 from bayes_qse.data import play_episode, simulate
 from bayes_qse.inference import fit_mle
 from bayes_qse.learners.common import GameSpec, LearnerConfig
-from bayes_qse.learners.online import follower_radius, make_learner, myopic_response_counts
+from bayes_qse.learners.online import make_learner, myopic_response_counts
 from bayes_qse.robust_planning import box_plan
 from bayes_qse.sets import (
     likelihood_ratio_set,
@@ -192,24 +193,22 @@ def test_wald_box_at_the_theory_radius_is_not_optimistic_over_the_lr_set():
 
 
 def test_the_learners_follower_box_covers_the_set_its_radius_belongs_to():
-    """``follower_response_box`` (what ``mle-optimistic`` plans over) with ``radius="theory"``
+    """``follower_set`` (what ``mle-optimistic`` plans over) with the likelihood-ratio set
     contains the response of every sampled LR-set point at that radius, after 10 episodes,
     where the Wald ellipsoid at the same radius leaves LR-set points outside.  Bug caught: the
     learner planning the theory radius over the Wald box (the original defect)."""
-    from bayes_qse.learners.online import follower_response_box
-    from bayes_qse.policy_stats import ResponseCounts
-
     data, fit, beta, pts = _case(10)
     spec = GameSpec.from_game(GAME, known_model=True, initial_dist="game")
-    buffer = ResponseCounts(jnp.asarray(counts_of(data)), jnp.zeros(S), jnp.asarray(10))
-    lo, up = follower_response_box(
+    fol = follower_set(
         spec,
-        LearnerConfig(radius="theory"),
         jnp.asarray(fit.theta),
         jnp.asarray(fit.fisher),
         beta,
-        buffer,
+        likelihood_ratio=True,
+        theta_bound=LearnerConfig().theta_bound,
+        response_counts=jnp.asarray(counts_of(data)),
     )
+    lo, up = fol.nu_lower, fol.nu_upper
     z = GAME.eta * np.einsum("hsabd,md->mhsab", PHI, pts)
     nu = np.exp(z - z.max(-1, keepdims=True))
     nu /= nu.sum(-1, keepdims=True)
@@ -238,7 +237,7 @@ def test_theory_learner_plans_over_the_lr_box_at_its_radius():
     counts = myopic_response_counts(state.buffer)
     np.testing.assert_array_equal(np.asarray(counts).sum(), 30 * H)
     # known model and initial distribution: the follower gets the whole delta = 0.1
-    beta = follower_radius(spec, cfg, 0.9)(3, H * 30, 30)
+    beta = follower_radius(spec, "theory", 0.9, cfg.theta_bound)(3, H * 30, 30)
     lo, up, _ = lr_response_box(jnp.asarray(PHI), GAME.eta, counts, state.theta_hat, beta, BOUND)
     _, _, policy = box_plan(GAME.model, lo, up, True)
     np.testing.assert_allclose(np.asarray(state.policy), np.asarray(policy), atol=1e-9)

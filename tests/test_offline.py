@@ -33,7 +33,8 @@ from bayes_qse.learners.offline import (
     learner_config,
     suboptimality,
 )
-from bayes_qse.robust_planning import pessimistic_policy_value
+from bayes_qse.model import Model
+from bayes_qse.robust_planning import box_policy_value
 from bayes_qse.sets import ellipsoid_response_box
 
 ALL_LEARNERS = [
@@ -190,20 +191,20 @@ def test_ellipsoid_response_box_is_exact_for_two_actions_and_contains_sampled_re
             np.testing.assert_allclose(up[..., 0], expit(c + w), rtol=1e-10)
 
 
-def test_pessimistic_policy_value_is_exact_for_a_point_model_and_below_every_member(game):
+def test_box_policy_value_is_exact_for_a_point_model_and_below_every_member(game):
     H, S, A, B = game.shape
     P, r = np.asarray(game.transitions), np.asarray(game.leader_reward)
     nu = np_follower_response(P, np.asarray(game.utility()), game.eta)
     rng = np.random.default_rng(1)
     pi = rng.dirichlet(np.ones(A), size=(H, S))
     exact = np_policy_value(P, r, game.initial_dist, nu, pi)
-    v = pessimistic_policy_value(pi, P, np.zeros((H, S, A, B)), r, nu, nu)
+    v = box_policy_value(pi, Model(None, None, P, r), nu, nu, False, np.zeros((H, S, A, B)))
     assert float(game.initial_dist @ np.asarray(v[0])) == pytest.approx(exact, abs=1e-12)
     # a set around the truth: every member's value is >= the pessimistic value
     radius = np.full((H, S, A, B), 0.3)
     lo, up = np.clip(nu - 0.1, 0, 1), np.clip(nu + 0.1, 0, 1)
     r_low = r - 0.05
-    v = pessimistic_policy_value(pi, P, radius, r_low, lo, up)
+    v = box_policy_value(pi, Model(None, None, P, r_low), lo, up, False, radius)
     bound = float(game.initial_dist @ np.asarray(v[0]))
     assert bound < exact
     for _ in range(300):
@@ -396,7 +397,8 @@ def test_box_pessimism_is_valid_at_realistic_radii_and_first_order_is_not():
     ``sqrt(beta)``: checked by mutation), or takes the max for the min.  The first-order
     penalty must exceed that minimum somewhere (so the docs' warning is true), and the box
     must not be vacuous (median slack < 0.05 at N = 1000)."""
-    from bayes_qse.learners.offline import pessimistic_model, pessimistic_plan
+    from bayes_qse.confidence import plan_on_set
+    from bayes_qse.learners.offline import pessimistic_set
 
     game = random_game(0, 2, 2, 3, 2, 3, eta=2.0)
     spec = GameSpec.from_game(game, known_model=True, initial_dist="game")
@@ -405,15 +407,18 @@ def test_box_pessimism_is_valid_at_realistic_radii_and_first_order_is_not():
     rng = np.random.default_rng(0)
     first_order_excess = []
     for n in (10, 30, 100, 1000):
-        model = pessimistic_model(data.subset(slice(0, n)), spec, {"delta": 0.1})
-        assert model.beta >= 5.0
-        thetas = _ellipsoid_points(model.theta_hat, model.cov, model.beta, 2000, rng)
-        q, _, pi = (np.asarray(x) for x in pessimistic_plan(model, spec, "box"))
+        cs, _ = pessimistic_set(data.subset(slice(0, n)), spec, {"delta": 0.1})
+        fol = cs.follower
+        assert fol.beta >= 5.0
+        cov = np.linalg.inv(fol.precision)
+        thetas = _ellipsoid_points(fol.center, cov, fol.beta, 2000, rng)
+        q, _, pi = (np.asarray(x) for x in plan_on_set(cs, optimistic=False))
         worst = _np_q_of_policy(P, r, phi, float(game.eta), pi, thetas).min(axis=0)
         assert np.all(q <= worst + 1e-9), (n, float((q - worst).max()))
         if n == 1000:
             assert np.median(worst - q) < 0.05
-        q_fo, _, pi_fo = (np.asarray(x) for x in pessimistic_plan(model, spec, "first-order"))
+        first_order = plan_on_set(cs, optimistic=False, method="first-order")
+        q_fo, _, pi_fo = (np.asarray(x) for x in first_order)
         worst_fo = _np_q_of_policy(P, r, phi, float(game.eta), pi_fo, thetas).min(axis=0)
         first_order_excess.append(float((q_fo - worst_fo).max()))
     assert max(first_order_excess) > 0.05, first_order_excess
@@ -500,7 +505,7 @@ def test_pessimism_beats_the_plugin_on_the_tempting_game_at_small_n():
     difference at least 0.05 and more than 2 standard errors above 0 -- at N = 10 and 30 when
     the leader knows her rewards (only the follower is learned) and at N = 30 and 100 when
     she learns them too.  Fails if pessimism is turned into optimism (it then chases the
-    tempting actions, as checked by mutation of ``pessimistic_plan``), if the follower
+    tempting actions, as checked by mutation of ``plan_on_set``), if the follower
     penalty is dropped or has the wrong sign (the learner becomes the plug-in or worse), or if
     the Bayesian quantile is taken at the upper tail.  (A box that ignored the data would
     still pass: it only makes pessimism more cautious here; the validity test above and the

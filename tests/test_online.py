@@ -29,7 +29,7 @@ from bayes_qse.learners.common import (
     laplace_set_size,
     warm_gradient_plan,
 )
-from bayes_qse.learners.online import optimistic_leader_reward, quantile_level
+from bayes_qse.learners.online import quantile_level
 from bayes_qse.optim import online_newton_step, positive_precision
 from bayes_qse.planning import policy_value
 from bayes_qse.policy_stats import ResponseCounts, response_counts_add
@@ -345,11 +345,19 @@ def test_positive_precision_and_set_size():
     assert float(laplace_set_size(jnp.asarray(spd))) == pytest.approx(np.sqrt(1 + 0.5 + 0.25))
 
 
-def test_optimistic_leader_reward_upper_bounds_the_truth(game):
+def test_folded_optimistic_reward_upper_bounds_the_truth(game):
+    """The folded optimistic reward of ``mle-optimistic``'s set (first-order and farsighted
+    planners): ``r_hat + b + (radius / 2) span_{h+1}``, hand formula.  Bug caught: a sign or a
+    span off by one step (the transition term must vanish at the last step)."""
+    from bayes_qse.confidence import confidence_set, folded_model, follower_set
+
     spec = GameSpec.from_game(game)
     model = EmpiricalBonusModel("hoeffding", spec.reward_range)
     stats_ = model.update(model.init(*game.shape), simulate(game, np.full((2, 2, 2), 0.5), 5, 0))
-    opt = np.asarray(optimistic_leader_reward(model, stats_, spec, 0.1))
+    d, S = spec.feature_dim, spec.shape[1]
+    follower = follower_set(spec, jnp.zeros(d), jnp.eye(d), 1.0)
+    cs = confidence_set(spec, follower, model, stats_, jnp.ones(S), 0.1)
+    opt = np.asarray(folded_model(cs, True).leader_reward)
     assert np.all(opt >= np.asarray(game.leader_reward) - 1e-12)
     # the transition term: half the L1 radius times the span of the next value (0 at the end)
     _, r_hat = model.mean(stats_)
@@ -368,13 +376,16 @@ def test_mle_optimistic_reward_bonus_is_bernstein_on_deterministic_rewards():
     below Hoeffding's ``R sqrt(L / 2n)``.  Bug caught: the online learner keeping the Hoeffding
     bonus (finding 4 of issue 22: most of tabular ``mle-optimistic``'s optimism gap at t = 1000
     came from it although the rewards are deterministic)."""
-    from bayes_qse.learners.online import _frequentist_leader_model
+    from bayes_qse.learners.common import frequentist_leader_model
 
     game = random_game(
         0, n_states=1, n_leader_actions=1, n_follower_actions=2, horizon=1, feature_dim=1
     )
     spec = GameSpec.from_game(game)
-    model = _frequentist_leader_model(spec, LearnerConfig())
+    cfg = LearnerConfig()
+    model = frequentist_leader_model(
+        spec, cfg.leader_model, cfg.reward_bound, cfg.leader_features, cfg.lsvi_reg
+    )
     episodes = simulate(game, np.ones((1, 1, 1)), 4000, seed=0)
     stats_ = model.update(model.init(*game.shape), episodes)
     n = float(stats_.n[0, 0, 0, 0])

@@ -14,11 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from bayes_qse.confidence import follower_radius, joint_optimistic_plan
 from bayes_qse.data import simulate
 from bayes_qse.games import random_game, steering_game
 from bayes_qse.inference import fit_mle
+from bayes_qse.leader_model import KnownModel
 from bayes_qse.learners.common import GameSpec, LearnerConfig
-from bayes_qse.learners.online import follower_radius, joint_optimistic_plan
 from bayes_qse.planning import policy_value
 from bayes_qse.robust_planning import box_plan, ellipsoid_bonus_plan
 from bayes_qse.sets import WaldEllipsoid, chi2_radius, theory_radius, wald_response_box
@@ -41,6 +42,17 @@ def np_optimal_q(P, r, phi, eta, thetas):
         q[:, h] = np.sum(nu[:, h] * w, axis=-1)
         v = q[:, h].max(-1)
     return q
+
+
+def known_game_set(spec, game, theta_hat, fisher, beta):
+    """The confidence set of a planning-mode spec (known kernel, rewards and initial
+    distribution): the follower's Wald set alone."""
+    from bayes_qse.confidence import confidence_set, follower_set
+
+    fol = follower_set(spec, jnp.asarray(theta_hat), jnp.asarray(fisher), beta, theta_bound=10.0)
+    model = KnownModel(game.transitions, game.leader_reward)
+    stats = model.init(*game.shape)
+    return confidence_set(spec, fol, model, stats, jnp.zeros(game.shape[1]), 0.1)
 
 
 def set_points(center, fisher, beta, n, seed):
@@ -113,10 +125,10 @@ def test_radii_chi2_uses_the_fisher_rank_and_theory_grows_with_t():
     a theory radius without the union bound over time (constant ``log(1/delta)``), or one that
     ignores the number of observations."""
     spec = GameSpec.from_game(GAME)
-    chi = follower_radius(spec, LearnerConfig(radius="chi2"), 0.9)
+    chi = follower_radius(spec, "chi2", 0.9)
     for k in (1, 2, 3):
         assert float(chi(k, 100, 50)) == pytest.approx(chi2_radius(k, 0.9), rel=1e-12)
-    th = follower_radius(spec, LearnerConfig(radius="theory"), 0.9)
+    th = follower_radius(spec, "theory", 0.9, LearnerConfig().theta_bound)
     lip = 2.0 * GAME.eta * np.sqrt((np.asarray(GAME.features) ** 2).sum(-1)).max()
     H = GAME.shape[0]
     ts = (5, 50, 500)
@@ -142,22 +154,16 @@ def test_joint_farsighted_optimism_reaches_the_best_point_of_a_grid():
     theta_hat = np.array([-1.3, 1.4])
     fisher = np.array([[3.0, 1.0], [1.0, 2.0]])
     beta = 5.0
-    cfg = LearnerConfig(n_candidates=8, planner_steps=300, planner_lr=0.1)
     H, S, A, B = game.shape
-    buffer = type("Buf", (), {"states": jnp.zeros((1, H + 1), int), "mask": jnp.ones(1)})()
+    cs = known_game_set(spec, game, theta_hat, fisher, beta)
     policy, _ = joint_optimistic_plan(
-        spec,
-        cfg,
+        cs,
         jax.random.key(0),
-        jnp.asarray(theta_hat),
-        jnp.asarray(fisher),
-        beta,
-        jnp.asarray(game.transitions),
-        jnp.asarray(game.leader_reward),
-        buffer,
         jnp.zeros((H, S, A)),
         jnp.full((H, S, A), 1.0 / A),
-        0.1,
+        n_candidates=8,
+        steps=300,
+        learning_rate=0.1,
     )
     # the best value of the returned policy over the set, on a fine grid of the set
     g = np.linspace(-1, 1, 41)

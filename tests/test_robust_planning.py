@@ -25,12 +25,12 @@ from bayes_qse.planning import plan_draws_arrays
 from bayes_qse.robust_planning import (
     box_extreme,
     box_plan,
+    box_policy_value,
     draw_cvar,
     draw_quantile,
     ellipsoid_bonus_plan,
     ellipsoid_exact_plan,
     l1_extreme,
-    pessimistic_policy_value,
     plan_draws,
     quantile_plan,
     validate_box,
@@ -373,12 +373,13 @@ def test_box_plan_value_bounds_truncate_each_target_as_lsvi_ucb_does():
         assert np.all(np.asarray(v[:H]) <= steps[:, None] * 1.0 + 1e-12)
     _, v_raw, _ = box_plan(nominal, lo, up, True)
     assert float(np.max(v_raw[0])) > H  # the unclipped recursion does leave the range
-    # the worst-case evaluation of the pessimistic greedy policy truncates the same way, so it
-    # gives back the planner's own values (fails if pessimistic_policy_value ignores bounds)
-    _, v_pes, pi_pes = box_plan(nominal, lo, up, False, value_bounds=bounds)
-    zero = np.zeros(r.shape)
-    v_eval = pessimistic_policy_value(pi_pes, P, zero, r, lo, up, bounds)
-    np.testing.assert_allclose(v_eval, v_pes, atol=1e-10)
+    # the extreme-case evaluation of each side's greedy policy truncates the same way, so it
+    # gives back the planner's own values (fails if box_policy_value ignores bounds, or
+    # evaluates the other side)
+    for optimistic in (True, False):
+        _, v_plan, pi = box_plan(nominal, lo, up, optimistic, value_bounds=bounds)
+        v_eval = box_policy_value(pi, nominal, lo, up, optimistic, value_bounds=bounds)
+        np.testing.assert_allclose(v_eval, v_plan, atol=1e-10)
 
 
 def test_optimistic_true_pessimistic_ordering_on_many_random_games():

@@ -19,7 +19,14 @@ import numpy as np
 
 from ..data import Episode, EpisodeBuffer
 from ..errors import BayesQSEInputError, ConfigError
-from ..leader_model import REWARD_BOUNDS, TabularStats
+from ..leader_model import (
+    REWARD_BOUNDS,
+    EmpiricalBonusModel,
+    KnownModel,
+    LinearLSVI,
+    TabularStats,
+    lsvi_features,
+)
 from ..model import Model
 from ..optim import adam_ascent
 from ..planning import policy_value
@@ -173,6 +180,37 @@ def initial_dist_estimate(spec: GameSpec, counts: Array) -> Array:
     return (1.0 + counts) / (counts.shape[0] + jnp.sum(counts))
 
 
+def linear_leader_model(
+    spec: GameSpec, leader_features: str, reg: float, noise_sd: float
+) -> LinearLSVI:
+    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1) of both learner
+    families: :class:`~bayes_qse.leader_model.LinearLSVI` on ``lsvi_features(phi,
+    leader_features)`` with ridge ``reg``; its weight posterior ``Normal(w_hat, noise_sd^2
+    Lambda^{-1})`` (eq. 5b) is the conjugate one under the prior ``Normal(0, noise_sd^2 / reg
+    I)``.  :class:`ConfigError` for a farsighted follower."""
+    if spec.farsighted:
+        raise ConfigError(
+            "leader_model: 'linear' (model-free) supports a myopic follower only; a farsighted "
+            "follower's response needs the leader's transition model"
+        )
+    features = lsvi_features(spec.features, leader_features)
+    return LinearLSVI(features, reg=float(reg), noise_sd=float(noise_sd))
+
+
+def frequentist_leader_model(
+    spec: GameSpec, leader_model: str, reward_bound: str, leader_features: str, lsvi_reg: float
+) -> Any:
+    """The leader's model of the frequentist learners (``mle-optimistic``, ``mle-pessimistic``):
+    the known one in planning mode, LSVI for ``leader_model="linear"``, else
+    :class:`~bayes_qse.leader_model.EmpiricalBonusModel` with the ``reward_bound`` bonus on the
+    stated ``reward_range`` (docs/math.md eq. 5)."""
+    if spec.known_model:
+        return KnownModel(spec.transitions, spec.leader_reward)
+    if leader_model == "linear":
+        return linear_leader_model(spec, leader_features, lsvi_reg, 1.0)
+    return EmpiricalBonusModel(reward_bound, spec.reward_range)
+
+
 @dataclasses.dataclass(frozen=True)
 class LearnerConfig:
     """Settings of the online learners (all static: changing one recompiles).
@@ -197,7 +235,7 @@ class LearnerConfig:
         confidence_level: ``1 - delta`` of the frequentist sets (the Wald/likelihood-ratio
             radius ``beta = chi2_d(level)`` and the leader model's bonuses).
         n_candidates: starts of the farsighted ``mle-optimistic``'s joint search over policy
-            and confidence set (:func:`~bayes_qse.learners.online.joint_optimistic_plan`).
+            and confidence set (:func:`~bayes_qse.confidence.joint_optimistic_plan`).
         planner_steps: Adam steps per episode of the warm-started farsighted planner.
         planner_lr: its learning rate.
         reward_noise_sd: noise scale of the Bayesian leader model's Normal rewards (relative
@@ -452,9 +490,11 @@ __all__ = [
     "OnlineState",
     "act",
     "check_episodes",
+    "frequentist_leader_model",
     "initial_dist_estimate",
     "initial_state_counts",
     "laplace_set_size",
+    "linear_leader_model",
     "true_value",
     "warm_gradient_plan",
 ]

@@ -10,15 +10,16 @@ Learners (all share the signature ``fit(dataset, game_spec, config, key) -> Offl
 - ``mle-pessimistic``: the paper's offline algorithm (PAPER.md, ingredient 4): MLE + Wald
   ellipsoid (``docs/math.md``), and pessimism *inside* backward induction.  By default
   (``penalty="box"``) it plans over the response box implied by the ellipsoid
-  (:func:`ellipsoid_response_box`, then :func:`~bayes_qse.robust_planning.box_plan` with the
-  L1 transition balls and the reward lower bounds): the box contains every response of
+  (:func:`~bayes_qse.sets.wald_response_box`, then :func:`~bayes_qse.confidence.plan_on_set`
+  with the L1 transition balls and the reward lower bounds): the box contains every response of
   every ``theta`` in the ellipsoid, so the planned ``Q`` is below the true ``Q`` of every
   member at any radius.  ``penalty="first-order"`` (variant ``mle-pessimistic-first-order``)
   is the paper's efficient linear-myopic penalty ``sqrt(beta) ||grad_theta E_nu[W]||_cov``
-  (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`): a first-order approximation that
+  (``plan_on_set(..., method="first-order")``): a first-order approximation that
   is **not** a valid lower bound at the radii used in practice (``beta >= 5``; the tests show
   members of the ellipsoid whose ``Q`` is below it).  Either way the
-  returned ``lower_bound`` is :func:`certified_lower_bound` of the returned policy: it holds
+  returned ``lower_bound`` is the pessimistic value of the returned policy over the set
+  (:func:`~bayes_qse.confidence.value_on_set`, docs/math.md eq. 6g): it holds
   with probability ``>= 1 - delta`` whenever the Wald ellipsoid covers the true ``theta`` at its
   level (chi-square radius: asymptotically; see "What the lower bounds certify" below).
 - ``bayes-pessimistic``: posterior draws of ``theta`` (Laplace at the MAP, or NUTS) and of the
@@ -51,10 +52,9 @@ support a myopic follower only (the ellipsoid penalty and the response box are p
 facts that a farsighted follower's policy-dependent response does not have); ``plugin`` and
 ``oracle`` support both.
 
-Long module: the four learners and the pessimistic set that ``mle-pessimistic`` plans and
-certifies over belong together; the behaviour policies (:mod:`.behaviour`), the leader-model
-estimates (:mod:`bayes_qse.leader_model`) and the robust evaluation
-(:mod:`bayes_qse.robust_planning`) live elsewhere.
+The confidence set ``mle-pessimistic`` plans and certifies over, and the planning on it, are
+:mod:`bayes_qse.confidence`'s (shared with the online ``mle-optimistic``); the behaviour
+policies are :mod:`.behaviour`'s, the leader-model estimates :mod:`bayes_qse.leader_model`'s.
 """
 
 from __future__ import annotations
@@ -67,6 +67,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..confidence import (
+    ConfidenceSet,
+    confidence_set,
+    confidence_split,
+    follower_set,
+    plan_on_set,
+    value_on_set,
+)
 from ..data import Dataset, buffer_from_dataset
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import myopic_response
@@ -75,32 +83,21 @@ from ..inference import laplace_draws, map_newton, sample_posterior
 from ..leader_model import (
     LEADER_FEATURES,
     REWARD_BOUNDS,
-    LinearLSVI,
-    empirical_leader_model,
+    EmpiricalBonusModel,
     first_state_counts,
-    lsvi_features,
     posterior_leader_draws,
-    weissman_l1_radius,
 )
 from ..model import Model
-from ..planning import (
-    evaluate_policy,
-    leader_value,
-    plan_farsighted,
-    plan_myopic,
-    solve_qse,
-)
-from ..robust_planning import (
-    box_plan,
-    ellipsoid_bonus_plan,
-    l1_extreme,
-    pessimistic_policy_value,
-    quantile_plan,
-    value_range_bounds,
-)
-from ..sets import chi2_radius, fisher_rank, wald_response_box
+from ..planning import evaluate_policy, leader_value, plan_farsighted, plan_myopic, solve_qse
+from ..robust_planning import quantile_plan
+from ..sets import chi2_radius, fisher_rank
 from ..types import Array
-from .common import GameSpec, initial_dist_estimate
+from .common import (
+    GameSpec,
+    frequentist_leader_model,
+    initial_dist_estimate,
+    linear_leader_model,
+)
 
 #: Defaults of the learners' ``config`` (every learner reads the keys it needs).
 DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
@@ -267,196 +264,49 @@ def fit_follower(
     return np.asarray(theta), np.asarray(neg_hess)
 
 
-def linear_leader_model(spec: GameSpec, cfg: Mapping[str, Any]) -> tuple[LinearLSVI, Any]:
-    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1) and its empty
-    statistics: :class:`~bayes_qse.leader_model.LinearLSVI` on ``lsvi_features(phi,
-    leader_features)`` with ridge ``lsvi_reg`` and weight-posterior noise scale half the reward
-    range (as the tabular Bayesian model's)."""
-    if spec.farsighted:
-        raise ConfigError(
-            "config: leader_model 'linear' (model-free) supports a myopic follower only"
-        )
-    lo, hi = spec.reward_range
-    model = LinearLSVI(
-        lsvi_features(spec.features, cfg["leader_features"]),
-        reg=float(cfg["lsvi_reg"]),
-        noise_sd=max(0.5 * (hi - lo), 1e-12),
+# ---------------------------------------------------------------------------------------
+# The confidence set of mle-pessimistic (the one mle-optimistic plans on)
+# ---------------------------------------------------------------------------------------
+
+
+def _frequentist_leader(dataset: Dataset, spec: GameSpec, cfg: Mapping[str, Any]):
+    """The frequentist leader model (known, empirical or LSVI, eq. 5) and its statistics of
+    ``dataset``."""
+    leader = frequentist_leader_model(
+        spec, cfg["leader_model"], cfg["reward_bound"], cfg["leader_features"], cfg["lsvi_reg"]
     )
-    return model, model.init(*spec.shape)
+    return leader, leader.update(leader.init(*spec.shape), dataset)
 
 
-def lsvi_leader_model(
-    dataset: Dataset, spec: GameSpec, cfg: Mapping[str, Any], delta: float | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """LSVI's least-squares model ``(P_hat[H,S,A,B,S], r_hat[H,S,A,B], penalty)`` from
-    ``dataset`` (:class:`~bayes_qse.leader_model.LinearLSVI`); with ``delta``, ``penalty =
-    (H - h)(high - low) beta_h ||psi||_{Lambda_h^{-1}}``, the pessimism of PEVI (Jin, Yang &
-    Wang 2021; docs/math.md eq. 5c), else ``None``.  ``P_hat`` rows need not be
-    distributions."""
-    model, stats = linear_leader_model(spec, cfg)
-    stats = model.update(stats, dataset)
-    p_hat, r_hat = model.mean(stats)
-    penalty = None
-    if delta is not None:
-        H = spec.shape[0]
-        lo, hi = spec.reward_range
-        span = ((H - np.arange(H)) * (hi - lo)).reshape(H, 1, 1, 1)
-        penalty = span * np.asarray(model.bonus(stats, delta).reward)
-    return np.asarray(p_hat), np.asarray(r_hat), penalty
-
-
-# ---------------------------------------------------------------------------------------
-# The pessimistic set of mle-pessimistic (Wald ellipsoid, L1 balls) and certified evaluation
-# ---------------------------------------------------------------------------------------
-
-
-class PessimisticModel(NamedTuple):
-    """The set a certified lower bound is taken over (arrays; see :func:`pessimistic_model`)."""
-
-    theta_hat: np.ndarray
-    precision: np.ndarray
-    cov: np.ndarray
-    beta: float
-    p_hat: np.ndarray
-    l1_radius: np.ndarray
-    reward_lower: np.ndarray
-    nu_lower: np.ndarray
-    nu_upper: np.ndarray
-    info: dict[str, Any]
-    initial_dist: np.ndarray | None = None
-    initial_l1_radius: float | None = None
-    value_bounds: tuple[np.ndarray, np.ndarray] | None = None
-
-
-def pessimistic_model(
+def pessimistic_set(
     dataset: Dataset, spec: GameSpec, config: Mapping[str, Any] | None = None
-) -> PessimisticModel:
-    """Estimates and the confidence set of ``mle-pessimistic``: the Wald ellipsoid of the
-    regularised MLE at level ``1 - delta_theta`` (chi-square radius), its exact response box,
-    the L1 transition balls and the reward lower bounds.  ``delta`` is split equally among the
-    follower, the transitions and the rewards (only the follower in planning mode)."""
+) -> tuple[ConfidenceSet, dict[str, Any]]:
+    """The :class:`~bayes_qse.confidence.ConfidenceSet` of ``mle-pessimistic`` and its
+    diagnostics: the Wald ellipsoid of the regularised MLE (:func:`fit_follower`) at the
+    chi-square radius of its Fisher rank (the ridge removed: the directions the data identify)
+    and level ``1 - delta_part``, its response box, and the leader's sets from the data
+    (:func:`~bayes_qse.confidence.confidence_set`), ``delta`` split equally among the parts
+    (:func:`~bayes_qse.confidence.confidence_split`).  Built eagerly (not under ``jit``), so
+    its arrays are those the published results were computed from."""
     cfg = learner_config(config)
-    delta = float(cfg["delta"])
-    parts = (1 if spec.known_model else 3) + (0 if spec.initial_dist_known else 1)
-    d_part = delta / parts
+    d_part = confidence_split(spec, float(cfg["delta"]))
     theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])
-    cov = np.linalg.inv(precision)
-    cov = 0.5 * (cov + cov.T)
     d = theta_hat.shape[0]
     # chi-square degrees of freedom: the directions the data identify (the ridge bounds the rest)
     rank = fisher_rank(precision - float(cfg["ridge"]) * np.eye(d))
     beta = chi2_radius(max(rank, 1), 1.0 - d_part)
-    nu_lo, nu_up = wald_response_box(
-        jnp.asarray(spec.features), spec.eta, jnp.asarray(theta_hat), jnp.asarray(precision), beta
-    )
-    value_bounds = None
-    if spec.known_model:
-        p_hat = np.asarray(spec.transitions)
-        radius = np.zeros(spec.shape)
-        r_low = np.asarray(spec.leader_reward)
-        counts = None
-    elif cfg["leader_model"] == "linear":  # PEVI: the penalty covers the target r + V
-        p_hat, r_hat, penalty = lsvi_leader_model(dataset, spec, cfg, d_part)
-        radius = np.zeros(spec.shape)
-        r_low = r_hat - penalty
-        counts = None
-        # PEVI truncates Q_h to the range of the value from step h (docs/math.md eq. 5c): a
-        # lower bound still, since the true value lies in that range
-        value_bounds = value_range_bounds(spec.shape[0], spec.reward_range)
-    else:
-        counts, p_hat, r_hat, bonus, radius = empirical_leader_model(
-            dataset, spec, d_part, cfg["reward_bound"]
-        )
-        r_low = np.maximum(r_hat - bonus, spec.reward_range[0])
-    if spec.initial_dist_known:
-        rho, rho_radius = np.asarray(spec.initial_dist), None
-    else:  # empirical first-state frequencies and their L1 ball
-        first = first_state_counts(dataset, spec)
-        n0 = float(first.sum())
-        rho = first / n0 if n0 > 0 else np.full(spec.shape[1], 1.0 / spec.shape[1])
-        rho_radius = float(weissman_l1_radius(jnp.asarray(n0), spec.shape[1], d_part))
+    leader, stats = _frequentist_leader(dataset, spec, cfg)
+    follower = follower_set(spec, theta_hat, precision, beta)
+    cs = confidence_set(spec, follower, leader, stats, first_state_counts(dataset, spec), d_part)
+    tabular = isinstance(leader, EmpiricalBonusModel)
     info = {
         "theta_hat": theta_hat,
         "beta": beta,
         "fisher_rank": rank,
         "delta_split": d_part,
-        "cells_unvisited": None if counts is None else int(np.sum(counts == 0)),
+        "cells_unvisited": int(np.sum(np.asarray(stats.n) == 0)) if tabular else None,
     }
-    return PessimisticModel(
-        theta_hat,
-        precision,
-        cov,
-        beta,
-        p_hat,
-        radius,
-        r_low,
-        np.asarray(nu_lo),
-        np.asarray(nu_up),
-        info,
-        rho,
-        rho_radius,
-        value_bounds,
-    )
-
-
-def pessimistic_plan(
-    model: PessimisticModel, spec: GameSpec, penalty: str = "box"
-) -> tuple[Array, Array, Array]:
-    """The planner of ``mle-pessimistic`` on ``model``'s set: ``(q[H,S,A], v[H+1,S],
-    policy[H,S,A])``.
-
-    ``penalty="box"``: :func:`~bayes_qse.robust_planning.box_plan` over the response box
-    ``[nu_lower, nu_upper]``, the L1 transition balls and ``reward_lower`` (and, for the
-    model-free leader, PEVI's truncation to ``value_bounds``) -- ``q_h(s,a)`` is
-    at most ``Q^pi_h(s,a)`` of the returned policy under every model in the set (see
-    ``docs/math.md``).  ``penalty="first-order"`` (alias ``"ellipsoid"``):
-    :func:`~bayes_qse.robust_planning.ellipsoid_bonus_plan` with the linearised penalty
-    ``sqrt(beta) ||grad_theta E_nu[W]||_cov`` on rewards ``reward_lower - (l1_radius / 2)
-    (H-1-h) (r_max - r_min)``; no such guarantee.
-    """
-    if penalty == "box":
-        nominal = Model(
-            spec.features, spec.eta, jnp.asarray(model.p_hat), jnp.asarray(model.reward_lower)
-        )
-        return box_plan(
-            nominal,
-            jnp.asarray(model.nu_lower),
-            jnp.asarray(model.nu_upper),
-            False,
-            jnp.asarray(model.l1_radius),
-            model.value_bounds,
-        )
-    if penalty not in ("first-order", "ellipsoid"):
-        raise ConfigError(f"config: penalty must be 'box' or 'first-order', got {penalty!r}")
-    H = spec.shape[0]
-    width = spec.reward_range[1] - spec.reward_range[0]
-    remaining = (H - 1 - np.arange(H)).reshape(H, 1, 1, 1) * width  # span of V_{h+1}
-    r_pen = model.reward_lower - 0.5 * model.l1_radius * remaining
-    nominal = Model(
-        jnp.asarray(spec.features), spec.eta, jnp.asarray(model.p_hat), jnp.asarray(r_pen)
-    )
-    return ellipsoid_bonus_plan(
-        nominal, jnp.asarray(model.theta_hat), jnp.asarray(model.cov), model.beta, False
-    )
-
-
-def certified_lower_bound(policy: Any, model: PessimisticModel, spec: GameSpec) -> float:
-    """``rho . V_1`` of :func:`pessimistic_policy_value`: a lower bound on ``J(policy)`` that
-    holds whenever the true model lies in ``model``'s set (probability ``>= 1 - delta``)."""
-    v = pessimistic_policy_value(
-        jnp.asarray(policy),
-        jnp.asarray(model.p_hat),
-        jnp.asarray(model.l1_radius),
-        jnp.asarray(model.reward_lower),
-        jnp.asarray(model.nu_lower),
-        jnp.asarray(model.nu_upper),
-        model.value_bounds,
-    )
-    v0 = jnp.asarray(v[0])
-    if model.initial_l1_radius is None:
-        return float(jnp.asarray(model.initial_dist) @ v0)
-    low, _ = l1_extreme(jnp.asarray(model.initial_dist), model.initial_l1_radius, v0, False)
-    return float(low)
+    return cs, info
 
 
 # ---------------------------------------------------------------------------------------
@@ -478,18 +328,6 @@ def fit_oracle(
     return OfflineResult(np.asarray(sol.policy), None, {"value": float(sol.value)})
 
 
-def _leader_arrays(
-    dataset: Dataset, spec: GameSpec, cfg: Mapping[str, Any]
-) -> tuple[np.ndarray, np.ndarray, Any]:
-    if spec.known_model:
-        return np.asarray(spec.transitions), np.asarray(spec.leader_reward), None
-    if cfg["leader_model"] == "linear":
-        p_hat, r_hat, _ = lsvi_leader_model(dataset, spec, cfg)
-        return p_hat, r_hat, None
-    _, p_hat, r_hat, _, _ = empirical_leader_model(dataset, spec)
-    return p_hat, r_hat, None
-
-
 def fit_plugin(
     dataset: Dataset,
     game_spec: Any,
@@ -501,7 +339,8 @@ def fit_plugin(
     spec = _as_spec(game_spec)
     dataset = _check_dataset(dataset, spec)
     cfg = learner_config(config)
-    P, r, _ = _leader_arrays(dataset, spec, cfg)
+    leader, stats = _frequentist_leader(dataset, spec, cfg)
+    P, r = (np.asarray(x) for x in leader.mean(stats))
     theta_hat, _ = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"], P)
     plugin = spec.model.replace(
         features=jnp.asarray(spec.features),
@@ -535,32 +374,34 @@ def fit_mle_pessimistic(
 ) -> OfflineResult:
     """The paper's offline algorithm (pessimism over the confidence sets), myopic follower.
 
-    ``penalty="box"`` (default): exact pessimistic planning over the ellipsoid's response box,
-    the L1 transition balls and the reward lower bounds
-    (:func:`~bayes_qse.robust_planning.box_plan`); its ``Q_h(s,a)`` is at most the ``Q`` of
-    every model in the set, at any radius ``beta``.
+    Plans on :func:`pessimistic_set` with :func:`~bayes_qse.confidence.plan_on_set`
+    (``optimistic=False``; ``mle-optimistic`` is the other caller).  ``penalty="box"``
+    (default): exact pessimistic planning over the ellipsoid's response box, the L1 transition
+    balls and the reward lower bounds (eq. 6c with ``min``); its ``Q_h(s,a)`` is at most the
+    ``Q`` of every model in the set, at any radius ``beta``.
     ``penalty="first-order"`` (``"ellipsoid"`` is a deprecated alias): backward induction
     with ``Q_h(s,a) = E_{nu_hat}[W] - sqrt(beta) ||grad_theta E_nu[W]||_cov`` (clipped to the
     range of ``W``), where ``W_b`` uses the reward lower bound and the transition penalty
     ``-(l1_radius / 2) * span(V_{h+1})`` (``span <= (H-h) (r_max - r_min)``): a first-order
     approximation of the minimum over the ellipsoid, which it can exceed at ``beta >= 5``.
 
-    ``lower_bound`` = :func:`certified_lower_bound` of the returned policy (see the module
-    docstring for what it certifies); ``info["planned_value"]`` is the planner's own value.
-    With ``leader_model="linear"`` the leader's side is PEVI's penalty on LSVI
-    (:func:`lsvi_leader_model`), a bound only when the game is a linear MDP in the leader
-    features (its self-normalised confidence set), not the tabular sets'.
+    ``lower_bound`` = :func:`~bayes_qse.confidence.value_on_set` of the returned policy,
+    pessimistic (eq. 6g; see the module docstring for what it certifies);
+    ``info["planned_value"]`` is the planner's own value.  With ``leader_model="linear"`` the
+    leader's side is PEVI's penalty on LSVI (:class:`~bayes_qse.leader_model.LinearLSVI`, eq.
+    5c), a bound only when the game is a linear MDP in the leader features (its
+    self-normalised confidence set), not the tabular sets'.
     """
     spec = _as_spec(game_spec)
     _require_myopic(spec, "mle-pessimistic")
     dataset = _check_dataset(dataset, spec)
     cfg = learner_config(config)
-    model = pessimistic_model(dataset, spec, cfg)
-    _, v, pi = pessimistic_plan(model, spec, cfg["penalty"])
+    cs, set_info = pessimistic_set(dataset, spec, cfg)
+    _, v, pi = plan_on_set(cs, optimistic=False, method=cfg["penalty"])
     policy = np.asarray(pi)
     planned = float(initial_dist_of(dataset, spec) @ np.asarray(v[0]))
-    lb = certified_lower_bound(policy, model, spec)
-    info = {**model.info, "planned_value": planned, "penalty": cfg["penalty"]}
+    lb = float(value_on_set(jnp.asarray(policy), cs, optimistic=False))
+    info = {**set_info, "planned_value": planned, "penalty": cfg["penalty"]}
     return OfflineResult(policy, lb, info)
 
 
@@ -597,8 +438,10 @@ def _leader_draws(
     ``Normal(w_hat, sigma^2 Lambda^{-1})``, the mean ``P_hat`` repeated; docs/math.md eq. 5b).
     Returns ``(transitions[M,H,S,A,B,S], rewards[M,H,S,A,B])``."""
     if cfg["leader_model"] == "linear" and not spec.known_model:
-        model, stats = linear_leader_model(spec, cfg)
-        return model.sample(model.update(stats, dataset), key, M)
+        lo, hi = spec.reward_range
+        noise_sd = max(0.5 * (hi - lo), 1e-12)  # half the reward range, as the tabular model's
+        model = linear_leader_model(spec, cfg["leader_features"], cfg["lsvi_reg"], noise_sd)
+        return model.sample(model.update(model.init(*spec.shape), dataset), key, M)
     return posterior_leader_draws(dataset, spec, key, M, cfg["dirichlet_prior"])
 
 
@@ -719,8 +562,6 @@ __all__ = [
     "LEARNER_VARIANTS",
     "OFFLINE_LEARNERS",
     "OfflineResult",
-    "PessimisticModel",
-    "certified_lower_bound",
     "fit_bayes_pessimistic",
     "fit_follower",
     "fit_mle_pessimistic",
@@ -729,7 +570,6 @@ __all__ = [
     "fit_plugin",
     "get_learner",
     "learner_config",
-    "pessimistic_model",
-    "pessimistic_plan",
+    "pessimistic_set",
     "suboptimality",
 ]

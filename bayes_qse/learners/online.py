@@ -3,9 +3,10 @@
 Each round: fit the follower (eq. 4) and the leader's own model (eq. 5), plan (eq. 2, 6),
 announce ``pi^t``, play one episode against the true follower, store it.
 
-Long module: the five learners share one refit (``_data_learner``: ridge fallback, Newton,
-rarely-switching hand-off) and one choice of leader model (tabular or model-free), and differ
-only in their ``plan`` closures; split apart they would import each other's private pieces.
+The five learners share one refit (``_data_learner``: ridge fallback, Newton, rarely-switching
+hand-off) and one choice of leader model (tabular or model-free), and differ only in their
+``plan`` closures; ``mle-optimistic``'s confidence set and the planning on it are
+:mod:`bayes_qse.confidence`'s.
 
 =====================  ====================================================================
 learner                rule
@@ -61,22 +62,26 @@ dominated the cost of an episode).
   unidentified (the null space of ``I``) stay unbounded, and the records say how many
   directions are identified.  ``radius="chi2"``: ``beta = chi2_r(level)`` with ``r`` the
   Fisher rank; ``radius="theory"``: the paper's likelihood-ratio set at its finite-sample
-  radius, growing with ``t`` (:func:`follower_radius`), planned over its certified outer box
+  radius, growing with ``t`` (:func:`~bayes_qse.confidence.follower_radius`), planned over
+  its certified outer box
   (:func:`bayes_qse.sets.lr_response_box`, docs/math.md eq. 6e; farsighted: the class
   ``||theta|| <= theta_bound``).  While some direction is less informed than the prior, the
   fit borrows the prior's ridge: on a game with many parameters (``tabular``, ``d = 27``) that
   is most of a 1000-episode run.  ``delta = 1 - confidence_level`` is split by a union bound among
   the follower, the leader's rewards, transitions and initial distribution
-  (:func:`confidence_split`), each tabular part over its ``H S A B`` cells.
+  (:func:`~bayes_qse.confidence.confidence_split`), each tabular part over its ``H S A B``
+  cells.  The sets live in one :class:`~bayes_qse.confidence.ConfidenceSet`, the one
+  ``mle-pessimistic`` plans on pessimistically (:mod:`bayes_qse.confidence`).
 - *Myopic follower*, ``optimism="box"`` (default): one pass of backward induction over the
   exact response box of the Wald set, jointly with extended value iteration over the L1
-  transition balls and the reward bonuses (:func:`bayes_qse.robust_planning.box_plan`):
+  transition balls and the reward bonuses (:func:`bayes_qse.confidence.plan_on_set`, eq. 6c):
   valid optimism at any radius.  ``optimism="first-order"``: the linearised bonus
   ``E_nu[W] + sqrt(beta) ||grad_theta E_nu[W]||_{I^+}``
   (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), which is *not* an upper bound at
   realistic radii (kept as a named variant for comparison).
 - *Farsighted follower*: a joint ascent over the policy and a point of the set
-  (:func:`joint_optimistic_plan`), multistart; a local search, not certified.
+  (:func:`bayes_qse.confidence.joint_optimistic_plan`, eq. 6d), multistart; a local search,
+  not certified.
 
 Farsighted planning (every learner): eq. (2b) is not decomposable, so instead of backward
 induction each learner runs :func:`~bayes_qse.learners.common.warm_gradient_plan` on its
@@ -104,43 +109,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..confidence import (
+    confidence_set,
+    confidence_split,
+    folded_model,
+    follower_radius,
+    follower_set,
+    joint_optimistic_plan,
+    plan_on_set,
+)
 from ..data import Episode, buffer_add, buffer_init
 from ..errors import BayesQSEInputError, ConfigError
-from ..follower import log_response, myopic_response
+from ..follower import myopic_response
 from ..inference import laplace_draws, map_newton
-from ..leader_model import (
-    DirichletNormalModel,
-    EmpiricalBonusModel,
-    KnownModel,
-    LinearLSVI,
-    lsvi_features,
-    weissman_l1_radius,
-)
+from ..leader_model import DirichletNormalModel, KnownModel, LinearLSVI
 from ..likelihood import log_posterior
 from ..model import Model
-from ..optim import adam_ascent, newton_maximize, online_newton_step, positive_precision
-from ..planning import evaluate_policy, plan_myopic, policy_value, solve_qse, stepwise_policy
+from ..optim import newton_maximize, online_newton_step, positive_precision
+from ..planning import plan_myopic, policy_value, solve_qse, stepwise_policy
 from ..policy_stats import (
     PolicyStats,
     policy_log_likelihood,
     response_counts_add,
     response_counts_init,
 )
-from ..robust_planning import (
-    box_plan,
-    draw_quantile,
-    ellipsoid_bonus_plan,
-    l1_extreme,
-    quantile_plan,
-    value_range_bounds,
-)
-from ..sets import (
-    chi2_radius_table,
-    identified_split,
-    lr_response_box,
-    theory_radius_jax,
-    wald_response_box,
-)
+from ..robust_planning import draw_quantile, quantile_plan
+from ..sets import identified_split
 from ..types import Array
 from .common import (
     GameSpec,
@@ -148,9 +142,11 @@ from .common import (
     LearnerConfig,
     OnlineState,
     act,
+    frequentist_leader_model,
     initial_dist_estimate,
     initial_state_counts,
     laplace_set_size,
+    linear_leader_model,
     warm_gradient_plan,
 )
 from .switching import switching_learner
@@ -186,45 +182,13 @@ def quantile_level(t: Array, offset: float) -> Array:
     return 1.0 - 1.0 / (jnp.asarray(t, jnp.float64) + offset)
 
 
-def linear_leader_model(spec: GameSpec, cfg: LearnerConfig) -> LinearLSVI:
-    """The model-free leader (``leader_model="linear"``, docs/math.md §3.1): LSVI on
-    ``lsvi_features(phi, cfg.leader_features)`` with ridge ``lsvi_reg``; its weight posterior
-    ``Normal(w_hat, sigma^2 Lambda^{-1})`` (the conjugate posterior under the prior
-    ``Normal(0, sigma^2 / lsvi_reg I)`` and Gaussian noise ``sigma``), ``sigma =
-    reward_noise_sd * (high - low)``."""
-    if spec.farsighted:
-        raise ConfigError(
-            "leader_model: 'linear' (model-free) supports a myopic follower only; a farsighted "
-            "follower's response needs the leader's transition model"
-        )
-    lo, hi = spec.reward_range
-    return LinearLSVI(
-        lsvi_features(spec.features, cfg.leader_features),
-        reg=cfg.lsvi_reg,
-        noise_sd=cfg.reward_noise_sd * (hi - lo),
-    )
-
-
-def lsvi_optimistic_reward(model: LinearLSVI, stats: Any, spec: GameSpec, delta: float) -> Array:
-    """``r_hat_h + (H - h)(high - low) b_h`` ``[H,S,A,B]``: LSVI's optimism (Jin et al. 2020),
-    the bonus ``b_h = beta_h ||psi||_{Lambda_h^{-1}}`` of :meth:`LinearLSVI.bonus` scaled to
-    the range ``(H - h)(high - low)`` of the regression target ``r + V_{h+1}(s')`` at step
-    ``h``, so that backward induction on ``(P_hat, r_hat + bonus)`` is the optimistic LSVI
-    recursion ``Q_h = psi' w_h + bonus_h`` (docs/math.md eq. 5c); ``mle-optimistic`` truncates
-    ``Q_h`` to its range in :func:`bayes_qse.robust_planning.box_plan`."""
-    _, r_hat = model.mean(stats)
-    H = r_hat.shape[0]
-    lo, hi = spec.reward_range
-    span = (H - jnp.arange(H)) * (hi - lo)
-    return r_hat + span[:, None, None, None] * model.bonus(stats, delta).reward
-
-
 def _bayes_leader_model(spec: GameSpec, cfg: LearnerConfig):
     if spec.known_model:
         return KnownModel(spec.transitions, spec.leader_reward)
-    if cfg.leader_model == "linear":
-        return linear_leader_model(spec, cfg)
     lo, hi = spec.reward_range
+    if cfg.leader_model == "linear":
+        noise_sd = cfg.reward_noise_sd * (hi - lo)
+        return linear_leader_model(spec, cfg.leader_features, cfg.lsvi_reg, noise_sd)
     return DirichletNormalModel(
         alpha0=1.0,
         reward_prior_mean=0.5 * (lo + hi),
@@ -246,27 +210,6 @@ def _initial_dist(spec: GameSpec, buffer: Any) -> Array:
     """``[S]`` the stated initial distribution, or its Dirichlet(1) posterior mean from the
     stored episodes' first states."""
     return initial_dist_estimate(spec, _first_state_counts(buffer, spec.shape[1]))
-
-
-def _frequentist_leader_model(spec: GameSpec, cfg: LearnerConfig):
-    if spec.known_model:
-        return KnownModel(spec.transitions, spec.leader_reward)
-    if cfg.leader_model == "linear":
-        return linear_leader_model(spec, cfg)
-    return EmpiricalBonusModel(cfg.reward_bound, spec.reward_range)
-
-
-def optimistic_leader_reward(model: Any, stats: Any, spec: GameSpec, delta: float) -> Array:
-    """``r_hat + b_r + l1_radius * span_{h+1} / 2`` ``[H,S,A,B]``: the leader's own optimism
-    folded into the reward, so that ``r + P_hat V`` upper-bounds ``r + P V`` over the model's
-    confidence set (reward bonus, Weissman L1 ball; ``span_{h+1}`` the range of the
-    value from step ``h+1``).  Zero bonus for a known model."""
-    _, r_hat = model.mean(stats)
-    bonus = model.bonus(stats, delta)
-    H = r_hat.shape[0]
-    lo, hi = spec.reward_range
-    span_next = (H - 1 - jnp.arange(H)) * (hi - lo)
-    return r_hat + bonus.reward + 0.5 * span_next[:, None, None, None] * bonus.l1_radius
 
 
 # ---------------------------------------------------------------------------------------
@@ -478,35 +421,6 @@ def bayes_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     return _data_learner("bayes-optimistic", spec, cfg, model, plan)
 
 
-def follower_radius(
-    spec: GameSpec, cfg: LearnerConfig, level: float
-) -> Callable[[Array, Array, Array], Array]:
-    """``beta(rank, n_obs, t)``: the squared radius of ``mle-optimistic``'s follower set at
-    ``level`` after ``t`` episodes (``n_obs = H t`` observations).
-
-    ``radius="chi2"``: the Wald set's ``chi2_rank(level)``, the degrees of freedom being the
-    Fisher rank (the number of directions the data identify; docs/math.md eq. 4), constant in
-    ``t``.  ``radius="theory"``: the likelihood-ratio set's
-    :func:`bayes_qse.sets.theory_radius` with ``n_obs`` follower observations, the class
-    ``||theta|| <= theta_bound``, the Lipschitz constant ``2 eta max ||phi||`` of one
-    log-response and the union bound over episodes ``delta_t = (1 - level) / (t (t + 1))``,
-    growing like ``d log n + 2 log t``.
-    """
-    d = spec.feature_dim
-    if cfg.radius == "chi2":
-        table = jnp.asarray(chi2_radius_table(d, level))
-        return lambda rank, n_obs, t: table[rank]
-    phi = np.asarray(spec.features)
-    lipschitz = 2.0 * float(spec.eta) * float(np.sqrt((phi**2).sum(-1)).max())
-
-    def beta(rank, n_obs, t):
-        t = jnp.maximum(jnp.asarray(t, jnp.float64), 1.0)
-        delta_t = (1.0 - level) / (t * (t + 1.0))
-        return theory_radius_jax(d, n_obs, delta_t, cfg.theta_bound, lipschitz)
-
-    return beta
-
-
 def myopic_response_counts(buffer: Any) -> Array:
     """``[H,S,A,B]`` a myopic follower's response counts from a learner's data: running
     :class:`~bayes_qse.policy_stats.ResponseCounts`, or the per-policy statistics of a
@@ -517,196 +431,59 @@ def myopic_response_counts(buffer: Any) -> Array:
     return buffer.counts
 
 
-def confidence_split(spec: GameSpec, cfg: LearnerConfig) -> dict[str, float]:
-    """How ``mle-optimistic`` splits ``delta = 1 - confidence_level`` by a union bound: equally
-    among the follower's set, the leader's rewards, her transitions and the initial
-    distribution, for the parts she learns (each tabular part further over its cells)."""
-    delta = 1.0 - cfg.confidence_level
-    parts = 1 + (0 if spec.known_model else 2) + (0 if spec.initial_dist_known else 1)
-    return {"follower": delta / parts, "leader": delta / parts, "initial": delta / parts}
-
-
-def optimistic_initial_dist(spec: GameSpec, buffer: Any, v1: Array, delta: float) -> Array:
-    """``max rho . v1`` over the initial distributions the data allow: the stated one, else
-    the Weissman L1 ball (level ``delta``) around the empirical first-state frequencies."""
-    if spec.initial_dist_known:
-        return jnp.asarray(spec.initial_dist) @ v1
-    S = spec.shape[1]
-    counts = _first_state_counts(buffer, S)
-    n = jnp.sum(counts)
-    rho_hat = jnp.where(n > 0, counts / jnp.maximum(n, 1.0), 1.0 / S)
-    value, _ = l1_extreme(rho_hat, weissman_l1_radius(n, S, delta), v1, True)
-    return value
-
-
-def follower_response_box(
-    spec: GameSpec, cfg: LearnerConfig, theta: Array, precision: Array, beta: Array, buffer: Any
-) -> tuple[Array, Array]:
-    """``(nu_lower, nu_upper)`` ``[H,S,A,B]``: the box ``mle-optimistic`` plans over (myopic
-    follower), containing the response of every ``theta`` of the set its radius belongs to:
-    ``radius="chi2"``, the Wald set (:func:`bayes_qse.sets.wald_response_box`);
-    ``radius="theory"``, the likelihood-ratio set within the class, over its certified outer
-    ellipsoid (:func:`bayes_qse.sets.lr_response_box` on the response counts of ``buffer``,
-    docs/math.md eq. 6e)."""
-    features = jnp.asarray(spec.features)
-    if cfg.radius == "theory":
-        counts = myopic_response_counts(buffer)
-        lower, upper, _ = lr_response_box(features, spec.eta, counts, theta, beta, cfg.theta_bound)
-        return lower, upper
-    return wald_response_box(features, spec.eta, theta, precision, beta)
-
-
 def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     """``mle-optimistic``: the paper's optimistic algorithm (see the module docstring).
 
     Follower: the unpenalised MLE (``mle_ridge``, 0 by default; the prior's ridge while a
-    direction is less informed than the prior) and, for ``radius="chi2"``, its Wald set
-    ``{(theta - theta_hat)' I (theta - theta_hat) <= beta}``, for ``radius="theory"`` its
-    likelihood-ratio set within the class, ``beta`` from :func:`follower_radius`.  Myopic
-    follower, ``optimism="box"``: backward induction over the response box of the set
-    (:func:`follower_response_box`) jointly with
-    extended value iteration over the L1 transition balls and the reward bonus
-    (:func:`bayes_qse.robust_planning.box_plan`): ``Q_h(s,a)`` is at least the best value any
-    model in the sets gives, at any radius.  ``optimism="first-order"``: the linearised bonus
-    (:func:`bayes_qse.robust_planning.ellipsoid_bonus_plan`), for comparison only.
-    Farsighted follower: :func:`joint_optimistic_plan`.
+    direction is less informed than the prior) and its set at the squared radius
+    :func:`bayes_qse.confidence.follower_radius` (``radius="chi2"``: the Wald set;
+    ``"theory"``: the likelihood-ratio set within the class), with the leader's own sets in one
+    :class:`~bayes_qse.confidence.ConfidenceSet`, rebuilt each episode from the running
+    statistics.  Myopic follower: :func:`~bayes_qse.confidence.plan_on_set` (``optimism="box"``:
+    ``Q_h(s,a)`` at least the best value any game of the set gives, at any radius;
+    ``"first-order"``: the linearised bonus, for comparison only).  Farsighted follower:
+    :func:`~bayes_qse.confidence.joint_optimistic_plan` from the previous logits and the
+    step-wise heuristic.
     """
-    model = _frequentist_leader_model(spec, cfg)
-    linear = isinstance(model, LinearLSVI)
-    features = jnp.asarray(spec.features)
-    H, S, A, B = spec.shape
-    split = confidence_split(spec, cfg)
-    beta_of = follower_radius(spec, cfg, 1.0 - split["follower"])
-    lo, hi = spec.reward_range
-    bounds = value_range_bounds(H, spec.reward_range) if linear else None  # LSVI-UCB (5c)
+    model = frequentist_leader_model(
+        spec, cfg.leader_model, cfg.reward_bound, cfg.leader_features, cfg.lsvi_reg
+    )
+    H, S = spec.shape[:2]
+    delta = confidence_split(spec, 1.0 - cfg.confidence_level)
+    beta_of = follower_radius(spec, cfg.radius, 1.0 - delta, cfg.theta_bound)
+    lr = cfg.radius == "theory"
 
     def plan(key, theta, precision, stats, logits, buffer):
-        p_hat, r_hat = model.mean(stats)
-        bonus = model.bonus(stats, split["leader"])
         rank = jnp.sum(identified_split(precision)[2])
         beta = beta_of(rank, H * buffer.count, buffer.count)
-        if not spec.farsighted:
-            if cfg.optimism == "box":
-                nu_lo, nu_up = follower_response_box(spec, cfg, theta, precision, beta, buffer)
-                if linear:  # LSVI: the bonus covers the whole target r + V (eq. 5c)
-                    reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
-                else:
-                    reward = jnp.minimum(r_hat + bonus.reward, hi)
-                radius = None if spec.known_model or linear else bonus.l1_radius
-                optimistic = Model(features, spec.eta, p_hat, reward)
-                _, _, policy = box_plan(optimistic, nu_lo, nu_up, True, radius, bounds)
-                return policy, logits
-            cov = jnp.linalg.pinv(precision, hermitian=True)
-            if linear:
-                reward = lsvi_optimistic_reward(model, stats, spec, split["leader"])
-            else:
-                reward = optimistic_leader_reward(model, stats, spec, split["leader"])
-            optimistic = Model(features, spec.eta, p_hat, reward)
-            _, _, policy = ellipsoid_bonus_plan(optimistic, theta, cov, beta, True)
-            return policy, logits
-        reward = optimistic_leader_reward(model, stats, spec, split["leader"])
-        start = stepwise_policy(Model(features, spec.eta, p_hat, reward), theta)
-        if cfg.radius == "theory":
-            # no outer ellipsoid of a farsighted LR set is certified (its log-odds are not
-            # linear in theta): the whole class ||theta|| <= theta_bound, which contains it
-            centre, set_matrix = jnp.zeros_like(theta), jnp.zeros_like(precision)
-        else:
-            centre, set_matrix = theta, precision
-        return joint_optimistic_plan(
+        counts = myopic_response_counts(buffer) if lr and not spec.farsighted else None
+        follower = follower_set(
             spec,
-            cfg,
-            key,
-            centre,
-            set_matrix,
+            theta,
+            precision,
             beta,
-            p_hat,
-            reward,
-            buffer,
+            likelihood_ratio=lr,
+            theta_bound=cfg.theta_bound,
+            response_counts=counts,
+        )
+        cs = confidence_set(spec, follower, model, stats, _first_state_counts(buffer, S), delta)
+        if not spec.farsighted:
+            _, _, policy = plan_on_set(cs, optimistic=True, method=cfg.optimism)
+            return policy, logits
+        start = stepwise_policy(folded_model(cs, True), theta)
+        return joint_optimistic_plan(
+            cs,
+            key,
             logits,
             start,
-            split["initial"],
+            n_candidates=cfg.n_candidates,
+            steps=cfg.planner_steps,
+            learning_rate=cfg.planner_lr,
         )
 
     return _data_learner(
         "mle-optimistic", spec, cfg, model, plan, ridge=cfg.mle_ridge, theta_bound=cfg.theta_bound
     )
-
-
-def set_point(theta_hat: Array, basis: Array, u: Array) -> Array:
-    """A point of the set ``{theta_hat + basis z : ||z|| <= 1}`` from unconstrained ``u[d]``:
-    ``z = u tanh(|u|) / |u|`` maps ``R^d`` onto the open unit ball smoothly, so the joint
-    search over policy and set is an unconstrained ascent."""
-    r = jnp.sqrt(u @ u + 1e-24)
-    return theta_hat + basis @ (u * jnp.tanh(r) / r)
-
-
-def joint_optimistic_plan(
-    spec: GameSpec,
-    cfg: LearnerConfig,
-    key: Array,
-    theta: Array,
-    precision: Array,
-    beta: Array,
-    transitions: Array,
-    reward: Array,
-    buffer: Any,
-    logits: Array,
-    start_policy: Array,
-    delta_initial: float,
-) -> tuple[Array, Array]:
-    """Farsighted optimism: ``max_pi max_{theta in C} J(pi; theta)`` as one ascent over
-    ``(logits, u)`` (docs/math.md eq. 6).
-
-    ``C`` is the Wald set ``{theta_hat + basis z : ||z|| <= 1}``: along the identified
-    eigen-directions of ``I`` the semi-axes are ``sqrt(beta / lambda_i)``; along its null
-    directions (not identified by the data) the set reaches the class bound ``theta_bound``.
-    The leader's own optimism is folded into ``reward`` (Hoeffding and L1 bonuses) and into
-    the initial distribution (:func:`optimistic_initial_dist`).  Starts: the previous
-    episode's logits with ``u = 0`` and with ``n_candidates - 1`` random directions of ``u``
-    (``|z|`` from 0.3 to 0.95), and the step-wise heuristic policy with ``u = 0``; Adam for
-    ``planner_steps`` steps each, and the best final point wins.  The objective is not
-    concave: the result is a local maximum, *not certified* to be the maximum over the set.
-    At the published experiments' 80 steps and rate 0.3 (8 starts) its value is within 1e-3
-    of a brute-force optimum on sets of dimension 2 and 3 (``tests/test_joint_ascent.py``);
-    at the former 20 steps and rate 0.2 it fell short by up to 0.018 (docs/math.md eq. 6d).
-
-    Returns ``(policy[H,S,A], logits[H,S,A])``.
-    """
-    H, S, A, B = spec.shape
-    d = theta.shape[0]
-    features = jnp.asarray(spec.features)
-    lam, vecs, ident = identified_split(precision)
-    semi_axes = jnp.where(ident, jnp.sqrt(beta / jnp.where(ident, lam, 1.0)), cfg.theta_bound)
-    basis = vecs * semi_axes
-    n_pi = H * S * A
-
-    model = Model(features, spec.eta, transitions, reward, farsighted=True)
-
-    def value(pi, th):
-        log_nu = log_response(th, model, pi)
-        v, _ = evaluate_policy(model, jnp.exp(log_nu), pi)
-        return optimistic_initial_dist(spec, buffer, v[0], delta_initial)
-
-    def objective(x):
-        pi = jax.nn.softmax(x[:n_pi].reshape(H, S, A), axis=-1)
-        return value(pi, set_point(theta, basis, x[n_pi:]))
-
-    K = cfg.n_candidates
-    dirs = jax.random.normal(key, (max(K - 1, 0), d), dtype=jnp.float64)
-    radii = jnp.arctanh(jnp.linspace(0.3, 0.95, max(K - 1, 1)))[: max(K - 1, 0), None]
-    dirs = radii * dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
-    u0 = jnp.concatenate([jnp.zeros((1, d)), dirs, jnp.zeros((1, d))])
-    l0 = jnp.concatenate(
-        [jnp.broadcast_to(logits.ravel(), (K, n_pi)), (4.0 * start_policy).ravel()[None]]
-    )
-    starts = jnp.concatenate([l0, u0], axis=1)
-    finals = jax.vmap(lambda x0: adam_ascent(objective, x0, cfg.planner_steps, cfg.planner_lr))(
-        starts
-    )
-    values = jax.vmap(objective)(finals)
-    best = finals[jnp.argmax(values)]
-    best_logits = best[:n_pi].reshape(H, S, A)
-    return jax.nn.softmax(best_logits, axis=-1), best_logits
 
 
 def fixed_policy_learner(name: str, spec: GameSpec, policy: Any, theta: Any = None) -> Learner:
@@ -796,14 +573,9 @@ __all__ = [
     "bayes_optimistic_learner",
     "greedy_learner",
     "learner_summary",
-    "linear_leader_model",
-    "lsvi_optimistic_reward",
     "make_learner",
     "mle_optimistic_learner",
-    "optimistic_leader_reward",
     "fixed_policy_learner",
-    "follower_radius",
-    "follower_response_box",
     "myopic_response_counts",
     "quantile_level",
     "thompson_learner",
