@@ -21,12 +21,13 @@ EXPERIMENTS: dict[str, str] = {
     "posterior_inspection": "bayes_qse.experiments.posterior_inspection",
     "rationality_sweep": "bayes_qse.experiments.rationality_sweep",
     "security_games": "bayes_qse.experiments.security_games",
+    "inverse_stackelberg": "bayes_qse.experiments.inverse_stackelberg",
 }
 
 #: Experiments whose units run on the unit engine (:mod:`bayes_qse.experiments.units`,
 #: :mod:`bayes_qse.experiments.executors`): their ``run`` takes ``executor``, ``workers``
 #: and ``address``.
-ENGINE = ("online_regret", "offline_suboptimality", "rationality_sweep")
+ENGINE = ("online_regret", "offline_suboptimality", "rationality_sweep", "inverse_stackelberg")
 
 #: Who runs the units (:func:`bayes_qse.experiments.executors.run_units`).
 EXECUTORS = ("local", "ray")

@@ -52,6 +52,13 @@ SCRIPTS = {
         1,
         ("sample_efficiency.png", "online_regret.png", "planning.png", "table.md"),
     ),
+    "inverse_stackelberg": (
+        "m = 2\nn = 2\nalphas = [0.2]\nsecurity_targets = 3\nsizes = [40]\n"
+        'reference_rounds = 40\nmethods = ["pure", "laplace", "a_two_stage", "wu_structured"]\n'
+        "nuts_families = []\n",
+        1,
+        ("error_vs_rounds.png", "table.md"),
+    ),
 }
 
 

@@ -293,6 +293,8 @@ RUN_VALUE_CASES = [
     ("confidence_sets", "[game]\nn_states = 0\n", r"game\.n_states must be >= 1"),
     ("posterior_inspection", "n_episodes = 1000000000000\n", r"n_episodes.*memory"),
     ("security_games", "n_targets = 10000000\n", r"n_targets"),
+    ("inverse_stackelberg", "m = 60\nn = 60\n", r"m, n: .*GB"),
+    ("inverse_stackelberg", "sizes = [5]\n", r"sizes"),
 ]
 
 

@@ -336,6 +336,7 @@ def test_registry_names_and_unknown_experiment():
         "posterior_inspection",
         "rationality_sweep",
         "security_games",
+        "inverse_stackelberg",
     }
     with pytest.raises(ConfigError, match="unknown experiment 'nope'"):
         get_experiment("nope")
