@@ -101,20 +101,21 @@ def test_model_free_leader_learns_on_large_patrol():
 
 
 def test_mle_optimistic_truncates_only_the_model_free_targets(monkeypatch):
-    """``mle-optimistic-linear`` hands ``box_plan`` LSVI-UCB's truncation, ``(H - h) r_min`` to
+    """``mle-optimistic-linear`` hands ``box_plan`` (through the confidence set's
+    ``plan_on_set``) LSVI-UCB's truncation, ``(H - h) r_min`` to
     ``(H - h) r_max`` for ``h = 0..H-1`` (typed out here), and the tabular ``mle-optimistic``
     none.  Fails if the learner drops the bounds, passes them to the tabular leader, or builds
     them from the wrong step or reward range."""
-    import bayes_qse.learners.online as online
+    import bayes_qse.confidence as confidence
 
     seen: dict[str, object] = {}
-    real = online.box_plan
+    real = confidence.box_plan
 
     def spy(*args):
         seen["bounds"] = args[5] if len(args) > 5 else None
         return real(*args)
 
-    monkeypatch.setattr(online, "box_plan", spy)
+    monkeypatch.setattr(confidence, "box_plan", spy)
     g = patrol_large_game(n_sites=10, horizon=2)
     expected = (np.array([-4.0, -2.0]), np.array([2.0, 1.0]))
     for learner, want in (("mle-optimistic-linear", expected), ("mle-optimistic", None)):

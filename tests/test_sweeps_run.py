@@ -42,7 +42,7 @@ def test_ray_executor_gives_the_local_results_bit_for_bit(tmp_path):
 
     local = run_sweep(SPEC, tmp_path / "local", progress=False)
     assert local[0].is_file()
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": _env()})
+    ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env={"env_vars": _env()})
     try:
         run_sweep(SPEC, tmp_path / "ray", executor="ray", progress=False)
     finally:
@@ -63,6 +63,26 @@ def _checkpoint_episodes(unit_dir: Path) -> dict[str, int]:
         except Exception:  # being replaced right now: read it at the next poll
             pass
     return out
+
+
+def test_a_local_ray_instance_is_started_even_where_ray_names_another():
+    """With no ``--address``, the Ray executor asks Ray for a new local instance
+    (``address="local"``). Bug caught: ``ray.init(num_cpus=...)`` with no address, which joins
+    whatever cluster ``/tmp/ray/ray_current_cluster`` names (a stale ``ray start``, another
+    run's cluster) and then refuses ``num_cpus`` (a suite run once failed so)."""
+    from bayes_qse.experiments.executors import _init_ray
+
+    calls = []
+
+    class FakeRay:
+        @staticmethod
+        def init(**kwargs):
+            calls.append(kwargs)
+
+    _init_ray(FakeRay, None, 3)
+    assert calls == [
+        {"address": "local", "num_cpus": 3, "include_dashboard": False, "log_to_driver": False}
+    ]
 
 
 def test_a_killed_worker_resumes_with_no_lost_or_repeated_episode(tmp_path, monkeypatch):

@@ -264,7 +264,11 @@ def _init_ray(ray, address: str | None, workers: int) -> None:
                 check_address(address)
                 ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                # "local": a new instance even where /tmp/ray names another (a stale
+                # `ray start` address would otherwise be joined, refusing num_cpus).
+                ray.init(
+                    address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False
+                )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"address: cannot join Ray ({one_line(str(exc))})") from None
 
