@@ -3,6 +3,7 @@ independent tabular computation, and the ``leader_model="linear"`` learners."""
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
@@ -112,7 +113,15 @@ def test_mle_optimistic_truncates_only_the_model_free_targets(monkeypatch):
     real = confidence.box_plan
 
     def spy(*args):
-        seen["bounds"] = args[5] if len(args) > 5 else None
+        bounds = args[5] if len(args) > 5 else None
+        if bounds is None:
+            seen["bounds"] = None
+        else:  # traced inside the runner's scan: read the values when the program runs
+            jax.debug.callback(
+                lambda lo, hi: seen.__setitem__("bounds", (np.asarray(lo), np.asarray(hi))),
+                bounds[0],
+                bounds[1],
+            )
         return real(*args)
 
     monkeypatch.setattr(confidence, "box_plan", spy)
