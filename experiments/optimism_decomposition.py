@@ -46,7 +46,8 @@ from bayes_qse.data import play_episode
 from bayes_qse.experiments.online_regret import FULL_CONFIG
 from bayes_qse.experiments.online_units import LEARNER_KEYS, make_game
 from bayes_qse.follower import myopic_response
-from bayes_qse.learners.common import GameSpec, LearnerConfig, frequentist_leader_model
+from bayes_qse.learners.common import GameSpec, frequentist_leader_model
+from bayes_qse.learners.config import LearnerConfig
 from bayes_qse.learners.online import make_learner
 from bayes_qse.model import Model
 from bayes_qse.planning import evaluate_policy, solve_qse
@@ -89,7 +90,7 @@ def decompose(spec, cfg, state):
         spec, cfg.leader_model, cfg.reward_bound, cfg.leader_features, cfg.lsvi_reg
     )
     H, S, A, B = spec.shape
-    delta = confidence_split(spec, 1.0 - cfg.confidence_level)
+    delta = confidence_split(spec, cfg.delta)
     rank = jnp.sum(identified_split(state.precision)[2])
     beta = follower_radius(spec, cfg.radius, 1.0 - delta, cfg.theta_bound)(
         rank, H * state.buffer.count, state.buffer.count

@@ -22,7 +22,8 @@ from test_optimism import GAME, np_optimal_q
 from bayes_qse.confidence import follower_radius, follower_set
 from bayes_qse.data import play_episode, simulate
 from bayes_qse.inference import fit_mle
-from bayes_qse.learners.common import GameSpec, LearnerConfig
+from bayes_qse.learners.common import GameSpec
+from bayes_qse.learners.config import LearnerConfig
 from bayes_qse.learners.online import make_learner, myopic_response_counts
 from bayes_qse.robust_planning import box_plan
 from bayes_qse.sets import (

@@ -13,13 +13,16 @@ and maximised by SciPy (BFGS), never the package's Newton.
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize
 
 from bayes_qse.data import Episode
 from bayes_qse.games import exploration_game
-from bayes_qse.learners.common import GameSpec, LearnerConfig
+from bayes_qse.learners.common import GameSpec
+from bayes_qse.learners.config import LearnerConfig
 from bayes_qse.learners.online import make_learner
 from bayes_qse.policy_stats import ResponseCounts
 
@@ -52,7 +55,7 @@ def refit_on(counts):
     ``counts`` minus one episode, that episode, and a previous precision of ``5 I`` (so that
     its fallback rule alone would drop the ridge)."""
     spec = GameSpec.from_game(GAME, known_model=True)
-    learner = make_learner("mle-optimistic", spec, LearnerConfig(mle_ridge=0.0))
+    learner = make_learner("mle-optimistic", spec, LearnerConfig(mle_prior_scale=math.inf))
     H, S, A, B = GAME.shape
     state = learner.init(jnp.zeros(2, jnp.uint32))
     episode = Episode(

@@ -140,7 +140,7 @@ def test_best_reward_bound_is_the_smaller_of_hoeffding_and_bernstein_at_half_del
     with ``L = log(2K / (delta/2))`` (half of ``delta`` each, so both hold together), written
     out by hand (the game's rewards are deterministic: ``var = 0``).  Fails if the split of
     ``delta`` is forgotten (invalid union bound) or the larger bonus is taken."""
-    assert learner_config()["reward_bound"] == "best"
+    assert learner_config().reward_bound == "best"
     ds = simulate(game, uniform_policy(game), 4000, seed=9)
     spec = GameSpec.from_game(game)
     counts, _, _, bonus, _ = empirical_leader_model(ds, spec, 0.1, "best")
@@ -333,7 +333,7 @@ def test_learner_input_errors(game):
         fit_offline("oracle", ds, spec)
     with pytest.raises(ConfigError, match="delta"):
         learner_config({"delta": 1.5})
-    with pytest.raises(ConfigError, match="unknown learner key"):
+    with pytest.raises(ConfigError, match="unknown setting"):
         fit_offline("plugin", ds, spec, {"alpha": 1})
     with pytest.raises(ConfigError, match="penalty"):
         fit_offline("mle-pessimistic", ds, spec, {"penalty": "l2"})
@@ -344,8 +344,8 @@ def test_learner_input_errors(game):
         fit_offline("plugin", {"states": []}, GameSpec.from_game(game))
     with pytest.raises(ConfigError, match="num_draws"):
         learner_config({"num_draws": 2.5})
-    with pytest.raises(ConfigError, match="ridge"):
-        learner_config({"ridge": "big"})
+    with pytest.raises(ConfigError, match="prior_scale"):
+        learner_config({"prior_scale": "big"})
     far = steering_game()
     H, S, A, _ = far.shape
     far_ds = Dataset(
@@ -427,8 +427,8 @@ def test_box_pessimism_is_valid_at_realistic_radii_and_first_order_is_not():
 def test_mle_pessimistic_defaults_to_the_box_and_names_the_first_order_variant(game):
     """The default penalty is the valid box; ``mle-pessimistic-first-order`` and the deprecated
     ``"ellipsoid"`` alias select the first-order penalty.  Fails if the default reverts."""
-    assert learner_config()["penalty"] == "box"
-    assert learner_config({"penalty": "ellipsoid"})["penalty"] == "first-order"
+    assert learner_config().penalty == "box"
+    assert learner_config({"penalty": "ellipsoid"}).penalty == "first-order"
     spec = GameSpec.from_game(game)
     ds = simulate(game, uniform_policy(game), 20, seed=2)
     base = fit_offline("mle-pessimistic", ds, spec)

@@ -412,8 +412,8 @@ def test_bad_input_is_reported():
         make_learner("oracle", spec)
     with pytest.raises(ConfigError, match="num_draws"):
         LearnerConfig(num_draws=0)
-    with pytest.raises(ConfigError, match="confidence_level"):
-        LearnerConfig(confidence_level=1.5)
+    with pytest.raises(ConfigError, match="delta"):
+        LearnerConfig(delta=1.5)
     with pytest.raises(ConfigError, match="unknown"):
         LearnerConfig.from_mapping({"nmu_draws": 3})
     with pytest.raises(ConfigError, match="chunk"):

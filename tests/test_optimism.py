@@ -19,7 +19,8 @@ from bayes_qse.data import simulate
 from bayes_qse.games import random_game, steering_game
 from bayes_qse.inference import fit_mle
 from bayes_qse.leader_model import KnownModel
-from bayes_qse.learners.common import GameSpec, LearnerConfig
+from bayes_qse.learners.common import GameSpec
+from bayes_qse.learners.config import LearnerConfig
 from bayes_qse.planning import policy_value
 from bayes_qse.robust_planning import box_plan, ellipsoid_bonus_plan
 from bayes_qse.sets import WaldEllipsoid, chi2_radius, theory_radius, wald_response_box

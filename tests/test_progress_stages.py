@@ -84,7 +84,7 @@ def test_security_games_seed_reports_each_study():
         "plan_starts": 1,
         "online_steps": 5,
         "online_starts": 1,
-        "n_draws": 2,
+        "num_draws": 2,
         "num_samples": 10,
     }
     said: list[str] = []

@@ -429,10 +429,10 @@ def test_online_greedy_defender_fits_its_history_and_plans_certified():
     linear objective) is the ``linprog`` optimum.  Bugs caught: a defender that plans on the
     true weights, one that never stores the attacks (its MAP stays at 0), the old round-0
     plan that missed the optimum of ``w = 0`` by 1-27%."""
-    from bayes_qse.security.online import OnlineSettings, run_security_online
+    from bayes_qse.security.online import SecurityLearnerConfig, run_security_online
 
     game = uniform_security_game(4, 1.5, seed=3)
-    settings = OnlineSettings(prior_scale=10.0)
+    settings = SecurityLearnerConfig(prior_scale=10.0)
     run = run_security_online(game, "greedy", 5, seed=0, settings=settings)
     rd, pd, _, _ = _payoffs(game)
     res = linprog(-(rd - pd) / 4, A_ub=np.ones((1, 4)), b_ub=[1.5], bounds=[(0, 1)] * 4)

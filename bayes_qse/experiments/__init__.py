@@ -40,6 +40,7 @@ from .._validate import SEED_MAX
 from ..console import OneLineArgumentParser, guarded
 from ..errors import ConfigError
 from ..run_options import ENGINE, EXPERIMENTS, add_run_arguments
+from ..settings import upgrade
 from .executors import check_executor
 from .store import OutputLock, RunStore, check_run_dir
 
@@ -122,6 +123,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 
 def _merge(base: dict[str, Any], updates: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    # the one-release shim: retired setting names (bayes_qse.settings.RENAMED) are read
+    updates = upgrade(updates, f"config {prefix}".rstrip(". "), known=base)
     out = copy.deepcopy(base)
     for key, value in updates.items():
         if key not in base:

@@ -133,7 +133,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "near_optimal_epsilon": 0.2,
     "poor_coverage_epsilon": 0.05,
     "delta": 0.1,
-    "ridge": 1.0,
+    "prior_scale": 1.0,
     "num_draws": 64,
     "posterior": "laplace",
 }
@@ -286,7 +286,7 @@ def stated_reward_range(game: str, config: dict[str, Any]) -> tuple[float, float
 def _learner_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "delta": config["delta"],
-        "ridge": config["ridge"],
+        "prior_scale": config["prior_scale"],
         "num_draws": config["num_draws"],
         "posterior": config["posterior"],
     }

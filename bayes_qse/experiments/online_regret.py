@@ -145,7 +145,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "newton_steps": 5,
     "num_draws": 8,
     "quantile_offset": 2.0,
-    "confidence_level": 0.9,
+    "delta": 0.1,
     "n_candidates": 4,
     "planner_steps": 10,
     "planner_lr": 0.2,
@@ -367,7 +367,7 @@ def settings_by_learner(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "follower": "unpenalised MLE, Wald set (Fisher-rank chi-square dof)",
                 "radius": overrides.get("radius", config["radius"]),
                 "optimism": overrides.get("optimism", config["optimism"]),
-                "confidence_level": config["confidence_level"],
+                "delta": config["delta"],
             }
         elif base in ("thompson", "bayes-optimistic", "greedy"):
             out[name] = {"follower": "Laplace posterior", "prior_scale": config["prior_scale"]}

@@ -44,7 +44,7 @@ LEARNER_KEYS = (
     "newton_steps",
     "num_draws",
     "quantile_offset",
-    "confidence_level",
+    "delta",
     "n_candidates",
     "planner_steps",
     "planner_lr",

@@ -41,7 +41,7 @@ from ..security import (
     suqr_posterior,
 )
 from ..security.inference import AttackData
-from ..security.online import SECURITY_LEARNERS, OnlineSettings, run_security_online
+from ..security.online import SECURITY_LEARNERS, SecurityLearnerConfig, run_security_online
 from ..sets import wald_ellipsoid
 from .store import RunStore
 
@@ -64,7 +64,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "plan_steps": 150,
     "rounds": 30,
     "learners": list(SECURITY_LEARNERS),
-    "n_draws": 16,
+    "num_draws": 16,
     "online_starts": 2,
     "online_steps": 60,
     "planning_sizes": [10, 40],
@@ -95,7 +95,7 @@ def validate_config(config: dict) -> None:
     for key in ("sample_sizes", "planning_sizes"):
         if not config[key] or min(config[key]) < 1:
             raise ConfigError(f"config: {key} must be a non-empty list of integers >= 1")
-    for key in ("num_samples", "plan_starts", "plan_steps", "rounds", "n_draws"):
+    for key in ("num_samples", "plan_starts", "plan_steps", "rounds", "num_draws"):
         if config[key] < 1:
             raise ConfigError(f"config: {key} must be >= 1")
     for key in ("online_starts", "online_steps"):
@@ -182,9 +182,9 @@ def run_seed(
         out["wald_covers"].append(bool(wald_ellipsoid(fit, config["wald_level"]).contains(w_true)))
         out["mle_converged"].append(fit.converged)
 
-    settings = OnlineSettings(
+    settings = SecurityLearnerConfig(
         prior_scale=float(config["prior_scale"]),
-        n_draws=int(config["n_draws"]),
+        num_draws=int(config["num_draws"]),
         n_starts=int(config["online_starts"]),
         steps=int(config["online_steps"]),
     )

@@ -17,7 +17,8 @@ The package re-exports these names from their home modules (:mod:`.common`, :mod
 from __future__ import annotations
 
 from .behaviour import behaviour_policy
-from .common import GameSpec, Learner, LearnerConfig, OnlineState
+from .common import GameSpec, Learner, OnlineState
+from .config import LearnerConfig, OfflineLearnerConfig
 from .offline import OFFLINE_LEARNERS, OfflineResult, fit_offline
 from .online import LEARNERS, make_learner
 from .runner import EpisodeRecord, OnlineRunner, run_online
@@ -29,6 +30,7 @@ __all__ = [
     "Learner",
     "LearnerConfig",
     "OFFLINE_LEARNERS",
+    "OfflineLearnerConfig",
     "OfflineResult",
     "OnlineRunner",
     "OnlineState",

@@ -10,7 +10,7 @@ feature dimension, ``M`` posterior draws or candidate parameters.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +20,6 @@ import numpy as np
 from ..data import Episode, EpisodeBuffer
 from ..errors import BayesQSEInputError, ConfigError
 from ..leader_model import (
-    REWARD_BOUNDS,
     EmpiricalBonusModel,
     KnownModel,
     LinearLSVI,
@@ -211,163 +210,6 @@ def frequentist_leader_model(
     return EmpiricalBonusModel(reward_bound, spec.reward_range)
 
 
-@dataclasses.dataclass(frozen=True)
-class LearnerConfig:
-    """Settings of the online learners (all static: changing one recompiles).
-
-    Attributes:
-        capacity: episodes the buffer holds (``>=`` the number of episodes to play, so the
-            likelihood uses all data).  Farsighted follower, ``refit="every"`` only: facing a
-            myopic follower the learner keeps running counts of every episode instead
-            (:class:`~bayes_qse.policy_stats.ResponseCounts`).
-        prior_scale: ``sigma`` of the ``Normal(0, sigma^2 I)`` prior on ``theta`` (docs/math.md §2);
-            the frequentist learners use the same ``1/sigma^2`` as a ridge penalty on the MLE
-            (as in logistic bandits: it keeps the estimate finite before the data identify
-            ``theta``), so that every learner shares the same point estimate and Hessian.
-        newton_steps: maximum damped-Newton steps per episode, warm-started at the previous
-            estimate (:func:`bayes_qse.inference.map_newton`; myopic follower only: for a
-            farsighted one each episode takes one step, :func:`bayes_qse.optim.online_newton_step`).
-        num_draws: ``M`` joint posterior draws of ``bayes-optimistic``.
-        quantile_offset: the quantile schedule of ``bayes-optimistic``,
-            ``level_t = 1 - 1 / (t + quantile_offset)`` after ``t`` episodes (Bayes-UCB with
-            ``c = 0``, Kaufmann, Cappé & Garivier 2012); with ``M`` draws the empirical
-            quantile saturates at the largest draw.
-        confidence_level: ``1 - delta`` of the frequentist sets (the Wald/likelihood-ratio
-            radius ``beta = chi2_d(level)`` and the leader model's bonuses).
-        n_candidates: starts of the farsighted ``mle-optimistic``'s joint search over policy
-            and confidence set (:func:`~bayes_qse.confidence.joint_optimistic_plan`).
-        planner_steps: Adam steps per episode of the warm-started farsighted planner.
-        planner_lr: its learning rate.
-        reward_noise_sd: noise scale of the Bayesian leader model's Normal rewards (relative
-            to the reward range).
-        optimism: how ``mle-optimistic`` bounds the follower's response over its confidence
-            set: ``"box"`` (default, valid at any radius: the exact response box of the Wald
-            set, :func:`bayes_qse.sets.wald_response_box`) or ``"first-order"`` (the
-            linearised bonus ``sqrt(beta) ||grad E_nu[W]||_{I^+}``, an approximation that is
-            *not* an upper bound at realistic radii; kept for comparison).  Myopic follower
-            only; a farsighted one is always optimised jointly over policy and set.
-        radius: the confidence set and radius of ``mle-optimistic``: ``"chi2"`` (the Wald
-            set at ``chi2_r(level)`` with ``r`` the Fisher rank, the asymptotic law of the Wald
-            statistic) or ``"theory"`` (the paper's likelihood-ratio set at its finite-sample
-            radius :func:`bayes_qse.sets.theory_radius`, ``n_t = H t`` observations, union
-            bound over episodes ``delta_t = delta / (t (t + 1))``; planned over a certified
-            outer ellipsoid of it, :func:`bayes_qse.sets.lr_response_box`; ``optimism="box"``
-            only).
-        reward_bound: the reward bonus of ``mle-optimistic``'s tabular leader model
-            (:class:`bayes_qse.leader_model.EmpiricalBonusModel`): ``"best"`` (default: per
-            cell the smaller of Hoeffding and empirical Bernstein, each at half the rewards'
-            delta), ``"hoeffding"`` or ``"bernstein"``.
-        mle_ridge: ridge of the frequentist MLE (0: the paper's unpenalised MLE; directions
-            the data leave unidentified stay unbounded in the set and are reported).
-        theta_bound: ``B`` of the paper's bounded parameter class ``||theta|| <= B``: the MLE
-            is projected onto it (it may not exist on separable data) and the theory radius
-            covers it.
-        leader_model: how the leader learns her own transitions and rewards (eq. 5):
-            ``"tabular"`` (default; model-based, Dirichlet/Normal posterior or empirical model
-            with bonuses) or ``"linear"`` (model-free: least-squares value iteration on leader
-            features, :class:`bayes_qse.leader_model.LinearLSVI`, docs/math.md §3.1; myopic
-            follower only).
-        leader_features: the features of ``"linear"``: ``"follower"`` (``(phi, 1)``) or
-            ``"tabular"`` (one-hot ``(s,a,b)``), :func:`bayes_qse.leader_model.lsvi_features`.
-        lsvi_reg: the ridge ``lambda`` of LSVI's Gram matrices (``"linear"`` only).
-        refit: ``"every"`` (default: refit and replan after every episode, the likelihood over
-            a buffer of ``capacity`` episodes, or over running counts for a myopic follower)
-            or ``"switching"`` (rarely-switching policies,
-            :mod:`bayes_qse.learners.switching`: refit and announce a new policy only when the
-            log-determinant of the information has grown by ``log(switch_factor)`` since the
-            last switch; the likelihood runs on per-policy statistics, docs/math.md eq. 4').
-        switch_factor: the determinant growth factor ``> 1`` that triggers a switch.
-        max_policies: rows of the per-policy statistics (``refit="switching"``): the most
-            distinct policies a run may announce (a :class:`ConfigError` when exceeded).
-    """
-
-    capacity: int = 1000
-    prior_scale: float = 1.0
-    newton_steps: int = 5
-    num_draws: int = 32
-    quantile_offset: float = 2.0
-    confidence_level: float = 0.9
-    n_candidates: int = 8
-    planner_steps: int = 30
-    planner_lr: float = 0.2
-    reward_noise_sd: float = 0.5
-    optimism: str = "box"
-    radius: str = "chi2"
-    reward_bound: str = "best"
-    mle_ridge: float = 0.0
-    theta_bound: float = 10.0
-    leader_model: str = "tabular"
-    leader_features: str = "follower"
-    lsvi_reg: float = 1.0
-    refit: str = "every"
-    switch_factor: float = 2.0
-    max_policies: int = 512
-
-    def __post_init__(self) -> None:
-        for name, allowed in (
-            ("optimism", ("box", "first-order")),
-            ("radius", ("chi2", "theory")),
-            ("reward_bound", REWARD_BOUNDS),
-            ("leader_model", ("tabular", "linear")),
-            ("leader_features", ("follower", "tabular")),
-            ("refit", ("every", "switching")),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.radius == "theory" and self.optimism != "box":
-            raise ConfigError(
-                "radius: 'theory' (the likelihood-ratio set) is planned over its certified "
-                "outer box only; use optimism='box'"
-            )
-        for name in ("mle_ridge", "theta_bound"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not np.isfinite(value) or value < 0:
-                raise ConfigError(f"{name}: must be a finite number >= 0, got {value!r}")
-        if self.theta_bound <= 0:
-            raise ConfigError(f"theta_bound: must be > 0, got {self.theta_bound!r}")
-        if (
-            isinstance(self.switch_factor, bool)
-            or not np.isfinite(self.switch_factor)
-            or self.switch_factor <= 1.0
-        ):
-            raise ConfigError(
-                f"switch_factor: must be a finite number > 1, got {self.switch_factor!r}"
-            )
-        for name in (
-            "capacity",
-            "newton_steps",
-            "num_draws",
-            "n_candidates",
-            "planner_steps",
-            "max_policies",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
-        for name in ("prior_scale", "planner_lr", "reward_noise_sd", "lsvi_reg"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
-                raise ConfigError(f"{name}: must be a finite number > 0, got {value!r}")
-        if not 0.0 < self.confidence_level < 1.0:
-            raise ConfigError(
-                f"confidence_level: must lie in (0, 1), got {self.confidence_level!r}"
-            )
-        if not self.quantile_offset >= 1.0:
-            raise ConfigError(f"quantile_offset: must be >= 1, got {self.quantile_offset!r}")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> LearnerConfig:
-        """A config from a dict of (a subset of) the fields; unknown keys raise ConfigError."""
-        values = dict(values or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"learner config: unknown key(s) {', '.join(unknown)}; known: {sorted(known)}"
-            )
-        return cls(**values)
-
-
 # ---------------------------------------------------------------------------------------
 # The learner interface
 # ---------------------------------------------------------------------------------------
@@ -486,7 +328,6 @@ def check_episodes(episodes: Any, name: str = "episodes") -> int:
 __all__ = [
     "GameSpec",
     "Learner",
-    "LearnerConfig",
     "OnlineState",
     "act",
     "check_episodes",

@@ -59,7 +59,6 @@ policies are :mod:`.behaviour`'s, the leader-model estimates :mod:`bayes_qse.lea
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -76,13 +75,11 @@ from ..confidence import (
     value_on_set,
 )
 from ..data import Dataset, buffer_from_dataset
-from ..errors import BayesQSEInputError, ConfigError
+from ..errors import BayesQSEInputError
 from ..follower import myopic_response
 from ..games import Game
 from ..inference import laplace_draws, map_newton, sample_posterior
 from ..leader_model import (
-    LEADER_FEATURES,
-    REWARD_BOUNDS,
     EmpiricalBonusModel,
     first_state_counts,
     posterior_leader_draws,
@@ -98,36 +95,7 @@ from .common import (
     initial_dist_estimate,
     linear_leader_model,
 )
-
-#: Defaults of the learners' ``config`` (every learner reads the keys it needs).
-DEFAULT_LEARNER_CONFIG: dict[str, Any] = {
-    # total failure probability of a certified lower bound (and quantile level of Bayes rule)
-    "delta": 0.1,
-    # Gaussian prior precision on theta (ridge of the regularised MLE; 1.0 = sigma=1)
-    "ridge": 1.0,
-    # Newton steps of the (regularised) MLE
-    "newton_steps": 25,
-    # mle-pessimistic: "box" (exact response box of the ellipsoid: valid at any radius) |
-    # "first-order" (the paper's linearised penalty: not valid at realistic radii);
-    # "ellipsoid" is a deprecated alias of "first-order"
-    "penalty": "box",
-    # mle-pessimistic reward lower bound: "best" (the smaller of Hoeffding and empirical
-    # Bernstein, each at half the reward's delta) | "hoeffding" | "bernstein"
-    "reward_bound": "best",
-    # bayes-pessimistic: "quantile" | "cvar" rule (6); draws; "laplace" | "nuts" posterior
-    "rule": "quantile",
-    "num_draws": 256,
-    "posterior": "laplace",
-    # Dirichlet prior concentration of the Bayesian transition model
-    "dirichlet_prior": 1.0,
-    # the leader's own model (eq. 5): "tabular" (model-based) | "linear" (model-free LSVI on
-    # leader features "follower" = (phi, 1) | "tabular" = one-hot (s,a,b); ridge lsvi_reg;
-    # docs/math.md §3.1); myopic follower only
-    "leader_model": "tabular",
-    "leader_features": "follower",
-    "lsvi_reg": 1.0,
-}
-
+from .config import OfflineLearnerConfig
 
 # ---------------------------------------------------------------------------------------
 # What the leader knows, and what a learner returns
@@ -149,48 +117,21 @@ class OfflineResult(NamedTuple):
     info: dict[str, Any]
 
 
-OfflineLearner = Callable[[Dataset, Any, Mapping[str, Any] | None, Array | None], OfflineResult]
+OfflineLearner = Callable[
+    [Dataset, Any, OfflineLearnerConfig | Mapping[str, Any] | None, Array | None], OfflineResult
+]
 
 
-def learner_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """:data:`DEFAULT_LEARNER_CONFIG` updated by ``config``; :class:`ConfigError` naming an
-    unknown key or a bad value."""
-    out = dict(DEFAULT_LEARNER_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in out:
-            raise ConfigError(
-                f"config: unknown learner key {key!r}; known: {', '.join(sorted(out))}"
-            )
-        out[key] = value
-    for key in ("delta", "ridge", "dirichlet_prior", "lsvi_reg"):
-        value = out[key]
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-            raise ConfigError(f"config: {key} must be a number, got {value!r}")
-        out[key] = float(value)
-    if not 0.0 < out["delta"] < 1.0:
-        raise ConfigError(f"config: delta must lie in (0, 1), got {out['delta']!r}")
-    for key in ("ridge", "lsvi_reg"):
-        if not out[key] > 0.0:
-            raise ConfigError(f"config: {key} must be > 0, got {out[key]!r}")
-    for key, allowed in (
-        ("penalty", ("box", "first-order", "ellipsoid")),
-        ("reward_bound", REWARD_BOUNDS),
-        ("rule", ("quantile", "cvar")),
-        ("posterior", ("laplace", "nuts")),
-        ("leader_model", ("tabular", "linear")),
-        ("leader_features", LEADER_FEATURES),
-    ):
-        if out[key] not in allowed:
-            raise ConfigError(f"config: {key} must be one of {allowed}, got {out[key]!r}")
-    for key in ("num_draws", "newton_steps"):
-        value = out[key]
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ConfigError(f"config: {key} must be a positive integer, got {value!r}")
-    if not out["dirichlet_prior"] > 0.0:
-        raise ConfigError(f"config: dirichlet_prior must be > 0, got {out['dirichlet_prior']!r}")
-    if out["penalty"] == "ellipsoid":  # deprecated alias
-        out["penalty"] = "first-order"
-    return out
+def learner_config(config: OfflineLearnerConfig | Mapping[str, Any] | None = None):
+    """``config`` as an :class:`~bayes_qse.learners.config.OfflineLearnerConfig` (a mapping of
+    some of its fields, ``None`` for the defaults, or the config itself).
+
+    Raises:
+        ConfigError: an unknown key or a bad value, naming it.
+    """
+    if isinstance(config, OfflineLearnerConfig):
+        return config
+    return OfflineLearnerConfig.from_mapping(config)
 
 
 def _as_spec(game_spec: Any) -> GameSpec:
@@ -269,17 +210,17 @@ def fit_follower(
 # ---------------------------------------------------------------------------------------
 
 
-def _frequentist_leader(dataset: Dataset, spec: GameSpec, cfg: Mapping[str, Any]):
+def _frequentist_leader(dataset: Dataset, spec: GameSpec, cfg: OfflineLearnerConfig):
     """The frequentist leader model (known, empirical or LSVI, eq. 5) and its statistics of
     ``dataset``."""
     leader = frequentist_leader_model(
-        spec, cfg["leader_model"], cfg["reward_bound"], cfg["leader_features"], cfg["lsvi_reg"]
+        spec, cfg.leader_model, cfg.reward_bound, cfg.leader_features, cfg.lsvi_reg
     )
     return leader, leader.update(leader.init(*spec.shape), dataset)
 
 
 def pessimistic_set(
-    dataset: Dataset, spec: GameSpec, config: Mapping[str, Any] | None = None
+    dataset: Dataset, spec: GameSpec, config: OfflineLearnerConfig | Mapping[str, Any] | None = None
 ) -> tuple[ConfidenceSet, dict[str, Any]]:
     """The :class:`~bayes_qse.confidence.ConfidenceSet` of ``mle-pessimistic`` and its
     diagnostics: the Wald ellipsoid of the regularised MLE (:func:`fit_follower`) at the
@@ -289,11 +230,11 @@ def pessimistic_set(
     (:func:`~bayes_qse.confidence.confidence_split`).  Built eagerly (not under ``jit``), so
     its arrays are those the published results were computed from."""
     cfg = learner_config(config)
-    d_part = confidence_split(spec, float(cfg["delta"]))
-    theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])
+    d_part = confidence_split(spec, cfg.delta)
+    theta_hat, precision = fit_follower(dataset, spec, cfg.prior_precision, cfg.newton_steps)
     d = theta_hat.shape[0]
     # chi-square degrees of freedom: the directions the data identify (the ridge bounds the rest)
-    rank = fisher_rank(precision - float(cfg["ridge"]) * np.eye(d))
+    rank = fisher_rank(precision - cfg.prior_precision * np.eye(d))
     beta = chi2_radius(max(rank, 1), 1.0 - d_part)
     leader, stats = _frequentist_leader(dataset, spec, cfg)
     follower = follower_set(spec, theta_hat, precision, beta)
@@ -317,7 +258,7 @@ def pessimistic_set(
 def fit_oracle(
     dataset: Dataset,
     game_spec: Any,
-    config: Mapping[str, Any] | None = None,
+    config: OfflineLearnerConfig | Mapping[str, Any] | None = None,
     key: Array | None = None,
 ) -> OfflineResult:
     """The QSE of the true game (ignores the data); ``game_spec`` must be the true
@@ -331,7 +272,7 @@ def fit_oracle(
 def fit_plugin(
     dataset: Dataset,
     game_spec: Any,
-    config: Mapping[str, Any] | None = None,
+    config: OfflineLearnerConfig | Mapping[str, Any] | None = None,
     key: Array | None = None,
 ) -> OfflineResult:
     """Plug-in: plan (2a, or 2b when farsighted) on the MAP ``theta_hat`` and the empirical
@@ -341,7 +282,7 @@ def fit_plugin(
     cfg = learner_config(config)
     leader, stats = _frequentist_leader(dataset, spec, cfg)
     P, r = (np.asarray(x) for x in leader.mean(stats))
-    theta_hat, _ = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"], P)
+    theta_hat, _ = fit_follower(dataset, spec, cfg.prior_precision, cfg.newton_steps, P)
     plugin = spec.model.replace(
         features=jnp.asarray(spec.features),
         transitions=jnp.asarray(P),
@@ -369,7 +310,7 @@ def _require_myopic(spec: GameSpec, name: str) -> None:
 def fit_mle_pessimistic(
     dataset: Dataset,
     game_spec: Any,
-    config: Mapping[str, Any] | None = None,
+    config: OfflineLearnerConfig | Mapping[str, Any] | None = None,
     key: Array | None = None,
 ) -> OfflineResult:
     """The paper's offline algorithm (pessimism over the confidence sets), myopic follower.
@@ -397,11 +338,11 @@ def fit_mle_pessimistic(
     dataset = _check_dataset(dataset, spec)
     cfg = learner_config(config)
     cs, set_info = pessimistic_set(dataset, spec, cfg)
-    _, v, pi = plan_on_set(cs, optimistic=False, method=cfg["penalty"])
+    _, v, pi = plan_on_set(cs, optimistic=False, method=cfg.penalty)
     policy = np.asarray(pi)
     planned = float(initial_dist_of(dataset, spec) @ np.asarray(v[0]))
     lb = float(value_on_set(jnp.asarray(policy), cs, optimistic=False))
-    info = {**set_info, "planned_value": planned, "penalty": cfg["penalty"]}
+    info = {**set_info, "planned_value": planned, "penalty": cfg.penalty}
     return OfflineResult(policy, lb, info)
 
 
@@ -409,11 +350,11 @@ def fit_mle_pessimistic(
 
 
 def _posterior_theta(
-    dataset: Dataset, spec: GameSpec, cfg: Mapping[str, Any], key: Array
+    dataset: Dataset, spec: GameSpec, cfg: OfflineLearnerConfig, key: Array
 ) -> tuple[np.ndarray, str]:
     """``theta[M,d]`` posterior draws under ``theta ~ N(0, I/ridge)``."""
-    M = int(cfg["num_draws"])
-    if cfg["posterior"] == "nuts":
+    M = cfg.num_draws
+    if cfg.posterior == "nuts":
         post = sample_posterior(
             dataset,
             spec.model.replace(farsighted=False),
@@ -421,28 +362,28 @@ def _posterior_theta(
             num_samples=M,
             seed=int(jax.random.randint(key, (), 0, 2**31 - 1)),
             prior="normal",
-            prior_scale=1.0 / math.sqrt(float(cfg["ridge"])),
+            prior_scale=cfg.prior_scale,
         )
         return np.asarray(post.theta), "nuts"
-    theta_hat, precision = fit_follower(dataset, spec, cfg["ridge"], cfg["newton_steps"])
+    theta_hat, precision = fit_follower(dataset, spec, cfg.prior_precision, cfg.newton_steps)
     draws = laplace_draws(key, jnp.asarray(theta_hat), jnp.asarray(precision), M)
     return np.asarray(draws), "laplace"
 
 
 def _leader_draws(
-    dataset: Dataset, spec: GameSpec, key: Array, M: int, cfg: Mapping[str, Any]
+    dataset: Dataset, spec: GameSpec, key: Array, M: int, cfg: OfflineLearnerConfig
 ) -> tuple[Array, Array]:
     """``M`` posterior draws of the leader's model: the tabular Dirichlet/Normal posterior
     (:func:`~bayes_qse.leader_model.posterior_leader_draws`), or with ``leader_model="linear"``
     LSVI's weight posterior (:meth:`~bayes_qse.leader_model.LinearLSVI.sample`: reward weights
     ``Normal(w_hat, sigma^2 Lambda^{-1})``, the mean ``P_hat`` repeated; docs/math.md eq. 5b).
     Returns ``(transitions[M,H,S,A,B,S], rewards[M,H,S,A,B])``."""
-    if cfg["leader_model"] == "linear" and not spec.known_model:
+    if cfg.leader_model == "linear" and not spec.known_model:
         lo, hi = spec.reward_range
         noise_sd = max(0.5 * (hi - lo), 1e-12)  # half the reward range, as the tabular model's
-        model = linear_leader_model(spec, cfg["leader_features"], cfg["lsvi_reg"], noise_sd)
+        model = linear_leader_model(spec, cfg.leader_features, cfg.lsvi_reg, noise_sd)
         return model.sample(model.update(model.init(*spec.shape), dataset), key, M)
-    return posterior_leader_draws(dataset, spec, key, M, cfg["dirichlet_prior"])
+    return posterior_leader_draws(dataset, spec, key, M, cfg.dirichlet_prior)
 
 
 @jax.jit
@@ -456,7 +397,7 @@ def _draw_values(P: Array, r: Array, nu: Array, policy: Array, rho: Array) -> Ar
 def fit_bayes_pessimistic(
     dataset: Dataset,
     game_spec: Any,
-    config: Mapping[str, Any] | None = None,
+    config: OfflineLearnerConfig | Mapping[str, Any] | None = None,
     key: Array | None = None,
 ) -> OfflineResult:
     """Posterior pessimism, myopic follower: the lower-quantile (``rule="quantile"``) or
@@ -475,17 +416,17 @@ def fit_bayes_pessimistic(
     theta, method = _posterior_theta(dataset, spec, cfg, k_theta)
     P, r = _leader_draws(dataset, spec, k_model, theta.shape[0], cfg)
     nu = myopic_response(Model(jnp.asarray(spec.features), spec.eta), theta)
-    level = float(cfg["delta"])
+    level = cfg.delta
     P_mean, r_mean = P.mean(axis=0), r.mean(axis=0)
     # LSVI's draws share one kernel (its mean): no M copies
-    shared_p = spec.known_model or cfg["leader_model"] == "linear"
+    shared_p = spec.known_model or cfg.leader_model == "linear"
     leader = Model(
         None,
         None,
         jnp.asarray(P_mean if shared_p else P),
         jnp.asarray(r_mean if spec.known_model else r),
     )
-    _, v, pi = quantile_plan(leader, nu, level, cfg["rule"])
+    _, v, pi = quantile_plan(leader, nu, level, cfg.rule)
     policy = np.asarray(pi)
     rho = initial_dist_of(dataset, spec)
     values = np.asarray(
@@ -494,7 +435,7 @@ def fit_bayes_pessimistic(
     lb = float(np.quantile(values, level))
     info = {
         "posterior": method,
-        "rule": cfg["rule"],
+        "rule": cfg.rule,
         "planned_value": float(rho @ np.asarray(v[0])),
         "posterior_mean_value": float(values.mean()),
         "theta_mean": theta.mean(axis=0),
@@ -531,7 +472,7 @@ def get_learner(name: str) -> OfflineLearner:
         fit = OFFLINE_LEARNERS[base]
 
         def variant(dataset, game_spec, config=None, key=None):
-            return fit(dataset, game_spec, {**dict(config or {}), **overrides}, key)
+            return fit(dataset, game_spec, learner_config(config).replace(**overrides), key)
 
         variant.__name__ = f"fit_{name.replace('-', '_')}"
         variant.__doc__ = f"``{base}`` with {overrides}."
@@ -544,7 +485,7 @@ def fit_offline(
     name: str,
     dataset: Dataset,
     game_spec: Any,
-    config: Mapping[str, Any] | None = None,
+    config: OfflineLearnerConfig | Mapping[str, Any] | None = None,
     key: Array | None = None,
 ) -> OfflineResult:
     """Run the offline learner ``name`` on ``dataset``."""
@@ -558,7 +499,6 @@ def suboptimality(game: Game, policy: Any, optimal_value: float | None = None) -
 
 
 __all__ = [
-    "DEFAULT_LEARNER_CONFIG",
     "LEARNER_VARIANTS",
     "OFFLINE_LEARNERS",
     "OfflineResult",

@@ -56,7 +56,7 @@ loop-free sampler
 dominated the cost of an episode).
 
 ``mle-optimistic`` in detail (docs/math.md eq. 4, 6).
-- *Follower set*: the unpenalised MLE (``mle_ridge = 0``; projected onto the paper's class
+- *Follower set*: the unpenalised MLE (``mle_prior_scale = inf``; projected onto the paper's class
   ``||theta|| <= theta_bound``) and its Wald set ``{(theta - theta_hat)' I (theta - theta_hat)
   <= beta}`` with ``I`` the observed Fisher information.  Directions the data leave
   unidentified (the null space of ``I``) stay unbounded, and the records say how many
@@ -67,7 +67,7 @@ dominated the cost of an episode).
   (:func:`bayes_qse.sets.lr_response_box`, docs/math.md eq. 6e; farsighted: the class
   ``||theta|| <= theta_bound``).  While some direction is less informed than the prior, the
   fit borrows the prior's ridge: on a game with many parameters (``tabular``, ``d = 27``) that
-  is most of a 1000-episode run.  ``delta = 1 - confidence_level`` is split by a union bound among
+  is most of a 1000-episode run.  ``delta`` (the setting) is split by a union bound among
   the follower, the leader's rewards, transitions and initial distribution
   (:func:`~bayes_qse.confidence.confidence_split`), each tabular part over its ``H S A B``
   cells.  The sets live in one :class:`~bayes_qse.confidence.ConfidenceSet`, the one
@@ -139,7 +139,6 @@ from ..types import Array
 from .common import (
     GameSpec,
     Learner,
-    LearnerConfig,
     OnlineState,
     act,
     frequentist_leader_model,
@@ -149,6 +148,7 @@ from .common import (
     linear_leader_model,
     warm_gradient_plan,
 )
+from .config import LearnerConfig
 from .switching import switching_learner
 
 LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic")
@@ -434,7 +434,7 @@ def myopic_response_counts(buffer: Any) -> Array:
 def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
     """``mle-optimistic``: the paper's optimistic algorithm (see the module docstring).
 
-    Follower: the unpenalised MLE (``mle_ridge``, 0 by default; the prior's ridge while a
+    Follower: the unpenalised MLE (``mle_prior_scale``, inf by default; the prior's ridge while a
     direction is less informed than the prior) and its set at the squared radius
     :func:`bayes_qse.confidence.follower_radius` (``radius="chi2"``: the Wald set;
     ``"theory"``: the likelihood-ratio set within the class), with the leader's own sets in one
@@ -449,7 +449,7 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         spec, cfg.leader_model, cfg.reward_bound, cfg.leader_features, cfg.lsvi_reg
     )
     H, S = spec.shape[:2]
-    delta = confidence_split(spec, 1.0 - cfg.confidence_level)
+    delta = confidence_split(spec, cfg.delta)
     beta_of = follower_radius(spec, cfg.radius, 1.0 - delta, cfg.theta_bound)
     lr = cfg.radius == "theory"
 
@@ -482,7 +482,13 @@ def mle_optimistic_learner(spec: GameSpec, cfg: LearnerConfig) -> Learner:
         )
 
     return _data_learner(
-        "mle-optimistic", spec, cfg, model, plan, ridge=cfg.mle_ridge, theta_bound=cfg.theta_bound
+        "mle-optimistic",
+        spec,
+        cfg,
+        model,
+        plan,
+        ridge=cfg.mle_precision,
+        theta_bound=cfg.theta_bound,
     )
 
 

@@ -42,7 +42,8 @@ from ..policy_stats import check_overflow
 from ..progress import progress as progress_bar
 from ..progress import set_postfix, stage
 from ..types import Array
-from .common import GameSpec, LearnerConfig, OnlineState, check_episodes, true_value
+from .common import GameSpec, OnlineState, check_episodes, true_value
+from .config import LearnerConfig
 from .online import learner_summary, make_learner
 
 #: Default number of lanes of the compiled per-chunk program (seeds per ``vmap`` block).

@@ -33,7 +33,8 @@ from ..data import Episode
 from ..model import Model
 from ..policy_stats import PolicyStats, episode_information, policy_stats_add, policy_stats_init
 from ..types import Array
-from .common import GameSpec, Learner, LearnerConfig, OnlineState, act
+from .common import GameSpec, Learner, OnlineState, act
+from .config import LearnerConfig
 
 
 class SwitchingData(NamedTuple):

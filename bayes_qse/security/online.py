@@ -6,7 +6,7 @@ Every round the defender fits the MAP of the SUQR weights under ``N(0, prior_sca
 
 - ``"greedy"``: the MAP (no exploration);
 - ``"thompson"``: one Laplace draw (posterior sampling);
-- ``"optimistic"``: the ``optimism_level``-quantile over ``n_draws`` Laplace draws (``1``: the
+- ``"optimistic"``: the ``optimism_level``-quantile over ``num_draws`` Laplace draws (``1``: the
   best case over the draws, an optimistic plan over a sampled credible set).
 
 Greedy and Thompson plans are certified optima for the weights they plan on, and so is the
@@ -23,6 +23,7 @@ The fit of each round is one jit-compiled function of fixed shapes; planning is 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from functools import partial
 from typing import NamedTuple
@@ -37,6 +38,7 @@ from ..inference import laplace_draws
 from ..likelihood import log_posterior
 from ..model import as_model
 from ..optim import newton_maximize
+from ..settings import Settings, check_count, check_real
 from .game import SecurityGame, attack_log_probs, defender_utility, suqr_features
 from .planning import plan_coverage
 
@@ -45,16 +47,38 @@ from .planning import plan_coverage
 SECURITY_LEARNERS = ("greedy", "thompson", "optimistic")
 
 
-class OnlineSettings(NamedTuple):
-    """Learner settings (all static under ``jit``)."""
+@dataclasses.dataclass(frozen=True)
+class SecurityLearnerConfig(Settings):
+    """Settings of the repeated security game's learners (:mod:`bayes_qse.settings`' idiom;
+    hashable, so static under ``jit``: changing one recompiles).
+
+    Attributes:
+        prior_scale: ``sigma`` of the ``N(0, sigma^2 I)`` prior on the SUQR weights (the
+            precision ``1 / sigma^2`` is derived).
+        num_draws: ``M`` Laplace draws of ``"optimistic"`` (retired name ``n_draws``).
+        optimism_level: the quantile of ``"optimistic"`` over its draws, in ``(0, 1]``
+            (``1``: the best case over the draws).
+        n_starts: starts of the coverage planner's local search
+            (:func:`~bayes_qse.security.planning.plan_coverage`).
+        steps: its gradient steps.
+        learning_rate: its step size.
+        newton_steps: Newton steps of each round's warm-started MAP.
+    """
 
     prior_scale: float = 10.0
-    n_draws: int = 32
+    num_draws: int = 32
     optimism_level: float = 1.0
     n_starts: int = 4
     steps: int = 100
     learning_rate: float = 0.05
     newton_steps: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("prior_scale", "learning_rate"):
+            check_real(name, getattr(self, name), 0.0, open_low=True)
+        check_real("optimism_level", self.optimism_level, 0.0, 1.0, open_low=True)
+        for name in ("num_draws", "n_starts", "steps", "newton_steps"):
+            check_count(name, getattr(self, name))
 
 
 class OnlineRun(NamedTuple):
@@ -68,15 +92,15 @@ class OnlineRun(NamedTuple):
     theta_map: np.ndarray
 
 
-def _plan_thetas(learner, key, w_map, neg_h, s: OnlineSettings):
+def _plan_thetas(learner, key, w_map, neg_h, s: SecurityLearnerConfig):
     """The weights the learner plans on: ``[M, 3]``."""
     if learner == "greedy":
         return w_map[None]
-    return laplace_draws(key, w_map, neg_h, 1 if learner == "thompson" else s.n_draws)
+    return laplace_draws(key, w_map, neg_h, 1 if learner == "thompson" else s.num_draws)
 
 
 @partial(jax.jit, static_argnames=("learner", "settings"))
-def _fit_round(game, key, t, cov_hist, counts, w_prev, learner, settings: OnlineSettings):
+def _fit_round(game, key, t, cov_hist, counts, w_prev, learner, settings: SecurityLearnerConfig):
     """Round ``t``'s MAP (from the first ``t`` stored pairs; later rows are zero counts) and
     the weights the learner plans on."""
     lam = 1.0 / settings.prior_scale**2
@@ -96,7 +120,7 @@ def _attack(game, key, t, c):
     return b, defender_utility(game.theta, game, c)
 
 
-def _run_rounds(game, key, best_value, learner, n_rounds, settings: OnlineSettings):
+def _run_rounds(game, key, best_value, learner, n_rounds, settings: SecurityLearnerConfig):
     T = game.n_targets
     cov_hist, counts = np.zeros((n_rounds, T)), np.zeros((n_rounds, T))
     w = jnp.zeros(3)
@@ -142,7 +166,7 @@ def run_security_online(
     learner: str,
     n_rounds: int,
     seed: int,
-    settings: OnlineSettings | None = None,
+    settings: SecurityLearnerConfig | None = None,
     best_value: float | None = None,
 ) -> OnlineRun:
     """Play ``n_rounds`` of the repeated game with ``learner``; deterministic given ``seed``."""
@@ -152,19 +176,24 @@ def run_security_online(
         raise BayesQSEInputError("game.theta: the repeated game needs the attacker's true weights")
     if int(n_rounds) != n_rounds or n_rounds < 1:
         raise BayesQSEInputError(f"n_rounds: must be an integer >= 1, got {n_rounds!r}")
-    settings = OnlineSettings() if settings is None else settings
+    settings = SecurityLearnerConfig() if settings is None else settings
     best = oracle_value(game) if best_value is None else float(best_value)
     out = _run_rounds(game, jax.random.PRNGKey(seed), best, learner, int(n_rounds), settings)
     return OnlineRun(*out)
 
 
 #: Names of the previous release, kept for one release: ``old -> new`` (CHANGELOG.md).
-_DEPRECATED = {"run_online": "run_security_online", "LEARNERS": "SECURITY_LEARNERS"}
+_DEPRECATED = {
+    "run_online": "run_security_online",
+    "LEARNERS": "SECURITY_LEARNERS",
+    "OnlineSettings": "SecurityLearnerConfig",
+}
 
 
 def __getattr__(name: str):
-    """The deprecated names (``run_online``, ``LEARNERS``), with a DeprecationWarning; they
-    were homonyms of the Markov-game runner and learner list."""
+    """The deprecated names, with a DeprecationWarning: ``run_online`` and ``LEARNERS`` were
+    homonyms of the Markov-game runner and learner list; ``OnlineSettings`` was the
+    unvalidated NamedTuple of the settings (its ``n_draws`` is now ``num_draws``)."""
     if name in _DEPRECATED:
         new = _DEPRECATED[name]
         warnings.warn(
@@ -180,7 +209,7 @@ def __getattr__(name: str):
 __all__ = [
     "SECURITY_LEARNERS",
     "OnlineRun",
-    "OnlineSettings",
+    "SecurityLearnerConfig",
     "oracle_plan",
     "oracle_value",
     "run_security_online",

@@ -50,6 +50,7 @@ from ..experiments.online_units import LEARNER_KEYS, make_unit
 from ..experiments.units import Unit
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
 from ..learners.runner import EpisodeRecord
+from ..settings import upgrade
 
 KINDS = ("online", "offline")
 TOP_KEYS = (
@@ -205,6 +206,7 @@ def base_config(spec: dict[str, Any]) -> dict[str, Any]:
     learner = spec.get("learner", {})
     if not isinstance(learner, dict):
         raise ConfigError("spec: learner must be a table")
+    learner = upgrade(learner, "spec: learner", known=LEARNER_KEYS)  # retired names
     _unknown(learner, LEARNER_KEYS, "learner")
     return _typed(config, learner, "learner.")
 
@@ -317,6 +319,7 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
     if not isinstance(settings, dict):
         raise ConfigError("spec: settings must be a table")
     allowed = tuple(k for k in offline.DEFAULT_CONFIG if k not in OFFLINE_GRID_FIXED)
+    settings = upgrade(settings, "spec: settings", known=allowed)  # retired names
     _unknown(settings, allowed, "settings")
     for key, value in settings.items():
         if isinstance(offline.DEFAULT_CONFIG[key], dict) and isinstance(value, dict):
