@@ -265,3 +265,103 @@ def test_an_old_run_config_warns_naming_the_new_key(tmp_path):
     with pytest.warns(DeprecationWarning, match="'confidence_level' is renamed 'delta'"):
         config = load_config(get_experiment("online_regret"), path)
     assert config["delta"] == 1.0 - 0.8
+
+
+# ---------------------------------------------------------------------------------------
+# Every learner setting is reachable from an experiment config
+# ---------------------------------------------------------------------------------------
+
+#: A valid non-default value of every field (each changed alone).
+ALTERNATIVES = {
+    "capacity": 7,
+    "prior_scale": 0.5,
+    "newton_steps": 3,
+    "num_draws": 5,
+    "quantile_offset": 3.0,
+    "delta": 0.05,
+    "n_candidates": 3,
+    "planner_steps": 7,
+    "planner_lr": 0.1,
+    "reward_noise_sd": 0.25,
+    "optimism": "first-order",
+    "radius": "theory",
+    "reward_bound": "hoeffding",
+    "mle_prior_scale": 2.0,
+    "theta_bound": 3.0,
+    "leader_model": "linear",
+    "leader_features": "tabular",
+    "lsvi_reg": 0.5,
+    "refit": "switching",
+    "switch_factor": 3.0,
+    "max_policies": 64,
+    "penalty": "first-order",
+    "rule": "cvar",
+    "posterior": "nuts",
+    "dirichlet_prior": 0.5,
+    "optimism_level": 0.5,
+    "n_starts": 3,
+    "steps": 9,
+    "learning_rate": 0.01,
+}
+
+
+def _online_settings(config):
+    from bayes_qse.experiments.online_units import learner_settings
+
+    keys = ("refit", "switch_factor", "max_policies")  # read per game kind by make_runner
+    return LearnerConfig.from_mapping(
+        {**learner_settings(config), **{k: config[k] for k in keys}, "capacity": 1}
+    )
+
+
+def _offline_settings(config):
+    from bayes_qse.experiments.offline_suboptimality import _learner_settings
+    from bayes_qse.learners.offline import learner_config
+
+    return learner_config(_learner_settings(config))
+
+
+def _security_settings(config):
+    from bayes_qse.experiments.security_games import online_settings
+
+    return online_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("experiment", "cls", "settings_of", "key_of"),
+    [
+        ("online_regret", LearnerConfig, _online_settings, None),
+        ("offline_suboptimality", OfflineLearnerConfig, _offline_settings, None),
+        ("security_games", SecurityLearnerConfig, _security_settings, "ONLINE_KEYS"),
+    ],
+)
+def test_every_learner_setting_is_reachable_from_its_experiment(
+    experiment, cls, settings_of, key_of
+):
+    """Each field of the learners' settings, set (alone, to a non-default value) in the
+    experiment's config, reaches the settings the experiment's learners get.  Fails on a
+    setting an experiment cannot set (10 of the online learner's 20 once) or one that its
+    config accepts but drops on the way (``capacity``, set from the episodes, aside)."""
+    module = get_experiment(experiment)
+    keys = getattr(module, key_of) if key_of else {}
+    missing = []
+    for f in dataclasses.fields(cls):
+        if f.name == "capacity":
+            continue
+        value = ALTERNATIVES[f.name]
+        assert value != f.default, f.name
+        changes = {f.name: value}
+        if f.name == "radius":  # the likelihood-ratio set is planned on its box only
+            changes["optimism"] = "box"
+        config = dict(module.DEFAULT_CONFIG)
+        config.update({keys.get(k, k): v for k, v in changes.items()})
+        try:
+            got = getattr(settings_of(config), f.name)
+        except (KeyError, ConfigError) as exc:
+            missing.append(f"{f.name} ({exc})")
+            continue
+        if got != value:
+            missing.append(f"{f.name} (got {got!r})")
+        if keys.get(f.name, f.name) not in module.DEFAULT_CONFIG:
+            missing.append(f"{f.name} (no config key: run --config cannot set it)")
+    assert not missing, missing

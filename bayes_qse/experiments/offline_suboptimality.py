@@ -66,6 +66,7 @@ from ..games import (
 )
 from ..learners.behaviour import BEHAVIOURS, behaviour_policy
 from ..learners.common import GameSpec
+from ..learners.config import OfflineLearnerConfig
 from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
@@ -97,6 +98,7 @@ def stream(game: str, behaviour: str) -> int:
     return 100 * GAME_STREAMS[game] + BEHAVIOUR_STREAMS[behaviour]
 
 
+_LEARNER_KEYS = tuple(f.name for f in dataclasses.fields(OfflineLearnerConfig))
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
     "base_seed": 0,
@@ -136,6 +138,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "prior_scale": 1.0,
     "num_draws": 64,
     "posterior": "laplace",
+    # the other learner settings (OfflineLearnerConfig's defaults; variants override some)
+    "newton_steps": 25,
+    "penalty": "box",
+    "reward_bound": "best",
+    "rule": "quantile",
+    "dirichlet_prior": 1.0,
+    "leader_model": "tabular",
+    "leader_features": "follower",
+    "lsvi_reg": 1.0,
 }
 
 FULL_CONFIG: dict[str, Any] = {
@@ -284,12 +295,9 @@ def stated_reward_range(game: str, config: dict[str, Any]) -> tuple[float, float
 
 
 def _learner_settings(config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "delta": config["delta"],
-        "prior_scale": config["prior_scale"],
-        "num_draws": config["num_draws"],
-        "posterior": config["posterior"],
-    }
+    """The :class:`~bayes_qse.learners.config.OfflineLearnerConfig` fields of a config (every
+    one is a key of it)."""
+    return {k: config[k] for k in _LEARNER_KEYS if k in config}
 
 
 def experiment_game(kind: str, config: dict[str, Any]):

@@ -62,6 +62,7 @@ leader's, and the ratio of each Bayesian learner's final regret to ``mle-optimis
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "n_candidates": 4,
     "planner_steps": 10,
     "planner_lr": 0.2,
+    # the other learner settings (LearnerConfig's defaults; the -linear variants set
+    # leader_model)
+    "reward_noise_sd": 0.5,
+    "mle_prior_scale": math.inf,
+    "theta_bound": 10.0,
+    "leader_model": "tabular",
+    "leader_features": "follower",
+    "lsvi_reg": 1.0,
     "slope_start": 0.1,
     "refit": "every",
     "farsighted_refit": "every",

@@ -28,6 +28,7 @@ from ..games import (
     steering_game,
     tabular_game,
 )
+from ..learners.config import LearnerConfig
 from ..learners.runner import OnlineRunner, run_online
 from ..planning import solve_qse
 from .store import RunStore
@@ -37,18 +38,13 @@ FIELDS = ("regret", "theta_error", "set_size", "informed", "switches")
 #: Learner settings read per game kind (myopic ``refit``, farsighted ``farsighted_refit``).
 REFIT_KEYS = ("refit", "farsighted_refit", "switch_factor", "max_policies")
 
-LEARNER_KEYS = (
-    "optimism",
-    "radius",
-    "prior_scale",
-    "newton_steps",
-    "num_draws",
-    "quantile_offset",
-    "delta",
-    "n_candidates",
-    "planner_steps",
-    "planner_lr",
-    "reward_bound",
+#: The learner settings an online config sets (flat keys): every
+#: :class:`~bayes_qse.learners.config.LearnerConfig` field but ``capacity`` (the episodes)
+#: and the refit schedule (:data:`REFIT_KEYS`, read per game kind).
+LEARNER_KEYS = tuple(
+    f.name
+    for f in dataclasses.fields(LearnerConfig)
+    if f.name not in ("capacity", "refit", "switch_factor", "max_policies")
 )
 
 

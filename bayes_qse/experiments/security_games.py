@@ -67,6 +67,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "num_draws": 16,
     "online_starts": 2,
     "online_steps": 60,
+    "optimism_level": 1.0,
+    "online_learning_rate": 0.05,
+    "online_newton_steps": 20,
     "planning_sizes": [10, 40],
     "quantile_level": 0.1,
 }
@@ -113,6 +116,29 @@ def validate_config(config: dict) -> None:
         raise ConfigError("config: correlation must be in [-1, 1]")
     if config["prior_scale"] <= 0:
         raise ConfigError("config: prior_scale must be > 0")
+    online_settings(config)
+
+
+#: ``SecurityLearnerConfig`` field -> the config key that sets it (every field is reachable).
+ONLINE_KEYS = {
+    "prior_scale": "prior_scale",
+    "num_draws": "num_draws",
+    "optimism_level": "optimism_level",
+    "n_starts": "online_starts",
+    "steps": "online_steps",
+    "learning_rate": "online_learning_rate",
+    "newton_steps": "online_newton_steps",
+}
+
+
+def online_settings(config: dict) -> SecurityLearnerConfig:
+    """The repeated game's learner settings of a config (:data:`ONLINE_KEYS`)."""
+    values = {field: config[key] for field, key in ONLINE_KEYS.items() if key in config}
+    try:
+        return SecurityLearnerConfig.from_mapping(values)
+    except ConfigError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise ConfigError(f"config: {ONLINE_KEYS.get(field, field)}: {exc}") from None
 
 
 def make_game(config: dict, seed: int):
@@ -182,12 +208,7 @@ def run_seed(
         out["wald_covers"].append(bool(wald_ellipsoid(fit, config["wald_level"]).contains(w_true)))
         out["mle_converged"].append(fit.converged)
 
-    settings = SecurityLearnerConfig(
-        prior_scale=float(config["prior_scale"]),
-        num_draws=int(config["num_draws"]),
-        n_starts=int(config["online_starts"]),
-        steps=int(config["online_steps"]),
-    )
+    settings = online_settings(config)
     regret = []
     for k, learner in enumerate(config["learners"]):
         say(f"online {learner}, {config['rounds']} rounds ({k + 1}/{len(config['learners'])})")
@@ -372,6 +393,8 @@ def plot(out_dir: Path) -> list[Path]:
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "ONLINE_KEYS",
+    "online_settings",
     "FULL_CONFIG",
     "NAME",
     "make_game",
