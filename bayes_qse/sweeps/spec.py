@@ -46,7 +46,7 @@ from ..errors import ConfigError
 from ..experiments import MAX_SEEDS, merge_config, read_toml
 from ..experiments import offline_suboptimality as offline
 from ..experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES, validate_config
-from ..experiments.online_units import LEARNER_KEYS, make_unit
+from ..experiments.online_units import LEARNER_KEYS, REFIT_KEYS, make_unit
 from ..experiments.units import Unit
 from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
 from ..learners.runner import EpisodeRecord
@@ -206,8 +206,9 @@ def base_config(spec: dict[str, Any]) -> dict[str, Any]:
     learner = spec.get("learner", {})
     if not isinstance(learner, dict):
         raise ConfigError("spec: learner must be a table")
-    learner = upgrade(learner, "spec: learner", known=LEARNER_KEYS)  # retired names
-    _unknown(learner, LEARNER_KEYS, "learner")
+    allowed = (*LEARNER_KEYS, *REFIT_KEYS)
+    learner = upgrade(learner, "spec: learner", known=allowed)  # retired names
+    _unknown(learner, allowed, "learner")
     return _typed(config, learner, "learner.")
 
 
