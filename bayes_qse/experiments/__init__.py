@@ -233,6 +233,11 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _toml_value(value: Any) -> str:
+    """``value`` as written in a TOML file (JSON, but ``inf`` for infinity)."""
+    return json.dumps(value).replace("Infinity", "inf")
+
+
 def experiment_help(name: str) -> str:
     """The help text of experiment ``name``: the first paragraph of its module docstring, then
     every setting (TOML key, dotted for nested tables) with its default, and its value under
@@ -254,9 +259,9 @@ def experiment_help(name: str) -> str:
         "differs):",
     ]
     for key, value in default.items():
-        text = f"  {key:<{width}} = {json.dumps(value)}"
+        text = f"  {key:<{width}} = {_toml_value(value)}"
         if key in full and full[key] != value:
-            text += f"   (--full: {json.dumps(full[key])})"
+            text += f"   (--full: {_toml_value(full[key])})"
         lines.append(text)
     return "\n".join(lines)
 
