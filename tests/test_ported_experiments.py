@@ -14,6 +14,7 @@ tolerance many orders below any real change.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,18 @@ import pytest
 from bayes_qse.experiments import offline_suboptimality as off
 from bayes_qse.experiments import online_regret as onl
 from bayes_qse.experiments import rationality_sweep as rs
+from bayes_qse.settings import upgrade
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
 def _published(name: str, module) -> tuple[dict, dict]:
-    """The published config (settings added since filled from ``FULL_CONFIG``) and arrays."""
+    """The published config (settings added since filled from ``FULL_CONFIG``, retired names
+    read as ``bayes_qse.settings.upgrade`` reads them) and arrays."""
     config = json.loads((RESULTS / name / "manifest.json").read_text())["config"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        config = upgrade(config, "manifest")
     with np.load(RESULTS / name / "results.npz") as f:
         arrays = {k: f[k] for k in f.files}
     return {**module.FULL_CONFIG, **config}, arrays
