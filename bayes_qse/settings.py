@@ -53,6 +53,10 @@ RENAMED: dict[str, Renamed] = {
 }
 
 
+#: The end of every retired-name warning (a ``warnings`` filter pattern; the CLI shows them).
+RETIRED_MESSAGE = ".*the old name is read until the next release"
+
+
 def upgrade(values: Mapping[str, Any], where: str, known: Collection[str] = ()) -> dict[str, Any]:
     """``values`` with every retired name of :data:`RENAMED` replaced by its new name and
     converted value, warning (DeprecationWarning) once per retired name.  Names in ``known``
@@ -77,8 +81,8 @@ def upgrade(values: Mapping[str, Any], where: str, known: Collection[str] = ()) 
         if not value >= 0:
             raise ConfigError(f"{where}: {old} must be >= 0, got {value!r}")
         warnings.warn(
-            f"{where}: setting {old!r} is renamed {renamed.name!r} ({renamed.note}); the old "
-            "name is read until the next release",
+            f"{where}: setting {old!r} is renamed {renamed.name!r} ({renamed.note}); "
+            + RETIRED_MESSAGE.removeprefix(".*"),
             DeprecationWarning,
             stacklevel=3,
         )
@@ -165,6 +169,7 @@ class Settings:
 
 __all__ = [
     "RENAMED",
+    "RETIRED_MESSAGE",
     "Renamed",
     "Settings",
     "check_choice",

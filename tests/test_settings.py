@@ -365,3 +365,28 @@ def test_every_learner_setting_is_reachable_from_its_experiment(
         if keys.get(f.name, f.name) not in module.DEFAULT_CONFIG:
             missing.append(f"{f.name} (no config key: run --config cannot set it)")
     assert not missing, missing
+
+
+def test_the_cli_shows_a_retired_name_it_reads(tmp_path):
+    """``bayes-qse run --config`` with a retired name, in a fresh interpreter: Python hides
+    DeprecationWarnings raised in library code, so without the CLI's filter the user would
+    never learn the new name.  Fails if the CLI stays silent (the run stops at the config's
+    unknown key, after the retired name was read)."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "old.toml"
+    path.write_text("confidence_level = 0.9\nno_such_key = 1\n", encoding="utf-8")
+    command = ["run", "online_regret", "--config", str(path), "--out", str(tmp_path / "o")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-m", "bayes_qse.cli", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "no_such_key" in done.stderr, done.stderr
+    assert "'confidence_level' is renamed 'delta'" in done.stderr, done.stderr
