@@ -141,7 +141,7 @@ def test_nuts_posterior_diagnostics_with_eta_inferred():
     free0 = rng.normal(size=(C, M))  # mixed
     eta = np.exp(rng.normal(size=(C, M)) + np.array([[0.0], [3.0]]))  # not mixed
     chains = np.stack([free0, np.ones((C, M))], axis=-1)  # theta[1] = 1 fixed
-    with pytest.warns(PosteriorDiagnosticsWarning, match="R-hat"):
+    with pytest.warns(PosteriorDiagnosticsWarning) as caught:
         post = nuts_posterior(
             chains,
             np.zeros((C, M), bool),
@@ -152,10 +152,12 @@ def test_nuts_posterior_diagnostics_with_eta_inferred():
         )
     diag = post.diagnostics
     assert isinstance(diag, Diagnostics)
+    assert any("R-hat" in str(w.message) for w in caught)
+    assert any("R-hat" in m for m in diag.warnings)
     np.testing.assert_allclose(diag.r_hat[0], _np_split_rhat(free0), rtol=1e-8)
     assert diag.r_hat[1] == 1.0 and diag.ess[1] == C * M
     np.testing.assert_allclose(diag.r_hat_eta, _np_split_rhat(eta), rtol=1e-8)
-    assert diag.r_hat_eta > 1.5 and diag["r_hat_eta"] == diag.r_hat_eta
+    assert diag.r_hat_eta > 1.1 and diag["r_hat_eta"] == diag.r_hat_eta
     assert set(diag) == {"r_hat", "ess", "divergences", "warnings", "r_hat_eta", "ess_eta"}
     assert post.theta.shape == (C * M, 2) and post.eta.shape == (C * M,)
 
