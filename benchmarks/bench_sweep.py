@@ -45,6 +45,7 @@ import numpy as np
 from _report import write_section
 
 import bayes_qse
+from bayes_qse._workers import PRELOAD
 
 SECTION = "## Sweeps: process pool against one process (`bench_sweep.py`)"
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,11 +54,12 @@ TARGET = 1.6
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def spec_text(T: int, chunk: int, learners: list[str]) -> str:
+def spec_text(T: int, chunk: int, learners: list[str], games: tuple[str, ...] = ("linear",)) -> str:
     """The sweep spec (TOML) the benchmark runs."""
     names = ", ".join(f'"{n}"' for n in learners)
+    game_names = ", ".join(f'"{g}"' for g in games)
     return (
-        f'name = "bench"\nchunk = {chunk}\n[grid]\ngame = ["linear"]\nlearner = [{names}]\n'
+        f'name = "bench"\nchunk = {chunk}\n[grid]\ngame = [{game_names}]\nlearner = [{names}]\n'
         f"T = [{T}]\nseeds = {{start = 0, count = 4}}\n"
     )
 
@@ -105,6 +107,25 @@ def run(spec: Path, out: Path, workers: int, cache: Path, pool: str = "forkserve
     return {"wall": wall, "cpu": cpu, "load": load, "out": out}
 
 
+def serial_start(cache: Path) -> float:
+    """Wall seconds of a fresh process that only imports what a sweep's driver and its pool
+    workers import before any unit can start (the command's modules and the units'), with
+    the benchmark's environment: the part of a run no pool can share out."""
+    env = {**os.environ, "BAYES_QSE_CACHE": "1", "BAYES_QSE_CACHE_DIR": str(cache)}
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    code = "import bayes_qse.commands, " + ", ".join(PRELOAD)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    return time.perf_counter() - start
+
+
+def amdahl(total: float, serial: float, cores: int) -> float:
+    """The largest speed-up ``cores`` processes can give a run of ``total`` seconds of which
+    ``serial`` cannot be shared (Amdahl's law): ``total / (serial + (total - serial) / cores)``."""
+    return total / (serial + max(total - serial, 0.0) / cores)
+
+
 def same_results(a: Path, b: Path) -> bool:
     """Whether two sweeps' ``results.nc`` hold the same variables, equal bit for bit."""
     import xarray as xr
@@ -124,6 +145,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--T", type=int, default=200, help="episodes per unit (200)")
     parser.add_argument("--repeat", type=int, default=3, help="warm runs of each kind (3)")
+    parser.add_argument(
+        "--games", nargs="+", default=["linear"], help="the sweep's games (linear): 4 units each"
+    )
     args = parser.parse_args()
     T, chunk = (10, 5) if args.quick else (args.T, 50)
     learners = ["uniform", "oracle"] if args.quick else LEARNERS
@@ -134,7 +158,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec, cache = tmp / "bench.toml", tmp / "cache"
-        spec.write_text(spec_text(T, chunk, learners))
+        games = tuple(args.games)
+        spec.write_text(spec_text(T, chunk, learners, games))
         began = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         cold_one = run(spec, tmp / "cold-one", 1, cache)
         cold_pool = run(spec, tmp / "cold-pool", n, cache)
@@ -142,6 +167,7 @@ def main() -> int:
         for i in range(args.repeat):
             for name, workers, pool in kinds:
                 warm[name].append(run(spec, tmp / f"{name}-{i}", workers, cache, pool))
+        serials = [serial_start(cache) for _ in range(args.repeat)]
         ref = warm["one"][0]["out"]
         runs = [cold_one, cold_pool, *(r for rs in warm.values() for r in rs)]
         same = all(same_results(ref, r["out"]) for r in runs if r["out"] != ref)
@@ -179,15 +205,18 @@ def main() -> int:
     )
     speedup = one["wall"] / med["forked"]["wall"]
     cores = os.cpu_count() or 1
+    serial = statistics.median(serials)
+    bound = amdahl(one["wall"], serial, n)
     text = "\n".join(
         [
             SECTION,
             "",
-            f"The sweep (CI-sized: {len(learners)} units of 4 seeds each, the `linear` game of "
-            "online_regret's CI config):",
+            f"The sweep ({len(learners) * len(games)} units of 4 seeds each, the "
+            + ", ".join(f"`{g}`" for g in games)
+            + " game(s) of online_regret's CI config):",
             "",
             "```toml",
-            spec_text(T, chunk, learners).rstrip(),
+            spec_text(T, chunk, learners, games).rstrip(),
             "```",
             "",
             f"Machine: {platform.machine()}, {cores} CPU cores, shared with other jobs while "
@@ -208,7 +237,23 @@ def main() -> int:
             "",
             f"Warm runs, wall time (load average at start): {each}.",
             "",
-            f"Command: `python benchmarks/bench_sweep.py{'' if T == 200 else f' --T {T}'}`",
+            "Command: `python benchmarks/bench_sweep.py"
+            + ("" if T == 200 else f" --T {T}")
+            + ("" if games == ("linear",) else " --games " + " ".join(games))
+            + "`",
+            "",
+            f"**What {n} processes can give at most.**  A fresh process that only imports "
+            "what the driver and the workers import before the first unit can start took "
+            f"{serial:.1f} s (median of {len(serials)}).  No pool shares that out: the "
+            "workers' fork server imports while the command imports, and neither can start "
+            f"a unit before.  By Amdahl's law a run of {one['wall']:.1f} s of which "
+            f"{serial:.1f} s is serial gains at most {bound:.2f}x on {n} processes, with no "
+            "other cost (the gathering, also serial, and each worker's start left out).  "
+            + (
+                f"So the {TARGET}x target cannot be met on this sweep with {n} processes."
+                if bound < TARGET
+                else f"The {TARGET}x target is within that bound."
+            ),
             "",
             "With a warm cache no process compiles, but each still pays its import of the "
             "library (forked workers share the fork server's) and the tracing and lowering of "

@@ -18,9 +18,10 @@ import pytest
 
 from bayes_qse.cli import main
 from bayes_qse.errors import ConfigError
+from bayes_qse.experiments import locks as locks_module
 from bayes_qse.experiments import online_units, run_experiment
-from bayes_qse.experiments import store as store_module
-from bayes_qse.experiments.store import LOCK, OutputLock, RunNotice, RunStore
+from bayes_qse.experiments.locks import LOCK, OutputLock, RunNotice
+from bayes_qse.experiments.store import RunStore
 from bayes_qse.experiments.units import load_parts, open_unit
 from bayes_qse.learners import OnlineRunner
 
@@ -264,7 +265,7 @@ def test_stale_lock_file_naming_a_dead_pid(tmp_path, monkeypatch, flock):
     """With flock (the normal case) and without it (file systems that lack flock, where only
     the recorded pid can tell): a lock file naming a pid that does not exist is taken over."""
     if not flock:
-        monkeypatch.setattr(store_module, "_try_flock", lambda fd: None)
+        monkeypatch.setattr(locks_module, "_try_flock", lambda fd: None)
     pid = _dead_pid()
     _write_lock(tmp_path, pid)
     with pytest.warns(RunNotice, match=rf"stale lock of .* left by pid {pid} .*no longer running"):
@@ -273,7 +274,7 @@ def test_stale_lock_file_naming_a_dead_pid(tmp_path, monkeypatch, flock):
 
 
 def test_without_flock_a_live_recorded_pid_keeps_the_lock(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "_try_flock", lambda fd: None)
+    monkeypatch.setattr(locks_module, "_try_flock", lambda fd: None)
     _write_lock(tmp_path, os.getppid())  # alive: our parent
     with pytest.raises(ConfigError, match=rf"in use by another run \(pid {os.getppid()} "):
         RunStore(tmp_path, "online_regret", {"seeds": 1, "base_seed": 0})

@@ -22,7 +22,8 @@ from bayes_qse.experiments import (
     load_config,
     run_experiment,
 )
-from bayes_qse.experiments.store import RunNotice, RunStore, config_diff, read_manifest
+from bayes_qse.experiments.locks import RunNotice
+from bayes_qse.experiments.store import RunStore, config_diff, read_manifest
 from bayes_qse.progress import progress
 
 CONFIG = {"seeds": 2, "base_seed": 0, "episodes": 10, "eta": 1.0, "learners": ["a", "b"]}

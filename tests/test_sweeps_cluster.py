@@ -19,7 +19,7 @@ import pytest
 
 from bayes_qse.errors import ConfigError
 from bayes_qse.experiments import store as store_module
-from bayes_qse.experiments.store import RunNotice
+from bayes_qse.experiments.locks import RunNotice
 from bayes_qse.experiments.units import SCRATCH_ENV, scratch_token
 from bayes_qse.sweeps import expand, open_results, run_sweep
 

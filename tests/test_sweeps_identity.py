@@ -18,7 +18,8 @@ from bayes_qse.cli import main
 from bayes_qse.errors import ConfigError
 from bayes_qse.experiments import executors
 from bayes_qse.experiments import offline_suboptimality as offline
-from bayes_qse.experiments.store import RunNotice, library_versions
+from bayes_qse.experiments.locks import RunNotice
+from bayes_qse.experiments.store import library_versions
 from bayes_qse.experiments.units import check_worker, unit_dir
 from bayes_qse.learners import runner as runner_module
 from bayes_qse.sweeps import expand, gather, open_results, run_sweep

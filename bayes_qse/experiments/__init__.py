@@ -41,7 +41,8 @@ from ..console import OneLineArgumentParser, guarded
 from ..errors import ConfigError
 from ..run_options import ENGINE, EXPERIMENTS, add_run_arguments
 from .executors import check_executor
-from .store import OutputLock, RunStore, check_run_dir
+from .locks import OutputLock
+from .store import RunStore, check_run_dir
 
 REQUIRED_ATTRIBUTES = ("DEFAULT_CONFIG", "FULL_CONFIG", "run", "plot")
 #: At most this many seeds (repetitions) per run: beyond it the per-seed results alone would
@@ -276,7 +277,7 @@ def run_experiment(
 ) -> tuple[Path, list[Path]]:
     """Load the config, run experiment ``name`` (resuming) and draw its figures.
 
-    The output directory's lock (:class:`~bayes_qse.experiments.store.OutputLock`) is held
+    The output directory's lock (:class:`~bayes_qse.experiments.locks.OutputLock`) is held
     from before ``--restart`` discards anything until the figures are drawn: a second writer
     of the same directory gets a :class:`ConfigError` naming this one.
 

@@ -41,7 +41,7 @@ directory's lock while the unit is in flight.  No lock lives on a shared file sy
 node crash cannot strand a unit.
 
 Before running, the driver reads every saved part (:func:`scan_unit`): a part that cannot be
-read (truncated, damaged) is set aside with one :class:`~.store.RunNotice` and recomputed;
+read (truncated, damaged) is set aside with one :class:`~.locks.RunNotice` and recomputed;
 a part computed with other versions or on another platform (:data:`VERSION_KEYS`) is refused
 with one line naming the difference, unless mixing is allowed explicitly (then gathering
 records the versions, :func:`distinct_versions`).
@@ -62,7 +62,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError
-from .store import MANIFEST, SET_ASIDE, UNITS, RunNotice, RunStore, library_versions
+from .locks import RunNotice
+from .store import MANIFEST, SET_ASIDE, UNITS, RunStore, library_versions
 
 UNIT_EXPERIMENT = "sweep-unit"
 #: Entries of :func:`~.store.library_versions` that must agree for parts to be resumed or

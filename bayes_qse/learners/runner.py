@@ -300,7 +300,7 @@ def run_online(
     progress (a kill between two saves, seeds added) run in separate groups, seeds without a
     checkpoint start afresh, and a checkpoint that does not match this run (another run
     length, learner, chunk, seed block or state shape, an unreadable or older-format file) is
-    set aside with a one-line :class:`~bayes_qse.experiments.store.RunNotice` and recomputed.
+    set aside with a one-line :class:`~bayes_qse.experiments.locks.RunNotice` and recomputed.
     No episode is lost or repeated.
 
     ``reward_range`` and ``initial_dist``: what the leader is told (:meth:`GameSpec.from_game`),
