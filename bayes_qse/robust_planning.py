@@ -270,22 +270,19 @@ def l1_extreme(
     p_hat: Array, radius: Array, v: Array, maximize: bool | Array
 ) -> tuple[Array, Array]:
     """``max`` (or ``min``) of ``sum_s' p(s') v(s')`` over ``{||p - p_hat||_1 <= radius} ∩
-    simplex`` -- the inner problem of extended value iteration (UCRL2, Jaksch et al. 2010) --
-    and, for a signed ``p_hat`` (LSVI's least-squares kernel), over the set of docs/math.md
-    eq. (6h)::
+    simplex`` (extended value iteration's inner problem, UCRL2, Jaksch et al. 2010) and, for a
+    signed ``p_hat`` (LSVI's least-squares kernel), over docs/math.md eq. (6h)::
 
         Q(p_hat, r) = {p : sum p = sum p_hat, ||p - p_hat||_1 <= r, p >= min(p_hat, 0)}
 
-    (mass may move out of positive entries only, never out of a negative one; the simplex ∩
-    ball when ``p_hat`` is a distribution).  ``p_hat`` is in ``Q``, so the ``min`` is at most
-    and the ``max`` at least ``p_hat . v``, and ``radius = 0`` returns ``p_hat`` itself.
+    (only positive mass moves; the simplex ∩ ball for a distribution).  ``p_hat`` is in ``Q``:
+    the ``min`` is at most, the ``max`` at least ``p_hat . v``; ``radius = 0`` gives ``p_hat``.
 
-    Solved exactly by sorting: move mass ``delta`` onto the best next state, taking it from
-    the worst positive entries first; ``delta = min(radius/2, 1 - p_hat(best))`` when
-    ``p_hat >= 0`` (the simplex's formula, kept bit for bit), ``min(radius/2, sum of the
-    other positive entries)`` when an entry is negative.  ``p_hat[..., S]``, ``radius[...]``
-    (broadcast), ``v[..., S]`` (broadcast against ``p_hat``).  Returns ``(value[...],
-    p[..., S])``.
+    Exact by sorting: move ``delta`` onto the best next state from the worst positive entries
+    first; ``delta = min(radius/2, 1 - p_hat(best))`` when ``p_hat >= 0`` (the simplex's,
+    kept bit for bit), ``min(radius/2, the other positive entries' sum)`` otherwise.
+    ``p_hat[..., S]``, ``radius[...]`` (broadcast), ``v[..., S]`` (broadcast against
+    ``p_hat``).  Returns ``(value[...], p[..., S])``.
     """
     v = jnp.broadcast_to(v, p_hat.shape)
     sign = jnp.where(maximize, 1.0, -1.0).astype(p_hat.dtype)
