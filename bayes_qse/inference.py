@@ -2,16 +2,16 @@
 information, the MAP/Laplace posterior and NUTS — all on the one likelihood (4) of
 :mod:`bayes_qse.likelihood`.
 
-- :func:`map_newton` is the pure, jit-able core: damped Newton
+- The pure, jit-able core is :func:`bayes_qse.likelihood.map_core`: damped Newton
   (:func:`bayes_qse.optim.newton_maximize`) on ``L(theta) - theta' Lambda theta / 2``
-  (``Lambda = I / prior_scale^2`` the prior precision; ``0`` gives the MLE) over a
-  fixed-capacity :class:`~bayes_qse.data.EpisodeBuffer`, so an online loop never recompiles
-  as data grow.  It returns the optimum and the negative Hessian there: the observed Fisher
-  information ``I = -Hess L`` (plus ``Lambda``), shared by the Wald set and Laplace.
-- :func:`fit_mle` wraps it for a :class:`~bayes_qse.data.Dataset` or grouped counts
-  (:mod:`bayes_qse.counts`, dispatched by :func:`bayes_qse.fit_data.resolve_data`): float64,
-  standard errors,
-  and the detection of non-identified directions (:mod:`bayes_qse.identification`).
+  (``Lambda = I / prior_scale^2`` the prior precision; ``0`` gives the MLE) for any follower
+  model and statistics type.  It returns the optimum and the negative Hessian there: the
+  observed Fisher information ``I = -Hess L`` (plus ``Lambda``), shared by the Wald set and
+  Laplace.  :func:`map_newton` is its deprecated former front end.
+- :func:`fit_mle` wraps it (:func:`bayes_qse.mle.fit_likelihood`) for a
+  :class:`~bayes_qse.data.Dataset` or grouped counts (:mod:`bayes_qse.counts`, dispatched by
+  :func:`bayes_qse.fit_data.resolve_data`): float64, standard errors, and the detection
+  of non-identified directions (:mod:`bayes_qse.identification`).
 - :func:`sample_posterior` gives a :class:`~bayes_qse.posterior.Posterior` by NUTS
   (:func:`bayes_qse.samplers.nuts`, all chains vectorised) or by Laplace (Gaussian at the MAP,
   covariance ``(I + Lambda)^-1``).
@@ -25,8 +25,8 @@ Every public function takes the game as a :class:`~bayes_qse.games.Game`, a
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import jax
@@ -40,15 +40,10 @@ from .data import Dataset, EpisodeBuffer
 from .errors import BayesQSEInputError
 from .fit_data import resolve_data
 from .identification import identifiability_message
-from .likelihood import log_posterior, response_counts
+from .likelihood import log_posterior, map_core, response_counts
 from .mle import MLEFit, choice_data, fit_likelihood
 from .model import Model
-from .optim import newton_maximize
-from .posterior import (
-    Posterior,
-    chain_diagnostics,
-    diagnostic_warnings,
-)
+from .posterior import Posterior, laplace_posterior, nuts_posterior
 from .separation import describe_separation, find_separation
 from .types import Array
 
@@ -57,50 +52,32 @@ from .types import Array
 # ---------------------------------------------------------------------------------------
 
 
-def _follower_model(features, transitions, eta, farsighted) -> Model:
-    """The likelihood's :class:`Model` (transitions only for a farsighted follower)."""
-    return Model(features, eta, transitions if farsighted else None, farsighted=farsighted)
-
-
 def _objective(model, stats, prior_precision):
-    """``theta -> L(theta) - theta' Lambda theta / 2`` (eq. 4 / 7c plus a Gaussian log-prior).
-
-    ``stats`` is the :class:`EpisodeBuffer` (farsighted), the counts ``[H,S,A,B]`` of
-    :func:`~bayes_qse.likelihood.response_counts` (myopic, where they are sufficient) or a
-    :class:`~bayes_qse.commitment.CommitmentStats` (a commitment-observing follower).
-    ``prior_precision``: ``Lambda``, a scalar (times the identity) or ``[d,d]``.
-    """
+    """``theta -> L(theta) - theta' Lambda theta / 2`` with a scalar ``Lambda`` taken as the
+    matrix ``Lambda * I`` (the rounding of the published NUTS and Laplace results)."""
 
     def objective(th):
-        lam = jnp.asarray(prior_precision, jnp.float64)
-        lam = lam * jnp.eye(th.shape[-1]) if lam.ndim == 0 else lam
-        return log_posterior(th, model, stats, lam)
+        return log_posterior(th, model, stats, _precision_matrix(prior_precision, th.shape[-1]))
 
     return objective
 
 
-@partial(jax.jit, static_argnames=("n_steps",))
+def _precision_matrix(prior_precision: Array | float, d: int) -> Array:
+    """``Lambda`` as a ``[d,d]`` matrix (a scalar times the identity)."""
+    lam = jnp.asarray(prior_precision, jnp.float64)
+    return lam * jnp.eye(d) if lam.ndim == 0 else lam
+
+
 def map_newton_model(model, stats, prior_precision, theta0, n_steps=100):
-    """MAP / MLE (``prior_precision = 0``) of :func:`_objective` by damped Newton for any
-    follower :class:`Model` and its statistics; pure and jit-compiled.  Returns
-    ``(theta, value, neg_hessian, n_iter, converged)`` (:func:`bayes_qse.optim.newton_maximize`)."""
-    objective = _objective(model, stats, prior_precision)
-    return newton_maximize(objective, jnp.asarray(theta0, jnp.float64), n_steps)
-
-
-def _map_newton_full(
-    stats, features, transitions, eta, prior_precision, theta0, n_steps, farsighted
-):
-    model = _follower_model(features, transitions, eta, bool(farsighted))
-    return map_newton_model(model, stats, prior_precision, theta0, int(n_steps))
-
-
-def _sufficient_stats(buffer: EpisodeBuffer, features: Any, farsighted: bool) -> Any:
-    """Counts (myopic) or the buffer itself (farsighted): what the likelihood needs (counts
-    given for a myopic follower are used as they are)."""
-    if farsighted or not isinstance(buffer, EpisodeBuffer):
-        return buffer
-    return response_counts(buffer, tuple(np.shape(features)[:4]))
+    """Deprecated (removed in the next release): :func:`bayes_qse.likelihood.map_core` with a
+    scalar ``prior_precision`` taken as ``prior_precision * I``."""
+    warnings.warn(
+        "map_newton_model is deprecated: use bayes_qse.likelihood.map_core",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    d = np.shape(theta0)[-1]
+    return map_core(model, stats, _precision_matrix(prior_precision, d), theta0, int(n_steps))
 
 
 def map_newton(
@@ -113,31 +90,22 @@ def map_newton(
     n_steps: int = 50,
     farsighted: bool = False,
 ) -> tuple[Array, Array]:
-    """MAP (or MLE when ``prior_precision`` is 0) by damped Newton; pure and jit-compiled.
-
-    Args:
-        buffer: episodes, an :class:`EpisodeBuffer` (fixed capacity: no recompilation as it
-            fills up); for a myopic follower also their response counts ``[H,S,A,B]``
-            (:func:`~bayes_qse.likelihood.response_counts`, or kept running by
-            :class:`~bayes_qse.policy_stats.ResponseCounts`).
-        features: ``[H,S,A,B,d]``.
-        transitions: ``[H,S,A,B,S]`` (used only when ``farsighted``; may be None otherwise).
-        eta: rationality.
-        prior_precision: ``Lambda = 1 / prior_scale^2``, a scalar (times the identity) or
-            ``[d,d]``; 0 -> MLE.
-        theta0: ``[d]`` starting point (e.g. the previous estimate in an online loop).
-        n_steps: maximum number of Newton steps (static); stops early at convergence.
-        farsighted: static flag of the follower model.
-
-    Returns:
-        ``(theta_hat[d], neg_hessian[d,d])`` with ``neg_hessian = -Hess L(theta_hat) + Lambda``:
-        the observed Fisher information plus the prior precision (eq. 4, §2).
-    """
-    if transitions is None:
-        transitions = jnp.zeros(features.shape[:4] + (features.shape[1],))
-    stats = _sufficient_stats(buffer, features, bool(farsighted))
-    theta, _, neg_h, _, _ = _map_newton_full(
-        stats, features, transitions, eta, prior_precision, theta0, int(n_steps), bool(farsighted)
+    """Deprecated (removed in the next release): ``map_core(Model(features, eta, transitions,
+    farsighted=farsighted), stats, prior_precision * I, theta0, n_steps)[::2]`` of
+    :func:`bayes_qse.likelihood.map_core`, with ``stats`` the response counts of ``buffer``
+    for a myopic follower.  Returns ``(theta_hat[d], neg_hessian[d,d])``."""
+    warnings.warn(
+        "map_newton is deprecated: use bayes_qse.likelihood.map_core",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    model = Model(features, eta, transitions if farsighted else None, farsighted=bool(farsighted))
+    stats = buffer
+    if not farsighted and isinstance(buffer, EpisodeBuffer):
+        stats = response_counts(buffer, tuple(np.shape(features)[:4]))
+    d = np.shape(features)[-1]
+    theta, _, neg_h, _, _ = map_core(
+        model, stats, _precision_matrix(prior_precision, d), theta0, int(n_steps)
     )
     return theta, neg_h
 
@@ -206,9 +174,6 @@ def fit_mle(
     constraints = check_constraints(lower, upper, radius, d)
     m = model
 
-    def newton(start):
-        return map_newton_model(model, stats, 0.0, start, int(max_steps))
-
     def message(dirs: list) -> str:
         return identifiability_message(dirs, m.features, m.farsighted)
 
@@ -216,7 +181,6 @@ def fit_mle(
         model,
         stats,
         th0,
-        newton,
         constraints=constraints,
         identifiability_message=message,
         caller="fit_mle",
@@ -422,8 +386,8 @@ def posterior_from_stats(
             nuts_kw,
         )
 
-    theta_map, _, neg_h, _, converged = map_newton_model(
-        model, stats, precision_prior, np.zeros(d), 100
+    theta_map, _, neg_h, _, converged = map_core(
+        model, stats, _precision_matrix(precision_prior, d), np.zeros(d), 100
     )
     if method == "laplace":
         return _laplace(key, theta_map, neg_h, converged, int(num_samples), prior, prior_scale)
@@ -431,20 +395,8 @@ def posterior_from_stats(
     init = np.asarray(theta_map) if bool(converged) else np.zeros(d)
     args = (model, stats, precision_prior, 0.0, 1.0)
     res = samplers.nuts(key, _log_density(None), init, _as_jax(args), **nuts_kw)
-    chains = res.draws
-    r_hat, ess = chain_diagnostics(chains)
-    n_div = int(res.diverging.sum())
-    msgs = diagnostic_warnings(r_hat, ess, n_div)
-    return Posterior(
-        theta=chains.reshape(-1, d),
-        method="nuts",
-        diagnostics={"r_hat": r_hat, "ess": ess, "divergences": n_div, "warnings": msgs},
-        num_chains=int(num_chains),
-        map_theta=np.asarray(theta_map) if bool(converged) else None,
-        prior=prior,
-        prior_scale=prior_scale,
-        diverging=res.diverging.reshape(-1),
-    )
+    map_theta = np.asarray(theta_map) if bool(converged) else None
+    return nuts_posterior(res.draws, res.diverging, prior, prior_scale, map_theta=map_theta)
 
 
 def _check_proper(model: Model, stats: Any) -> None:
@@ -479,21 +431,8 @@ def _laplace(key, theta_map, neg_h, converged, num_samples, prior, prior_scale) 
             "prior='normal' or re-code the features (see fit_mle's warning)"
         )
     draws = laplace_draws(key, jnp.asarray(theta_map), jnp.asarray(precision), num_samples)
-    d = precision.shape[0]
-    return Posterior(
-        theta=np.asarray(draws),
-        method="laplace",
-        diagnostics={
-            "r_hat": None,
-            "ess": np.full(d, float(num_samples)),
-            "divergences": 0,
-            "warnings": [],
-        },
-        cov=np.linalg.inv(precision),
-        map_theta=np.asarray(theta_map),
-        prior=prior,
-        prior_scale=prior_scale,
-    )
+    cov = np.linalg.inv(precision)
+    return laplace_posterior(draws, cov, np.asarray(theta_map), prior, prior_scale)
 
 
 def _sample_eta_unknown(
@@ -519,28 +458,13 @@ def _sample_eta_unknown(
     res = samplers.nuts(key, _log_density(k), init, _as_jax(args), **nuts_kw)
     chains = np.insert(res.draws[..., :-1], k, 1.0, axis=-1)
     eta_chains = np.exp(res.draws[..., -1])
-    free = np.concatenate([np.delete(chains, k, axis=-1), eta_chains[..., None]], axis=-1)
-    r_free, ess_free = chain_diagnostics(free)
-    r_hat = np.insert(r_free[:-1], k, 1.0)
-    ess = np.insert(ess_free[:-1], k, float(chains.shape[0] * chains.shape[1]))
-    n_div = int(res.diverging.sum())
-    msgs = diagnostic_warnings(r_free, ess_free, n_div)
-    return Posterior(
-        theta=chains.reshape(-1, d),
-        method="nuts",
-        diagnostics={
-            "r_hat": r_hat,
-            "ess": ess,
-            "r_hat_eta": float(r_free[-1]),
-            "ess_eta": float(ess_free[-1]),
-            "divergences": n_div,
-            "warnings": msgs,
-        },
-        num_chains=int(chains.shape[0]),
-        prior=prior,
-        prior_scale=prior_scale,
-        diverging=res.diverging.reshape(-1),
-        eta=eta_chains.reshape(-1),
+    return nuts_posterior(
+        chains,
+        res.diverging,
+        prior,
+        prior_scale,
+        eta_chains=eta_chains,
+        fixed_coordinate=k,
     )
 
 

@@ -15,13 +15,19 @@ data grow; a :class:`~bayes_qse.data.Dataset` is accepted too and wrapped exactl
   (:func:`response_counts`) are sufficient: ``stats`` may be them instead of the episodes.
 - Farsighted follower: the soft Bellman recursion (1a-1d) runs inside, once per episode policy
   (``model.transitions`` is needed).
+
+:func:`log_likelihood` dispatches on the statistics' type (counts, episodes, commitment
+statistics, and -- registered by their home module -- per-policy statistics);
+:func:`map_core` is the one damped-Newton MAP / MLE on it, shared by every fit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .commitment import (
     CommitmentStats,
@@ -29,9 +35,10 @@ from .commitment import (
     commitment_log_likelihood,
 )
 from .counts import ActionCounts, CommitmentCounts
-from .data import Dataset, EpisodeBuffer, as_buffer, buffer_from_dataset
+from .data import Dataset, EpisodeBuffer, as_buffer
 from .follower import log_response, myopic_log_response
 from .model import Model
+from .optim import newton_maximize
 from .types import Array
 
 
@@ -42,16 +49,6 @@ def response_counts(buffer: EpisodeBuffer, shape: tuple[int, int, int, int]) -> 
     w = jnp.broadcast_to(buffer.mask[:, None], h.shape).astype(jnp.float64)
     n = jnp.zeros((H, S, A, B), jnp.float64)
     return n.at[h, buffer.states[:, :H], buffer.leader_actions, buffer.follower_actions].add(w)
-
-
-def sufficient_stats(dataset: Dataset, model: Model) -> EpisodeBuffer | Array:
-    """What :func:`log_likelihood` needs of ``dataset``: the counts ``[H,S,A,B]`` (myopic) or
-    the episodes as a buffer whose capacity is rounded up to a power of two (farsighted), so
-    that repeated fits on growing datasets reuse a few compiled shapes."""
-    if not model.farsighted:
-        return response_counts(as_buffer(dataset), model.shape)
-    capacity = 1 << max(int(np.ceil(np.log2(max(dataset.n_episodes, 1)))), 0)
-    return buffer_from_dataset(dataset, capacity)
 
 
 def step_log_probs(theta: Array, model: Model, data: EpisodeBuffer | Dataset) -> Array:
@@ -82,6 +79,19 @@ def per_episode_log_likelihood(theta: Array, model: Model, data: EpisodeBuffer |
     return jnp.where(buf.mask, jnp.sum(lp, axis=-1), 0.0)
 
 
+#: ``stats type -> L(theta, model, stats)`` for statistics types defined above this module
+#: (:class:`~bayes_qse.policy_stats.PolicyStats`), added by their home module through
+#: :func:`register_statistics`.
+_REGISTERED: dict[type, Callable[[Array, Model, object], Array]] = {}
+
+
+def register_statistics(stats_type: type, log_lik: Callable[[Array, Model, object], Array]) -> None:
+    """Make :func:`log_likelihood` (and so :func:`log_posterior` and :func:`map_core`) accept
+    ``stats_type``, evaluated by ``log_lik(theta, model, stats)``.  Called once by the module
+    that defines the type (a module below this one cannot be imported here)."""
+    _REGISTERED[stats_type] = log_lik
+
+
 def log_likelihood(theta: Array, model: Model, stats: EpisodeBuffer | Dataset | Array) -> Array:
     """``L(theta)`` of eq. (4): masked sum over episodes and steps; a scalar.
 
@@ -92,8 +102,12 @@ def log_likelihood(theta: Array, model: Model, stats: EpisodeBuffer | Dataset | 
     :class:`~bayes_qse.commitment.CommitmentStats`, and ``L`` is eq. (7c); the myopic counts
     may come wrapped as :class:`~bayes_qse.counts.ActionCounts`.  Pure and jit-able
     (``model.farsighted`` and ``model.follower`` are static); differentiable in ``theta`` and
-    ``model.eta``.
+    ``model.eta``.  Statistics types registered by :func:`register_statistics` are evaluated
+    by their own function: :class:`~bayes_qse.policy_stats.PolicyStats` (eq. 4').
     """
+    registered = _REGISTERED.get(type(stats))
+    if registered is not None:
+        return registered(theta, model, stats)
     if model.follower == "commitment":
         if isinstance(stats, CommitmentCounts):
             return commitment_counts_log_likelihood(theta, model, stats)
@@ -134,11 +148,43 @@ def log_posterior(
     return ll - 0.5 * theta @ lam @ theta
 
 
+@partial(jax.jit, static_argnames=("n_steps",))
+def map_core(
+    model: Model, stats: object, prior_precision: Array | float, theta0: Array, n_steps: int = 100
+) -> tuple[Array, Array, Array, Array, Array]:
+    """The MAP (the MLE when ``prior_precision`` is 0) of :func:`log_posterior` by damped Newton
+    (:func:`bayes_qse.optim.newton_maximize`); pure and jit-compiled, the one Newton fit of the
+    follower behind every MLE, MAP, Laplace posterior and online refit (docs/math.md §2).
+
+    Args:
+        model: the follower's :class:`~bayes_qse.model.Model` (any follower kind).
+        stats: its statistics, any type :func:`log_likelihood` accepts: counts ``[H,S,A,B]``
+            (or :class:`~bayes_qse.counts.ActionCounts`), an :class:`EpisodeBuffer` (fixed
+            capacity: no recompilation as it fills up), :class:`~bayes_qse.counts.CommitmentCounts`,
+            :class:`~bayes_qse.commitment.CommitmentStats`,
+            :class:`~bayes_qse.policy_stats.PolicyStats`.
+        prior_precision: ``Lambda``, a scalar (times the identity) or ``[d,d]``, passed to
+            :func:`log_posterior` as given (the two forms round differently).
+        theta0: ``[d]`` start (e.g. the previous estimate in an online loop).
+        n_steps: maximum Newton steps (static); stops early at convergence.
+
+    Returns:
+        ``(theta[d], value, neg_hessian[d,d], n_iter, converged)``; ``neg_hessian`` is
+        ``-Hess L(theta) + Lambda``, the observed Fisher information plus the prior precision.
+    """
+
+    def objective(th):
+        return log_posterior(th, model, stats, prior_precision)
+
+    return newton_maximize(objective, jnp.asarray(theta0, jnp.float64), n_steps)
+
+
 __all__ = [
     "log_likelihood",
     "log_posterior",
+    "map_core",
     "per_episode_log_likelihood",
+    "register_statistics",
     "response_counts",
     "step_log_probs",
-    "sufficient_stats",
 ]

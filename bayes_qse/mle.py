@@ -3,9 +3,10 @@ piece of code turns a log-likelihood into an :class:`MLEFit` -- the Newton MLE, 
 check and the limiting model when the MLE does not exist, the bounded MLE with its KKT
 residual, the standard errors and the warnings.
 
-:func:`bayes_qse.inference.fit_mle` (Markov-game episodes) and
+:func:`bayes_qse.inference.fit_mle` (Markov-game episodes, counts) and
 :func:`bayes_qse.security.fit_suqr_mle` (attack data) differ only in how they build the
-likelihood's sufficient statistics; both call :func:`fit_likelihood`.
+likelihood's sufficient statistics; both call :func:`fit_likelihood`, whose Newton MLE is
+:func:`bayes_qse.likelihood.map_core`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .bounded import Constraints, constrained_maximize, face_covariance
 from .counts import ActionCounts, CommitmentCounts
 from .errors import SeparationWarning
 from .identification import IdentifiabilityWarning, canonical, null_space
-from .likelihood import log_likelihood
+from .likelihood import log_likelihood, map_core
 from .separation import Separation, describe_separation, find_separation, limiting_fit
 
 
@@ -142,7 +143,6 @@ def fit_likelihood(
     model: Any,
     stats: Any,
     theta0: np.ndarray,
-    newton: Callable[[np.ndarray], tuple],
     *,
     constraints: Constraints | None,
     identifiability_message: Callable[[list], str],
@@ -154,12 +154,11 @@ def fit_likelihood(
     Args:
         model, stats: the likelihood (:func:`bayes_qse.likelihood.log_likelihood`).
         theta0: ``[d]`` start.
-        newton: ``theta0 -> (theta, L, neg_hessian, n_iter, converged)``, the caller's
-            compiled Newton MLE (unbounded fits).
         constraints: the bounded class (§2.4) or ``None``.
         identifiability_message: ``null_dirs -> str`` for :class:`IdentifiabilityWarning`.
         caller: the public name in the warnings.
-        max_steps: Newton step limit of the limiting model.
+        max_steps: Newton step limit (:func:`bayes_qse.likelihood.map_core` with
+            ``Lambda = 0``, and the limiting model).
 
     Warns :class:`SeparationWarning` (a ``RuntimeWarning``) when the MLE does not exist,
     :class:`IdentifiabilityWarning` when the Fisher information of the data has a null space,
@@ -176,7 +175,9 @@ def fit_likelihood(
         if choice is not None:
             sep = find_separation(choice.features, choice.counts)
         return _bounded(vgh, theta0, constraints, choice, sep, identifiability_message, caller)
-    theta, f, neg_h, n_iter, converged = (np.asarray(x) for x in newton(theta0))
+    zero = jnp.zeros((np.shape(theta0)[-1],) * 2)  # Lambda = 0 as a matrix (published rounding)
+    core = map_core(model, stats, zero, theta0, int(max_steps))
+    theta, f, neg_h, n_iter, converged = (np.asarray(x) for x in core)
     converged = bool(converged)
     if choice is not None:  # Newton's point may certify existence (skipping the LP)
         logits = choice.eta * (np.asarray(choice.features) @ theta)

@@ -108,7 +108,7 @@ def online_newton_step(
     Used for a farsighted follower, whose likelihood (eq. 4) runs the soft Bellman recursion
     once per stored episode, so that a Hessian costs ``d`` times ``capacity`` recursions: one
     Hessian per episode (at the warm start) instead of the several of a converged Newton solve
-    (:func:`bayes_qse.inference.map_newton`), as in online Newton methods for logistic bandits.
+    (:func:`bayes_qse.likelihood.map_core`), as in online Newton methods for logistic bandits.
     The step ``|H|^-1 g`` (eigenvalues in absolute value, :func:`positive_precision` with the
     prior floor) is tried at ``step_sizes`` and at 0; the best value wins.
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .follower import log_response_from_utility, utility
-from .likelihood import log_likelihood
+from .likelihood import log_likelihood, register_statistics
 from .model import Model
 from .types import Array
 
@@ -270,6 +270,9 @@ def policy_log_likelihood(theta: Array, model: Model, stats: PolicyStats) -> Arr
 
     total, _ = jax.lax.scan(body, jnp.zeros((), u.dtype), jnp.arange(n_blocks))
     return total
+
+
+register_statistics(PolicyStats, policy_log_likelihood)
 
 
 def episode_information(theta: Array, model: Model, episode: Any) -> Array:

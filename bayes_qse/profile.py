@@ -22,7 +22,7 @@ from scipy import stats
 from .data import EpisodeBuffer, play_episode
 from .follower import myopic_log_response
 from .games import ARRAY_FIELDS, Game
-from .likelihood import log_likelihood, log_posterior, response_counts
+from .likelihood import log_likelihood, log_posterior, map_core, response_counts
 from .model import Model
 from .optim import newton_maximize
 from .planning import evaluate_policy
@@ -97,10 +97,9 @@ def with_theta(game: Game, theta: jax.Array) -> Game:
 def fit_counts(counts, features, eta, prior_precision, n_steps=100):
     """MLE / MAP of eq. (4) (+ Gaussian prior) from counts: ``(theta, L, neg_hess, converged)``."""
     d = features.shape[-1]
-    ll = lambda th: log_likelihood(th, Model(features, eta), counts)
-    objective = lambda th: log_posterior(th, Model(features, eta), counts, prior_precision)
-    theta, _, neg_h, _, converged = newton_maximize(objective, jnp.zeros(d), n_steps)
-    return theta, ll(theta), neg_h, converged
+    model = Model(features, eta)
+    theta, _, neg_h, _, converged = map_core(model, counts, prior_precision, jnp.zeros(d), n_steps)
+    return theta, log_likelihood(theta, model, counts), neg_h, converged
 
 
 def directions(d: int, n: int) -> np.ndarray:

@@ -19,7 +19,8 @@ from bayes_qse.data import Episode, buffer_add, buffer_from_dataset, buffer_init
 from bayes_qse.errors import BayesQSEInputError
 from bayes_qse.games import Game, random_game, steering_game
 from bayes_qse.identification import IdentifiabilityWarning, constant_feature_directions
-from bayes_qse.inference import _log_density, fit_mle, map_newton, sample_posterior
+from bayes_qse.inference import _log_density, fit_mle, sample_posterior
+from bayes_qse.likelihood import map_core
 from bayes_qse.model import Model
 from bayes_qse.summary import fit_summary
 
@@ -220,7 +221,7 @@ def test_map_normal_prior_matches_scipy(myopic):
     np.testing.assert_allclose(lap.map_theta, ref.x, rtol=1e-5, atol=1e-7)
 
 
-def test_map_newton_on_growing_buffer_does_not_recompile(myopic):
+def test_map_core_on_growing_buffer_does_not_recompile(myopic):
     g, data = myopic
     H, S, A, _ = g.shape
     traces = []
@@ -229,7 +230,8 @@ def test_map_newton_on_growing_buffer_does_not_recompile(myopic):
     def update(buf, episode, theta):
         traces.append(1)
         buf = buffer_add(buf, episode)
-        return buf, *map_newton(buf, g.features, None, g.eta, 1.0, theta, n_steps=30)
+        theta, _, neg_h, _, _ = map_core(Model(g.features, g.eta), buf, 1.0, theta, 30)
+        return buf, theta, neg_h
 
     buf = buffer_init(32, H, S, A)
     theta = jnp.zeros(3)

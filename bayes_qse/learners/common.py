@@ -225,7 +225,7 @@ class LearnerConfig:
             (as in logistic bandits: it keeps the estimate finite before the data identify
             ``theta``), so that every learner shares the same point estimate and Hessian.
         newton_steps: maximum damped-Newton steps per episode, warm-started at the previous
-            estimate (:func:`bayes_qse.inference.map_newton`; myopic follower only: for a
+            estimate (:func:`bayes_qse.likelihood.map_core`; myopic follower only: for a
             farsighted one each episode takes one step, :func:`bayes_qse.optim.online_newton_step`).
         num_draws: ``M`` joint posterior draws of ``bayes-optimistic``.
         quantile_offset: the quantile schedule of ``bayes-optimistic``,

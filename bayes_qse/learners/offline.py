@@ -79,7 +79,7 @@ from ..data import Dataset, buffer_from_dataset
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import myopic_response
 from ..games import Game
-from ..inference import laplace_draws, map_newton, sample_posterior
+from ..inference import laplace_draws, sample_posterior
 from ..leader_model import (
     LEADER_FEATURES,
     REWARD_BOUNDS,
@@ -87,6 +87,7 @@ from ..leader_model import (
     first_state_counts,
     posterior_leader_draws,
 )
+from ..likelihood import map_core, response_counts
 from ..model import Model
 from ..planning import evaluate_policy, leader_value, plan_farsighted, plan_myopic, solve_qse
 from ..robust_planning import quantile_plan
@@ -238,7 +239,7 @@ def fit_follower(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Regularised MLE (= MAP under ``theta ~ N(0, I/ridge)``) of eq. (4).
 
-    Uses :func:`bayes_qse.inference.map_newton` on a buffer whose capacity is rounded up to a
+    Uses :func:`bayes_qse.likelihood.map_core` on a buffer whose capacity is rounded up to a
     power of two (so a sweep over dataset sizes compiles only a few times).  A farsighted
     follower's likelihood runs the soft Bellman recursion (1) on ``transitions`` (the leader's
     known or estimated kernel ``[H,S,A,B,S]``; the spec's by default); a myopic one ignores
@@ -251,15 +252,13 @@ def fit_follower(
     P = spec.transitions if transitions is None else transitions
     if spec.farsighted and P is None:
         raise BayesQSEInputError("transitions: a farsighted follower's likelihood needs them")
-    theta, neg_hess = map_newton(
-        buf,
-        jnp.asarray(spec.features),
-        None if P is None else jnp.asarray(P),
-        spec.eta,
-        float(ridge) * jnp.eye(d),
-        jnp.zeros(d),
-        n_steps=int(newton_steps),
-        farsighted=bool(spec.farsighted),
+    features = jnp.asarray(spec.features)
+    if spec.farsighted:
+        model, stats = Model(features, spec.eta, jnp.asarray(P), farsighted=True), buf
+    else:
+        model, stats = Model(features, spec.eta), response_counts(buf, spec.shape)
+    theta, _, neg_hess, _, _ = map_core(
+        model, stats, float(ridge) * jnp.eye(d), jnp.zeros(d), int(newton_steps)
     )
     return np.asarray(theta), np.asarray(neg_hess)
 

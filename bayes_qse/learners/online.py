@@ -31,7 +31,7 @@ Wald set at the chi-square radius).
 Follower fit (all learners): the log-posterior ``L(theta) - |theta|^2 / (2 prior_scale^2)``
 (eq. 4), warm-started at the previous estimate: the MAP under ``Normal(0, prior_scale^2 I)``
 (the frequentist ``mle-optimistic`` uses the unpenalised MLE instead, see below).  Myopic
-follower: :func:`bayes_qse.inference.map_newton` to convergence on running response counts
+follower: :func:`bayes_qse.likelihood.map_core` to convergence on running response counts
 (:class:`~bayes_qse.policy_stats.ResponseCounts`, each episode added in ``O(H)``: a refit costs
 ``O(H S A B)`` whatever ``t``, and no episode is stored).  Farsighted follower: on the masked
 :class:`~bayes_qse.data.EpisodeBuffer` of ``capacity`` episodes, one damped Newton step per episode
@@ -121,15 +121,14 @@ from ..confidence import (
 from ..data import Episode, buffer_add, buffer_init
 from ..errors import BayesQSEInputError, ConfigError
 from ..follower import myopic_response
-from ..inference import laplace_draws, map_newton
+from ..inference import laplace_draws
 from ..leader_model import DirichletNormalModel, KnownModel, LinearLSVI
-from ..likelihood import log_posterior
+from ..likelihood import log_posterior, map_core
 from ..model import Model
-from ..optim import newton_maximize, online_newton_step, positive_precision
+from ..optim import online_newton_step, positive_precision
 from ..planning import plan_myopic, policy_value, solve_qse, stepwise_policy
 from ..policy_stats import (
     PolicyStats,
-    policy_log_likelihood,
     response_counts_add,
     response_counts_init,
 )
@@ -276,11 +275,9 @@ def _data_learner(
             follower = Model(features, eta, transitions, farsighted=spec.farsighted)
 
             def fit(ridge_now):
-                objective = lambda th: (
-                    policy_log_likelihood(th, follower, data) - 0.5 * ridge_now * th @ th
-                )
-                theta, _, neg_h, _, _ = newton_maximize(
-                    objective, state.theta_hat, cfg.newton_steps
+                # log_posterior's scalar prior (the published rounding of this refit)
+                theta, _, neg_h, _, _ = map_core(
+                    follower, data, ridge_now, state.theta_hat, cfg.newton_steps
                 )
                 return theta, neg_h
 
@@ -293,17 +290,14 @@ def _data_learner(
             )
             fit = None
         else:
+            myopic = Model(features, eta, farsighted=False)
 
             def fit(ridge_now):
-                return map_newton(
-                    data.counts,
-                    features,
-                    None,
-                    eta,
-                    ridge_now,
-                    state.theta_hat,
-                    n_steps=cfg.newton_steps,
+                # the prior as the matrix ridge_now * I (the published rounding of this refit)
+                theta, _, neg_h, _, _ = map_core(
+                    myopic, data.counts, ridge_now * jnp.eye(d), state.theta_hat, cfg.newton_steps
                 )
+                return theta, neg_h
 
         if fit is not None:
             theta, neg_hessian = fit(lam)

@@ -30,7 +30,7 @@ from .._validate import as_float_array
 from ..bounded import check_constraints
 from ..commitment import CommitmentStats
 from ..errors import BayesQSEInputError, DatasetValidationError
-from ..inference import _check_sampling, map_newton_model, posterior_from_stats
+from ..inference import _check_sampling, posterior_from_stats
 from ..likelihood import log_likelihood
 from ..mle import MLEFit, fit_likelihood
 from ..model import as_model
@@ -146,16 +146,10 @@ def fit_suqr_mle(
         raise BayesQSEInputError(f"theta0: expected shape (3,), got {th0.shape}")
     constraints = check_constraints(lower, upper, radius, 3)
     stats = attack_stats(game, data)
-    model = as_model(game)
-
-    def newton(start):
-        return map_newton_model(model, stats, 0.0, start, int(max_steps))
-
     return fit_likelihood(
-        model,
+        as_model(game),
         stats,
         th0,
-        newton,
         constraints=constraints,
         identifiability_message=_suqr_identifiability,
         caller="fit_suqr_mle",

@@ -34,9 +34,8 @@ import numpy as np
 from ..commitment import CommitmentStats
 from ..errors import BayesQSEInputError
 from ..inference import laplace_draws
-from ..likelihood import log_posterior
+from ..likelihood import map_core
 from ..model import as_model
-from ..optim import newton_maximize
 from .game import SecurityGame, attack_log_probs, defender_utility, suqr_features
 from .planning import plan_coverage
 
@@ -82,9 +81,7 @@ def _fit_round(game, key, t, cov_hist, counts, w_prev, learner, settings: Online
     lam = 1.0 / settings.prior_scale**2
     k_draw, _, _ = jax.random.split(jax.random.fold_in(key, t), 3)
     stats = CommitmentStats(suqr_features(game, cov_hist), counts)
-    w_map, _, neg_h, _, _ = newton_maximize(
-        lambda th: log_posterior(th, as_model(game), stats, lam), w_prev, settings.newton_steps
-    )
+    w_map, _, neg_h, _, _ = map_core(as_model(game), stats, lam, w_prev, settings.newton_steps)
     thetas = _plan_thetas(learner, k_draw, w_map, neg_h, settings)
     return w_map, thetas
 
