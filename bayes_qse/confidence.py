@@ -282,10 +282,10 @@ def folded_model(cs: ConfidenceSet, optimistic: bool) -> Model:
 
 def _ball(cs: ConfidenceSet, optimistic: bool) -> Array | None:
     """The L1 radius the box planner and evaluation use: the set's; on the pessimistic side,
-    where the kernel has no ball, zeros (``mle-pessimistic`` has always run the L1 step there;
-    a no-op on a distribution, not on LSVI's signed kernel, whose negative entries
-    :func:`~bayes_qse.robust_planning.l1_extreme` drops -- kept bit for bit with the published
-    results)."""
+    where the kernel has no ball, zeros (``mle-pessimistic`` has always run the L1 step there,
+    kept bit for bit with the published results; a zero radius is a no-op on a distribution
+    and on LSVI's signed kernel alike, :func:`~bayes_qse.robust_planning.l1_extreme` moving
+    only positive mass)."""
     if cs.l1_radius is None and not optimistic:
         return jnp.zeros(cs.nominal.leader_reward.shape)
     return cs.l1_radius

@@ -270,24 +270,34 @@ def l1_extreme(
     p_hat: Array, radius: Array, v: Array, maximize: bool | Array
 ) -> tuple[Array, Array]:
     """``max`` (or ``min``) of ``sum_s' p(s') v(s')`` over ``{||p - p_hat||_1 <= radius} ∩
-    simplex`` -- the inner problem of extended value iteration (UCRL2, Jaksch et al. 2010).
+    simplex`` (extended value iteration's inner problem, UCRL2, Jaksch et al. 2010) and, for a
+    signed ``p_hat`` (LSVI's least-squares kernel), over docs/math.md eq. (6h)::
 
-    Solved exactly by sorting: move mass ``min(radius/2, 1 - p_hat(best))`` onto the best
-    next state, taking it from the worst states first.  ``p_hat[..., S]``, ``radius[...]``
-    (broadcast), ``v[..., S]`` (broadcast against ``p_hat``).  Returns ``(value[...],
-    p[..., S])``.
+        Q(p_hat, r) = {p : sum p = sum p_hat, ||p - p_hat||_1 <= r, p >= min(p_hat, 0)}
+
+    (only positive mass moves; the simplex ∩ ball for a distribution).  ``p_hat`` is in ``Q``:
+    the ``min`` is at most, the ``max`` at least ``p_hat . v``; ``radius = 0`` gives ``p_hat``.
+
+    Exact by sorting: move ``delta`` onto the best next state from the worst positive entries
+    first; ``delta = min(radius/2, 1 - p_hat(best))`` when ``p_hat >= 0`` (the simplex's,
+    kept bit for bit), ``min(radius/2, the other positive entries' sum)`` otherwise.
+    ``p_hat[..., S]``, ``radius[...]`` (broadcast), ``v[..., S]`` (broadcast against
+    ``p_hat``).  Returns ``(value[...], p[..., S])``.
     """
     v = jnp.broadcast_to(v, p_hat.shape)
     sign = jnp.where(maximize, 1.0, -1.0).astype(p_hat.dtype)
     order = jnp.argsort(sign * v, axis=-1)  # worst first, best last
     p_sorted = jnp.take_along_axis(p_hat, order, axis=-1)
     best = p_sorted[..., -1]
-    # (1 - best >= 0 for a distribution; the max keeps a zero radius a no-op on the signed
-    # least-squares kernels of LSVI, whose entries may exceed 1)
-    delta = jnp.minimum(jnp.maximum(radius, 0.0) / 2.0, jnp.maximum(1.0 - best, 0.0))
+    # only positive mass moves: a negative entry is never "taken from" (which would add mass
+    # to it); on a distribution ``movable == others`` and every line below is the simplex's
     others = p_sorted[..., :-1]
-    taken_before = jnp.cumsum(others, axis=-1) - others
-    removed = jnp.clip(delta[..., None] - taken_before, 0.0, others)
+    movable = jnp.maximum(others, 0.0)
+    signed = jnp.any(p_hat < 0.0, axis=-1)
+    room = jnp.where(signed, jnp.sum(movable, axis=-1), jnp.maximum(1.0 - best, 0.0))
+    delta = jnp.minimum(jnp.maximum(radius, 0.0) / 2.0, room)
+    taken_before = jnp.cumsum(movable, axis=-1) - movable
+    removed = jnp.clip(delta[..., None] - taken_before, 0.0, movable)
     new_sorted = jnp.concatenate([others - removed, (best + delta)[..., None]], axis=-1)
     p = jnp.take_along_axis(new_sorted, jnp.argsort(order, axis=-1), axis=-1)
     return jnp.sum(p * v, axis=-1), p
