@@ -278,7 +278,14 @@ def main() -> int:
     if not same:
         return 1
     if not args.quick:
-        write_section(SECTION, text)
+        section = SECTION
+        if games != ("linear",):  # a second section, beside the default sweep's
+            units = len(games) * len(learners)
+            flag = " ".join(games)
+            section = (
+                f"## Sweeps: the process pool on {units} units (`bench_sweep.py --games {flag}`)"
+            )
+        write_section(section, text.replace(SECTION, section, 1))
     return 0
 
 
