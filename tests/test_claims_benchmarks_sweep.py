@@ -1,0 +1,94 @@
+"""The sweep benchmark's published numbers (docs/benchmarks.md, "Sweeps"), recomputed from the
+tables they come from, and docs/howto_sweeps.md's quotes of them.
+
+A rerun of ``benchmarks/bench_sweep.py`` rewrites its sections; a stale quote in
+howto_sweeps.md, a speed-up that is not the ratio of the table's wall times, an Amdahl bound
+off its formula or a "met"/"not met" that contradicts the target fails here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from claims import document, rounds_to
+
+BENCH = "docs/benchmarks.md"
+HOWTO = "docs/howto_sweeps.md"
+TARGET = 1.6
+SECTIONS = {
+    4: "## Sweeps: process pool against one process (`bench_sweep.py`)",
+    12: "## Sweeps: the process pool on 12 units (`bench_sweep.py --games linear tabular "
+    "exploration`)",
+}
+
+
+def section(units: int) -> str:
+    """The squashed text of the sweep section with ``units`` units."""
+    text = document(BENCH)
+    start = text.index(SECTIONS[units])
+    end = text.find(" ## ", start + 3)
+    return text[start : end if end > 0 else None]
+
+
+def wall(text: str, label: str) -> tuple[str, str]:
+    """``(wall, speed-up)`` as printed in the warm row labelled ``label``."""
+    m = re.search(
+        r"\| warm \| " + re.escape(label) + r" \| \d+ \| ([\d.]+) \| [\d.]+ \| ([\d.]+)x", text
+    )
+    assert m, label
+    return m.group(1), m.group(2)
+
+
+@pytest.mark.parametrize("units", sorted(SECTIONS))
+def test_speed_up_is_the_ratio_of_the_tables_wall_times(units):
+    """The forked pool's speed-up, in its row and in the verdict, is one process's wall time
+    over the pool's (the printed walls are rounded to 0.1 s: the ratio is checked within what
+    that rounding allows); the verdict says "met" exactly when it reaches the target."""
+    text = section(units)
+    one, _ = wall(text, "one process (baseline)")
+    pool, printed = wall(text, "pool, forked workers (default)")
+    lo = (float(one) - 0.05) / (float(pool) + 0.05)
+    hi = (float(one) + 0.05) / (float(pool) - 0.05)
+    assert lo - 0.005 <= float(printed) <= hi + 0.005, (one, pool, printed)
+    verdict = re.search(r"a warm cache: (met|not met) \(([\d.]+)x\)", text)
+    assert verdict and verdict.group(2) == printed
+    assert (verdict.group(1) == "met") == (float(printed) >= TARGET)
+
+
+@pytest.mark.parametrize("units", sorted(SECTIONS))
+def test_amdahl_bound_follows_from_the_serial_start(units):
+    """``total / (serial + (total - serial) / 2)`` from the printed run and serial times, and
+    the sentence after it agrees with the target."""
+    text = section(units)
+    m = re.search(
+        r"a run of ([\d.]+) s of which ([\d.]+) s is serial gains at most ([\d.]+)x on 2", text
+    )
+    assert m
+    total, serial, bound = (float(g) for g in m.groups())
+    assert total == float(wall(text, "one process (baseline)")[0])
+    assert abs(total / (serial + (total - serial) / 2) - bound) <= 0.015, m.groups()
+    reachable = "The 1.6x target is within that bound." in text
+    assert reachable == (bound >= TARGET)
+    assert reachable != ("cannot be met on this sweep" in text)
+
+
+def test_howto_quotes_the_benchmarks_current_numbers():
+    """docs/howto_sweeps.md quotes both sweeps' one-process wall times, speed-ups and bounds
+    as the benchmark sections print them now."""
+    howto = document(HOWTO)
+    m = re.search(
+        r"a sweep of 4 short units \((\d+) s in one process\) gained ([\d.]+)x from 2 workers, "
+        r"and one of 12 units \((\d+) s\) ([\d.]+)x, against Amdahl bounds of ([\d.]+)x and "
+        r"([\d.]+)x",
+        howto,
+    )
+    assert m, "the sentence is gone from howto_sweeps.md"
+    for units, (t, speed, bound) in {
+        4: (m.group(1), m.group(2), m.group(5)),
+        12: (m.group(3), m.group(4), m.group(6)),
+    }.items():
+        text = section(units)
+        one, _ = wall(text, "one process (baseline)")
+        assert rounds_to(t, float(one)), (units, t, one)
+        assert speed == wall(text, "pool, forked workers (default)")[1], units
+        assert re.search(rf"gains at most {re.escape(bound)}x", text), (units, bound)
