@@ -1,6 +1,7 @@
 """Plain NumPy reference implementations, written from docs/math.md's equations with explicit loops.
 
-They share no code with the package and serve as independent golden values in the tests.
+They share no code with the package and serve as independent golden values in the tests
+(one LP, :func:`lp_l1_extreme`, is solved by SciPy).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from scipy.optimize import linprog
 
 
 def np_logsumexp(x: np.ndarray) -> float:
@@ -75,3 +77,19 @@ def deterministic_policies(H, S, A):
         for i, a in enumerate(choice):
             pi[i // S, i % S, a] = 1.0
         yield pi
+
+
+def lp_l1_extreme(p_hat, radius, v, maximize):
+    """The inner problem of ``robust_planning.l1_extreme`` (docs/math.md eq. 6h) by SciPy's LP:
+    max/min ``p . v`` s.t. ``sum p = sum p_hat``, ``p >= min(p_hat, 0)``,
+    ``sum |p - p_hat| <= radius`` (variables ``p, t`` with ``t >= |p - p_hat|``)."""
+    S = len(p_hat)
+    c = np.concatenate([-v if maximize else v, np.zeros(S)])
+    eye = np.eye(S)
+    A_ub = np.block([[eye, -eye], [-eye, -eye], [np.zeros((1, S)), np.ones((1, S))]])
+    b_ub = np.concatenate([p_hat, -p_hat, [radius]])
+    A_eq = np.concatenate([np.ones(S), np.zeros(S)])[None]
+    bounds = [(min(x, 0.0), None) for x in p_hat] + [(0, None)] * S
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=[p_hat.sum()], bounds=bounds)
+    assert res.status == 0
+    return float(v @ res.x[:S])

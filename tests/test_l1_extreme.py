@@ -13,8 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference import np_follower_response
-from scipy.optimize import linprog
+from reference import lp_l1_extreme, np_follower_response
 
 from bayes_qse import leader_value
 from bayes_qse.confidence import initial_value, reward_bound, value_on_set
@@ -29,21 +28,6 @@ from bayes_qse.planning import solve_qse
 from bayes_qse.robust_planning import box_plan, box_policy_value, l1_extreme
 
 L1 = jax.jit(l1_extreme)
-
-
-def _lp(p_hat, radius, v, maximize):
-    """max/min ``p . v`` s.t. ``sum p = sum p_hat``, ``p >= min(p_hat, 0)``,
-    ``sum |p - p_hat| <= radius`` (variables ``p, t`` with ``t >= |p - p_hat|``)."""
-    S = len(p_hat)
-    c = np.concatenate([-v if maximize else v, np.zeros(S)])
-    eye = np.eye(S)
-    A_ub = np.block([[eye, -eye], [-eye, -eye], [np.zeros((1, S)), np.ones((1, S))]])
-    b_ub = np.concatenate([p_hat, -p_hat, [radius]])
-    A_eq = np.concatenate([np.ones(S), np.zeros(S)])[None]
-    bounds = [(min(x, 0.0), None) for x in p_hat] + [(0, None)] * S
-    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=[p_hat.sum()], bounds=bounds)
-    assert res.status == 0
-    return float(v @ res.x[:S])
 
 
 def _cases(rng, signed):
@@ -76,7 +60,7 @@ def test_l1_extreme_equals_linear_programming(signed):
     for p, v, radius in _cases(rng, signed):
         for maximize in (True, False):
             value, q = L1(p, radius, v, maximize)
-            assert float(value) == pytest.approx(_lp(p, radius, v, maximize), abs=1e-9)
+            assert float(value) == pytest.approx(lp_l1_extreme(p, radius, v, maximize), abs=1e-9)
             q = np.asarray(q)
             assert np.abs(q - p).sum() <= radius + 1e-12
             assert np.all(q >= np.minimum(p, 0.0) - 1e-15)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from reference import (
     deterministic_policies,
+    lp_l1_extreme,
     np_backward_induction,
     np_follower_response,
     np_policy_value,
@@ -260,19 +261,6 @@ def _lp_box(w, lo, up, maximize):
     return float(w @ res.x)
 
 
-def _lp_l1(p_hat, radius, v, maximize):
-    """max/min p.v s.t. sum p = 1, p >= 0, sum |p - p_hat| <= radius (variables p, t)."""
-    S = len(p_hat)
-    c = np.concatenate([-v if maximize else v, np.zeros(S)])
-    eye = np.eye(S)
-    A_ub = np.block([[eye, -eye], [-eye, -eye], [np.zeros((1, S)), np.ones((1, S))]])
-    b_ub = np.concatenate([p_hat, -p_hat, [radius]])
-    A_eq = np.concatenate([np.ones(S), np.zeros(S)])[None]
-    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=[1.0], bounds=[(0, None)] * (2 * S))
-    assert res.status == 0
-    return float(v @ res.x[:S])
-
-
 @pytest.mark.parametrize("jit", [True, False])
 def test_box_extreme_equals_linear_programming(jit):
     rng = np.random.default_rng(7)
@@ -301,7 +289,9 @@ def test_l1_extreme_equals_linear_programming(jit):
         radius = float(rng.choice([0.0, rng.uniform(0, 0.6), rng.uniform(0.6, 2.5)]))
         for maximize in (True, False):
             value, p = fn(p_hat, radius, v, maximize)
-            assert float(value) == pytest.approx(_lp_l1(p_hat, radius, v, maximize), abs=1e-9)
+            assert float(value) == pytest.approx(
+                lp_l1_extreme(p_hat, radius, v, maximize), abs=1e-9
+            )
             assert float(np.abs(p - p_hat).sum()) <= radius + 1e-12
             assert np.all(p >= -1e-15) and float(p.sum()) == pytest.approx(1.0, abs=1e-12)
 
@@ -321,7 +311,9 @@ def _np_box_plan(P, r, lo, up, optimistic, radius=None, bounds=None):
                         + (
                             P[h, s, a, b] @ v_next
                             if radius is None
-                            else _lp_l1(P[h, s, a, b], radius[h, s, a, b], v_next, optimistic)
+                            else lp_l1_extreme(
+                                P[h, s, a, b], radius[h, s, a, b], v_next, optimistic
+                            )
                         )
                         for b in range(B)
                     ]
