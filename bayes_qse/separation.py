@@ -41,6 +41,16 @@ from .optim import newton_maximize
 #: ``y_r = 1`` with ``|delta| <= 1 / (its margin)``; rows needing more count as separable
 #: only in part (``y_r < 1``) and are decided by the 0.5 threshold.
 _DELTA_BOX = 1e6
+#: HiGHS settings the separation LP tries in turn (``scipy.optimize.linprog``): HiGHS's
+#: default (presolve, then the dual simplex), the dual simplex without presolve, then the
+#: interior-point method (with crossover, so the answer is a vertex).  The default alone
+#: gives up ("model status Unknown", HiGHS status 15) on some designed data, whose LP mixes
+#: the +-1e6 box on ``delta`` with the [0, 1] box on ``y``; the later settings solve those.
+LP_TRIES: tuple[tuple[str, dict], ...] = (
+    ("highs", {}),
+    ("highs-ds", {"presolve": False}),
+    ("highs-ipm", {}),
+)
 
 
 class Separation(NamedTuple):
@@ -160,9 +170,7 @@ def find_separation(
         hi[np.asarray(nonpos, bool)] = 0.0
     bounds = list(zip(lo, hi, strict=True)) + [(0.0, 1.0)] * R
     cost = np.concatenate([np.zeros(d), -np.ones(R)])
-    res = linprog(cost, A_ub=a_ub, b_ub=np.zeros(R), bounds=bounds, method="highs")
-    if res.status != 0:  # pragma: no cover - the LP is feasible (0) and bounded by R
-        raise RuntimeError(f"find_separation: the LP failed ({res.message})")
+    res = _separation_lp(cost, a_ub, bounds)
     sep_u = res.x[d:] > 0.5
     if not sep_u.any():
         return none
@@ -181,6 +189,21 @@ def find_separation(
     cells = np.concatenate([ctx, cells_flat[:, 1:]], axis=1).astype(int)
     kind = "complete" if sep.all() else "quasi-complete"
     return Separation(kind, directions, delta, cells, span)
+
+
+def _separation_lp(cost: np.ndarray, a_ub: sp.csr_matrix, bounds: list) -> object:
+    """Solve the separation LP (``A_ub x <= 0``) with the settings of :data:`LP_TRIES` in
+    turn; the first optimal answer is returned.  The LP is feasible (``x = 0``) and bounded,
+    so a failure is HiGHS giving up.
+
+    Raises:
+        RuntimeError: every setting gave up (the last one's message)."""
+    b_ub = np.zeros(a_ub.shape[0])
+    for method, options in LP_TRIES:
+        res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method=method, options=options)
+        if res.status == 0:
+            return res
+    raise RuntimeError(f"find_separation: the LP failed ({res.message})")
 
 
 def _stiemke(rows: np.ndarray, y: np.ndarray) -> bool:
@@ -247,4 +270,4 @@ def limiting_fit(
     return _limiting_newton(x, jnp.asarray(n), allowed, float(eta), theta0, int(max_steps))
 
 
-__all__ = ["Separation", "describe_separation", "find_separation", "limiting_fit"]
+__all__ = ["LP_TRIES", "Separation", "describe_separation", "find_separation", "limiting_fit"]
