@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 import types
 import zipfile
 from pathlib import Path
@@ -1621,7 +1622,12 @@ def test_run_help_lists_each_experiments_settings(capsys):
         assert first_words in " ".join(text.split())  # its own description
         for key, value in module.DEFAULT_CONFIG.items():
             if not isinstance(value, dict):
-                assert f"{key} " in text and json.dumps(value) in text, (name, key)
+                # as a TOML file writes it: JSON, but ``inf`` for an infinite float
+                shown = json.dumps(value).replace("Infinity", "inf")
+                assert f"{key} " in text and shown in text, (name, key)
+                line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{key} "))
+                written = line.split("=", 1)[1].split("   (--full:")[0].strip()
+                assert tomllib.loads(f"x = {written}")["x"] == value, (name, key, written)
         texts[name] = text
     assert len(set(texts.values())) == len(texts)  # five different texts
 
