@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from ._validate import as_float_array
 from .errors import BayesQSEInputError
@@ -46,6 +45,8 @@ def chi2_radius(dim: int, level: float) -> float:
     """``beta = chi2_dim.ppf(level)``: the asymptotic radius of the Wald and LR sets."""
     if int(dim) != dim or dim < 1:
         raise BayesQSEInputError(f"dim: must be a positive integer, got {dim!r}")
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
     return float(stats.chi2.ppf(_check_level(level), int(dim)))
 
 
@@ -452,6 +453,8 @@ def response_intervals(
     mean_phi = np.einsum("hsab,hsabd->hsad", nu, phi_np)
     grad = eta * nu[..., None] * (phi_np - mean_phi[..., None, :])
     var = np.einsum("hsabi,ij,hsabj->hsab", grad, cov, grad)
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
     half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.clip(var, 0.0, None))
     return np.clip(nu - half, 0.0, 1.0), np.clip(nu + half, 0.0, 1.0)
 

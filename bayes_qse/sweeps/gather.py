@@ -19,6 +19,10 @@ Statistics (docs/math.md, "Sweeps"):
 - :func:`normalised_score`: ``(R_uniform - R_X) / (R_uniform - R_best)``, ``R`` the mean final
   cumulative regret, ``R_best`` the smallest among the learners other than ``oracle``: 0 is the
   uniform leader, 1 the best leader of the slice.
+
+xarray, SciPy's statistics and the offline experiment are imported inside the functions
+that use them: a sweep's driver imports this module before its units run, and its import is
+the one part of a sweep that no process pool shares out (``benchmarks/bench_sweep.py``).
 """
 
 from __future__ import annotations
@@ -29,11 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xarray as xr
-from scipy import stats
 
 from ..errors import ConfigError
-from ..experiments import offline_suboptimality as offline
 from ..experiments.units import distinct_versions, load_parts
 from ..io import atomic_write, atomic_write_json
 from .spec import Sweep, expand
@@ -55,6 +56,8 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
         half width of Welch's interval, which ignores the pairing (what the comparison would
         cost without common random numbers).
     """
+    from scipy import stats  # lazy, as xarray (see the module doc)
+
     d = np.asarray(x, np.float64) - np.asarray(y, np.float64)
     if d.ndim != 1 or d.size == 0:
         raise ConfigError(f"paired_interval: need two equal-length 1-D arrays, got {d.shape}")
@@ -118,6 +121,8 @@ def _metas(out_dir: str | Path, sweep: Sweep) -> list[dict[str, Any]]:
 
 
 def _gather_online(out_dir: str | Path, sweep: Sweep):
+    import xarray as xr  # lazy (see the module doc)
+
     by_key = {u.key: u for u in sweep.units}
     names = list(sweep.axes)
     shape = [len(sweep.axes[k]) for k in names]
@@ -153,6 +158,10 @@ def _gather_offline(out_dir: str | Path, sweep: Sweep):
     """An offline sweep: :data:`~bayes_qse.experiments.offline_suboptimality.OFFLINE_FIELDS` and
     ``lower_bound_holds`` with dims ``(game, behaviour, seed, size, learner)``, and
     ``optimal_value`` over ``game``."""
+    import xarray as xr  # lazy (see the module doc)
+
+    from ..experiments import offline_suboptimality as offline
+
     config = sweep.units[0].config
     arrays = offline.assemble(out_dir, config, list(sweep.units))  # (game, behaviour, seed)
     shape = (len(sweep.axes["game"]), len(sweep.axes["behaviour"]), len(sweep.seeds))
@@ -264,6 +273,8 @@ def write_results(
 
 def open_results(out_dir: str | Path):
     """The saved ``results.nc`` of a sweep directory, loaded into memory."""
+    import xarray as xr  # lazy (see the module doc)
+
     path = Path(out_dir) / RESULTS_NC
     if not path.is_file():
         raise ConfigError(f"{out_dir}: no {RESULTS_NC} (run the sweep first)")
