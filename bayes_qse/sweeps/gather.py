@@ -20,7 +20,7 @@ Statistics (docs/math.md, "Sweeps"):
   cumulative regret, ``R_best`` the smallest among the learners other than ``oracle``: 0 is the
   uniform leader, 1 the best leader of the slice.
 
-xarray, SciPy's statistics and the offline experiment are imported inside the functions
+xarray, SciPy's special functions and the offline experiment are imported inside the functions
 that use them: a sweep's driver imports this module before its units run, and its import is
 the one part of a sweep that no process pool shares out (``benchmarks/bench_sweep.py``).
 """
@@ -56,7 +56,9 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
         half width of Welch's interval, which ignores the pairing (what the comparison would
         cost without common random numbers).
     """
-    from scipy import stats  # lazy, as xarray (see the module doc)
+    # scipy.stats.t.ppf(q, dof) is stdtrit(dof, q), called here without importing
+    # scipy.stats (see the module doc); a test compares the two.
+    from scipy.special import stdtrit
 
     d = np.asarray(x, np.float64) - np.asarray(y, np.float64)
     if d.ndim != 1 or d.size == 0:
@@ -65,10 +67,10 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
     if n < 2:
         nan = float("nan")
         return {"mean": mean, "low": nan, "high": nan, "n": n, "independent_half_width": nan}
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
+    half = float(stdtrit(n - 1, 0.5 + level / 2) * d.std(ddof=1) / np.sqrt(n))
     vx, vy = np.var(x, ddof=1) / n, np.var(y, ddof=1) / n
     dof = (vx + vy) ** 2 / (vx**2 / (n - 1) + vy**2 / (n - 1)) if vx + vy > 0 else n - 1
-    welch = float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(vx + vy))
+    welch = float(stdtrit(dof, 0.5 + level / 2) * np.sqrt(vx + vy))
     return {
         "mean": mean,
         "low": mean - half,
