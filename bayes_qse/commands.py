@@ -56,7 +56,7 @@ def _policy_table(policy: Any) -> str:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     """Solve the QSE of a game file (eq. 2) and print the value and policy."""
-    from .planning import solve_qse
+    from .planning import solve_qse  # lazy: see the module doc
 
     game = Game.load(args.game)
     sol = solve_qse(game, seed=args.seed)
@@ -93,7 +93,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 def cmd_plan_coverage(args: argparse.Namespace) -> int:
     """The defender's certified coverage of a named security game against given SUQR weights
     (eq. 8c, 8f-8k): value, upper bound and gap."""
-    from .security import named_security_game, plan_coverage
+    from .security import named_security_game, plan_coverage  # lazy: see the module doc
 
     kw = {"n_targets": args.targets, "resources": args.resources, "seed": args.seed}
     if args.game == "security_covariance":
@@ -129,7 +129,7 @@ def plain_text(doc: str | None) -> str:
 def cmd_games(args: argparse.Namespace) -> int:
     """List what ``make-game`` accepts (the named games and ``random``), then the security
     games, which are not game files (how to run them is said)."""
-    from .security import SECURITY_GAMES
+    from .security import SECURITY_GAMES  # lazy: see the module doc
 
     rows: dict[str, Any] = {}
     for name, ctor in NAMED_GAMES.items():
@@ -244,7 +244,7 @@ def cmd_make_game(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate episodes of a game under a behaviour policy and save the dataset."""
-    from .planning import solve_qse
+    from .planning import solve_qse  # lazy: see the module doc
 
     check_not_input("OUT.npz", args.out, {"GAME.npz": args.game})
     write_target(args.out)  # refuse a FIFO/device/directory before simulating
@@ -272,7 +272,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit the follower's utility parameter from a dataset (eq. 4)."""
-    from .summary import fit_summary
+    from .summary import fit_summary  # lazy: see the module doc
 
     if args.samples is not None and args.samples < 1:
         raise ConfigError(f"--samples: must be >= 1, got {args.samples}")
@@ -337,7 +337,7 @@ def _check_out_dir_inputs(out: str | None, flag: str, path: str | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run an experiment (resumable) and draw its figures."""
-    from .experiments import run_and_report
+    from .experiments import run_and_report  # lazy: see the module doc
 
     _check_out_dir_inputs(args.out, "--config", args.config)
     run_and_report(args.experiment, args)
@@ -346,8 +346,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Redraw the figures of a results directory (experiment found from its manifest)."""
-    from .experiments import get_experiment
-    from .experiments.store import read_manifest
+    from .experiments import get_experiment  # lazy: see the module doc
+    from .experiments.store import read_manifest  # lazy: see the module doc
 
     if (Path(args.results) / "sweep.json").is_file():
         from .sweeps.plot import plot as plot_sweep  # lazy: matplotlib, figures only
@@ -369,7 +369,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume) a sweep spec into a directory, then gather its results."""
-    from .sweeps import run_sweep
+    from .sweeps import run_sweep  # lazy: see the module doc
 
     _check_out_dir_inputs(args.out, "SPEC.toml", args.spec)
     nc, js = run_sweep(
@@ -387,7 +387,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end demo."""
-    from .demo import run_demo
+    from .demo import run_demo  # lazy: see the module doc
 
     run_demo(args.out, seed=args.seed, show_progress=not args.no_progress, quick=args.quick)
     return EXIT_OK

@@ -48,7 +48,7 @@ def chi2_radius(dim: int, level: float) -> float:
     # scipy.stats.chi2.ppf(level, dim) computes 2 * gammaincinv(dim / 2, level) for a level
     # in (0, 1); called so, bit for bit, without importing scipy.stats (1 s: the sweeps'
     # serial start, benchmarks/bench_sweep.py).  A test compares the two.
-    from scipy.special import gammaincinv
+    from scipy.special import gammaincinv  # lazy: SciPy is imported where used
 
     return float(2 * gammaincinv(int(dim) / 2, _check_level(level)))
 
@@ -456,7 +456,7 @@ def response_intervals(
     mean_phi = np.einsum("hsab,hsabd->hsad", nu, phi_np)
     grad = eta * nu[..., None] * (phi_np - mean_phi[..., None, :])
     var = np.einsum("hsabi,ij,hsabj->hsab", grad, cov, grad)
-    from scipy.special import ndtri  # scipy.stats.norm.ppf's own, as in chi2_radius
+    from scipy.special import ndtri  # lazy; scipy.stats.norm.ppf's own, as in chi2_radius
 
     half = ndtri(0.5 + level / 2) * np.sqrt(np.clip(var, 0.0, None))
     return np.clip(nu - half, 0.0, 1.0), np.clip(nu + half, 0.0, 1.0)

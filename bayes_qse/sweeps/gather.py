@@ -20,7 +20,7 @@ Statistics (docs/math.md, "Sweeps"):
   cumulative regret, ``R_best`` the smallest among the learners other than ``oracle``: 0 is the
   uniform leader, 1 the best leader of the slice.
 
-xarray, SciPy's special functions and the offline experiment are imported inside the functions
+xarray and SciPy's special functions are imported inside the functions
 that use them: a sweep's driver imports this module before its units run, and its import is
 the one part of a sweep that no process pool shares out (``benchmarks/bench_sweep.py``).
 """
@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..experiments import offline_suboptimality as offline
 from ..experiments.units import distinct_versions, load_parts
 from ..io import atomic_write, atomic_write_json
 from .spec import Sweep, expand
@@ -58,7 +59,7 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
     """
     # scipy.stats.t.ppf(q, dof) is stdtrit(dof, q), called here without importing
     # scipy.stats (see the module doc); a test compares the two.
-    from scipy.special import stdtrit
+    from scipy.special import stdtrit  # lazy (see the module doc)
 
     d = np.asarray(x, np.float64) - np.asarray(y, np.float64)
     if d.ndim != 1 or d.size == 0:
@@ -161,8 +162,6 @@ def _gather_offline(out_dir: str | Path, sweep: Sweep):
     ``lower_bound_holds`` with dims ``(game, behaviour, seed, size, learner)``, and
     ``optimal_value`` over ``game``."""
     import xarray as xr  # lazy (see the module doc)
-
-    from ..experiments import offline_suboptimality as offline
 
     config = sweep.units[0].config
     arrays = offline.assemble(out_dir, config, list(sweep.units))  # (game, behaviour, seed)
