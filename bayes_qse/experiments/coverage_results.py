@@ -5,8 +5,10 @@ A batch of :func:`~bayes_qse.experiments.set_coverage.run_batch` (one case, one 
 ``R`` replications) becomes a per-replication :class:`xarray.Dataset`
 (:func:`replication_dataset`) with named dimensions
 
-- ``construction``: the five of :data:`~.set_coverage.METHODS` (``wald, lr, lr_theory,
-  laplace, nuts``); the nominal-level variables hold the four of :data:`MAIN`;
+- ``construction``: the four of :data:`MAIN` (``wald, lr, laplace, nuts``), with a set at
+  every nominal level; ``all_constructions``: the five of :data:`~.set_coverage.METHODS`
+  (``lr_theory`` too, at its one level ``1 - theory_delta``), for the set sizes.  (Not
+  ``method``: that name is a keyword of ``xarray``'s ``sel``.);
 - ``replication``: the replication's index (its seed is ``base_seed + index``);
 - ``level``: the nominal levels of the config;
 - ``functional``: the ``G = H S A B`` response probabilities ``nu_h(b|s,a)`` (row-major
@@ -66,12 +68,12 @@ def replication_dataset(
             None: its ``theta`` coverage is not computed (NaN).
 
     Returns:
-        ``cover[construction=MAIN, replication, level, functional]`` and ``cover_theta
-        [construction=MAIN, replication, level]`` (``stat <= chi2_d(level)``; NUTS: its
+        ``cover[construction, replication, level, functional]`` and ``cover_theta
+        [construction, replication, level]`` (``stat <= chi2_d(level)``; NUTS: its
         Mahalanobis-rank HPD region), ``cover_theory[replication, functional]`` and
-        ``cover_theta_theory[replication]`` (``lr_theory``), ``width[construction=METHODS,
+        ``cover_theta_theory[replication]`` (``lr_theory``), ``width[all_constructions,
         replication, functional]`` at 95% (``lr_theory`` at its own level), ``logvol
-        [construction=METHODS, replication]`` (NaN for ``lr_theory``), and the
+        [all_constructions, replication]`` (NaN for ``lr_theory``), and the
         :data:`DIAGNOSTICS` ``[replication]``.
     """
     levels = np.asarray(levels, float)
@@ -108,19 +110,17 @@ def replication_dataset(
     )
     rep, fun = ("replication",), ("replication", "functional")
     data = {
-        "cover": (("construction_main", "replication", "level", "functional"), cover),
-        "cover_theta": cover_theta.rename(construction="construction_main").transpose(
-            "construction_main", "replication", "level"
-        ),
+        "cover": (("construction", "replication", "level", "functional"), cover),
+        "cover_theta": cover_theta.transpose("construction", "replication", "level"),
         "cover_theory": (fun, arrays["cover_lr_theory"][:, 0]),
         "cover_theta_theory": (rep, theta_theory),
-        "width": (("construction", *fun), width),
-        "logvol": (("construction", "replication"), logvol),
+        "width": (("all_constructions", *fun), width),
+        "logvol": (("all_constructions", "replication"), logvol),
         **{k: (rep, v) for k, v in diagnostics.items()},
     }
     coords = {
-        "construction": list(METHODS),
-        "construction_main": list(MAIN),
+        "construction": list(MAIN),
+        "all_constructions": list(METHODS),
         "replication": np.arange(R),
         "level": levels,
         "functional": functional,
@@ -167,14 +167,14 @@ def summarise(reps: xr.Dataset, cell: int) -> xr.Dataset:
     ``cell`` is the ``functional`` index of the reported cell (``CHOSEN_CELL`` raveled).
 
     Returns:
-        ``coverage[construction_main, target, level]`` with ``coverage_lo``/``coverage_hi``,
-        ``coverage_theory[target]`` (+ bands), ``width[construction, target]`` (mean width
+        ``coverage[construction, target, level]`` with ``coverage_lo``/``coverage_hi``,
+        ``coverage_theory[target]`` (+ bands), ``width[all_constructions, target]`` (mean width
         of the 95% intervals; ``theta``: median log volume of the set), and the diagnostics
         as scalars.
     """
     R = reps.sizes["replication"]
     coverage = _targets(reps["cover"], reps["cover_theta"], cell)
-    coverage = coverage.transpose("construction_main", "target", "level")
+    coverage = coverage.transpose("construction", "target", "level")
     theory = _targets(reps["cover_theory"], reps["cover_theta_theory"], cell, pooled=True)
     w = reps["width"]
     width = {
@@ -195,7 +195,7 @@ def summarise(reps: xr.Dataset, cell: int) -> xr.Dataset:
             "coverage_theory": theory,
             "coverage_theory_lo": th_lo,
             "coverage_theory_hi": th_hi,
-            "width": width_t.transpose("construction", "target"),
+            "width": width_t.transpose("all_constructions", "target"),
         }
     )
     for key, how in DIAGNOSTICS.items():

@@ -198,7 +198,7 @@ def run(
     address: str | None = None,
 ) -> Path:
     """Run (or resume) the sweep into ``out_dir``: ``results.nc`` (:func:`sweep_results`)
-    and ``results.npz``/``results.json`` (the same arrays, :func:`npz_arrays`); returns the
+    and ``results.npz``/``results.json`` (the same arrays, :func:`sweep_arrays`); returns the
     ``results.npz`` path.  The
     units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
     (``executor``, ``workers``, ``address`` as there); finished units, and the seeds of an
@@ -219,7 +219,7 @@ def run(
         )
         ds = sweep_results(store, config)
         atomic_write_netcdf(Path(out_dir) / "results.nc", ds)
-        return store.write_results("results", npz_arrays(ds))
+        return store.write_results("results", sweep_arrays(ds))
 
 
 _FIELDS = ("regret", "theta_error", "set_size")
@@ -299,22 +299,22 @@ def sweep_results(store: RunStore, config: dict) -> xr.Dataset:
             w["coverage"].sel(target="value", **at95, drop=True),
             w["coverage_theory"]
             .sel(target="value", drop=True)
-            .expand_dims(construction_main=["lr_theory"]),
+            .expand_dims(construction=["lr_theory"]),
         ],
-        "construction_main",
+        "construction",
     )
-    by_construction = {"construction_main": "construction"}
+    all5 = {"all_constructions": "construction"}
     data = {
         "final_regret": final.transpose("eta", "learner", "seed"),
         "final_regret_mean": final.mean("seed", skipna=False),
         "final_regret_se": se,
         "mean_cumulative_regret": cum.mean("seed", skipna=False),
         "online_set_size_final": online["set_size"].isel(episode=-1).mean("seed", skipna=False),
-        "width_nu": w["width"].sel(target="nu_avg", drop=True),
-        "width_value": w["width"].sel(target="value", drop=True),
-        "logvol_theta": w["width"].sel(target="theta", drop=True),
-        "coverage_theta": theta.rename(by_construction).reindex(construction=list(cs.METHODS)),
-        "coverage_value": value.rename(by_construction).reindex(construction=list(cs.METHODS)),
+        "width_nu": w["width"].sel(target="nu_avg", drop=True).rename(all5),
+        "width_value": w["width"].sel(target="value", drop=True).rename(all5),
+        "logvol_theta": w["width"].sel(target="theta", drop=True).rename(all5),
+        "coverage_theta": theta.reindex(construction=list(cs.METHODS)),
+        "coverage_value": value.reindex(construction=list(cs.METHODS)),
         "mle_converged": w["diag_mle_converged"],
     }
     attrs = {"experiment": NAME, "width_replications": int(config["width_replications"])}
@@ -336,7 +336,7 @@ _NPZ_AXES = {
 }
 
 
-def npz_arrays(ds: xr.Dataset) -> dict[str, Any]:
+def sweep_arrays(ds: xr.Dataset) -> dict[str, Any]:
     """The arrays and summary of ``results.npz`` / ``results.json`` (the published format)
     read off the labelled results of :func:`sweep_results`."""
     out: dict[str, Any] = {
@@ -465,10 +465,10 @@ __all__ = [
     "make_game",
     "make_units",
     "online_config",
-    "npz_arrays",
     "plot",
     "regret_dataset",
     "run",
+    "sweep_arrays",
     "sweep_results",
     "validate_config",
     "width_config",
