@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from bayes_qse.experiments.coverage_results import MAIN, replication_dataset, summarise
+from bayes_qse.experiments.coverage_results import MAIN, replication_dataset, summarise_coverage
 from bayes_qse.experiments.set_coverage import METHODS, TARGETS
 
 R, LEVELS, G, D = 23, [0.8, 0.9, 0.95], 7, 3
@@ -51,7 +51,7 @@ def batch():
 
 @pytest.fixture(scope="module")
 def summary(batch):
-    return summarise(replication_dataset(batch, LEVELS, D, THEORY_RADIUS), CELL)
+    return summarise_coverage(replication_dataset(batch, LEVELS, D, THEORY_RADIUS), CELL)
 
 
 def cp(k, n):
@@ -177,7 +177,8 @@ def test_sweep_results_reduce_seeds_and_pick_constructions(batch, monkeypatch):
     )
     other = {**batch, **{f"cover_{m}": ~batch[f"cover_{m}"] for m in METHODS}}
     per_eta = [
-        summarise(replication_dataset(b, LEVELS, D, THEORY_RADIUS), CELL) for b in (batch, other)
+        summarise_coverage(replication_dataset(b, LEVELS, D, THEORY_RADIUS), CELL)
+        for b in (batch, other)
     ]
     width = xr.concat(per_eta, xr.Variable("eta", etas))
     monkeypatch.setattr(rs, "regret_dataset", lambda store, config: online)

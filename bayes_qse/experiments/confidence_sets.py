@@ -60,7 +60,7 @@ from ..errors import ConfigError
 from ..io import atomic_write_netcdf
 from ..progress import progress as progress_bar
 from ..sbc import uniformity_test
-from .coverage_results import MAIN, replication_dataset, summarise
+from .coverage_results import MAIN, replication_dataset, summarise_coverage
 from .report import plot_confidence_sets
 
 # The cases, methods and settings are shared with rationality_sweep; DEFAULT_CONFIG and
@@ -175,7 +175,7 @@ def _load(store: RunStore, prefix: str, total: int, size: int) -> dict[str, np.n
 def confidence_results(store: RunStore, config: dict, cases: dict) -> xr.Dataset:
     """Coverage with Clopper-Pearson bands, set sizes, NUTS diagnostics and SBC tests, as one
     labelled dataset (saved as ``results.nc``): the batches of each ``(case, n_episodes)``
-    summarised by :func:`~.coverage_results.summarise` and concatenated along ``case`` and
+    summarised by :func:`~.coverage_results.summarise_coverage` and concatenated along ``case`` and
     ``n_episodes``.
 
     Variables: ``coverage[case, n_episodes, construction, target, level]`` (constructions
@@ -198,7 +198,7 @@ def confidence_results(store: RunStore, config: dict, cases: dict) -> xr.Dataset
             u = _load(store, f"{case}_n{n}", R, config["batch_size"])
             radius = radii_for(config, cases[case], n)[-1]
             reps = replication_dataset(u, config["levels"], game.feature_dim, radius)
-            by_n.append(summarise(reps, cell))
+            by_n.append(summarise_coverage(reps, cell))
         by_case.append(xr.concat(by_n, xr.Variable("n_episodes", config["sample_sizes"])))
     ds = xr.concat(by_case, xr.Variable("case", list(config["cases"])))
     ds = ds.transpose("case", "n_episodes", "construction", "all_constructions", "target", ...)

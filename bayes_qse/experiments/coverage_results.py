@@ -14,7 +14,7 @@ A batch of :func:`~bayes_qse.experiments.set_coverage.run_batch` (one case, one 
 - ``functional``: the ``G = H S A B`` response probabilities ``nu_h(b|s,a)`` (row-major
   cells, coordinate ``0 .. G-1``) and the leader value (coordinate :data:`VALUE` ``= -1``),
 
-and :func:`summarise` reduces it by xarray operations -- ``mean("replication")``, ``min``
+and :func:`summarise_coverage` reduces it by xarray operations -- ``mean("replication")``, ``min``
 over the cells, ``sel`` of the chosen cell, ``median``, ``where`` -- to the coverage of the
 :data:`~.set_coverage.TARGETS`, the 95% Clopper-Pearson bands of the binomial ones, the set
 sizes and the fit / NUTS diagnostics.  The reductions run over the same NumPy memory layout as
@@ -40,7 +40,7 @@ VALUE = -1
 #: cells), hence get Clopper-Pearson bands.
 BINOMIAL_TARGETS = ("theta", "nu_cell", "value")
 
-#: Per-replication diagnostics of a batch and how :func:`summarise` reduces each.
+#: Per-replication diagnostics of a batch and how :func:`summarise_coverage` reduces each.
 DIAGNOSTICS = {
     "mle_converged": "mean",
     "lr_unbounded": "mean",
@@ -161,7 +161,7 @@ def _bands(coverage: xr.DataArray, R: int) -> tuple[xr.DataArray, xr.DataArray]:
     )
 
 
-def summarise(reps: xr.Dataset, cell: int) -> xr.Dataset:
+def summarise_coverage(reps: xr.Dataset, cell: int) -> xr.Dataset:
     """Coverage, bands, set sizes and diagnostics of one batch (:func:`replication_dataset`).
 
     ``cell`` is the ``functional`` index of the reported cell (``CHOSEN_CELL`` raveled).
@@ -209,5 +209,5 @@ __all__ = [
     "MAIN",
     "VALUE",
     "replication_dataset",
-    "summarise",
+    "summarise_coverage",
 ]

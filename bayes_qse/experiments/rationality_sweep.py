@@ -38,7 +38,7 @@ from ..errors import ConfigError
 from ..io import atomic_write_netcdf, atomic_write_text
 from ..learners.online import LEARNERS
 from . import set_coverage as cs
-from .coverage_results import replication_dataset, summarise
+from .coverage_results import replication_dataset, summarise_coverage
 from .executors import check_executor, run_units
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
 from .online_units import LEARNER_KEYS, OnlineUnit, learner_settings, make_unit
@@ -256,7 +256,7 @@ def regret_dataset(store: RunStore, config: dict) -> xr.Dataset:
 
 
 def width_dataset(store: RunStore, config: dict) -> xr.Dataset:
-    """The set-width parts as one labelled dataset: :func:`~.coverage_results.summarise` of
+    """The set-width parts as one labelled dataset: :func:`~.coverage_results.summarise_coverage` of
     each ``eta``'s batch, concatenated along ``eta`` (coverage, bands, widths,
     diagnostics)."""
     widths, _ = make_units(config)
@@ -265,7 +265,7 @@ def width_dataset(store: RunStore, config: dict) -> xr.Dataset:
         a, _ = load_parts(store.out_dir, unit)[0]
         reps = replication_dataset(a, config["levels"], a["theta_true"].shape[0])
         cell = int(np.ravel_multi_index(cs.CHOSEN_CELL, _cell_shape(unit.config)))
-        out.append(summarise(reps, cell))
+        out.append(summarise_coverage(reps, cell))
     return xr.concat(out, xr.Variable("eta", np.asarray(config["etas"], float)))
 
 
