@@ -22,7 +22,6 @@ from bayes_qse.experiments import confidence_sets as cs
 from bayes_qse.experiments import get_experiment, load_config, set_coverage
 from bayes_qse.experiments import posterior_inspection as pi
 from bayes_qse.experiments import rationality_sweep as rs
-from bayes_qse.experiments.store import RunStore
 from bayes_qse.experiments.units import load_parts
 from bayes_qse.likelihood import log_likelihood
 from bayes_qse.model import Model
@@ -135,11 +134,16 @@ def test_confidence_sets_runs_resumes_and_plots(tmp_path):
         np.testing.assert_equal(float(one), cov[1, 0, 3, cs.TARGETS.index("value"), 1])
         np.testing.assert_array_equal(ds["width"].values, width)
         np.testing.assert_array_equal(ds["coverage_lo"].values, lo)
+
     # resuming recomputes nothing: the units are untouched
-    store = RunStore(tmp_path, "confidence_sets", config)
-    stamps = {k: (tmp_path / "units" / f"{k}.npz").stat().st_mtime_ns for k in store.keys()}
+    # (one unit directory per batch, each with its one part: 2 cases x 1 n + 1 SBC batch)
+    def stamps():
+        return {p: p.stat().st_mtime_ns for p in (tmp_path / "units").glob("*/units/result.npz")}
+
+    before = stamps()
+    assert len(before) == len(cs.make_units(config)) == 3
     cs.run(config, tmp_path, progress=False)
-    assert stamps == {k: (tmp_path / "units" / f"{k}.npz").stat().st_mtime_ns for k in store.keys()}
+    assert stamps() == before
     paths = cs.plot(tmp_path)
     names = {p.name for p in paths}
     assert {"calibration.png", "coverage_vs_n.png", "set_sizes.png", "sbc_ranks.png"} <= names

@@ -43,12 +43,17 @@ Everything is vectorised over a batch of replications (``batch_size``): data are
 ``vmap`` of :func:`bayes_qse.data.play_episode`, reduced to the counts of
 :func:`bayes_qse.likelihood.response_counts` (the myopic likelihood depends on nothing else),
 fitted by the Newton core of :mod:`bayes_qse.inference`, and NUTS runs on all datasets at once
-(:func:`bayes_qse.samplers.nuts`, ``batched``).  Each batch is one unit of the
-:class:`~bayes_qse.experiments.store.RunStore`, so the run resumes where it stopped.
+(:func:`bayes_qse.samplers.nuts`, ``batched``).  Each batch is one :class:`CoverageUnit` of
+the unit engine (:mod:`bayes_qse.experiments.units`, run by
+:func:`~bayes_qse.experiments.executors.run_units`, locally, in a process pool or on Ray), so
+the run resumes where it stopped.  The results are one labelled dataset
+(:func:`confidence_results`, ``results.nc``) reduced by xarray operations
+(:mod:`~bayes_qse.experiments.coverage_results`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -58,9 +63,9 @@ import xarray as xr
 
 from ..errors import ConfigError
 from ..io import atomic_write_netcdf
-from ..progress import progress as progress_bar
 from ..sbc import uniformity_test
 from .coverage_results import MAIN, replication_dataset, summarise_coverage
+from .executors import check_executor, run_units
 from .report import plot_confidence_sets
 
 # The cases, methods and settings are shared with rationality_sweep; DEFAULT_CONFIG and
@@ -80,6 +85,7 @@ from .set_coverage import (  # noqa: F401
     run_sbc_batch,
 )
 from .store import RunStore
+from .units import load_parts
 
 NAME = "confidence_sets"
 
@@ -121,54 +127,102 @@ def _batches(total: int, size: int) -> list[tuple[int, int]]:
     return [(s, min(s + size, total)) for s in range(0, total, size)]
 
 
-def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
-    """Run every (case, sample size, batch of replications) unit not yet stored, then the SBC
-    units, then aggregate into ``results.npz`` / ``results.json``; returns the ``.npz`` path."""
-    validate_config(config)
-    out_dir = Path(out_dir)
-    store = RunStore(out_dir, NAME, config)
-    cases = {name: make_case(config, name) for name in config["cases"]}
-    jobs = [
-        (case, n, lo, hi)
+@dataclasses.dataclass(frozen=True)
+class CoverageUnit:
+    """One batch of replications (:mod:`bayes_qse.experiments.units`): the
+    :func:`~.set_coverage.run_batch` of ``case`` at ``n_episodes`` episodes for the
+    replications ``lo .. hi - 1`` (or, for ``case == "sbc"``, the
+    :func:`~.set_coverage.run_sbc_batch` of those SBC replications), saved as the part
+    ``result``.  Replication ``i``'s numbers do not depend on the batch it runs in."""
+
+    key: str
+    case: str
+    n_episodes: int
+    replications: tuple[int, int]
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    kind = "coverage"
+
+    def parts(self) -> tuple[str, ...]:
+        return ("result",)
+
+    def store_config(self) -> dict[str, Any]:
+        return {"unit": self.key, "config": self.config}
+
+    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
+        start = time.perf_counter()
+        lo, hi = self.replications
+        idx = np.arange(lo, hi)
+        if self.case == "sbc":
+            arrays = run_sbc_batch(self.config, make_case(self.config, "well_specified"), idx)
+        else:
+            case = make_case(self.config, self.case)
+            arrays = run_batch(self.config, case, CASES.index(self.case), self.n_episodes, idx)
+        meta = {
+            "kind": self.kind,
+            "case": self.case,
+            "n_episodes": self.n_episodes,
+            "replications": [lo, hi],
+            "seconds": time.perf_counter() - start,
+            "seeds": [self.config["base_seed"] + lo, self.config["base_seed"] + hi],
+        }
+        store.save_unit("result", arrays, meta)
+
+
+def make_units(config: dict) -> list[CoverageUnit]:
+    """The experiment's units: a :class:`CoverageUnit` per ``(case, sample size, batch of
+    batch_size replications)``, then one per batch of SBC replications (``case="sbc"``)."""
+    units = [
+        CoverageUnit(f"{case}_n{n}_r{lo}-{hi}", case, n, (lo, hi), config)
         for case in config["cases"]
         for n in config["sample_sizes"]
         for lo, hi in _batches(config["seeds"], config["batch_size"])
     ]
-    jobs += [
-        ("sbc", config["sbc_sample_size"], lo, hi)
+    n_sbc = config["sbc_sample_size"]
+    units += [
+        CoverageUnit(f"sbc_r{lo}-{hi}", "sbc", n_sbc, (lo, hi), config)
         for lo, hi in _batches(config["sbc_replications"], config["batch_size"])
     ]
-    for case, n, lo, hi in progress_bar(jobs, len(jobs), NAME, progress):
-        key = f"sbc_r{lo}-{hi}" if case == "sbc" else f"{case}_n{n}_r{lo}-{hi}"
-        if store.has(key):
-            continue
-        start = time.perf_counter()
-        idx = np.arange(lo, hi)
-        if case == "sbc":
-            arrays = run_sbc_batch(
-                config, cases.get("well_specified") or make_case(config, "well_specified"), idx
-            )
-        else:
-            arrays = run_batch(config, cases[case], CASES.index(case), n, idx)
-        seconds = time.perf_counter() - start
-        store.save_unit(
-            key,
-            arrays,
-            {
-                "case": case,
-                "n_episodes": n,
-                "replications": [lo, hi],
-                "seconds": seconds,
-                "seeds": [config["base_seed"] + lo, config["base_seed"] + hi],
-            },
+    return units
+
+
+def run(
+    config: dict,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
+    """Run (or resume) every unit of :func:`make_units` through
+    :func:`bayes_qse.experiments.executors.run_units` (``executor``, ``workers``,
+    ``address`` as there), then write ``results.nc`` (:func:`confidence_results`) and
+    ``results.npz`` / ``results.json`` (the same arrays, :func:`confidence_arrays`); returns
+    the ``.npz`` path."""
+    validate_config(config)
+    check_executor(executor, workers, address)
+    out_dir = Path(out_dir)
+    with RunStore(out_dir, NAME, config) as store:
+        run_units(
+            make_units(config),
+            out_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            desc=NAME,
         )
-    ds = confidence_results(store, config, cases)
-    atomic_write_netcdf(out_dir / "results.nc", ds)
-    return store.write_results("results", confidence_arrays(ds, config, cases))
+        cases = {name: make_case(config, name) for name in config["cases"]}
+        ds = confidence_results(store, config, cases)
+        atomic_write_netcdf(out_dir / "results.nc", ds)
+        return store.write_results("results", confidence_arrays(ds, config, cases))
 
 
-def _load(store: RunStore, prefix: str, total: int, size: int) -> dict[str, np.ndarray]:
-    parts = [store.load_unit(f"{prefix}_r{lo}-{hi}")[0] for lo, hi in _batches(total, size)]
+def _load(store: RunStore, config: dict, prefix: str) -> dict[str, np.ndarray]:
+    """The batches of the units whose keys start with ``prefix`` (``<case>_n<n>`` or
+    ``sbc``), concatenated along the replications."""
+    units = [u for u in make_units(config) if u.key.rsplit("_r", 1)[0] == prefix]
+    parts = [load_parts(store.out_dir, u)[0][0] for u in units]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -195,14 +249,14 @@ def confidence_results(store: RunStore, config: dict, cases: dict) -> xr.Dataset
         cell = int(np.ravel_multi_index(CHOSEN_CELL, game.shape))
         by_n = []
         for n in config["sample_sizes"]:
-            u = _load(store, f"{case}_n{n}", R, config["batch_size"])
+            u = _load(store, config, f"{case}_n{n}")
             radius = radii_for(config, cases[case], n)[-1]
             reps = replication_dataset(u, config["levels"], game.feature_dim, radius)
             by_n.append(summarise_coverage(reps, cell))
         by_case.append(xr.concat(by_n, xr.Variable("n_episodes", config["sample_sizes"])))
     ds = xr.concat(by_case, xr.Variable("case", list(config["cases"])))
     ds = ds.transpose("case", "n_episodes", "construction", "all_constructions", "target", ...)
-    sbc = _load(store, "sbc", config["sbc_replications"], config["batch_size"])
+    sbc = _load(store, config, "sbc")
     M = config["nuts_samples"] // config["sbc_thin"]
     for m in BAYES_METHODS:
         test = uniformity_test(sbc[f"rank_{m}"], M)
@@ -270,8 +324,10 @@ def plot(out_dir: Path) -> list[Path]:
 
 __all__ = [
     "NAME",
+    "CoverageUnit",
     "confidence_arrays",
     "confidence_results",
+    "make_units",
     "plot",
     "run",
     "validate_config",
