@@ -16,7 +16,9 @@ The game is one random linear myopic game (:func:`bayes_qse.games.random_game`);
 
 Each part is a unit of :mod:`bayes_qse.experiments.units` (an online unit per ``(eta,
 learner)``: the ``online_regret`` ``linear`` game at that ``eta``; a :class:`WidthUnit` per
-``eta``), run by :func:`bayes_qse.experiments.executors.run_units`.
+``eta``), run by :func:`bayes_qse.experiments.executors.run_units`.  The results are one
+labelled dataset (:func:`sweep_results`, ``results.nc``) reduced by xarray operations
+(:mod:`~bayes_qse.experiments.coverage_results` for the set widths).
 Replication ``i`` uses the same key at every ``eta`` (``base_seed + i``), so differences
 across ``eta`` are not seed noise.  Large ``eta`` makes the response nearly deterministic:
 the softmax saturates, the Fisher information of ``theta`` grows like ``eta^2`` where the
