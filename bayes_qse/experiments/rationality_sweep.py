@@ -28,7 +28,6 @@ response is not saturated and collapses where it is (the ``kappa`` of logistic b
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from .coverage_results import replication_dataset, summarise_coverage
 from .executors import check_executor, run_units
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
 from .online_units import LEARNER_KEYS, OnlineUnit, learner_settings, make_unit
-from .report import METHOD_COLORS
+from .report import METHOD_COLORS, read_results
 from .store import RunStore
 from .units import load_parts
 
@@ -351,17 +350,38 @@ def sweep_arrays(ds: xr.Dataset) -> dict[str, Any]:
     return out
 
 
+def load_results(out_dir: Path) -> xr.Dataset:
+    """The sweep's labelled results: ``out_dir/results.nc``, or for a folder written before
+    it existed (e.g. a published one), the same dataset rebuilt from ``results.npz`` and
+    ``results.json`` (the inverse of :func:`sweep_arrays`)."""
+    out_dir = Path(out_dir)
+    nc = out_dir / "results.nc"
+    if nc.is_file():
+        with xr.open_dataset(nc, engine="h5netcdf") as ds:
+            return ds.load()
+    a, doc = read_results(out_dir)
+    s = doc["summary"]
+    coords = {
+        "eta": a["etas"],
+        "learner": list(s["learners"]),
+        "construction": list(s["methods"]),
+        "episode": np.arange(1, a["mean_cumulative_regret"].shape[-1] + 1),
+    }
+    data = {k: (dims, a[k]) for k, dims in _NPZ_AXES.items()}
+    attrs = {"experiment": NAME, "width_replications": int(s["width_replications"])}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
 def plot(out_dir: Path) -> list[Path]:
     """Final regret vs ``eta`` per learner, set widths vs ``eta`` per method, regret curves,
-    and ``table.md``."""
+    and ``table.md``, from the labelled results (:func:`load_results`)."""
     from ..plots import markdown_table, new_figure, save_figure  # lazy: matplotlib
 
     out_dir = Path(out_dir)
-    with np.load(out_dir / "results.npz") as f:
-        a = {k: f[k] for k in f.files}
-    doc = json.loads((out_dir / "results.json").read_text())
-    s = doc["summary"]
-    etas, learners, methods = a["etas"], s["learners"], s["methods"]
+    ds = load_results(out_dir)
+    etas = ds["eta"].values
+    learners = [str(x) for x in ds["learner"].values]
+    methods = [str(x) for x in ds["construction"].values]
     labels = {
         "wald": "Wald",
         "lr": "LR (chi2)",
@@ -369,17 +389,20 @@ def plot(out_dir: Path) -> list[Path]:
         "laplace": "Laplace",
         "nuts": "NUTS",
     }
+    T = ds.sizes["episode"]
     paths = []
 
     fig, axes = new_figure(3, 1, size=(4.3, 3.4))
-    for li, learner in enumerate(learners):
-        m, se = a["final_regret_mean"][:, li], a["final_regret_se"][:, li]
+    for learner in learners:
+        at = ds.sel(learner=learner)
+        m, se = at["final_regret_mean"].values, at["final_regret_se"].values
         axes[0].errorbar(etas, m, yerr=se, fmt="o-", capsize=3, label=learner)
-        axes[1].plot(etas, a["online_set_size_final"][:, li], "o-", label=learner)
-    axes[0].set_title(f"cumulative regret after {a['mean_cumulative_regret'].shape[-1]} episodes")
+        axes[1].plot(etas, at["online_set_size_final"].values, "o-", label=learner)
+    axes[0].set_title(f"cumulative regret after {T} episodes")
     axes[1].set_title("learner's ellipsoid size at the end (root total var.)")
-    for mi, m in enumerate(methods):
-        axes[2].plot(etas, a["width_nu"][:, mi], "o-", color=METHOD_COLORS[m], label=labels[m])
+    for m in methods:
+        width = ds["width_nu"].sel(construction=m).values
+        axes[2].plot(etas, width, "o-", color=METHOD_COLORS[m], label=labels[m])
     axes[2].set_title("mean width of 95% nu intervals (offline)")
     for ax in axes:
         ax.set_xscale("log")
@@ -391,12 +414,10 @@ def plot(out_dir: Path) -> list[Path]:
     paths.append(save_figure(fig, out_dir / "sweep.png"))
 
     fig, axes = new_figure(len(learners), 1, size=(4.0, 3.2))
-    T = a["mean_cumulative_regret"].shape[-1]
     for li, learner in enumerate(learners):
-        for ei, eta in enumerate(etas):
-            axes[li].plot(
-                np.arange(1, T + 1), a["mean_cumulative_regret"][ei, li], label=f"eta={eta:g}"
-            )
+        for eta in etas:
+            curve = ds["mean_cumulative_regret"].sel(eta=eta, learner=learner).values
+            axes[li].plot(np.arange(1, T + 1), curve, label=f"eta={eta:g}")
         axes[li].set_title(learner)
         axes[li].set_xlabel("episode")
         axes[li].set_ylabel("mean cumulative regret")
@@ -404,36 +425,32 @@ def plot(out_dir: Path) -> list[Path]:
         axes[li].legend(fontsize="x-small")
     paths.append(save_figure(fig, out_dir / "regret_curves.png"))
 
-    n_seeds = a["final_regret"].shape[-1]
-    R = s["width_replications"]
+    n_seeds = ds["final_regret"].sizes["seed"]
+    R = ds.attrs["width_replications"]
+    regret_rows = []
+    for eta in etas:
+        at = ds.sel(eta=eta)
+        cells = [
+            f"{float(at['final_regret_mean'].sel(learner=lrn)):.3g} +/- "
+            f"{float(at['final_regret_se'].sel(learner=lrn)):.2g}"
+            for lrn in learners
+        ]
+        regret_rows.append([f"{eta:g}", *cells])
     lines = [
         "# rationality_sweep\n",
         f"Cumulative regret after {T} episodes (mean +/- standard error over {n_seeds} seeds; "
         "the same seeds at every eta).\n",
-        markdown_table(
-            ["eta", *learners],
-            [
-                [
-                    f"{eta:g}",
-                    *[
-                        f"{a['final_regret_mean'][ei, li]:.3g} +/- "
-                        f"{a['final_regret_se'][ei, li]:.2g}"
-                        for li in range(len(learners))
-                    ],
-                ]
-                for ei, eta in enumerate(etas)
-            ],
-        ),
+        markdown_table(["eta", *learners], regret_rows),
         f"\nSet sizes at 95% ({R} datasets per eta): mean width of the response-probability "
         "intervals / of the value interval, median log volume of the theta set, and coverage "
         "of theta / of the value.\n",
     ]
-    rows = []
-    for ei, eta in enumerate(etas):
-        for mi, m in enumerate(methods):
-            values = [a[k][ei, mi] for k in ("width_nu", "width_value", "logvol_theta")]
-            values += [a[k][ei, mi] for k in ("coverage_theta", "coverage_value")]
-            rows.append([f"{eta:g}", labels[m], *[float(v) for v in values]])
+    columns = ("width_nu", "width_value", "logvol_theta", "coverage_theta", "coverage_value")
+    rows = [
+        [f"{eta:g}", labels[m], *[float(ds[k].sel(eta=eta, construction=m)) for k in columns]]
+        for eta in etas
+        for m in methods
+    ]
     lines.append(
         markdown_table(
             [
@@ -450,9 +467,7 @@ def plot(out_dir: Path) -> list[Path]:
     )
     lines.append(
         "\nMLE converged (fraction of datasets): "
-        + ", ".join(
-            f"eta={eta:g}: {c:.3f}" for eta, c in zip(etas, a["mle_converged"], strict=True)
-        )
+        + ", ".join(f"eta={eta:g}: {float(ds['mle_converged'].sel(eta=eta)):.3f}" for eta in etas)
         + "\n"
     )
     paths.append(atomic_write_text(out_dir / "table.md", "\n".join(lines)))
@@ -465,6 +480,7 @@ __all__ = [
     "NAME",
     "WidthUnit",
     "make_game",
+    "load_results",
     "make_units",
     "online_config",
     "plot",
