@@ -28,6 +28,7 @@ LAZY_OK = (
     "numpyro",
     "scipy",
     "xarray",
+    "h5netcdf",
     "matplotlib",
     "arviz",
     "arviz_base",

@@ -73,22 +73,28 @@ def test_amdahl_bound_follows_from_the_serial_start(units):
 
 
 def test_howto_quotes_the_benchmarks_current_numbers():
-    """docs/howto_sweeps.md quotes both sweeps' one-process wall times, speed-ups and bounds
-    as the benchmark sections print them now."""
+    """docs/howto_sweeps.md quotes both sweeps' one-process wall times, speed-ups, bounds and
+    the pool's CPU time against one process as the benchmark sections print them now."""
     howto = document(HOWTO)
     m = re.search(
         r"a sweep of 4 short units \((\d+) s in one process\) gained ([\d.]+)x from 2 workers, "
         r"and one of 12 units \((\d+) s\) ([\d.]+)x, against Amdahl bounds of ([\d.]+)x and "
-        r"([\d.]+)x",
+        r"([\d.]+)x from the serial start; the pool's processes spent ([\d.]+)x and ([\d.]+)x "
+        r"the CPU time of one process",
         howto,
     )
     assert m, "the sentence is gone from howto_sweeps.md"
-    for units, (t, speed, bound) in {
-        4: (m.group(1), m.group(2), m.group(5)),
-        12: (m.group(3), m.group(4), m.group(6)),
+    for units, (t, speed, bound, cpu) in {
+        4: (m.group(1), m.group(2), m.group(5), m.group(7)),
+        12: (m.group(3), m.group(4), m.group(6), m.group(8)),
     }.items():
         text = section(units)
         one, _ = wall(text, "one process (baseline)")
         assert rounds_to(t, float(one)), (units, t, one)
         assert speed == wall(text, "pool, forked workers (default)")[1], units
         assert re.search(rf"gains at most {re.escape(bound)}x", text), (units, bound)
+        label = re.escape("pool, forked workers (default)")
+        row = re.search(
+            rf"\| warm \| {label} \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+x \| ([\d.]+)x", text
+        )
+        assert row and row.group(1) == cpu, (units, cpu)

@@ -173,15 +173,28 @@ def test_a_pool_of_forked_workers_gives_the_one_process_sweep_bit_for_bit(tmp_pa
     # process that imported the library itself (state of the server's import leaking into
     # the units, XLA settings other than the pin, float32 instead of float64), and a pool
     # that silently fell back to spawn (then this test would not test the fork server).
+    # Also the driver's use of the pool's tail (run_units' on_idle: the sweep imports its
+    # gathering's libraries there): called once, when the first of 2 workers has no unit
+    # left (2 of the 3 units delivered), never in one process.  Catches: the hook dropped,
+    # called at the first delivery (<= for <), or called by the one-process path.
     out = _python(
         f"""
+        import glob
         import numpy as np
+        import bayes_qse.sweeps as S
         from bayes_qse import _workers as w
         from bayes_qse.sweeps import open_results, run_sweep
         spec = {{"chunk": 5, "grid": {{"game": ["linear"], "T": [10], "seeds": [0, 1],
-                 "learner": ["uniform", "greedy"]}}}}
+                 "learner": ["uniform", "greedy", "thompson"]}}}}
+        calls, real = [], S._preload_gathering
+        def spy(out):
+            return lambda: (calls.append(len(glob.glob(out + "/units/*/units/seed1.npz"))), real())
+        S._preload_gathering = spy({str(tmp_path / "one")!r})
         run_sweep(spec, {str(tmp_path / "one")!r}, progress=False)
+        print(calls)
+        S._preload_gathering = spy({str(tmp_path / "pool")!r})
         run_sweep(spec, {str(tmp_path / "pool")!r}, workers=2, progress=False)
+        print(calls)
         print(w.pool_context().get_start_method())
         a, b = open_results({str(tmp_path / "one")!r}), open_results({str(tmp_path / "pool")!r})
         print(sorted(a.data_vars) == sorted(b.data_vars))
@@ -190,4 +203,4 @@ def test_a_pool_of_forked_workers_gives_the_one_process_sweep_bit_for_bit(tmp_pa
         """,
         timeout=900,
     )
-    assert out.split() == ["forkserver", "True", "True", "float64"]
+    assert out.split() == ["[]", "[2]", "forkserver", "True", "True", "float64"]

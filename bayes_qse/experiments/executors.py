@@ -29,7 +29,7 @@ import os
 import re
 import socket
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -74,6 +74,7 @@ def run_units(
     progress: bool = True,
     desc: str = "units",
     allow_mixed: bool = False,
+    on_idle: Callable[[], object] | None = None,
 ) -> list[str]:
     """Run the unfinished units of ``units`` (the whole grid) into ``out_dir`` with
     ``executor``; returns their keys in completion order.  Finished units are skipped and
@@ -81,7 +82,11 @@ def run_units(
 
     Every saved part is read first (:func:`~.units.scan_unit`): damaged parts are set aside
     and recomputed; parts of other versions or platforms are refused unless
-    ``allow_mixed``."""
+    ``allow_mixed``.
+
+    ``on_idle`` (a process pool only) is called once, in this process, as soon as a worker
+    has no unit left to take while others still run theirs: work for the core that idles
+    until the last unit ends (a sweep imports its gathering's libraries there)."""
     check_executor(executor, workers, address)
     out_dir = str(Path(out_dir).resolve())
     total = len(units)
@@ -99,7 +104,7 @@ def run_units(
                 finished.append(unit.key)
                 _tick(bar, progress)
         else:
-            finished = _run_pool(pending, out_dir, workers, bar if progress else None)
+            finished = _run_pool(pending, out_dir, workers, bar if progress else None, on_idle)
     finally:
         if progress:
             bar.close()
@@ -204,7 +209,7 @@ def _environ(**values: str):
                 os.environ[k] = v
 
 
-def _run_pool(pending, out_dir: str, workers: int, bar) -> list[str]:
+def _run_pool(pending, out_dir: str, workers: int, bar, on_idle=None) -> list[str]:
     # Workers fork from the fork server, which has imported the units' modules once
     # (bayes_qse._workers), or are spawned.  Either way XLA's pin is in their environment
     # before JAX starts its backend.
@@ -226,12 +231,16 @@ def _run_pool(pending, out_dir: str, workers: int, bar) -> list[str]:
                 ): unit
                 for unit, todo in pending
             }
+        size = min(workers, len(pending))
         for future in as_completed(futures):
             unit = futures[future]
             deliver(out_dir, unit, future.result())
             finished.append(unit.key)
             if bar is not None:
                 bar.update(1)
+            if on_idle is not None and 0 < len(futures) - len(finished) < size:
+                on_idle()  # fewer units running than workers: a core idles till the end
+                on_idle = None
     return finished
 
 

@@ -20,6 +20,7 @@ from ..experiments.executors import check_executor, run_units
 from ..experiments.units import Unit, run_unit
 from ..run_options import EXECUTORS
 from .gather import gather, normalised_score, open_results, paired_interval, write_results
+from .gather import preload as _preload_gathering
 from .spec import Sweep, expand, load_spec
 from .store import bind
 
@@ -54,6 +55,7 @@ def run_sweep(
         progress=progress,
         desc="sweep units",
         allow_mixed=allow_mixed_versions,
+        on_idle=_preload_gathering,
     )
     return write_results(out_dir, sweep, allow_mixed_versions)
 

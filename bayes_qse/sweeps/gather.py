@@ -251,6 +251,15 @@ def summarise(ds, level: float = 0.95) -> dict[str, Any]:
     return {"level": level, "slices": slices}
 
 
+def preload() -> None:
+    """Import what :func:`write_results` uses (xarray, its netCDF engine, SciPy's special
+    functions): a pool's driver calls it while its last units run on the other cores
+    (:func:`~bayes_qse.experiments.executors.run_units`'s ``on_idle``)."""
+    import h5netcdf  # noqa: F401  # lazy (see the module doc)
+    import scipy.special  # noqa: F401  # lazy (see the module doc)
+    import xarray  # noqa: F401  # lazy (see the module doc)
+
+
 def write_results(
     out_dir: str | Path, sweep: Sweep | None = None, allow_mixed: bool = False
 ) -> tuple[Path, Path]:
@@ -288,6 +297,7 @@ def open_results(out_dir: str | Path):
 
 __all__ = [
     "gather",
+    "preload",
     "normalised_score",
     "open_results",
     "paired_interval",
