@@ -106,7 +106,7 @@ def test_a_ported_experiment_gives_the_same_arrays_with_a_process_pool(tmp_path)
         **off.DEFAULT_CONFIG,
         "seeds": 2,
         "sizes": [10, 30],
-        "num_draws": 16,
+        "learner": {**off.DEFAULT_CONFIG["learner"], "num_draws": 16},
         "behaviours": ["uniform", "near-optimal"],
         "learners": ["plugin", "mle-pessimistic"],
     }

@@ -31,6 +31,7 @@ import os
 import sys
 import textwrap
 import tomllib
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -103,7 +104,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"config: {key} must be a number, got {value!r}")
         value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
+        infinite = default in (float("inf"), float("-inf"))  # e.g. mle_prior_scale = inf
+        if value != value or (value in (float("inf"), float("-inf")) and not infinite):
             raise ConfigError(f"config: {key} must be finite, got {value!r}")
         return value
     if isinstance(default, str):
@@ -123,9 +125,50 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return value
 
 
+def nest_learner_keys(
+    base: Mapping[str, Any], updates: Mapping[str, Any], where: str = "config"
+) -> dict[str, Any]:
+    """``updates`` with every top-level key that is a setting of ``base``'s ``learner``
+    table (and not a top-level key of ``base``) moved under ``learner``: the one-release shim
+    that reads configs and result manifests written before the learner settings moved into
+    ``[learner]``, with a DeprecationWarning naming the keys.  A no-op when ``base`` has no
+    ``learner`` table or nothing is flat.
+
+    Raises:
+        ConfigError: a setting given both flat and under ``[learner]``, or a ``learner``
+            entry that is not a table.
+    """
+    table = base.get("learner")
+    if not isinstance(table, Mapping):
+        return dict(updates)
+    flat = [k for k in updates if k not in base and k in table]
+    if not flat:
+        return dict(updates)
+    out = {k: v for k, v in updates.items() if k not in flat}
+    nested = out.get("learner", {})
+    if not isinstance(nested, Mapping):
+        raise ConfigError(f"{where}: learner must be a table, got {nested!r}")
+    both = sorted(set(flat) & set(nested))
+    if both:
+        raise ConfigError(
+            f"{where}: {', '.join(both)} given both at the top level and under "
+            f"[learner]; give them only under [learner]"
+        )
+    warnings.warn(
+        f"{where}: learner settings at the top level ({', '.join(flat)}) are read under "
+        f"[learner], where they belong now; " + "the old form is read until the next release",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    out["learner"] = {**nested, **{k: updates[k] for k in flat}}
+    return out
+
+
 def _merge(base: dict[str, Any], updates: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    # the one-release shim: retired setting names (bayes_qse.settings.RENAMED) are read
+    # the one-release shims: retired setting names (bayes_qse.settings.RENAMED) are read, and
+    # flat learner settings are moved into the learner table
     updates = upgrade(updates, f"config {prefix}".rstrip(". "), known=base)
+    updates = nest_learner_keys(base, updates, f"config {prefix}".rstrip(". "))
     out = copy.deepcopy(base)
     for key, value in updates.items():
         if key not in base:
@@ -384,6 +427,7 @@ __all__ = [
     "get_experiment",
     "load_config",
     "merge_config",
+    "nest_learner_keys",
     "read_toml",
     "run_experiment",
 ]
