@@ -31,7 +31,7 @@ from bayes_qse.games import steering_game
 from bayes_qse.learners.common import GameSpec
 
 TOL = 1e-3
-SETTINGS = {k: FULL_CONFIG[k] for k in ("n_candidates", "planner_steps", "planner_lr")}
+SETTINGS = {k: FULL_CONFIG["learner"][k] for k in ("n_candidates", "planner_steps", "planner_lr")}
 
 
 def game_of_dim(d):

@@ -231,6 +231,15 @@ SPEC_VALUE_CASES = [
     ("seeds-float", GRID.replace("seeds = [0]", "seeds = [0.5]"), r"seeds"),
     ("seeds-bad-table", GRID.replace("seeds = [0]", "seeds = {start = 0}"), r"seeds"),
     ("kind-unknown", 'kind = "hybrid"\n' + GRID, r"kind"),
+    # the learner settings: one [learner] table in both kinds of spec (as in run --config)
+    ("learner-bad-value", GRID + '[learner]\nradius = "huge"\n', r"learner\.radius: must be"),
+    ("offline-learner-table-unknown", OFFLINE + "[learner]\nwat = 1\n", r"learner: .*wat"),
+    ("offline-learner-bad-value", OFFLINE + '[learner]\nrule = "mean"\n', r"learner\.rule"),
+    (
+        "offline-settings-learner",
+        OFFLINE + "[settings.learner]\ndelta = 0.2\n",
+        r"settings\.learner: learner settings go under \[learner\]",
+    ),
 ]
 
 
@@ -276,6 +285,8 @@ RUN_VALUE_CASES = [
     ("online_regret", '[learner]\nprior_scale = "big"\n', r"learner\.prior_scale must be a number"),
     ("online_regret", '[learner]\nradius = "huge"\n', r"learner\.radius: must be one of"),
     ("offline_suboptimality", '[learner]\nrule = "mean"\n', r"learner\.rule: must be one of"),
+    ("online_regret", "[learner]\nno_such = 1\n", r"unknown key 'learner\.no_such'"),
+    ("online_regret", "delta = 0.2\n[learner]\ndelta = 0.1\n", r"delta given both"),
     ("online_regret", 'known_model = "false"\n', r"known_model must be a boolean"),
     (
         "online_regret",
