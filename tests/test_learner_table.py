@@ -54,6 +54,8 @@ radius = "theory"
 farsighted_refit = "switching"
 """
 
+FLAT_SECURITY = "rounds = 3\nn_draws = 4\nonline_starts = 1\nonline_learning_rate = 0.01\n"
+NESTED_SECURITY = "rounds = 3\n[learner]\nnum_draws = 4\nn_starts = 1\nlearning_rate = 0.01\n"
 FLAT_OFFLINE = 'sizes = [4]\nridge = 4.0\nrule = "cvar"\nlearners = ["plugin"]\n'
 NESTED_OFFLINE = 'sizes = [4]\nlearners = ["plugin"]\n[learner]\nprior_scale = 0.5\nrule = "cvar"\n'
 
@@ -63,8 +65,9 @@ NESTED_OFFLINE = 'sizes = [4]\nlearners = ["plugin"]\n[learner]\nprior_scale = 0
     [
         ("online_regret", FLAT_ONLINE, NESTED_ONLINE),
         ("offline_suboptimality", FLAT_OFFLINE, NESTED_OFFLINE),
+        ("security_games", FLAT_SECURITY, NESTED_SECURITY),
     ],
-    ids=["online_regret", "offline_suboptimality"],
+    ids=["online_regret", "offline_suboptimality", "security_games"],
 )
 def test_an_old_flat_config_and_the_learner_table_give_the_same_settings(
     tmp_path, experiment, flat, nested
@@ -125,6 +128,11 @@ def _by_hand(flat, cls, refit=None):
         named["delta"] = 1.0 - named["confidence_level"]
     if "ridge" in named:
         named["prior_scale"] = named["ridge"] ** -0.5
+    for old, new in (("n_draws", "num_draws"), ("online_starts", "n_starts")):
+        if old in named:
+            named[new] = named[old]
+    if "online_steps" in named:
+        named["steps"] = named["online_steps"]
     out = {}
     for f in dataclasses.fields(cls):
         out[f.name] = named.get(f.name, f.default)
@@ -183,6 +191,19 @@ def test_offline_manifests_rerun_with_their_settings(flat):
         assert learner_config(_learner_settings(unit.config)).to_dict() == want, unit.key
 
 
+@pytest.mark.parametrize("flat", _manifests("security_games"))
+def test_security_manifest_reruns_with_its_settings(flat):
+    """The repeated game's defenders get the SecurityLearnerConfig the flat manifest names
+    (``n_draws``, ``online_starts``, ``online_steps`` under their fields' names, the
+    experiment's ``prior_scale``).  Fails if a renamed flat key is dropped or misplaced."""
+    from bayes_qse.experiments.security_games import online_settings
+    from bayes_qse.security.online import SecurityLearnerConfig
+
+    config = _quiet_load(get_experiment("security_games"), full=True, overrides=flat)
+    assert online_settings(config).to_dict() == _by_hand(flat, SecurityLearnerConfig)
+    assert config["prior_scale"] == flat["prior_scale"]  # every study's prior
+
+
 # ---------------------------------------------------------------------------------------
 # Reach and shape
 # ---------------------------------------------------------------------------------------
@@ -199,6 +220,22 @@ def test_capacity_is_the_units_episodes():
     config = load_config(module, overrides={"episodes": 1200, "chunk": 600})
     unit = make_units(config)[0]
     assert unit_learner_config(unit.config, False, unit.T).capacity == 1200
+
+
+def test_each_game_kind_gets_its_refit_schedule():
+    """``learner.refit`` schedules the myopic games, ``learner.farsighted_refit`` the
+    farsighted ones (with the switching settings only where it switches).  Fails if one
+    schedule is read for both kinds (the --long preset would refit every episode)."""
+    from bayes_qse.experiments.online_units import unit_learner_config
+
+    config = load_config(
+        get_experiment("online_regret"),
+        overrides={"learner": {"farsighted_refit": "switching", "switch_factor": 3.0}},
+    )
+    myopic = unit_learner_config(config, False, 10)
+    farsighted = unit_learner_config(config, True, 10)
+    assert (myopic.refit, myopic.switch_factor) == ("every", 2.0)
+    assert (farsighted.refit, farsighted.switch_factor) == ("switching", 3.0)
 
 
 def test_the_sweep_specs_learner_table_is_run_configs():

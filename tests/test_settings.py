@@ -331,22 +331,22 @@ def _security_settings(config):
 
 
 @pytest.mark.parametrize(
-    ("experiment", "cls", "settings_of", "key_of"),
+    ("experiment", "cls", "settings_of", "top_level"),
     [
-        ("online_regret", LearnerConfig, _online_settings, None),
-        ("offline_suboptimality", OfflineLearnerConfig, _offline_settings, None),
-        ("security_games", SecurityLearnerConfig, _security_settings, "ONLINE_KEYS"),
+        ("online_regret", LearnerConfig, _online_settings, ()),
+        ("offline_suboptimality", OfflineLearnerConfig, _offline_settings, ()),
+        # security_games' one prior is every study's: a top-level key
+        ("security_games", SecurityLearnerConfig, _security_settings, ("prior_scale",)),
     ],
 )
 def test_every_learner_setting_is_reachable_from_its_experiment(
-    experiment, cls, settings_of, key_of
+    experiment, cls, settings_of, top_level
 ):
     """Each field of the learners' settings, set (alone, to a non-default value) in the
     experiment's config, reaches the settings the experiment's learners get.  Fails on a
     setting an experiment cannot set (10 of the online learner's 20 once) or one that its
     config accepts but drops on the way (``capacity``, set from the episodes, aside)."""
     module = get_experiment(experiment)
-    keys = getattr(module, key_of) if key_of else {}
     missing = []
     for f in dataclasses.fields(cls):
         if f.name == "capacity":
@@ -358,10 +358,11 @@ def test_every_learner_setting_is_reachable_from_its_experiment(
             changes["optimism"] = "box"
         if cls is LearnerConfig and f.name in ("switch_factor", "max_policies"):
             changes["refit"] = "switching"  # the schedule's settings, read when it switches
-        # as run --config reads them: the [learner] table (security_games: its own keys)
-        overrides = {keys.get(k, k): v for k, v in changes.items()}
-        if not keys:
-            overrides = {"learner": overrides}
+        # as run --config reads them: the [learner] table
+        overrides = {k: v for k, v in changes.items() if k in top_level}
+        learner = {k: v for k, v in changes.items() if k not in top_level}
+        if learner:
+            overrides["learner"] = learner
         try:
             got = getattr(settings_of(load_config(module, overrides=overrides)), f.name)
         except (KeyError, ConfigError) as exc:

@@ -125,14 +125,25 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return value
 
 
+#: Flat keys of the previous release whose ``[learner]`` field has another name
+#: (``security_games``' repeated-game settings), read by :func:`nest_learner_keys`.
+FLAT_LEARNER_KEYS = {
+    "online_starts": "n_starts",
+    "online_steps": "steps",
+    "online_learning_rate": "learning_rate",
+    "online_newton_steps": "newton_steps",
+}
+
+
 def nest_learner_keys(
     base: Mapping[str, Any], updates: Mapping[str, Any], where: str = "config"
 ) -> dict[str, Any]:
     """``updates`` with every top-level key that is a setting of ``base``'s ``learner``
     table (and not a top-level key of ``base``) moved under ``learner``: the one-release shim
     that reads configs and result manifests written before the learner settings moved into
-    ``[learner]``, with a DeprecationWarning naming the keys.  A no-op when ``base`` has no
-    ``learner`` table or nothing is flat.
+    ``[learner]``, with a DeprecationWarning naming the keys (a key of
+    :data:`FLAT_LEARNER_KEYS` goes to its field).  A no-op when ``base`` has no ``learner``
+    table or nothing is flat.
 
     Raises:
         ConfigError: a setting given both flat and under ``[learner]``, or a ``learner``
@@ -141,26 +152,30 @@ def nest_learner_keys(
     table = base.get("learner")
     if not isinstance(table, Mapping):
         return dict(updates)
-    flat = [k for k in updates if k not in base and k in table]
+    # the renames are security_games' (its table has every new name)
+    renames = FLAT_LEARNER_KEYS if set(FLAT_LEARNER_KEYS.values()) <= set(table) else {}
+    field = {k: renames.get(k, k) for k in updates if k not in base}
+    flat = [k for k, f in field.items() if f in table]
     if not flat:
         return dict(updates)
     out = {k: v for k, v in updates.items() if k not in flat}
     nested = out.get("learner", {})
     if not isinstance(nested, Mapping):
         raise ConfigError(f"{where}: learner must be a table, got {nested!r}")
-    both = sorted(set(flat) & set(nested))
+    both = sorted({field[k] for k in flat} & set(nested))
     if both:
         raise ConfigError(
             f"{where}: {', '.join(both)} given both at the top level and under "
             f"[learner]; give them only under [learner]"
         )
+    named = ", ".join(k if field[k] == k else f"{k} as {field[k]}" for k in flat)
     warnings.warn(
-        f"{where}: learner settings at the top level ({', '.join(flat)}) are read under "
+        f"{where}: learner settings at the top level ({named}) are read under "
         f"[learner], where they belong now; " + "the old form is read until the next release",
         DeprecationWarning,
         stacklevel=4,
     )
-    out["learner"] = {**nested, **{k: updates[k] for k in flat}}
+    out["learner"] = {**nested, **{field[k]: updates[k] for k in flat}}
     return out
 
 
@@ -419,6 +434,7 @@ def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "ENGINE",
     "EXPERIMENTS",
+    "FLAT_LEARNER_KEYS",
     "add_run_arguments",
     "MAX_SEEDS",
     "available_experiments",
