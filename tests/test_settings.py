@@ -256,7 +256,7 @@ def test_every_published_manifest_still_loads_to_its_old_values(path):
     if "ridge" in old:
         assert learner["prior_scale"] == old["ridge"] ** -0.5
     if "n_draws" in old:
-        assert config["num_draws"] == old["n_draws"]
+        assert learner["num_draws"] == old["n_draws"]
 
 
 def test_an_old_run_config_warns_naming_the_new_key(tmp_path):
