@@ -23,21 +23,22 @@ import pytest
 from bayes_qse.experiments import offline_suboptimality as off
 from bayes_qse.experiments import online_regret as onl
 from bayes_qse.experiments import rationality_sweep as rs
-from bayes_qse.settings import upgrade
+from bayes_qse.experiments import load_config
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
 def _published(name: str, module) -> tuple[dict, dict]:
-    """The published config (settings added since filled from ``FULL_CONFIG``, retired names
-    read as ``bayes_qse.settings.upgrade`` reads them) and arrays."""
+    """The published config, loaded as ``experiments/reproduce.py`` loads it (settings added
+    since filled from ``FULL_CONFIG``, retired names and flat learner keys read by the
+    shims), and arrays."""
     config = json.loads((RESULTS / name / "manifest.json").read_text())["config"]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # the shims: retired names, flat learner keys
         warnings.simplefilter("ignore", DeprecationWarning)
-        config = upgrade(config, "manifest")
+        config = load_config(module, full=True, overrides=config)
     with np.load(RESULTS / name / "results.npz") as f:
         arrays = {k: f[k] for k in f.files}
-    return {**module.FULL_CONFIG, **config}, arrays
+    return config, arrays
 
 
 @pytest.mark.slow
