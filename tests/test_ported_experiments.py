@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bayes_qse.experiments import load_config
 from bayes_qse.experiments import offline_suboptimality as off
 from bayes_qse.experiments import online_regret as onl
 from bayes_qse.experiments import rationality_sweep as rs
-from bayes_qse.experiments import load_config
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
