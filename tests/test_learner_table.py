@@ -292,3 +292,17 @@ def test_the_old_variant_tables_warn_and_point_to_the_new(module):
     with pytest.warns(DeprecationWarning, match=new):
         table = mod.LEARNER_VARIANTS
     assert table is getattr(mod, new)
+
+
+def test_an_infinite_default_can_be_written_back(tmp_path):
+    """``learner.mle_prior_scale = inf`` (the default, the unpenalised MLE) as ``run --help``
+    writes it, and as a manifest holds it (JSON's ``Infinity``), loads; a finite setting
+    still refuses ``inf``.  Fails if the type check calls the default itself invalid (a run's
+    own manifest would not reload)."""
+    module = get_experiment("online_regret")
+    (tmp_path / "c.toml").write_text("[learner]\nmle_prior_scale = inf\n", encoding="utf-8")
+    assert load_config(module, tmp_path / "c.toml")["learner"]["mle_prior_scale"] == float("inf")
+    manifest = json.loads('{"learner": {"mle_prior_scale": Infinity}}')
+    assert load_config(module, overrides=manifest)["learner"]["mle_prior_scale"] == float("inf")
+    with pytest.raises(ConfigError, match=r"learner\.theta_bound must be finite"):
+        load_config(module, overrides={"learner": {"theta_bound": float("inf")}})
