@@ -41,7 +41,6 @@ EXPERIMENT_INTERFACE = frozenset(
 #: shrink).
 PENDING_MERGE: dict[str, str] = {
     "make_game": "step 5: experiments in one shape (four make_games, one per experiment)",
-    "aggregate": "step 5: aggregation by xarray (confidence_sets and rationality_sweep)",
 }
 
 
