@@ -53,8 +53,9 @@ RENAMED: dict[str, Renamed] = {
 }
 
 
-#: The end of every retired-name warning (a ``warnings`` filter pattern; the CLI shows them).
-RETIRED_MESSAGE = ".*the old name is read until the next release"
+#: The end of every retired-name (and retired-shape) warning (a ``warnings`` filter pattern;
+#: the CLI shows them).
+RETIRED_MESSAGE = ".*is read until the next release"
 
 
 def upgrade(values: Mapping[str, Any], where: str, known: Collection[str] = ()) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def upgrade(values: Mapping[str, Any], where: str, known: Collection[str] = ()) 
             raise ConfigError(f"{where}: {old} must be >= 0, got {value!r}")
         warnings.warn(
             f"{where}: setting {old!r} is renamed {renamed.name!r} ({renamed.note}); "
-            + RETIRED_MESSAGE.removeprefix(".*"),
+            + "the old name is read until the next release",
             DeprecationWarning,
             stacklevel=3,
         )

@@ -48,7 +48,7 @@ def timed_run(game, refit: str, episodes: int, chunk: int, seeds, probes, repeat
     the probes (so that a change of the machine's load during the run does not bias one
     ``t`` against another), and the best time is kept (replays not counted in the total)."""
     full = online_regret.FULL_CONFIG
-    config = {k: full[k] for k in online_units.LEARNER_KEYS}
+    config = {k: full["learner"][k] for k in online_units.LEARNER_KEYS}
     config.update(refit=refit, capacity=episodes)
     start = time.perf_counter()
     runner = OnlineRunner(game, "thompson", config, episodes=episodes, chunk=chunk)
@@ -130,8 +130,9 @@ def run(args: argparse.Namespace) -> str:
         "",
         f"Games: `random_game({args.game_seed}, S={S}, A={A}, B={B}, H={H}, "
         f"d={farsighted.feature_dim}, eta=2)`, farsighted and myopic; learner `thompson` with "
-        f"the `online_regret` full-run settings (planner_steps={full['planner_steps']}, "
-        f"newton_steps={full['newton_steps']}); {len(seeds)} seeds; `switch_factor` 2, "
+        f"the `online_regret` full-run settings (planner_steps="
+        f"{full['learner']['planner_steps']}, newton_steps={full['learner']['newton_steps']}); "
+        f"{len(seeds)} seeds; `switch_factor` 2, "
         f"`max_policies` 512. Time per episode: best of {args.repeats} plays of the chunk "
         "ending at t (the replays after the run, alternating between the t), per episode and "
         "seed. Machine: "

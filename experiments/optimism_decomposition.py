@@ -128,7 +128,7 @@ def main(argv=None):
         t0 = time.time()
         cfg = LearnerConfig.from_mapping(
             {
-                **{k: config[k] for k in LEARNER_KEYS},
+                **{k: config["learner"][k] for k in LEARNER_KEYS},
                 "capacity": args.episodes,
                 "reward_bound": bound,
             }

@@ -47,8 +47,8 @@ SCRIPTS = {
     ),
     "security_games": (
         "n_targets = 3\nresources = 1.0\nsample_sizes = [10]\nplan_starts = 2\n"
-        "plan_steps = 20\nrounds = 3\nnum_draws = 4\nonline_starts = 1\nonline_steps = 5\n"
-        "planning_sizes = [10]\n",
+        "plan_steps = 20\nrounds = 3\nplanning_sizes = [10]\n"
+        "[learner]\nnum_draws = 4\nn_starts = 1\nsteps = 5\n",
         1,
         ("sample_efficiency.png", "online_regret.png", "planning.png", "table.md"),
     ),

@@ -31,7 +31,7 @@ from bayes_qse.games import steering_game
 from bayes_qse.learners.common import GameSpec
 
 TOL = 1e-3
-SETTINGS = {k: FULL_CONFIG[k] for k in ("n_candidates", "planner_steps", "planner_lr")}
+SETTINGS = {k: FULL_CONFIG["learner"][k] for k in ("n_candidates", "planner_steps", "planner_lr")}
 
 
 def game_of_dim(d):
@@ -89,7 +89,7 @@ def cases(d, n=8):
 def test_the_experiments_share_the_settings_tested_here():
     """Bug caught: the published configs drifting from the settings this module certifies."""
     for config in (FULL_CONFIG, LONG_CONFIG):
-        assert {k: config[k] for k in SETTINGS} == SETTINGS
+        assert {k: config["learner"][k] for k in SETTINGS} == SETTINGS
 
 
 @pytest.mark.parametrize("d", [2, 3])

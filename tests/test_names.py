@@ -40,7 +40,6 @@ EXPERIMENT_INTERFACE = frozenset(
 #: that merges the two homes (the test fails once an entry is stale, so the list can only
 #: shrink).
 PENDING_MERGE: dict[str, str] = {
-    "LEARNER_VARIANTS": "step 2: learners.online and learners.offline keep one variant table",
     "make_game": "step 5: experiments in one shape (four make_games, one per experiment)",
 }
 

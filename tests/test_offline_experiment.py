@@ -98,7 +98,8 @@ def test_rerun_resumes_without_recomputing(finished_run, tiny_config, monkeypatc
         np.testing.assert_array_equal(data["suboptimality"], before)
     # a different configuration in the same directory is refused, naming the key
     with pytest.raises(ConfigError, match="delta"):
-        exp.run({**tiny_config, "delta": 0.3}, out, progress=False)
+        learner = {**tiny_config["learner"], "delta": 0.3}
+        exp.run({**tiny_config, "learner": learner}, out, progress=False)
 
 
 def test_plot_writes_figures_and_table(finished_run):
@@ -125,7 +126,7 @@ def test_plot_writes_figures_and_table(finished_run):
         ({"behaviours": ["random"]}, "behaviours"),
         ({"learners": ["greedy"]}, "learners"),
         ({"sizes": [100, 10]}, "sizes"),
-        ({"delta": 1.5}, "delta"),
+        ({"learner": {"delta": 1.5}}, "learner.delta"),
         ({"poor_coverage_epsilon": 0.0}, "poor_coverage_epsilon"),
         ({"colour": "red"}, "colour"),
         ({"games": ["tempting"], "tempting": {"safe_value": 1.5}}, "tempting"),
@@ -154,8 +155,8 @@ def test_bad_config_names_the_key(override, key):
 def test_script_runs_with_a_tiny_config(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
-        'sizes = [4]\nbehaviours = ["near-optimal"]\nnum_draws = 8\n'
-        'learners = ["plugin", "mle-pessimistic"]\n'
+        'sizes = [4]\nbehaviours = ["near-optimal"]\n'
+        'learners = ["plugin", "mle-pessimistic"]\n[learner]\nnum_draws = 8\n'
     )
     out = tmp_path / "out"
     proc = subprocess.run(

@@ -118,7 +118,7 @@ def test_recorded_regret_is_the_true_value_gap_of_the_policies_played(finished_r
     runner = OnlineRunner(
         game,
         "greedy",
-        {**{k: config[k] for k in online_units.LEARNER_KEYS}, "capacity": T},
+        online_units.unit_learner_config(config, False, T),
         episodes=T,
         chunk=1,
         known_model=config["known_model"],
@@ -177,7 +177,8 @@ def test_a_different_config_is_refused(finished_run):
         ({"learners": ["ucb"]}, "learners"),
         ({"episodes": 10, "chunk": 3}, "chunk"),
         ({"slope_start": 1.5}, "slope_start"),
-        ({"num_draws": "many"}, "num_draws"),
+        ({"learner": {"num_draws": "many"}}, "learner.num_draws"),
+        ({"learner": {"optimism": "wild"}}, "learner.optimism"),
     ],
 )
 def test_config_errors_name_the_key(override, match):

@@ -257,7 +257,7 @@ def test_long_config_runs_switching_farsighted_learners(tmp_path):
 
     long = load_config(exp, long=True)
     assert long["episodes"] == long["farsighted_episodes"] == 10_000 and long["seeds"] >= 10
-    assert long["farsighted_refit"] == "switching" and long["slope_start"] <= 0.01
+    assert long["learner"]["farsighted_refit"] == "switching" and long["slope_start"] <= 0.01
     with pytest.raises(ConfigError, match="^--long"):
         load_config(exp, full=True, long=True)
     tiny = {
@@ -267,7 +267,7 @@ def test_long_config_runs_switching_farsighted_learners(tmp_path):
         "farsighted_episodes": 30,
         "chunk": 30,
         "seeds": 2,
-        "planner_steps": 3,
+        "learner": {"planner_steps": 3},
     }
     config = load_config(exp, overrides=tiny, long=True)
     path = exp.run(config, tmp_path, progress=False)

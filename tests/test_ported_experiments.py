@@ -20,24 +20,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bayes_qse.experiments import load_config
 from bayes_qse.experiments import offline_suboptimality as off
 from bayes_qse.experiments import online_regret as onl
 from bayes_qse.experiments import rationality_sweep as rs
-from bayes_qse.settings import upgrade
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
 def _published(name: str, module) -> tuple[dict, dict]:
-    """The published config (settings added since filled from ``FULL_CONFIG``, retired names
-    read as ``bayes_qse.settings.upgrade`` reads them) and arrays."""
+    """The published config, loaded as ``experiments/reproduce.py`` loads it (settings added
+    since filled from ``FULL_CONFIG``, retired names and flat learner keys read by the
+    shims), and arrays."""
     config = json.loads((RESULTS / name / "manifest.json").read_text())["config"]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # the shims: retired names, flat learner keys
         warnings.simplefilter("ignore", DeprecationWarning)
-        config = upgrade(config, "manifest")
+        config = load_config(module, full=True, overrides=config)
     with np.load(RESULTS / name / "results.npz") as f:
         arrays = {k: f[k] for k in f.files}
-    return {**module.FULL_CONFIG, **config}, arrays
+    return config, arrays
 
 
 @pytest.mark.slow
@@ -106,7 +107,7 @@ def test_a_ported_experiment_gives_the_same_arrays_with_a_process_pool(tmp_path)
         **off.DEFAULT_CONFIG,
         "seeds": 2,
         "sizes": [10, 30],
-        "num_draws": 16,
+        "learner": {**off.DEFAULT_CONFIG["learner"], "num_draws": 16},
         "behaviours": ["uniform", "near-optimal"],
         "learners": ["plugin", "mle-pessimistic"],
     }

@@ -82,9 +82,7 @@ def test_security_games_seed_reports_each_study():
         "planning_sizes": [5],
         "plan_steps": 5,
         "plan_starts": 1,
-        "online_steps": 5,
-        "online_starts": 1,
-        "num_draws": 2,
+        "learner": {"steps": 5, "n_starts": 1, "num_draws": 2},
         "num_samples": 10,
     }
     said: list[str] = []

@@ -1620,7 +1620,13 @@ def test_run_help_lists_each_experiments_settings(capsys):
         assert f"experiment {name}:" in text
         first_words = " ".join(module.__doc__.split()[:6])
         assert first_words in " ".join(text.split())  # its own description
-        for key, value in module.DEFAULT_CONFIG.items():
+        # every setting, a table's as a dotted key (``learner.delta``: the learner's settings
+        # under [learner], issue 25; fails if the help stops at the top-level keys)
+        settings = [(k, v) for k, v in module.DEFAULT_CONFIG.items() if not isinstance(v, dict)]
+        for table, values in module.DEFAULT_CONFIG.items():
+            if isinstance(values, dict):
+                settings += [(f"{table}.{k}", v) for k, v in values.items()]
+        for key, value in settings:
             if not isinstance(value, dict):
                 # as a TOML file writes it: JSON, but ``inf`` for an infinite float
                 shown = json.dumps(value).replace("Infinity", "inf")

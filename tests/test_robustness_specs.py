@@ -139,7 +139,7 @@ OFFLINE = 'kind = "offline"\n[grid]\ngame = ["linear"]\nbehaviour = ["uniform"]\
 
 def _online_type_cases():
     from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES
-    from bayes_qse.experiments.online_units import LEARNER_KEYS
+    from bayes_qse.experiments.online_units import LEARNER_KEYS, REFIT_KEYS
 
     for key in ("chunk", "known_model", "reward_range", "initial_dist"):
         literal, kind = _wrong(DEFAULT_CONFIG[key])
@@ -149,8 +149,8 @@ def _online_type_cases():
             literal, kind = _wrong(value)
             text = f'{GRID}[games."{game}"]\n{key} = {literal}\n'
             yield f"games.{game}.{key}", text, re.escape(f"games.{game}.{key} must be {kind}")
-    for key in LEARNER_KEYS:
-        literal, kind = _wrong(DEFAULT_CONFIG[key])
+    for key in (*LEARNER_KEYS, *REFIT_KEYS):  # run --config's [learner] table
+        literal, kind = _wrong(DEFAULT_CONFIG["learner"][key])
         text = f"{GRID}[learner]\n{key} = {literal}\n"
         yield f"learner.{key}", text, re.escape(f"learner.{key} must be {kind}")
 
@@ -163,6 +163,9 @@ def _offline_type_cases():
         if key.split(".")[0] in OFFLINE_GRID_FIXED:
             continue
         literal, kind = _wrong(value)
+        if key.startswith("learner."):  # the learner settings: [learner], as in run --config
+            yield key, OFFLINE + _toml(key, literal), re.escape(f"{key} must be {kind}")
+            continue
         text = OFFLINE + _toml(f"settings.{key}", literal)
         yield f"settings.{key}", text, re.escape(f"settings.{key} must be {kind}")
 
@@ -228,6 +231,15 @@ SPEC_VALUE_CASES = [
     ("seeds-float", GRID.replace("seeds = [0]", "seeds = [0.5]"), r"seeds"),
     ("seeds-bad-table", GRID.replace("seeds = [0]", "seeds = {start = 0}"), r"seeds"),
     ("kind-unknown", 'kind = "hybrid"\n' + GRID, r"kind"),
+    # the learner settings: one [learner] table in both kinds of spec (as in run --config)
+    ("learner-bad-value", GRID + '[learner]\nradius = "huge"\n', r"learner\.radius: must be"),
+    ("offline-learner-table-unknown", OFFLINE + "[learner]\nwat = 1\n", r"learner: .*wat"),
+    ("offline-learner-bad-value", OFFLINE + '[learner]\nrule = "mean"\n', r"learner\.rule"),
+    (
+        "offline-settings-learner",
+        OFFLINE + "[settings.learner]\ndelta = 0.2\n",
+        r"settings\.learner: learner settings go under \[learner\]",
+    ),
 ]
 
 
@@ -270,7 +282,11 @@ RUN_VALUE_CASES = [
     ("online_regret", "seeds = 1000000000\n", r"seeds must be <="),
     ("online_regret", "[linear]\nseed = -1\n", r"linear\.seed"),
     ("online_regret", '[linear]\nn_states = "three"\n', r"linear\.n_states must be an integer"),
-    ("online_regret", 'prior_scale = "big"\n', r"prior_scale must be a number"),
+    ("online_regret", '[learner]\nprior_scale = "big"\n', r"learner\.prior_scale must be a number"),
+    ("online_regret", '[learner]\nradius = "huge"\n', r"learner\.radius: must be one of"),
+    ("offline_suboptimality", '[learner]\nrule = "mean"\n', r"learner\.rule: must be one of"),
+    ("online_regret", "[learner]\nno_such = 1\n", r"unknown key 'learner\.no_such'"),
+    ("online_regret", "delta = 0.2\n[learner]\ndelta = 0.1\n", r"delta given both"),
     ("online_regret", 'known_model = "false"\n', r"known_model must be a boolean"),
     (
         "online_regret",

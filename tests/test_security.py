@@ -260,7 +260,8 @@ def test_security_games_experiment_tiny(tmp_path):
 
     cfg = load_config(sg, None, False, {"seeds": 1, "base_seed": 0})
     cfg |= {"sample_sizes": [15, 30], "planning_sizes": [10], "rounds": 3, "plan_steps": 20}
-    cfg |= {"online_steps": 10, "num_samples": 20, "learners": ["greedy", "thompson"]}
+    cfg |= {"num_samples": 20, "learners": ["greedy", "thompson"]}
+    cfg["learner"] = {**cfg["learner"], "steps": 10}
     sg.run(cfg, tmp_path / "a", progress=False)
     sg.run(cfg, tmp_path / "b", progress=False)
     a, b = (np.load(tmp_path / x / "results.npz") for x in ("a", "b"))

@@ -249,12 +249,14 @@ def test_every_published_manifest_still_loads_to_its_old_values(path):
         warnings.simplefilter("ignore", DeprecationWarning)
         config = load_config(module, full=True, overrides=old)
     assert not set(RENAMED) & set(config)
+    learner = config.get("learner", {})  # the learner settings' table (the second shim)
+    assert not set(RENAMED) & set(learner)
     if "confidence_level" in old:
-        assert config["delta"] == 1.0 - old["confidence_level"]
+        assert learner["delta"] == 1.0 - old["confidence_level"]
     if "ridge" in old:
-        assert config["prior_scale"] == old["ridge"] ** -0.5
+        assert learner["prior_scale"] == old["ridge"] ** -0.5
     if "n_draws" in old:
-        assert config["num_draws"] == old["n_draws"]
+        assert learner["num_draws"] == old["n_draws"]
 
 
 def test_an_old_run_config_warns_naming_the_new_key(tmp_path):
@@ -264,7 +266,7 @@ def test_an_old_run_config_warns_naming_the_new_key(tmp_path):
     path.write_text("confidence_level = 0.8\n", encoding="utf-8")
     with pytest.warns(DeprecationWarning, match="'confidence_level' is renamed 'delta'"):
         config = load_config(get_experiment("online_regret"), path)
-    assert config["delta"] == 1.0 - 0.8
+    assert config["learner"]["delta"] == 1.0 - 0.8
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,19 +308,20 @@ ALTERNATIVES = {
 
 
 def _online_settings(config):
-    from bayes_qse.experiments.online_units import learner_settings
+    """The settings the experiment's first (myopic) unit runs under."""
+    from bayes_qse.experiments.online_regret import make_units
+    from bayes_qse.experiments.online_units import unit_learner_config
 
-    keys = ("refit", "switch_factor", "max_policies")  # read per game kind by make_runner
-    return LearnerConfig.from_mapping(
-        {**learner_settings(config), **{k: config[k] for k in keys}, "capacity": 1}
-    )
+    unit = make_units(config)[0]
+    return unit_learner_config(unit.config, False, unit.T)
 
 
 def _offline_settings(config):
-    from bayes_qse.experiments.offline_suboptimality import _learner_settings
+    """The settings the experiment's first unit's learners get."""
+    from bayes_qse.experiments.offline_suboptimality import _learner_settings, make_units
     from bayes_qse.learners.offline import learner_config
 
-    return learner_config(_learner_settings(config))
+    return learner_config(_learner_settings(make_units(config)[0].config))
 
 
 def _security_settings(config):
@@ -328,22 +331,22 @@ def _security_settings(config):
 
 
 @pytest.mark.parametrize(
-    ("experiment", "cls", "settings_of", "key_of"),
+    ("experiment", "cls", "settings_of", "top_level"),
     [
-        ("online_regret", LearnerConfig, _online_settings, None),
-        ("offline_suboptimality", OfflineLearnerConfig, _offline_settings, None),
-        ("security_games", SecurityLearnerConfig, _security_settings, "ONLINE_KEYS"),
+        ("online_regret", LearnerConfig, _online_settings, ()),
+        ("offline_suboptimality", OfflineLearnerConfig, _offline_settings, ()),
+        # security_games' one prior is every study's: a top-level key
+        ("security_games", SecurityLearnerConfig, _security_settings, ("prior_scale",)),
     ],
 )
 def test_every_learner_setting_is_reachable_from_its_experiment(
-    experiment, cls, settings_of, key_of
+    experiment, cls, settings_of, top_level
 ):
     """Each field of the learners' settings, set (alone, to a non-default value) in the
     experiment's config, reaches the settings the experiment's learners get.  Fails on a
     setting an experiment cannot set (10 of the online learner's 20 once) or one that its
     config accepts but drops on the way (``capacity``, set from the episodes, aside)."""
     module = get_experiment(experiment)
-    keys = getattr(module, key_of) if key_of else {}
     missing = []
     for f in dataclasses.fields(cls):
         if f.name == "capacity":
@@ -353,17 +356,20 @@ def test_every_learner_setting_is_reachable_from_its_experiment(
         changes = {f.name: value}
         if f.name == "radius":  # the likelihood-ratio set is planned on its box only
             changes["optimism"] = "box"
-        config = dict(module.DEFAULT_CONFIG)
-        config.update({keys.get(k, k): v for k, v in changes.items()})
+        if cls is LearnerConfig and f.name in ("switch_factor", "max_policies"):
+            changes["refit"] = "switching"  # the schedule's settings, read when it switches
+        # as run --config reads them: the [learner] table
+        overrides = {k: v for k, v in changes.items() if k in top_level}
+        learner = {k: v for k, v in changes.items() if k not in top_level}
+        if learner:
+            overrides["learner"] = learner
         try:
-            got = getattr(settings_of(config), f.name)
+            got = getattr(settings_of(load_config(module, overrides=overrides)), f.name)
         except (KeyError, ConfigError) as exc:
             missing.append(f"{f.name} ({exc})")
             continue
         if got != value:
             missing.append(f"{f.name} (got {got!r})")
-        if keys.get(f.name, f.name) not in module.DEFAULT_CONFIG:
-            missing.append(f"{f.name} (no config key: run --config cannot set it)")
     assert not missing, missing
 
 

@@ -94,6 +94,12 @@ def test_reopening_with_different_config_names_the_keys(tmp_path):
     # tuples and lists are the same config
     RunStore(tmp_path, "toy", {**CONFIG, "learners": ("a", "b")})
     assert config_diff(CONFIG, changed) == ["episodes", "eta"]
+    # a table is compared key by key: the message names the setting, not its table
+    # (fails if a changed [learner] setting is reported as the whole "learner")
+    nested = {**CONFIG, "learner": {"delta": 0.1, "num_draws": 8}}
+    moved = {**CONFIG, "learner": {"delta": 0.2, "num_draws": 8}}
+    assert config_diff(nested, moved) == ["learner.delta"]
+    assert config_diff(nested, CONFIG) == ["learner"]
 
 
 def test_resume_false_discards_previous_units(tmp_path):

@@ -74,7 +74,7 @@ def test_units_are_shared_by_cells_that_differ_only_on_an_ignored_axis():
     mle = {k for c, k in keys.items() if c[1] == "mle-optimistic"}
     assert len(greedy) == 1 and len(mle) == 2
     by_key = {u.key: u for u in sweep.units}
-    assert sorted(by_key[k].config["radius"] for k in mle) == ["chi2", "theory"]
+    assert sorted(by_key[k].config["learner"]["radius"] for k in mle) == ["chi2", "theory"]
 
 
 def test_eta_axis_sets_the_followers_rationality():
@@ -221,21 +221,20 @@ def test_every_leader_faces_the_same_environment_draws(monkeypatch):
 def test_docs_specs_match_online_regrets_published_config():
     # catches: a docs spec that drifted from the published experiment (a game or learner
     # setting, chunk, T, seeds, what the leader is told): its units would not reproduce it
-    import dataclasses
     import json
     import warnings
     from pathlib import Path
 
-    from bayes_qse.experiments.online_units import LEARNER_KEYS, learner_settings
-    from bayes_qse.learners.config import LearnerConfig
-    from bayes_qse.settings import upgrade
+    from bayes_qse.experiments import get_experiment, load_config
+    from bayes_qse.experiments.online_units import unit_learner_config
     from bayes_qse.sweeps import load_spec
 
     root = Path(__file__).resolve().parents[1]
     published = json.loads((root / "docs/results/online_regret/manifest.json").read_text())
-    with warnings.catch_warnings():  # the manifest's retired names, read as the shim does
+    with warnings.catch_warnings():  # the manifest read as reproduce.py reads it (the shims)
         warnings.simplefilter("ignore", DeprecationWarning)
-        config = upgrade(published["config"], "manifest")
+        module = get_experiment("online_regret")
+        config = load_config(module, full=True, overrides=published["config"])
     cells = set()
     for name in ("online_regret_myopic.toml", "online_regret_farsighted.toml"):
         sweep = expand(load_spec(root / "docs" / "sweeps" / name))
@@ -245,13 +244,10 @@ def test_docs_specs_match_online_regrets_published_config():
             c = unit.config
             farsighted = unit.game.startswith("farsighted")
             assert unit.T == config["farsighted_episodes" if farsighted else "episodes"]
-            # a manifest from before ``reward_bound`` existed ran (and reruns) Hoeffding: the
-            # specs match it only once online_regret is republished with the new default
-            # settings the manifest predates ran (and rerun) at the learner's defaults
-            defaults = {f.name: f.default for f in dataclasses.fields(LearnerConfig)}
-            settings = {**defaults, **learner_settings(config)}
-            for key in LEARNER_KEYS:
-                assert c[key] == settings[key], (unit.key, key, c[key], settings[key])
+            # the learner settings each unit runs under (LearnerConfig, every field)
+            got = unit_learner_config(c, farsighted, unit.T)
+            want = unit_learner_config(config, farsighted, unit.T)
+            assert got == want, (unit.key, got, want)
             for key in ("chunk", "known_model", "reward_range", "initial_dist"):
                 assert c[key] == config[key], (unit.key, key)
             assert c[unit.game] == config[unit.game], unit.key

@@ -31,6 +31,7 @@ import os
 import sys
 import textwrap
 import tomllib
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -103,7 +104,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"config: {key} must be a number, got {value!r}")
         value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
+        infinite = default in (float("inf"), float("-inf"))  # e.g. mle_prior_scale = inf
+        if value != value or (value in (float("inf"), float("-inf")) and not infinite):
             raise ConfigError(f"config: {key} must be finite, got {value!r}")
         return value
     if isinstance(default, str):
@@ -123,9 +125,65 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return value
 
 
+#: Flat keys of the previous release whose ``[learner]`` field has another name
+#: (``security_games``' repeated-game settings), read by :func:`nest_learner_keys`.
+FLAT_LEARNER_KEYS = {
+    "online_starts": "n_starts",
+    "online_steps": "steps",
+    "online_learning_rate": "learning_rate",
+    "online_newton_steps": "newton_steps",
+}
+
+
+def nest_learner_keys(
+    base: Mapping[str, Any], updates: Mapping[str, Any], where: str = "config"
+) -> dict[str, Any]:
+    """``updates`` with every top-level key that is a setting of ``base``'s ``learner``
+    table (and not a top-level key of ``base``) moved under ``learner``: the one-release shim
+    that reads configs and result manifests written before the learner settings moved into
+    ``[learner]``, with a DeprecationWarning naming the keys (a key of
+    :data:`FLAT_LEARNER_KEYS` goes to its field).  A no-op when ``base`` has no ``learner``
+    table or nothing is flat.
+
+    Raises:
+        ConfigError: a setting given both flat and under ``[learner]``, or a ``learner``
+            entry that is not a table.
+    """
+    table = base.get("learner")
+    if not isinstance(table, Mapping):
+        return dict(updates)
+    # the renames are security_games' (its table has every new name)
+    renames = FLAT_LEARNER_KEYS if set(FLAT_LEARNER_KEYS.values()) <= set(table) else {}
+    field = {k: renames.get(k, k) for k in updates if k not in base}
+    flat = [k for k, f in field.items() if f in table]
+    if not flat:
+        return dict(updates)
+    out = {k: v for k, v in updates.items() if k not in flat}
+    nested = out.get("learner", {})
+    if not isinstance(nested, Mapping):
+        raise ConfigError(f"{where}: learner must be a table, got {nested!r}")
+    both = sorted({field[k] for k in flat} & set(nested))
+    if both:
+        raise ConfigError(
+            f"{where}: {', '.join(both)} given both at the top level and under "
+            f"[learner]; give them only under [learner]"
+        )
+    named = ", ".join(k if field[k] == k else f"{k} as {field[k]}" for k in flat)
+    warnings.warn(
+        f"{where}: learner settings at the top level ({named}) are read under "
+        f"[learner], where they belong now; " + "the old form is read until the next release",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    out["learner"] = {**nested, **{field[k]: updates[k] for k in flat}}
+    return out
+
+
 def _merge(base: dict[str, Any], updates: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    # the one-release shim: retired setting names (bayes_qse.settings.RENAMED) are read
+    # the one-release shims: retired setting names (bayes_qse.settings.RENAMED) are read, and
+    # flat learner settings are moved into the learner table
     updates = upgrade(updates, f"config {prefix}".rstrip(". "), known=base)
+    updates = nest_learner_keys(base, updates, f"config {prefix}".rstrip(". "))
     out = copy.deepcopy(base)
     for key, value in updates.items():
         if key not in base:
@@ -376,6 +434,7 @@ def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "ENGINE",
     "EXPERIMENTS",
+    "FLAT_LEARNER_KEYS",
     "add_run_arguments",
     "MAX_SEEDS",
     "available_experiments",
@@ -384,6 +443,7 @@ __all__ = [
     "get_experiment",
     "load_config",
     "merge_config",
+    "nest_learner_keys",
     "read_toml",
     "run_experiment",
 ]

@@ -66,7 +66,6 @@ from ..games import (
 )
 from ..learners.behaviour import BEHAVIOURS, behaviour_policy
 from ..learners.common import GameSpec
-from ..learners.config import OfflineLearnerConfig
 from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
@@ -98,7 +97,6 @@ def stream(game: str, behaviour: str) -> int:
     return 100 * GAME_STREAMS[game] + BEHAVIOUR_STREAMS[behaviour]
 
 
-_LEARNER_KEYS = tuple(f.name for f in dataclasses.fields(OfflineLearnerConfig))
 DEFAULT_CONFIG: dict[str, Any] = {
     "seeds": 2,
     "base_seed": 0,
@@ -134,19 +132,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "learners": ["oracle", "plugin", "mle-pessimistic", "bayes-pessimistic"],
     "near_optimal_epsilon": 0.2,
     "poor_coverage_epsilon": 0.05,
-    "delta": 0.1,
-    "prior_scale": 1.0,
-    "num_draws": 64,
-    "posterior": "laplace",
-    # the other learner settings (OfflineLearnerConfig's defaults; variants override some)
-    "newton_steps": 25,
-    "penalty": "box",
-    "reward_bound": "best",
-    "rule": "quantile",
-    "dirichlet_prior": 1.0,
-    "leader_model": "tabular",
-    "leader_features": "follower",
-    "lsvi_reg": 1.0,
+    # the learners' settings ([learner] in TOML, as in a sweep spec): every
+    # OfflineLearnerConfig field (variants override some)
+    "learner": {
+        "delta": 0.1,
+        "prior_scale": 1.0,
+        "num_draws": 64,
+        "posterior": "laplace",
+        "newton_steps": 25,
+        "penalty": "box",
+        "reward_bound": "best",
+        "rule": "quantile",
+        "dirichlet_prior": 1.0,
+        "leader_model": "tabular",
+        "leader_features": "follower",
+        "lsvi_reg": 1.0,
+    },
 }
 
 FULL_CONFIG: dict[str, Any] = {
@@ -171,7 +172,7 @@ FULL_CONFIG: dict[str, Any] = {
         "bayes-pessimistic",
         "bayes-pessimistic-cvar",
     ],
-    "num_draws": 256,
+    "learner": {**DEFAULT_CONFIG["learner"], "num_draws": 256},
 }
 
 
@@ -230,7 +231,10 @@ def validate_config(config: dict[str, Any]) -> None:
             GameSpec.from_game(game, reward_range=stated_reward_range(g, config))
         except ConfigError as exc:
             raise ConfigError(f"config: {key}: game {g!r}: {exc}") from None
-    learner_config(_learner_settings(config))
+    try:
+        learner_config(_learner_settings(config))
+    except ConfigError as exc:
+        raise ConfigError(f"config: learner.{exc}") from None
 
 
 def _check_game_size(kind: str, config: dict[str, Any]) -> None:
@@ -295,9 +299,9 @@ def stated_reward_range(game: str, config: dict[str, Any]) -> tuple[float, float
 
 
 def _learner_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The :class:`~bayes_qse.learners.config.OfflineLearnerConfig` fields of a config (every
-    one is a key of it)."""
-    return {k: config[k] for k in _LEARNER_KEYS if k in config}
+    """The ``learner`` table of a config: :class:`~bayes_qse.learners.config.OfflineLearnerConfig`
+    fields (every one is a key of it)."""
+    return dict(config.get("learner", {}))
 
 
 def experiment_game(kind: str, config: dict[str, Any]):
@@ -523,7 +527,7 @@ def run(
         "behaviours": list(behaviours),
         "seeds": seeds,
         "learners": list(config["learners"]),
-        "nominal_coverage": 1.0 - config["delta"],
+        "nominal_coverage": 1.0 - config["learner"]["delta"],
         "lower_bound_coverage": coverage,
         "total_seconds": float(out["seconds"].sum()),
     }

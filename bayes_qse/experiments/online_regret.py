@@ -71,8 +71,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..identification import identified_directions
 from ..io import atomic_write_text
-from ..leader_model import REWARD_BOUNDS
-from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS, LEARNERS
+from ..learners.config import LEARNER_VARIANTS
+from ..learners.online import ALL_LEARNERS, LEARNERS
 from .executors import check_executor, run_units
 from .online_units import (  # the unit kind and its game/runner, re-exported here
     FIELDS,
@@ -80,6 +80,7 @@ from .online_units import (  # the unit kind and its game/runner, re-exported he
     check_unit,
     make_game,
     make_unit,
+    unit_learner_config,
 )
 from .report import read_results
 from .store import RunStore
@@ -139,30 +140,34 @@ DEFAULT_CONFIG: dict[str, Any] = {
     },
     "reward_range": [0.0, 1.0],
     "initial_dist": "learned",
-    "optimism": "box",
-    "radius": "chi2",
-    "reward_bound": "best",
-    "prior_scale": 1.0,
-    "newton_steps": 5,
-    "num_draws": 8,
-    "quantile_offset": 2.0,
-    "delta": 0.1,
-    "n_candidates": 4,
-    "planner_steps": 10,
-    "planner_lr": 0.2,
-    # the other learner settings (LearnerConfig's defaults; the -linear variants set
-    # leader_model)
-    "reward_noise_sd": 0.5,
-    "mle_prior_scale": math.inf,
-    "theta_bound": 10.0,
-    "leader_model": "tabular",
-    "leader_features": "follower",
-    "lsvi_reg": 1.0,
     "slope_start": 0.1,
-    "refit": "every",
-    "farsighted_refit": "every",
-    "switch_factor": 2.0,
-    "max_policies": 512,
+    # the learner's settings ([learner] in TOML, as in a sweep spec): every LearnerConfig
+    # field but capacity (the episodes), with the refit schedule per game kind
+    # (refit: myopic games, farsighted_refit: farsighted ones); the -linear variants set
+    # leader_model, -first-order optimism, -theory radius
+    "learner": {
+        "optimism": "box",
+        "radius": "chi2",
+        "reward_bound": "best",
+        "prior_scale": 1.0,
+        "newton_steps": 5,
+        "num_draws": 8,
+        "quantile_offset": 2.0,
+        "delta": 0.1,
+        "n_candidates": 4,
+        "planner_steps": 10,
+        "planner_lr": 0.2,
+        "reward_noise_sd": 0.5,
+        "mle_prior_scale": math.inf,
+        "theta_bound": 10.0,
+        "leader_model": "tabular",
+        "leader_features": "follower",
+        "lsvi_reg": 1.0,
+        "refit": "every",
+        "farsighted_refit": "every",
+        "switch_factor": 2.0,
+        "max_policies": 512,
+    },
 }
 
 FULL_CONFIG: dict[str, Any] = {
@@ -191,10 +196,13 @@ FULL_CONFIG: dict[str, Any] = {
         "feature_dim": 8,
         "eta": 2.0,
     },
-    "num_draws": 16,
-    "n_candidates": 8,
-    "planner_steps": 80,
-    "planner_lr": 0.3,
+    "learner": {
+        **DEFAULT_CONFIG["learner"],
+        "num_draws": 16,
+        "n_candidates": 8,
+        "planner_steps": 80,
+        "planner_lr": 0.3,
+    },
 }
 
 #: ``--long``: two decades of ``T`` (10^4 episodes, myopic and farsighted, 10 seeds), the
@@ -206,7 +214,7 @@ LONG_CONFIG: dict[str, Any] = {
     "episodes": 10_000,
     "farsighted_episodes": 10_000,
     "chunk": 500,
-    "farsighted_refit": "switching",
+    "learner": {**FULL_CONFIG["learner"], "farsighted_refit": "switching"},
     "slope_start": 0.01,
 }
 
@@ -227,13 +235,14 @@ def validate_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"config: initial_dist must be 'learned' or 'stated', got {config['initial_dist']!r}"
         )
-    for key, allowed in (
-        ("optimism", ("box", "first-order")),
-        ("radius", ("chi2", "theory")),
-        ("reward_bound", REWARD_BOUNDS),
-    ):
-        if config[key] not in allowed:
-            raise ConfigError(f"config: {key} must be one of {allowed}, got {config[key]!r}")
+    refit = config["learner"].get("farsighted_refit", "every")
+    if refit not in ("every", "switching"):
+        raise ConfigError(
+            f"config: learner.farsighted_refit: must be one of ('every', 'switching'), "
+            f"got {refit!r}"
+        )
+    for farsighted in (False, True):  # every learner setting, through LearnerConfig
+        unit_learner_config(config, farsighted, 1)
     rr = config["reward_range"]
     if len(rr) != 2 or not float(rr[0]) < float(rr[1]):
         raise ConfigError(f"config: reward_range must be [low, high] with low < high, got {rr!r}")
@@ -245,9 +254,6 @@ def validate_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config: chunk ({config['chunk']}) must divide {key} ({config[key]})"
             )
-    for key in ("refit", "farsighted_refit"):
-        if config[key] not in ("every", "switching"):
-            raise ConfigError(f"config: {key} must be 'every' or 'switching', got {config[key]!r}")
     if not 0.0 < config["slope_start"] < 1.0:
         raise ConfigError(f"config: slope_start must lie in (0, 1), got {config['slope_start']}")
     for g in config["games"]:  # sizes against memory, then the game built, before any run
@@ -369,17 +375,18 @@ def settings_by_learner(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What each learner of the run used: the radius and optimism of the frequentist set,
     the posterior of the Bayesian ones (written into every result)."""
     out: dict[str, dict[str, Any]] = {}
+    settings = config["learner"]
     for name in config["learners"]:
         base, overrides = LEARNER_VARIANTS.get(name, (name, {}))
         if base == "mle-optimistic":
             out[name] = {
                 "follower": "unpenalised MLE, Wald set (Fisher-rank chi-square dof)",
-                "radius": overrides.get("radius", config["radius"]),
-                "optimism": overrides.get("optimism", config["optimism"]),
-                "delta": config["delta"],
+                "radius": overrides.get("radius", settings["radius"]),
+                "optimism": overrides.get("optimism", settings["optimism"]),
+                "delta": settings["delta"],
             }
         elif base in ("thompson", "bayes-optimistic", "greedy"):
-            out[name] = {"follower": "Laplace posterior", "prior_scale": config["prior_scale"]}
+            out[name] = {"follower": "Laplace posterior", "prior_scale": settings["prior_scale"]}
         else:
             out[name] = {"follower": "none (fixed policy)"}
         if "leader_model" in overrides:  # the model-free variants (docs/math.md §3.1)

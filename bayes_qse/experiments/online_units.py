@@ -38,9 +38,9 @@ FIELDS = ("regret", "theta_error", "set_size", "informed", "switches")
 #: Learner settings read per game kind (myopic ``refit``, farsighted ``farsighted_refit``).
 REFIT_KEYS = ("refit", "farsighted_refit", "switch_factor", "max_policies")
 
-#: The learner settings an online config sets (flat keys): every
-#: :class:`~bayes_qse.learners.config.LearnerConfig` field but ``capacity`` (the episodes)
-#: and the refit schedule (:data:`REFIT_KEYS`, read per game kind).
+#: The learner settings of an online config's ``learner`` table besides :data:`REFIT_KEYS`:
+#: every :class:`~bayes_qse.learners.config.LearnerConfig` field but ``capacity`` (the
+#: episodes) and the refit schedule (read per game kind).
 LEARNER_KEYS = tuple(
     f.name
     for f in dataclasses.fields(LearnerConfig)
@@ -48,10 +48,41 @@ LEARNER_KEYS = tuple(
 )
 
 
+def learner_table(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``learner`` table of an online config (``[learner]`` in TOML, as in a sweep spec:
+    :data:`LEARNER_KEYS` and :data:`REFIT_KEYS`); empty when it has none."""
+    return dict(config.get("learner", {}))
+
+
 def learner_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The :data:`LEARNER_KEYS` of a config; one written before ``reward_bound`` existed ran
-    (and reruns) the Hoeffding reward bonus."""
-    return {"reward_bound": "hoeffding", **{k: config[k] for k in LEARNER_KEYS if k in config}}
+    """The :data:`LEARNER_KEYS` of a config's ``learner`` table; one written before
+    ``reward_bound`` existed ran (and reruns) the Hoeffding reward bonus."""
+    table = learner_table(config)
+    return {"reward_bound": "hoeffding", **{k: table[k] for k in LEARNER_KEYS if k in table}}
+
+
+def unit_learner_config(config: dict[str, Any], farsighted: bool, episodes: int) -> LearnerConfig:
+    """The :class:`~bayes_qse.learners.config.LearnerConfig` a unit of ``episodes`` episodes
+    runs under (the refit schedule of the game's kind, ``farsighted_refit`` or ``refit``,
+    ``capacity = episodes``): every learner setting of an online config reaches it.
+
+    Raises:
+        ConfigError: a bad value, naming ``learner.<field>``.
+    """
+    table = learner_table(config)
+    refit = table.get("farsighted_refit" if farsighted else "refit", "every")
+    schedule = {"refit": refit}
+    if refit == "switching":
+        schedule.update(
+            switch_factor=table.get("switch_factor", 2.0),
+            max_policies=table.get("max_policies", 512),
+        )
+    try:
+        return LearnerConfig.from_mapping(
+            {**learner_settings(config), **schedule, "capacity": episodes}
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"config: learner.{exc}") from None
 
 
 def make_game(name: str, config: dict[str, Any]):
@@ -172,20 +203,13 @@ def make_runner(
     reward_range: tuple[float, float] | None = None,
 ):
     """The :class:`~bayes_qse.learners.runner.OnlineRunner` of one ``(game, learner)`` unit
-    of an experiment config (its :data:`LEARNER_KEYS`, ``chunk``, ``known_model``, what the
-    leader is told: ``reward_range`` (the config's unless given), ``initial_dist``, and the
-    refit schedule of the game's kind, :data:`REFIT_KEYS`); shared with ``rationality_sweep``."""
-    refit = config.get("farsighted_refit" if game.farsighted else "refit", "every")
-    schedule = {"refit": refit}
-    if refit == "switching":
-        schedule.update(
-            switch_factor=config.get("switch_factor", 2.0),
-            max_policies=config.get("max_policies", 512),
-        )
+    of an experiment config (its ``learner`` table, :func:`unit_learner_config`; ``chunk``,
+    ``known_model``, what the leader is told: ``reward_range`` (the config's unless given),
+    ``initial_dist``); shared with ``rationality_sweep``."""
     return OnlineRunner(
         game,
         learner,
-        {**learner_settings(config), **schedule, "capacity": episodes},
+        unit_learner_config(config, game.farsighted, episodes),
         episodes=episodes,
         chunk=min(config["chunk"], episodes),
         known_model=config["known_model"],
@@ -311,7 +335,7 @@ def make_unit(
     if eta is not None:
         unit[game] = {**unit[game], "eta": float(eta)}
     if radius is not None:
-        unit["radius"] = radius
+        unit["learner"] = {**unit.get("learner", {}), "radius": radius}
     unit = json.loads(json.dumps(unit))
     key = unit_key(game, learner, T, eta, radius)
     return OnlineUnit(key, game, learner, T, eta, radius, tuple(seeds), unit, tuple(record))
@@ -326,7 +350,9 @@ __all__ = [
     "check_unit",
     "game_reward_range",
     "game_shape",
+    "unit_learner_config",
     "learner_settings",
+    "learner_table",
     "make_game",
     "make_runner",
     "make_unit",

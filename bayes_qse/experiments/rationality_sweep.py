@@ -42,7 +42,7 @@ from . import set_coverage as cs
 from .coverage_results import replication_dataset, summarise_coverage
 from .executors import check_executor, run_units
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
-from .online_units import LEARNER_KEYS, OnlineUnit, learner_settings, make_unit
+from .online_units import OnlineUnit, make_unit, unit_learner_config
 from .report import METHOD_COLORS, read_results
 from .store import RunStore
 from .units import load_parts
@@ -59,8 +59,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "episodes": 50,
     "chunk": 25,
     "known_model": True,
-    # the online learners' settings are those of the online_regret experiment's defaults
-    **{key: ONLINE_DEFAULTS[key] for key in LEARNER_KEYS},
+    # the online learners' settings ([learner], the same table as online_regret's): that
+    # experiment's defaults; prior_scale is also the set-width part's prior
+    "learner": dict(ONLINE_DEFAULTS["learner"]),
     "width_replications": 100,
     "width_sample_size": 100,
     "levels": [0.8, 0.9, 0.95],
@@ -90,6 +91,8 @@ def validate_config(config: dict) -> None:
             raise ConfigError(f"config: learners has unknown learner {learner!r}")
     if config["episodes"] < 1 or config["episodes"] % min(config["chunk"], config["episodes"]):
         raise ConfigError("config: chunk must divide episodes (both >= 1)")
+    for farsighted in (False, True):  # every learner setting, through LearnerConfig
+        unit_learner_config(config, farsighted, 1)
     if config["width_replications"] < 2 or config["width_sample_size"] < 1:
         raise ConfigError("config: width_replications must be >= 2, width_sample_size >= 1")
     if 0.95 not in config["levels"]:
@@ -113,7 +116,7 @@ def width_config(config: dict, eta: float) -> dict:
         "levels": list(config["levels"]),
         "game": dict(config["game"]),
         "eta": float(eta),
-        "prior_scale": config["prior_scale"],
+        "prior_scale": config["learner"]["prior_scale"],
         "theory_delta": config["theory_delta"],
         "n_directions": config["n_directions"],
         "laplace_draws": config["laplace_draws"],
@@ -160,7 +163,7 @@ def online_config(config: dict) -> dict:
     ``linear`` game (the same :func:`~bayes_qse.games.random_game`), its learner settings,
     ``chunk`` and ``known_model``; the leader told rewards in ``[0, 1]``."""
     return {
-        **learner_settings(config),
+        "learner": dict(config["learner"]),
         "chunk": config["chunk"],
         "known_model": config["known_model"],
         "reward_range": [0.0, 1.0],

@@ -64,12 +64,16 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "plan_steps": 150,
     "rounds": 30,
     "learners": list(SECURITY_LEARNERS),
-    "num_draws": 16,
-    "online_starts": 2,
-    "online_steps": 60,
-    "optimism_level": 1.0,
-    "online_learning_rate": 0.05,
-    "online_newton_steps": 20,
+    # the repeated game's learners' settings ([learner] in TOML): every SecurityLearnerConfig
+    # field but prior_scale, which is the experiment's one prior (every study's)
+    "learner": {
+        "num_draws": 16,
+        "n_starts": 2,
+        "steps": 60,
+        "optimism_level": 1.0,
+        "learning_rate": 0.05,
+        "newton_steps": 20,
+    },
     "planning_sizes": [10, 40],
     "quantile_level": 0.1,
 }
@@ -98,10 +102,7 @@ def validate_config(config: dict) -> None:
     for key in ("sample_sizes", "planning_sizes"):
         if not config[key] or min(config[key]) < 1:
             raise ConfigError(f"config: {key} must be a non-empty list of integers >= 1")
-    for key in ("num_samples", "plan_starts", "plan_steps", "rounds", "num_draws"):
-        if config[key] < 1:
-            raise ConfigError(f"config: {key} must be >= 1")
-    for key in ("online_starts", "online_steps"):
+    for key in ("num_samples", "plan_starts", "plan_steps", "rounds"):
         if config[key] < 1:
             raise ConfigError(f"config: {key} must be >= 1")
     unknown = set(config["learners"]) - set(SECURITY_LEARNERS)
@@ -119,26 +120,19 @@ def validate_config(config: dict) -> None:
     online_settings(config)
 
 
-#: ``SecurityLearnerConfig`` field -> the config key that sets it (every field is reachable).
-ONLINE_KEYS = {
-    "prior_scale": "prior_scale",
-    "num_draws": "num_draws",
-    "optimism_level": "optimism_level",
-    "n_starts": "online_starts",
-    "steps": "online_steps",
-    "learning_rate": "online_learning_rate",
-    "newton_steps": "online_newton_steps",
-}
-
-
 def online_settings(config: dict) -> SecurityLearnerConfig:
-    """The repeated game's learner settings of a config (:data:`ONLINE_KEYS`)."""
-    values = {field: config[key] for field, key in ONLINE_KEYS.items() if key in config}
+    """The repeated game's learner settings of a config: its ``learner`` table, with the
+    experiment's ``prior_scale`` (every field is reachable).
+
+    Raises:
+        ConfigError: a bad value, naming ``learner.<field>`` (``prior_scale``).
+    """
+    values = {"prior_scale": config["prior_scale"], **config.get("learner", {})}
     try:
         return SecurityLearnerConfig.from_mapping(values)
     except ConfigError as exc:
-        field = str(exc).split(":", 1)[0]
-        raise ConfigError(f"config: {ONLINE_KEYS.get(field, field)}: {exc}") from None
+        where = "" if str(exc).startswith("prior_scale") else "learner."
+        raise ConfigError(f"config: {where}{exc}") from None
 
 
 def make_game(config: dict, seed: int):
@@ -393,7 +387,6 @@ def plot(out_dir: Path) -> list[Path]:
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "ONLINE_KEYS",
     "online_settings",
     "FULL_CONFIG",
     "NAME",

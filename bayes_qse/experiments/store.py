@@ -78,9 +78,17 @@ def _normalise(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Sorted keys whose values differ between two configs (missing on one side counts)."""
+    """Sorted keys whose values differ between two configs (missing on one side counts); a
+    table present on both sides is compared key by key (``learner.delta``, ``linear.eta``)."""
     a, b = _normalise(old), _normalise(new)
-    return sorted(k for k in set(a) | set(b) if a.get(k, "<missing>") != b.get(k, "<missing>"))
+    out = []
+    for k in set(a) | set(b):
+        x, y = a.get(k, "<missing>"), b.get(k, "<missing>")
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += [f"{k}.{sub}" for sub in config_diff(x, y)]
+        elif x != y:
+            out.append(k)
+    return sorted(out)
 
 
 def library_versions() -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 from ..errors import ConfigError
 from ..leader_model import LEADER_FEATURES, REWARD_BOUNDS
@@ -222,4 +223,34 @@ class OfflineLearnerConfig(Settings):
         return 1.0 / self.prior_scale**2
 
 
-__all__ = ["LearnerConfig", "OfflineLearnerConfig"]
+#: Named variants of the learners, ``name -> (base learner, settings overrides)``: a base
+#: learner of :data:`~bayes_qse.learners.online.LEARNERS` (overrides of
+#: :class:`LearnerConfig`) or of :data:`~bayes_qse.learners.offline.OFFLINE_LEARNERS`
+#: (overrides of :class:`OfflineLearnerConfig`); names are unique across both.
+LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # online: the first-order bonus (not optimistic at realistic radii; for comparison) and
+    # the paper's theory radius
+    "mle-optimistic-first-order": ("mle-optimistic", {"optimism": "first-order"}),
+    "mle-optimistic-theory": ("mle-optimistic", {"radius": "theory"}),
+    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
+    **{
+        f"{name}-linear": (name, {"leader_model": "linear"})
+        for name in ("greedy", "thompson", "bayes-optimistic", "mle-optimistic")
+    },
+    # offline: the set's bound, the Bayesian rule, the model-free leader
+    "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),  # = the default
+    "mle-pessimistic-first-order": ("mle-pessimistic", {"penalty": "first-order"}),
+    "bayes-pessimistic-cvar": ("bayes-pessimistic", {"rule": "cvar"}),
+    "plugin-linear": ("plugin", {"leader_model": "linear"}),
+    "mle-pessimistic-linear": ("mle-pessimistic", {"leader_model": "linear"}),
+    "bayes-pessimistic-linear": ("bayes-pessimistic", {"leader_model": "linear"}),
+}
+
+
+def variants_of(bases: tuple[str, ...] | dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The entries of :data:`LEARNER_VARIANTS` whose base learner is one of ``bases``, in
+    order (the online or the offline variants)."""
+    return {name: v for name, v in LEARNER_VARIANTS.items() if v[0] in bases}
+
+
+__all__ = ["LEARNER_VARIANTS", "LearnerConfig", "OfflineLearnerConfig", "variants_of"]

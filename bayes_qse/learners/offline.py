@@ -59,6 +59,7 @@ policies are :mod:`.behaviour`'s, the leader-model estimates :mod:`bayes_qse.lea
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -96,7 +97,7 @@ from .common import (
     initial_dist_estimate,
     linear_leader_model,
 )
-from .config import OfflineLearnerConfig
+from .config import OfflineLearnerConfig, variants_of
 
 # ---------------------------------------------------------------------------------------
 # What the leader knows, and what a learner returns
@@ -450,24 +451,17 @@ OFFLINE_LEARNERS: dict[str, OfflineLearner] = {
     "bayes-pessimistic": fit_bayes_pessimistic,
 }
 
-#: Named variants: ``name -> (base learner, config overrides)``.
-LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "mle-pessimistic-box": ("mle-pessimistic", {"penalty": "box"}),  # = the default
-    "mle-pessimistic-first-order": ("mle-pessimistic", {"penalty": "first-order"}),
-    "bayes-pessimistic-cvar": ("bayes-pessimistic", {"rule": "cvar"}),
-    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
-    "plugin-linear": ("plugin", {"leader_model": "linear"}),
-    "mle-pessimistic-linear": ("mle-pessimistic", {"leader_model": "linear"}),
-    "bayes-pessimistic-linear": ("bayes-pessimistic", {"leader_model": "linear"}),
-}
+#: The offline variants of :data:`~bayes_qse.learners.config.LEARNER_VARIANTS` (their one
+#: home): ``name -> (base learner, OfflineLearnerConfig overrides)``.
+OFFLINE_VARIANTS = variants_of(OFFLINE_LEARNERS)
 
 
 def get_learner(name: str) -> OfflineLearner:
     """The offline learner ``name`` (a base name or a variant)."""
     if name in OFFLINE_LEARNERS:
         return OFFLINE_LEARNERS[name]
-    if name in LEARNER_VARIANTS:
-        base, overrides = LEARNER_VARIANTS[name]
+    if name in OFFLINE_VARIANTS:
+        base, overrides = OFFLINE_VARIANTS[name]
         fit = OFFLINE_LEARNERS[base]
 
         def variant(dataset, game_spec, config=None, key=None):
@@ -476,7 +470,7 @@ def get_learner(name: str) -> OfflineLearner:
         variant.__name__ = f"fit_{name.replace('-', '_')}"
         variant.__doc__ = f"``{base}`` with {overrides}."
         return variant
-    known = sorted([*OFFLINE_LEARNERS, *LEARNER_VARIANTS])
+    known = sorted([*OFFLINE_LEARNERS, *OFFLINE_VARIANTS])
     raise BayesQSEInputError(f"learner: unknown offline learner {name!r}; choose from {known}")
 
 
@@ -497,9 +491,25 @@ def suboptimality(game: Game, policy: Any, optimal_value: float | None = None) -
     return float(best - leader_value(game, policy))
 
 
+def __getattr__(name: str):
+    """``LEARNER_VARIANTS``, deprecated here: the one variant table is
+    :data:`bayes_qse.learners.config.LEARNER_VARIANTS`; the offline ones are
+    :data:`OFFLINE_VARIANTS`."""
+    if name == "LEARNER_VARIANTS":
+        warnings.warn(
+            "bayes_qse.learners.offline.LEARNER_VARIANTS is deprecated; use OFFLINE_VARIANTS "
+            "(or bayes_qse.learners.config.LEARNER_VARIANTS, online and offline together; it "
+            "will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return OFFLINE_VARIANTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
-    "LEARNER_VARIANTS",
     "OFFLINE_LEARNERS",
+    "OFFLINE_VARIANTS",
     "OfflineResult",
     "fit_bayes_pessimistic",
     "fit_follower",

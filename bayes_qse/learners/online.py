@@ -23,10 +23,11 @@ learner                rule
 ``uniform``            baseline: the uniform policy every episode (learns nothing).
 =====================  ====================================================================
 
-Variants (:data:`LEARNER_VARIANTS`): ``mle-optimistic-first-order`` (the linearised bonus,
-for comparison: not optimistic at realistic radii) and ``mle-optimistic-theory`` (the paper's
-likelihood-ratio set at its finite-sample radius, union-bounded over episodes, instead of the
-Wald set at the chi-square radius).
+Variants (:data:`ONLINE_VARIANTS`, the online entries of
+:data:`~bayes_qse.learners.config.LEARNER_VARIANTS`): ``mle-optimistic-first-order`` (the
+linearised bonus, for comparison: not optimistic at realistic radii) and
+``mle-optimistic-theory`` (the paper's likelihood-ratio set at its finite-sample radius,
+union-bounded over episodes, instead of the Wald set at the chi-square radius).
 
 Follower fit (all learners): the log-posterior ``L(theta) - |theta|^2 / (2 prior_scale^2)``
 (eq. 4), warm-started at the previous estimate: the MAP under ``Normal(0, prior_scale^2 I)``
@@ -102,6 +103,7 @@ a resumed run equals an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -147,28 +149,20 @@ from .common import (
     linear_leader_model,
     warm_gradient_plan,
 )
-from .config import LearnerConfig
+from .config import LearnerConfig, variants_of
 from .switching import switching_learner
 
 LEARNERS = ("oracle", "greedy", "thompson", "bayes-optimistic", "mle-optimistic")
 
-#: Named variants, ``name -> (base learner, LearnerConfig overrides)``: the first-order bonus
-#: (not optimistic at realistic radii; for comparison) and the paper's theory radius.
-LEARNER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "mle-optimistic-first-order": ("mle-optimistic", {"optimism": "first-order"}),
-    "mle-optimistic-theory": ("mle-optimistic", {"radius": "theory"}),
-    # the model-free leader (LSVI on leader features, docs/math.md §3.1)
-    **{
-        f"{name}-linear": (name, {"leader_model": "linear"})
-        for name in ("greedy", "thompson", "bayes-optimistic", "mle-optimistic")
-    },
-}
+#: The online variants of :data:`~bayes_qse.learners.config.LEARNER_VARIANTS` (their one
+#: home): ``name -> (base learner, LearnerConfig overrides)``.
+ONLINE_VARIANTS = variants_of(LEARNERS)
 
 #: Baselines that do not learn: ``uniform`` announces the uniform policy every episode.
 BASELINES = ("uniform",)
 
 #: Every name :func:`make_learner` accepts.
-ALL_LEARNERS = (*LEARNERS, *LEARNER_VARIANTS, *BASELINES)
+ALL_LEARNERS = (*LEARNERS, *ONLINE_VARIANTS, *BASELINES)
 
 
 # ---------------------------------------------------------------------------------------
@@ -539,8 +533,8 @@ def make_learner(
     if name == "uniform":
         H, S, A, _ = spec.shape
         return fixed_policy_learner("uniform", spec, np.full((H, S, A), 1.0 / A))
-    if name in LEARNER_VARIANTS:
-        base, overrides = LEARNER_VARIANTS[name]
+    if name in ONLINE_VARIANTS:
+        base, overrides = ONLINE_VARIANTS[name]
         built = make_learner(base, spec, dataclasses.replace(cfg, **overrides))
         return built._replace(name=name)
     builders = {
@@ -565,11 +559,27 @@ def learner_summary(name: str, state: OnlineState) -> tuple[Array, Array]:
     return state.theta_hat, laplace_set_size(state.precision)
 
 
+def __getattr__(name: str):
+    """``LEARNER_VARIANTS``, deprecated here: the one variant table is
+    :data:`bayes_qse.learners.config.LEARNER_VARIANTS`; the online ones are
+    :data:`ONLINE_VARIANTS`."""
+    if name == "LEARNER_VARIANTS":
+        warnings.warn(
+            "bayes_qse.learners.online.LEARNER_VARIANTS is deprecated; use ONLINE_VARIANTS "
+            "(or bayes_qse.learners.config.LEARNER_VARIANTS, online and offline together; it "
+            "will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ONLINE_VARIANTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ALL_LEARNERS",
     "BASELINES",
     "LEARNERS",
-    "LEARNER_VARIANTS",
+    "ONLINE_VARIANTS",
     "bayes_optimistic_learner",
     "greedy_learner",
     "learner_summary",

@@ -20,8 +20,8 @@ A spec names the axes of the grid and what to record::
     [games.linear]                  # optional: a game's settings (online_regret's keys)
     n_states = 4
 
-    [learner]                       # optional: learner settings (online_regret's LEARNER_KEYS)
-    prior_scale = 1.0
+    [learner]                       # optional: learner settings, online_regret's [learner]
+    prior_scale = 1.0               # (the same table as in run --config)
 
 A *unit* is one ``(game, learner, T, eta, radius)`` combination with all its seeds (they run
 ``vmap``-ped in one process).  Cells that differ only on an axis the learner ignores (the radius
@@ -43,12 +43,13 @@ from typing import Any
 
 from .._validate import SEED_MAX
 from ..errors import ConfigError
-from ..experiments import MAX_SEEDS, merge_config, read_toml
+from ..experiments import MAX_SEEDS, merge_config, nest_learner_keys, read_toml
 from ..experiments import offline_suboptimality as offline
 from ..experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES, validate_config
 from ..experiments.online_units import LEARNER_KEYS, REFIT_KEYS, make_unit
 from ..experiments.units import Unit
-from ..learners.online import ALL_LEARNERS, LEARNER_VARIANTS
+from ..learners.config import LEARNER_VARIANTS
+from ..learners.online import ALL_LEARNERS
 from ..learners.runner import EpisodeRecord
 from ..settings import upgrade
 
@@ -66,7 +67,7 @@ TOP_KEYS = (
     "learner",
 )
 #: An offline spec (``kind = "offline"``): its top-level keys and grid axes (all required).
-OFFLINE_TOP_KEYS = ("kind", "name", "grid", "settings")
+OFFLINE_TOP_KEYS = ("kind", "name", "grid", "settings", "learner")
 OFFLINE_GRID_KEYS = ("game", "behaviour", "seeds")
 GRID_KEYS = ("game", "learner", "T", "seeds", "eta", "radius")
 REQUIRED_GRID = ("game", "learner", "T", "seeds")
@@ -209,7 +210,8 @@ def base_config(spec: dict[str, Any]) -> dict[str, Any]:
     allowed = (*LEARNER_KEYS, *REFIT_KEYS)
     learner = upgrade(learner, "spec: learner", known=allowed)  # retired names
     _unknown(learner, allowed, "learner")
-    return _typed(config, learner, "learner.")
+    # the same [learner] table as online_regret's run --config (one type check)
+    return _typed(config, {"learner": learner})
 
 
 def _has_radius(learner: str) -> bool:
@@ -247,7 +249,7 @@ def _make_unit(base, seeds, record, game, learner, T, eta, radius) -> Unit:
                 f"spec: {name}: impossible combination: learner {learner} fixes radius "
                 f"{fixed!r}; drop it from grid.learner or grid.radius"
             )
-        config["radius"] = radius
+        config["learner"] = {**config["learner"], "radius": radius}
     chunk = config["chunk"]
     if not isinstance(chunk, int) or chunk < 1 or T % min(chunk, T):
         raise ConfigError(f"spec: {name}: chunk ({chunk!r}) must be >= 1 and divide T ({T})")
@@ -321,11 +323,25 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
         raise ConfigError("spec: settings must be a table")
     allowed = tuple(k for k in offline.DEFAULT_CONFIG if k not in OFFLINE_GRID_FIXED)
     settings = upgrade(settings, "spec: settings", known=allowed)  # retired names
-    _unknown(settings, allowed, "settings")
+    learner = spec.get("learner", {})
+    if not isinstance(learner, dict):
+        raise ConfigError("spec: learner must be a table")
+    learner = upgrade(learner, "spec: learner", known=offline.DEFAULT_CONFIG["learner"])
+    _unknown(learner, tuple(offline.DEFAULT_CONFIG["learner"]), "learner")
+    if "learner" in settings:
+        raise ConfigError("spec: settings.learner: learner settings go under [learner]")
+    # the one-release shim: flat learner settings under [settings] move into [learner]
+    settings = nest_learner_keys(offline.DEFAULT_CONFIG, settings, "spec: settings")
+    if "learner" in settings:
+        if "learner" in spec:
+            raise ConfigError("spec: learner settings go under [learner], not [settings]")
+        learner = settings.pop("learner")
+    _unknown(settings, tuple(k for k in allowed if k != "learner"), "settings")
     for key, value in settings.items():
         if isinstance(offline.DEFAULT_CONFIG[key], dict) and isinstance(value, dict):
             _unknown(value, tuple(offline.DEFAULT_CONFIG[key]), f"settings.{key}")
     config = _typed(copy.deepcopy(offline.DEFAULT_CONFIG), settings, "settings.")
+    config = _typed(config, {"learner": learner})  # the same [learner] as run --config
     seeds = _seeds(grid["seeds"])
     axes = {"game": _list(grid, "game"), "behaviour": _list(grid, "behaviour")}
     config.update(games=axes["game"], behaviours=axes["behaviour"])
