@@ -120,11 +120,6 @@ def width_config(config: dict, eta: float) -> dict:
     }
 
 
-def make_game(config: dict, eta: float):
-    """The sweep's game at rationality ``eta`` (the same game for every ``eta``)."""
-    return cs.make_case(width_config(config, eta), "well_specified")["true_game"]
-
-
 @dataclasses.dataclass(frozen=True)
 class WidthUnit:
     """The set-width part at one ``eta`` (:mod:`bayes_qse.experiments.units`): the
@@ -404,7 +399,6 @@ __all__ = [
     "NAME",
     "WidthUnit",
     "aggregate",
-    "make_game",
     "make_units",
     "online_config",
     "plot",

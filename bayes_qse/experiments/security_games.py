@@ -34,7 +34,6 @@ from ..progress import stage_printer
 from ..security import (
     defender_utility,
     fit_suqr_mle,
-    named_security_game,
     plan_coverage,
     random_coverages,
     simulate_attacks,
@@ -43,6 +42,7 @@ from ..security import (
 from ..security.inference import AttackData
 from ..security.online import SECURITY_LEARNERS, SecurityLearnerConfig, run_security_online
 from ..sets import wald_ellipsoid
+from .games import make_game
 from .store import RunStore
 
 NAME = "security_games"
@@ -141,12 +141,13 @@ def online_settings(config: dict) -> SecurityLearnerConfig:
         raise ConfigError(f"config: {ONLINE_KEYS.get(field, field)}: {exc}") from None
 
 
-def make_game(config: dict, seed: int):
-    """The seed's game (payoffs drawn with ``seed``; attacker weights the published ones)."""
-    kw = {"n_targets": config["n_targets"], "resources": config["resources"], "seed": seed}
+def seed_game(config: dict, seed: int):
+    """The seed's game: :func:`bayes_qse.experiments.games.make_game` of kind
+    ``security-<payoffs>`` (payoffs drawn with ``seed``; attacker weights the published ones)."""
+    table = {"n_targets": config["n_targets"], "resources": config["resources"], "seed": seed}
     if config["payoffs"] == "covariance":
-        return named_security_game("security_covariance", correlation=config["correlation"], **kw)
-    return named_security_game("security_uniform", **kw)
+        table["correlation"] = config["correlation"]
+    return make_game(f"security-{config['payoffs']}", table, where="")
 
 
 def _true_utility(game, plan_or_cov) -> float:
@@ -186,7 +187,7 @@ def run_seed(
     stage line before each long step (:func:`bayes_qse.progress.stage_printer`)."""
     say = say or (lambda text: None)
     say("the game's optimal coverage (compiling the planner)")
-    game = make_game(config, seed)
+    game = seed_game(config, seed)
     w_true = np.asarray(game.theta)
     oracle = plan_coverage(game, game.theta)  # certified: the regret's reference
     best = oracle.value
@@ -397,7 +398,7 @@ __all__ = [
     "online_settings",
     "FULL_CONFIG",
     "NAME",
-    "make_game",
+    "seed_game",
     "plot",
     "run",
     "run_seed",
