@@ -60,7 +60,7 @@ ONLINE_GAME_REFS = {
 }
 
 
-def online_game(name: str, config: dict[str, Any]):
+def online_experiment_game(name: str, config: dict[str, Any]):
     """The game ``name`` of an online config (:data:`ONLINE_GAME_REFS`, built by
     :func:`bayes_qse.experiments.games.config_game`)."""
     return config_game(config, _ref(name))
@@ -91,7 +91,7 @@ def unit_bytes(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -
 
 @functools.lru_cache(maxsize=64)
 def _build(name: str, settings: str) -> None:
-    online_game(name, json.loads(settings))
+    online_experiment_game(name, json.loads(settings))
 
 
 def check_unit(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -> None:
@@ -225,7 +225,7 @@ class OnlineUnit:
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         seeds = [s for s in self.seeds if f"seed{s}" in todo]
         start = time.perf_counter()
-        game = online_game(self.game, self.config)
+        game = online_experiment_game(self.game, self.config)
         runner = make_runner(
             game,
             self.learner,
@@ -285,18 +285,18 @@ def make_unit(
 
 
 def __getattr__(name: str):
-    """``make_game``, this module's name for :func:`online_game` until this release (one of
-    four experiment builders of that name; the one builder is now
+    """``make_game``, this module's name for :func:`online_experiment_game` until this
+    release (one of four experiment builders of that name; the one builder is now
     :func:`bayes_qse.experiments.games.make_game`), with a DeprecationWarning; it will be
     removed in the next release."""
     if name == "make_game":
         warnings.warn(
-            "bayes_qse.experiments.online_units.make_game is deprecated; use online_game "
-            "(it will be removed in the next release)",
+            "bayes_qse.experiments.online_units.make_game is deprecated; use "
+            "online_experiment_game (it will be removed in the next release)",
             DeprecationWarning,
             stacklevel=2,
         )
-        return online_game
+        return online_experiment_game
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -310,7 +310,7 @@ __all__ = [
     "game_reward_range",
     "ONLINE_GAME_REFS",
     "learner_settings",
-    "online_game",
+    "online_experiment_game",
     "online_game_shape",
     "make_runner",
     "make_unit",
