@@ -228,8 +228,9 @@ def test_the_shape_from_settings_is_the_built_games(kind):
 
 def test_every_experiment_game_name_refers_to_a_registered_kind():
     """Every game an online, offline or set-coverage config can name maps to a kind of the
-    registry, and every published game (the full configs) builds; fails on a game added to
-    an experiment's list without its GameRef."""
+    registry, and every published game (the full configs) builds, farsighted exactly where
+    the online experiment says; fails on a game added to an experiment's list without its
+    GameRef, or ``farsighted-random`` mapped to the myopic ``random`` kind."""
     assert set(online_units.ONLINE_GAME_REFS) == set(
         online_regret.ONLINE_GAMES + online_regret.EXTRA_GAMES
     )
@@ -237,7 +238,10 @@ def test_every_experiment_game_name_refers_to_a_registered_kind():
     refs = [*online_units.ONLINE_GAME_REFS.values(), *off.OFFLINE_GAME_REFS.values()]
     assert all(ref.kind in eg.GAME_KINDS for ref in [*refs, set_coverage.COVERAGE_GAME])
     for name in off.OFFLINE_GAMES:
-        assert off.experiment_game(name, off.FULL_CONFIG).shape[0] >= 1
+        assert not off.experiment_game(name, off.FULL_CONFIG).farsighted, name
+    for name in online_units.ONLINE_GAME_REFS:
+        game = online_units.online_experiment_game(name, online_regret.FULL_CONFIG)
+        assert bool(game.farsighted) == (name in online_regret.FARSIGHTED_GAMES), name
 
 
 def test_the_old_online_make_game_warns_and_is_the_new_one():
