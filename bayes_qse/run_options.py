@@ -27,7 +27,13 @@ EXPERIMENTS: dict[str, str] = {
 #: Experiments whose units run on the unit engine (:mod:`bayes_qse.experiments.units`,
 #: :mod:`bayes_qse.experiments.executors`): their ``run`` takes ``executor``, ``workers``
 #: and ``address``.
-ENGINE = ("online_regret", "offline_suboptimality", "rationality_sweep", "inverse_stackelberg")
+ENGINE = (
+    "online_regret",
+    "offline_suboptimality",
+    "rationality_sweep",
+    "inverse_stackelberg",
+    "security_games",
+)
 
 #: Who runs the units (:func:`bayes_qse.experiments.executors.run_units`).
 EXECUTORS = ("local", "ray")

@@ -14,11 +14,15 @@ unverified), and runs three studies:
    posterior with the quantile rule (eq. 8e, level ``quantile_level``) or on the point
    estimate (posterior mean); we record the true utility loss of each plan.
 
-All utilities are exact (eq. 8b) on the true weights.  One unit per seed (resumable).
+All utilities are exact (eq. 8b) on the true weights.  One unit of
+:mod:`bayes_qse.experiments.units` per seed (:class:`SecurityUnit`), run by
+:func:`bayes_qse.experiments.executors.run_units` (one process, a process pool or Ray;
+resumable, a seed's numbers the same whichever executor ran it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +33,6 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from ..progress import progress as progress_bar
 from ..progress import stage_printer
 from ..security import (
     defender_utility,
@@ -42,8 +45,10 @@ from ..security import (
 from ..security.inference import AttackData
 from ..security.online import SECURITY_LEARNERS, SecurityLearnerConfig, run_security_online
 from ..sets import wald_ellipsoid
+from .executors import check_executor, run_units
 from .games import make_game
 from .store import RunStore
+from .units import load_parts
 
 NAME = "security_games"
 
@@ -244,24 +249,68 @@ def run_seed(
     }
 
 
-def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
-    """Run every seed (one checkpointed unit each) and write ``results.npz`` / ``.json``."""
-    validate_config(config)
-    store = RunStore(Path(out_dir), NAME, config)
+@dataclasses.dataclass(frozen=True)
+class SecurityUnit:
+    """One seed of the experiment (:mod:`bayes_qse.experiments.units`): the three studies of
+    :func:`run_seed`, saved as the part ``result``."""
+
+    key: str
+    seed: int
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    kind = "security"
+
+    def parts(self) -> tuple[str, ...]:
+        return ("result",)
+
+    def store_config(self) -> dict[str, Any]:
+        """What the seed's results depend on: the settings less the seed list."""
+        settings = {k: v for k, v in self.config.items() if k not in ("seeds", "base_seed")}
+        return {"unit": self.key, "config": settings, "seed": self.seed}
+
+    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
+        say = stage_printer(f"{NAME} seed {self.seed}", progress)
+        store.save_unit("result", run_seed(self.config, self.seed, say), {"seed": self.seed})
+
+
+def make_units(config: dict) -> list[SecurityUnit]:
+    """A unit per seed (``base_seed``, ``base_seed + 1``, ...)."""
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    for seed in progress_bar(seeds, len(seeds), NAME, progress):
-        if not store.has(f"seed{seed}"):
-            say = stage_printer(f"{NAME} seed {seed}", progress)
-            store.save_unit(f"seed{seed}", run_seed(config, seed, say), {"seed": seed})
-    units = [store.load_unit(f"seed{s}")[0] for s in seeds]
-    stacked = {k: np.stack([u[k] for u in units]) for k in units[0]}
-    summary = {
-        "sample_sizes": list(config["sample_sizes"]),
-        "planning_sizes": list(config["planning_sizes"]),
-        "learners": list(config["learners"]),
-        "wald_coverage": np.mean(stacked["wald_covers"], axis=0).tolist(),
-    }
-    return store.write_results("results", {**stacked, **summary})
+    return [SecurityUnit(f"seed{s}", s, config) for s in seeds]
+
+
+def run(
+    config: dict,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
+    """Run (or resume) every seed on the unit engine (one unit per seed,
+    :func:`bayes_qse.experiments.executors.run_units`) and write ``results.npz`` / ``.json``."""
+    validate_config(config)
+    check_executor(executor, workers, address)
+    with RunStore(Path(out_dir), NAME, config) as store:
+        units = make_units(config)
+        run_units(
+            units,
+            out_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            desc=NAME,
+        )
+        results = [load_parts(store.out_dir, unit)[0][0] for unit in units]
+        stacked = {k: np.stack([r[k] for r in results]) for k in results[0]}
+        summary = {
+            "sample_sizes": list(config["sample_sizes"]),
+            "planning_sizes": list(config["planning_sizes"]),
+            "learners": list(config["learners"]),
+            "wald_coverage": np.mean(stacked["wald_covers"], axis=0).tolist(),
+        }
+        return store.write_results("results", {**stacked, **summary})
 
 
 def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -398,6 +447,8 @@ __all__ = [
     "online_settings",
     "FULL_CONFIG",
     "NAME",
+    "SecurityUnit",
+    "make_units",
     "seed_game",
     "plot",
     "run",
