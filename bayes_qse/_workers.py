@@ -39,8 +39,14 @@ from .errors import ConfigError
 #: Linux) or ``spawn``.
 POOL_ENV = "BAYES_QSE_POOL"
 #: Modules the fork server imports by default: the unit engine and the online units (what
-#: a sweep's workers run; not the driver's own modules, such as the gathering's xarray).
-PRELOAD = ("bayes_qse.experiments.executors", "bayes_qse.experiments.online_units")
+#: a sweep's workers run; not the driver's own modules, such as the gathering's xarray), and
+#: SciPy's special functions, which the library imports only where it uses them (the
+#: confidence sets' chi-square radii): imported once here, not once in each worker.
+PRELOAD = (
+    "bayes_qse.experiments.executors",
+    "bayes_qse.experiments.online_units",
+    "scipy.special",
+)
 #: Variables left out when comparing environments: pytest's, and those that importing JAX
 #: sets itself (``jax/__init__.py``, ``jax/_src/cloud_tpu_init.py``), in the server as in
 #: the driver.

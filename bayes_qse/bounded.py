@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.optimize import Bounds, NonlinearConstraint, minimize, nnls
 
 from .errors import BayesQSEInputError
 
@@ -136,6 +135,8 @@ def kkt_residual(theta: np.ndarray, grad: np.ndarray, c: Constraints) -> tuple[f
         if slack_b <= 1e-7 * c.radius**2:
             cols.append(2 * th), slacks.append(slack_b), names.append(("radius", -1))
     if cols:
+        from scipy.optimize import nnls  # lazy: scipy.optimize costs ~0.8 s to import
+
         mat = np.array(cols).T
         m, _ = nnls(mat, g)
         stat = g - mat @ m
@@ -203,6 +204,8 @@ def _face_newton(vgh: VGH, x, fixed, use_ball, radius, max_steps=60):
 
 def constrained_maximize(vgh: VGH, x0: np.ndarray, c: Constraints) -> ConstrainedResult:
     """Maximise ``L`` over ``C`` (see the module doc); ``vgh(theta) -> (L, grad, Hessian)``."""
+    from scipy.optimize import Bounds, NonlinearConstraint, minimize  # lazy (~0.8 s)
+
     d = int(np.size(x0))
     start = project(np.asarray(x0, np.float64), c)
     kwargs: dict[str, Any] = {}

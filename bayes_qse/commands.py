@@ -1,5 +1,10 @@
 """The subcommands of ``bayes-qse`` (:mod:`bayes_qse.cli` parses the command line and calls
-``cmd_<name>(args)`` here; this module imports JAX and the experiments, the parser does not).
+``cmd_<name>(args)`` here; this module imports JAX, the parser does not).
+
+Each command imports the heavy parts it needs (the experiments, the sweeps' xarray, the
+security games' NumPyro model, the demo) when it runs, so that ``bayes-qse sweep`` does not
+import what only ``run`` or ``demo`` use: the command's import is the one part of a sweep
+that no process pool can share out (``benchmarks/bench_sweep.py``).
 """
 
 from __future__ import annotations
@@ -22,16 +27,9 @@ from ._validate import check_eta, check_memory
 from ._validate import game_bytes as random_game_bytes
 from .console import EXIT_OK, _one_line
 from .data import Dataset, dataset_bytes
-from .demo import run_demo
 from .errors import ConfigError
-from .experiments import get_experiment, run_and_report
-from .experiments.store import read_manifest
 from .games import NAMED_GAMES, Game
 from .io import check_not_input, check_npz, to_jsonable, write_target
-from .planning import solve_qse
-from .security import SECURITY_GAMES, named_security_game, plan_coverage
-from .summary import fit_summary
-from .sweeps import run_sweep
 
 # ---------------------------------------------------------------------------------------
 # Subcommands
@@ -58,6 +56,8 @@ def _policy_table(policy: Any) -> str:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     """Solve the QSE of a game file (eq. 2) and print the value and policy."""
+    from .planning import solve_qse  # lazy: see the module doc
+
     game = Game.load(args.game)
     sol = solve_qse(game, seed=args.seed)
     out = {
@@ -93,6 +93,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
 def cmd_plan_coverage(args: argparse.Namespace) -> int:
     """The defender's certified coverage of a named security game against given SUQR weights
     (eq. 8c, 8f-8k): value, upper bound and gap."""
+    from .security import named_security_game, plan_coverage  # lazy: see the module doc
+
     kw = {"n_targets": args.targets, "resources": args.resources, "seed": args.seed}
     if args.game == "security_covariance":
         kw["correlation"] = args.correlation
@@ -127,6 +129,8 @@ def plain_text(doc: str | None) -> str:
 def cmd_games(args: argparse.Namespace) -> int:
     """List what ``make-game`` accepts (the named games and ``random``), then the security
     games, which are not game files (how to run them is said)."""
+    from .security import SECURITY_GAMES  # lazy: see the module doc
+
     rows: dict[str, Any] = {}
     for name, ctor in NAMED_GAMES.items():
         g = ctor()
@@ -240,6 +244,8 @@ def cmd_make_game(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate episodes of a game under a behaviour policy and save the dataset."""
+    from .planning import solve_qse  # lazy: see the module doc
+
     check_not_input("OUT.npz", args.out, {"GAME.npz": args.game})
     write_target(args.out)  # refuse a FIFO/device/directory before simulating
     game = Game.load(args.game)
@@ -266,6 +272,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit the follower's utility parameter from a dataset (eq. 4)."""
+    from .summary import fit_summary  # lazy: see the module doc
+
     if args.samples is not None and args.samples < 1:
         raise ConfigError(f"--samples: must be >= 1, got {args.samples}")
     game = Game.load(args.game)
@@ -329,6 +337,8 @@ def _check_out_dir_inputs(out: str | None, flag: str, path: str | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run an experiment (resumable) and draw its figures."""
+    from .experiments import run_and_report  # lazy: see the module doc
+
     _check_out_dir_inputs(args.out, "--config", args.config)
     run_and_report(args.experiment, args)
     return EXIT_OK
@@ -336,6 +346,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Redraw the figures of a results directory (experiment found from its manifest)."""
+    from .experiments import get_experiment  # lazy: see the module doc
+    from .experiments.store import read_manifest  # lazy: see the module doc
+
     if (Path(args.results) / "sweep.json").is_file():
         from .sweeps.plot import plot as plot_sweep  # lazy: matplotlib, figures only
 
@@ -356,6 +369,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume) a sweep spec into a directory, then gather its results."""
+    from .sweeps import run_sweep  # lazy: see the module doc
+
     _check_out_dir_inputs(args.out, "SPEC.toml", args.spec)
     nc, js = run_sweep(
         args.spec,
@@ -372,6 +387,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end demo."""
+    from .demo import run_demo  # lazy: see the module doc
+
     run_demo(args.out, seed=args.seed, show_progress=not args.no_progress, quick=args.quick)
     return EXIT_OK
 

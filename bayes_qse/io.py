@@ -144,6 +144,11 @@ def atomic_write_npz(path: str | os.PathLike, arrays: Mapping[str, Any]) -> Path
     return atomic_write(path, _write)
 
 
+def atomic_write_netcdf(path: str | os.PathLike, dataset: Any) -> Path:
+    """Atomically write an ``xarray`` Dataset or DataTree to ``path`` (netCDF-4, h5netcdf)."""
+    return atomic_write(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf"))
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Atomically write ``text`` (UTF-8) to ``path``."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -260,6 +265,7 @@ def check_npz(
 __all__ = [
     "atomic_write",
     "atomic_write_json",
+    "atomic_write_netcdf",
     "atomic_write_npz",
     "atomic_write_text",
     "check_not_input",

@@ -12,7 +12,6 @@ import warnings
 from collections.abc import Iterator, Mapping
 
 import numpy as np
-from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 
 
 class PosteriorDiagnosticsWarning(UserWarning):
@@ -133,6 +132,8 @@ def chain_diagnostics(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if chains.shape[1] < 4:  # too few draws to split: unknown
         nan = np.full(chains.shape[2:], np.nan)
         return nan, nan
+    from numpyro.diagnostics import effective_sample_size, split_gelman_rubin  # lazy (~1 s)
+
     return np.asarray(split_gelman_rubin(chains)), np.asarray(effective_sample_size(chains))
 
 

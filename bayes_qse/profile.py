@@ -17,7 +17,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from .data import EpisodeBuffer, play_episode
 from .follower import myopic_log_response
@@ -213,6 +212,8 @@ def clopper_pearson(k: Any, n: Any, level: float = 0.95) -> tuple[np.ndarray, np
     """Exact binomial (Clopper-Pearson) interval for ``k`` successes in ``n`` trials."""
     k, n = np.asarray(k, float), np.asarray(n, float)
     a = (1 - level) / 2
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
     lo = np.where(k > 0, stats.beta.ppf(a, k, n - k + 1), 0.0)
     hi = np.where(k < n, stats.beta.ppf(1 - a, k + 1, n - k), 1.0)
     return lo, hi

@@ -32,6 +32,7 @@ ENGINE = (
     "offline_suboptimality",
     "rationality_sweep",
     "inverse_stackelberg",
+    "confidence_sets",
     "security_games",
 )
 

@@ -31,8 +31,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
-from numpyro.diagnostics import effective_sample_size
-from numpyro.infer.hmc import hmc
 
 from .errors import BayesQSEInputError
 from .types import Array
@@ -196,6 +194,8 @@ def nuts(
 
 def _ess(draws: np.ndarray) -> np.ndarray:
     """``[R, d]`` ESS over the chains of each dataset from ``draws[R, C, M, d]``."""
+    from numpyro.diagnostics import effective_sample_size  # lazy: NumPyro costs ~1 s to import
+
     return np.asarray(effective_sample_size(np.moveaxis(draws, 0, -2)))
 
 
@@ -242,6 +242,8 @@ def _runner(log_density, num_warmup, dense_mass, target, max_tree_depth, chain_m
     ``vmap`` over chains (data shared).  ``parallel`` wraps the same function in a
     ``shard_map`` that splits the chain axis over the local devices.
     """
+    from numpyro.infer.hmc import hmc  # lazy: NumPyro costs ~1 s to import
+
     init_kernel, sample_kernel = hmc(
         potential_fn_gen=lambda data_r: lambda z: -log_density(z, data_r), algo="NUTS"
     )

@@ -33,7 +33,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from .errors import BayesQSEInputError
 from .types import Array
@@ -123,6 +122,8 @@ def uniformity_test(
     counts = np.stack(
         [np.histogram(r[:, j], bins=edges.astype(float) - 0.5)[0] for j in range(d)], axis=1
     )
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
     chi2 = stats.chisquare(counts, expected[:, None], axis=0)
     jitter = np.random.default_rng(seed).uniform(size=r.shape)
     pit = (r + jitter) / n_values

@@ -27,13 +27,11 @@ non-separated responses, Geyer 2009), the finite part of the supremum.
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.sparse as sp
-from scipy.optimize import linprog
 
 from .optim import newton_maximize
 
@@ -161,6 +159,8 @@ def find_separation(
     uniq, inverse = np.unique(np.round(unit, 12), axis=0, return_inverse=True)
     R = uniq.shape[0]
     # variables (delta[d], y[R]); minimise -sum y s.t. -a_r . delta + y_r <= 0
+    import scipy.sparse as sp  # lazy: SciPy's optimize and sparse cost ~0.8 s to import
+
     a_ub = sp.hstack([sp.csr_matrix(-uniq), sp.identity(R, format="csr")], format="csr")
     lo = np.full(d, -_DELTA_BOX)
     hi = np.full(d, _DELTA_BOX)
@@ -191,13 +191,15 @@ def find_separation(
     return Separation(kind, directions, delta, cells, span)
 
 
-def _separation_lp(cost: np.ndarray, a_ub: sp.csr_matrix, bounds: list) -> object:
+def _separation_lp(cost: np.ndarray, a_ub: Any, bounds: list) -> object:  # a_ub: sparse
     """Solve the separation LP (``A_ub x <= 0``) with the settings of :data:`LP_TRIES` in
     turn; the first optimal answer is returned.  The LP is feasible (``x = 0``) and bounded,
     so a failure is HiGHS giving up.
 
     Raises:
         RuntimeError: every setting gave up (the last one's message)."""
+    from scipy.optimize import linprog  # lazy, as scipy.sparse above
+
     b_ub = np.zeros(a_ub.shape[0])
     for method, options in LP_TRIES:
         res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method=method, options=options)

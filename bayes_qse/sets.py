@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from ._validate import as_float_array
 from .errors import BayesQSEInputError
@@ -46,7 +45,12 @@ def chi2_radius(dim: int, level: float) -> float:
     """``beta = chi2_dim.ppf(level)``: the asymptotic radius of the Wald and LR sets."""
     if int(dim) != dim or dim < 1:
         raise BayesQSEInputError(f"dim: must be a positive integer, got {dim!r}")
-    return float(stats.chi2.ppf(_check_level(level), int(dim)))
+    # scipy.stats.chi2.ppf(level, dim) computes 2 * gammaincinv(dim / 2, level) for a level
+    # in (0, 1); called so, bit for bit, without importing scipy.stats (1 s: the sweeps'
+    # serial start, benchmarks/bench_sweep.py).  A test compares the two.
+    from scipy.special import gammaincinv  # lazy: SciPy is imported where used
+
+    return float(2 * gammaincinv(int(dim) / 2, _check_level(level)))
 
 
 def theory_radius(
@@ -452,7 +456,9 @@ def response_intervals(
     mean_phi = np.einsum("hsab,hsabd->hsad", nu, phi_np)
     grad = eta * nu[..., None] * (phi_np - mean_phi[..., None, :])
     var = np.einsum("hsabi,ij,hsabj->hsab", grad, cov, grad)
-    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.clip(var, 0.0, None))
+    from scipy.special import ndtri  # lazy; scipy.stats.norm.ppf's own, as in chi2_radius
+
+    half = ndtri(0.5 + level / 2) * np.sqrt(np.clip(var, 0.0, None))
     return np.clip(nu - half, 0.0, 1.0), np.clip(nu + half, 0.0, 1.0)
 
 

@@ -114,7 +114,7 @@ def serial_start(cache: Path) -> float:
     env = {**os.environ, "BAYES_QSE_CACHE": "1", "BAYES_QSE_CACHE_DIR": str(cache)}
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    code = "import bayes_qse.commands, " + ", ".join(PRELOAD)
+    code = "import bayes_qse.commands, bayes_qse.sweeps, " + ", ".join(PRELOAD)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     return time.perf_counter() - start

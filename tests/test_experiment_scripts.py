@@ -43,7 +43,7 @@ SCRIPTS = {
         _TINY_SETS + 'etas = [1.0]\nlearners = ["greedy"]\nepisodes = 2\nchunk = 2\n'
         "width_replications = 2\nwidth_sample_size = 10\n",
         1,
-        ("sweep.png", "table.md"),
+        ("results.nc", "sweep.png", "table.md"),
     ),
     "security_games": (
         "n_targets = 3\nresources = 1.0\nsample_sizes = [10]\nplan_starts = 2\n"

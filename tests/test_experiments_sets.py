@@ -7,6 +7,7 @@ The confidence_sets and rationality_sweep runs are marked slow: even tiny, they 
 vmapped fits, the batched NUTS sampler and the online runners (about 30 s of CPU each)."""
 
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,6 @@ from bayes_qse.experiments import confidence_sets as cs
 from bayes_qse.experiments import get_experiment, load_config, set_coverage
 from bayes_qse.experiments import posterior_inspection as pi
 from bayes_qse.experiments import rationality_sweep as rs
-from bayes_qse.experiments.store import RunStore
 from bayes_qse.experiments.units import load_parts
 from bayes_qse.likelihood import log_likelihood
 from bayes_qse.model import Model
@@ -135,11 +135,16 @@ def test_confidence_sets_runs_resumes_and_plots(tmp_path):
         np.testing.assert_equal(float(one), cov[1, 0, 3, cs.TARGETS.index("value"), 1])
         np.testing.assert_array_equal(ds["width"].values, width)
         np.testing.assert_array_equal(ds["coverage_lo"].values, lo)
+
     # resuming recomputes nothing: the units are untouched
-    store = RunStore(tmp_path, "confidence_sets", config)
-    stamps = {k: (tmp_path / "units" / f"{k}.npz").stat().st_mtime_ns for k in store.keys()}
+    # (one unit directory per batch, each with its one part: 2 cases x 1 n + 1 SBC batch)
+    def stamps():
+        return {p: p.stat().st_mtime_ns for p in (tmp_path / "units").glob("*/units/result.npz")}
+
+    before = stamps()
+    assert len(before) == len(cs.make_units(config)) == 3
     cs.run(config, tmp_path, progress=False)
-    assert stamps == {k: (tmp_path / "units" / f"{k}.npz").stat().st_mtime_ns for k in store.keys()}
+    assert stamps() == before
     paths = cs.plot(tmp_path)
     names = {p.name for p in paths}
     assert {"calibration.png", "coverage_vs_n.png", "set_sizes.png", "sbc_ranks.png"} <= names
@@ -205,3 +210,29 @@ def test_rationality_sweep_runs_with_the_same_seeds(tmp_path):
     seeds = [[m["seed"] for _, m in load_parts(tmp_path, online[e, "greedy"])] for e in (0.5, 20.0)]
     assert seeds[0] == seeds[1] == [0, 1]
     assert {p.name for p in rs.plot(tmp_path)} >= {"sweep.png", "table.md"}
+
+
+def test_rationality_sweep_report_reads_the_labelled_results(tmp_path):
+    """The report reads one labelled dataset (``results.nc``, or rebuilt from a published
+    folder's results.npz/json) and writes the published table.md byte for byte from either.
+    Bug caught: a ``sel`` on the wrong label (a learner or construction column swapped, an
+    eta row from another eta), an npz axis read under the wrong dimension name, or
+    results.nc and the npz fallback disagreeing."""
+    import shutil
+
+    from bayes_qse.io import atomic_write_netcdf
+
+    published = Path(__file__).resolve().parents[1] / "docs" / "results" / "rationality_sweep"
+    old, new = tmp_path / "npz", tmp_path / "nc"
+    old.mkdir()
+    for name in ("results.npz", "results.json"):
+        shutil.copy(published / name, old / name)
+    rs.plot(old)
+    want = (published / "table.md").read_text()
+    assert (old / "table.md").read_text() == want
+    ds = rs.load_results(old)
+    assert ds["width_nu"].dims == ("eta", "construction")
+    new.mkdir()
+    atomic_write_netcdf(new / "results.nc", ds)
+    rs.plot(new)
+    assert (new / "table.md").read_text() == want

@@ -41,7 +41,6 @@ EXPERIMENT_INTERFACE = frozenset(
 #: shrink).
 PENDING_MERGE: dict[str, str] = {
     "LEARNER_VARIANTS": "step 2: learners.online and learners.offline keep one variant table",
-    "aggregate": "step 5: aggregation by xarray (confidence_sets and rationality_sweep)",
 }
 
 

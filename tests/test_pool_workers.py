@@ -61,6 +61,32 @@ def test_importing_the_library_and_its_experiments_starts_no_jax_backend():
     assert out.split() == ["False"]
 
 
+def test_a_sweeps_driver_and_workers_import_no_heavy_library_they_do_not_use():
+    # What a sweep's driver imports before its first unit (the command, the sweeps package)
+    # and what the fork server imports for the workers (PRELOAD) is the serial start no pool
+    # shares out (benchmarks/bench_sweep.py): NumPyro (NUTS and its diagnostics), xarray and
+    # pandas (the gathering), the security games, the demo and SciPy's optimisers are
+    # imported where they are used.  Catches: a module-level import of any of them coming
+    # back on that path (samplers' or posterior's NumPyro, gather's xarray, bounded's or
+    # separation's scipy.optimize, commands importing the demo or the experiments); each
+    # costs 0.3-1 s of the serial start (scipy.stats 1 s: the quantiles come from
+    # scipy.special, which the server preloads).
+    out = _python(
+        """
+        import sys, importlib
+        import bayes_qse.commands, bayes_qse.sweeps, bayes_qse._workers as w
+        from bayes_qse.sweeps import expand, load_spec, run_sweep
+        heavy = ("numpyro", "xarray", "pandas", "scipy.stats", "scipy.optimize",
+                 "bayes_qse.security", "bayes_qse.demo", "matplotlib", "arviz")
+        print("driver", *[m for m in heavy if m in sys.modules])
+        for name in w.PRELOAD:
+            importlib.import_module(name)
+        print("workers", *[m for m in heavy if m in sys.modules])
+        """
+    )
+    assert out.splitlines() == ["driver", "workers"], out
+
+
 def test_workers_fork_from_the_server_under_the_drivers_environment_only():
     # The driver starts the server before importing JAX (as the bayes-qse command does); a
     # worker is then a child of the server and has XLA pinned to one thread in its

@@ -184,9 +184,9 @@ def test_run_takes_the_engine_flags_only_for_the_ported_experiments(tmp_path, ca
     from bayes_qse.cli import main
 
     out = tmp_path / "out"
-    assert main(["run", "confidence_sets", "--workers", "2", "--out", str(out)]) == 2
+    assert main(["run", "posterior_inspection", "--workers", "2", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "confidence_sets runs in one process" in err[0]
+    assert len(err) == 1 and "posterior_inspection runs in one process" in err[0]
     assert main(["run", "offline_suboptimality", "--address", "auto", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "address: only with --executor ray" in err[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpyro  # noqa: F401  (RunStore imports it; it registers JAX options: import first)
 import pytest
+import xarray as xr
 
 from bayes_qse.cli import main
 from bayes_qse.errors import ConfigError
@@ -300,7 +301,8 @@ def test_rationality_sweep_keeps_seed_rows_across_seeds(tmp_path, monkeypatch, s
     )  # make_runner's (the sweep's too)
     # the set-width part is not under test here: its unit is saved beforehand (so the sweep
     # skips it) and the aggregation, which reads it, is left out
-    monkeypatch.setattr(sweep, "aggregate", lambda store, config: {})
+    monkeypatch.setattr(sweep, "sweep_results", lambda store, config: xr.Dataset())
+    monkeypatch.setattr(sweep, "sweep_arrays", lambda ds: {})
     overrides = {"etas": [1.0], "learners": ["greedy"], "episodes": 4, "chunk": 2}
     played = []
     run_chunk = OnlineRunner.run_chunk

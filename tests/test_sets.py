@@ -116,6 +116,15 @@ def test_wald_and_lr_coverage_near_nominal():
     assert np.all(np.abs(hits / n_rep - level) < tol), hits / n_rep
 
 
+def test_chi2_radius_is_scipy_stats_chi2_ppf_bit_for_bit():
+    # chi2_radius calls scipy.special (scipy.stats costs a sweep 1 s to import); the Wald
+    # radii of published runs must not move by a bit.  Catches: df instead of df / 2, the
+    # upper instead of the lower tail (gammainccinv), a float32 detour.
+    for dim in (1, 2, 3, 4, 5, 8, 13, 40):
+        for level in (0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1e-6, 1 - 1e-9):
+            assert chi2_radius(dim, level) == float(stats.chi2.ppf(level, dim)), (dim, level)
+
+
 def test_response_intervals_delta_method_matches_numeric_gradient(fitted):
     g, data, fit = fitted
     lo, hi = response_intervals(g, fit, level=0.9, method="delta")

@@ -103,6 +103,14 @@ def test_paired_interval_matches_statsmodels():
     )
     np.testing.assert_allclose(got["independent_half_width"], (w_high - w_low) / 2, rtol=1e-10)
     assert got["high"] - got["low"] < w_high - w_low  # pairing removes the shared noise
+    # Bit for bit against scipy.stats' t quantile (the code calls scipy.special's stdtrit,
+    # which scipy.stats.t.ppf wraps, to spare a sweep's driver importing scipy.stats): the
+    # published sweeps' intervals must not move.  Catches stdtrit's arguments swapped.
+    from scipy import stats
+
+    d = x - y
+    half = float(stats.t.ppf(0.95, 6) * d.std(ddof=1) / np.sqrt(7))
+    assert (got["low"], got["high"]) == (got["mean"] - half, got["mean"] + half)
 
 
 def test_normalised_score_closed_form():

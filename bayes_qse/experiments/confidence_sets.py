@@ -43,12 +43,17 @@ Everything is vectorised over a batch of replications (``batch_size``): data are
 ``vmap`` of :func:`bayes_qse.data.play_episode`, reduced to the counts of
 :func:`bayes_qse.likelihood.response_counts` (the myopic likelihood depends on nothing else),
 fitted by the Newton core of :mod:`bayes_qse.inference`, and NUTS runs on all datasets at once
-(:func:`bayes_qse.samplers.nuts`, ``batched``).  Each batch is one unit of the
-:class:`~bayes_qse.experiments.store.RunStore`, so the run resumes where it stopped.
+(:func:`bayes_qse.samplers.nuts`, ``batched``).  Each batch is one :class:`CoverageUnit` of
+the unit engine (:mod:`bayes_qse.experiments.units`, run by
+:func:`~bayes_qse.experiments.executors.run_units`, locally, in a process pool or on Ray), so
+the run resumes where it stopped.  The results are one labelled dataset
+(:func:`confidence_results`, ``results.nc``) reduced by xarray operations
+(:mod:`~bayes_qse.experiments.coverage_results`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -57,11 +62,10 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError
-from ..io import atomic_write
-from ..profile import clopper_pearson
-from ..progress import progress as progress_bar
+from ..io import atomic_write_netcdf
 from ..sbc import uniformity_test
-from ..sets import chi2_radius
+from .coverage_results import MAIN, replication_dataset, summarise_coverage
+from .executors import check_executor, run_units
 from .report import plot_confidence_sets
 
 # The cases, methods and settings are shared with rationality_sweep; DEFAULT_CONFIG and
@@ -81,6 +85,7 @@ from .set_coverage import (  # noqa: F401
     run_sbc_batch,
 )
 from .store import RunStore
+from .units import load_parts
 
 NAME = "confidence_sets"
 
@@ -122,234 +127,193 @@ def _batches(total: int, size: int) -> list[tuple[int, int]]:
     return [(s, min(s + size, total)) for s in range(0, total, size)]
 
 
-def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
-    """Run every (case, sample size, batch of replications) unit not yet stored, then the SBC
-    units, then aggregate into ``results.npz`` / ``results.json``; returns the ``.npz`` path."""
-    validate_config(config)
-    out_dir = Path(out_dir)
-    store = RunStore(out_dir, NAME, config)
-    cases = {name: make_case(config, name) for name in config["cases"]}
-    jobs = [
-        (case, n, lo, hi)
+@dataclasses.dataclass(frozen=True)
+class CoverageUnit:
+    """One batch of replications (:mod:`bayes_qse.experiments.units`): the
+    :func:`~.set_coverage.run_batch` of ``case`` at ``n_episodes`` episodes for the
+    replications ``lo .. hi - 1`` (or, for ``case == "sbc"``, the
+    :func:`~.set_coverage.run_sbc_batch` of those SBC replications), saved as the part
+    ``result``.  Replication ``i``'s numbers do not depend on the batch it runs in."""
+
+    key: str
+    case: str
+    n_episodes: int
+    replications: tuple[int, int]
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    kind = "coverage"
+
+    def parts(self) -> tuple[str, ...]:
+        return ("result",)
+
+    def store_config(self) -> dict[str, Any]:
+        return {"unit": self.key, "config": self.config}
+
+    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
+        start = time.perf_counter()
+        lo, hi = self.replications
+        idx = np.arange(lo, hi)
+        if self.case == "sbc":
+            arrays = run_sbc_batch(self.config, make_case(self.config, "well_specified"), idx)
+        else:
+            case = make_case(self.config, self.case)
+            arrays = run_batch(self.config, case, CASES.index(self.case), self.n_episodes, idx)
+        meta = {
+            "kind": self.kind,
+            "case": self.case,
+            "n_episodes": self.n_episodes,
+            "replications": [lo, hi],
+            "seconds": time.perf_counter() - start,
+            "seeds": [self.config["base_seed"] + lo, self.config["base_seed"] + hi],
+        }
+        store.save_unit("result", arrays, meta)
+
+
+def make_units(config: dict) -> list[CoverageUnit]:
+    """The experiment's units: a :class:`CoverageUnit` per ``(case, sample size, batch of
+    batch_size replications)``, then one per batch of SBC replications (``case="sbc"``)."""
+    units = [
+        CoverageUnit(f"{case}_n{n}_r{lo}-{hi}", case, n, (lo, hi), config)
         for case in config["cases"]
         for n in config["sample_sizes"]
         for lo, hi in _batches(config["seeds"], config["batch_size"])
     ]
-    jobs += [
-        ("sbc", config["sbc_sample_size"], lo, hi)
+    n_sbc = config["sbc_sample_size"]
+    units += [
+        CoverageUnit(f"sbc_r{lo}-{hi}", "sbc", n_sbc, (lo, hi), config)
         for lo, hi in _batches(config["sbc_replications"], config["batch_size"])
     ]
-    for case, n, lo, hi in progress_bar(jobs, len(jobs), NAME, progress):
-        key = f"sbc_r{lo}-{hi}" if case == "sbc" else f"{case}_n{n}_r{lo}-{hi}"
-        if store.has(key):
-            continue
-        start = time.perf_counter()
-        idx = np.arange(lo, hi)
-        if case == "sbc":
-            arrays = run_sbc_batch(
-                config, cases.get("well_specified") or make_case(config, "well_specified"), idx
-            )
-        else:
-            arrays = run_batch(config, cases[case], CASES.index(case), n, idx)
-        seconds = time.perf_counter() - start
-        store.save_unit(
-            key,
-            arrays,
-            {
-                "case": case,
-                "n_episodes": n,
-                "replications": [lo, hi],
-                "seconds": seconds,
-                "seeds": [config["base_seed"] + lo, config["base_seed"] + hi],
-            },
+    return units
+
+
+def run(
+    config: dict,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
+    """Run (or resume) every unit of :func:`make_units` through
+    :func:`bayes_qse.experiments.executors.run_units` (``executor``, ``workers``,
+    ``address`` as there), then write ``results.nc`` (:func:`confidence_results`) and
+    ``results.npz`` / ``results.json`` (the same arrays, :func:`confidence_arrays`); returns
+    the ``.npz`` path."""
+    validate_config(config)
+    check_executor(executor, workers, address)
+    out_dir = Path(out_dir)
+    with RunStore(out_dir, NAME, config) as store:
+        run_units(
+            make_units(config),
+            out_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            desc=NAME,
         )
-    results = aggregate(store, config, cases)
-    path = store.write_results("results", results)
-    ds = results_dataset(results)
-    atomic_write(out_dir / "results.nc", lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
-    return path
+        cases = {name: make_case(config, name) for name in config["cases"]}
+        ds = confidence_results(store, config, cases)
+        atomic_write_netcdf(out_dir / "results.nc", ds)
+        return store.write_results("results", confidence_arrays(ds, config, cases))
 
 
-def _load(store: RunStore, prefix: str, total: int, size: int) -> dict[str, np.ndarray]:
-    parts = [store.load_unit(f"{prefix}_r{lo}-{hi}")[0] for lo, hi in _batches(total, size)]
+def _load(store: RunStore, config: dict, prefix: str) -> dict[str, np.ndarray]:
+    """The batches of the units whose keys start with ``prefix`` (``<case>_n<n>`` or
+    ``sbc``), concatenated along the replications."""
+    units = [u for u in make_units(config) if u.key.rsplit("_r", 1)[0] == prefix]
+    parts = [load_parts(store.out_dir, u)[0][0] for u in units]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def aggregate(store: RunStore, config: dict, cases: dict) -> dict[str, Any]:
-    """Coverage with Clopper-Pearson bands, set sizes, NUTS diagnostics and SBC tests.
+def confidence_results(store: RunStore, config: dict, cases: dict) -> xr.Dataset:
+    """Coverage with Clopper-Pearson bands, set sizes, NUTS diagnostics and SBC tests, as one
+    labelled dataset (saved as ``results.nc``): the batches of each ``(case, n_episodes)``
+    summarised by :func:`~.coverage_results.summarise_coverage` and concatenated along ``case`` and
+    ``n_episodes``.
 
-    Arrays: ``coverage[case, n, method, target, level]`` (methods ``wald, lr, laplace, nuts``;
-    targets :data:`TARGETS`), ``coverage_lo``/``coverage_hi`` (95% Clopper-Pearson; NaN for the
-    cell average and the worst cell, which are not binomial counts), ``coverage_theory[case, n,
-    target]`` (+ ``_lo``/``_hi``) for ``lr_theory`` at nominal ``1 - theory_delta``,
-    ``width[case, n, method5, target]`` (mean interval width at 0.95; ``theta``: median log
-    volume), SBC ranks and p-values.
+    Variables: ``coverage[case, n_episodes, construction, target, level]`` (constructions
+    ``wald, lr, laplace, nuts``; targets :data:`TARGETS`), ``coverage_lo``/``coverage_hi``
+    (95% Clopper-Pearson; NaN for the cell average and the worst cell, which are not
+    binomial counts), ``coverage_theory[case, n_episodes, target]`` (+ ``_lo``/``_hi``) for
+    ``lr_theory`` at nominal ``1 - theory_delta``, ``width[case, n_episodes,
+    all_constructions, target]`` (mean interval width at 0.95; ``theta``: median log volume),
+    ``diag_*[case, n_episodes]``, and for SBC ``sbc_ranks_<m>[replication, feature]`` and
+    ``sbc_<test>_pvalue_<m>[feature]``; e.g. ``coverage.sel(case="misspecified",
+    construction="nuts", target="value", level=0.95)``.
     """
-    levels = np.asarray(config["levels"])
-    K = len(levels)
-    i95 = int(np.flatnonzero(np.isclose(levels, 0.95))[0])
-    main = ("wald", "lr", "laplace", "nuts")
     R = config["seeds"]
-    C, N, T = len(config["cases"]), len(config["sample_sizes"]), len(TARGETS)
-    cov = np.full((C, N, len(main), T, K), np.nan)
-    cov_lo, cov_hi = np.full_like(cov, np.nan), np.full_like(cov, np.nan)
-    cov_th = np.full((C, N, T), np.nan)
-    cov_th_lo, cov_th_hi = np.full_like(cov_th, np.nan), np.full_like(cov_th, np.nan)
-    width = np.full((C, N, len(METHODS), T), np.nan)
-    diag = {
-        k: np.full((C, N), np.nan)
-        for k in (
-            "mle_converged",
-            "lr_unbounded",
-            "nuts_divergent_frac",
-            "nuts_ess_min_median",
-            "nuts_accept_mean",
-            "nuts_steps_mean",
-        )
-    }
-    rows = []
-    for ci, case in enumerate(config["cases"]):
+    by_case = []
+    for case in config["cases"]:
         game = cases[case]["model_game"]
-        H, S, A, B = game.shape
-        d = game.feature_dim
-        cell = int(np.ravel_multi_index(CHOSEN_CELL, (H, S, A, B)))
-        G = H * S * A * B
-        for ni, n in enumerate(config["sample_sizes"]):
-            u = _load(store, f"{case}_n{n}", R, config["batch_size"])
-            chi_d = np.array([chi2_radius(d, lv) for lv in levels])
-            theta_cover = {
-                "wald": u["stat_wald"][:, None] <= chi_d,
-                "lr": u["stat_lr"][:, None] <= chi_d,
-                "laplace": u["stat_laplace"][:, None] <= chi_d,
-                "nuts": u["cover_theta_nuts"],
-            }
-            for mi, m in enumerate(main):
-                fc = u[f"cover_{m}"].astype(float)  # [R, K, G+1]
-                per_cell = fc[..., :G].mean(axis=0)  # [K, G]
-                tgt = {
-                    "theta": theta_cover[m].mean(axis=0),
-                    "nu_cell": fc[:, :, cell].mean(axis=0),
-                    "nu_avg": per_cell.mean(axis=-1),
-                    "nu_worst": per_cell.min(axis=-1),
-                    "value": fc[:, :, G].mean(axis=0),
-                }
-                for ti, t in enumerate(TARGETS):
-                    cov[ci, ni, mi, ti] = tgt[t]
-                    if t in ("theta", "nu_cell", "value"):
-                        lo, hi = clopper_pearson(np.round(tgt[t] * R), R)
-                        cov_lo[ci, ni, mi, ti], cov_hi[ci, ni, mi, ti] = lo, hi
-            th_stat = u["stat_lr"] <= radii_for(config, cases[case], n)[-1]
-            fc = u["cover_lr_theory"][:, 0].astype(float)
-            tgt = {
-                "theta": th_stat.mean(),
-                "nu_cell": fc[:, cell].mean(),
-                "nu_avg": fc[:, :G].mean(),
-                "nu_worst": fc[:, :G].mean(axis=0).min(),
-                "value": fc[:, G].mean(),
-            }
-            for ti, t in enumerate(TARGETS):
-                cov_th[ci, ni, ti] = tgt[t]
-                if t in ("theta", "nu_cell", "value"):
-                    lo, hi = clopper_pearson(np.round(tgt[t] * R), R)
-                    cov_th_lo[ci, ni, ti], cov_th_hi[ci, ni, ti] = lo, hi
-            for mi, m in enumerate(METHODS):
-                w = u[f"width_{m}"]
-                w95 = w[:, 0] if m == "lr_theory" else w[:, i95]
-                width[ci, ni, mi, TARGETS.index("nu_cell")] = w95[:, cell].mean()
-                width[ci, ni, mi, TARGETS.index("nu_avg")] = w95[:, :G].mean()
-                width[ci, ni, mi, TARGETS.index("value")] = w95[:, G].mean()
-                if m != "lr_theory":
-                    width[ci, ni, mi, 0] = np.median(u[f"logvol_{m}"])
-            diag["mle_converged"][ci, ni] = u["mle_converged"].mean()
-            diag["lr_unbounded"][ci, ni] = u["lr_unbounded"].mean()
-            diag["nuts_divergent_frac"][ci, ni] = (u["nuts_divergences"] > 0).mean()
-            diag["nuts_ess_min_median"][ci, ni] = np.median(u["nuts_ess_min"])
-            diag["nuts_accept_mean"][ci, ni] = u["nuts_accept"].mean()
-            diag["nuts_steps_mean"][ci, ni] = u["nuts_mean_steps"].mean()
-            for mi, m in enumerate(main):
-                for ti, t in enumerate(TARGETS):
-                    rows.append(
-                        {
-                            "case": case,
-                            "n_episodes": n,
-                            "method": m,
-                            "target": t,
-                            "level": float(levels[i95]),
-                            "coverage": cov[ci, ni, mi, ti, i95],
-                            "ci_low": cov_lo[ci, ni, mi, ti, i95],
-                            "ci_high": cov_hi[ci, ni, mi, ti, i95],
-                        }
-                    )
-    out: dict[str, Any] = {
-        "coverage": cov,
-        "coverage_lo": cov_lo,
-        "coverage_hi": cov_hi,
-        "coverage_theory": cov_th,
-        "coverage_theory_lo": cov_th_lo,
-        "coverage_theory_hi": cov_th_hi,
-        "width": width,
-        "levels": levels,
-        "sample_sizes": np.asarray(config["sample_sizes"]),
+        cell = int(np.ravel_multi_index(CHOSEN_CELL, game.shape))
+        by_n = []
+        for n in config["sample_sizes"]:
+            u = _load(store, config, f"{case}_n{n}")
+            radius = radii_for(config, cases[case], n)[-1]
+            reps = replication_dataset(u, config["levels"], game.feature_dim, radius)
+            by_n.append(summarise_coverage(reps, cell))
+        by_case.append(xr.concat(by_n, xr.Variable("n_episodes", config["sample_sizes"])))
+    ds = xr.concat(by_case, xr.Variable("case", list(config["cases"])))
+    ds = ds.transpose("case", "n_episodes", "construction", "all_constructions", "target", ...)
+    sbc = _load(store, config, "sbc")
+    M = config["nuts_samples"] // config["sbc_thin"]
+    for m in BAYES_METHODS:
+        test = uniformity_test(sbc[f"rank_{m}"], M)
+        ds[f"sbc_ranks_{m}"] = (("replication", "feature"), sbc[f"rank_{m}"])
+        ds[f"sbc_chi2_pvalue_{m}"] = ("feature", np.atleast_1d(test.chi2_pvalue))
+        ds[f"sbc_ks_pvalue_{m}"] = ("feature", np.atleast_1d(test.ks_pvalue))
+    ds.attrs = {
+        "experiment": NAME,
+        "sbc_n_draws": int(M),
+        "replications": int(R),
+        "sbc_nuts_divergent_frac": float((sbc["nuts_divergences"] > 0).mean()),
+        "sbc_nuts_ess_min_median": float(np.median(sbc["nuts_ess_min"])),
+    }
+    return ds
+
+
+def confidence_arrays(ds: xr.Dataset, config: dict, cases: dict) -> dict[str, Any]:
+    """The arrays and summary of ``results.npz`` / ``results.json`` (the published format)
+    read off the labelled results of :func:`confidence_results`: the arrays in the
+    dataset's axis order, ``rows_95`` (one row per case, ``n``, construction and target at
+    95%) and the run's settings."""
+    out: dict[str, Any] = {k: v.values for k, v in ds.data_vars.items()}
+    for m in BAYES_METHODS:  # scalars when d == 1, as uniformity_test returns them
+        for test in ("chi2", "ks"):
+            key = f"sbc_{test}_pvalue_{m}"
+            out[key] = out[key] if out[key].size > 1 else out[key][0]
+    out |= {
+        "levels": ds["level"].values,
+        "sample_sizes": ds["n_episodes"].values,
         "cases": list(config["cases"]),
-        "methods": list(main),
+        "methods": list(MAIN),
         "all_methods": list(METHODS),
         "targets": list(TARGETS),
         "chosen_cell": list(CHOSEN_CELL),
         "theta_target": {c: cases[c]["theta_target"] for c in config["cases"]},
-        "rows_95": rows,
-        "replications": R,
+        **{k: ds.attrs[k] for k in ("replications", "sbc_n_draws")},
+        **{k: ds.attrs[k] for k in ("sbc_nuts_divergent_frac", "sbc_nuts_ess_min_median")},
     }
-    out.update({f"diag_{k}": v for k, v in diag.items()})
-    sbc = _load(store, "sbc", config["sbc_replications"], config["batch_size"])
-    M = config["nuts_samples"] // config["sbc_thin"]
-    for m in BAYES_METHODS:
-        test = uniformity_test(sbc[f"rank_{m}"], M)
-        out[f"sbc_ranks_{m}"] = sbc[f"rank_{m}"]
-        out[f"sbc_chi2_pvalue_{m}"] = test.chi2_pvalue
-        out[f"sbc_ks_pvalue_{m}"] = test.ks_pvalue
-    out["sbc_n_draws"] = M
-    out["sbc_nuts_divergent_frac"] = float((sbc["nuts_divergences"] > 0).mean())
-    out["sbc_nuts_ess_min_median"] = float(np.median(sbc["nuts_ess_min"]))
+    at95 = ds[["coverage", "coverage_lo", "coverage_hi"]].sel(level=0.95)
+    out["rows_95"] = [
+        {
+            "case": case,
+            "n_episodes": n,
+            "method": m,
+            "target": t,
+            "level": float(at95["level"]),
+            "coverage": float(row["coverage"]),
+            "ci_low": float(row["coverage_lo"]),
+            "ci_high": float(row["coverage_hi"]),
+        }
+        for case in config["cases"]
+        for n in config["sample_sizes"]
+        for m in MAIN
+        for t in TARGETS
+        for row in [at95.sel(case=case, n_episodes=n, construction=m, target=t)]
+    ]
     return out
-
-
-def results_dataset(results: dict[str, Any]) -> xr.Dataset:
-    """The arrays of :func:`aggregate` as one labelled ``xarray.Dataset`` (saved as
-    ``results.nc`` beside ``results.npz``/``results.json``): every dimension named and
-    coordinated, e.g. ``coverage.sel(case="misspecified", construction="nuts",
-    target="value", level=0.95)``.  Dimensions: ``case``, ``n_episodes``, ``construction``
-    (``wald, lr, laplace, nuts``), ``all_constructions`` (the five of :data:`METHODS`, for
-    ``width``), ``target``, ``level``, and for SBC ``replication`` and ``feature``.  (Not
-    ``method``: that name is a keyword of ``xarray``'s ``sel``.)
-    """
-    r = results
-    coords = {
-        "case": list(r["cases"]),
-        "n_episodes": np.asarray(r["sample_sizes"]),
-        "construction": list(r["methods"]),
-        "all_constructions": list(r["all_methods"]),
-        "target": list(r["targets"]),
-        "level": np.asarray(r["levels"]),
-    }
-    cnt = ("case", "n_episodes", "construction", "target", "level")
-    cnt_th = ("case", "n_episodes", "target")
-    data = {k: (cnt, r[k]) for k in ("coverage", "coverage_lo", "coverage_hi")}
-    data |= {
-        k: (cnt_th, r[k]) for k in ("coverage_theory", "coverage_theory_lo", "coverage_theory_hi")
-    }
-    data["width"] = (("case", "n_episodes", "all_constructions", "target"), r["width"])
-    data |= {k: (("case", "n_episodes"), v) for k, v in r.items() if k.startswith("diag_")}
-    for m in BAYES_METHODS:
-        data[f"sbc_ranks_{m}"] = (("replication", "feature"), r[f"sbc_ranks_{m}"])
-        for test in ("chi2", "ks"):
-            key = f"sbc_{test}_pvalue_{m}"
-            data[key] = (("feature",), np.atleast_1d(r[key]))
-    attrs = {
-        "experiment": NAME,
-        "sbc_n_draws": int(r["sbc_n_draws"]),
-        "replications": int(r["replications"]),
-    }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def plot(out_dir: Path) -> list[Path]:
@@ -360,9 +324,11 @@ def plot(out_dir: Path) -> list[Path]:
 
 __all__ = [
     "NAME",
-    "aggregate",
+    "CoverageUnit",
+    "confidence_arrays",
+    "confidence_results",
+    "make_units",
     "plot",
-    "results_dataset",
     "run",
     "validate_config",
 ]

@@ -16,7 +16,9 @@ The game is one random linear myopic game (:func:`bayes_qse.games.random_game`);
 
 Each part is a unit of :mod:`bayes_qse.experiments.units` (an online unit per ``(eta,
 learner)``: the ``online_regret`` ``linear`` game at that ``eta``; a :class:`WidthUnit` per
-``eta``), run by :func:`bayes_qse.experiments.executors.run_units`.
+``eta``), run by :func:`bayes_qse.experiments.executors.run_units`.  The results are one
+labelled dataset (:func:`sweep_results`, ``results.nc``) reduced by xarray operations
+(:mod:`~bayes_qse.experiments.coverage_results` for the set widths).
 Replication ``i`` uses the same key at every ``eta`` (``base_seed + i``), so differences
 across ``eta`` are not seed noise.  Large ``eta`` makes the response nearly deterministic:
 the softmax saturates, the Fisher information of ``theta`` grows like ``eta^2`` where the
@@ -26,22 +28,22 @@ response is not saturated and collapses where it is (the ``kappa`` of logistic b
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from ..errors import ConfigError
-from ..io import atomic_write_text
+from ..io import atomic_write_netcdf, atomic_write_text
 from ..learners.online import LEARNERS
-from ..sets import chi2_radius
 from . import set_coverage as cs
+from .coverage_results import replication_dataset, summarise_coverage
 from .executors import check_executor, run_units
 from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
 from .online_units import LEARNER_KEYS, OnlineUnit, learner_settings, make_unit
-from .report import METHOD_COLORS
+from .report import METHOD_COLORS, read_results
 from .store import RunStore
 from .units import load_parts
 
@@ -191,7 +193,9 @@ def run(
     workers: int = 1,
     address: str | None = None,
 ) -> Path:
-    """Run (or resume) the sweep into ``out_dir``; returns the ``results.npz`` path.  The
+    """Run (or resume) the sweep into ``out_dir``: ``results.nc`` (:func:`sweep_results`)
+    and ``results.npz``/``results.json`` (the same arrays, :func:`sweep_arrays`); returns the
+    ``results.npz`` path.  The
     units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
     (``executor``, ``workers``, ``address`` as there); finished units, and the seeds of an
     online unit already saved (a rerun with more ``--seeds``), are skipped."""
@@ -209,93 +213,170 @@ def run(
             progress=progress,
             desc=NAME,
         )
-        return store.write_results("results", aggregate(store, config))
+        ds = sweep_results(store, config)
+        atomic_write_netcdf(Path(out_dir) / "results.nc", ds)
+        return store.write_results("results", sweep_arrays(ds))
 
 
 _FIELDS = ("regret", "theta_error", "set_size")
 
 
-def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
-    """Final cumulative regret (mean, standard error) per (eta, learner); set widths, log
-    volumes and coverage at 95% per (eta, method); the online set size at the last episode."""
-    etas, learners = config["etas"], config["learners"]
-    levels = np.asarray(config["levels"])
-    i95 = int(np.flatnonzero(np.isclose(levels, 0.95))[0])
-    E, L = len(etas), len(learners)
-    final = np.full((E, L, config["seeds"]), np.nan)
-    curves = np.full((E, L, config["episodes"]), np.nan)
-    online_size = np.full((E, L), np.nan)
-    widths, online = make_units(config)
-    for ei, eta in enumerate(etas):
-        for li, learner in enumerate(learners):
-            parts = load_parts(store.out_dir, online[eta, learner])
-            a = {f: np.stack([p[f] for p, _ in parts]) for f in _FIELDS}
-            cum = np.cumsum(a["regret"], axis=1)
-            final[ei, li] = cum[:, -1]
-            curves[ei, li] = cum.mean(axis=0)
-            online_size[ei, li] = a["set_size"][:, -1].mean()
-    methods = cs.METHODS
-    width_nu = np.full((E, len(methods)), np.nan)
-    width_value = np.full((E, len(methods)), np.nan)
-    logvol = np.full((E, len(methods)), np.nan)
-    coverage_theta = np.full((E, len(methods)), np.nan)
-    coverage_value = np.full((E, len(methods)), np.nan)
-    mle_converged = np.full(E, np.nan)
-
-    for ei, unit in enumerate(widths):
-        a, _ = load_parts(store.out_dir, unit)[0]
-        G = a["g_true"].shape[0] - 1
-        d = a["theta_true"].shape[0]
-        chi2 = chi2_radius(d, 0.95)
-        for mi, m in enumerate(methods):
-            w = a[f"width_{m}"][:, 0 if m == "lr_theory" else i95]
-            c = a[f"cover_{m}"][:, 0 if m == "lr_theory" else i95]
-            width_nu[ei, mi] = w[:, :G].mean()
-            width_value[ei, mi] = w[:, G].mean()
-            coverage_value[ei, mi] = c[:, G].mean()
-            if m != "lr_theory":
-                logvol[ei, mi] = np.median(a[f"logvol_{m}"])
-        coverage_theta[ei] = [
-            (a["stat_wald"] <= chi2).mean(),
-            (a["stat_lr"] <= chi2).mean(),
-            np.nan,
-            (a["stat_laplace"] <= chi2).mean(),
-            a["cover_theta_nuts"][:, i95].mean(),
-        ]
-        mle_converged[ei] = a["mle_converged"].mean()
-    n_seeds = config["seeds"]
-    return {
-        "etas": np.asarray(etas, float),
-        "learners": list(learners),
-        "methods": list(methods),
-        "final_regret": final,
-        "final_regret_mean": final.mean(axis=-1),
-        "final_regret_se": final.std(axis=-1, ddof=1) / np.sqrt(n_seeds)
-        if n_seeds > 1
-        else np.zeros((E, L)),
-        "mean_cumulative_regret": curves,
-        "online_set_size_final": online_size,
-        "width_nu": width_nu,
-        "width_value": width_value,
-        "logvol_theta": logvol,
-        "coverage_theta": coverage_theta,
-        "coverage_value": coverage_value,
-        "mle_converged": mle_converged,
-        "width_replications": config["width_replications"],
+def regret_dataset(store: RunStore, config: dict) -> xr.Dataset:
+    """The online parts as one labelled dataset: ``regret`` and ``set_size`` ``[eta,
+    learner, seed, episode]`` (the exact per-episode regret and the root total variance of
+    the learner's ellipsoid behind each policy)."""
+    _, online = make_units(config)
+    fields = ("regret", "set_size")
+    stacked = {
+        f: np.stack(
+            [
+                np.stack(
+                    [
+                        np.stack([p[f] for p, _ in load_parts(store.out_dir, online[e, lrn])])
+                        for lrn in config["learners"]
+                    ]
+                )
+                for e in config["etas"]
+            ]
+        )
+        for f in fields
     }
+    dims = ("eta", "learner", "seed", "episode")
+    coords = {
+        "eta": np.asarray(config["etas"], float),
+        "learner": list(config["learners"]),
+        "seed": config["base_seed"] + np.arange(config["seeds"]),
+        "episode": np.arange(1, config["episodes"] + 1),
+    }
+    return xr.Dataset({f: (dims, v) for f, v in stacked.items()}, coords=coords)
+
+
+def width_dataset(store: RunStore, config: dict) -> xr.Dataset:
+    """The set-width parts as one labelled dataset: :func:`~.coverage_results.summarise_coverage` of
+    each ``eta``'s batch, concatenated along ``eta`` (coverage, bands, widths,
+    diagnostics)."""
+    widths, _ = make_units(config)
+    out = []
+    for unit in widths:
+        a, _ = load_parts(store.out_dir, unit)[0]
+        reps = replication_dataset(a, config["levels"], a["theta_true"].shape[0])
+        cell = int(np.ravel_multi_index(cs.CHOSEN_CELL, _cell_shape(unit.config)))
+        out.append(summarise_coverage(reps, cell))
+    return xr.concat(out, xr.Variable("eta", np.asarray(config["etas"], float)))
+
+
+def _cell_shape(config: dict) -> tuple[int, int, int, int]:
+    g = config["game"]
+    return (g["horizon"], g["n_states"], g["n_leader_actions"], g["n_follower_actions"])
+
+
+def sweep_results(store: RunStore, config: dict) -> xr.Dataset:
+    """The sweep's results, labelled (saved as ``results.nc``): per ``(eta, learner)`` the
+    final cumulative regret per seed, its mean and standard error over seeds, the mean
+    cumulative regret curve and the online set size at the last episode; per ``(eta,
+    construction)`` the mean widths of the 95% intervals of the response probabilities and
+    of the value, the median log volume of the 95% ``theta`` set, and the coverage of
+    ``theta`` (NaN for ``lr_theory``, whose ``theta`` set is not at 95%) and of the value;
+    per ``eta`` the fraction of converged MLE fits."""
+    online = regret_dataset(store, config)
+    cum = online["regret"].cumsum("episode")
+    final = cum.isel(episode=-1, drop=True)
+    n_seeds = config["seeds"]
+    se = (
+        final.std("seed", ddof=1, skipna=False) / np.sqrt(n_seeds)
+        if n_seeds > 1
+        else xr.zeros_like(final.isel(seed=0, drop=True))
+    )
+    w = width_dataset(store, config)
+    at95 = {"level": 0.95}
+    theta = w["coverage"].sel(target="theta", **at95, drop=True)
+    value = xr.concat(
+        [
+            w["coverage"].sel(target="value", **at95, drop=True),
+            w["coverage_theory"]
+            .sel(target="value", drop=True)
+            .expand_dims(construction=["lr_theory"]),
+        ],
+        "construction",
+    )
+    all5 = {"all_constructions": "construction"}
+    data = {
+        "final_regret": final.transpose("eta", "learner", "seed"),
+        "final_regret_mean": final.mean("seed", skipna=False),
+        "final_regret_se": se,
+        "mean_cumulative_regret": cum.mean("seed", skipna=False),
+        "online_set_size_final": online["set_size"].isel(episode=-1).mean("seed", skipna=False),
+        "width_nu": w["width"].sel(target="nu_avg", drop=True).rename(all5),
+        "width_value": w["width"].sel(target="value", drop=True).rename(all5),
+        "logvol_theta": w["width"].sel(target="theta", drop=True).rename(all5),
+        "coverage_theta": theta.reindex(construction=list(cs.METHODS)),
+        "coverage_value": value.reindex(construction=list(cs.METHODS)),
+        "mle_converged": w["diag_mle_converged"],
+    }
+    attrs = {"experiment": NAME, "width_replications": int(config["width_replications"])}
+    return xr.Dataset(data, attrs=attrs).transpose("eta", "learner", "construction", ...)
+
+
+#: ``results.npz`` arrays (as published) in their axis order.
+_NPZ_AXES = {
+    "final_regret": ("eta", "learner", "seed"),
+    "final_regret_mean": ("eta", "learner"),
+    "final_regret_se": ("eta", "learner"),
+    "mean_cumulative_regret": ("eta", "learner", "episode"),
+    "online_set_size_final": ("eta", "learner"),
+    **{
+        k: ("eta", "construction")
+        for k in ("width_nu", "width_value", "logvol_theta", "coverage_theta", "coverage_value")
+    },
+    "mle_converged": ("eta",),
+}
+
+
+def sweep_arrays(ds: xr.Dataset) -> dict[str, Any]:
+    """The arrays and summary of ``results.npz`` / ``results.json`` (the published format)
+    read off the labelled results of :func:`sweep_results`."""
+    out: dict[str, Any] = {
+        "etas": ds["eta"].values,
+        "learners": [str(x) for x in ds["learner"].values],
+        "methods": [str(x) for x in ds["construction"].values],
+    }
+    out |= {k: ds[k].transpose(*dims).values for k, dims in _NPZ_AXES.items()}
+    out["width_replications"] = int(ds.attrs["width_replications"])
+    return out
+
+
+def load_results(out_dir: Path) -> xr.Dataset:
+    """The sweep's labelled results: ``out_dir/results.nc``, or for a folder written before
+    it existed (e.g. a published one), the same dataset rebuilt from ``results.npz`` and
+    ``results.json`` (the inverse of :func:`sweep_arrays`)."""
+    out_dir = Path(out_dir)
+    nc = out_dir / "results.nc"
+    if nc.is_file():
+        with xr.open_dataset(nc, engine="h5netcdf") as ds:
+            return ds.load()
+    a, doc = read_results(out_dir)
+    s = doc["summary"]
+    coords = {
+        "eta": a["etas"],
+        "learner": list(s["learners"]),
+        "construction": list(s["methods"]),
+        "episode": np.arange(1, a["mean_cumulative_regret"].shape[-1] + 1),
+    }
+    data = {k: (dims, a[k]) for k, dims in _NPZ_AXES.items()}
+    attrs = {"experiment": NAME, "width_replications": int(s["width_replications"])}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def plot(out_dir: Path) -> list[Path]:
     """Final regret vs ``eta`` per learner, set widths vs ``eta`` per method, regret curves,
-    and ``table.md``."""
+    and ``table.md``, from the labelled results (:func:`load_results`)."""
     from ..plots import markdown_table, new_figure, save_figure  # lazy: matplotlib
 
     out_dir = Path(out_dir)
-    with np.load(out_dir / "results.npz") as f:
-        a = {k: f[k] for k in f.files}
-    doc = json.loads((out_dir / "results.json").read_text())
-    s = doc["summary"]
-    etas, learners, methods = a["etas"], s["learners"], s["methods"]
+    ds = load_results(out_dir)
+    etas = ds["eta"].values
+    learners = [str(x) for x in ds["learner"].values]
+    methods = [str(x) for x in ds["construction"].values]
     labels = {
         "wald": "Wald",
         "lr": "LR (chi2)",
@@ -303,17 +384,20 @@ def plot(out_dir: Path) -> list[Path]:
         "laplace": "Laplace",
         "nuts": "NUTS",
     }
+    T = ds.sizes["episode"]
     paths = []
 
     fig, axes = new_figure(3, 1, size=(4.3, 3.4))
-    for li, learner in enumerate(learners):
-        m, se = a["final_regret_mean"][:, li], a["final_regret_se"][:, li]
+    for learner in learners:
+        at = ds.sel(learner=learner)
+        m, se = at["final_regret_mean"].values, at["final_regret_se"].values
         axes[0].errorbar(etas, m, yerr=se, fmt="o-", capsize=3, label=learner)
-        axes[1].plot(etas, a["online_set_size_final"][:, li], "o-", label=learner)
-    axes[0].set_title(f"cumulative regret after {a['mean_cumulative_regret'].shape[-1]} episodes")
+        axes[1].plot(etas, at["online_set_size_final"].values, "o-", label=learner)
+    axes[0].set_title(f"cumulative regret after {T} episodes")
     axes[1].set_title("learner's ellipsoid size at the end (root total var.)")
-    for mi, m in enumerate(methods):
-        axes[2].plot(etas, a["width_nu"][:, mi], "o-", color=METHOD_COLORS[m], label=labels[m])
+    for m in methods:
+        width = ds["width_nu"].sel(construction=m).values
+        axes[2].plot(etas, width, "o-", color=METHOD_COLORS[m], label=labels[m])
     axes[2].set_title("mean width of 95% nu intervals (offline)")
     for ax in axes:
         ax.set_xscale("log")
@@ -325,12 +409,10 @@ def plot(out_dir: Path) -> list[Path]:
     paths.append(save_figure(fig, out_dir / "sweep.png"))
 
     fig, axes = new_figure(len(learners), 1, size=(4.0, 3.2))
-    T = a["mean_cumulative_regret"].shape[-1]
     for li, learner in enumerate(learners):
-        for ei, eta in enumerate(etas):
-            axes[li].plot(
-                np.arange(1, T + 1), a["mean_cumulative_regret"][ei, li], label=f"eta={eta:g}"
-            )
+        for eta in etas:
+            curve = ds["mean_cumulative_regret"].sel(eta=eta, learner=learner).values
+            axes[li].plot(np.arange(1, T + 1), curve, label=f"eta={eta:g}")
         axes[li].set_title(learner)
         axes[li].set_xlabel("episode")
         axes[li].set_ylabel("mean cumulative regret")
@@ -338,36 +420,32 @@ def plot(out_dir: Path) -> list[Path]:
         axes[li].legend(fontsize="x-small")
     paths.append(save_figure(fig, out_dir / "regret_curves.png"))
 
-    n_seeds = a["final_regret"].shape[-1]
-    R = s["width_replications"]
+    n_seeds = ds["final_regret"].sizes["seed"]
+    R = ds.attrs["width_replications"]
+    regret_rows = []
+    for eta in etas:
+        at = ds.sel(eta=eta)
+        cells = [
+            f"{float(at['final_regret_mean'].sel(learner=lrn)):.3g} +/- "
+            f"{float(at['final_regret_se'].sel(learner=lrn)):.2g}"
+            for lrn in learners
+        ]
+        regret_rows.append([f"{eta:g}", *cells])
     lines = [
         "# rationality_sweep\n",
         f"Cumulative regret after {T} episodes (mean +/- standard error over {n_seeds} seeds; "
         "the same seeds at every eta).\n",
-        markdown_table(
-            ["eta", *learners],
-            [
-                [
-                    f"{eta:g}",
-                    *[
-                        f"{a['final_regret_mean'][ei, li]:.3g} +/- "
-                        f"{a['final_regret_se'][ei, li]:.2g}"
-                        for li in range(len(learners))
-                    ],
-                ]
-                for ei, eta in enumerate(etas)
-            ],
-        ),
+        markdown_table(["eta", *learners], regret_rows),
         f"\nSet sizes at 95% ({R} datasets per eta): mean width of the response-probability "
         "intervals / of the value interval, median log volume of the theta set, and coverage "
         "of theta / of the value.\n",
     ]
-    rows = []
-    for ei, eta in enumerate(etas):
-        for mi, m in enumerate(methods):
-            values = [a[k][ei, mi] for k in ("width_nu", "width_value", "logvol_theta")]
-            values += [a[k][ei, mi] for k in ("coverage_theta", "coverage_value")]
-            rows.append([f"{eta:g}", labels[m], *[float(v) for v in values]])
+    columns = ("width_nu", "width_value", "logvol_theta", "coverage_theta", "coverage_value")
+    rows = [
+        [f"{eta:g}", labels[m], *[float(ds[k].sel(eta=eta, construction=m)) for k in columns]]
+        for eta in etas
+        for m in methods
+    ]
     lines.append(
         markdown_table(
             [
@@ -384,9 +462,7 @@ def plot(out_dir: Path) -> list[Path]:
     )
     lines.append(
         "\nMLE converged (fraction of datasets): "
-        + ", ".join(
-            f"eta={eta:g}: {c:.3f}" for eta, c in zip(etas, a["mle_converged"], strict=True)
-        )
+        + ", ".join(f"eta={eta:g}: {float(ds['mle_converged'].sel(eta=eta)):.3f}" for eta in etas)
         + "\n"
     )
     paths.append(atomic_write_text(out_dir / "table.md", "\n".join(lines)))
@@ -398,11 +474,15 @@ __all__ = [
     "FULL_CONFIG",
     "NAME",
     "WidthUnit",
-    "aggregate",
+    "load_results",
     "make_units",
     "online_config",
     "plot",
+    "regret_dataset",
     "run",
+    "sweep_arrays",
+    "sweep_results",
     "validate_config",
     "width_config",
+    "width_dataset",
 ]

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
@@ -204,6 +203,8 @@ def plot_confidence_sets(out_dir: Path) -> list[Path]:
     paths.append(save_figure(fig, out_dir / "set_sizes.png"))
 
     # 4. SBC rank histograms
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
     M = int(s["sbc_n_draws"])
     d = a["sbc_ranks_nuts"].shape[1]
     fig, axes = new_figure(d, len(BAYES_METHODS), size=(3.6, 2.8))

@@ -41,6 +41,7 @@ The lock itself and the run notices live in :mod:`bayes_qse.experiments.locks`.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata
 import json
 import os
 import platform
@@ -55,7 +56,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import numpyro
 
 from .._version import __version__
 from ..errors import ConfigError
@@ -97,7 +97,7 @@ _VERSIONS: dict[str, str] = {}
 
 def _library_versions() -> dict[str, str]:
     versions = {"bayes_qse": __version__, "jax": jax.__version__, "numpy": np.__version__}
-    versions["numpyro"] = numpyro.__version__
+    versions["numpyro"] = importlib.metadata.version("numpyro")  # not imported: ~1 s
     versions["python"] = sys.version.split()[0]
     versions["platform"] = f"{jax.default_backend()}: {cpu_description()}"
     return versions

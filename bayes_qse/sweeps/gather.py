@@ -19,6 +19,10 @@ Statistics (docs/math.md, "Sweeps"):
 - :func:`normalised_score`: ``(R_uniform - R_X) / (R_uniform - R_best)``, ``R`` the mean final
   cumulative regret, ``R_best`` the smallest among the learners other than ``oracle``: 0 is the
   uniform leader, 1 the best leader of the slice.
+
+xarray and SciPy's special functions are imported inside the functions
+that use them: a sweep's driver imports this module before its units run, and its import is
+the one part of a sweep that no process pool shares out (``benchmarks/bench_sweep.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xarray as xr
-from scipy import stats
 
 from ..errors import ConfigError
 from ..experiments import offline_suboptimality as offline
@@ -55,6 +57,10 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
         half width of Welch's interval, which ignores the pairing (what the comparison would
         cost without common random numbers).
     """
+    # scipy.stats.t.ppf(q, dof) is stdtrit(dof, q), called here without importing
+    # scipy.stats (see the module doc); a test compares the two.
+    from scipy.special import stdtrit  # lazy (see the module doc)
+
     d = np.asarray(x, np.float64) - np.asarray(y, np.float64)
     if d.ndim != 1 or d.size == 0:
         raise ConfigError(f"paired_interval: need two equal-length 1-D arrays, got {d.shape}")
@@ -62,10 +68,10 @@ def paired_interval(x: Any, y: Any, level: float = 0.95) -> dict[str, float]:
     if n < 2:
         nan = float("nan")
         return {"mean": mean, "low": nan, "high": nan, "n": n, "independent_half_width": nan}
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
+    half = float(stdtrit(n - 1, 0.5 + level / 2) * d.std(ddof=1) / np.sqrt(n))
     vx, vy = np.var(x, ddof=1) / n, np.var(y, ddof=1) / n
     dof = (vx + vy) ** 2 / (vx**2 / (n - 1) + vy**2 / (n - 1)) if vx + vy > 0 else n - 1
-    welch = float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(vx + vy))
+    welch = float(stdtrit(dof, 0.5 + level / 2) * np.sqrt(vx + vy))
     return {
         "mean": mean,
         "low": mean - half,
@@ -118,6 +124,8 @@ def _metas(out_dir: str | Path, sweep: Sweep) -> list[dict[str, Any]]:
 
 
 def _gather_online(out_dir: str | Path, sweep: Sweep):
+    import xarray as xr  # lazy (see the module doc)
+
     by_key = {u.key: u for u in sweep.units}
     names = list(sweep.axes)
     shape = [len(sweep.axes[k]) for k in names]
@@ -153,6 +161,8 @@ def _gather_offline(out_dir: str | Path, sweep: Sweep):
     """An offline sweep: :data:`~bayes_qse.experiments.offline_suboptimality.OFFLINE_FIELDS` and
     ``lower_bound_holds`` with dims ``(game, behaviour, seed, size, learner)``, and
     ``optimal_value`` over ``game``."""
+    import xarray as xr  # lazy (see the module doc)
+
     config = sweep.units[0].config
     arrays = offline.assemble(out_dir, config, list(sweep.units))  # (game, behaviour, seed)
     shape = (len(sweep.axes["game"]), len(sweep.axes["behaviour"]), len(sweep.seeds))
@@ -264,6 +274,8 @@ def write_results(
 
 def open_results(out_dir: str | Path):
     """The saved ``results.nc`` of a sweep directory, loaded into memory."""
+    import xarray as xr  # lazy (see the module doc)
+
     path = Path(out_dir) / RESULTS_NC
     if not path.is_file():
         raise ConfigError(f"{out_dir}: no {RESULTS_NC} (run the sweep first)")
