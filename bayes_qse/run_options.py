@@ -33,6 +33,7 @@ ENGINE = (
     "rationality_sweep",
     "inverse_stackelberg",
     "confidence_sets",
+    "security_games",
 )
 
 #: Who runs the units (:func:`bayes_qse.experiments.executors.run_units`).

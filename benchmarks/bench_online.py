@@ -62,7 +62,7 @@ def time_learner(
 
 def run(args: argparse.Namespace) -> str:
     full = online_regret.FULL_CONFIG
-    game = online_regret.make_game("tabular", full)
+    game = online_units.online_experiment_game("tabular", full)
     config = {k: full["learner"][k] for k in online_units.LEARNER_KEYS}
     T, chunk = args.episodes, args.chunk
     rows = []

@@ -44,7 +44,7 @@ from bayes_qse.confidence import (
 )
 from bayes_qse.data import play_episode
 from bayes_qse.experiments.online_regret import FULL_CONFIG
-from bayes_qse.experiments.online_units import LEARNER_KEYS, make_game
+from bayes_qse.experiments.online_units import LEARNER_KEYS, online_experiment_game
 from bayes_qse.follower import myopic_response
 from bayes_qse.learners.common import GameSpec, frequentist_leader_model
 from bayes_qse.learners.config import LearnerConfig
@@ -121,7 +121,7 @@ def main(argv=None):
     parser.add_argument("--episodes", type=int, default=1000)
     args = parser.parse_args(argv)
     config = FULL_CONFIG
-    game = make_game("tabular", config)
+    game = online_experiment_game("tabular", config)
     spec = GameSpec.from_game(game, reward_range=tuple(config["reward_range"]))
     seeds = list(range(args.seeds))
     for bound in ("hoeffding", "best", "deterministic"):

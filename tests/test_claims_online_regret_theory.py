@@ -151,7 +151,7 @@ def test_certificates_from_uniform_play():
 
     from bayes_qse.data import simulate
     from bayes_qse.experiments.online_regret import LONG_CONFIG
-    from bayes_qse.experiments.online_units import make_game
+    from bayes_qse.experiments.online_units import online_experiment_game
     from bayes_qse.inference import fit_mle
     from bayes_qse.sets import chi2_radius, lr_response_box, theory_radius
 
@@ -160,7 +160,7 @@ def test_certificates_from_uniform_play():
     level = 1 - 0.1 / 4  # delta = 0.1 split among follower, rewards, transitions, initial dist
 
     def r2(game_name, n, theory):
-        game = make_game(game_name, LONG_CONFIG)
+        game = online_experiment_game(game_name, LONG_CONFIG)
         H, S, A, B = game.shape
         phi = np.asarray(game.features)
         d = phi.shape[-1]

@@ -88,7 +88,7 @@ def test_planners_break_round_off_ties_by_the_lowest_action(gap, action):
 def linear_game():
     """The game of the issue: online_regret's CI-sized linear game (there, greedy's seed 0
     changed with --seeds before fixed-width seed blocks)."""
-    return online_units.make_game("linear", load_config(exp))
+    return online_units.online_experiment_game("linear", load_config(exp))
 
 
 def _rows(out, seed):

@@ -40,7 +40,7 @@ def test_registry_and_configs():
     assert {"uniform", "mle-optimistic-first-order"} <= set(full["learners"])
     assert full["linear"]["feature_dim"] == 8
     for name in exp.ONLINE_GAMES:
-        game = online_units.make_game(name, full)
+        game = online_units.online_experiment_game(name, full)
         assert game.farsighted == (name in exp.FARSIGHTED_GAMES)
 
 
@@ -54,12 +54,12 @@ def test_every_published_test_bed_is_identified():
 
     full = load_config(exp, full=True)
     for name in exp.ONLINE_GAMES:
-        game = online_units.make_game(name, full)
+        game = online_units.online_experiment_game(name, full)
         ident = identified_directions(game, n_episodes=1500, seed=1)
         assert ident.rank == game.feature_dim, name
         assert ident.eigenvalues.min() > 1e-4 * ident.eigenvalues.max(), name
-    H, S, A, B = online_units.make_game("tabular", full).shape
-    assert online_units.make_game("tabular", full).feature_dim == H * S * A * (B - 1)
+    H, S, A, B = online_units.online_experiment_game("tabular", full).shape
+    assert online_units.online_experiment_game("tabular", full).feature_dim == H * S * A * (B - 1)
 
 
 def test_results_figures_and_table(finished_run):
@@ -108,7 +108,7 @@ def test_recorded_regret_is_the_true_value_gap_of_the_policies_played(finished_r
     with np.load(path) as data:
         seeds = [int(s) for s in data["seeds"]]
         experiment_regret = data["linear.greedy.regret"]
-    game = online_units.make_game("linear", config)
+    game = online_units.online_experiment_game("linear", config)
     P, r, rho = (np.asarray(x) for x in (game.transitions, game.leader_reward, game.initial_dist))
     u = np.einsum("hsabd,d->hsab", np.asarray(game.features), np.asarray(game.theta))
     nu = np_follower_response(P, u, float(game.eta))

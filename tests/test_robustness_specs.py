@@ -306,7 +306,7 @@ RUN_VALUE_CASES = [
     ("confidence_sets", "sbc_sample_size = 100000000000\n", r"sbc_sample_size.*memory"),
     ("confidence_sets", "[game]\nn_states = 100000\n", r"config: game: .*memory"),
     ("confidence_sets", "[game]\nseed = -1\n", r"game\.seed"),
-    ("confidence_sets", "[game]\nn_states = 0\n", r"game\.n_states must be >= 1"),
+    ("confidence_sets", "[game]\nn_states = 0\n", r"game\.n_states: must be an integer >= 1"),
     ("posterior_inspection", "n_episodes = 1000000000000\n", r"n_episodes.*memory"),
     ("security_games", "n_targets = 10000000\n", r"n_targets"),
     ("inverse_stackelberg", "m = 60\nn = 60\n", r"m, n: .*GB"),

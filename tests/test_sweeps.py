@@ -11,7 +11,7 @@ import pytest
 from bayes_qse.cli import main
 from bayes_qse.errors import ConfigError
 from bayes_qse.experiments.online_regret import DEFAULT_CONFIG
-from bayes_qse.experiments.online_units import make_game, make_runner
+from bayes_qse.experiments.online_units import make_runner, online_experiment_game
 from bayes_qse.experiments.units import open_unit
 from bayes_qse.sweeps import bind, expand, normalised_score, paired_interval
 from bayes_qse.sweeps.gather import gather, summarise
@@ -80,7 +80,7 @@ def test_units_are_shared_by_cells_that_differ_only_on_an_ignored_axis():
 def test_eta_axis_sets_the_followers_rationality():
     # catches: the eta axis recorded but not passed to the game (every eta the same game)
     sweep = expand(spec(eta=[0.5, 3.0], learner=["uniform"]))
-    etas = sorted(float(make_game(u.game, u.config).eta) for u in sweep.units)
+    etas = sorted(float(online_experiment_game(u.game, u.config).eta) for u in sweep.units)
     assert etas == [0.5, 3.0]
 
 
@@ -184,7 +184,7 @@ def test_every_leader_faces_the_same_environment_draws(monkeypatch):
 
     monkeypatch.setattr(runner_module, "play_episode", spy)
     config = {**DEFAULT_CONFIG, "chunk": 3}
-    game = make_game("linear", config)
+    game = online_experiment_game("linear", config)
     T, seeds = 6, [3, 4]
     seen, policies = {}, {}
     for learner, batch in (("oracle", seeds), ("uniform", seeds[::-1])):

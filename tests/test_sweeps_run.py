@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from bayes_qse.experiments.online_units import make_game
+from bayes_qse.experiments.online_units import online_experiment_game
 from bayes_qse.sweeps import expand, load_spec, open_results, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def test_a_killed_worker_resumes_with_no_lost_or_repeated_episode(tmp_path, monk
     assert fresh == []  # both seeds resumed from their checkpoints
     got = open_results(out)["reward"].sel(game="linear", learner="uniform", T=T).values
 
-    game = make_game("linear", unit.config)
+    game = online_experiment_game("linear", unit.config)
     H, S, A = np.asarray(game.leader_reward).shape[:3]
     uniform = np.full((H, S, A), 1.0 / A)
     play = jax.jit(jax.vmap(lambda k: play_episode(game, uniform, k).rewards.sum()))

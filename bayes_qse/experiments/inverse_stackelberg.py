@@ -55,11 +55,10 @@ from ..inference import fit_mle, sample_posterior
 from ..normal_form import (
     normal_form_game,
     pure_estimate,
-    random_normal_form_game,
-    random_security_form_game,
     shift_invariant_l1,
 )
 from .executors import check_executor, run_units
+from .games import make_game
 from .inverse_report import aggregate_errors, figures
 from .store import RunStore
 from .units import load_parts
@@ -164,11 +163,15 @@ def families(config: dict) -> list[tuple[str, float]]:
     return out + ([("security", float("nan"))] if config["security_targets"] else [])
 
 
-def make_game(config: dict, family: str, alpha: float, seed: int):
-    """Seed ``seed``'s game of ``family`` (reference coding, rationality ``eta``)."""
+def family_game(config: dict, family: str, alpha: float, seed: int):
+    """Seed ``seed``'s game of ``family`` (reference coding, rationality ``eta``): the
+    ``wu-normal-form`` game ``(seed, m, n, alpha, eta)`` or the ``wu-security-form`` game
+    ``(seed, security_targets, eta)`` of :func:`bayes_qse.experiments.games.make_game`."""
     if family == "security":
-        return random_security_form_game(seed, config["security_targets"], eta=config["eta"])
-    return random_normal_form_game(seed, config["m"], config["n"], alpha, eta=config["eta"])
+        table = {"seed": seed, "n_targets": config["security_targets"], "eta": config["eta"]}
+        return make_game("wu-security-form", table, where="security_targets")
+    table = {"seed": seed, "m": config["m"], "n": config["n"], "alpha": alpha}
+    return make_game("wu-normal-form", {**table, "eta": config["eta"]}, where="")
 
 
 def family_key(family: str, alpha: float) -> str:
@@ -269,7 +272,7 @@ def _estimate(method, game, data, config, seed, family):
 def run_part(config: dict, family: str, alpha: float, n_rounds: int, seed: int) -> dict:
     """One seed at one ``N``: the error of every method (``nan`` where it does not apply),
     the designs' predicted and realised squared errors and certificate gaps."""
-    game = make_game(config, family, alpha, seed)
+    game = family_game(config, family, alpha, seed)
     V = np.asarray(game.utilities())
     theta = np.asarray(game.theta)
     A = utility_weights(game)

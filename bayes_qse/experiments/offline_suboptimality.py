@@ -54,22 +54,16 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._validate import SEED_MAX, check_memory, game_bytes
+from .._validate import check_memory, game_bytes
 from ..data import dataset_bytes, simulate
 from ..errors import BayesQSEInputError, ConfigError, GameValidationError
-from ..games import (
-    patrol_large_game,
-    random_game,
-    random_large_game,
-    tabular_game,
-    tempting_game,
-)
 from ..learners.behaviour import BEHAVIOURS, behaviour_policy
 from ..learners.common import GameSpec
 from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
 from .executors import check_executor, run_units
+from .games import GameRef, config_game, game_settings, game_shape
 from .offline_report import plot  # noqa: F401  (the experiment's plot step, read as module.plot)
 from .store import RunStore
 from .units import load_parts
@@ -195,28 +189,12 @@ def validate_config(config: dict[str, Any]) -> None:
     for key in ("near_optimal_epsilon", "poor_coverage_epsilon"):
         if not 0.0 < config[key] <= 1.0:
             raise ConfigError(f"config: {key} must lie in (0, 1], got {config[key]}")
-    for key, value in config["game"].items():
-        if key != "eta" and (int(value) != value or value < (0 if key == "seed" else 1)):
-            raise ConfigError(f"config: game.{key} must be a positive integer, got {value!r}")
-    if not config["game"]["eta"] > 0:
-        raise ConfigError(f"config: game.eta must be > 0, got {config['game']['eta']!r}")
-    if "tempting" in config["games"]:
-        try:
-            make_game("tempting", config["game"], config["tempting"])
-        except (GameValidationError, TypeError) as exc:
-            raise ConfigError(f"config: tempting: {exc}") from None
+    for g, ref in OFFLINE_GAME_REFS.items():  # every game table given, each field checked
+        if ref.table in config and (g in config["games"] or ref.table != "tempting"):
+            game_settings(ref.kind, config[ref.table], ref.table)
     _check_range(config["reward_range"], "reward_range")
     if "reward_range" in config["large"]:
         _check_range(config["large"]["reward_range"], "large.reward_range")
-    for name in LARGE_GAMES:
-        for key, value in config[name].items():
-            if key == "reward_range":
-                continue
-            if key == "eta":
-                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                    raise ConfigError(f"config: {name}.eta must be a number > 0, got {value!r}")
-            elif isinstance(value, bool) or int(value) != value or value < (key != "seed"):
-                raise ConfigError(f"config: {name}.{key} must be a positive integer, got {value!r}")
     for g in config["games"]:  # sizes against memory, then every game built, before any run
         _check_game_size(g, config)
     for g in config["games"]:
@@ -242,24 +220,18 @@ def _check_game_size(kind: str, config: dict[str, Any]) -> None:
     memory (:func:`bayes_qse._validate.memory_limit`, the limit of ``make-game`` and
     ``simulate``): its shape from the settings first, then the game built and its dataset
     sized; :class:`ConfigError` naming the key."""
-    table = config["game"] if kind in ("linear", "tabular") else config.get(kind, {})
-    if "seed" in table and table["seed"] > SEED_MAX:
-        raise ConfigError(f"config: {kind}.seed must be <= {SEED_MAX}, got {table['seed']}")
-    if kind in ("linear", "tabular", "random-large"):
-        c = table
-        H, S = int(c["horizon"]), int(c["n_states"])
-        A = int(c["n_actions"] if kind == "random-large" else c["n_leader_actions"])
-        B = int(c["n_actions"] if kind == "random-large" else c["n_follower_actions"])
-        d = int(c["feature_dim"]) if kind != "tabular" else H * S * A * max(B - 1, 1)
-        key = "game" if kind != "random-large" else kind
-        check_memory(
-            game_bytes(H, S, A, B, d),
-            f"config: {key}",
-            f"the {kind} game, (H,S,A,B)=({H},{S},{A},{B}), d={d},",
-            ConfigError,
-        )
+    ref = OFFLINE_GAME_REFS[kind]
+    H, S, A, B, d = game_shape(ref.kind, config.get(ref.table) or {}, ref.table)
+    check_memory(
+        game_bytes(H, S, A, B, d),
+        f"config: {ref.table}",
+        f"the {kind} game, (H,S,A,B)=({H},{S},{A},{B}), d={d},",
+        ConfigError,
+    )
     try:
         game = experiment_game(kind, config)
+    except ConfigError:
+        raise
     except (BayesQSEInputError, ValueError, TypeError, OverflowError) as exc:
         raise ConfigError(f"config: {kind}: {exc}") from None
     H, S, A, _ = game.shape
@@ -304,44 +276,25 @@ def _learner_settings(config: dict[str, Any]) -> dict[str, Any]:
     return dict(config.get("learner", {}))
 
 
+#: How an offline config sets each of its games (:mod:`bayes_qse.experiments.games`): the
+#: registered kind and the table of its settings (``linear`` and ``tabular`` share ``game``).
+OFFLINE_GAME_REFS = {
+    "linear": GameRef("random", "game"),
+    "tabular": GameRef("random-tabular-utility", "game"),
+    "tempting": GameRef("tempting", "tempting"),
+    "large": GameRef("patrol-large", "large"),
+    "random-large": GameRef("random-large", "random-large"),
+}
+
+
 def experiment_game(kind: str, config: dict[str, Any]):
-    """The game ``kind`` of an experiment config: :func:`make_game` with the settings table
-    that game reads (``game``, ``tempting``, ``large`` or ``random-large``)."""
-    if kind in LARGE_GAMES:
-        return make_game(kind, config[kind])
-    return make_game(kind, config["game"], config.get("tempting"))
-
-
-def make_game(kind: str, settings: dict[str, Any], tempting: dict[str, Any] | None = None):
-    """The experiment's ``linear`` or ``tabular`` game from the ``game`` settings, the
-    ``tempting`` game from the ``tempting`` settings (keyword arguments of
-    :func:`~bayes_qse.games.tempting_game`; its defaults when None), or ``large`` /
-    ``random-large`` from their own settings (``settings``: keyword arguments of
-    :func:`~bayes_qse.games.patrol_large_game` / :func:`~bayes_qse.games.random_large_game`,
-    less ``reward_range``)."""
-    if kind == "tempting":
-        return tempting_game(**dict(tempting or {}))
-    if kind == "large":
-        return patrol_large_game(
-            int(settings["n_sites"]), int(settings["horizon"]), float(settings["eta"])
-        )
-    if kind == "random-large":
-        return random_large_game(**{k: v for k, v in settings.items() if k != "reward_range"})
-
-    g = random_game(
-        int(settings["seed"]),
-        int(settings["n_states"]),
-        int(settings["n_leader_actions"]),
-        int(settings["n_follower_actions"]),
-        int(settings["horizon"]),
-        int(settings["feature_dim"]),
-        eta=float(settings["eta"]),
-    )
-    if kind == "linear":
-        return g
-    rng = np.random.default_rng(int(settings["seed"]) + 7919)
-    u = rng.normal(size=g.shape)
-    return tabular_game(g.transitions, g.leader_reward, u, g.eta, g.initial_dist)
+    """The game ``kind`` of an offline config (:data:`OFFLINE_GAME_REFS`, built by
+    :func:`bayes_qse.experiments.games.config_game`): ``linear`` and ``tabular`` from the
+    ``game`` settings, ``tempting``, ``large`` and ``random-large`` from their own tables
+    (the game function's defaults where a table is absent)."""
+    if kind not in OFFLINE_GAME_REFS:
+        raise ConfigError(f"config: games: unknown game {kind!r}; choose from {OFFLINE_GAMES}")
+    return config_game(config, OFFLINE_GAME_REFS[kind])
 
 
 def _unit_key(game: str, behaviour: str, seed: int) -> str:
@@ -583,11 +536,11 @@ __all__ = [
     "OFFLINE_GAMES",
     "GAME_STREAMS",
     "LARGE_GAMES",
+    "OFFLINE_GAME_REFS",
     "OfflineUnit",
     "assemble",
     "experiment_game",
     "lower_bound_holds",
-    "make_game",
     "make_units",
     "run",
     "run_offline_unit",

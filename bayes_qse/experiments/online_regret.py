@@ -78,8 +78,8 @@ from .online_units import (  # the unit kind and its game/runner, re-exported he
     FIELDS,
     OnlineUnit,
     check_unit,
-    make_game,
     make_unit,
+    online_experiment_game,
     unit_learner_config,
 )
 from .report import read_results
@@ -351,7 +351,7 @@ def _write_results(store: RunStore, config: dict[str, Any], units: list[OnlineUn
             row["second_to_first_half"] = float(second / first) if first > 0 else float("nan")
             if uniform:
                 row["ratio_to_uniform"] = row["final_regret_mean"] / uniform
-        game = make_game(game_name, config)
+        game = online_experiment_game(game_name, config)
         ident = identified_directions(game, n_episodes=1500, seed=0)
         per_game["_game"] = {
             "fisher_rank": ident.rank,

@@ -13,24 +13,17 @@ import dataclasses
 import functools
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from .._validate import SEED_MAX, check_memory, game_bytes
+from .._validate import check_memory, game_bytes
 from ..data import dataset_bytes
 from ..errors import BayesQSEInputError, ConfigError
-from ..games import (
-    exploration_game,
-    patrol_large_game,
-    random_game,
-    steering_game,
-    tabular_game,
-)
 from ..learners.config import LearnerConfig
 from ..learners.runner import OnlineRunner, run_online
 from ..planning import solve_qse
+from .games import GameRef, config_game, game_shape
 from .store import RunStore
 
 #: Per-episode records of a unit (:class:`~bayes_qse.learners.runner.EpisodeRecord`).
@@ -85,73 +78,51 @@ def unit_learner_config(config: dict[str, Any], farsighted: bool, episodes: int)
         raise ConfigError(f"config: learner.{exc}") from None
 
 
-def make_game(name: str, config: dict[str, Any]):
-    """The game ``name`` (one of ``online_regret``'s ``ONLINE_GAMES`` or ``EXTRA_GAMES``)."""
-    if name == "farsighted":
-        return steering_game(eta=config["farsighted"]["eta"])
-    c = config[name]
-    if name == "large":
-        return patrol_large_game(c["n_sites"], c["horizon"], c["eta"])
-    if name == "exploration":
-        return exploration_game(**c)
-    if name in ("linear", "farsighted-random"):
-        return random_game(
-            c["seed"],
-            c["n_states"],
-            c["n_leader_actions"],
-            c["n_follower_actions"],
-            c["horizon"],
-            c["feature_dim"],
-            eta=c["eta"],
-            farsighted=name == "farsighted-random",
+#: How an online config sets each of its games (:mod:`bayes_qse.experiments.games`): the
+#: registered kind and the table of its settings (``online_regret``'s ``ONLINE_GAMES`` and
+#: ``EXTRA_GAMES``).
+ONLINE_GAME_REFS = {
+    "tabular": GameRef("random-tabular", "tabular"),
+    "linear": GameRef("random", "linear"),
+    "exploration": GameRef("exploration", "exploration"),
+    "farsighted": GameRef("steering", "farsighted"),
+    "farsighted-random": GameRef("random-farsighted", "farsighted-random"),
+    "large": GameRef("patrol-large", "large"),
+}
+
+
+def online_experiment_game(name: str, config: dict[str, Any]):
+    """The game ``name`` of an online config (:data:`ONLINE_GAME_REFS`, built by
+    :func:`bayes_qse.experiments.games.config_game`)."""
+    return config_game(config, _ref(name))
+
+
+def _ref(name: str) -> GameRef:
+    if name not in ONLINE_GAME_REFS:
+        raise ConfigError(
+            f"config: unknown online game {name!r}; choose from {list(ONLINE_GAME_REFS)}"
         )
-    rng = np.random.default_rng(c["seed"])
-    H, S, A, B = c["horizon"], c["n_states"], c["n_leader_actions"], c["n_follower_actions"]
-    P = rng.dirichlet(np.ones(S), size=(H, S, A, B))
-    r = rng.uniform(0.0, 1.0, size=(H, S, A, B))
-    u = c["utility_scale"] * rng.normal(size=(H, S, A, B))
-    rho = rng.dirichlet(np.ones(S))
-    return tabular_game(P, r, u, eta=c["eta"], initial_dist=rho)
+    return ONLINE_GAME_REFS[name]
 
 
-#: The integer settings of each game kind (a game table's shape keys and seed).
-_SHAPE_KEYS = (
-    "n_states",
-    "n_leader_actions",
-    "n_follower_actions",
-    "horizon",
-    "feature_dim",
-    "n_sites",
-)
-
-
-def game_shape(name: str, config: dict[str, Any]) -> tuple[int, int, int, int, int]:
-    """``(H, S, A, B, d)`` of game ``name`` of a config, from its settings alone (nothing is
-    allocated): what :func:`check_unit` sizes before building anything."""
-    if name == "farsighted":
-        return 2, 3, 2, 2, 3
-    c = config[name]
-    if name == "large":
-        n = c["n_sites"]
-        return c["horizon"], 2, n, n + 1, 4
-    if name == "exploration":
-        return c["horizon"], 1, 2, c["n_follower_actions"], 2
-    H, S, A, B = c["horizon"], c["n_states"], c["n_leader_actions"], c["n_follower_actions"]
-    d = c["feature_dim"] if "feature_dim" in c else H * S * A * max(B - 1, 1)
-    return H, S, A, B, d
+def online_game_shape(name: str, config: dict[str, Any]) -> tuple[int, int, int, int, int]:
+    """``(H, S, A, B, d)`` of game ``name`` of an online config from its settings alone
+    (validated; nothing is allocated): what :func:`check_unit` sizes before building."""
+    ref = _ref(name)
+    return game_shape(ref.kind, config.get(ref.table) or {}, ref.table)
 
 
 def unit_bytes(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -> int:
     """Bytes a unit of game ``name`` needs at least: the game, and per seed the dataset of
     ``episodes`` episodes (:func:`bayes_qse.data.dataset_bytes`) and the per-episode records."""
-    H, S, A, B, d = game_shape(name, config)
+    H, S, A, B, d = online_game_shape(name, config)
     per_seed = dataset_bytes(episodes, H, S, A) + 8 * episodes * len(FIELDS)
     return game_bytes(H, S, A, B, d) + n_seeds * per_seed
 
 
 @functools.lru_cache(maxsize=64)
 def _build(name: str, settings: str) -> None:
-    make_game(name, json.loads(settings))
+    online_experiment_game(name, json.loads(settings))
 
 
 def check_unit(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -> None:
@@ -165,13 +136,7 @@ def check_unit(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -
         ConfigError: naming ``<game>.<key>`` (a seed outside ``[0, 2**32 - 1]``, a size
             below 1), the memory estimate, or the game's own complaint.
     """
-    table = config.get(name, {})
-    for key, value in table.items() if isinstance(table, dict) else ():
-        if key == "seed" and not 0 <= value <= SEED_MAX:
-            raise ConfigError(f"config: {name}.seed must lie in [0, {SEED_MAX}], got {value}")
-        if key in _SHAPE_KEYS and value < 1:
-            raise ConfigError(f"config: {name}.{key} must be >= 1, got {value}")
-    H, S, A, B, d = game_shape(name, config)
+    H, S, A, B, d = online_game_shape(name, config)
     check_memory(
         unit_bytes(name, config, episodes, n_seeds),
         f"config: {name}",
@@ -179,9 +144,11 @@ def check_unit(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -
         f"(H,S,A,B)=({H},{S},{A},{B}), d={d}",
         ConfigError,
     )
-    settings = {name: table} if name != "farsighted" else {"farsighted": config["farsighted"]}
+    table = config.get(_ref(name).table) or {}
     try:
-        _build(name, json.dumps(settings, sort_keys=True))
+        _build(name, json.dumps({_ref(name).table: table}, sort_keys=True))
+    except ConfigError:
+        raise
     except (BayesQSEInputError, ValueError, TypeError, OverflowError) as exc:
         raise ConfigError(f"config: {name}: {exc}") from None
 
@@ -282,7 +249,7 @@ class OnlineUnit:
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         seeds = [s for s in self.seeds if f"seed{s}" in todo]
         start = time.perf_counter()
-        game = make_game(self.game, self.config)
+        game = online_experiment_game(self.game, self.config)
         runner = make_runner(
             game,
             self.learner,
@@ -341,6 +308,22 @@ def make_unit(
     return OnlineUnit(key, game, learner, T, eta, radius, tuple(seeds), unit, tuple(record))
 
 
+def __getattr__(name: str):
+    """``make_game``, this module's name for :func:`online_experiment_game` until this
+    release (one of four experiment builders of that name; the one builder is now
+    :func:`bayes_qse.experiments.games.make_game`), with a DeprecationWarning; it will be
+    removed in the next release."""
+    if name == "make_game":
+        warnings.warn(
+            "bayes_qse.experiments.online_units.make_game is deprecated; use "
+            "online_experiment_game (it will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return online_experiment_game
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CHECKPOINT",
     "FIELDS",
@@ -349,11 +332,12 @@ __all__ = [
     "OnlineUnit",
     "check_unit",
     "game_reward_range",
-    "game_shape",
-    "unit_learner_config",
+    "ONLINE_GAME_REFS",
     "learner_settings",
     "learner_table",
-    "make_game",
+    "online_experiment_game",
+    "online_game_shape",
+    "unit_learner_config",
     "make_runner",
     "make_unit",
     "unit_bytes",

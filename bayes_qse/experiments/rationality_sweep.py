@@ -125,11 +125,6 @@ def width_config(config: dict, eta: float) -> dict:
     }
 
 
-def make_game(config: dict, eta: float):
-    """The sweep's game at rationality ``eta`` (the same game for every ``eta``)."""
-    return cs.make_case(width_config(config, eta), "well_specified")["true_game"]
-
-
 @dataclasses.dataclass(frozen=True)
 class WidthUnit:
     """The set-width part at one ``eta`` (:mod:`bayes_qse.experiments.units`): the
@@ -482,7 +477,6 @@ __all__ = [
     "FULL_CONFIG",
     "NAME",
     "WidthUnit",
-    "make_game",
     "load_results",
     "make_units",
     "online_config",

@@ -14,11 +14,15 @@ unverified), and runs three studies:
    posterior with the quantile rule (eq. 8e, level ``quantile_level``) or on the point
    estimate (posterior mean); we record the true utility loss of each plan.
 
-All utilities are exact (eq. 8b) on the true weights.  One unit per seed (resumable).
+All utilities are exact (eq. 8b) on the true weights.  One unit of
+:mod:`bayes_qse.experiments.units` per seed (:class:`SecurityUnit`), run by
+:func:`bayes_qse.experiments.executors.run_units` (one process, a process pool or Ray;
+resumable, a seed's numbers the same whichever executor ran it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -29,12 +33,10 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from ..progress import progress as progress_bar
 from ..progress import stage_printer
 from ..security import (
     defender_utility,
     fit_suqr_mle,
-    named_security_game,
     plan_coverage,
     random_coverages,
     simulate_attacks,
@@ -43,7 +45,10 @@ from ..security import (
 from ..security.inference import AttackData
 from ..security.online import SECURITY_LEARNERS, SecurityLearnerConfig, run_security_online
 from ..sets import wald_ellipsoid
+from .executors import check_executor, run_units
+from .games import make_game
 from .store import RunStore
+from .units import load_parts
 
 NAME = "security_games"
 
@@ -135,12 +140,13 @@ def online_settings(config: dict) -> SecurityLearnerConfig:
         raise ConfigError(f"config: {where}{exc}") from None
 
 
-def make_game(config: dict, seed: int):
-    """The seed's game (payoffs drawn with ``seed``; attacker weights the published ones)."""
-    kw = {"n_targets": config["n_targets"], "resources": config["resources"], "seed": seed}
+def seed_game(config: dict, seed: int):
+    """The seed's game: :func:`bayes_qse.experiments.games.make_game` of kind
+    ``security-<payoffs>`` (payoffs drawn with ``seed``; attacker weights the published ones)."""
+    table = {"n_targets": config["n_targets"], "resources": config["resources"], "seed": seed}
     if config["payoffs"] == "covariance":
-        return named_security_game("security_covariance", correlation=config["correlation"], **kw)
-    return named_security_game("security_uniform", **kw)
+        table["correlation"] = config["correlation"]
+    return make_game(f"security-{config['payoffs']}", table, where="")
 
 
 def _true_utility(game, plan_or_cov) -> float:
@@ -180,7 +186,7 @@ def run_seed(
     stage line before each long step (:func:`bayes_qse.progress.stage_printer`)."""
     say = say or (lambda text: None)
     say("the game's optimal coverage (compiling the planner)")
-    game = make_game(config, seed)
+    game = seed_game(config, seed)
     w_true = np.asarray(game.theta)
     oracle = plan_coverage(game, game.theta)  # certified: the regret's reference
     best = oracle.value
@@ -237,24 +243,68 @@ def run_seed(
     }
 
 
-def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
-    """Run every seed (one checkpointed unit each) and write ``results.npz`` / ``.json``."""
-    validate_config(config)
-    store = RunStore(Path(out_dir), NAME, config)
+@dataclasses.dataclass(frozen=True)
+class SecurityUnit:
+    """One seed of the experiment (:mod:`bayes_qse.experiments.units`): the three studies of
+    :func:`run_seed`, saved as the part ``result``."""
+
+    key: str
+    seed: int
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    kind = "security"
+
+    def parts(self) -> tuple[str, ...]:
+        return ("result",)
+
+    def store_config(self) -> dict[str, Any]:
+        """What the seed's results depend on: the settings less the seed list."""
+        settings = {k: v for k, v in self.config.items() if k not in ("seeds", "base_seed")}
+        return {"unit": self.key, "config": settings, "seed": self.seed}
+
+    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
+        say = stage_printer(f"{NAME} seed {self.seed}", progress)
+        store.save_unit("result", run_seed(self.config, self.seed, say), {"seed": self.seed})
+
+
+def make_units(config: dict) -> list[SecurityUnit]:
+    """A unit per seed (``base_seed``, ``base_seed + 1``, ...)."""
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    for seed in progress_bar(seeds, len(seeds), NAME, progress):
-        if not store.has(f"seed{seed}"):
-            say = stage_printer(f"{NAME} seed {seed}", progress)
-            store.save_unit(f"seed{seed}", run_seed(config, seed, say), {"seed": seed})
-    units = [store.load_unit(f"seed{s}")[0] for s in seeds]
-    stacked = {k: np.stack([u[k] for u in units]) for k in units[0]}
-    summary = {
-        "sample_sizes": list(config["sample_sizes"]),
-        "planning_sizes": list(config["planning_sizes"]),
-        "learners": list(config["learners"]),
-        "wald_coverage": np.mean(stacked["wald_covers"], axis=0).tolist(),
-    }
-    return store.write_results("results", {**stacked, **summary})
+    return [SecurityUnit(f"seed{s}", s, config) for s in seeds]
+
+
+def run(
+    config: dict,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
+    """Run (or resume) every seed on the unit engine (one unit per seed,
+    :func:`bayes_qse.experiments.executors.run_units`) and write ``results.npz`` / ``.json``."""
+    validate_config(config)
+    check_executor(executor, workers, address)
+    with RunStore(Path(out_dir), NAME, config) as store:
+        units = make_units(config)
+        run_units(
+            units,
+            out_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            desc=NAME,
+        )
+        results = [load_parts(store.out_dir, unit)[0][0] for unit in units]
+        stacked = {k: np.stack([r[k] for r in results]) for k in results[0]}
+        summary = {
+            "sample_sizes": list(config["sample_sizes"]),
+            "planning_sizes": list(config["planning_sizes"]),
+            "learners": list(config["learners"]),
+            "wald_coverage": np.mean(stacked["wald_covers"], axis=0).tolist(),
+        }
+        return store.write_results("results", {**stacked, **summary})
 
 
 def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -390,7 +440,9 @@ __all__ = [
     "online_settings",
     "FULL_CONFIG",
     "NAME",
-    "make_game",
+    "SecurityUnit",
+    "make_units",
+    "seed_game",
     "plot",
     "run",
     "run_seed",

@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import SEED_MAX, check_memory, game_bytes
+from .._validate import check_memory, game_bytes
 from ..data import dataset_bytes
 from ..errors import ConfigError
 from ..follower import myopic_log_response
-from ..games import random_game, tabular_game
+from ..games import tabular_game
 from ..inference import laplace_draws
 from ..likelihood import log_likelihood
 from ..model import Model
@@ -43,6 +43,7 @@ from ..profile import (
 from ..samplers import nuts as run_nuts
 from ..sbc import rank_statistic
 from ..sets import chi2_radius, credible_box, theory_radius
+from .games import GameRef, config_game, game_shape
 
 CASES = ("well_specified", "misspecified", "near_deterministic")
 
@@ -96,6 +97,11 @@ FULL_CONFIG: dict[str, Any] = {
 }
 
 
+#: The game of a set-coverage config: the ``random`` game of the ``game`` table, at the
+#: config's ``eta`` (:mod:`bayes_qse.experiments.games`).
+COVERAGE_GAME = GameRef("random", "game")
+
+
 #: Index of the response cell reported on its own in the tables ((h, s, a, b) = (0, 0, 0, 0)).
 CHOSEN_CELL = (0, 0, 0, 0)
 
@@ -110,17 +116,7 @@ def check_game_settings(config: dict, n_episodes: int, copies: int, key: str) ->
     ``simulate`` (:func:`bayes_qse._validate.memory_limit`); :class:`ConfigError` naming the
     key (``game`` for the game alone, else ``key``, the setting of ``n_episodes``), before
     anything is built."""
-    g = config["game"]
-    if not 0 <= g["seed"] <= SEED_MAX:
-        raise ConfigError(f"config: game.seed must lie in [0, {SEED_MAX}], got {g['seed']}")
-    shape_keys = ("n_states", "n_leader_actions", "n_follower_actions", "horizon", "feature_dim")
-    for name in shape_keys:
-        if g[name] < 1:
-            raise ConfigError(f"config: game.{name} must be >= 1, got {g[name]}")
-    H, S, A, B, d = (
-        g[k]
-        for k in ("horizon", "n_states", "n_leader_actions", "n_follower_actions", "feature_dim")
-    )
+    H, S, A, B, d = game_shape(COVERAGE_GAME.kind, config["game"], COVERAGE_GAME.table)
     what = f"a game with (H,S,A,B)=({H},{S},{A},{B}), d={d}"
     check_memory(game_bytes(H, S, A, B, d), "config: game", what, ConfigError)
     check_memory(
@@ -141,15 +137,7 @@ def make_case(config: dict, case: str) -> dict[str, Any]:
     probabilities, flattened ``[H*S*A*B]``, then the true value ``J(policy)``).
     """
     g = config["game"]
-    game = random_game(
-        g["seed"],
-        g["n_states"],
-        g["n_leader_actions"],
-        g["n_follower_actions"],
-        g["horizon"],
-        g["feature_dim"],
-        eta=config["eta"],
-    )
+    game = config_game(config, COVERAGE_GAME, eta=config["eta"])
     H, S, A, B = game.shape
     behaviour = np.full((H, S, A), 1.0 / A)
     if case == "near_deterministic":
@@ -398,6 +386,7 @@ def _laplace_batch(counts, keys, features, eta, prior_prec, n_draws):
 
 
 __all__ = [
+    "COVERAGE_GAME",
     "BAYES_METHODS",
     "CASES",
     "CHOSEN_CELL",
