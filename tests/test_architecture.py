@@ -93,6 +93,9 @@ FRONT_DOOR_LAZY = {
     "bayes_qse/cli.py": (".", ".experiments"),
     # Each subcommand imports the heavy parts only it uses (a sweep's driver imports neither
     # the demo, the experiments' reports nor the security games).
+    # The security games import NumPyro and SciPy's statistics; the registry every experiment
+    # imports builds them only when asked for one.
+    "bayes_qse/experiments/games.py": ("..security",),
     "bayes_qse/commands.py": (
         ".demo",
         ".experiments",

@@ -50,7 +50,6 @@ from ..games import (
     tempting_game,
 )
 from ..normal_form import random_normal_form_game, random_security_form_game
-from ..security import covariance_security_game, uniform_security_game
 from ..settings import Settings, check_count, check_real
 
 #: Keys of a game table that are not game settings: ``reward_range`` is the range of her
@@ -328,14 +327,22 @@ GAME_KINDS: dict[str, GameKind] = {
     "wu-security-form": GameKind(
         WuSecuritySettings, lambda s: random_security_form_game(s.seed, s.n_targets, eta=s.eta)
     ),
-    "security-uniform": GameKind(
-        SecurityGameSettings,
-        lambda s: uniform_security_game(n_targets=s.n_targets, resources=s.resources, seed=s.seed),
-    ),
+    "security-uniform": GameKind(SecurityGameSettings, lambda s: _security_game(s, "uniform")),
     "security-covariance": GameKind(
-        SecurityGameSettings, lambda s: covariance_security_game(**s.to_dict())
+        SecurityGameSettings, lambda s: _security_game(s, "covariance")
     ),
 }
+
+
+def _security_game(s: SecurityGameSettings, payoffs: str):
+    """The security game of ``s`` with ``uniform`` or ``covariance`` payoffs."""
+    # lazy: bayes_qse.security imports NumPyro (its SUQR model) and SciPy's statistics, which
+    # an online sweep's driver and workers, importing this registry, never use.
+    from ..security import covariance_security_game, uniform_security_game  # lazy
+
+    if payoffs == "uniform":
+        return uniform_security_game(n_targets=s.n_targets, resources=s.resources, seed=s.seed)
+    return covariance_security_game(**s.to_dict())
 
 
 def game_settings(kind: str, settings: Mapping[str, Any], where: str | None = None) -> Settings:
