@@ -217,8 +217,9 @@ def _run_pool(pending, out_dir: str, workers: int, bar, on_idle=None) -> list[st
     context = pool_context((*PRELOAD, *sorted(modules)))
     counter = context.Value("i", 0)
     finished: list[str] = []
+    size = min(workers, len(pending))
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(pending)),
+        max_workers=size,
         mp_context=context,
         initializer=pin_threads,
         initargs=(1, counter),
@@ -231,7 +232,6 @@ def _run_pool(pending, out_dir: str, workers: int, bar, on_idle=None) -> list[st
                 ): unit
                 for unit, todo in pending
             }
-        size = min(workers, len(pending))
         for future in as_completed(futures):
             unit = futures[future]
             deliver(out_dir, unit, future.result())
