@@ -26,7 +26,8 @@ EXPERIMENTS: dict[str, str] = {
 
 #: Experiments whose units run on the unit engine (:mod:`bayes_qse.experiments.units`,
 #: :mod:`bayes_qse.experiments.executors`): their ``run`` takes ``executor``, ``workers``
-#: and ``address``.  Every registered experiment is (tests/test_ported_experiments.py).
+#: and ``address``.  Every built-in experiment is (tests/test_ported_experiments.py); one
+#: registered in :data:`EXPERIMENTS` later runs its own way and takes none of them.
 ENGINE = tuple(EXPERIMENTS)
 
 #: Who runs the units (:func:`bayes_qse.experiments.executors.run_units`).

@@ -48,11 +48,11 @@ def test_one_unit_per_seed_bound_to_what_its_posterior_depends_on():
 
 @pytest.mark.parametrize("run", ["full", "ci_scale"])
 def test_the_labelled_results_of_a_published_folder_give_back_its_arrays(run):
-    """Bug caught: ``load_results`` (the report's reader of a folder without ``results.nc``)
+    """Bug caught: ``load_inspection`` (the report's reader of a folder without ``results.nc``)
     or ``inspection_arrays`` (the published npz read off the labelled results) moving an
     axis, dropping an array or naming another seed's DataTree."""
     folder = RESULTS / "posterior_inspection" / run
-    ds = pi.load_results(folder)
+    ds = pi.load_inspection(folder)
     assert ds["theta_nuts"].dims == ("seed", "chain", "draw", "feature")
     assert ds["theta_laplace"].dims == ("seed", "laplace_draw", "feature")
     got = pi.inspection_arrays(ds)
@@ -89,11 +89,11 @@ def test_a_seed_gives_the_same_numbers_alone_resumed_or_in_a_pool(tmp_path):
     pi.run(_config(seeds=1), tmp_path / "grown", progress=False)
     pi.run(_config(seeds=2), tmp_path / "grown", progress=False)
     pi.run(_config(seeds=2), tmp_path / "pool", progress=False, workers=2)
-    a = pi.load_results(tmp_path / "both")
+    a = pi.load_inspection(tmp_path / "both")
     assert list(a["seed"].values) == [0, 1] and a["theta_nuts"].shape == (2, 2, 40, 4)
     for key in _PER_SEED:
         for other in ("grown", "pool"):
-            got = pi.load_results(tmp_path / other)[key]
+            got = pi.load_inspection(tmp_path / other)[key]
             np.testing.assert_array_equal(a[key], got, err_msg=f"{key} {other}")
     assert not np.array_equal(a["theta_nuts"].sel(seed=0), a["theta_nuts"].sel(seed=1))
     with np.load(both) as f:

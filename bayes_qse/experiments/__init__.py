@@ -347,29 +347,30 @@ def run_experiment(
     from before ``--restart`` discards anything until the figures are drawn: a second writer
     of the same directory gets a :class:`ConfigError` naming this one.
 
-    ``executor``, ``workers``, ``address``: who runs the experiment's units (every experiment
-    is on the unit engine, :data:`ENGINE`; :func:`bayes_qse.experiments.executors.run_units`).
+    ``executor``, ``workers``, ``address``: who runs the experiment's units (every built-in
+    experiment is on the unit engine, :data:`ENGINE`;
+    :func:`bayes_qse.experiments.executors.run_units`); an experiment registered in
+    :data:`EXPERIMENTS` since, whose ``run`` may lack them, refuses anything but the defaults.
 
     Returns ``(results_path, figure_paths)``.
     """
     module = get_experiment(name)
     check_executor(executor, workers, address)
+    engine = {}
+    if (executor, workers, address) != ("local", 1, None):
+        if name not in ENGINE:
+            raise ConfigError(
+                f"executor: {name} runs in one process; --executor, --workers and --address "
+                f"are for {', '.join(ENGINE)}"
+            )
+        engine = {"executor": executor, "workers": workers, "address": address}
     config = load_config(module, config_path, full, {"seeds": seeds, "base_seed": seed}, long)
     out_dir = check_run_dir(Path(out) if out is not None else Path("results") / name)
     with OutputLock(out_dir, name):
         if restart:
             RunStore(out_dir, name, config, resume=False).close()
         try:
-            results = Path(
-                module.run(
-                    config,
-                    out_dir,
-                    progress=show_progress,
-                    executor=executor,
-                    workers=workers,
-                    address=address,
-                )
-            )
+            results = Path(module.run(config, out_dir, progress=show_progress, **engine))
         except ConfigError as exc:  # the store speaks the Python API; say the flag instead
             text = str(exc).replace("(resume=False / --restart)", "(--restart)")
             text = text.replace("resume=False", "--restart")

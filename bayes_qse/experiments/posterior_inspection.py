@@ -14,7 +14,7 @@ fit the NUTS posterior (several chains) and the Laplace approximation and the ML
   ``constant_data`` with the true ``theta``, the MLE and the true ``nu``) saved as netCDF
   (``posterior_seed<k>.nc``), which ``xarray.open_datatree`` and ArviZ read back directly;
 - every seed's draws, fits and diagnostics as one labelled dataset (``results.nc``,
-  :func:`inspection_results`), which the report reads (:func:`load_results`).
+  :func:`inspection_results`), which the report reads (:func:`load_inspection`).
 
 One unit of :mod:`bayes_qse.experiments.units` per seed (:class:`InspectionUnit`; ``seeds``
 datasets from ``base_seed`` on), run by :func:`bayes_qse.experiments.executors.run_units`
@@ -370,7 +370,7 @@ def inspection_arrays(ds: xr.Dataset) -> dict[str, Any]:
     return out
 
 
-def load_results(out_dir: Path) -> xr.Dataset:
+def load_inspection(out_dir: Path) -> xr.Dataset:
     """The labelled results of a run: ``out_dir/results.nc``, or for a folder written before
     it existed (e.g. a published one) the first seed's, rebuilt from ``results.npz`` and
     ``results.json`` (without ``diverging``, which only the ``DataTree`` held)."""
@@ -409,7 +409,7 @@ def plot(out_dir: Path) -> list[Path]:
     from ..plots import markdown_table, new_figure, posterior_vs_truth, save_figure  # lazy
 
     out_dir = Path(out_dir)
-    ds = load_results(out_dir).isel(seed=0)
+    ds = load_inspection(out_dir).isel(seed=0)
     nc = out_dir / netcdf_name(int(ds["seed"]))
     try:
         dt = xr.open_datatree(nc, engine="h5netcdf")
@@ -479,7 +479,7 @@ __all__ = [
     "build_datatree",
     "inspection_arrays",
     "inspection_results",
-    "load_results",
+    "load_inspection",
     "make_units",
     "netcdf_name",
     "plot",
