@@ -1,5 +1,6 @@
-"""The three experiments ported onto the unit engine (bayes_qse.experiments.units) reproduce
-their published arrays (docs/results/<experiment>/results.npz) on a slice of the published
+"""Every experiment is on the unit engine (the engine flags test below); the three first
+ported onto it (bayes_qse.experiments.units) reproduce their published arrays
+(docs/results/<experiment>/results.npz) on a slice of the published
 config, and give the same arrays whatever executor runs their units.
 
 Slices keep what a unit's numbers depend on: online_regret and rationality_sweep seeds are
@@ -179,16 +180,40 @@ def test_an_offline_spec_error_names_the_unit_or_key():
         expand({"kind": "offlin", "grid": grid})
 
 
-def test_run_takes_the_engine_flags_only_for_the_ported_experiments(tmp_path, capsys):
-    # Catches: --workers silently ignored by an experiment that runs its own loop, a bad
-    # executor setting found only after the run started (both before anything is written).
-    from bayes_qse.cli import main
+def test_every_experiment_takes_the_engine_flags_and_checks_them_first(tmp_path, capsys):
+    # Catches: an experiment left off the unit engine (its ``run`` without the executor
+    # settings: ``run_experiment`` would fail with a TypeError after loading the config, or
+    # a new one registered without them), ENGINE drifting from the registry, a bad executor
+    # setting found only after the run started (before anything is written).
+    import inspect
 
+    from bayes_qse.cli import main
+    from bayes_qse.experiments import ENGINE, EXPERIMENTS, get_experiment
+
+    assert set(ENGINE) == set(EXPERIMENTS)
+    for name in EXPERIMENTS:
+        params = inspect.signature(get_experiment(name).run).parameters
+        defaults = {k: params[k].default for k in ("executor", "workers", "address")}
+        assert defaults == {"executor": "local", "workers": 1, "address": None}, name
+        assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in defaults), name
     out = tmp_path / "out"
-    assert main(["run", "posterior_inspection", "--workers", "2", "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "posterior_inspection runs in one process" in err[0]
     assert main(["run", "offline_suboptimality", "--address", "auto", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "address: only with --executor ray" in err[0]
     assert not out.exists()
+
+
+def test_run_experiment_hands_the_engine_flags_to_the_experiment(tmp_path, monkeypatch):
+    # Catches: run_experiment dropping --workers/--executor/--address on the way to an
+    # experiment's run (the units would then run in one process, silently).
+    from bayes_qse.experiments import get_experiment, run_experiment
+
+    module, seen = get_experiment("posterior_inspection"), {}
+
+    def fake_run(config, out_dir, **kw):
+        seen.update(kw)
+        return Path(out_dir) / "results.npz"
+
+    monkeypatch.setattr(module, "run", fake_run)
+    run_experiment("posterior_inspection", out=tmp_path / "out", make_plots=False, workers=2)
+    assert seen == {"progress": True, "executor": "local", "workers": 2, "address": None}

@@ -386,6 +386,14 @@ def toy_registered(monkeypatch, tmp_path):
     return calls
 
 
+def test_an_experiment_registered_later_refuses_the_engine_flags(tmp_path, toy_registered):
+    """Bug caught: --workers handed to (or silently dropped by) an experiment registered after
+    import, whose ``run`` runs its own loop; refused before anything is written."""
+    with pytest.raises(ConfigError, match="executor: toy runs in one process"):
+        run_experiment("toy", out=tmp_path / "r", workers=2)
+    assert not toy_registered and not (tmp_path / "r").exists()
+
+
 def test_run_experiment_and_experiment_main(tmp_path, toy_registered, capsys):
     results, figures = run_experiment("toy", seeds=3, seed=5, out=tmp_path / "r")
     assert results == tmp_path / "r" / "results.npz" and figures == [tmp_path / "r" / "fig.png"]

@@ -347,9 +347,10 @@ def run_experiment(
     from before ``--restart`` discards anything until the figures are drawn: a second writer
     of the same directory gets a :class:`ConfigError` naming this one.
 
-    ``executor``, ``workers``, ``address``: who runs the units of the experiments on the unit
-    engine (:data:`ENGINE`; :func:`bayes_qse.experiments.executors.run_units`); the others
-    run in this process and refuse anything but the defaults.
+    ``executor``, ``workers``, ``address``: who runs the experiment's units (every built-in
+    experiment is on the unit engine, :data:`ENGINE`;
+    :func:`bayes_qse.experiments.executors.run_units`); an experiment registered in
+    :data:`EXPERIMENTS` since, whose ``run`` may lack them, refuses anything but the defaults.
 
     Returns ``(results_path, figure_paths)``.
     """

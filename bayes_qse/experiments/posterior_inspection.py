@@ -12,13 +12,20 @@ fit the NUTS posterior (several chains) and the Laplace approximation and the ML
   ``nu_h(b | s, a)`` (eq. 1d) at the chosen states against the true response;
 - the ArviZ ``DataTree`` (groups ``posterior`` with ``theta`` and ``nu``, ``sample_stats``,
   ``constant_data`` with the true ``theta``, the MLE and the true ``nu``) saved as netCDF
-  (``posterior_seed<k>.nc``), which ``xarray.open_datatree`` and ArviZ read back directly.
+  (``posterior_seed<k>.nc``), which ``xarray.open_datatree`` and ArviZ read back directly;
+- every seed's draws, fits and diagnostics as one labelled dataset (``results.nc``,
+  :func:`inspection_results`), which the report reads (:func:`load_inspection`).
 
-One unit per seed (``seeds`` datasets from ``base_seed`` on); figures use the first.
+One unit of :mod:`bayes_qse.experiments.units` per seed (:class:`InspectionUnit`; ``seeds``
+datasets from ``base_seed`` on), run by :func:`bayes_qse.experiments.executors.run_units`
+(one process, a process pool or Ray; resumable, a seed's numbers the same whichever executor
+ran it).  The units return arrays; the driver writes every ``DataTree``.  Figures use the
+first seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -35,12 +42,14 @@ from ..errors import ConfigError
 from ..follower import myopic_log_response
 from ..games import NAMED_GAMES, named_game
 from ..inference import fit_mle, sample_posterior
-from ..io import atomic_write, atomic_write_text
+from ..io import atomic_write, atomic_write_netcdf, atomic_write_text
 from ..model import Model
-from ..posterior import PosteriorDiagnosticsWarning
-from ..progress import progress as progress_bar
+from ..posterior import Diagnostics, Posterior, PosteriorDiagnosticsWarning
 from ..progress import stage_printer
+from .executors import check_executor, run_units
+from .report import read_results
 from .store import RunStore
+from .units import distinct_versions, load_parts
 
 NAME = "posterior_inspection"
 
@@ -138,80 +147,251 @@ def build_datatree(post, game, mle: np.ndarray, states: list) -> xr.DataTree:
     return dt
 
 
-def save_datatree(dt: xr.DataTree, path: Path) -> Path:
-    """Write ``dt`` to netCDF (h5netcdf engine) atomically."""
-    return atomic_write(path, lambda tmp: dt.to_netcdf(tmp, engine="h5netcdf"))
+def seed_posterior(config: dict, seed: int, say=None) -> tuple[dict, dict]:
+    """One seed's posterior: simulate ``n_episodes`` under the uniform leader policy, fit the
+    MLE, the NUTS posterior (``num_chains`` chains) and the Laplace approximation.
 
-
-def run(config: dict, out_dir: Path, *, progress: bool = True) -> Path:
-    """Fit and save one posterior per seed; write ``results.npz`` / ``results.json``."""
-    validate_config(config)
-    out_dir = Path(out_dir)
-    store = RunStore(out_dir, NAME, config)
+    Returns ``(arrays, meta)``: ``theta_nuts[C, D, d]``, ``diverging[C, D]`` (bool),
+    ``theta_laplace[M, d]``, ``theta_mle[d]``, ``mle_std_err[d]``, NUTS ``r_hat[d]`` and
+    ``ess[d]``; meta ``seed``, ``divergences``, ``nuts_warnings`` (the diagnostics warnings'
+    messages) and ``prior`` (the prior's name).  ``say``: called with a stage line before
+    each long step (:func:`bayes_qse.progress.stage_printer`).
+    """
+    shown = say is not None
+    say = say or (lambda text: None)
     game = named_game(config["game"])
     H, S, A = game.horizon, game.n_states, game.n_leader_actions
-    uniform = np.full((H, S, A), 1.0 / A)
-    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    for seed in progress_bar(seeds, len(seeds), NAME, progress):
-        key = f"seed{seed}"
-        if store.has(key):
-            continue
-        say = stage_printer(f"{NAME} seed {seed}", progress)
-        say(f"simulating {config['n_episodes']} episodes, MLE fit (compiling)")
-        data = simulate(game, uniform, config["n_episodes"], seed)
-        mle = fit_mle(data, game)
-        say("NUTS (compiling, then warm-up and sampling)")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", PosteriorDiagnosticsWarning)
-            nuts = sample_posterior(
-                data,
-                game,
-                method="nuts",
-                num_samples=config["num_samples"],
-                num_warmup=config["num_warmup"],
-                num_chains=config["num_chains"],
-                prior_scale=config["prior_scale"],
-                seed=seed,
-                progress=say if progress else False,
-            )
-        say("Laplace posterior, saving the DataTree")
-        laplace = sample_posterior(
+    say(f"simulating {config['n_episodes']} episodes, MLE fit (compiling)")
+    data = simulate(game, np.full((H, S, A), 1.0 / A), config["n_episodes"], seed)
+    mle = fit_mle(data, game)
+    say("NUTS (compiling, then warm-up and sampling)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PosteriorDiagnosticsWarning)
+        nuts = sample_posterior(
             data,
             game,
-            method="laplace",
-            num_samples=config["laplace_samples"],
+            method="nuts",
+            num_samples=config["num_samples"],
+            num_warmup=config["num_warmup"],
+            num_chains=config["num_chains"],
             prior_scale=config["prior_scale"],
             seed=seed,
+            progress=say if shown else False,
         )
-        dt = build_datatree(nuts, game, mle.theta, config["states"])
-        save_datatree(dt, out_dir / f"posterior_seed{seed}.nc")
-        store.save_unit(
-            key,
-            {
-                "theta_nuts": nuts.chains(),
-                "theta_laplace": laplace.theta,
-                "theta_mle": mle.theta,
-                "mle_std_err": mle.std_err,
-                "r_hat": nuts.diagnostics["r_hat"],
-                "ess": nuts.diagnostics["ess"],
-            },
-            {
-                "seed": seed,
-                "divergences": nuts.diagnostics["divergences"],
-                "nuts_warnings": [str(w.message) for w in caught],
-            },
-        )
-    arrays, meta = store.load_unit(f"seed{seeds[0]}")
-    summary = _summary_table(out_dir / f"posterior_seed{seeds[0]}.nc")
-    results = {
-        "theta_true": np.asarray(game.theta),
-        **arrays,
-        "summary": summary.to_dict(orient="index"),
-        "divergences": meta["divergences"],
-        "nuts_warnings": meta["nuts_warnings"],
-        "netcdf": f"posterior_seed{seeds[0]}.nc",
+    say("Laplace posterior")
+    laplace = sample_posterior(
+        data,
+        game,
+        method="laplace",
+        num_samples=config["laplace_samples"],
+        prior_scale=config["prior_scale"],
+        seed=seed,
+    )
+    chains = nuts.chains()
+    arrays = {
+        "theta_nuts": chains,
+        "diverging": np.asarray(nuts.diverging, bool).reshape(chains.shape[:2]),
+        "theta_laplace": laplace.theta,
+        "theta_mle": mle.theta,
+        "mle_std_err": mle.std_err,
+        "r_hat": nuts.diagnostics["r_hat"],
+        "ess": nuts.diagnostics["ess"],
     }
-    return store.write_results("results", results)
+    meta = {
+        "seed": seed,
+        "divergences": nuts.diagnostics["divergences"],
+        "nuts_warnings": [str(w.message) for w in caught],
+        "prior": nuts.prior,
+    }
+    return arrays, meta
+
+
+def saved_posterior(arrays: dict, meta: dict, config: dict) -> Posterior:
+    """The NUTS :class:`~bayes_qse.posterior.Posterior` of a saved seed (the part
+    :func:`seed_posterior` returned), for its ArviZ ``DataTree`` (:func:`build_datatree`)."""
+    chains = arrays["theta_nuts"]
+    C, D, d = chains.shape
+    diagnostics = Diagnostics(
+        arrays["r_hat"], arrays["ess"], meta["divergences"], list(meta["nuts_warnings"])
+    )
+    return Posterior(
+        theta=chains.reshape(C * D, d),
+        method="nuts",
+        diagnostics=diagnostics,
+        num_chains=C,
+        prior=meta["prior"],
+        prior_scale=config["prior_scale"],
+        diverging=arrays["diverging"].reshape(C * D),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class InspectionUnit:
+    """One seed of the experiment (:mod:`bayes_qse.experiments.units`): its posterior
+    (:func:`seed_posterior`), saved as the part ``result``."""
+
+    key: str
+    seed: int
+    config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+    kind = "inspection"
+
+    def parts(self) -> tuple[str, ...]:
+        return ("result",)
+
+    def store_config(self) -> dict[str, Any]:
+        """What the seed's posterior depends on: the settings less the seed list and the
+        ``states`` (those shape only the ``DataTree`` the driver builds)."""
+        skip = ("seeds", "base_seed", "states")
+        settings = {k: v for k, v in self.config.items() if k not in skip}
+        return {"unit": self.key, "config": settings, "seed": self.seed}
+
+    def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
+        say = stage_printer(f"{NAME} seed {self.seed}", progress) if progress else None
+        store.save_unit("result", *seed_posterior(self.config, self.seed, say))
+
+
+def make_units(config: dict) -> list[InspectionUnit]:
+    """A unit per seed (``base_seed``, ``base_seed + 1``, ...)."""
+    seeds = [config["base_seed"] + i for i in range(config["seeds"])]
+    return [InspectionUnit(f"seed{s}", s, config) for s in seeds]
+
+
+def run(
+    config: dict,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
+    """Run (or resume) every seed on the unit engine (one :class:`InspectionUnit` per seed,
+    :func:`bayes_qse.experiments.executors.run_units`; ``executor``, ``workers``,
+    ``address`` as there), then write each seed's ``DataTree`` (``posterior_seed<k>.nc``),
+    the labelled results of every seed (``results.nc``, :func:`inspection_results`) and the
+    first seed's arrays and ArviZ summary (``results.npz`` / ``results.json``, the published
+    format, :func:`inspection_arrays`); returns the ``.npz`` path."""
+    validate_config(config)
+    check_executor(executor, workers, address)
+    out_dir = Path(out_dir)
+    with RunStore(out_dir, NAME, config) as store:
+        units = make_units(config)
+        run_units(
+            units,
+            out_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+            desc=NAME,
+        )
+        game = named_game(config["game"])
+        parts = [load_parts(out_dir, unit)[0] for unit in units]
+        for unit, (arrays, meta) in zip(units, parts, strict=True):
+            dt = build_datatree(
+                saved_posterior(arrays, meta, config), game, arrays["theta_mle"], config["states"]
+            )
+            atomic_write_netcdf(out_dir / netcdf_name(unit.seed), dt)
+        ds = inspection_results(parts, config)
+        atomic_write_netcdf(out_dir / "results.nc", ds)
+        results = inspection_arrays(ds)
+        results["summary"] = _summary_table(out_dir / results["netcdf"]).to_dict(orient="index")
+        return store.write_results("results", results)
+
+
+def netcdf_name(seed: int) -> str:
+    """The file name of a seed's ArviZ ``DataTree``: ``posterior_seed<seed>.nc``."""
+    return f"posterior_seed{seed}.nc"
+
+
+def inspection_results(parts: list[tuple[dict, dict]], config: dict) -> xr.Dataset:
+    """Every seed's posterior as one labelled dataset (saved as ``results.nc``), from the
+    units' parts (:func:`seed_posterior`, as :func:`~.units.load_parts` returns them) in seed
+    order.
+
+    Variables: ``theta_nuts[seed, chain, draw, feature]``, ``diverging[seed, chain, draw]``,
+    ``theta_laplace[seed, laplace_draw, feature]``, ``theta_mle``, ``mle_std_err``,
+    ``r_hat`` and ``ess`` ``[seed, feature]``, ``divergences[seed]``,
+    ``nuts_warnings[seed]`` (the messages joined by newlines, ``""`` for none) and
+    ``theta_true[feature]``; e.g. ``ds.theta_nuts.sel(seed=0).mean(("chain", "draw"))``.
+    Attributes: ``experiment``, ``game``, ``config`` and ``versions`` (JSON; the parts'
+    library versions, :func:`~.units.distinct_versions`).
+
+    Raises:
+        ConfigError: the parts were computed with different versions or platforms.
+    """
+    stacked = {k: np.stack([a[k] for a, _ in parts]) for k in _ARRAY_DIMS}
+    data = {k: (("seed", *dims), stacked[k]) for k, dims in _ARRAY_DIMS.items()}
+    data["divergences"] = ("seed", np.array([int(m["divergences"]) for _, m in parts]))
+    data["nuts_warnings"] = ("seed", ["\n".join(m["nuts_warnings"]) for _, m in parts])
+    data["theta_true"] = ("feature", np.asarray(named_game(config["game"]).theta))
+    versions = distinct_versions([m for _, m in parts])
+    attrs = {
+        "experiment": NAME,
+        "game": config["game"],
+        "config": json.dumps(config, sort_keys=True),
+        "versions": json.dumps(versions, sort_keys=True),
+    }
+    return _labelled(data, [int(m["seed"]) for _, m in parts], attrs)
+
+
+def _labelled(data: dict, seeds: list[int], attrs: dict) -> xr.Dataset:
+    """The dataset of ``data`` with an integer coordinate on every dimension."""
+    ds = xr.Dataset(data, attrs=attrs)
+    return ds.assign_coords(
+        {d: seeds if d == "seed" else np.arange(n) for d, n in ds.sizes.items()}
+    )
+
+
+#: The per-seed arrays of :func:`inspection_results` and their dimensions (after ``seed``).
+_ARRAY_DIMS = {
+    "theta_nuts": ("chain", "draw", "feature"),
+    "diverging": ("chain", "draw"),
+    "theta_laplace": ("laplace_draw", "feature"),
+    "theta_mle": ("feature",),
+    "mle_std_err": ("feature",),
+    "r_hat": ("feature",),
+    "ess": ("feature",),
+}
+#: The arrays of ``results.npz`` (the published format: the first seed's).
+_NPZ = ("theta_true", "theta_nuts", "theta_laplace", "theta_mle", "mle_std_err", "r_hat", "ess")
+
+
+def inspection_arrays(ds: xr.Dataset) -> dict[str, Any]:
+    """``results.npz`` / ``results.json`` contents (the published format) read off the
+    labelled results: the first seed's arrays, its ``divergences``, ``nuts_warnings`` and
+    ``netcdf`` (its ``DataTree``'s file name)."""
+    first = ds.isel(seed=0)
+    out: dict[str, Any] = {k: first[k].values for k in _NPZ}
+    warned = str(first["nuts_warnings"].values)
+    out["divergences"] = int(first["divergences"])
+    out["nuts_warnings"] = warned.split("\n") if warned else []
+    out["netcdf"] = netcdf_name(int(first["seed"]))
+    return out
+
+
+def load_inspection(out_dir: Path) -> xr.Dataset:
+    """The labelled results of a run: ``out_dir/results.nc``, or for a folder written before
+    it existed (e.g. a published one) the first seed's, rebuilt from ``results.npz`` and
+    ``results.json`` (without ``diverging``, which only the ``DataTree`` held)."""
+    out_dir = Path(out_dir)
+    nc = out_dir / "results.nc"
+    if nc.is_file():
+        with xr.open_dataset(nc, engine="h5netcdf") as ds:
+            return ds.load()
+    a, doc = read_results(out_dir)
+    s = doc["summary"]
+    seed = int(s["netcdf"].removeprefix("posterior_seed").removesuffix(".nc"))
+    data = {k: (("seed", *_ARRAY_DIMS[k]), a[k][None]) for k in _NPZ if k != "theta_true"}
+    data["divergences"] = ("seed", [int(s["divergences"])])
+    data["nuts_warnings"] = ("seed", ["\n".join(s["nuts_warnings"])])
+    data["theta_true"] = ("feature", a["theta_true"])
+    attrs = {
+        "experiment": NAME,
+        "game": doc["config"]["game"],
+        "config": json.dumps(doc["config"], sort_keys=True),
+    }
+    return _labelled(data, [seed], attrs | {"versions": json.dumps([doc["versions"]])})
 
 
 def _summary_table(path: Path):
@@ -229,8 +409,8 @@ def plot(out_dir: Path) -> list[Path]:
     from ..plots import markdown_table, new_figure, posterior_vs_truth, save_figure  # lazy
 
     out_dir = Path(out_dir)
-    doc = json.loads((out_dir / "results.json").read_text())
-    nc = out_dir / doc["summary"]["netcdf"]
+    ds = load_inspection(out_dir).isel(seed=0)
+    nc = out_dir / netcdf_name(int(ds["seed"]))
     try:
         dt = xr.open_datatree(nc, engine="h5netcdf")
     except (OSError, ValueError) as exc:  # h5py's OSError, xarray's ValueError
@@ -259,15 +439,13 @@ def plot(out_dir: Path) -> list[Path]:
         atomic_write(target, lambda tmp, pc=pc: pc.savefig(tmp, format="png", dpi=110))
         paths.append(target)
 
-    with np.load(out_dir / "results.npz") as f:
-        a = {k: f[k] for k in f.files}
     fig, axes = new_figure(1, 1, size=(7.0, 4.0))
-    d = a["theta_true"].shape[0]
+    draws = {
+        "NUTS": ds["theta_nuts"].stack(sample=("chain", "draw")).transpose("sample", ...).values,
+        "Laplace": ds["theta_laplace"].values,
+    }
     posterior_vs_truth(
-        axes[0],
-        {"NUTS": a["theta_nuts"].reshape(-1, d), "Laplace": a["theta_laplace"]},
-        a["theta_true"],
-        point={"MLE": a["theta_mle"]},
+        axes[0], draws, ds["theta_true"].values, point={"MLE": ds["theta_mle"].values}
     )
     axes[0].set_title("posterior of theta vs the true value")
     paths.append(save_figure(fig, out_dir / "posterior_vs_truth.png"))
@@ -297,9 +475,16 @@ __all__ = [
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
     "NAME",
+    "InspectionUnit",
     "build_datatree",
+    "inspection_arrays",
+    "inspection_results",
+    "load_inspection",
+    "make_units",
+    "netcdf_name",
     "plot",
     "run",
-    "save_datatree",
+    "saved_posterior",
+    "seed_posterior",
     "validate_config",
 ]

@@ -261,7 +261,7 @@ class RunStore:
     def _discard(self) -> None:
         for sub in (UNITS, CHECKPOINTS):
             shutil.rmtree(self.out_dir / sub, ignore_errors=True)
-        for name in ("results.npz", "results.json"):
+        for name in ("results.npz", "results.json", "results.nc"):
             (self.out_dir / name).unlink(missing_ok=True)
 
     @staticmethod
