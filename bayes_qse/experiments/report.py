@@ -1,7 +1,7 @@
 """The experiments' figures and tables (docs/math.md §7): reading a results directory, the
 labels and colours of the set methods (shared by ``confidence_sets`` and ``rationality_sweep``),
 and the ``confidence_sets`` report (calibration, coverage and set size against ``n``, SBC
-ranks, ``tables.md``).
+ranks, ``tables.md``), drawn from its labelled results (an ``xarray.Dataset``) by label.
 
 Plotting itself goes through :mod:`bayes_qse.plots` (imported lazily: matplotlib loads only
 when a figure is drawn).
@@ -85,17 +85,17 @@ def _labels(ds: Any, dim: str) -> list:
 
 
 def _band(ds: Any, **where: Any) -> tuple[Any, Any, Any]:
-    """``(coverage, lo, hi)`` of :func:`~bayes_qse.experiments.confidence_sets.
-    confidence_results` selected by label (``where``: dimension -> label)."""
+    """``(coverage, lo, hi)`` of the confidence_sets results (``confidence_results``) at the
+    labels ``where`` (dimension -> label)."""
     return tuple(ds[k].sel(**where) for k in ("coverage", "coverage_lo", "coverage_hi"))
 
 
 def plot_confidence_sets(ds: Any, out_dir: Path) -> list[Path]:
     """Calibration plot, coverage and set size against ``n``, SBC rank histograms, and
     ``tables.md`` (coverage at 95% with Clopper-Pearson bands, set sizes, SBC tests) of the
-    labelled results ``ds`` (:func:`~bayes_qse.experiments.confidence_sets.
-    confidence_results`, read by :func:`~bayes_qse.experiments.confidence_sets.load_results`),
-    written to ``out_dir``; every value is selected by label."""
+    labelled results ``ds`` (an ``xarray.Dataset``: ``confidence_sets.confidence_results``,
+    read back by ``confidence_sets.load_results``), written to ``out_dir``; every value is
+    selected by label (``case``, ``n_episodes``, ``construction``, ``target``, ``level``)."""
     from ..plots import new_figure, save_figure  # lazy: matplotlib
 
     out_dir = Path(out_dir)
