@@ -253,3 +253,25 @@ def test_the_old_online_make_game_warns_and_is_the_new_one():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         online_units.online_experiment_game("linear", online_regret.DEFAULT_CONFIG)
+
+
+def test_stated_reward_range_has_one_home_for_both_experiments():
+    """``games.stated_reward_range`` is what the online and offline experiments tell the
+    leader: a game table's own ``reward_range`` (the patrol game's ``[-2, 1]``, its rewards
+    range from -2 to 1), else the config's, else ``[0, 1]``; a range that is not two numbers
+    is refused naming its key; the two former names warn for one release and are this one.
+    Fails if one experiment reads another rule (e.g. the game's own range ignored), a
+    malformed range passes silently or fails without naming the key, or an alias is gone,
+    silent or bound to something else."""
+    for config in (online_regret.FULL_CONFIG, off.FULL_CONFIG):
+        assert eg.stated_reward_range("large", config) == (-2.0, 1.0)
+        assert eg.stated_reward_range("linear", config) == (0.0, 1.0)
+        assert eg.stated_reward_range("linear", {**config, "reward_range": [-1, 3]}) == (-1.0, 3.0)
+    assert eg.stated_reward_range("linear", {}) == (0.0, 1.0)
+    with pytest.raises(ConfigError, match=r"large\.reward_range"):
+        eg.stated_reward_range("large", {"large": {"reward_range": []}})
+    with pytest.raises(ConfigError, match=r"config: reward_range"):
+        eg.stated_reward_range("linear", {"reward_range": [0.0, 1.0, 2.0]})
+    for module, old in ((online_units, "game_reward_range"), (off, "stated_reward_range")):
+        with pytest.warns(DeprecationWarning, match="games.stated_reward_range"):
+            assert getattr(module, old) is eg.stated_reward_range

@@ -236,3 +236,43 @@ def test_rationality_sweep_report_reads_the_labelled_results(tmp_path):
     atomic_write_netcdf(new / "results.nc", ds)
     rs.plot(new)
     assert (new / "table.md").read_text() == want
+
+
+def test_confidence_sets_report_reads_the_labelled_results(tmp_path):
+    """The confidence_sets report reads one labelled dataset (``results.nc``, or rebuilt from
+    a published folder's results.npz/json) and writes the published ci_scale tables.md byte
+    for byte from either; the rebuilt dataset gives back the published arrays and rows_95
+    through ``confidence_arrays`` (the npz fallback is its exact inverse).  Bug caught: a
+    ``sel`` on the wrong label (a case, construction or target column swapped, a level or
+    sample size read at another one), an npz axis read under the wrong dimension name, an
+    attribute the report states (the chosen cell, the paper radius' level, the SBC settings)
+    lost in results.nc, or results.nc and the npz fallback disagreeing."""
+    import shutil
+
+    from bayes_qse.experiments.report import confidence_sets_tables, read_results
+    from bayes_qse.io import atomic_write_netcdf
+
+    published = (
+        Path(__file__).resolve().parents[1] / "docs" / "results" / "confidence_sets" / "ci_scale"
+    )
+    old, new = tmp_path / "npz", tmp_path / "nc"
+    old.mkdir()
+    for name in ("results.npz", "results.json"):
+        shutil.copy(published / name, old / name)
+    paths = cs.plot(old)  # the figures too, from the published arrays
+    assert {p.name for p in paths} >= {"calibration.png", "sbc_ranks.png", "tables.md"}
+    want = (published / "tables.md").read_text()
+    assert (old / "tables.md").read_text() == want
+    ds = cs.load_results(old)
+    assert ds["coverage"].dims == ("case", "n_episodes", "construction", "target", "level")
+    arrays, doc = read_results(published)
+    s = doc["summary"]
+    cases = {c: {"theta_target": t} for c, t in s["theta_target"].items()}
+    back = cs.confidence_arrays(ds, doc["config"], cases)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(back[key], value, err_msg=key)
+    assert json.loads(json.dumps(back["rows_95"])) == s["rows_95"]
+    new.mkdir()
+    atomic_write_netcdf(new / "results.nc", ds)
+    confidence_sets_tables(cs.load_results(new), new)
+    assert (new / "tables.md").read_text() == want

@@ -20,6 +20,7 @@ from bayes_qse.confidence import initial_value, reward_bound, value_on_set
 from bayes_qse.data import simulate
 from bayes_qse.experiments import load_config
 from bayes_qse.experiments import offline_suboptimality as exp
+from bayes_qse.experiments.games import stated_reward_range
 from bayes_qse.games import random_game
 from bayes_qse.learners.behaviour import behaviour_policy
 from bayes_qse.learners.common import GameSpec
@@ -175,7 +176,7 @@ def patrol():
     spec = GameSpec.from_game(
         game,
         known_model=bool(cfg["known_model"]),
-        reward_range=exp.stated_reward_range("large", cfg),
+        reward_range=stated_reward_range("large", cfg),
     )
     return cfg, game, spec, solve_qse(game)
 

@@ -22,7 +22,8 @@ import bayes_qse
 REPO = Path(__file__).resolve().parents[1]
 
 #: The experiment interface (bayes_qse/experiments/__init__.py): each experiment module
-#: defines these names itself, by design, as bsuite's experiments each define theirs.
+#: defines these names itself, by design, as bsuite's experiments each define theirs
+#: (``load_results``: the experiment's labelled ``results.nc``, which its ``plot`` reads).
 EXPERIMENT_INTERFACE = frozenset(
     {
         "NAME",
@@ -33,6 +34,7 @@ EXPERIMENT_INTERFACE = frozenset(
         "run",
         "plot",
         "make_units",
+        "load_results",
     }
 )
 

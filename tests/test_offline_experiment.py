@@ -14,6 +14,7 @@ import pytest
 from bayes_qse.errors import ConfigError
 from bayes_qse.experiments import get_experiment, load_config
 from bayes_qse.experiments import offline_suboptimality as exp
+from bayes_qse.experiments.games import stated_reward_range
 from bayes_qse.planning import solve_qse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,17 +223,17 @@ def test_stated_reward_range_defaults_keep_todays_behaviour():
     the default experiment or the large game is told the wrong range."""
     cfg = load_config(exp)
     for g in ("linear", "tabular", "tempting", "random-large"):
-        assert exp.stated_reward_range(g, cfg) == (0.0, 1.0)
-    assert exp.stated_reward_range("large", cfg) == (-2.0, 1.0)
+        assert stated_reward_range(g, cfg) == (0.0, 1.0)
+    assert stated_reward_range("large", cfg) == (-2.0, 1.0)
     g = exp.experiment_game("large", cfg)
     assert (g.leader_reward.min(), g.leader_reward.max()) == (-2.0, 1.0)
     # a config without the key (e.g. written before it existed) keeps [0, 1]
     old = {k: v for k, v in cfg.items() if k != "reward_range"}
-    assert exp.stated_reward_range("linear", old) == (0.0, 1.0)
+    assert stated_reward_range("linear", old) == (0.0, 1.0)
     # the experiment's setting reaches the games without their own
     cfg2 = load_config(exp, overrides={"reward_range": [-1.0, 2.0]})
-    assert exp.stated_reward_range("linear", cfg2) == (-1.0, 2.0)
-    assert exp.stated_reward_range("large", cfg2) == (-2.0, 1.0)
+    assert stated_reward_range("linear", cfg2) == (-1.0, 2.0)
+    assert stated_reward_range("large", cfg2) == (-2.0, 1.0)
 
 
 def test_large_games_are_built_from_their_settings():
@@ -276,7 +277,7 @@ def test_large_patrol_game_runs_through_run_unit():
     optimal = solve_qse(game)
     for seed in (0, 1):
         out = exp.run_offline_unit(
-            game, optimal, "uniform", seed, cfg, 0, exp.stated_reward_range("large", cfg)
+            game, optimal, "uniform", seed, cfg, 0, stated_reward_range("large", cfg)
         )
         assert out["value"].shape == (2, 4)
         np.testing.assert_allclose(out["suboptimality"][:, 0], 0.0, atol=1e-9)

@@ -64,9 +64,9 @@ import xarray as xr
 from ..errors import ConfigError
 from ..io import atomic_write_netcdf
 from ..sbc import uniformity_test
-from .coverage_results import MAIN, replication_dataset, summarise_coverage
+from .coverage_results import DIAGNOSTICS, MAIN, replication_dataset, summarise_coverage
 from .executors import check_executor, run_units
-from .report import plot_confidence_sets
+from .report import plot_confidence_sets, read_results
 
 # The cases, methods and settings are shared with rationality_sweep; DEFAULT_CONFIG and
 # FULL_CONFIG are this experiment's configs too (the runner reads them as module attributes).
@@ -240,7 +240,9 @@ def confidence_results(store: RunStore, config: dict, cases: dict) -> xr.Dataset
     all_constructions, target]`` (mean interval width at 0.95; ``theta``: median log volume),
     ``diag_*[case, n_episodes]``, and for SBC ``sbc_ranks_<m>[replication, feature]`` and
     ``sbc_<test>_pvalue_<m>[feature]``; e.g. ``coverage.sel(case="misspecified",
-    construction="nuts", target="value", level=0.95)``.
+    construction="nuts", target="value", level=0.95)``.  Attributes: ``replications``,
+    ``sbc_n_draws``, the SBC NUTS summaries, and what the report states: ``chosen_cell``,
+    ``theory_delta``, ``sbc_sample_size``.
     """
     R = config["seeds"]
     by_case = []
@@ -267,6 +269,9 @@ def confidence_results(store: RunStore, config: dict, cases: dict) -> xr.Dataset
         "experiment": NAME,
         "sbc_n_draws": int(M),
         "replications": int(R),
+        "chosen_cell": np.asarray(CHOSEN_CELL),
+        "theory_delta": float(config["theory_delta"]),
+        "sbc_sample_size": int(config["sbc_sample_size"]),
         "sbc_nuts_divergent_frac": float((sbc["nuts_divergences"] > 0).mean()),
         "sbc_nuts_ess_min_median": float(np.median(sbc["nuts_ess_min"])),
     }
@@ -316,10 +321,66 @@ def confidence_arrays(ds: xr.Dataset, config: dict, cases: dict) -> dict[str, An
     return out
 
 
+#: The dimensions of each array of ``results.npz`` (:func:`confidence_arrays`' axis order).
+_NPZ_AXES = {
+    **{
+        k: ("case", "n_episodes", "construction", "target", "level")
+        for k in ("coverage", "coverage_lo", "coverage_hi")
+    },
+    **{
+        k: ("case", "n_episodes", "target")
+        for k in ("coverage_theory", "coverage_theory_lo", "coverage_theory_hi")
+    },
+    "width": ("case", "n_episodes", "all_constructions", "target"),
+    **{f"diag_{k}": ("case", "n_episodes") for k in DIAGNOSTICS},
+    **{f"sbc_ranks_{m}": ("replication", "feature") for m in BAYES_METHODS},
+    **{f"sbc_{t}_pvalue_{m}": ("feature",) for t in ("chi2", "ks") for m in BAYES_METHODS},
+}
+
+
+def load_results(out_dir: Path) -> xr.Dataset:
+    """The experiment's labelled results (:func:`confidence_results`): ``out_dir/results.nc``,
+    or for a folder written before it existed (e.g. a published one), the same dataset
+    rebuilt from ``results.npz`` and ``results.json`` (the inverse of
+    :func:`confidence_arrays`; the settings the report states come from the json's config).
+
+    Raises:
+        ConfigError: neither results.nc nor results.npz/results.json is in ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    nc = out_dir / "results.nc"
+    if nc.is_file():
+        with xr.open_dataset(nc, engine="h5netcdf") as ds:
+            return ds.load()
+    a, doc = read_results(out_dir)
+    s, config = doc["summary"], doc["config"]
+    coords = {
+        "case": list(s["cases"]),
+        "n_episodes": a["sample_sizes"],
+        "construction": list(s["methods"]),
+        "all_constructions": list(s["all_methods"]),
+        "target": list(s["targets"]),
+        "level": a["levels"],
+    }
+    data = {
+        k: (dims, np.atleast_1d(a[k]) if dims == ("feature",) else a[k])
+        for k, dims in _NPZ_AXES.items()
+    }
+    attrs = {
+        "experiment": NAME,
+        **{k: s[k] for k in ("replications", "sbc_n_draws")},
+        **{k: s[k] for k in ("sbc_nuts_divergent_frac", "sbc_nuts_ess_min_median")},
+        "chosen_cell": np.asarray(s["chosen_cell"]),
+        **{k: config[k] for k in ("theory_delta", "sbc_sample_size")},
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
 def plot(out_dir: Path) -> list[Path]:
     """Calibration plot, coverage and set size against ``n``, SBC rank histograms, and
-    ``tables.md`` (:func:`bayes_qse.experiments.report.plot_confidence_sets`)."""
-    return plot_confidence_sets(out_dir)
+    ``tables.md``, from the labelled results (:func:`load_results`;
+    :func:`bayes_qse.experiments.report.plot_confidence_sets`)."""
+    return plot_confidence_sets(load_results(out_dir), out_dir)
 
 
 __all__ = [
@@ -327,6 +388,7 @@ __all__ = [
     "CoverageUnit",
     "confidence_arrays",
     "confidence_results",
+    "load_results",
     "make_units",
     "plot",
     "run",

@@ -400,6 +400,26 @@ class GameRef(NamedTuple):
     table: str
 
 
+def stated_reward_range(game: str, config: Mapping[str, Any]) -> tuple[float, float]:
+    """``(low, high)``, the range of her rewards the leader is told for game ``game`` of an
+    experiment config: the game table's own ``reward_range`` (``config[game]``, e.g. the
+    ``large`` patrol game's ``[-2, 1]``) when it has one, else the config's ``reward_range``
+    (``[0, 1]`` when the config has none).  Never read off the true rewards.
+
+    Raises:
+        ConfigError: the range found is not two numbers (naming its key).
+    """
+    own = config.get(game)
+    rr = own.get("reward_range") if isinstance(own, Mapping) else None
+    key = "reward_range" if rr is None else f"{game}.reward_range"
+    rr = config.get("reward_range", (0.0, 1.0)) if rr is None else rr
+    try:
+        low, high = (float(x) for x in rr)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config: {key} must be [low, high], two numbers, got {rr!r}") from None
+    return low, high
+
+
 def config_game(config: Mapping[str, Any], ref: GameRef, **overrides: Any):
     """The game of ``ref`` in an experiment config: :func:`make_game` of ``ref.kind`` with the
     table ``config[ref.table]`` (an absent table: the kind's defaults) updated by
@@ -427,4 +447,5 @@ __all__ = [
     "game_settings",
     "game_shape",
     "make_game",
+    "stated_reward_range",
 ]

@@ -64,6 +64,7 @@ from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
 from .executors import check_executor, run_units
 from .games import GameRef, config_game, game_settings, game_shape
+from .games import stated_reward_range as _stated_reward_range
 from .offline_report import plot  # noqa: F401  (the experiment's plot step, read as module.plot)
 from .store import RunStore
 from .units import load_parts
@@ -206,7 +207,7 @@ def validate_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"config: {g}: {exc}") from None
         key = "large.reward_range" if g == "large" else "reward_range"
         try:
-            GameSpec.from_game(game, reward_range=stated_reward_range(g, config))
+            GameSpec.from_game(game, reward_range=_stated_reward_range(g, config))
         except ConfigError as exc:
             raise ConfigError(f"config: {key}: game {g!r}: {exc}") from None
     try:
@@ -260,16 +261,6 @@ def _check_range(value: Any, key: str) -> None:
         )
 
 
-def stated_reward_range(game: str, config: dict[str, Any]) -> tuple[float, float]:
-    """The range of her rewards the leader is told for game ``game``: the game settings' own
-    ``reward_range`` when they have one (``large``), else the experiment's ``reward_range``
-    (``[0, 1]`` when the config has none)."""
-    own = config.get(game)
-    rr = own.get("reward_range") if isinstance(own, dict) else None
-    rr = rr if rr is not None else config.get("reward_range", (0.0, 1.0))
-    return float(rr[0]), float(rr[1])
-
-
 def _learner_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The ``learner`` table of a config: :class:`~bayes_qse.learners.config.OfflineLearnerConfig`
     fields (every one is a key of it)."""
@@ -316,8 +307,9 @@ def run_offline_unit(
     ``say``: called with a stage line before each fit (``fitting greedy on 100 episodes
     (3/8)``; :func:`bayes_qse.progress.stage_printer`).
 
-    ``reward_range``: the range of her rewards the leader is told (:func:`stated_reward_range`
-    of the game); the config's ``reward_range`` (default ``[0, 1]``) when None."""
+    ``reward_range``: the range of her rewards the leader is told
+    (:func:`~bayes_qse.experiments.games.stated_reward_range` of the game); the config's
+    ``reward_range`` (default ``[0, 1]``) when None."""
     eps = (
         config["near_optimal_epsilon"]
         if behaviour == "near-optimal"
@@ -391,7 +383,7 @@ class OfflineUnit:
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         game, optimal = _solved(self.game, json.dumps(self.config, sort_keys=True))
-        rr = stated_reward_range(self.game, self.config)
+        rr = _stated_reward_range(self.game, self.config)
         say = stage_printer(self.key, progress)
         arrays = run_offline_unit(
             game, optimal, self.behaviour, self.seed, self.config, self.stream, rr, say
@@ -515,8 +507,10 @@ def _finite_mean(x: np.ndarray) -> float | None:
 
 def __getattr__(name: str):
     """``run_unit``, this module's name for :func:`run_offline_unit` until this release (a
-    homonym of the unit engine's :func:`bayes_qse.experiments.units.run_unit`), with a
-    DeprecationWarning; it will be removed in the next release."""
+    homonym of the unit engine's :func:`bayes_qse.experiments.units.run_unit`), and
+    ``stated_reward_range``, now :func:`bayes_qse.experiments.games.stated_reward_range`
+    (its one home), each with a DeprecationWarning; they will be removed in the next
+    release."""
     if name == "run_unit":
         warnings.warn(
             "bayes_qse.experiments.offline_suboptimality.run_unit is deprecated; use "
@@ -525,6 +519,15 @@ def __getattr__(name: str):
             stacklevel=2,
         )
         return run_offline_unit
+    if name == "stated_reward_range":
+        warnings.warn(
+            "bayes_qse.experiments.offline_suboptimality.stated_reward_range is deprecated; "
+            "use bayes_qse.experiments.games.stated_reward_range (it will be removed in the "
+            "next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _stated_reward_range
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -544,6 +547,5 @@ __all__ = [
     "make_units",
     "run",
     "run_offline_unit",
-    "stated_reward_range",
     "stream",
 ]

@@ -23,7 +23,7 @@ from ..errors import BayesQSEInputError, ConfigError
 from ..learners.config import LearnerConfig
 from ..learners.runner import OnlineRunner, run_online
 from ..planning import solve_qse
-from .games import GameRef, config_game, game_shape
+from .games import GameRef, config_game, game_shape, stated_reward_range
 from .store import RunStore
 
 #: Per-episode records of a unit (:class:`~bayes_qse.learners.runner.EpisodeRecord`).
@@ -153,14 +153,6 @@ def check_unit(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -
         raise ConfigError(f"config: {name}: {exc}") from None
 
 
-def game_reward_range(name: str, config: dict[str, Any]) -> tuple[float, float]:
-    """The reward range the leader is told for game ``name``: the game config's own
-    ``reward_range`` when it has one (``large``), else the experiment's."""
-    own = config.get(name, {})
-    rr = own.get("reward_range") if isinstance(own, dict) else None
-    return tuple(float(x) for x in (rr or config.get("reward_range", (0.0, 1.0))))
-
-
 def make_runner(
     game: Any,
     learner: str,
@@ -256,7 +248,7 @@ class OnlineUnit:
             self.config,
             self.T,
             solve_qse(game),
-            game_reward_range(self.game, self.config),
+            stated_reward_range(self.game, self.config),
         )
         out = run_online(
             game,
@@ -311,8 +303,10 @@ def make_unit(
 def __getattr__(name: str):
     """``make_game``, this module's name for :func:`online_experiment_game` until this
     release (one of four experiment builders of that name; the one builder is now
-    :func:`bayes_qse.experiments.games.make_game`), with a DeprecationWarning; it will be
-    removed in the next release."""
+    :func:`bayes_qse.experiments.games.make_game`), and ``game_reward_range``, now
+    :func:`bayes_qse.experiments.games.stated_reward_range` (its one home, shared with the
+    offline experiment), each with a DeprecationWarning; they will be removed in the next
+    release."""
     if name == "make_game":
         warnings.warn(
             "bayes_qse.experiments.online_units.make_game is deprecated; use "
@@ -321,6 +315,15 @@ def __getattr__(name: str):
             stacklevel=2,
         )
         return online_experiment_game
+    if name == "game_reward_range":
+        warnings.warn(
+            "bayes_qse.experiments.online_units.game_reward_range is deprecated; use "
+            "bayes_qse.experiments.games.stated_reward_range (it will be removed in the next "
+            "release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return stated_reward_range
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -331,7 +334,6 @@ __all__ = [
     "REFIT_KEYS",
     "OnlineUnit",
     "check_unit",
-    "game_reward_range",
     "ONLINE_GAME_REFS",
     "learner_settings",
     "learner_table",

@@ -1,7 +1,7 @@
 """The experiments' figures and tables (docs/math.md §7): reading a results directory, the
 labels and colours of the set methods (shared by ``confidence_sets`` and ``rationality_sweep``),
 and the ``confidence_sets`` report (calibration, coverage and set size against ``n``, SBC
-ranks, ``tables.md``).
+ranks, ``tables.md``), drawn from its labelled results (an ``xarray.Dataset``) by label.
 
 Plotting itself goes through :mod:`bayes_qse.plots` (imported lazily: matplotlib loads only
 when a figure is drawn).
@@ -79,16 +79,28 @@ def fmt_coverage(c: float, lo: float, hi: float) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def plot_confidence_sets(out_dir: Path) -> list[Path]:
+def _labels(ds: Any, dim: str) -> list:
+    """The labels of dimension ``dim`` of ``ds`` as plain Python values."""
+    return ds[dim].values.tolist()
+
+
+def _band(ds: Any, **where: Any) -> tuple[Any, Any, Any]:
+    """``(coverage, lo, hi)`` of the confidence_sets results (``confidence_results``) at the
+    labels ``where`` (dimension -> label)."""
+    return tuple(ds[k].sel(**where) for k in ("coverage", "coverage_lo", "coverage_hi"))
+
+
+def plot_confidence_sets(ds: Any, out_dir: Path) -> list[Path]:
     """Calibration plot, coverage and set size against ``n``, SBC rank histograms, and
-    ``tables.md`` (coverage at 95% with Clopper-Pearson bands, set sizes, SBC tests)."""
+    ``tables.md`` (coverage at 95% with Clopper-Pearson bands, set sizes, SBC tests) of the
+    labelled results ``ds`` (an ``xarray.Dataset``: ``confidence_sets.confidence_results``,
+    read back by ``confidence_sets.load_results``), written to ``out_dir``; every value is
+    selected by label (``case``, ``n_episodes``, ``construction``, ``target``, ``level``)."""
     from ..plots import new_figure, save_figure  # lazy: matplotlib
 
     out_dir = Path(out_dir)
-    a, doc = read_results(out_dir)
-    s = doc["summary"]
-    cases, methods, targets = s["cases"], s["methods"], s["targets"]
-    levels, ns = a["levels"], a["sample_sizes"]
+    cases, methods = _labels(ds, "case"), _labels(ds, "construction")
+    levels, ns = ds["level"].values, ds["n_episodes"].values
     shown = ("theta", "nu_cell", "value")
     paths = []
 
@@ -97,64 +109,53 @@ def plot_confidence_sets(out_dir: Path) -> list[Path]:
     for ci, case in enumerate(cases):
         for j, t in enumerate(shown):
             ax = axes[ci * len(shown) + j]
-            ti = targets.index(t)
             ax.plot([0, 1], [0, 1], "k:", lw=1)
-            for mi, m in enumerate(methods):
-                for ni, style in ((len(ns) - 1, "-"), (0, "--")):
-                    y = a["coverage"][ci, ni, mi, ti]
-                    err = [
-                        y - a["coverage_lo"][ci, ni, mi, ti],
-                        a["coverage_hi"][ci, ni, mi, ti] - y,
-                    ]
+            for m in methods:
+                for n, style in ((ns[-1], "-"), (ns[0], "--")):
+                    y, lo, hi = (
+                        v.values
+                        for v in _band(ds, case=case, n_episodes=n, construction=m, target=t)
+                    )
                     ax.errorbar(
                         levels,
                         y,
-                        yerr=err,
+                        yerr=[y - lo, hi - y],
                         fmt="o" + style,
                         ms=3,
                         capsize=2,
                         color=METHOD_COLORS[m],
-                        label=f"{METHOD_LABELS[m]} n={ns[ni]}" if ci == j == 0 else None,
+                        label=f"{METHOD_LABELS[m]} n={n}" if ci == j == 0 else None,
                     )
             ax.set_title(f"{case}: {TARGET_LABELS[t]}", fontsize="small")
             ax.set_xlabel("nominal level")
             ax.set_ylabel("coverage")
             ax.set_xlim(0.45, 1.0)
-            ax.set_ylim(
-                max(0.0, min(0.45, float(np.nanmin(a["coverage"][ci, :, :, ti])) - 0.05)), 1.01
-            )
+            lowest = float(np.nanmin(ds["coverage"].sel(case=case, target=t).values))
+            ax.set_ylim(max(0.0, min(0.45, lowest - 0.05)), 1.01)
             ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncol=4, fontsize="small")
     paths.append(save_figure(fig, out_dir / "calibration.png"))
 
     # 2. coverage at 95% against n
-    i95 = int(np.flatnonzero(np.isclose(levels, 0.95))[0])
+    at95 = ds.sel(level=0.95)
     fig, axes = new_figure(len(shown), len(cases), size=(4.0, 3.2))
     for ci, case in enumerate(cases):
         for j, t in enumerate(shown):
             ax = axes[ci * len(shown) + j]
-            ti = targets.index(t)
-            for mi, m in enumerate(methods):
-                y = a["coverage"][ci, :, mi, ti, i95]
-                ax.fill_between(
-                    ns,
-                    a["coverage_lo"][ci, :, mi, ti, i95],
-                    a["coverage_hi"][ci, :, mi, ti, i95],
-                    color=METHOD_COLORS[m],
-                    alpha=0.2,
-                )
+            for m in methods:
+                y, lo, hi = _band(at95, case=case, construction=m, target=t)
+                ax.fill_between(ns, lo.values, hi.values, color=METHOD_COLORS[m], alpha=0.2)
                 ax.plot(
                     ns,
-                    y,
+                    y.values,
                     "o-",
                     color=METHOD_COLORS[m],
                     ms=3,
                     label=METHOD_LABELS[m] if ci == j == 0 else None,
                 )
-            y = a["coverage_theory"][ci, :, ti]
             ax.plot(
                 ns,
-                y,
+                ds["coverage_theory"].sel(case=case, target=t).values,
                 "s:",
                 color=METHOD_COLORS["lr_theory"],
                 ms=3,
@@ -170,7 +171,6 @@ def plot_confidence_sets(out_dir: Path) -> list[Path]:
     paths.append(save_figure(fig, out_dir / "coverage_vs_n.png"))
 
     # 3. set sizes at 95%
-    all_methods = s["all_methods"]
     size_targets = (
         ("theta", "median log volume of the theta set"),
         ("nu_avg", "mean width of nu intervals"),
@@ -180,9 +180,8 @@ def plot_confidence_sets(out_dir: Path) -> list[Path]:
     for ci, case in enumerate(cases):
         for j, (t, label) in enumerate(size_targets):
             ax = axes[ci * len(size_targets) + j]
-            ti = targets.index(t)
-            for mi, m in enumerate(all_methods):
-                y = a["width"][ci, :, mi, ti]
+            for m in _labels(ds, "all_constructions"):
+                y = ds["width"].sel(case=case, all_constructions=m, target=t).values
                 if np.all(np.isnan(y)):
                     continue
                 ax.plot(
@@ -205,11 +204,11 @@ def plot_confidence_sets(out_dir: Path) -> list[Path]:
     # 4. SBC rank histograms
     from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
 
-    M = int(s["sbc_n_draws"])
-    d = a["sbc_ranks_nuts"].shape[1]
+    M = int(ds.attrs["sbc_n_draws"])
+    d = ds.sizes["feature"]
     fig, axes = new_figure(d, len(BAYES_METHODS), size=(3.6, 2.8))
     for i, m in enumerate(BAYES_METHODS):
-        ranks = a[f"sbc_ranks_{m}"]
+        ranks = ds[f"sbc_ranks_{m}"].transpose("replication", "feature").values
         test = uniformity_test(ranks, M)
         R = ranks.shape[0]
         edges = np.floor(np.linspace(0, M + 1, test.n_bins + 1)) - 0.5
@@ -230,149 +229,142 @@ def plot_confidence_sets(out_dir: Path) -> list[Path]:
                 label="99% band under uniformity",
             )
             ax.set_title(
-                f"{METHOD_LABELS[m]} theta[{j}]: chi2 p={test.chi2_pvalue[j]:.2g}, "
-                f"KS p={test.ks_pvalue[j]:.2g}",
+                f"{METHOD_LABELS[m]} theta[{j}]: chi2 p={np.atleast_1d(test.chi2_pvalue)[j]:.2g}, "
+                f"KS p={np.atleast_1d(test.ks_pvalue)[j]:.2g}",
                 fontsize="x-small",
             )
             ax.set_xlabel(f"rank among {M} draws")
     paths.append(save_figure(fig, out_dir / "sbc_ranks.png"))
 
-    paths.append(confidence_sets_tables(out_dir, a, s, doc["config"]))
+    paths.append(confidence_sets_tables(ds, out_dir))
     return paths
 
 
-def confidence_sets_tables(out_dir: Path, a: dict, s: dict, config: dict) -> Path:
+def _coverage_cell(ds: Any, **where: Any) -> str:
+    """:func:`fmt_coverage` of the coverage and its band at the labels ``where``."""
+    return fmt_coverage(*(float(v) for v in _band(ds, **where)))
+
+
+def confidence_sets_tables(ds: Any, out_dir: Path) -> Path:
+    """``out_dir/tables.md`` of the labelled results ``ds`` (as :func:`plot_confidence_sets`):
+    coverage at 95% per target with Clopper-Pearson bands, calibration across levels at the
+    largest ``n``, set sizes, diagnostics and the SBC uniformity tests."""
     from ..plots import markdown_table  # lazy: plots imports matplotlib
 
-    cases, methods, targets = s["cases"], s["methods"], s["targets"]
-    levels, ns = a["levels"], a["sample_sizes"]
-    i95 = int(np.flatnonzero(np.isclose(levels, 0.95))[0])
-    R = s["replications"]
+    cases, methods = _labels(ds, "case"), _labels(ds, "construction")
+    levels, ns = _labels(ds, "level"), _labels(ds, "n_episodes")
+    at95 = ds.sel(level=0.95)
+    theory = ds[["coverage_theory", "coverage_theory_lo", "coverage_theory_hi"]]
+    cell = tuple(int(i) for i in np.atleast_1d(ds.attrs["chosen_cell"]))
+    R = int(ds.attrs["replications"])
     lines = [
         f"# confidence_sets: coverage tables ({R} replications per row)\n",
         "Coverage at nominal 95% with exact (Clopper-Pearson) 95% binomial bands in brackets. "
         "`theta`: joint set (chi2_d radius for Wald/LR, HPD for the posteriors). `nu cell`: the "
-        f"response probability at (h,s,a,b) = {tuple(s['chosen_cell'])}. `nu avg` / `nu worst`: "
+        f"response probability at (h,s,a,b) = {cell}. `nu avg` / `nu worst`: "
         "the mean / minimum over all cells of the per-cell coverage (not a binomial count: no "
         "band). `value`: the leader value of the fixed policy. Frequentist intervals for scalar "
         "targets are projections of the chi2_1-radius set (profile-likelihood for LR); "
         f"`LR (paper radius)` is the joint set with the finite-sample radius at nominal "
-        f"{1 - config['theory_delta']:.2f}.\n",
+        f"{1 - float(ds.attrs['theory_delta']):.2f}.\n",
     ]
     for t in ("theta", "nu_cell", "nu_avg", "nu_worst", "value"):
-        ti = targets.index(t)
         headers = ["case", "n", *[METHOD_LABELS[m] for m in methods], METHOD_LABELS["lr_theory"]]
         rows = []
-        for ci, case in enumerate(cases):
-            for ni, n in enumerate(ns):
+        for case in cases:
+            for n in ns:
+                where = {"case": case, "n_episodes": n, "target": t}
                 row = [case, int(n)]
-                for mi in range(len(methods)):
-                    row.append(
-                        fmt_coverage(
-                            a["coverage"][ci, ni, mi, ti, i95],
-                            a["coverage_lo"][ci, ni, mi, ti, i95],
-                            a["coverage_hi"][ci, ni, mi, ti, i95],
-                        )
-                    )
-                row.append(
-                    fmt_coverage(
-                        a["coverage_theory"][ci, ni, ti],
-                        a["coverage_theory_lo"][ci, ni, ti],
-                        a["coverage_theory_hi"][ci, ni, ti],
-                    )
-                )
+                row += [_coverage_cell(at95, construction=m, **where) for m in methods]
+                row.append(fmt_coverage(*(float(v) for v in theory.sel(**where).values())))
                 rows.append(row)
         lines += [f"\n## Coverage of {TARGET_LABELS[t]} at 95%\n", markdown_table(headers, rows)]
     # calibration across levels at the largest n (theta and value)
     for t in ("theta", "value"):
-        ti = targets.index(t)
         headers = ["case", "method", *[f"{lv:g}" for lv in levels]]
         rows = [
             [
                 case,
                 METHOD_LABELS[m],
                 *[
-                    fmt_coverage(
-                        a["coverage"][ci, -1, mi, ti, k],
-                        a["coverage_lo"][ci, -1, mi, ti, k],
-                        a["coverage_hi"][ci, -1, mi, ti, k],
+                    _coverage_cell(
+                        ds, case=case, n_episodes=ns[-1], construction=m, target=t, level=lv
                     )
-                    for k in range(len(levels))
+                    for lv in levels
                 ],
             ]
-            for ci, case in enumerate(cases)
-            for mi, m in enumerate(methods)
+            for case in cases
+            for m in methods
         ]
         lines += [
             f"\n## Calibration of {TARGET_LABELS[t]} at n = {int(ns[-1])}\n",
             markdown_table(headers, rows),
         ]
     # set sizes
-    all_methods = s["all_methods"]
     for t, label in (
         ("theta", "median log volume of the 95% theta set"),
         ("nu_avg", "mean width of the 95% nu intervals"),
         ("value", "mean width of the 95% value interval"),
     ):
-        ti = targets.index(t)
-        ms = [m for m in all_methods if not (t == "theta" and m == "lr_theory")]
+        ms = [
+            m for m in _labels(ds, "all_constructions") if not (t == "theta" and m == "lr_theory")
+        ]
         headers = ["case", "n", *[METHOD_LABELS[m] for m in ms]]
+        width = ds["width"].sel(target=t)
         rows = [
-            [case, int(n), *[float(a["width"][ci, ni, all_methods.index(m), ti]) for m in ms]]
-            for ci, case in enumerate(cases)
-            for ni, n in enumerate(ns)
+            [
+                case,
+                int(n),
+                *[float(width.sel(case=case, n_episodes=n, all_constructions=m)) for m in ms],
+            ]
+            for case in cases
+            for n in ns
         ]
         lines += [f"\n## Set size: {label}\n", markdown_table(headers, rows)]
     # diagnostics
-    headers = [
-        "case",
-        "n",
-        "MLE converged",
-        "LR set unbounded (95%)",
-        "NUTS runs with divergences",
-        "NUTS median min-ESS",
-        "NUTS mean accept",
-        "NUTS mean leapfrog steps",
-    ]
+    diagnostics = {
+        "mle_converged": "MLE converged",
+        "lr_unbounded": "LR set unbounded (95%)",
+        "nuts_divergent_frac": "NUTS runs with divergences",
+        "nuts_ess_min_median": "NUTS median min-ESS",
+        "nuts_accept_mean": "NUTS mean accept",
+        "nuts_steps_mean": "NUTS mean leapfrog steps",
+    }
+    headers = ["case", "n", *diagnostics.values()]
     rows = [
         [
             case,
             int(n),
-            float(a["diag_mle_converged"][ci, ni]),
-            float(a["diag_lr_unbounded"][ci, ni]),
-            float(a["diag_nuts_divergent_frac"][ci, ni]),
-            float(a["diag_nuts_ess_min_median"][ci, ni]),
-            float(a["diag_nuts_accept_mean"][ci, ni]),
-            float(a["diag_nuts_steps_mean"][ci, ni]),
+            *[float(ds[f"diag_{k}"].sel(case=case, n_episodes=n)) for k in diagnostics],
         ]
-        for ci, case in enumerate(cases)
-        for ni, n in enumerate(ns)
+        for case in cases
+        for n in ns
     ]
     lines += [
         "\n## Diagnostics (fractions of replications unless stated)\n",
         markdown_table(headers, rows),
     ]
     # SBC
-    headers = [
-        "posterior",
-        *[f"theta[{j}] chi2 p / KS p" for j in range(len(a["sbc_chi2_pvalue_nuts"]))],
-    ]
+    headers = ["posterior", *[f"theta[{j}] chi2 p / KS p" for j in range(ds.sizes["feature"])]]
     rows = [
         [
             METHOD_LABELS[m],
             *[
-                f"{p:.3g} / {q:.3g}"
-                for p, q in zip(a[f"sbc_chi2_pvalue_{m}"], a[f"sbc_ks_pvalue_{m}"], strict=True)
+                f"{float(ds[f'sbc_chi2_pvalue_{m}'][j]):.3g} / "
+                f"{float(ds[f'sbc_ks_pvalue_{m}'][j]):.3g}"
+                for j in range(ds.sizes["feature"])
             ],
         ]
         for m in BAYES_METHODS
     ]
     lines += [
-        f"\n## Simulation-based calibration ({config['sbc_replications']} replications, "
-        f"{config['sbc_sample_size']} episodes, {s['sbc_n_draws']} draws kept)\n",
+        f"\n## Simulation-based calibration ({ds.sizes['replication']} replications, "
+        f"{int(ds.attrs['sbc_sample_size'])} episodes, {int(ds.attrs['sbc_n_draws'])} draws "
+        "kept)\n",
         markdown_table(headers, rows),
-        f"\nNUTS (SBC runs): fraction with divergences {s['sbc_nuts_divergent_frac']:.3f}, "
-        f"median min-ESS {s['sbc_nuts_ess_min_median']:.0f}.\n",
+        f"\nNUTS (SBC runs): fraction with divergences "
+        f"{float(ds.attrs['sbc_nuts_divergent_frac']):.3f}, "
+        f"median min-ESS {float(ds.attrs['sbc_nuts_ess_min_median']):.0f}.\n",
     ]
     return atomic_write_text(out_dir / "tables.md", "\n".join(lines))
 
