@@ -255,3 +255,45 @@ def test_bad_inputs_are_refused_naming_the_field(game):
         learner.act(full)
     with pytest.raises(BayesQSEInputError, match="^capacity"):
         learner.update(full, [0.5, 0.5, 0.5, 0.0], 1)
+
+
+def _grid_best(game, thetas, step=0.05):
+    """``max_c max_j U(c; w_j)`` over the grid of ``C_m`` with spacing ``step`` (NumPy; a lower
+    bound on the true maximum)."""
+    axis = np.arange(0.0, 1.0 + 1e-9, step)
+    cs = np.stack(np.meshgrid(*[axis] * game.n_targets, indexing="ij"), -1).reshape(-1, 4)
+    cs = cs[cs.sum(1) <= game.resources + 1e-9]
+    rd, pd = np.asarray(game.defender_reward), np.asarray(game.defender_penalty)
+    best = -np.inf
+    for w in np.asarray(thetas):
+        psi_w = (
+            w[0] * cs
+            + w[1] * np.asarray(game.attacker_reward)
+            + w[2] * np.asarray(game.attacker_penalty)
+        )
+        e = np.exp(psi_w - psi_w.max(1, keepdims=True))
+        best = max(best, float(np.max(np.sum(e * (cs * rd + (1 - cs) * pd), 1) / e.sum(1))))
+    return best
+
+
+@pytest.mark.parametrize("name", ["greedy", "thompson", "optimistic"])
+def test_act_plans_the_rule_on_the_state_weights(game, name):
+    """``act`` plans on ``state.thetas`` by the learner's rule (eq. 8e): greedy and Thompson
+    the optimum of ``U(c; w)`` for their one weight vector, optimistic at ``optimism_level =
+    1`` the best case ``max_c max_j U(c; w_j)`` over its draws; each at least the grid
+    optimum (spacing 0.05, NumPy loops) for those weights.  Bugs caught: optimistic planning
+    by the mean rule or a low quantile, a plan on the MAP instead of the draws, a plan on
+    the previous round's weights."""
+    settings = SecurityLearnerConfig(num_draws=6, n_starts=1, steps=5)  # prior_scale 10
+    learner = make_security_learner(game, name, settings, capacity=3)
+    state = learner.init(jax.random.PRNGKey(5))
+    for pair in PAIRS[:2]:
+        state = learner.update(state, *pair)
+    plan = learner.act(state)
+    thetas = np.asarray(state.thetas)
+    value = max(_loop_utility(w, game, plan.coverage) for w in thetas)
+    best = _grid_best(game, thetas)
+    assert value >= best - 1e-9
+    if name == "optimistic":  # the draws disagree: the mean rule's plan is visibly worse
+        mean_plan = plan_coverage(game, thetas, rule="mean", n_starts=1, steps=5)
+        assert max(_loop_utility(w, game, mean_plan.coverage) for w in thetas) < best - 1e-3
