@@ -230,6 +230,12 @@ class OnlineUnit:
     def parts(self) -> tuple[str, ...]:
         return tuple(f"seed{s}" for s in self.seeds)
 
+    @property
+    def affinity(self) -> str:
+        """The units that share this one's game share its QSE solve and episode programs:
+        a pool worker runs them one after another (:func:`~.executors.pick_next`)."""
+        return self.game
+
     def store_config(self) -> dict[str, Any]:
         return {
             "unit": self.key,
