@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT_INTERFACE = frozenset(
     {
         "NAME",
+        "Config",
         "DEFAULT_CONFIG",
         "FULL_CONFIG",
         "LONG_CONFIG",
