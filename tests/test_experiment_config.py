@@ -22,7 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 #: Experiments whose config is still a validated dict (the list can only shrink: the test
 #: below fails once an entry has a config class).
 PENDING = {
-    "offline_suboptimality",
     "rationality_sweep",
     "confidence_sets",
     "posterior_inspection",
@@ -106,6 +105,14 @@ BAD = {
         ({"episodes": 0}, "episodes"),
         ({"learner": {"delta": 2.0}}, "delta"),
         ({"linear": {"n_states": 0}}, "linear.n_states"),
+    ],
+    "offline_suboptimality": [
+        ({"games": ["nope"]}, "games"),
+        ({"sizes": [100, 10]}, "sizes"),
+        ({"near_optimal_epsilon": 0.0}, "near_optimal_epsilon"),
+        ({"learner": {"rule": "median"}}, "learner.rule"),
+        ({"large": {"reward_range": [1.0, 0.0]}, "games": ["large"]}, "large.reward_range"),
+        ({"game": {"n_states": 10**6}}, "game"),
     ],
 }
 

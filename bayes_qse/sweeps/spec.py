@@ -348,7 +348,9 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
     config.update(seeds=len(seeds), base_seed=seeds[0])
     for game, behaviour in itertools.product(axes["game"], axes["behaviour"]):
         try:
-            offline.validate_config({**config, "games": [game], "behaviours": [behaviour]})
+            offline.OfflineSuboptimalityConfig.from_mapping(
+                {**config, "games": [game], "behaviours": [behaviour]}
+            )
         except ConfigError as exc:
             name = f"unit (game={game}, behaviour={behaviour})"
             raise ConfigError(f"spec: {name}: {str(exc).removeprefix('config: ')}") from None
