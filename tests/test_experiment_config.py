@@ -24,9 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 PENDING = {
     "rationality_sweep",
     "confidence_sets",
-    "posterior_inspection",
-    "security_games",
-    "inverse_stackelberg",
 }
 CONVERTED = [name for name in EXPERIMENTS if name not in PENDING]
 PRESETS = ("DEFAULT_CONFIG", "FULL_CONFIG", "LONG_CONFIG")
@@ -113,6 +110,28 @@ BAD = {
         ({"learner": {"rule": "median"}}, "learner.rule"),
         ({"large": {"reward_range": [1.0, 0.0]}, "games": ["large"]}, "large.reward_range"),
         ({"game": {"n_states": 10**6}}, "game"),
+    ],
+    "security_games": [
+        ({"payoffs": "gaussian"}, "payoffs"),
+        ({"n_targets": 1}, "n_targets"),
+        ({"resources": 9.0}, "resources"),
+        ({"learners": ["nope"]}, "learners"),
+        ({"learner": {"num_draws": 0}}, "learner.num_draws"),
+        ({"prior_scale": 0.0}, "prior_scale"),
+    ],
+    "inverse_stackelberg": [
+        ({"m": 60, "n": 60}, "m, n"),
+        ({"alphas": [1.5]}, "alphas"),
+        ({"sizes": [5]}, "sizes"),
+        ({"methods": ["mle"]}, "methods"),
+        ({"pilot": 1.0}, "pilot"),
+    ],
+    "posterior_inspection": [
+        ({"game": "nope"}, "game"),
+        ({"num_chains": 0}, "num_chains"),
+        ({"n_episodes": 10**12}, "n_episodes"),
+        ({"states": [[0, 9]]}, "states"),
+        ({"prior_scale": -1.0}, "prior_scale"),
     ],
 }
 

@@ -33,9 +33,6 @@ PENDING: set[str] = {
     "bayes_qse/experiments/rationality_sweep.py",
     "bayes_qse/experiments/confidence_sets.py",
     "bayes_qse/experiments/set_coverage.py",
-    "bayes_qse/experiments/posterior_inspection.py",
-    "bayes_qse/experiments/inverse_stackelberg.py",
-    "bayes_qse/experiments/security_games.py",
 }
 
 
