@@ -19,13 +19,7 @@ from bayes_qse.experiments import EXPERIMENTS, get_experiment, load_config, merg
 from bayes_qse.experiments.config import ExperimentConfig, Table, freeze, thaw
 
 REPO = Path(__file__).resolve().parents[1]
-#: Experiments whose config is still a validated dict (the list can only shrink: the test
-#: below fails once an entry has a config class).
-PENDING = {
-    "rationality_sweep",
-    "confidence_sets",
-}
-CONVERTED = [name for name in EXPERIMENTS if name not in PENDING]
+CONVERTED = list(EXPERIMENTS)
 PRESETS = ("DEFAULT_CONFIG", "FULL_CONFIG", "LONG_CONFIG")
 
 
@@ -37,13 +31,10 @@ def _json(config) -> str:
 def test_every_experiment_has_a_config_class():
     """Fails if a registered experiment's config is not an ``ExperimentConfig`` dataclass (a
     dict idiom back), or if ``DEFAULT_CONFIG`` is not its class's defaults (two homes for
-    the defaults), or if ``PENDING`` lists an experiment already converted."""
+    the defaults)."""
     for name in EXPERIMENTS:
         module = get_experiment(name)
         config_type = getattr(module, "Config", None)
-        if name in PENDING:
-            assert config_type is None, f"{name} is converted: remove it from PENDING"
-            continue
         assert isinstance(config_type, type) and issubclass(config_type, ExperimentConfig), name
         assert config_type.__dataclass_params__.frozen, name
         assert _json(module.DEFAULT_CONFIG) == _json(config_type.defaults()), name
@@ -125,6 +116,20 @@ BAD = {
         ({"sizes": [5]}, "sizes"),
         ({"methods": ["mle"]}, "methods"),
         ({"pilot": 1.0}, "pilot"),
+    ],
+    "confidence_sets": [
+        ({"cases": ["nope"]}, "cases"),
+        ({"levels": [0.5, 0.9]}, "levels"),
+        ({"theory_delta": 1.0}, "theory_delta"),
+        ({"sample_sizes": [10**12]}, "sample_sizes"),
+        ({"game": {"seed": -1}}, "game.seed"),
+    ],
+    "rationality_sweep": [
+        ({"etas": [0.0]}, "etas"),
+        ({"learners": ["nope"]}, "learners"),
+        ({"chunk": 7}, "chunk"),
+        ({"learner": {"radius": "huge"}}, "learner.radius"),
+        ({"width_sample_size": 10**11}, "width_sample_size"),
     ],
     "posterior_inspection": [
         ({"game": "nope"}, "game"),

@@ -31,7 +31,6 @@ EXPERIMENT_INTERFACE = frozenset(
         "DEFAULT_CONFIG",
         "FULL_CONFIG",
         "LONG_CONFIG",
-        "validate_config",
         "run",
         "plot",
         "make_units",

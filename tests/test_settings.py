@@ -27,13 +27,6 @@ SETTINGS_CLASSES = (LearnerConfig, OfflineLearnerConfig, SecurityLearnerConfig)
 #: The bases of the one idiom: the learners' and games' settings derive from ``Settings``,
 #: the experiments' configs from ``ExperimentConfig`` (itself a ``Settings``).
 SETTINGS_BASES = {"Settings", "ExperimentConfig"}
-#: Experiment modules still holding a validated-dict config, each waiting for its
-#: conversion (the test fails once an entry is stale, so the list can only shrink).
-PENDING: set[str] = {
-    "bayes_qse/experiments/rationality_sweep.py",
-    "bayes_qse/experiments/confidence_sets.py",
-    "bayes_qse/experiments/set_coverage.py",
-}
 
 
 # ---------------------------------------------------------------------------------------
@@ -100,9 +93,7 @@ def test_the_package_has_one_settings_idiom():
         where = str(path.relative_to(REPO))
         if bad := settings_offenders(path.read_text(encoding="utf-8"), where):
             found[where] = bad
-    assert not set(found) - PENDING, {k: v for k, v in found.items() if k not in PENDING}
-    stale = PENDING - set(found)
-    assert not stale, f"converted now, remove from PENDING: {stale}"
+    assert not found, found
 
 
 @pytest.mark.parametrize(

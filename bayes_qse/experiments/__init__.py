@@ -153,9 +153,6 @@ def load_config(
     config_type = getattr(module, "Config", None)
     if config_type is not None:  # the experiment's config dataclass checks it, in its form
         config = config_type.from_mapping(config).to_mapping()
-    validate = getattr(module, "validate_config", None)  # TRANSITIONAL: until all converted
-    if validate is not None:
-        validate(config)
     return config
 
 
