@@ -21,6 +21,7 @@ with status 1 and one line, unless ``--debug`` is given.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import warnings
@@ -314,6 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (OSError, ValueError):  # a closed pipe: nothing more can be written
                 pass
         os._exit(status)
+    if argv is None:
+        # the process exits next: interpreter shutdown would walk every object JAX, xarray
+        # and pandas made looking for cycles (a few tenths of a second); everything is
+        # written and closed by now, so leave them to the process's end
+        gc.freeze()
     return status
 
 

@@ -6,6 +6,8 @@ Every learner's settings -- :class:`~bayes_qse.learners.LearnerConfig` (online),
 from :class:`Settings`: validated when it is made (a :class:`~bayes_qse.errors.ConfigError`
 naming the field, on one line), hashable (so it may be a static argument of ``jax.jit``), and
 built from a mapping (a TOML table, a manifest's config) by :meth:`Settings.from_mapping`.
+So are the experiments' game kinds (:mod:`bayes_qse.experiments.games`) and each
+experiment's whole config (:class:`~bayes_qse.experiments.config.ExperimentConfig`).
 
 One name per quantity: the Gaussian prior on ``theta`` is set by its scale ``prior_scale``
 (``sigma`` of ``Normal(0, sigma^2 I)``; the precision ``1 / sigma^2`` is derived), the

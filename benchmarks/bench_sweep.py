@@ -45,7 +45,6 @@ import numpy as np
 from _report import write_section
 
 import bayes_qse
-from bayes_qse._workers import PRELOAD
 
 SECTION = "## Sweeps: process pool against one process (`bench_sweep.py`)"
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,32 +97,40 @@ def run(spec: Path, out: Path, workers: int, cache: Path, pool: str = "forkserve
     cmd = [sys.executable, "-m", "bayes_qse.cli", "sweep", str(spec), "--out", str(out)]
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
+    began, start = time.time(), time.perf_counter()
     subprocess.run([*cmd, "--workers", str(workers), "--no-progress"], env=env, check=True)
     wall = time.perf_counter() - start
     _reap()  # the fork server exits once the command has; wait for it
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return {"wall": wall, "cpu": cpu, "load": load, "out": out}
+    return {"wall": wall, "cpu": cpu, "load": load, "out": out, **phases(out, began, wall)}
 
 
-def serial_start(cache: Path) -> float:
-    """Wall seconds of a fresh process that only imports what a sweep's driver and its pool
-    workers import before any unit can start (the command's modules and the units'), with
-    the benchmark's environment: the part of a run no pool can share out."""
-    env = {**os.environ, "BAYES_QSE_CACHE": "1", "BAYES_QSE_CACHE_DIR": str(cache)}
-    env["JAX_PLATFORMS"] = "cpu"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    code = "import bayes_qse.commands, bayes_qse.sweeps, " + ", ".join(PRELOAD)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
-    return time.perf_counter() - start
+def phases(out: Path, began: float, wall: float) -> dict:
+    """When a run's units ran, from its unit parts (each part's file time and its batch's
+    ``batch_wall_seconds``): ``serial``, the seconds before the first unit started plus
+    those after the last one ended (imports, validation, the workers' start, gathering,
+    exit: what no pool shares out), and ``units``, the sum of the units' own seconds."""
+    from bayes_qse.experiments.store import RunStore
+
+    spans = []
+    for unit in sorted((out / "units").iterdir()):
+        parts = sorted((unit / "units").glob("*.npz"))
+        ends = [p.stat().st_mtime for p in parts]
+        batch = RunStore._read(parts[0])[1]["batch_wall_seconds"]
+        spans.append((min(ends) - batch, max(ends)))
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return {
+        "serial": (first - began) + (began + wall - last),
+        "units": sum(e - s for s, e in spans),
+    }
 
 
-def amdahl(total: float, serial: float, cores: int) -> float:
-    """The largest speed-up ``cores`` processes can give a run of ``total`` seconds of which
-    ``serial`` cannot be shared (Amdahl's law): ``total / (serial + (total - serial) / cores)``."""
-    return total / (serial + max(total - serial, 0.0) / cores)
+def pool_bound(one_wall: float, serial: float, units: float, workers: int) -> float:
+    """The speed-up over a one-process run of ``one_wall`` seconds that a pool run with
+    ``serial`` seconds outside its units and ``units`` unit-seconds would reach were its
+    units shared out perfectly among ``workers``: ``one_wall / (serial + units / workers)``."""
+    return one_wall / (serial + units / workers)
 
 
 def same_results(a: Path, b: Path) -> bool:
@@ -167,14 +174,13 @@ def main() -> int:
         for i in range(args.repeat):
             for name, workers, pool in kinds:
                 warm[name].append(run(spec, tmp / f"{name}-{i}", workers, cache, pool))
-        serials = [serial_start(cache) for _ in range(args.repeat)]
         ref = warm["one"][0]["out"]
         runs = [cold_one, cold_pool, *(r for rs in warm.values() for r in rs)]
         same = all(same_results(ref, r["out"]) for r in runs if r["out"] != ref)
     ended = time.strftime("%H:%M UTC", time.gmtime())
 
     med = {
-        k: {f: statistics.median(r[f] for r in rs) for f in ("wall", "cpu")}
+        k: {f: statistics.median(r[f] for r in rs) for f in ("wall", "cpu", "serial", "units")}
         for k, rs in warm.items()
     }
     loads = [r["load"] for r in runs]
@@ -205,8 +211,8 @@ def main() -> int:
     )
     speedup = one["wall"] / med["forked"]["wall"]
     cores = os.cpu_count() or 1
-    serial = statistics.median(serials)
-    bound = amdahl(one["wall"], serial, n)
+    forked = med["forked"]
+    bound = pool_bound(one["wall"], forked["serial"], forked["units"], n)
     text = "\n".join(
         [
             SECTION,
@@ -242,13 +248,16 @@ def main() -> int:
             + ("" if games == ("linear",) else " --games " + " ".join(games))
             + "`",
             "",
-            f"**What {n} processes can give at most.**  A fresh process that only imports "
-            "what the driver and the workers import before the first unit can start took "
-            f"{serial:.1f} s (median of {len(serials)}).  No pool shares that out: the "
-            "workers' fork server imports while the command imports, and neither can start "
-            f"a unit before.  By Amdahl's law a run of {one['wall']:.1f} s of which "
-            f"{serial:.1f} s is serial gains at most {bound:.2f}x on {n} processes, with no "
-            "other cost (the gathering, also serial, and each worker's start left out).  "
+            f"**What {n} processes can give at most.**  The unit parts' times split each "
+            "run into its units and the rest (imports, validation, the workers' start, "
+            "gathering, exit), which no pool shares out.  Medians: one process, "
+            f"{one['serial']:.2f} s outside {one['units']:.1f} unit-seconds; pool, "
+            f"{forked['serial']:.2f} s outside {forked['units']:.1f} unit-seconds (its "
+            "workers start only once the fork server has imported JAX and the library).  "
+            f"Shared out perfectly among {n} workers, the pool's units would end in "
+            f"{forked['units'] / n:.1f} s, so the pool gains at most {bound:.2f}x here; "
+            f"it gains {speedup:.2f}x ({speedup / bound:.0%} of that: the last units "
+            "finish one by one while the other workers wait).  "
             + (
                 f"So the {TARGET}x target cannot be met on this sweep with {n} processes."
                 if bound < TARGET
@@ -258,8 +267,9 @@ def main() -> int:
             "With a warm cache no process compiles, but each still pays its import of the "
             "library (forked workers share the fork server's) and the tracing and lowering of "
             "each unit's programs: the persistent cache holds compiled code, looked up by "
-            "the lowered program, and here every unit is another learner, so no two units "
-            "share a program.  "
+            "the lowered program.  Most programs are a learner's own, but those the "
+            "units share (the game's QSE, its policy evaluation) are traced again in each "
+            "worker.  "
             + f"Target (issue 24): the pool >= {TARGET}x one process with a warm cache: "
             + ("met" if speedup >= TARGET else "not met")
             + f" ({speedup:.2f}x).  The results of all runs are equal bit for bit: "

@@ -250,3 +250,21 @@ def test_interrupt_and_os_errors_are_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_games", denied)
     code, _, err = run(["games"], capsys)
     assert code == 2 and err.strip() == "bayes-qse: error: Permission denied: /root/out.npz"
+
+
+def test_only_the_console_script_freezes_the_heap_before_exit(monkeypatch, capsys):
+    """``main()`` as the console script (no ``argv``) freezes the garbage collector's heap
+    just before the process exits, so shutdown does not walk it; ``main(argv)`` (tests, an
+    embedding program, which go on running) must not.  Fails if the freeze is dropped or made
+    unconditional (an embedding process would stop collecting its own cycles)."""
+    import gc
+
+    calls = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(cli, "_install_signal_handlers", lambda: None)
+    assert cli.main(["games"]) == 0
+    assert calls == []
+    monkeypatch.setattr(sys, "argv", ["bayes-qse", "games"])
+    assert cli.main() == 0
+    assert calls == ["freeze"]
+    assert "patrol" in capsys.readouterr().out

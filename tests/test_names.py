@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT_INTERFACE = frozenset(
     {
         "NAME",
+        "Config",
         "DEFAULT_CONFIG",
         "FULL_CONFIG",
         "LONG_CONFIG",
-        "validate_config",
         "run",
         "plot",
         "make_units",

@@ -24,9 +24,9 @@ from bayes_qse.settings import RENAMED, Settings, upgrade
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "bayes_qse"
 SETTINGS_CLASSES = (LearnerConfig, OfflineLearnerConfig, SecurityLearnerConfig)
-#: The experiment interface (bayes_qse/experiments/__init__.py): an experiment's config is a
-#: dict of TOML keys; the learners' settings inside it are read by the classes above.
-EXPERIMENT_CONFIGS = {"DEFAULT_CONFIG", "FULL_CONFIG", "LONG_CONFIG"}
+#: The bases of the one idiom: the learners' and games' settings derive from ``Settings``,
+#: the experiments' configs from ``ExperimentConfig`` (itself a ``Settings``).
+SETTINGS_BASES = {"Settings", "ExperimentConfig"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -52,16 +52,20 @@ def _is_dict(value: ast.expr | None) -> bool:
 
 def settings_offenders(source: str, where: str) -> list[str]:
     """The other settings idioms in one module's ``source``: a class named ``*Config`` or
-    ``*Settings`` that is not a frozen dataclass deriving from ``Settings`` (a NamedTuple, a
-    plain or mutable dataclass), and, outside the experiments' config dicts, a module-level
-    dict bound to a name with ``CONFIG`` or ``SETTINGS`` in it (a validated-dict idiom)."""
+    ``*Settings`` that is not a frozen dataclass deriving from ``Settings`` or
+    ``ExperimentConfig`` (a NamedTuple, a TypedDict, a plain or mutable dataclass); a
+    module-level dict bound to a name with ``CONFIG`` or ``SETTINGS`` in it (a
+    validated-dict idiom: an experiment's ``DEFAULT_CONFIG`` is its config class's
+    ``defaults()``); a ``validate_config`` function (the checks belong to the class)."""
     bad = []
     for node in ast.parse(source).body:
         if isinstance(node, ast.ClassDef) and node.name.endswith(("Config", "Settings")):
             bases = {ast.unparse(b) for b in node.bases}
-            derives = node.name == "Settings" or "Settings" in bases
+            derives = node.name == "Settings" or bool(SETTINGS_BASES & bases)
             if not (derives and _is_frozen_dataclass(node)):
                 bad.append(f"{where}: class {node.name} ({', '.join(bases) or 'no base'})")
+        if isinstance(node, ast.FunctionDef) and node.name == "validate_config":
+            bad.append(f"{where}: def validate_config")
         targets = (
             node.targets
             if isinstance(node, ast.Assign)
@@ -73,10 +77,7 @@ def settings_offenders(source: str, where: str) -> list[str]:
             name = getattr(target, "id", "")
             upper = name.upper()
             settings_like = "CONFIG" in upper or "SETTINGS" in upper
-            is_experiment = where.startswith("bayes_qse/experiments/") and (
-                name in EXPERIMENT_CONFIGS
-            )
-            if settings_like and not is_experiment and _is_dict(node.value):
+            if settings_like and _is_dict(node.value):
                 bad.append(f"{where}: dict {name}")
     return bad
 
@@ -84,39 +85,45 @@ def settings_offenders(source: str, where: str) -> list[str]:
 def test_the_package_has_one_settings_idiom():
     """Fails on a second settings idiom coming back: a NamedTuple of settings (as
     ``security.OnlineSettings`` was), a validated dict of defaults (as offline's
-    ``DEFAULT_LEARNER_CONFIG`` was), or a settings class that is not a frozen
+    ``DEFAULT_LEARNER_CONFIG`` and the experiments' ``DEFAULT_CONFIG`` dicts were), a
+    ``validate_config`` beside a config dict, or a settings class that is not a frozen
     :class:`~bayes_qse.settings.Settings` dataclass."""
-    bad = [
-        offender
-        for path in sorted(PACKAGE.rglob("*.py"))
-        for offender in settings_offenders(
-            path.read_text(encoding="utf-8"), str(path.relative_to(REPO))
-        )
-    ]
-    assert not bad, bad
+    found: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = str(path.relative_to(REPO))
+        if bad := settings_offenders(path.read_text(encoding="utf-8"), where):
+            found[where] = bad
+    assert not found, found
 
 
 @pytest.mark.parametrize(
     "source",
     [
         "from typing import NamedTuple\nclass OnlineSettings(NamedTuple):\n    n: int = 1\n",
+        "from typing import TypedDict\nclass RunConfig(TypedDict):\n    n: int\n",
         "import dataclasses\n@dataclasses.dataclass\nclass FooConfig(Settings):\n    n: int = 1\n",
         "DEFAULT_LEARNER_CONFIG = {'delta': 0.1}\n",
         "LEARNER_SETTINGS: dict = dict(delta=0.1)\n",
+        "DEFAULT_CONFIG: dict = {'seeds': 1}\n",
+        "FULL_CONFIG = {**DEFAULT_CONFIG, 'seeds': 20}\n",
+        "def validate_config(config):\n    pass\n",
     ],
 )
 def test_the_scan_catches_each_retired_idiom(source):
-    """The scan itself: fails if it stops seeing a NamedTuple settings class, a mutable
-    dataclass, or a dict of settings defaults (so the test above could not fail)."""
-    assert settings_offenders(source, "bayes_qse/x.py")
+    """The scan itself: fails if it stops seeing a NamedTuple or TypedDict settings class, a
+    mutable dataclass, a dict of settings defaults (a learner's or an experiment's) or a
+    ``validate_config`` (so the test above could not fail)."""
+    assert settings_offenders(source, "bayes_qse/experiments/x.py")
 
 
 def test_the_scan_passes_the_idiom_and_experiment_configs():
-    """Fails if the scan flags the idiom itself or an experiment's config dict (it would then
-    have to be silenced by an ignore list)."""
+    """Fails if the scan flags the idiom itself or an experiment's config class and its
+    derived presets (it would then have to be silenced by an ignore list)."""
     good = (
         "import dataclasses\n@dataclasses.dataclass(frozen=True)\nclass FooConfig(Settings):\n"
-        "    n: int = 1\nDEFAULT_CONFIG = {'seeds': 1}\n"
+        "    n: int = 1\n@dataclasses.dataclass(frozen=True)\n"
+        "class BarConfig(ExperimentConfig):\n    seeds: int = 1\n"
+        "DEFAULT_CONFIG = BarConfig.defaults()\nFULL_CONFIG = BarConfig.preset(seeds=20)\n"
     )
     assert settings_offenders(good, "bayes_qse/experiments/foo.py") == []
 

@@ -319,20 +319,38 @@ def test_bad_config_files_name_the_key(tmp_path, text, pattern):
         load_config(_toy_module(), _toml(tmp_path, text))
 
 
-def test_missing_config_file_and_validate_hook(tmp_path):
+def test_missing_config_file_and_the_config_class(tmp_path):
+    """``load_config`` builds the module's ``Config`` (its checks run, its published form
+    comes back): fails if the class is skipped (a bad value reaches the run) or its form is
+    not what is returned."""
+    import dataclasses
+
+    from bayes_qse.experiments.config import ExperimentConfig, Table
+
     mod = _toy_module()
     with pytest.raises(ConfigError, match="file not found"):
         load_config(mod, tmp_path / "absent.toml")
     with pytest.raises(ConfigError, match="directory"):
         load_config(mod, tmp_path)
 
-    def validate_config(config):
-        if config["episodes"] < 2:
-            raise ConfigError(f"config: episodes must be >= 2, got {config['episodes']}")
+    @dataclasses.dataclass(frozen=True)
+    class ToyConfig(ExperimentConfig):
+        seeds: int = 2
+        base_seed: int = 0
+        episodes: int = 10
+        eta: float = 1.0
+        farsighted: bool = False
+        learners: tuple[str, ...] = ("greedy", "thompson")
+        game: Table = Table(name="patrol", horizon=3)
 
-    mod.validate_config = validate_config
+        def check(self, config):
+            if config["episodes"] < 2:
+                raise ConfigError(f"config: episodes must be >= 2, got {config['episodes']}")
+
+    mod.Config = ToyConfig
     with pytest.raises(ConfigError, match="episodes must be >= 2"):
         load_config(mod, overrides={"episodes": 1})
+    assert load_config(mod, overrides={"episodes": 3}) == {**mod.DEFAULT_CONFIG, "episodes": 3}
 
 
 def test_registry_names_and_unknown_experiment():

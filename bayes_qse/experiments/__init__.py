@@ -2,12 +2,15 @@
 
 Each experiment is a module ``bayes_qse.experiments.<name>`` that defines
 
-- ``DEFAULT_CONFIG``: a dict sized for CI (well under a minute or two on 2 cores);
-- ``FULL_CONFIG``: the dict for the paper-sized run (``--full``);
+- ``Config``: its config, a frozen :class:`~bayes_qse.experiments.config.ExperimentConfig`
+  dataclass (one field per TOML key) that checks itself when made (a one-line
+  :class:`ConfigError` naming the key);
+- ``DEFAULT_CONFIG``: the published form of its defaults (``Config.defaults()``), sized for
+  CI (well under a minute or two on 2 cores);
+- ``FULL_CONFIG``: that of the paper-sized run (``--full``, ``Config.preset(...)``);
 - ``run(config, out_dir, *, progress=True) -> Path``: runs (resumably, through a
   :class:`~bayes_qse.experiments.store.RunStore`) and returns the results file;
 - ``plot(out_dir) -> list[Path]``: the figures (and tables) from a results directory;
-- optionally ``validate_config(config) -> None``: extra checks raising :class:`ConfigError`.
 
 Every config holds ``seeds`` (how many independent repetitions) and ``base_seed`` (the seed of
 the first; repetition ``i`` uses ``base_seed + i``).
@@ -17,7 +20,10 @@ The same experiment runs from the command line as ``bayes-qse run NAME`` or as t
 
 This package defines the entry point and re-exports the registry and the engine's options
 (``EXPERIMENTS``, ``ENGINE``, ``add_run_arguments``) from their home,
-:mod:`bayes_qse.run_options`; an experiment's own names are imported from its module.
+:mod:`bayes_qse.run_options`, and the configs' base class and typed merge
+(``ExperimentConfig``, ``merge_config``, ``nest_learner_keys``, ``FLAT_LEARNER_KEYS``) from
+theirs, :mod:`bayes_qse.experiments.config`; an experiment's own names are imported from its
+module.
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ import os
 import sys
 import textwrap
 import tomllib
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -41,7 +46,7 @@ from .._validate import SEED_MAX
 from ..console import OneLineArgumentParser, guarded
 from ..errors import ConfigError
 from ..run_options import ENGINE, EXPERIMENTS, add_run_arguments
-from ..settings import upgrade
+from .config import FLAT_LEARNER_KEYS, ExperimentConfig, merge_config, nest_learner_keys
 from .executors import check_executor
 from .locks import OutputLock
 from .store import RunStore, check_run_dir
@@ -82,132 +87,6 @@ def get_experiment(name: str) -> ModuleType:
 # ---------------------------------------------------------------------------------------
 
 
-def _type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Return ``value`` checked (and int->float widened) against the type of ``default``."""
-    if default is None:
-        return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"config: {key} must be a boolean, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config: {key} must be an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"config: {key} must be a number, got {value!r}")
-        value = float(value)
-        infinite = default in (float("inf"), float("-inf"))  # e.g. mle_prior_scale = inf
-        if value != value or (value in (float("inf"), float("-inf")) and not infinite):
-            raise ConfigError(f"config: {key} must be finite, got {value!r}")
-        return value
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(f"config: {key} must be a string, got {value!r}")
-        return value
-    if isinstance(default, list | tuple):
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"config: {key} must be a list, got {value!r}")
-        if default:
-            return [_coerce(f"{key}[{i}]", v, default[0]) for i, v in enumerate(value)]
-        return list(value)
-    if isinstance(default, Mapping):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"config: {key} must be a table, got {value!r}")
-        return _merge(dict(default), value, prefix=f"{key}.")
-    return value
-
-
-#: Flat keys of the previous release whose ``[learner]`` field has another name
-#: (``security_games``' repeated-game settings), read by :func:`nest_learner_keys`.
-FLAT_LEARNER_KEYS = {
-    "online_starts": "n_starts",
-    "online_steps": "steps",
-    "online_learning_rate": "learning_rate",
-    "online_newton_steps": "newton_steps",
-}
-
-
-def nest_learner_keys(
-    base: Mapping[str, Any], updates: Mapping[str, Any], where: str = "config"
-) -> dict[str, Any]:
-    """``updates`` with every top-level key that is a setting of ``base``'s ``learner``
-    table (and not a top-level key of ``base``) moved under ``learner``: the one-release shim
-    that reads configs and result manifests written before the learner settings moved into
-    ``[learner]``, with a DeprecationWarning naming the keys (a key of
-    :data:`FLAT_LEARNER_KEYS` goes to its field).  A no-op when ``base`` has no ``learner``
-    table or nothing is flat.
-
-    Raises:
-        ConfigError: a setting given both flat and under ``[learner]``, or a ``learner``
-            entry that is not a table.
-    """
-    table = base.get("learner")
-    if not isinstance(table, Mapping):
-        return dict(updates)
-    # the renames are security_games' (its table has every new name)
-    renames = FLAT_LEARNER_KEYS if set(FLAT_LEARNER_KEYS.values()) <= set(table) else {}
-    field = {k: renames.get(k, k) for k in updates if k not in base}
-    flat = [k for k, f in field.items() if f in table]
-    if not flat:
-        return dict(updates)
-    out = {k: v for k, v in updates.items() if k not in flat}
-    nested = out.get("learner", {})
-    if not isinstance(nested, Mapping):
-        raise ConfigError(f"{where}: learner must be a table, got {nested!r}")
-    both = sorted({field[k] for k in flat} & set(nested))
-    if both:
-        raise ConfigError(
-            f"{where}: {', '.join(both)} given both at the top level and under "
-            f"[learner]; give them only under [learner]"
-        )
-    named = ", ".join(k if field[k] == k else f"{k} as {field[k]}" for k in flat)
-    warnings.warn(
-        f"{where}: learner settings at the top level ({named}) are read under "
-        f"[learner], where they belong now; " + "the old form is read until the next release",
-        DeprecationWarning,
-        stacklevel=4,
-    )
-    out["learner"] = {**nested, **{field[k]: updates[k] for k in flat}}
-    return out
-
-
-def _merge(base: dict[str, Any], updates: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    # the one-release shims: retired setting names (bayes_qse.settings.RENAMED) are read, and
-    # flat learner settings are moved into the learner table
-    updates = upgrade(updates, f"config {prefix}".rstrip(". "), known=base)
-    updates = nest_learner_keys(base, updates, f"config {prefix}".rstrip(". "))
-    out = copy.deepcopy(base)
-    for key, value in updates.items():
-        if key not in base:
-            raise ConfigError(
-                f"config: unknown key '{prefix}{key}'; known keys: {', '.join(sorted(base))}"
-            )
-        out[key] = _coerce(f"{prefix}{key}", value, base[key])
-    return out
-
-
-def merge_config(
-    base: Mapping[str, Any], updates: Mapping[str, Any], prefix: str = ""
-) -> dict[str, Any]:
-    """``base`` updated by ``updates``, each value checked against the type of its default
-    (no string read as a boolean or a number; integers widened to floats; nested tables
-    merged key by key): the one type check of ``run --config``, the sweep specs and the
-    scripts' TOML files.
-
-    Raises:
-        ConfigError: an unknown key or a value of the wrong type (naming ``prefix + key``).
-    """
-    return _merge(dict(base), updates, prefix)
-
-
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
     """Read a TOML file; :class:`ConfigError` naming the file on any failure."""
     path = Path(path)
@@ -244,7 +123,7 @@ def load_config(
     Raises:
         ConfigError: unknown key, wrong type, ``seeds`` outside ``[1, MAX_SEEDS]``,
             ``base_seed < 0``, ``base_seed + seeds - 1 > 2**32 - 1`` (naming the key), or
-            whatever the module's ``validate_config`` rejects.
+            whatever the module's ``Config`` refuses (:meth:`ExperimentConfig.check`).
     """
     if long and full:
         raise ConfigError("--long: cannot be combined with --full (it is a full-sized run)")
@@ -255,11 +134,11 @@ def load_config(
     for key in ("seeds", "base_seed"):
         if key not in base:
             raise ConfigError(f"config: {module.__name__} defines no {key!r} default")
-    config = _merge(base, {})
+    config = merge_config(base, {})
     if path is not None:
-        config = _merge(config, read_toml(path))
+        config = merge_config(config, read_toml(path))
     if overrides:
-        config = _merge(config, {k: v for k, v in overrides.items() if v is not None})
+        config = merge_config(config, {k: v for k, v in overrides.items() if v is not None})
     if config["seeds"] < 1:
         raise ConfigError(f"config: seeds must be >= 1, got {config['seeds']}")
     if config["seeds"] > MAX_SEEDS:
@@ -271,9 +150,9 @@ def load_config(
             f"config: base_seed + seeds - 1 must be <= {SEED_MAX} (seeds are 32-bit), got "
             f"{config['base_seed'] + config['seeds'] - 1}"
         )
-    validate = getattr(module, "validate_config", None)
-    if validate is not None:
-        validate(config)
+    config_type = getattr(module, "Config", None)
+    if config_type is not None:  # the experiment's config dataclass checks it, in its form
+        config = config_type.from_mapping(config).to_mapping()
     return config
 
 
@@ -434,6 +313,7 @@ def experiment_main(name: str, argv: Sequence[str] | None = None) -> int:
 
 __all__ = [
     "ENGINE",
+    "ExperimentConfig",
     "EXPERIMENTS",
     "FLAT_LEARNER_KEYS",
     "add_run_arguments",

@@ -61,15 +61,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ConfigError
 from ..io import atomic_write_netcdf
 from ..sbc import uniformity_test
 from .coverage_results import DIAGNOSTICS, MAIN, replication_dataset, summarise_coverage
 from .executors import check_executor, run_units
 from .report import plot_confidence_sets, read_results
 
-# The cases, methods and settings are shared with rationality_sweep; DEFAULT_CONFIG and
-# FULL_CONFIG are this experiment's configs too (the runner reads them as module attributes).
+# The cases, methods and settings are shared with rationality_sweep; the config class and
+# DEFAULT_CONFIG, FULL_CONFIG are this experiment's too (the runner reads them as module
+# attributes: Config, below).
 from .set_coverage import (  # noqa: F401
     BAYES_METHODS,
     CASES,
@@ -78,6 +78,7 @@ from .set_coverage import (  # noqa: F401
     FULL_CONFIG,
     METHODS,
     TARGETS,
+    ConfidenceSetsConfig,
     check_game_settings,
     make_case,
     radii_for,
@@ -89,33 +90,8 @@ from .units import load_parts
 
 NAME = "confidence_sets"
 
-
-def validate_config(config: dict) -> None:
-    """Reject configurations the experiment cannot run (naming the key)."""
-    for case in config["cases"]:
-        if case not in CASES:
-            raise ConfigError(f"config: cases has unknown case {case!r}; choose from {CASES}")
-    if not config["sample_sizes"] or min(config["sample_sizes"]) < 1:
-        raise ConfigError("config: sample_sizes must be a non-empty list of integers >= 1")
-    if not config["levels"] or not all(0 < lv < 1 for lv in config["levels"]):
-        raise ConfigError("config: levels must be numbers in (0, 1)")
-    if 0.95 not in config["levels"]:
-        raise ConfigError("config: levels must contain 0.95 (the level of the set sizes)")
-    for key in ("batch_size", "n_directions", "laplace_draws", "nuts_samples", "sbc_thin"):
-        if config[key] < 1:
-            raise ConfigError(f"config: {key} must be >= 1, got {config[key]}")
-    if config["sbc_replications"] < 2 or config["sbc_sample_size"] < 1:
-        raise ConfigError("config: sbc_replications must be >= 2 and sbc_sample_size >= 1")
-    for key in ("eta", "large_eta", "prior_scale"):
-        if config[key] <= 0:
-            raise ConfigError(f"config: {key} must be > 0, got {config[key]}")
-    if not 0 < config["theory_delta"] < 1:
-        raise ConfigError("config: theory_delta must lie in (0, 1)")
-    n, key = max(
-        (max(config["sample_sizes"]), "sample_sizes"),
-        (config["sbc_sample_size"], "sbc_sample_size"),
-    )
-    check_game_settings(config, n, config["batch_size"], key)
+#: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
+Config = ConfidenceSetsConfig
 
 
 # ---------------------------------------------------------------------------------------
@@ -199,7 +175,7 @@ def run(
     ``address`` as there), then write ``results.nc`` (:func:`confidence_results`) and
     ``results.npz`` / ``results.json`` (the same arrays, :func:`confidence_arrays`); returns
     the ``.npz`` path."""
-    validate_config(config)
+    config = ConfidenceSetsConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     out_dir = Path(out_dir)
     with RunStore(out_dir, NAME, config) as store:
@@ -392,5 +368,4 @@ __all__ = [
     "make_units",
     "plot",
     "run",
-    "validate_config",
 ]

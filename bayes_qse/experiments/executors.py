@@ -29,8 +29,9 @@ import os
 import re
 import socket
 import warnings
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 from .._workers import PRELOAD, pinned_xla_flags, pool_context
@@ -209,14 +210,36 @@ def _environ(**values: str):
                 os.environ[k] = v
 
 
+def pick_next(groups: Sequence[Hashable], last: Hashable, running: Sequence[Hashable]) -> int:
+    """Which pending unit a pool worker takes next, by the units' :func:`affinity` groups
+    (``groups``, in submission order): the first of ``last`` (the group of the unit the worker
+    just finished: it has traced that group's programs); else the first of the group with the
+    most pending units that no worker is running; else the first of the largest group.
+    ``last`` is ``None`` for a worker's first unit.  Units without a group (``None``) go in
+    their order."""
+    if last is not None and last in groups:
+        return groups.index(last)
+    counts = Counter(groups)  # in order of first appearance
+    free = [g for g in counts if g not in running] or list(counts)
+    return groups.index(max(free, key=counts.__getitem__))
+
+
+def affinity(unit: Unit) -> Hashable:
+    """The unit's group of units sharing programs (``unit.affinity``, e.g. an online unit's
+    game), or ``None``."""
+    return getattr(unit, "affinity", None)
+
+
 def _run_pool(pending, out_dir: str, workers: int, bar, on_idle=None) -> list[str]:
     # Workers fork from the fork server, which has imported the units' modules once
     # (bayes_qse._workers), or are spawned.  Either way XLA's pin is in their environment
-    # before JAX starts its backend.
+    # before JAX starts its backend.  Each worker holds one unit at a time; when it finishes
+    # one, it gets the next of the same group (pick_next), whose programs it has traced.
     modules = {type(unit).__module__ for unit, _ in pending}
     context = pool_context((*PRELOAD, *sorted(modules)))
     counter = context.Value("i", 0)
     finished: list[str] = []
+    queue = list(pending)
     size = min(workers, len(pending))
     with ProcessPoolExecutor(
         max_workers=size,
@@ -224,21 +247,31 @@ def _run_pool(pending, out_dir: str, workers: int, bar, on_idle=None) -> list[st
         initializer=pin_threads,
         initargs=(1, counter),
     ) as pool:
-        # Spawned workers start during the submissions and inherit this environment.
-        with _environ(XLA_FLAGS=pinned_xla_flags(1)):
-            futures = {
-                pool.submit(
+        running: dict = {}
+
+        def submit(last: Hashable) -> None:
+            groups = [affinity(unit) for unit, _ in queue]
+            unit, todo = queue.pop(pick_next(groups, last, [affinity(u) for u in running.values()]))
+            # spawned workers start during the submissions and inherit this environment
+            with _environ(XLA_FLAGS=pinned_xla_flags(1)):
+                future = pool.submit(
                     compute_unit, unit, todo, str(unit_dir(out_dir, unit)), None, False, True
-                ): unit
-                for unit, todo in pending
-            }
-        for future in as_completed(futures):
-            unit = futures[future]
-            deliver(out_dir, unit, future.result())
-            finished.append(unit.key)
-            if bar is not None:
-                bar.update(1)
-            if on_idle is not None and 0 < len(futures) - len(finished) < size:
+                )
+            running[future] = unit
+
+        for _ in range(size):
+            submit(None)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                unit = running.pop(future)
+                deliver(out_dir, unit, future.result())
+                finished.append(unit.key)
+                if bar is not None:
+                    bar.update(1)
+                if queue:
+                    submit(affinity(unit))
+            if on_idle is not None and not queue and 0 < len(running) < size:
                 on_idle()  # fewer units running than workers: a core idles till the end
                 on_idle = None
     return finished
@@ -328,10 +361,12 @@ def _run_ray(pending, out_dir: str, workers: int, address: str | None, bar) -> l
 
 __all__ = [
     "ADDRESS_TIMEOUT",
+    "affinity",
     "check_address",
     "check_executor",
     "forwarded_env",
     "one_line",
+    "pick_next",
     "pin_threads",
     "run_units",
     "task_error",

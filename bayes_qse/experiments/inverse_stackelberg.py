@@ -57,6 +57,7 @@ from ..normal_form import (
     pure_estimate,
     shift_invariant_l1,
 )
+from .config import ExperimentConfig
 from .executors import check_executor, run_units
 from .games import make_game
 from .inverse_report import aggregate_errors, figures
@@ -71,90 +72,103 @@ INVERSE_METHODS = ROUND_ROBIN_METHODS + DESIGN_METHODS + SECURITY_METHODS
 #: Bytes the design's response Jacobians (candidates x n x d, and draws) may take.
 MEMORY_LIMIT = 2 * 10**9
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "seeds": 2,
-    "base_seed": 0,
-    "m": 4,
-    "n": 4,
-    "eta": 8.0,
-    "alphas": [0.2, 0.8],
-    "security_targets": 4,
-    "sizes": [100, 1000],
-    "methods": list(INVERSE_METHODS),
-    "prior_scale": 1.0,
-    "nuts_max_rounds": 100,
-    "nuts_families": ["wu.alpha=0.2", "security"],
-    "nuts_warmup": 100,
-    "nuts_samples": 100,
-    "t_grid": [0.25, 0.5, 0.75],
-    "pilot": 0.2,
-    "batches": 2,
-    "draws": 2,
-    "design_tol": 1e-2,
-    "reference_rounds": 1000,
-}
 
-FULL_CONFIG: dict[str, Any] = {
-    **DEFAULT_CONFIG,
-    "seeds": 10,
-    "m": 10,
-    "n": 10,
-    "alphas": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
-    "security_targets": 10,
-    "sizes": [100, 1000, 10_000, 30_000, 100_000, 1_000_000, 10_000_000],
-    "nuts_warmup": 300,
-    "nuts_samples": 300,
-    "batches": 3,
-    "reference_rounds": 100_000,
-}
+@dataclasses.dataclass(frozen=True)
+class InverseStackelbergConfig(ExperimentConfig):
+    """The ``inverse_stackelberg`` config (one field per TOML key; the CI-sized defaults),
+    checked when made: a one-line :class:`ConfigError` naming the key, sizes against memory,
+    before anything is built."""
+
+    seeds: int = 2
+    base_seed: int = 0
+    m: int = 4
+    n: int = 4
+    eta: float = 8.0
+    alphas: tuple[float, ...] = (0.2, 0.8)
+    security_targets: int = 4
+    sizes: tuple[int, ...] = (100, 1000)
+    methods: tuple[str, ...] = tuple(INVERSE_METHODS)
+    prior_scale: float = 1.0
+    nuts_max_rounds: int = 100
+    nuts_families: tuple[str, ...] = ("wu.alpha=0.2", "security")
+    nuts_warmup: int = 100
+    nuts_samples: int = 100
+    t_grid: tuple[float, ...] = (0.25, 0.5, 0.75)
+    pilot: float = 0.2
+    batches: int = 2
+    draws: int = 2
+    design_tol: float = 1e-2
+    reference_rounds: int = 1000
+
+    def check(self, config: dict[str, Any]) -> None:
+        """Reject configurations the experiment cannot run (naming the key)."""
+        if not 2 <= config["m"] <= 100 or not 2 <= config["n"] <= 100:
+            raise ConfigError("config: m and n must be in [2, 100]")
+        K = config["m"] + len(config["t_grid"]) * config["m"] * (config["m"] - 1) // 2
+        need = 8 * K * config["n"] * config["m"] * (config["n"] - 1) * (1 + config["draws"])
+        if need > MEMORY_LIMIT:
+            raise ConfigError(
+                f"config: m, n: the design's {K} candidates need {need / 1e9:.1f} GB of "
+                f"response Jacobians (memory limit {MEMORY_LIMIT / 1e9:.0f} GB); use smaller games "
+                "or fewer t_grid values"
+            )
+        if config["eta"] <= 0:
+            raise ConfigError("config: eta must be > 0")
+        if any(not 0 <= a <= 1 for a in config["alphas"]):
+            raise ConfigError("config: alphas must lie in [0, 1]")
+        if not config["alphas"] and config["security_targets"] == 0:
+            raise ConfigError("config: alphas is empty and security_targets is 0: nothing to run")
+        if config["security_targets"] != 0 and not 3 <= config["security_targets"] <= 100:
+            raise ConfigError(
+                "config: security_targets must be 0 (none) or in [3, 100] (with 2 targets the "
+                "round robin does not identify the structured utilities)"
+            )
+        if not config["sizes"] or min(config["sizes"]) < 10:
+            raise ConfigError("config: sizes must be a non-empty list of integers >= 10")
+        if config["reference_rounds"] not in config["sizes"]:
+            raise ConfigError("config: reference_rounds must be one of sizes")
+        unknown = set(config["methods"]) - set(INVERSE_METHODS)
+        if unknown or "pure" not in config["methods"]:
+            raise ConfigError(
+                f"config: methods must include 'pure' and lie in {list(INVERSE_METHODS)}"
+            )
+        if "a_two_stage_bounded_v" in config["methods"] and "a_two_stage" not in config["methods"]:
+            raise ConfigError("config: methods: a_two_stage_bounded_v needs a_two_stage (its data)")
+        keys = [family_key(f, a) for f, a in families(config)]
+        if any(k not in keys for k in config["nuts_families"]):
+            raise ConfigError(f"config: nuts_families must be among {keys}")
+        if config["prior_scale"] <= 0:
+            raise ConfigError("config: prior_scale must be > 0")
+        if not 0 < config["pilot"] < 1:
+            raise ConfigError("config: pilot must be in (0, 1)")
+        for key in ("batches", "draws", "nuts_warmup", "nuts_samples"):
+            if config[key] < 1:
+                raise ConfigError(f"config: {key} must be >= 1")
+        if any(not 0 < t < 1 for t in config["t_grid"]):
+            raise ConfigError("config: t_grid entries must lie in (0, 1)")
+        if not 0 < config["design_tol"] < 1:
+            raise ConfigError("config: design_tol must be in (0, 1)")
 
 
-def validate_config(config: dict) -> None:
-    """Reject configurations the experiment cannot run (naming the key)."""
-    if not 2 <= config["m"] <= 100 or not 2 <= config["n"] <= 100:
-        raise ConfigError("config: m and n must be in [2, 100]")
-    K = config["m"] + len(config["t_grid"]) * config["m"] * (config["m"] - 1) // 2
-    need = 8 * K * config["n"] * config["m"] * (config["n"] - 1) * (1 + config["draws"])
-    if need > MEMORY_LIMIT:
-        raise ConfigError(
-            f"config: m, n: the design's {K} candidates need {need / 1e9:.1f} GB of "
-            f"response Jacobians (memory limit {MEMORY_LIMIT / 1e9:.0f} GB); use smaller games "
-            "or fewer t_grid values"
-        )
-    if config["eta"] <= 0:
-        raise ConfigError("config: eta must be > 0")
-    if any(not 0 <= a <= 1 for a in config["alphas"]):
-        raise ConfigError("config: alphas must lie in [0, 1]")
-    if not config["alphas"] and config["security_targets"] == 0:
-        raise ConfigError("config: alphas is empty and security_targets is 0: nothing to run")
-    if config["security_targets"] != 0 and not 3 <= config["security_targets"] <= 100:
-        raise ConfigError(
-            "config: security_targets must be 0 (none) or in [3, 100] (with 2 targets the "
-            "round robin does not identify the structured utilities)"
-        )
-    if not config["sizes"] or min(config["sizes"]) < 10:
-        raise ConfigError("config: sizes must be a non-empty list of integers >= 10")
-    if config["reference_rounds"] not in config["sizes"]:
-        raise ConfigError("config: reference_rounds must be one of sizes")
-    unknown = set(config["methods"]) - set(INVERSE_METHODS)
-    if unknown or "pure" not in config["methods"]:
-        raise ConfigError(f"config: methods must include 'pure' and lie in {list(INVERSE_METHODS)}")
-    if "a_two_stage_bounded_v" in config["methods"] and "a_two_stage" not in config["methods"]:
-        raise ConfigError("config: methods: a_two_stage_bounded_v needs a_two_stage (its data)")
-    keys = [family_key(f, a) for f, a in families(config)]
-    if any(k not in keys for k in config["nuts_families"]):
-        raise ConfigError(f"config: nuts_families must be among {keys}")
-    if config["prior_scale"] <= 0:
-        raise ConfigError("config: prior_scale must be > 0")
-    if not 0 < config["pilot"] < 1:
-        raise ConfigError("config: pilot must be in (0, 1)")
-    for key in ("batches", "draws", "nuts_warmup", "nuts_samples"):
-        if config[key] < 1:
-            raise ConfigError(f"config: {key} must be >= 1")
-    if any(not 0 < t < 1 for t in config["t_grid"]):
-        raise ConfigError("config: t_grid entries must lie in (0, 1)")
-    if not 0 < config["design_tol"] < 1:
-        raise ConfigError("config: design_tol must be in (0, 1)")
+#: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
+Config = InverseStackelbergConfig
+
+#: The published form of the CI-sized defaults.
+DEFAULT_CONFIG = InverseStackelbergConfig.defaults()
+
+#: ``--full``: 10 x 10 games, six alphas, 10 seeds, sizes 100 .. 10^7.
+FULL_CONFIG = InverseStackelbergConfig.preset(
+    seeds=10,
+    m=10,
+    n=10,
+    alphas=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+    security_targets=10,
+    sizes=[100, 1000, 10_000, 30_000, 100_000, 1_000_000, 10_000_000],
+    nuts_warmup=300,
+    nuts_samples=300,
+    batches=3,
+    reference_rounds=100_000,
+)
 
 
 def families(config: dict) -> list[tuple[str, float]]:
@@ -411,7 +425,7 @@ def run(
     address: str | None = None,
 ) -> Path:
     """Run (or resume) the grid into ``out_dir``; returns ``results.npz``."""
-    validate_config(config)
+    config = InverseStackelbergConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     with RunStore(Path(out_dir), NAME, config) as store:
         units = make_units(config)
@@ -474,13 +488,14 @@ def plot(out_dir: Path) -> list[Path]:
 __all__ = [
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
+    "InverseStackelbergConfig",
+    "Config",
     "INVERSE_METHODS",
     "InverseUnit",
     "make_units",
     "plot",
     "run",
     "run_part",
-    "validate_config",
     "wu_structured_estimate",
 ]
 

@@ -62,6 +62,7 @@ from ..learners.common import GameSpec
 from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
+from .config import ExperimentConfig, Table
 from .executors import check_executor, run_units
 from .games import GameRef, config_game, game_settings, game_shape
 from .games import stated_reward_range as _stated_reward_range
@@ -92,74 +93,122 @@ def stream(game: str, behaviour: str) -> int:
     return 100 * GAME_STREAMS[game] + BEHAVIOUR_STREAMS[behaviour]
 
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "seeds": 2,
-    "base_seed": 0,
-    "games": ["linear"],
-    "game": {
-        "seed": 3,
-        "n_states": 2,
-        "n_leader_actions": 2,
-        "n_follower_actions": 2,
-        "horizon": 2,
-        "feature_dim": 3,
-        "eta": 2.0,
-    },
+@dataclasses.dataclass(frozen=True)
+class OfflineSuboptimalityConfig(ExperimentConfig):
+    """The ``offline_suboptimality`` config (one field per TOML key; the CI-sized
+    defaults), checked when made: a one-line :class:`ConfigError` naming the key, every game
+    sized against memory and built before any unit runs."""
+
+    KEYS = {"random_large": "random-large"}
+
+    seeds: int = 2
+    base_seed: int = 0
+    games: tuple[str, ...] = ("linear",)
+    game: Table = Table(
+        seed=3,
+        n_states=2,
+        n_leader_actions=2,
+        n_follower_actions=2,
+        horizon=2,
+        feature_dim=3,
+        eta=2.0,
+    )
     # the ``tempting`` game's constants (bayes_qse.games.tempting_game)
-    "tempting": {"n_tempting": 6, "safe_value": 0.6, "tempting_value": 0.3, "eta": 2.0},
+    tempting: Table = Table(n_tempting=6, safe_value=0.6, tempting_value=0.3, eta=2.0)
     # the many-site patrol game (bayes_qse.games.patrol_large_game) and the range of its
     # leader rewards that the leader is told
-    "large": {"n_sites": 20, "horizon": 5, "eta": 2.0, "reward_range": [-2.0, 1.0]},
+    large: Table = Table(n_sites=20, horizon=5, eta=2.0, reward_range=(-2.0, 1.0))
     # bayes_qse.games.random_large_game at a reduced shape (rewards in [0, 1])
-    "random-large": {
-        "seed": 0,
-        "n_states": 10,
-        "n_actions": 5,
-        "horizon": 5,
-        "feature_dim": 8,
-        "eta": 1.0,
-    },
+    random_large: Table = Table(seed=0, n_states=10, n_actions=5, horizon=5, feature_dim=8, eta=1.0)
     # the range of the leader's rewards she is told (games without their own reward_range)
-    "reward_range": [0.0, 1.0],
-    "known_model": False,
-    "sizes": [10, 100],
-    "behaviours": ["uniform", "near-optimal", "poor-coverage"],
-    "learners": ["oracle", "plugin", "mle-pessimistic", "bayes-pessimistic"],
-    "near_optimal_epsilon": 0.2,
-    "poor_coverage_epsilon": 0.05,
+    reward_range: tuple[float, float] = (0.0, 1.0)
+    known_model: bool = False
+    sizes: tuple[int, ...] = (10, 100)
+    behaviours: tuple[str, ...] = ("uniform", "near-optimal", "poor-coverage")
+    learners: tuple[str, ...] = ("oracle", "plugin", "mle-pessimistic", "bayes-pessimistic")
+    near_optimal_epsilon: float = 0.2
+    poor_coverage_epsilon: float = 0.05
     # the learners' settings ([learner] in TOML, as in a sweep spec): every
     # OfflineLearnerConfig field (variants override some)
-    "learner": {
-        "delta": 0.1,
-        "prior_scale": 1.0,
-        "num_draws": 64,
-        "posterior": "laplace",
-        "newton_steps": 25,
-        "penalty": "box",
-        "reward_bound": "best",
-        "rule": "quantile",
-        "dirichlet_prior": 1.0,
-        "leader_model": "tabular",
-        "leader_features": "follower",
-        "lsvi_reg": 1.0,
-    },
-}
+    learner: Table = Table(
+        delta=0.1,
+        prior_scale=1.0,
+        num_draws=64,
+        posterior="laplace",
+        newton_steps=25,
+        penalty="box",
+        reward_bound="best",
+        rule="quantile",
+        dirichlet_prior=1.0,
+        leader_model="tabular",
+        leader_features="follower",
+        lsvi_reg=1.0,
+    )
 
-FULL_CONFIG: dict[str, Any] = {
-    **DEFAULT_CONFIG,
-    "seeds": 20,
-    "games": ["linear", "tabular", "tempting"],
-    "game": {
-        "seed": 3,
+    def check(self, config: dict[str, Any]) -> None:
+        """Experiment-specific checks (:class:`ConfigError` naming the key)."""
+        for g in config["games"]:
+            if g not in OFFLINE_GAMES:
+                raise ConfigError(f"config: games: unknown game {g!r}; choose from {OFFLINE_GAMES}")
+        for b in config["behaviours"]:
+            if b not in BEHAVIOURS:
+                raise ConfigError(f"config: behaviours: unknown {b!r}; choose from {BEHAVIOURS}")
+        for name in config["learners"]:
+            try:
+                get_learner(name)
+            except ValueError as exc:
+                raise ConfigError(f"config: learners: {exc}") from None
+        sizes = config["sizes"]
+        if not sizes or any(int(n) < 1 for n in sizes) or sorted(sizes) != list(sizes):
+            raise ConfigError(f"config: sizes must be increasing positive integers, got {sizes}")
+        for key in ("near_optimal_epsilon", "poor_coverage_epsilon"):
+            if not 0.0 < config[key] <= 1.0:
+                raise ConfigError(f"config: {key} must lie in (0, 1], got {config[key]}")
+        for g, ref in OFFLINE_GAME_REFS.items():  # every game table given, each field checked
+            if ref.table in config and (g in config["games"] or ref.table != "tempting"):
+                game_settings(ref.kind, config[ref.table], ref.table)
+        _check_range(config["reward_range"], "reward_range")
+        if "reward_range" in config["large"]:
+            _check_range(config["large"]["reward_range"], "large.reward_range")
+        for g in config["games"]:  # sizes against memory, then every game built, before any run
+            _check_game_size(g, config)
+        for g in config["games"]:
+            if g not in LARGE_GAMES:
+                continue
+            try:
+                game = experiment_game(g, config)
+            except (GameValidationError, TypeError) as exc:
+                raise ConfigError(f"config: {g}: {exc}") from None
+            key = "large.reward_range" if g == "large" else "reward_range"
+            try:
+                GameSpec.from_game(game, reward_range=_stated_reward_range(g, config))
+            except ConfigError as exc:
+                raise ConfigError(f"config: {key}: game {g!r}: {exc}") from None
+        try:
+            learner_config(_learner_settings(config))
+        except ConfigError as exc:
+            raise ConfigError(f"config: learner.{exc}") from None
+
+
+#: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
+Config = OfflineSuboptimalityConfig
+
+#: The published form of the CI-sized defaults.
+DEFAULT_CONFIG = OfflineSuboptimalityConfig.defaults()
+
+#: ``--full``: three games, 20 seeds, sizes 10 .. 10^4, every learner variant.
+FULL_CONFIG = OfflineSuboptimalityConfig.preset(
+    seeds=20,
+    games=["linear", "tabular", "tempting"],
+    game={
         "n_states": 3,
         "n_leader_actions": 3,
         "n_follower_actions": 3,
         "horizon": 3,
         "feature_dim": 4,
-        "eta": 2.0,
     },
-    "sizes": [10, 32, 100, 316, 1000, 3162, 10000],
-    "learners": [
+    sizes=[10, 32, 100, 316, 1000, 3162, 10000],
+    learners=[
         "oracle",
         "plugin",
         "mle-pessimistic",
@@ -167,53 +216,8 @@ FULL_CONFIG: dict[str, Any] = {
         "bayes-pessimistic",
         "bayes-pessimistic-cvar",
     ],
-    "learner": {**DEFAULT_CONFIG["learner"], "num_draws": 256},
-}
-
-
-def validate_config(config: dict[str, Any]) -> None:
-    """Experiment-specific checks (:class:`ConfigError` naming the key)."""
-    for g in config["games"]:
-        if g not in OFFLINE_GAMES:
-            raise ConfigError(f"config: games: unknown game {g!r}; choose from {OFFLINE_GAMES}")
-    for b in config["behaviours"]:
-        if b not in BEHAVIOURS:
-            raise ConfigError(f"config: behaviours: unknown {b!r}; choose from {BEHAVIOURS}")
-    for name in config["learners"]:
-        try:
-            get_learner(name)
-        except ValueError as exc:
-            raise ConfigError(f"config: learners: {exc}") from None
-    sizes = config["sizes"]
-    if not sizes or any(int(n) < 1 for n in sizes) or sorted(sizes) != list(sizes):
-        raise ConfigError(f"config: sizes must be increasing positive integers, got {sizes}")
-    for key in ("near_optimal_epsilon", "poor_coverage_epsilon"):
-        if not 0.0 < config[key] <= 1.0:
-            raise ConfigError(f"config: {key} must lie in (0, 1], got {config[key]}")
-    for g, ref in OFFLINE_GAME_REFS.items():  # every game table given, each field checked
-        if ref.table in config and (g in config["games"] or ref.table != "tempting"):
-            game_settings(ref.kind, config[ref.table], ref.table)
-    _check_range(config["reward_range"], "reward_range")
-    if "reward_range" in config["large"]:
-        _check_range(config["large"]["reward_range"], "large.reward_range")
-    for g in config["games"]:  # sizes against memory, then every game built, before any run
-        _check_game_size(g, config)
-    for g in config["games"]:
-        if g not in LARGE_GAMES:
-            continue
-        try:
-            game = experiment_game(g, config)
-        except (GameValidationError, TypeError) as exc:
-            raise ConfigError(f"config: {g}: {exc}") from None
-        key = "large.reward_range" if g == "large" else "reward_range"
-        try:
-            GameSpec.from_game(game, reward_range=_stated_reward_range(g, config))
-        except ConfigError as exc:
-            raise ConfigError(f"config: {key}: game {g!r}: {exc}") from None
-    try:
-        learner_config(_learner_settings(config))
-    except ConfigError as exc:
-        raise ConfigError(f"config: learner.{exc}") from None
+    learner={"num_draws": 256},
+)
 
 
 def _check_game_size(kind: str, config: dict[str, Any]) -> None:
@@ -433,7 +437,7 @@ def run(
     ``optimal_value[G]``, ``sizes[N]``.  The JSON summary holds the names of each axis and the
     lower-bound coverage per game, behaviour and learner.
     """
-    validate_config(config)
+    config = OfflineSuboptimalityConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     store = RunStore(out_dir, "offline_suboptimality", config)
     games, behaviours = config["games"], config["behaviours"]
@@ -536,6 +540,8 @@ __all__ = [
     "DEFAULT_CONFIG",
     "OFFLINE_FIELDS",
     "FULL_CONFIG",
+    "OfflineSuboptimalityConfig",
+    "Config",
     "OFFLINE_GAMES",
     "GAME_STREAMS",
     "LARGE_GAMES",

@@ -62,6 +62,7 @@ leader's, and the ratio of each Bayesian learner's final regret to ``mle-optimis
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ from ..identification import identified_directions
 from ..io import atomic_write_text
 from ..learners.config import LEARNER_VARIANTS
 from ..learners.online import ALL_LEARNERS, LEARNERS
+from .config import ExperimentConfig, Table, merge_config
 from .executors import check_executor, run_units
 from .online_units import (  # the unit kind and its game/runner, re-exported here
     FIELDS,
@@ -93,171 +95,166 @@ ONLINE_GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-ra
 #: ``[-2, 1]`` (the game config's own ``reward_range``).
 EXTRA_GAMES = ("large",)
 FARSIGHTED_GAMES = ("farsighted", "farsighted-random")
-DEFAULT_CONFIG: dict[str, Any] = {
-    "seeds": 2,
-    "base_seed": 0,
-    "games": ["linear"],
-    "learners": [*LEARNERS, "uniform"],
-    "episodes": 20,
-    "farsighted_episodes": 10,
-    "chunk": 10,
-    "known_model": False,
-    "tabular": {
-        "seed": 1,
-        "n_states": 2,
-        "n_leader_actions": 2,
-        "n_follower_actions": 2,
-        "horizon": 2,
-        "utility_scale": 1.5,
-        "eta": 2.0,
-    },
-    "linear": {
-        "seed": 2,
-        "n_states": 2,
-        "n_leader_actions": 2,
-        "n_follower_actions": 3,
-        "horizon": 2,
-        "feature_dim": 4,
-        "eta": 2.0,
-    },
-    "exploration": {
-        "horizon": 2,
-        "n_follower_actions": 3,
-        "safe_reward": 0.6,
-        "cooperation": 3.0,
-        "eta": 1.0,
-    },
-    "farsighted": {"eta": 3.0},
-    "large": {"n_sites": 20, "horizon": 5, "eta": 2.0, "reward_range": [-2.0, 1.0]},
-    "farsighted-random": {
-        "seed": 5,
-        "n_states": 3,
-        "n_leader_actions": 2,
-        "n_follower_actions": 3,
-        "horizon": 3,
-        "feature_dim": 4,
-        "eta": 2.0,
-    },
-    "reward_range": [0.0, 1.0],
-    "initial_dist": "learned",
-    "slope_start": 0.1,
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineRegretConfig(ExperimentConfig):
+    """The ``online_regret`` config (one field per TOML key; the CI-sized defaults), checked
+    when made: a one-line :class:`ConfigError` naming the key, before any game is built
+    beyond the cached check of its settings (:func:`check_unit`)."""
+
+    KEYS = {"farsighted_random": "farsighted-random"}
+
+    seeds: int = 2
+    base_seed: int = 0
+    games: tuple[str, ...] = ("linear",)
+    learners: tuple[str, ...] = (*LEARNERS, "uniform")
+    episodes: int = 20
+    farsighted_episodes: int = 10
+    chunk: int = 10
+    known_model: bool = False
+    tabular: Table = Table(
+        seed=1,
+        n_states=2,
+        n_leader_actions=2,
+        n_follower_actions=2,
+        horizon=2,
+        utility_scale=1.5,
+        eta=2.0,
+    )
+    linear: Table = Table(
+        seed=2,
+        n_states=2,
+        n_leader_actions=2,
+        n_follower_actions=3,
+        horizon=2,
+        feature_dim=4,
+        eta=2.0,
+    )
+    exploration: Table = Table(
+        horizon=2, n_follower_actions=3, safe_reward=0.6, cooperation=3.0, eta=1.0
+    )
+    farsighted: Table = Table(eta=3.0)
+    large: Table = Table(n_sites=20, horizon=5, eta=2.0, reward_range=(-2.0, 1.0))
+    farsighted_random: Table = Table(
+        seed=5,
+        n_states=3,
+        n_leader_actions=2,
+        n_follower_actions=3,
+        horizon=3,
+        feature_dim=4,
+        eta=2.0,
+    )
+    reward_range: tuple[float, float] = (0.0, 1.0)
+    initial_dist: str = "learned"
+    slope_start: float = 0.1
     # the learner's settings ([learner] in TOML, as in a sweep spec): every LearnerConfig
     # field but capacity (the episodes), with the refit schedule per game kind
     # (refit: myopic games, farsighted_refit: farsighted ones); the -linear variants set
     # leader_model, -first-order optimism, -theory radius
-    "learner": {
-        "optimism": "box",
-        "radius": "chi2",
-        "reward_bound": "best",
-        "prior_scale": 1.0,
-        "newton_steps": 5,
-        "num_draws": 8,
-        "quantile_offset": 2.0,
-        "delta": 0.1,
-        "n_candidates": 4,
-        "planner_steps": 10,
-        "planner_lr": 0.2,
-        "reward_noise_sd": 0.5,
-        "mle_prior_scale": math.inf,
-        "theta_bound": 10.0,
-        "leader_model": "tabular",
-        "leader_features": "follower",
-        "lsvi_reg": 1.0,
-        "refit": "every",
-        "farsighted_refit": "every",
-        "switch_factor": 2.0,
-        "max_policies": 512,
-    },
-}
+    learner: Table = Table(
+        optimism="box",
+        radius="chi2",
+        reward_bound="best",
+        prior_scale=1.0,
+        newton_steps=5,
+        num_draws=8,
+        quantile_offset=2.0,
+        delta=0.1,
+        n_candidates=4,
+        planner_steps=10,
+        planner_lr=0.2,
+        reward_noise_sd=0.5,
+        mle_prior_scale=math.inf,
+        theta_bound=10.0,
+        leader_model="tabular",
+        leader_features="follower",
+        lsvi_reg=1.0,
+        refit="every",
+        farsighted_refit="every",
+        switch_factor=2.0,
+        max_policies=512,
+    )
 
-FULL_CONFIG: dict[str, Any] = {
-    **DEFAULT_CONFIG,
-    "seeds": 20,
-    "games": list(ONLINE_GAMES),
-    "learners": [*LEARNERS, "mle-optimistic-first-order", "uniform"],
-    "episodes": 1000,
-    "farsighted_episodes": 300,
-    "chunk": 50,
-    "tabular": {
-        "seed": 1,
-        "n_states": 3,
-        "n_leader_actions": 3,
-        "n_follower_actions": 2,
-        "horizon": 3,
-        "utility_scale": 1.5,
-        "eta": 2.0,
-    },
-    "linear": {
-        "seed": 2,
-        "n_states": 4,
-        "n_leader_actions": 3,
-        "n_follower_actions": 3,
-        "horizon": 3,
-        "feature_dim": 8,
-        "eta": 2.0,
-    },
-    "learner": {
-        **DEFAULT_CONFIG["learner"],
-        "num_draws": 16,
-        "n_candidates": 8,
-        "planner_steps": 80,
-        "planner_lr": 0.3,
-    },
-}
+    def check(self, config: dict[str, Any]) -> None:
+        """The checks of an ``online_regret`` config; :class:`ConfigError` naming the key."""
+        for g in config["games"]:
+            if g not in ONLINE_GAMES + EXTRA_GAMES:
+                raise ConfigError(
+                    f"config: games: unknown game {g!r}; choose from {ONLINE_GAMES + EXTRA_GAMES}"
+                )
+        for name in config["learners"]:
+            if name not in ALL_LEARNERS:
+                raise ConfigError(
+                    f"config: learners: unknown learner {name!r}; choose from {ALL_LEARNERS}"
+                )
+        if config["initial_dist"] not in ("learned", "stated"):
+            raise ConfigError(
+                "config: initial_dist must be 'learned' or 'stated', got "
+                f"{config['initial_dist']!r}"
+            )
+        refit = config["learner"].get("farsighted_refit", "every")
+        if refit not in ("every", "switching"):
+            raise ConfigError(
+                f"config: learner.farsighted_refit: must be one of ('every', 'switching'), "
+                f"got {refit!r}"
+            )
+        for farsighted in (False, True):  # every learner setting, through LearnerConfig
+            unit_learner_config(config, farsighted, 1)
+        rr = config["reward_range"]
+        if len(rr) != 2 or not float(rr[0]) < float(rr[1]):
+            raise ConfigError(
+                f"config: reward_range must be [low, high] with low < high, got {rr!r}"
+            )
+        for key in ("episodes", "farsighted_episodes", "chunk"):
+            if config[key] < 1:
+                raise ConfigError(f"config: {key} must be >= 1, got {config[key]}")
+        for key in {episodes_key(g) for g in config["games"]}:
+            if config[key] % min(config["chunk"], config[key]):
+                raise ConfigError(
+                    f"config: chunk ({config['chunk']}) must divide {key} ({config[key]})"
+                )
+        if not 0.0 < config["slope_start"] < 1.0:
+            raise ConfigError(
+                f"config: slope_start must lie in (0, 1), got {config['slope_start']}"
+            )
+        for g in config["games"]:  # sizes against memory, then the game built, before any run
+            check_unit(g, config, episodes_for(g, config), config["seeds"])
+
+
+#: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
+Config = OnlineRegretConfig
+
+#: The published form of the CI-sized defaults.
+DEFAULT_CONFIG = OnlineRegretConfig.defaults()
+
+#: ``--full``: all five games, 20 seeds, ``T = 1000`` (300 farsighted).
+FULL_CONFIG = OnlineRegretConfig.preset(
+    seeds=20,
+    games=list(ONLINE_GAMES),
+    learners=[*LEARNERS, "mle-optimistic-first-order", "uniform"],
+    episodes=1000,
+    farsighted_episodes=300,
+    chunk=50,
+    tabular={"n_states": 3, "n_leader_actions": 3, "horizon": 3},
+    linear={"n_states": 4, "n_leader_actions": 3, "horizon": 3, "feature_dim": 8},
+    learner={"num_draws": 16, "n_candidates": 8, "planner_steps": 80, "planner_lr": 0.3},
+)
 
 #: ``--long``: two decades of ``T`` (10^4 episodes, myopic and farsighted, 10 seeds), the
 #: farsighted learners rarely switching (:mod:`bayes_qse.learners.switching`) so that the
 #: run is linear in ``T``; the slope is fitted over ``t >= 0.01 T``.
-LONG_CONFIG: dict[str, Any] = {
-    **FULL_CONFIG,
-    "seeds": 10,
-    "episodes": 10_000,
-    "farsighted_episodes": 10_000,
-    "chunk": 500,
-    "learner": {**FULL_CONFIG["learner"], "farsighted_refit": "switching"},
-    "slope_start": 0.01,
-}
-
-
-def validate_config(config: dict[str, Any]) -> None:
-    """Extra checks of an ``online_regret`` config; :class:`ConfigError` naming the key."""
-    for g in config["games"]:
-        if g not in ONLINE_GAMES + EXTRA_GAMES:
-            raise ConfigError(
-                f"config: games: unknown game {g!r}; choose from {ONLINE_GAMES + EXTRA_GAMES}"
-            )
-    for name in config["learners"]:
-        if name not in ALL_LEARNERS:
-            raise ConfigError(
-                f"config: learners: unknown learner {name!r}; choose from {ALL_LEARNERS}"
-            )
-    if config["initial_dist"] not in ("learned", "stated"):
-        raise ConfigError(
-            f"config: initial_dist must be 'learned' or 'stated', got {config['initial_dist']!r}"
-        )
-    refit = config["learner"].get("farsighted_refit", "every")
-    if refit not in ("every", "switching"):
-        raise ConfigError(
-            f"config: learner.farsighted_refit: must be one of ('every', 'switching'), "
-            f"got {refit!r}"
-        )
-    for farsighted in (False, True):  # every learner setting, through LearnerConfig
-        unit_learner_config(config, farsighted, 1)
-    rr = config["reward_range"]
-    if len(rr) != 2 or not float(rr[0]) < float(rr[1]):
-        raise ConfigError(f"config: reward_range must be [low, high] with low < high, got {rr!r}")
-    for key in ("episodes", "farsighted_episodes", "chunk"):
-        if config[key] < 1:
-            raise ConfigError(f"config: {key} must be >= 1, got {config[key]}")
-    for key in {episodes_key(g) for g in config["games"]}:
-        if config[key] % min(config["chunk"], config[key]):
-            raise ConfigError(
-                f"config: chunk ({config['chunk']}) must divide {key} ({config[key]})"
-            )
-    if not 0.0 < config["slope_start"] < 1.0:
-        raise ConfigError(f"config: slope_start must lie in (0, 1), got {config['slope_start']}")
-    for g in config["games"]:  # sizes against memory, then the game built, before any run
-        check_unit(g, config, episodes_for(g, config), config["seeds"])
+LONG_CONFIG = merge_config(
+    FULL_CONFIG,
+    {
+        "seeds": 10,
+        "episodes": 10_000,
+        "farsighted_episodes": 10_000,
+        "chunk": 500,
+        "learner": {"farsighted_refit": "switching"},
+        "slope_start": 0.01,
+    },
+)
 
 
 def episodes_key(game: str) -> str:
@@ -293,7 +290,7 @@ def run(
     The units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
     (``executor``, ``workers``, ``address`` as there); finished units are skipped, unfinished
     ones resume from their checkpoints."""
-    validate_config(config)
+    config = OnlineRegretConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     with RunStore(out_dir, "online_regret", config) as store:
         units = make_units(config)
@@ -488,8 +485,9 @@ __all__ = [
     "EXTRA_GAMES",
     "ONLINE_GAMES",
     "LONG_CONFIG",
+    "OnlineRegretConfig",
+    "Config",
     "make_units",
     "plot",
     "run",
-    "validate_config",
 ]

@@ -129,8 +129,8 @@ def check_unit(name: str, config: dict[str, Any], episodes: int, n_seeds: int) -
     """Check that game ``name`` of ``config`` can be built and a unit of ``episodes``
     episodes and ``n_seeds`` seeds fits in memory (:func:`bayes_qse._validate.memory_limit`,
     the limit of ``make-game`` and ``simulate``), then build the game once.  Called by the
-    experiments' ``validate_config`` for every game, so ``run --config`` and every unit of a
-    sweep spec are checked before anything runs.
+    experiments' config classes (``OnlineRegretConfig.check``) for every game, so ``run
+    --config`` and every unit of a sweep spec are checked before anything runs.
 
     Raises:
         ConfigError: naming ``<game>.<key>`` (a seed outside ``[0, 2**32 - 1]``, a size
@@ -229,6 +229,12 @@ class OnlineUnit:
 
     def parts(self) -> tuple[str, ...]:
         return tuple(f"seed{s}" for s in self.seeds)
+
+    @property
+    def affinity(self) -> str:
+        """The units that share this one's game share its QSE solve and episode programs:
+        a pool worker runs them one after another (:func:`~.executors.pick_next`)."""
+        return self.game
 
     def store_config(self) -> dict[str, Any]:
         return {

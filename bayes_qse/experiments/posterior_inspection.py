@@ -46,6 +46,7 @@ from ..io import atomic_write, atomic_write_netcdf, atomic_write_text
 from ..model import Model
 from ..posterior import Diagnostics, Posterior, PosteriorDiagnosticsWarning
 from ..progress import stage_printer
+from .config import ExperimentConfig
 from .executors import check_executor, run_units
 from .report import read_results
 from .store import RunStore
@@ -53,50 +54,61 @@ from .units import distinct_versions, load_parts
 
 NAME = "posterior_inspection"
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "seeds": 1,
-    "base_seed": 0,
-    "game": "patrol",
-    "n_episodes": 200,
-    "num_warmup": 300,
-    "num_samples": 400,
-    "num_chains": 4,
-    "laplace_samples": 1600,
-    "prior_scale": 1.0,
+
+@dataclasses.dataclass(frozen=True)
+class PosteriorInspectionConfig(ExperimentConfig):
+    """The ``posterior_inspection`` config (one field per TOML key; the CI-sized defaults),
+    checked when made: a one-line :class:`ConfigError` naming the key, the dataset sized
+    against memory before anything is simulated."""
+
+    seeds: int = 1
+    base_seed: int = 0
+    game: str = "patrol"
+    n_episodes: int = 200
+    num_warmup: int = 300
+    num_samples: int = 400
+    num_chains: int = 4
+    laplace_samples: int = 1600
+    prior_scale: float = 1.0
     # (h, s) pairs at which the response probabilities are shown and summarised
-    "states": [[0, 0], [1, 1]],
-}
+    states: tuple[tuple[int, int], ...] = ((0, 0), (1, 1))
 
-FULL_CONFIG: dict[str, Any] = {
-    **DEFAULT_CONFIG,
-    "n_episodes": 500,
-    "num_warmup": 1000,
-    "num_samples": 1000,
-    "laplace_samples": 4000,
-}
+    def check(self, config: dict[str, Any]) -> None:
+        """Reject configurations the experiment cannot run (naming the key)."""
+        if config["game"] not in NAMED_GAMES:
+            raise ConfigError(f"config: game must be one of {sorted(NAMED_GAMES)}")
+        for key in ("n_episodes", "num_samples", "num_chains", "laplace_samples"):
+            if config[key] < 1:
+                raise ConfigError(f"config: {key} must be >= 1, got {config[key]}")
+        if config["prior_scale"] <= 0:
+            raise ConfigError("config: prior_scale must be > 0")
+        game = named_game(config["game"])
+        H, S = game.horizon, game.n_states
+        A = game.n_leader_actions
+        check_memory(
+            dataset_bytes(config["n_episodes"], H, S, A),
+            "config: n_episodes",
+            f"simulating {config['n_episodes']} episodes of horizon {H} (S={S}, A={A})",
+            ConfigError,
+        )
+        for hs in config["states"]:
+            if len(hs) != 2 or not (0 <= hs[0] < H and 0 <= hs[1] < S):
+                raise ConfigError(f"config: states entry {hs} is not an (h, s) pair of the game")
 
 
-def validate_config(config: dict) -> None:
-    """Reject configurations the experiment cannot run (naming the key)."""
-    if config["game"] not in NAMED_GAMES:
-        raise ConfigError(f"config: game must be one of {sorted(NAMED_GAMES)}")
-    for key in ("n_episodes", "num_samples", "num_chains", "laplace_samples"):
-        if config[key] < 1:
-            raise ConfigError(f"config: {key} must be >= 1, got {config[key]}")
-    if config["prior_scale"] <= 0:
-        raise ConfigError("config: prior_scale must be > 0")
-    game = named_game(config["game"])
-    H, S = game.horizon, game.n_states
-    A = game.n_leader_actions
-    check_memory(
-        dataset_bytes(config["n_episodes"], H, S, A),
-        "config: n_episodes",
-        f"simulating {config['n_episodes']} episodes of horizon {H} (S={S}, A={A})",
-        ConfigError,
-    )
-    for hs in config["states"]:
-        if len(hs) != 2 or not (0 <= hs[0] < H and 0 <= hs[1] < S):
-            raise ConfigError(f"config: states entry {hs} is not an (h, s) pair of the game")
+#: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
+Config = PosteriorInspectionConfig
+
+#: The published form of the CI-sized defaults.
+DEFAULT_CONFIG = PosteriorInspectionConfig.defaults()
+
+#: ``--full``: 500 episodes, 1000 warm-up and 1000 kept draws per chain.
+FULL_CONFIG = PosteriorInspectionConfig.preset(
+    n_episodes=500,
+    num_warmup=1000,
+    num_samples=1000,
+    laplace_samples=4000,
+)
 
 
 def _response_draws(features, eta, theta: np.ndarray) -> np.ndarray:
@@ -271,7 +283,7 @@ def run(
     the labelled results of every seed (``results.nc``, :func:`inspection_results`) and the
     first seed's arrays and ArviZ summary (``results.npz`` / ``results.json``, the published
     format, :func:`inspection_arrays`); returns the ``.npz`` path."""
-    validate_config(config)
+    config = PosteriorInspectionConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     out_dir = Path(out_dir)
     with RunStore(out_dir, NAME, config) as store:
@@ -474,6 +486,8 @@ def plot(out_dir: Path) -> list[Path]:
 __all__ = [
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
+    "PosteriorInspectionConfig",
+    "Config",
     "NAME",
     "InspectionUnit",
     "build_datatree",
@@ -486,5 +500,4 @@ __all__ = [
     "run",
     "saved_posterior",
     "seed_posterior",
-    "validate_config",
 ]

@@ -39,9 +39,10 @@ from ..errors import ConfigError
 from ..io import atomic_write_netcdf, atomic_write_text
 from ..learners.online import LEARNERS
 from . import set_coverage as cs
+from .config import ExperimentConfig, Table
 from .coverage_results import replication_dataset, summarise_coverage
 from .executors import check_executor, run_units
-from .online_regret import DEFAULT_CONFIG as ONLINE_DEFAULTS
+from .online_regret import OnlineRegretConfig
 from .online_units import OnlineUnit, make_unit, unit_learner_config
 from .report import METHOD_COLORS, read_results
 from .store import RunStore
@@ -50,58 +51,68 @@ from .units import load_parts
 NAME = "rationality_sweep"
 
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "seeds": 3,
-    "base_seed": 0,
-    "etas": [0.1, 1.0, 10.0, 100.0],
-    "game": dict(cs.DEFAULT_CONFIG["game"]),
-    "learners": ["mle-optimistic", "thompson"],
-    "episodes": 50,
-    "chunk": 25,
-    "known_model": True,
+@dataclasses.dataclass(frozen=True)
+class RationalitySweepConfig(ExperimentConfig):
+    """The ``rationality_sweep`` config (one field per TOML key; the CI-sized defaults),
+    checked when made: a one-line :class:`ConfigError` naming the key, the game and the
+    datasets sized against memory before anything is built."""
+
+    seeds: int = 3
+    base_seed: int = 0
+    etas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
+    game: Table = cs.ConfidenceSetsConfig.game
+    learners: tuple[str, ...] = ("mle-optimistic", "thompson")
+    episodes: int = 50
+    chunk: int = 25
+    known_model: bool = True
     # the online learners' settings ([learner], the same table as online_regret's): that
     # experiment's defaults; prior_scale is also the set-width part's prior
-    "learner": dict(ONLINE_DEFAULTS["learner"]),
-    "width_replications": 100,
-    "width_sample_size": 100,
-    "levels": [0.8, 0.9, 0.95],
-    "n_directions": 32,
-    "laplace_draws": 500,
-    "nuts_warmup": 150,
-    "nuts_samples": 300,
-    "theory_delta": 0.05,
-}
+    learner: Table = OnlineRegretConfig.learner
+    width_replications: int = 100
+    width_sample_size: int = 100
+    levels: tuple[float, ...] = (0.8, 0.9, 0.95)
+    n_directions: int = 32
+    laplace_draws: int = 500
+    nuts_warmup: int = 150
+    nuts_samples: int = 300
+    theory_delta: float = 0.05
 
-FULL_CONFIG: dict[str, Any] = {
-    **DEFAULT_CONFIG,
-    "seeds": 8,
-    "etas": [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
-    "episodes": 200,
-    "chunk": 50,
-    "width_replications": 300,
-}
+    def check(self, config: dict[str, Any]) -> None:
+        """Reject configurations the experiment cannot run (naming the key)."""
+        if not config["etas"] or min(config["etas"]) <= 0:
+            raise ConfigError("config: etas must be a non-empty list of numbers > 0")
+        for learner in config["learners"]:
+            if learner not in LEARNERS:
+                raise ConfigError(f"config: learners has unknown learner {learner!r}")
+        if config["episodes"] < 1 or config["episodes"] % min(config["chunk"], config["episodes"]):
+            raise ConfigError("config: chunk must divide episodes (both >= 1)")
+        for farsighted in (False, True):  # every learner setting, through LearnerConfig
+            unit_learner_config(config, farsighted, 1)
+        if config["width_replications"] < 2 or config["width_sample_size"] < 1:
+            raise ConfigError("config: width_replications must be >= 2, width_sample_size >= 1")
+        if 0.95 not in config["levels"]:
+            raise ConfigError("config: levels must contain 0.95")
+        n, key = max(
+            (config["episodes"], "episodes"), (config["width_sample_size"], "width_sample_size")
+        )
+        copies = max(config["seeds"], config["width_replications"])
+        cs.check_game_settings(config, n, copies, key)
 
 
-def validate_config(config: dict) -> None:
-    """Reject configurations the experiment cannot run (naming the key)."""
-    if not config["etas"] or min(config["etas"]) <= 0:
-        raise ConfigError("config: etas must be a non-empty list of numbers > 0")
-    for learner in config["learners"]:
-        if learner not in LEARNERS:
-            raise ConfigError(f"config: learners has unknown learner {learner!r}")
-    if config["episodes"] < 1 or config["episodes"] % min(config["chunk"], config["episodes"]):
-        raise ConfigError("config: chunk must divide episodes (both >= 1)")
-    for farsighted in (False, True):  # every learner setting, through LearnerConfig
-        unit_learner_config(config, farsighted, 1)
-    if config["width_replications"] < 2 or config["width_sample_size"] < 1:
-        raise ConfigError("config: width_replications must be >= 2, width_sample_size >= 1")
-    if 0.95 not in config["levels"]:
-        raise ConfigError("config: levels must contain 0.95")
-    n, key = max(
-        (config["episodes"], "episodes"), (config["width_sample_size"], "width_sample_size")
-    )
-    copies = max(config["seeds"], config["width_replications"])
-    cs.check_game_settings(config, n, copies, key)
+#: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
+Config = RationalitySweepConfig
+
+#: The published form of the CI-sized defaults.
+DEFAULT_CONFIG = RationalitySweepConfig.defaults()
+
+#: ``--full``: seven etas, 8 seeds, 200 episodes, 300 width replications.
+FULL_CONFIG = RationalitySweepConfig.preset(
+    seeds=8,
+    etas=[0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
+    episodes=200,
+    chunk=50,
+    width_replications=300,
+)
 
 
 def width_config(config: dict, eta: float) -> dict:
@@ -202,7 +213,7 @@ def run(
     units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
     (``executor``, ``workers``, ``address`` as there); finished units, and the seeds of an
     online unit already saved (a rerun with more ``--seeds``), are skipped."""
-    validate_config(config)
+    config = RationalitySweepConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     with RunStore(Path(out_dir), NAME, config) as store:
         widths, online = make_units(config)
@@ -475,6 +486,8 @@ def plot(out_dir: Path) -> list[Path]:
 __all__ = [
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
+    "RationalitySweepConfig",
+    "Config",
     "NAME",
     "WidthUnit",
     "load_results",
@@ -485,7 +498,6 @@ __all__ = [
     "run",
     "sweep_arrays",
     "sweep_results",
-    "validate_config",
     "width_config",
     "width_dataset",
 ]

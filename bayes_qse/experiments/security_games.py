@@ -45,6 +45,7 @@ from ..security import (
 from ..security.inference import AttackData
 from ..security.online import SECURITY_LEARNERS, SecurityLearnerConfig, run_security_online
 from ..sets import wald_ellipsoid
+from .config import ExperimentConfig, Table
 from .executors import check_executor, run_units
 from .games import make_game
 from .store import RunStore
@@ -52,77 +53,87 @@ from .units import load_parts
 
 NAME = "security_games"
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "seeds": 2,
-    "base_seed": 0,
-    "payoffs": "uniform",
-    "correlation": -0.5,
-    "n_targets": 5,
-    "resources": 2.0,
-    "sample_sizes": [20, 80, 320],
-    "posterior": "laplace",
-    "num_samples": 200,
-    "num_warmup": 200,
-    "prior_scale": 10.0,
-    "wald_level": 0.9,
-    "plan_starts": 4,
-    "plan_steps": 150,
-    "rounds": 30,
-    "learners": list(SECURITY_LEARNERS),
+
+@dataclasses.dataclass(frozen=True)
+class SecurityGamesConfig(ExperimentConfig):
+    """The ``security_games`` config (one field per TOML key; the CI-sized defaults), checked
+    when made: a one-line :class:`ConfigError` naming the key, before anything is built."""
+
+    seeds: int = 2
+    base_seed: int = 0
+    payoffs: str = "uniform"
+    correlation: float = -0.5
+    n_targets: int = 5
+    resources: float = 2.0
+    sample_sizes: tuple[int, ...] = (20, 80, 320)
+    posterior: str = "laplace"
+    num_samples: int = 200
+    num_warmup: int = 200
+    prior_scale: float = 10.0
+    wald_level: float = 0.9
+    plan_starts: int = 4
+    plan_steps: int = 150
+    rounds: int = 30
+    learners: tuple[str, ...] = tuple(SECURITY_LEARNERS)
     # the repeated game's learners' settings ([learner] in TOML): every SecurityLearnerConfig
     # field but prior_scale, which is the experiment's one prior (every study's)
-    "learner": {
-        "num_draws": 16,
-        "n_starts": 2,
-        "steps": 60,
-        "optimism_level": 1.0,
-        "learning_rate": 0.05,
-        "newton_steps": 20,
-    },
-    "planning_sizes": [10, 40],
-    "quantile_level": 0.1,
-}
+    learner: Table = Table(
+        num_draws=16,
+        n_starts=2,
+        steps=60,
+        optimism_level=1.0,
+        learning_rate=0.05,
+        newton_steps=20,
+    )
+    planning_sizes: tuple[int, ...] = (10, 40)
+    quantile_level: float = 0.1
 
-FULL_CONFIG: dict[str, Any] = {
-    **DEFAULT_CONFIG,
-    "seeds": 10,
-    "n_targets": 8,
-    "resources": 3.0,
-    "sample_sizes": [25, 50, 100, 200, 400, 800],
-    "rounds": 150,
-    "planning_sizes": [10, 25, 50, 100],
-}
+    def check(self, config: dict[str, Any]) -> None:
+        """Reject configurations the experiment cannot run (naming the key)."""
+        if config["payoffs"] not in ("uniform", "covariance"):
+            raise ConfigError("config: payoffs must be 'uniform' or 'covariance'")
+        if config["posterior"] not in ("laplace", "nuts"):
+            raise ConfigError("config: posterior must be 'laplace' or 'nuts'")
+        if not 2 <= config["n_targets"] <= 100:
+            raise ConfigError("config: n_targets must be in [2, 100]")
+        if not 0 < config["resources"] <= config["n_targets"]:
+            raise ConfigError("config: resources must be in (0, n_targets]")
+        for key in ("sample_sizes", "planning_sizes"):
+            if not config[key] or min(config[key]) < 1:
+                raise ConfigError(f"config: {key} must be a non-empty list of integers >= 1")
+        for key in ("num_samples", "plan_starts", "plan_steps", "rounds"):
+            if config[key] < 1:
+                raise ConfigError(f"config: {key} must be >= 1")
+        unknown = set(config["learners"]) - set(SECURITY_LEARNERS)
+        if unknown or not config["learners"]:
+            raise ConfigError(
+                f"config: learners must be a non-empty subset of {list(SECURITY_LEARNERS)}"
+            )
+        for key in ("wald_level", "quantile_level"):
+            if not 0 < config[key] < 1:
+                raise ConfigError(f"config: {key} must be in (0, 1)")
+        if not -1 <= config["correlation"] <= 1:
+            raise ConfigError("config: correlation must be in [-1, 1]")
+        if config["prior_scale"] <= 0:
+            raise ConfigError("config: prior_scale must be > 0")
+        online_settings(config)
 
 
-def validate_config(config: dict) -> None:
-    """Reject configurations the experiment cannot run (naming the key)."""
-    if config["payoffs"] not in ("uniform", "covariance"):
-        raise ConfigError("config: payoffs must be 'uniform' or 'covariance'")
-    if config["posterior"] not in ("laplace", "nuts"):
-        raise ConfigError("config: posterior must be 'laplace' or 'nuts'")
-    if not 2 <= config["n_targets"] <= 100:
-        raise ConfigError("config: n_targets must be in [2, 100]")
-    if not 0 < config["resources"] <= config["n_targets"]:
-        raise ConfigError("config: resources must be in (0, n_targets]")
-    for key in ("sample_sizes", "planning_sizes"):
-        if not config[key] or min(config[key]) < 1:
-            raise ConfigError(f"config: {key} must be a non-empty list of integers >= 1")
-    for key in ("num_samples", "plan_starts", "plan_steps", "rounds"):
-        if config[key] < 1:
-            raise ConfigError(f"config: {key} must be >= 1")
-    unknown = set(config["learners"]) - set(SECURITY_LEARNERS)
-    if unknown or not config["learners"]:
-        raise ConfigError(
-            f"config: learners must be a non-empty subset of {list(SECURITY_LEARNERS)}"
-        )
-    for key in ("wald_level", "quantile_level"):
-        if not 0 < config[key] < 1:
-            raise ConfigError(f"config: {key} must be in (0, 1)")
-    if not -1 <= config["correlation"] <= 1:
-        raise ConfigError("config: correlation must be in [-1, 1]")
-    if config["prior_scale"] <= 0:
-        raise ConfigError("config: prior_scale must be > 0")
-    online_settings(config)
+#: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
+Config = SecurityGamesConfig
+
+#: The published form of the CI-sized defaults.
+DEFAULT_CONFIG = SecurityGamesConfig.defaults()
+
+#: ``--full``: 8 targets, 10 seeds, attacks 25 .. 800, 150 online rounds.
+FULL_CONFIG = SecurityGamesConfig.preset(
+    seeds=10,
+    n_targets=8,
+    resources=3.0,
+    sample_sizes=[25, 50, 100, 200, 400, 800],
+    rounds=150,
+    planning_sizes=[10, 25, 50, 100],
+)
 
 
 def online_settings(config: dict) -> SecurityLearnerConfig:
@@ -283,7 +294,7 @@ def run(
 ) -> Path:
     """Run (or resume) every seed on the unit engine (one unit per seed,
     :func:`bayes_qse.experiments.executors.run_units`) and write ``results.npz`` / ``.json``."""
-    validate_config(config)
+    config = SecurityGamesConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     with RunStore(Path(out_dir), NAME, config) as store:
         units = make_units(config)
@@ -439,6 +450,8 @@ __all__ = [
     "DEFAULT_CONFIG",
     "online_settings",
     "FULL_CONFIG",
+    "SecurityGamesConfig",
+    "Config",
     "NAME",
     "SecurityUnit",
     "make_units",
@@ -447,5 +460,4 @@ __all__ = [
     "run",
     "run_seed",
     "table",
-    "validate_config",
 ]

@@ -10,6 +10,7 @@ Laplace, NUTS); :func:`run_sbc_batch` the SBC ranks.  The geometry lives in
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any
 
@@ -43,6 +44,7 @@ from ..profile import (
 from ..samplers import nuts as run_nuts
 from ..sbc import rank_statistic
 from ..sets import chi2_radius, credible_box, theory_radius
+from .config import ExperimentConfig, Table
 from .games import GameRef, config_game, game_shape
 
 CASES = ("well_specified", "misspecified", "near_deterministic")
@@ -57,44 +59,74 @@ BAYES_METHODS = ("laplace", "nuts")
 METHODS = FREQ_METHODS + BAYES_METHODS
 
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "seeds": 500,  # replications per (case, sample size)
-    "base_seed": 0,
-    "batch_size": 250,
-    "cases": list(CASES),
-    "sample_sizes": [30, 300],
-    "levels": [0.5, 0.8, 0.9, 0.95, 0.99],
-    "game": {
-        "seed": 3,
-        "n_states": 2,
-        "n_leader_actions": 2,
-        "n_follower_actions": 3,
-        "horizon": 2,
-        "feature_dim": 2,
-    },
-    "eta": 1.0,
-    "large_eta": 10.0,
-    "misspec_scale": 0.5,
-    "prior_scale": 1.0,
-    "theory_delta": 0.05,
-    "n_directions": 32,
-    "laplace_draws": 1000,
-    "nuts_warmup": 200,
-    "nuts_samples": 400,
-    "sbc_replications": 500,
-    "sbc_sample_size": 50,
-    "sbc_thin": 2,
-}
+@dataclasses.dataclass(frozen=True)
+class ConfidenceSetsConfig(ExperimentConfig):
+    """The ``confidence_sets`` config (one field per TOML key; the CI-sized defaults), here
+    beside the cases it names (``rationality_sweep`` shares its game table), checked when
+    made: a one-line :class:`ConfigError` naming the key, sizes against memory before
+    anything is built."""
+
+    seeds: int = 500  # replications per (case, sample size)
+    base_seed: int = 0
+    batch_size: int = 250
+    cases: tuple[str, ...] = CASES
+    sample_sizes: tuple[int, ...] = (30, 300)
+    levels: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99)
+    game: Table = Table(
+        seed=3, n_states=2, n_leader_actions=2, n_follower_actions=3, horizon=2, feature_dim=2
+    )
+    eta: float = 1.0
+    large_eta: float = 10.0
+    misspec_scale: float = 0.5
+    prior_scale: float = 1.0
+    theory_delta: float = 0.05
+    n_directions: int = 32
+    laplace_draws: int = 1000
+    nuts_warmup: int = 200
+    nuts_samples: int = 400
+    sbc_replications: int = 500
+    sbc_sample_size: int = 50
+    sbc_thin: int = 2
+
+    def check(self, config: dict[str, Any]) -> None:
+        """Reject configurations the experiment cannot run (naming the key)."""
+        for case in config["cases"]:
+            if case not in CASES:
+                raise ConfigError(f"config: cases has unknown case {case!r}; choose from {CASES}")
+        if not config["sample_sizes"] or min(config["sample_sizes"]) < 1:
+            raise ConfigError("config: sample_sizes must be a non-empty list of integers >= 1")
+        if not config["levels"] or not all(0 < lv < 1 for lv in config["levels"]):
+            raise ConfigError("config: levels must be numbers in (0, 1)")
+        if 0.95 not in config["levels"]:
+            raise ConfigError("config: levels must contain 0.95 (the level of the set sizes)")
+        for key in ("batch_size", "n_directions", "laplace_draws", "nuts_samples", "sbc_thin"):
+            if config[key] < 1:
+                raise ConfigError(f"config: {key} must be >= 1, got {config[key]}")
+        if config["sbc_replications"] < 2 or config["sbc_sample_size"] < 1:
+            raise ConfigError("config: sbc_replications must be >= 2 and sbc_sample_size >= 1")
+        for key in ("eta", "large_eta", "prior_scale"):
+            if config[key] <= 0:
+                raise ConfigError(f"config: {key} must be > 0, got {config[key]}")
+        if not 0 < config["theory_delta"] < 1:
+            raise ConfigError("config: theory_delta must lie in (0, 1)")
+        n, key = max(
+            (max(config["sample_sizes"]), "sample_sizes"),
+            (config["sbc_sample_size"], "sbc_sample_size"),
+        )
+        check_game_settings(config, n, config["batch_size"], key)
 
 
-FULL_CONFIG: dict[str, Any] = {
-    **DEFAULT_CONFIG,
-    "seeds": 1000,
-    "sample_sizes": [10, 100, 1000],
-    "nuts_warmup": 300,
-    "nuts_samples": 600,
-    "sbc_replications": 1000,
-}
+#: The published form of the CI-sized defaults.
+DEFAULT_CONFIG = ConfidenceSetsConfig.defaults()
+
+#: ``--full``: 1000 replications, sample sizes 10 .. 1000.
+FULL_CONFIG = ConfidenceSetsConfig.preset(
+    seeds=1000,
+    sample_sizes=[10, 100, 1000],
+    nuts_warmup=300,
+    nuts_samples=600,
+    sbc_replications=1000,
+)
 
 
 #: The game of a set-coverage config: the ``random`` game of the ``game`` table, at the
@@ -390,6 +422,7 @@ __all__ = [
     "BAYES_METHODS",
     "CASES",
     "CHOSEN_CELL",
+    "ConfidenceSetsConfig",
     "DEFAULT_CONFIG",
     "FREQ_METHODS",
     "FULL_CONFIG",

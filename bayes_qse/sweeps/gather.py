@@ -108,22 +108,22 @@ def gather(out_dir: str | Path, sweep: Sweep | None = None, allow_mixed: bool = 
     """
     if sweep is None:
         sweep = expand(read_sweep(out_dir)["spec"])
+    loaded = {unit.key: load_parts(out_dir, unit) for unit in sweep.units}  # each part once
     if sweep.kind == "offline":
         ds = _gather_offline(out_dir, sweep)
     else:
-        ds = _gather_online(out_dir, sweep)
-    versions = distinct_versions(_metas(out_dir, sweep), allow_mixed)
+        ds = _gather_online(sweep, loaded)
+    metas = [meta for parts in loaded.values() for _, meta in parts]
+    versions = distinct_versions(metas, allow_mixed)
     ds.attrs.update(
         versions=json.dumps(versions, sort_keys=True), mixed_versions=int(len(versions) > 1)
     )
     return ds
 
 
-def _metas(out_dir: str | Path, sweep: Sweep) -> list[dict[str, Any]]:
-    return [meta for unit in sweep.units for _, meta in load_parts(out_dir, unit)]
-
-
-def _gather_online(out_dir: str | Path, sweep: Sweep):
+def _gather_online(sweep: Sweep, loaded: dict[str, list[tuple[dict, dict]]]):
+    """An online sweep's dataset from ``loaded[unit key]``, each unit's
+    :func:`~bayes_qse.experiments.units.load_parts`."""
     import xarray as xr  # lazy (see the module doc)
 
     by_key = {u.key: u for u in sweep.units}
@@ -132,13 +132,10 @@ def _gather_online(out_dir: str | Path, sweep: Sweep):
     n_seeds, length = len(sweep.seeds), max(sweep.axes["T"])
     data = {f: np.full((*shape, n_seeds, length), np.nan) for f in sweep.record}
     optimal = np.full(shape, np.nan)
-    cache: dict[str, Any] = {}
     for index in itertools.product(*[range(n) for n in shape]):
         cell = tuple(sweep.axes[k][i] for k, i in zip(names, index, strict=True))
         unit = by_key[sweep.cells[cell]]
-        if unit.key not in cache:
-            cache[unit.key] = load_parts(out_dir, unit)
-        parts = cache[unit.key]
+        parts = loaded[unit.key]
         for f in sweep.record:
             data[f][index][:, : unit.T] = np.stack([arrays[f] for arrays, _ in parts])
         optimal[index] = parts[0][1]["optimal_value"]

@@ -45,7 +45,7 @@ from .._validate import SEED_MAX
 from ..errors import ConfigError
 from ..experiments import MAX_SEEDS, merge_config, nest_learner_keys, read_toml
 from ..experiments import offline_suboptimality as offline
-from ..experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES, validate_config
+from ..experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES, OnlineRegretConfig
 from ..experiments.online_units import LEARNER_KEYS, REFIT_KEYS, make_unit
 from ..experiments.units import Unit
 from ..learners.config import LEARNER_VARIANTS
@@ -254,7 +254,7 @@ def _make_unit(base, seeds, record, game, learner, T, eta, radius) -> Unit:
     if not isinstance(chunk, int) or chunk < 1 or T % min(chunk, T):
         raise ConfigError(f"spec: {name}: chunk ({chunk!r}) must be >= 1 and divide T ({T})")
     try:
-        validate_config(config)
+        OnlineRegretConfig.from_mapping(config)
     except ConfigError as exc:
         raise ConfigError(f"spec: {name}: {str(exc).removeprefix('config: ')}") from None
     return make_unit(base, game, learner, T, seeds, record, eta, radius)
@@ -348,7 +348,9 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
     config.update(seeds=len(seeds), base_seed=seeds[0])
     for game, behaviour in itertools.product(axes["game"], axes["behaviour"]):
         try:
-            offline.validate_config({**config, "games": [game], "behaviours": [behaviour]})
+            offline.OfflineSuboptimalityConfig.from_mapping(
+                {**config, "games": [game], "behaviours": [behaviour]}
+            )
         except ConfigError as exc:
             name = f"unit (game={game}, behaviour={behaviour})"
             raise ConfigError(f"spec: {name}: {str(exc).removeprefix('config: ')}") from None
