@@ -16,10 +16,8 @@ TINY = {
     "plan_steps": 20,
     "rounds": 3,
     "learners": ["greedy"],
-    "num_draws": 4,
     "num_samples": 20,
-    "online_starts": 1,
-    "online_steps": 5,
+    "learner": {"num_draws": 4, "n_starts": 1, "steps": 5},
     "planning_sizes": [10],
 }
 
