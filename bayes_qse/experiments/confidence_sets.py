@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ import xarray as xr
 from ..io import atomic_write_netcdf
 from ..sbc import uniformity_test
 from .coverage_results import DIAGNOSTICS, MAIN, replication_dataset, summarise_coverage
-from .executors import check_executor, run_units
+from .executors import check_executor, run_experiment_units
 from .report import plot_confidence_sets, read_results
 
 # The cases, methods and settings are shared with rationality_sweep; the config class and
@@ -86,7 +87,7 @@ from .set_coverage import (  # noqa: F401
     run_sbc_batch,
 )
 from .store import RunStore
-from .units import load_parts
+from .units import RESULT, OnePartUnit, UnitParts
 
 NAME = "confidence_sets"
 
@@ -104,7 +105,7 @@ def _batches(total: int, size: int) -> list[tuple[int, int]]:
 
 
 @dataclasses.dataclass(frozen=True)
-class CoverageUnit:
+class CoverageUnit(OnePartUnit):
     """One batch of replications (:mod:`bayes_qse.experiments.units`): the
     :func:`~.set_coverage.run_batch` of ``case`` at ``n_episodes`` episodes for the
     replications ``lo .. hi - 1`` (or, for ``case == "sbc"``, the
@@ -117,12 +118,6 @@ class CoverageUnit:
     replications: tuple[int, int]
     config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
     kind = "coverage"
-
-    def parts(self) -> tuple[str, ...]:
-        return ("result",)
-
-    def store_config(self) -> dict[str, Any]:
-        return {"unit": self.key, "config": self.config}
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         start = time.perf_counter()
@@ -141,7 +136,7 @@ class CoverageUnit:
             "seconds": time.perf_counter() - start,
             "seeds": [self.config["base_seed"] + lo, self.config["base_seed"] + hi],
         }
-        store.save_unit("result", arrays, meta)
+        store.save_unit(RESULT, arrays, meta)
 
 
 def make_units(config: dict) -> list[CoverageUnit]:
@@ -171,7 +166,7 @@ def run(
     address: str | None = None,
 ) -> Path:
     """Run (or resume) every unit of :func:`make_units` through
-    :func:`bayes_qse.experiments.executors.run_units` (``executor``, ``workers``,
+    :func:`bayes_qse.experiments.executors.run_experiment_units` (``executor``, ``workers``,
     ``address`` as there), then write ``results.nc`` (:func:`confidence_results`) and
     ``results.npz`` / ``results.json`` (the same arrays, :func:`confidence_arrays`); returns
     the ``.npz`` path."""
@@ -179,34 +174,29 @@ def run(
     check_executor(executor, workers, address)
     out_dir = Path(out_dir)
     with RunStore(out_dir, NAME, config) as store:
-        run_units(
-            make_units(config),
-            out_dir,
-            executor=executor,
-            workers=workers,
-            address=address,
-            progress=progress,
-            desc=NAME,
+        units = make_units(config)
+        loaded = run_experiment_units(
+            units, store, executor=executor, workers=workers, address=address, progress=progress
         )
         cases = {name: make_case(config, name) for name in config["cases"]}
-        ds = confidence_results(store, config, cases)
+        ds = confidence_results(loaded, config, cases)
         atomic_write_netcdf(out_dir / "results.nc", ds)
         return store.write_results("results", confidence_arrays(ds, config, cases))
 
 
-def _load(store: RunStore, config: dict, prefix: str) -> dict[str, np.ndarray]:
+def _load(loaded: Mapping[str, UnitParts], config: dict, prefix: str) -> dict[str, np.ndarray]:
     """The batches of the units whose keys start with ``prefix`` (``<case>_n<n>`` or
-    ``sbc``), concatenated along the replications."""
+    ``sbc``), concatenated along the replications (in :func:`make_units` order)."""
     units = [u for u in make_units(config) if u.key.rsplit("_r", 1)[0] == prefix]
-    parts = [load_parts(store.out_dir, u)[0][0] for u in units]
+    parts = [loaded[u.key][0][0] for u in units]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def confidence_results(store: RunStore, config: dict, cases: dict) -> xr.Dataset:
+def confidence_results(loaded: Mapping[str, UnitParts], config: dict, cases: dict) -> xr.Dataset:
     """Coverage with Clopper-Pearson bands, set sizes, NUTS diagnostics and SBC tests, as one
     labelled dataset (saved as ``results.nc``): the batches of each ``(case, n_episodes)``
     summarised by :func:`~.coverage_results.summarise_coverage` and concatenated along ``case`` and
-    ``n_episodes``.
+    ``n_episodes``; ``loaded``: the units' parts by key (:func:`~.units.load_units`).
 
     Variables: ``coverage[case, n_episodes, construction, target, level]`` (constructions
     ``wald, lr, laplace, nuts``; targets :data:`TARGETS`), ``coverage_lo``/``coverage_hi``
@@ -227,14 +217,14 @@ def confidence_results(store: RunStore, config: dict, cases: dict) -> xr.Dataset
         cell = int(np.ravel_multi_index(CHOSEN_CELL, game.shape))
         by_n = []
         for n in config["sample_sizes"]:
-            u = _load(store, config, f"{case}_n{n}")
+            u = _load(loaded, config, f"{case}_n{n}")
             radius = radii_for(config, cases[case], n)[-1]
             reps = replication_dataset(u, config["levels"], game.feature_dim, radius)
             by_n.append(summarise_coverage(reps, cell))
         by_case.append(xr.concat(by_n, xr.Variable("n_episodes", config["sample_sizes"])))
     ds = xr.concat(by_case, xr.Variable("case", list(config["cases"])))
     ds = ds.transpose("case", "n_episodes", "construction", "all_constructions", "target", ...)
-    sbc = _load(store, config, "sbc")
+    sbc = _load(loaded, config, "sbc")
     M = config["nuts_samples"] // config["sbc_thin"]
     for m in BAYES_METHODS:
         test = uniformity_test(sbc[f"rank_{m}"], M)

@@ -38,16 +38,19 @@ from .._workers import PRELOAD, pinned_xla_flags, pool_context
 from ..errors import ConfigError
 from ..progress import progress as progress_bar
 from ..run_options import EXECUTORS
-from .store import library_versions
+from .store import RunStore, library_versions
 from .units import (
     WORKER_VERSION_KEYS,
     Unit,
+    UnitParts,
     compute_unit,
     deliver,
+    load_units,
     open_unit,
     scan_unit,
     scratch_token,
     unit_dir,
+    unit_keys,
 )
 
 #: Seconds to wait for a Ray cluster's address to answer before giving up.
@@ -87,8 +90,14 @@ def run_units(
 
     ``on_idle`` (a process pool only) is called once, in this process, as soon as a worker
     has no unit left to take while others still run theirs: work for the core that idles
-    until the last unit ends (a sweep imports its gathering's libraries there)."""
+    until the last unit ends (a sweep imports its gathering's libraries there).
+
+    Raises:
+        ConfigError: a bad ``executor``, ``workers`` or ``address`` (:func:`check_executor`).
+        ValueError: two units have the same key (:func:`~.units.unit_keys`).
+    Both before anything runs."""
     check_executor(executor, workers, address)
+    unit_keys(units)
     out_dir = str(Path(out_dir).resolve())
     total = len(units)
     pending = [(u, todo) for u in units if (todo := scan_unit(out_dir, u, allow_mixed))]
@@ -110,6 +119,38 @@ def run_units(
         if progress:
             bar.close()
     return finished
+
+
+def run_experiment_units(
+    units: Sequence[Unit],
+    store: RunStore,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+) -> dict[str, UnitParts]:
+    """An experiment's units, run and loaded: :func:`run_units` of the unfinished ``units``
+    into the directory of the experiment's open ``store`` (whose lock the caller holds), with
+    ``executor``, ``workers``, ``address`` and ``progress`` as there and the bar labelled
+    ``desc`` (default: the store's experiment); then every unit's parts,
+    ``{unit.key: [(arrays, meta), ...]}`` in the order of ``units`` whatever order they
+    finished in, each unit's parts in ``unit.parts()`` order (:func:`~.units.load_units`).
+
+    Raises:
+        ConfigError, ValueError: as :func:`run_units`, before anything runs.
+    """
+    run_units(
+        units,
+        store.out_dir,
+        executor=executor,
+        workers=workers,
+        address=address,
+        progress=progress,
+        desc=store.experiment if desc is None else desc,
+    )
+    return load_units(store.out_dir, units)
 
 
 def check_executor(executor: str, workers: int, address: str | None) -> None:
@@ -368,6 +409,7 @@ __all__ = [
     "one_line",
     "pick_next",
     "pin_threads",
+    "run_experiment_units",
     "run_units",
     "task_error",
 ]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,11 @@ from ..normal_form import (
     shift_invariant_l1,
 )
 from .config import ExperimentConfig
-from .executors import check_executor, run_units
+from .executors import check_executor, run_experiment_units
 from .games import make_game
 from .inverse_report import aggregate_errors, figures
 from .store import RunStore
-from .units import load_parts
+from .units import UnitParts
 
 NAME = "inverse_stackelberg"
 ROUND_ROBIN_METHODS = ("pure", "mle", "bounded", "laplace", "nuts")
@@ -424,26 +425,23 @@ def run(
     workers: int = 1,
     address: str | None = None,
 ) -> Path:
-    """Run (or resume) the grid into ``out_dir``; returns ``results.npz``."""
+    """Run (or resume) the grid into ``out_dir`` (the units of :func:`make_units` through
+    :func:`bayes_qse.experiments.executors.run_experiment_units`; ``executor``, ``workers``,
+    ``address`` as there); returns ``results.npz``."""
     config = InverseStackelbergConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     with RunStore(Path(out_dir), NAME, config) as store:
         units = make_units(config)
-        run_units(
-            units,
-            out_dir,
-            executor=executor,
-            workers=workers,
-            address=address,
-            progress=progress,
-            desc=NAME,
+        loaded = run_experiment_units(
+            units, store, executor=executor, workers=workers, address=address, progress=progress
         )
-        return store.write_results("results", aggregate(store, config))
+        return store.write_results("results", aggregate(loaded, config))
 
 
-def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
+def aggregate(loaded: Mapping[str, UnitParts], config: dict) -> dict[str, Any]:
     """Per-seed arrays ``[F, N, S, M]`` (families, sizes, seeds, :data:`INVERSE_METHODS`) and the
-    summaries of :func:`~.inverse_report.aggregate_errors`."""
+    summaries of :func:`~.inverse_report.aggregate_errors`, from the units' parts by key
+    (``loaded``, :func:`~.units.load_units`)."""
     fams, sizes = families(config), sorted(config["sizes"])
     units = {
         (u.family, u.alpha if u.family == "wu" else None, u.n_rounds): u for u in make_units(config)
@@ -463,7 +461,7 @@ def aggregate(store: RunStore, config: dict) -> dict[str, Any]:
     }
     for fi, (f, a) in enumerate(fams):
         for ni, n in enumerate(sizes):
-            parts = load_parts(store.out_dir, units[f, a if f == "wu" else None, n])
+            parts = loaded[units[f, a if f == "wu" else None, n].key]
             for si, (arrays, _) in enumerate(parts):
                 for field in fields:  # parts saved before "failed" existed had no failure
                     out[field][fi, ni, si] = arrays[field] if field in arrays else 0.0

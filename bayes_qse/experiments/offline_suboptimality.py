@@ -47,7 +47,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +63,12 @@ from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
 from .config import ExperimentConfig, Table
-from .executors import check_executor, run_units
+from .executors import check_executor, run_experiment_units
 from .games import GameRef, config_game, game_settings, game_shape
 from .games import stated_reward_range as _stated_reward_range
 from .offline_report import plot  # noqa: F401  (the experiment's plot step, read as module.plot)
 from .store import RunStore
-from .units import load_parts
+from .units import RESULT, OnePartUnit, UnitParts, load_units
 
 OFFLINE_GAMES = ("linear", "tabular", "tempting", "large", "random-large")
 
@@ -364,7 +364,7 @@ def _solved(kind: str, config_json: str):
 
 
 @dataclasses.dataclass(frozen=True)
-class OfflineUnit:
+class OfflineUnit(OnePartUnit):
     """One offline unit (:mod:`bayes_qse.experiments.units`): :func:`run_offline_unit` of one
     ``(game, behaviour, seed)`` with the random stream ``stream`` (:func:`stream`, by the
     names of the game and the behaviour), saved as the part ``result`` (arrays ``[sizes,
@@ -378,12 +378,7 @@ class OfflineUnit:
     stream: int
     config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
     kind = "offline"
-
-    def parts(self) -> tuple[str, ...]:
-        return ("result",)
-
-    def store_config(self) -> dict[str, Any]:
-        return {"unit": self.key, "config": self.config, "stream": self.stream}
+    bound = ("stream",)
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         game, optimal = _solved(self.game, json.dumps(self.config, sort_keys=True))
@@ -398,7 +393,7 @@ class OfflineUnit:
             "behaviour": self.behaviour,
             "optimal_value": float(optimal.value),
         }
-        store.save_unit("result", arrays, meta)
+        store.save_unit(RESULT, arrays, meta)
 
 
 def make_units(config: dict[str, Any], seeds: list[int] | None = None) -> list[OfflineUnit]:
@@ -428,8 +423,9 @@ def run(
 ) -> Path:
     """Run (resumably) and write ``results.npz`` / ``results.json``; returns the ``.npz``.
 
-    The units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
-    (``executor``, ``workers``, ``address`` as there); finished units are skipped.
+    The units (:func:`make_units`) run through
+    :func:`bayes_qse.experiments.executors.run_experiment_units` (``executor``, ``workers``,
+    ``address`` as there); finished units are skipped.
 
     Arrays in the results (``G`` games, ``K`` behaviours, ``R`` seeds, ``N`` sizes, ``L``
     learners): ``suboptimality``, ``value``, ``lower_bound`` (nan where a learner gives none),
@@ -439,20 +435,19 @@ def run(
     """
     config = OfflineSuboptimalityConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
-    store = RunStore(out_dir, "offline_suboptimality", config)
+    with RunStore(out_dir, "offline_suboptimality", config) as store:
+        units = make_units(config)
+        loaded = run_experiment_units(
+            units, store, executor=executor, workers=workers, address=address, progress=progress
+        )
+        return store.write_results("results", _results(config, stack_units(loaded.values())))
+
+
+def _results(config: dict[str, Any], out: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The arrays and summary of ``results.npz`` / ``results.json`` (:func:`run`) from the
+    units' stacked arrays ``out`` (:func:`stack_units`, units in :func:`make_units` order)."""
     games, behaviours = config["games"], config["behaviours"]
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
-    units = make_units(config, seeds)
-    run_units(
-        units,
-        out_dir,
-        executor=executor,
-        workers=workers,
-        address=address,
-        progress=progress,
-        desc="offline_suboptimality",
-    )
-    out = assemble(out_dir, config, units)
     G, K, R = len(games), len(behaviours), len(seeds)
     out = {k: v.reshape(G, K, R, *v.shape[1:]) for k, v in out.items()}
     optimal_value = out.pop("optimal_value")[:, 0, 0]
@@ -480,7 +475,7 @@ def run(
         "lower_bound_coverage": coverage,
         "total_seconds": float(out["seconds"].sum()),
     }
-    return store.write_results("results", {**out, **summary})
+    return {**out, **summary}
 
 
 #: The arrays of an offline unit, each ``[sizes, learners]``.
@@ -495,9 +490,16 @@ def lower_bound_holds(lower: np.ndarray, value: np.ndarray) -> np.ndarray:
 def assemble(
     out_dir: str | Path, config: dict[str, Any], units: list[OfflineUnit]
 ) -> dict[str, np.ndarray]:
-    """The finished ``units``' arrays stacked in their order: each of :data:`OFFLINE_FIELDS`
-    ``[units, N, L]`` and ``optimal_value[units]``."""
-    parts = [load_parts(out_dir, u)[0] for u in units]
+    """The finished ``units``' arrays stacked in their order (:func:`stack_units` of their
+    parts, read from ``out_dir``)."""
+    return stack_units(load_units(out_dir, units).values())
+
+
+def stack_units(loaded: Iterable[UnitParts]) -> dict[str, np.ndarray]:
+    """Offline units' parts (each unit's ``[(arrays, meta)]``, :func:`~.units.load_parts`)
+    stacked in their order: each of :data:`OFFLINE_FIELDS` ``[units, N, L]`` and
+    ``optimal_value[units]``."""
+    parts = [unit_parts[0] for unit_parts in loaded]
     out = {k: np.stack([arrays[k] for arrays, _ in parts]) for k in OFFLINE_FIELDS}
     out["optimal_value"] = np.array([meta["optimal_value"] for _, meta in parts])
     return out
@@ -553,5 +555,6 @@ __all__ = [
     "make_units",
     "run",
     "run_offline_unit",
+    "stack_units",
     "stream",
 ]

@@ -75,7 +75,7 @@ from ..io import atomic_write_text
 from ..learners.config import LEARNER_VARIANTS
 from ..learners.online import ALL_LEARNERS, LEARNERS
 from .config import ExperimentConfig, Table, merge_config
-from .executors import check_executor, run_units
+from .executors import check_executor, run_experiment_units
 from .online_units import (  # the unit kind and its game/runner, re-exported here
     FIELDS,
     OnlineUnit,
@@ -86,7 +86,7 @@ from .online_units import (  # the unit kind and its game/runner, re-exported he
 )
 from .report import read_results
 from .store import RunStore
-from .units import load_parts
+from .units import UnitParts
 
 ONLINE_GAMES = ("tabular", "linear", "exploration", "farsighted", "farsighted-random")
 #: Games outside the published run: ``large`` is the many-site patrol game
@@ -287,35 +287,35 @@ def run(
 ) -> Path:
     """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
 
-    The units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
-    (``executor``, ``workers``, ``address`` as there); finished units are skipped, unfinished
+    The units (:func:`make_units`) run through
+    :func:`bayes_qse.experiments.executors.run_experiment_units` (``executor``, ``workers``,
+    ``address`` as there); finished units are skipped, unfinished
     ones resume from their checkpoints."""
     config = OnlineRegretConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     with RunStore(out_dir, "online_regret", config) as store:
         units = make_units(config)
-        run_units(
-            units,
-            out_dir,
-            executor=executor,
-            workers=workers,
-            address=address,
-            progress=progress,
-            desc="online_regret",
+        loaded = run_experiment_units(
+            units, store, executor=executor, workers=workers, address=address, progress=progress
         )
-        return _write_results(store, config, units)
+        return _write_results(store, config, units, loaded)
 
 
-def _write_results(store: RunStore, config: dict[str, Any], units: list[OnlineUnit]) -> Path:
+def _write_results(
+    store: RunStore,
+    config: dict[str, Any],
+    units: list[OnlineUnit],
+    loaded: dict[str, UnitParts],
+) -> Path:
     from ..plots import loglog_slope  # lazy: plots imports matplotlib
 
-    by_cell = {(u.game, u.learner): u for u in units}
+    by_cell = {(u.game, u.learner): u.key for u in units}
     data: dict[str, Any] = {}
     summary: dict[str, Any] = {}
     for game_name in config["games"]:
         per_game: dict[str, Any] = {}
         for learner in config["learners"]:
-            parts = load_parts(store.out_dir, by_cell[game_name, learner])
+            parts = loaded[by_cell[game_name, learner]]
             for field in FIELDS:
                 # units saved before "switches" was recorded have no such field: nan
                 data[f"{game_name}.{learner}.{field}"] = np.stack(

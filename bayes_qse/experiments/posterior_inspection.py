@@ -47,10 +47,10 @@ from ..model import Model
 from ..posterior import Diagnostics, Posterior, PosteriorDiagnosticsWarning
 from ..progress import stage_printer
 from .config import ExperimentConfig
-from .executors import check_executor, run_units
+from .executors import check_executor, run_experiment_units
 from .report import read_results
 from .store import RunStore
-from .units import distinct_versions, load_parts
+from .units import RESULT, OnePartUnit, distinct_versions
 
 NAME = "posterior_inspection"
 
@@ -238,7 +238,7 @@ def saved_posterior(arrays: dict, meta: dict, config: dict) -> Posterior:
 
 
 @dataclasses.dataclass(frozen=True)
-class InspectionUnit:
+class InspectionUnit(OnePartUnit):
     """One seed of the experiment (:mod:`bayes_qse.experiments.units`): its posterior
     (:func:`seed_posterior`), saved as the part ``result``."""
 
@@ -246,20 +246,14 @@ class InspectionUnit:
     seed: int
     config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
     kind = "inspection"
-
-    def parts(self) -> tuple[str, ...]:
-        return ("result",)
-
-    def store_config(self) -> dict[str, Any]:
-        """What the seed's posterior depends on: the settings less the seed list and the
-        ``states`` (those shape only the ``DataTree`` the driver builds)."""
-        skip = ("seeds", "base_seed", "states")
-        settings = {k: v for k, v in self.config.items() if k not in skip}
-        return {"unit": self.key, "config": settings, "seed": self.seed}
+    # what the seed's posterior depends on: the settings less the seed list and the
+    # ``states`` (those shape only the ``DataTree`` the driver builds), and its seed
+    unbound = ("seeds", "base_seed", "states")
+    bound = ("seed",)
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         say = stage_printer(f"{NAME} seed {self.seed}", progress) if progress else None
-        store.save_unit("result", *seed_posterior(self.config, self.seed, say))
+        store.save_unit(RESULT, *seed_posterior(self.config, self.seed, say))
 
 
 def make_units(config: dict) -> list[InspectionUnit]:
@@ -278,7 +272,7 @@ def run(
     address: str | None = None,
 ) -> Path:
     """Run (or resume) every seed on the unit engine (one :class:`InspectionUnit` per seed,
-    :func:`bayes_qse.experiments.executors.run_units`; ``executor``, ``workers``,
+    :func:`bayes_qse.experiments.executors.run_experiment_units`; ``executor``, ``workers``,
     ``address`` as there), then write each seed's ``DataTree`` (``posterior_seed<k>.nc``),
     the labelled results of every seed (``results.nc``, :func:`inspection_results`) and the
     first seed's arrays and ArviZ summary (``results.npz`` / ``results.json``, the published
@@ -288,17 +282,11 @@ def run(
     out_dir = Path(out_dir)
     with RunStore(out_dir, NAME, config) as store:
         units = make_units(config)
-        run_units(
-            units,
-            out_dir,
-            executor=executor,
-            workers=workers,
-            address=address,
-            progress=progress,
-            desc=NAME,
+        loaded = run_experiment_units(
+            units, store, executor=executor, workers=workers, address=address, progress=progress
         )
         game = named_game(config["game"])
-        parts = [load_parts(out_dir, unit)[0] for unit in units]
+        parts = [loaded[unit.key][0] for unit in units]
         for unit, (arrays, meta) in zip(units, parts, strict=True):
             dt = build_datatree(
                 saved_posterior(arrays, meta, config), game, arrays["theta_mle"], config["states"]

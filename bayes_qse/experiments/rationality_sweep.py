@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,12 @@ from ..learners.online import LEARNERS
 from . import set_coverage as cs
 from .config import ExperimentConfig, Table
 from .coverage_results import replication_dataset, summarise_coverage
-from .executors import check_executor, run_units
+from .executors import check_executor, run_experiment_units
 from .online_regret import OnlineRegretConfig
 from .online_units import OnlineUnit, make_unit, unit_learner_config
 from .report import METHOD_COLORS, read_results
 from .store import RunStore
-from .units import load_parts
+from .units import RESULT, OnePartUnit, UnitParts
 
 NAME = "rationality_sweep"
 
@@ -137,7 +138,7 @@ def width_config(config: dict, eta: float) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class WidthUnit:
+class WidthUnit(OnePartUnit):
     """The set-width part at one ``eta`` (:mod:`bayes_qse.experiments.units`): the
     :mod:`set_coverage` batch of :func:`width_config`, saved as the part ``result``."""
 
@@ -145,12 +146,6 @@ class WidthUnit:
     eta: float
     config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
     kind = "width"
-
-    def parts(self) -> tuple[str, ...]:
-        return ("result",)
-
-    def store_config(self) -> dict[str, Any]:
-        return {"unit": self.key, "config": self.config}
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         start = time.perf_counter()
@@ -161,7 +156,7 @@ class WidthUnit:
         arrays["theta_true"] = case["theta_target"]
         arrays["g_true"] = case["g_true"]
         meta = {"kind": self.kind, "eta": self.eta, "seconds": time.perf_counter() - start}
-        store.save_unit("result", arrays, meta)
+        store.save_unit(RESULT, arrays, meta)
 
 
 def online_config(config: dict) -> dict:
@@ -209,25 +204,19 @@ def run(
 ) -> Path:
     """Run (or resume) the sweep into ``out_dir``: ``results.nc`` (:func:`sweep_results`)
     and ``results.npz``/``results.json`` (the same arrays, :func:`sweep_arrays`); returns the
-    ``results.npz`` path.  The
-    units (:func:`make_units`) run through :func:`bayes_qse.experiments.executors.run_units`
-    (``executor``, ``workers``, ``address`` as there); finished units, and the seeds of an
-    online unit already saved (a rerun with more ``--seeds``), are skipped."""
+    ``results.npz`` path.  The units (:func:`make_units`) run through
+    :func:`bayes_qse.experiments.executors.run_experiment_units` (``executor``, ``workers``,
+    ``address`` as there); finished units, and the seeds of an online unit already saved (a
+    rerun with more ``--seeds``), are skipped."""
     config = RationalitySweepConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     with RunStore(Path(out_dir), NAME, config) as store:
         widths, online = make_units(config)
         units = [*widths, *online.values()]
-        run_units(
-            units,
-            out_dir,
-            executor=executor,
-            workers=workers,
-            address=address,
-            progress=progress,
-            desc=NAME,
+        loaded = run_experiment_units(
+            units, store, executor=executor, workers=workers, address=address, progress=progress
         )
-        ds = sweep_results(store, config)
+        ds = sweep_results(loaded, config)
         atomic_write_netcdf(Path(out_dir) / "results.nc", ds)
         return store.write_results("results", sweep_arrays(ds))
 
@@ -235,10 +224,11 @@ def run(
 _FIELDS = ("regret", "theta_error", "set_size")
 
 
-def regret_dataset(store: RunStore, config: dict) -> xr.Dataset:
+def regret_dataset(loaded: Mapping[str, UnitParts], config: dict) -> xr.Dataset:
     """The online parts as one labelled dataset: ``regret`` and ``set_size`` ``[eta,
     learner, seed, episode]`` (the exact per-episode regret and the root total variance of
-    the learner's ellipsoid behind each policy)."""
+    the learner's ellipsoid behind each policy).  ``loaded``: the units' parts by key
+    (:func:`~.units.load_units`)."""
     _, online = make_units(config)
     fields = ("regret", "set_size")
     stacked = {
@@ -246,7 +236,7 @@ def regret_dataset(store: RunStore, config: dict) -> xr.Dataset:
             [
                 np.stack(
                     [
-                        np.stack([p[f] for p, _ in load_parts(store.out_dir, online[e, lrn])])
+                        np.stack([p[f] for p, _ in loaded[online[e, lrn].key]])
                         for lrn in config["learners"]
                     ]
                 )
@@ -265,14 +255,14 @@ def regret_dataset(store: RunStore, config: dict) -> xr.Dataset:
     return xr.Dataset({f: (dims, v) for f, v in stacked.items()}, coords=coords)
 
 
-def width_dataset(store: RunStore, config: dict) -> xr.Dataset:
+def width_dataset(loaded: Mapping[str, UnitParts], config: dict) -> xr.Dataset:
     """The set-width parts as one labelled dataset: :func:`~.coverage_results.summarise_coverage` of
     each ``eta``'s batch, concatenated along ``eta`` (coverage, bands, widths,
-    diagnostics)."""
+    diagnostics).  ``loaded``: the units' parts by key (:func:`~.units.load_units`)."""
     widths, _ = make_units(config)
     out = []
     for unit in widths:
-        a, _ = load_parts(store.out_dir, unit)[0]
+        a, _ = loaded[unit.key][0]
         reps = replication_dataset(a, config["levels"], a["theta_true"].shape[0])
         cell = int(np.ravel_multi_index(cs.CHOSEN_CELL, _cell_shape(unit.config)))
         out.append(summarise_coverage(reps, cell))
@@ -284,15 +274,16 @@ def _cell_shape(config: dict) -> tuple[int, int, int, int]:
     return (g["horizon"], g["n_states"], g["n_leader_actions"], g["n_follower_actions"])
 
 
-def sweep_results(store: RunStore, config: dict) -> xr.Dataset:
+def sweep_results(loaded: Mapping[str, UnitParts], config: dict) -> xr.Dataset:
     """The sweep's results, labelled (saved as ``results.nc``): per ``(eta, learner)`` the
     final cumulative regret per seed, its mean and standard error over seeds, the mean
     cumulative regret curve and the online set size at the last episode; per ``(eta,
     construction)`` the mean widths of the 95% intervals of the response probabilities and
     of the value, the median log volume of the 95% ``theta`` set, and the coverage of
     ``theta`` (NaN for ``lr_theory``, whose ``theta`` set is not at 95%) and of the value;
-    per ``eta`` the fraction of converged MLE fits."""
-    online = regret_dataset(store, config)
+    per ``eta`` the fraction of converged MLE fits.  ``loaded``: the units' parts by key
+    (:func:`~.units.load_units`)."""
+    online = regret_dataset(loaded, config)
     cum = online["regret"].cumsum("episode")
     final = cum.isel(episode=-1, drop=True)
     n_seeds = config["seeds"]
@@ -301,7 +292,7 @@ def sweep_results(store: RunStore, config: dict) -> xr.Dataset:
         if n_seeds > 1
         else xr.zeros_like(final.isel(seed=0, drop=True))
     )
-    w = width_dataset(store, config)
+    w = width_dataset(loaded, config)
     at95 = {"level": 0.95}
     theta = w["coverage"].sel(target="theta", **at95, drop=True)
     value = xr.concat(

@@ -46,10 +46,10 @@ from ..security.inference import AttackData
 from ..security.online import SECURITY_LEARNERS, SecurityLearnerConfig, run_security_online
 from ..sets import wald_ellipsoid
 from .config import ExperimentConfig, Table
-from .executors import check_executor, run_units
+from .executors import check_executor, run_experiment_units
 from .games import make_game
 from .store import RunStore
-from .units import load_parts
+from .units import RESULT, OnePartUnit
 
 NAME = "security_games"
 
@@ -255,7 +255,7 @@ def run_seed(
 
 
 @dataclasses.dataclass(frozen=True)
-class SecurityUnit:
+class SecurityUnit(OnePartUnit):
     """One seed of the experiment (:mod:`bayes_qse.experiments.units`): the three studies of
     :func:`run_seed`, saved as the part ``result``."""
 
@@ -263,18 +263,13 @@ class SecurityUnit:
     seed: int
     config: dict[str, Any] = dataclasses.field(hash=False, compare=False)
     kind = "security"
-
-    def parts(self) -> tuple[str, ...]:
-        return ("result",)
-
-    def store_config(self) -> dict[str, Any]:
-        """What the seed's results depend on: the settings less the seed list."""
-        settings = {k: v for k, v in self.config.items() if k not in ("seeds", "base_seed")}
-        return {"unit": self.key, "config": settings, "seed": self.seed}
+    # what the seed's results depend on: the settings less the seed list, and its seed
+    unbound = ("seeds", "base_seed")
+    bound = ("seed",)
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None:
         say = stage_printer(f"{NAME} seed {self.seed}", progress)
-        store.save_unit("result", run_seed(self.config, self.seed, say), {"seed": self.seed})
+        store.save_unit(RESULT, run_seed(self.config, self.seed, say), {"seed": self.seed})
 
 
 def make_units(config: dict) -> list[SecurityUnit]:
@@ -293,21 +288,16 @@ def run(
     address: str | None = None,
 ) -> Path:
     """Run (or resume) every seed on the unit engine (one unit per seed,
-    :func:`bayes_qse.experiments.executors.run_units`) and write ``results.npz`` / ``.json``."""
+    :func:`bayes_qse.experiments.executors.run_experiment_units`; ``executor``, ``workers``,
+    ``address`` as there) and write ``results.npz`` / ``.json``."""
     config = SecurityGamesConfig.from_mapping(config).to_mapping()
     check_executor(executor, workers, address)
     with RunStore(Path(out_dir), NAME, config) as store:
         units = make_units(config)
-        run_units(
-            units,
-            out_dir,
-            executor=executor,
-            workers=workers,
-            address=address,
-            progress=progress,
-            desc=NAME,
+        loaded = run_experiment_units(
+            units, store, executor=executor, workers=workers, address=address, progress=progress
         )
-        results = [load_parts(store.out_dir, unit)[0][0] for unit in units]
+        results = [loaded[unit.key][0][0] for unit in units]
         stacked = {k: np.stack([r[k] for r in results]) for k in results[0]}
         summary = {
             "sample_sizes": list(config["sample_sizes"]),

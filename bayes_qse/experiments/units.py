@@ -58,14 +58,19 @@ import shutil
 import socket
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ..errors import ConfigError
 from .locks import RunNotice
 from .store import MANIFEST, SET_ASIDE, UNITS, RunStore, library_versions
 
 UNIT_EXPERIMENT = "sweep-unit"
+#: The one part of a unit kind with a single result (:class:`OnePartUnit`).
+RESULT = "result"
+#: One unit's saved parts, ``[(arrays, meta)]`` in ``unit.parts()`` order (:func:`load_parts`).
+UnitParts = list[tuple[dict[str, Any], dict[str, Any]]]
 #: Entries of :func:`~.store.library_versions` that must agree for parts to be resumed or
 #: gathered together (results are bit-identical only under the same ones).
 VERSION_KEYS = ("bayes_qse", "jax", "numpy", "numpyro", "python", "platform")
@@ -86,6 +91,28 @@ class Unit(Protocol):
     def store_config(self) -> dict[str, Any]: ...
 
     def run(self, store: RunStore, todo: list[str], progress: bool) -> None: ...
+
+
+class OnePartUnit:
+    """Mixin of a unit kind whose result is one part, :data:`RESULT`; the kind is a frozen
+    dataclass with the fields ``key`` and ``config`` (the settings its unit runs with).
+
+    :meth:`store_config` binds the unit's directory to its key, its ``config`` less the keys
+    named in ``unbound`` (settings its result does not depend on: a run that changes only
+    those reuses the finished unit) and the fields named in ``bound`` (e.g. ``("seed",)``),
+    in that order: ``{"unit": key, "config": {...}, **{field: value}}``.
+    """
+
+    unbound: ClassVar[tuple[str, ...]] = ()
+    bound: ClassVar[tuple[str, ...]] = ()
+
+    def parts(self) -> tuple[str, ...]:
+        return (RESULT,)
+
+    def store_config(self) -> dict[str, Any]:
+        config = {k: v for k, v in self.config.items() if k not in self.unbound}
+        extra = {name: getattr(self, name) for name in self.bound}
+        return {"unit": self.key, "config": config, **extra}
 
 
 @dataclasses.dataclass
@@ -298,7 +325,7 @@ def distinct_versions(metas: list[dict[str, Any]], allow_mixed: bool = False) ->
     return seen
 
 
-def load_parts(out_dir: str | Path, unit: Unit) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def load_parts(out_dir: str | Path, unit: Unit) -> UnitParts:
     """``(arrays, meta)`` of each part of a finished unit, in ``unit.parts()`` order; each
     meta's ``versions`` filled in (:func:`part_versions`).
 
@@ -317,6 +344,31 @@ def load_parts(out_dir: str | Path, unit: Unit) -> list[tuple[dict[str, Any], di
     return out
 
 
+def unit_keys(units: Sequence[Unit]) -> list[str]:
+    """The keys of ``units``, in their order.
+
+    Raises:
+        ValueError: a key stands twice (two units would share one directory, the second
+            overwriting or refusing the first)."""
+    keys = [unit.key for unit in units]
+    if len(set(keys)) < len(keys):
+        twice = next(k for i, k in enumerate(keys) if k in keys[:i])
+        raise ValueError(f"units: two units have the key {twice!r} (one directory each)")
+    return keys
+
+
+def load_units(out_dir: str | Path, units: Sequence[Unit]) -> dict[str, UnitParts]:
+    """Every part of the finished ``units``: ``{unit.key: load_parts(out_dir, unit)}``, in
+    the order of ``units`` (each unit's parts in ``unit.parts()`` order, :func:`load_parts`).
+
+    Raises:
+        ValueError: two units have the same key (:func:`unit_keys`), before anything is read.
+        ConfigError: a unit has not finished.
+    """
+    unit_keys(units)
+    return {unit.key: load_parts(out_dir, unit) for unit in units}
+
+
 def run_unit(unit: Unit, out_dir: str | Path, progress: bool = False) -> str:
     """Run (or resume, or skip if finished) ``unit`` in ``out_dir`` in this process; returns
     its key (:func:`scan_unit`, then :func:`compute_unit` in the unit's directory)."""
@@ -331,14 +383,18 @@ __all__ = [
     "UNIT_EXPERIMENT",
     "VERSION_KEYS",
     "WORKER_VERSION_KEYS",
+    "RESULT",
     "Computed",
+    "OnePartUnit",
     "Unit",
+    "UnitParts",
     "check_worker",
     "compute_unit",
     "deliver",
     "distinct_versions",
     "is_done",
     "load_parts",
+    "load_units",
     "open_unit",
     "part_versions",
     "run_unit",
@@ -346,5 +402,6 @@ __all__ = [
     "scratch_root",
     "scratch_token",
     "unit_dir",
+    "unit_keys",
     "version_difference",
 ]
