@@ -12,6 +12,11 @@ experiment that owns it, with:
 - ``run(store, todo, progress)``: compute the parts ``todo`` and save each with
   ``store.save_unit`` (checkpoints, if any, in the same store).
 
+A kind with one part (:data:`RESULT`) takes ``parts()`` and ``store_config()`` from
+:class:`OnePartUnit`.  An experiment's ``run`` hands its units to
+:func:`~bayes_qse.experiments.executors.run_experiment_units`, which runs them and returns
+their parts (:func:`load_units`).
+
 The engine itself knows no experiment, so it sits below them (docs/architecture.md).  Units
 are pickled by reference to their class, so a process-pool or Ray worker imports the module
 that defines the kind.  Layout of the output directory (written by the *driver*, the process
