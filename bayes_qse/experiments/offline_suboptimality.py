@@ -68,7 +68,7 @@ from .games import GameRef, config_game, game_settings, game_shape
 from .games import stated_reward_range as _stated_reward_range
 from .offline_report import plot  # noqa: F401  (the experiment's plot step, read as module.plot)
 from .store import RunStore
-from .units import RESULT, OnePartUnit, UnitParts, load_units
+from .units import RESULT, OnePartUnit, UnitParts
 
 OFFLINE_GAMES = ("linear", "tabular", "tempting", "large", "random-large")
 
@@ -487,14 +487,6 @@ def lower_bound_holds(lower: np.ndarray, value: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(lower), np.nan, (lower <= value + 1e-9).astype(float))
 
 
-def assemble(
-    out_dir: str | Path, config: dict[str, Any], units: list[OfflineUnit]
-) -> dict[str, np.ndarray]:
-    """The finished ``units``' arrays stacked in their order (:func:`stack_units` of their
-    parts, read from ``out_dir``)."""
-    return stack_units(load_units(out_dir, units).values())
-
-
 def stack_units(loaded: Iterable[UnitParts]) -> dict[str, np.ndarray]:
     """Offline units' parts (each unit's ``[(arrays, meta)]``, :func:`~.units.load_parts`)
     stacked in their order: each of :data:`OFFLINE_FIELDS` ``[units, N, L]`` and
@@ -549,7 +541,6 @@ __all__ = [
     "LARGE_GAMES",
     "OFFLINE_GAME_REFS",
     "OfflineUnit",
-    "assemble",
     "experiment_game",
     "lower_bound_holds",
     "make_units",

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..experiments import offline_suboptimality as offline
-from ..experiments.units import distinct_versions, load_parts
+from ..experiments.units import UnitParts, distinct_versions, load_units
 from ..io import atomic_write, atomic_write_json
 from .spec import Sweep, expand
 from .store import read_sweep
@@ -108,9 +108,9 @@ def gather(out_dir: str | Path, sweep: Sweep | None = None, allow_mixed: bool = 
     """
     if sweep is None:
         sweep = expand(read_sweep(out_dir)["spec"])
-    loaded = {unit.key: load_parts(out_dir, unit) for unit in sweep.units}  # each part once
+    loaded = load_units(out_dir, sweep.units)  # each part once
     if sweep.kind == "offline":
-        ds = _gather_offline(out_dir, sweep)
+        ds = _gather_offline(sweep, loaded)
     else:
         ds = _gather_online(sweep, loaded)
     metas = [meta for parts in loaded.values() for _, meta in parts]
@@ -154,14 +154,15 @@ def _gather_online(sweep: Sweep, loaded: dict[str, list[tuple[dict, dict]]]):
     return ds
 
 
-def _gather_offline(out_dir: str | Path, sweep: Sweep):
-    """An offline sweep: :data:`~bayes_qse.experiments.offline_suboptimality.OFFLINE_FIELDS` and
+def _gather_offline(sweep: Sweep, loaded: dict[str, UnitParts]):
+    """An offline sweep from ``loaded[unit key]`` (:func:`~bayes_qse.experiments.units.load_units`):
+    :data:`~bayes_qse.experiments.offline_suboptimality.OFFLINE_FIELDS` and
     ``lower_bound_holds`` with dims ``(game, behaviour, seed, size, learner)``, and
     ``optimal_value`` over ``game``."""
     import xarray as xr  # lazy (see the module doc)
 
     config = sweep.units[0].config
-    arrays = offline.assemble(out_dir, config, list(sweep.units))  # (game, behaviour, seed)
+    arrays = offline.stack_units(loaded.values())  # units in (game, behaviour, seed) order
     shape = (len(sweep.axes["game"]), len(sweep.axes["behaviour"]), len(sweep.seeds))
     dims = ("game", "behaviour", "seed", "size", "learner")
     data = {k: arrays[k].reshape(*shape, *arrays[k].shape[1:]) for k in offline.OFFLINE_FIELDS}
