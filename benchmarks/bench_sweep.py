@@ -225,9 +225,10 @@ def main() -> int:
             spec_text(T, chunk, learners, games).rstrip(),
             "```",
             "",
-            f"Machine: {platform.machine()}, {cores} CPU cores, shared with other jobs while "
-            f"measured ({began} to {ended}; load average {min(loads):.1f} to {max(loads):.1f} "
-            f"at the runs' starts), bayes_qse {bayes_qse.__version__}.  Each run is one fresh "
+            f"Machine: {platform.machine()}, {cores} CPU cores, measured {began} to {ended} "
+            f"(load average, a trailing one-minute mean, {min(loads):.1f} to "
+            f"{max(loads):.1f} at the runs' starts), bayes_qse {bayes_qse.__version__}.  "
+            "Each run is one fresh "
             "`bayes-qse sweep` process (import, validation, compilation or cache reads, "
             "running, gathering) into a fresh directory.  All runs share one compilation "
             "cache that starts empty.  Cold: one run each, in the order of the table.  Warm: "
