@@ -235,7 +235,7 @@ def test_every_experiment_hands_its_engine_settings_to_the_helper(name, tmp_path
     # Catches: an experiment's run dropping --executor/--workers/--address/--no-progress on
     # the way to its units (they would run in one process, silently), running them outside
     # its own store (another directory, no lock), or handing over only part of its grid.
-    from bayes_qse.experiments import get_experiment
+    from bayes_qse.experiments import executors, get_experiment
 
     module, seen = get_experiment(name), {}
 
@@ -243,7 +243,7 @@ def test_every_experiment_hands_its_engine_settings_to_the_helper(name, tmp_path
         seen.update(units=list(units), store=(store.out_dir, store.experiment), kw=kw)
         raise _Stop
 
-    monkeypatch.setattr(module, "run_experiment_units", record)
+    monkeypatch.setattr(executors, "run_experiment_units", record)
     config = module.Config.from_mapping(module.DEFAULT_CONFIG).to_mapping()
     with pytest.raises(_Stop):
         module.run(
@@ -252,6 +252,4 @@ def test_every_experiment_hands_its_engine_settings_to_the_helper(name, tmp_path
     assert seen["kw"] == {"executor": "ray", "workers": 3, "address": "auto", "progress": False}
     assert seen["store"] == (tmp_path / name, name)
     grid = module.make_units(config)
-    if isinstance(grid, tuple):  # rationality_sweep: (width units, {(eta, learner): unit})
-        grid = [*grid[0], *grid[1].values()]
     assert [u.key for u in seen["units"]] == [u.key for u in grid]

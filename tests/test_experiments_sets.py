@@ -206,7 +206,7 @@ def test_rationality_sweep_runs_with_the_same_seeds(tmp_path):
     assert final.shape == (2, 1, 2)
     assert np.all(final >= -1e-9)
     assert np.isfinite(width_nu[:, [0, 1, 3, 4]]).all()
-    _, online = rs.make_units(config)
+    _, online = rs.unit_groups(config)
     seeds = [[m["seed"] for _, m in load_parts(tmp_path, online[e, "greedy"])] for e in (0.5, 20.0)]
     assert seeds[0] == seeds[1] == [0, 1]
     assert {p.name for p in rs.plot(tmp_path)} >= {"sweep.png", "table.md"}

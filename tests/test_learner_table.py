@@ -170,7 +170,7 @@ def test_rationality_sweep_manifest_reruns_with_its_settings(flat):
     from bayes_qse.experiments.online_units import unit_learner_config
 
     config = _quiet_load(get_experiment("rationality_sweep"), full=True, overrides=flat)
-    widths, online = rs.make_units(config)
+    widths, online = rs.unit_groups(config)
     for unit in online.values():
         want = {**_by_hand(flat, LearnerConfig, "refit"), "capacity": unit.T}
         assert unit_learner_config(unit.config, False, unit.T).to_dict() == want, unit.key

@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: The experiment interface (bayes_qse/experiments/__init__.py): each experiment module
 #: defines these names itself, by design, as bsuite's experiments each define theirs
-#: (``load_results``: the experiment's labelled ``results.nc``, which its ``plot`` reads).
+#: (``load_results``: the experiment's labelled ``results.nc``, which its ``plot`` reads;
+#: ``make_units`` and ``write_results``: what the one runner,
+#: ``executors.run_experiment_module``, calls).
 EXPERIMENT_INTERFACE = frozenset(
     {
         "NAME",
@@ -34,6 +36,7 @@ EXPERIMENT_INTERFACE = frozenset(
         "run",
         "plot",
         "make_units",
+        "write_results",
         "load_results",
     }
 )

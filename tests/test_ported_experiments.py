@@ -181,21 +181,30 @@ def test_an_offline_spec_error_names_the_unit_or_key():
 
 
 def test_every_experiment_takes_the_engine_flags_and_checks_them_first(tmp_path, capsys):
-    # Catches: an experiment left off the unit engine (its ``run`` without the executor
-    # settings: ``run_experiment`` would fail with a TypeError after loading the config, or
-    # a new one registered without them), ENGINE drifting from the registry, a bad executor
-    # setting found only after the run started (before anything is written).
+    # Catches: an experiment left off the unit engine (its ``run`` not handing the executor
+    # settings to ``run_experiment_module``: ``workers=0`` would then be a TypeError or run
+    # anyway), an experiment whose NAME is not its registered name (its results store would
+    # be refused on resume), the engine's defaults drifting, ENGINE drifting from the
+    # registry, a bad executor setting found only after the run started (before anything
+    # is written).
     import inspect
 
     from bayes_qse.cli import main
+    from bayes_qse.errors import ConfigError
     from bayes_qse.experiments import ENGINE, EXPERIMENTS, get_experiment
+    from bayes_qse.experiments.executors import run_experiment_module
 
     assert set(ENGINE) == set(EXPERIMENTS)
+    params = inspect.signature(run_experiment_module).parameters
+    defaults = {k: params[k].default for k in ("executor", "workers", "address")}
+    assert defaults == {"executor": "local", "workers": 1, "address": None}
+    assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in defaults)
     for name in EXPERIMENTS:
-        params = inspect.signature(get_experiment(name).run).parameters
-        defaults = {k: params[k].default for k in ("executor", "workers", "address")}
-        assert defaults == {"executor": "local", "workers": 1, "address": None}, name
-        assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in defaults), name
+        module = get_experiment(name)
+        assert module.NAME == name
+        with pytest.raises(ConfigError, match="^workers: must be an integer"):
+            module.run(module.DEFAULT_CONFIG, tmp_path / name, workers=0)
+        assert not (tmp_path / name).exists(), name
     out = tmp_path / "out"
     assert main(["run", "offline_suboptimality", "--address", "auto", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

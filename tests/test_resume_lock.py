@@ -314,7 +314,7 @@ def test_rationality_sweep_keeps_seed_rows_across_seeds(tmp_path, monkeypatch, s
 
     def run(out, seeds):
         config = load_config(sweep, overrides={**overrides, "seeds": seeds})
-        (width,), online = sweep.make_units(config)
+        (width,), online = sweep.unit_groups(config)
         with open_unit(out, width) as store:
             store.save_unit("result", {"x": np.zeros(1)})
         sweep.run(config, out, progress=False)

@@ -217,7 +217,8 @@ def test_runner_is_the_loop_over_init_act_update(game, name):
 
 def test_bad_inputs_are_refused_naming_the_field(game):
     """Each bad input raises one line naming its field, before any fit.  Bugs caught: an
-    unknown learner reaching the planner, a zero capacity compiled, a pair stored past the
+    unknown learner reaching the planner, a zero capacity compiled, a run longer than the
+    learner's capacity started (it would fail at round ``capacity``), a pair stored past the
     capacity (a jitted ``.at[t].set`` drops it silently), an infeasible coverage or an attack
     index out of range stored as data."""
     settings = SecurityLearnerConfig(**FAST)
@@ -236,8 +237,14 @@ def test_bad_inputs_are_refused_naming_the_field(game):
     with pytest.raises(ConfigError, match="prior_scale"):
         make_security_learner(game, "greedy", {"prior_scale": -1.0})
     learner = make_security_learner(game, "greedy", settings, capacity=1)
-    with pytest.raises(BayesQSEInputError, match="^capacity"):
-        run_security_learner(game, learner, 2, 0)
+    # more rounds than the learner stores: refused before the first round is played (a
+    # check left to ``act`` would stop a long run at round ``capacity``, its work lost)
+    played = []
+    counting = learner._replace(act=lambda state: played.append(1) or learner.act(state))
+    with pytest.raises(BayesQSEInputError, match="^n_rounds: 2 rounds, .* at most 1 pairs"):
+        run_security_learner(game, counting, 2, 0)
+    assert played == []
+    assert len(run_security_learner(game, counting, 1, 0).regret) == 1  # capacity is enough
     state = learner.init(jax.random.PRNGKey(0))
     for coverage, attack, field in [
         ([0.5, 0.5, 0.5], 0, "coverage"),  # 3 of 4 targets

@@ -8,8 +8,14 @@ Each experiment is a module ``bayes_qse.experiments.<name>`` that defines
 - ``DEFAULT_CONFIG``: the published form of its defaults (``Config.defaults()``), sized for
   CI (well under a minute or two on 2 cores);
 - ``FULL_CONFIG``: that of the paper-sized run (``--full``, ``Config.preset(...)``);
-- ``run(config, out_dir, *, progress=True) -> Path``: runs (resumably, through a
-  :class:`~bayes_qse.experiments.store.RunStore`) and returns the results file;
+- ``NAME``: its registered name (the name its results store carries);
+- ``make_units(config) -> list[Unit]``: its units (:mod:`bayes_qse.experiments.units`);
+- ``write_results(store, config, units, loaded) -> Path``: its results files, from the units'
+  parts by key;
+- ``run(config, out_dir, *, progress=True, executor="local", workers=1, address=None) ->
+  Path``: runs (resumably, through a :class:`~bayes_qse.experiments.store.RunStore`) and
+  returns the results file; every built-in experiment's ``run`` is the one runner,
+  :func:`bayes_qse.experiments.executors.run_experiment_module`, called with its module;
 - ``plot(out_dir) -> list[Path]``: the figures (and tables) from a results directory;
 
 Every config holds ``seeds`` (how many independent repetitions) and ``base_seed`` (the seed of

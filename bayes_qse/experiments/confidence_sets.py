@@ -54,6 +54,7 @@ the run resumes where it stopped.  The results are one labelled dataset
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,8 +66,8 @@ import xarray as xr
 from ..io import atomic_write_netcdf
 from ..sbc import uniformity_test
 from .coverage_results import DIAGNOSTICS, MAIN, replication_dataset, summarise_coverage
-from .executors import check_executor, run_experiment_units
-from .report import plot_confidence_sets, read_results
+from .executors import run_experiment_module
+from .report import plot_confidence_sets, read_labelled
 
 # The cases, methods and settings are shared with rationality_sweep; the config class and
 # DEFAULT_CONFIG, FULL_CONFIG are this experiment's too (the runner reads them as module
@@ -156,32 +157,25 @@ def make_units(config: dict) -> list[CoverageUnit]:
     return units
 
 
-def run(
-    config: dict,
-    out_dir: Path,
-    *,
-    progress: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-    address: str | None = None,
+def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
+    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
+
+    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
+    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
+    :func:`write_results` of this module."""
+    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+
+
+def write_results(
+    store: RunStore, config: dict, units: list[CoverageUnit], loaded: Mapping[str, UnitParts]
 ) -> Path:
-    """Run (or resume) every unit of :func:`make_units` through
-    :func:`bayes_qse.experiments.executors.run_experiment_units` (``executor``, ``workers``,
-    ``address`` as there), then write ``results.nc`` (:func:`confidence_results`) and
-    ``results.npz`` / ``results.json`` (the same arrays, :func:`confidence_arrays`); returns
-    the ``.npz`` path."""
-    config = ConfidenceSetsConfig.from_mapping(config).to_mapping()
-    check_executor(executor, workers, address)
-    out_dir = Path(out_dir)
-    with RunStore(out_dir, NAME, config) as store:
-        units = make_units(config)
-        loaded = run_experiment_units(
-            units, store, executor=executor, workers=workers, address=address, progress=progress
-        )
-        cases = {name: make_case(config, name) for name in config["cases"]}
-        ds = confidence_results(loaded, config, cases)
-        atomic_write_netcdf(out_dir / "results.nc", ds)
-        return store.write_results("results", confidence_arrays(ds, config, cases))
+    """Write ``results.nc`` (:func:`confidence_results`) and ``results.npz`` /
+    ``results.json`` (the same arrays, :func:`confidence_arrays`) from the units' parts
+    (``loaded``, by key); returns the ``.npz`` path."""
+    cases = {name: make_case(config, name) for name in config["cases"]}
+    ds = confidence_results(loaded, config, cases)
+    atomic_write_netcdf(store.out_dir / "results.nc", ds)
+    return store.write_results("results", confidence_arrays(ds, config, cases))
 
 
 def _load(loaded: Mapping[str, UnitParts], config: dict, prefix: str) -> dict[str, np.ndarray]:
@@ -313,12 +307,11 @@ def load_results(out_dir: Path) -> xr.Dataset:
     Raises:
         ConfigError: neither results.nc nor results.npz/results.json is in ``out_dir``.
     """
-    out_dir = Path(out_dir)
-    nc = out_dir / "results.nc"
-    if nc.is_file():
-        with xr.open_dataset(nc, engine="h5netcdf") as ds:
-            return ds.load()
-    a, doc = read_results(out_dir)
+    return read_labelled(out_dir, _from_npz)
+
+
+def _from_npz(a: dict[str, np.ndarray], doc: dict[str, Any]) -> xr.Dataset:
+    """The labelled results rebuilt from ``results.npz`` (``a``) and ``results.json`` (``doc``)."""
     s, config = doc["summary"], doc["config"]
     coords = {
         "case": list(s["cases"]),
@@ -358,4 +351,5 @@ __all__ = [
     "make_units",
     "plot",
     "run",
+    "write_results",
 ]

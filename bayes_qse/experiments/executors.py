@@ -30,9 +30,11 @@ import re
 import socket
 import warnings
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from .._workers import PRELOAD, pinned_xla_flags, pool_context
 from ..errors import ConfigError
@@ -151,6 +153,42 @@ def run_experiment_units(
         desc=store.experiment if desc is None else desc,
     )
     return load_units(store.out_dir, units)
+
+
+def run_experiment_module(
+    experiment: ModuleType,
+    config: Mapping[str, Any],
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Path:
+    """Run (or resume) an experiment into ``out_dir``, the one ``run`` of every experiment
+    (each module's ``run`` calls this with itself, bsuite's shape).
+
+    ``experiment`` is the experiment's module; it provides ``NAME``, ``Config`` (its
+    :class:`~.config.ExperimentConfig`), ``make_units(config) -> list[Unit]`` and
+    ``write_results(store, config, units, loaded) -> Path`` (the results files, from the
+    loaded parts).  The config is read through ``Config`` (its one-line checks) and the
+    engine settings are checked (:func:`check_executor`) before the output directory is
+    opened; the units run through :func:`run_experiment_units` (``executor``, ``workers``,
+    ``address``, ``progress`` as there), finished units being skipped and unfinished ones
+    resuming from their checkpoints.  Returns what ``write_results`` returns (the
+    ``results.npz`` path).
+
+    Raises:
+        ConfigError: a bad config key or engine setting, before anything is written.
+    """
+    config = experiment.Config.from_mapping(config).to_mapping()
+    check_executor(executor, workers, address)
+    with RunStore(Path(out_dir), experiment.NAME, config) as store:
+        units = experiment.make_units(config)
+        loaded = run_experiment_units(
+            units, store, executor=executor, workers=workers, address=address, progress=progress
+        )
+        return experiment.write_results(store, config, units, loaded)
 
 
 def check_executor(executor: str, workers: int, address: str | None) -> None:
@@ -409,6 +447,7 @@ __all__ = [
     "one_line",
     "pick_next",
     "pin_threads",
+    "run_experiment_module",
     "run_experiment_units",
     "run_units",
     "task_error",

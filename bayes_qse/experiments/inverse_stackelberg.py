@@ -34,6 +34,7 @@ each method from ``SeedSequence([s, N, method])``.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -59,7 +60,7 @@ from ..normal_form import (
     shift_invariant_l1,
 )
 from .config import ExperimentConfig
-from .executors import check_executor, run_experiment_units
+from .executors import run_experiment_module
 from .games import make_game
 from .inverse_report import aggregate_errors, figures
 from .store import RunStore
@@ -416,26 +417,24 @@ def make_units(config: dict) -> list[InverseUnit]:
     ]
 
 
-def run(
+def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
+    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
+
+    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
+    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
+    :func:`write_results` of this module."""
+    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+
+
+def write_results(
+    store: RunStore,
     config: dict,
-    out_dir: Path,
-    *,
-    progress: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-    address: str | None = None,
+    units: list[InverseUnit],
+    loaded: Mapping[str, UnitParts],
 ) -> Path:
-    """Run (or resume) the grid into ``out_dir`` (the units of :func:`make_units` through
-    :func:`bayes_qse.experiments.executors.run_experiment_units`; ``executor``, ``workers``,
-    ``address`` as there); returns ``results.npz``."""
-    config = InverseStackelbergConfig.from_mapping(config).to_mapping()
-    check_executor(executor, workers, address)
-    with RunStore(Path(out_dir), NAME, config) as store:
-        units = make_units(config)
-        loaded = run_experiment_units(
-            units, store, executor=executor, workers=workers, address=address, progress=progress
-        )
-        return store.write_results("results", aggregate(loaded, config))
+    """Write ``results.npz`` / ``results.json`` (:func:`aggregate` of the units' parts,
+    ``loaded`` by key); returns the ``.npz`` path."""
+    return store.write_results("results", aggregate(loaded, config))
 
 
 def aggregate(loaded: Mapping[str, UnitParts], config: dict) -> dict[str, Any]:
@@ -493,6 +492,7 @@ __all__ = [
     "make_units",
     "plot",
     "run",
+    "write_results",
     "run_part",
     "wu_structured_estimate",
 ]

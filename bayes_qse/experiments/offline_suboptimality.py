@@ -45,9 +45,10 @@ import dataclasses
 import functools
 import json
 import math
+import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
 from .config import ExperimentConfig, Table
-from .executors import check_executor, run_experiment_units
+from .executors import run_experiment_module
 from .games import GameRef, config_game, game_settings, game_shape
 from .games import stated_reward_range as _stated_reward_range
 from .offline_report import plot  # noqa: F401  (the experiment's plot step, read as module.plot)
@@ -190,6 +191,8 @@ class OfflineSuboptimalityConfig(ExperimentConfig):
             raise ConfigError(f"config: learner.{exc}") from None
 
 
+#: The experiment's registered name (the name of its results store).
+NAME = "offline_suboptimality"
 #: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
 Config = OfflineSuboptimalityConfig
 
@@ -412,20 +415,23 @@ def make_units(config: dict[str, Any], seeds: list[int] | None = None) -> list[O
     ]
 
 
-def run(
-    config: dict[str, Any],
-    out_dir: Path,
-    *,
-    progress: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-    address: str | None = None,
-) -> Path:
-    """Run (resumably) and write ``results.npz`` / ``results.json``; returns the ``.npz``.
+def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
+    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
 
-    The units (:func:`make_units`) run through
-    :func:`bayes_qse.experiments.executors.run_experiment_units` (``executor``, ``workers``,
-    ``address`` as there); finished units are skipped.
+    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
+    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
+    :func:`write_results` of this module."""
+    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+
+
+def write_results(
+    store: RunStore,
+    config: dict[str, Any],
+    units: list[OfflineUnit],
+    loaded: dict[str, UnitParts],
+) -> Path:
+    """Write ``results.npz`` / ``results.json`` from the units' parts (``loaded``, by key, in
+    the order of ``units``); returns the ``.npz``.
 
     Arrays in the results (``G`` games, ``K`` behaviours, ``R`` seeds, ``N`` sizes, ``L``
     learners): ``suboptimality``, ``value``, ``lower_bound`` (nan where a learner gives none),
@@ -433,14 +439,7 @@ def run(
     ``optimal_value[G]``, ``sizes[N]``.  The JSON summary holds the names of each axis and the
     lower-bound coverage per game, behaviour and learner.
     """
-    config = OfflineSuboptimalityConfig.from_mapping(config).to_mapping()
-    check_executor(executor, workers, address)
-    with RunStore(out_dir, "offline_suboptimality", config) as store:
-        units = make_units(config)
-        loaded = run_experiment_units(
-            units, store, executor=executor, workers=workers, address=address, progress=progress
-        )
-        return store.write_results("results", _results(config, stack_units(loaded.values())))
+    return store.write_results("results", _results(config, stack_units(loaded.values())))
 
 
 def _results(config: dict[str, Any], out: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -530,6 +529,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "NAME",
     "BEHAVIOUR_STREAMS",
     "DEFAULT_CONFIG",
     "OFFLINE_FIELDS",
@@ -545,6 +545,7 @@ __all__ = [
     "lower_bound_holds",
     "make_units",
     "run",
+    "write_results",
     "run_offline_unit",
     "stack_units",
     "stream",

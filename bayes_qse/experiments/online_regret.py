@@ -64,6 +64,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,7 @@ from ..io import atomic_write_text
 from ..learners.config import LEARNER_VARIANTS
 from ..learners.online import ALL_LEARNERS, LEARNERS
 from .config import ExperimentConfig, Table, merge_config
-from .executors import check_executor, run_experiment_units
+from .executors import run_experiment_module
 from .online_units import (  # the unit kind and its game/runner, re-exported here
     FIELDS,
     OnlineUnit,
@@ -222,6 +224,8 @@ class OnlineRegretConfig(ExperimentConfig):
             check_unit(g, config, episodes_for(g, config), config["seeds"])
 
 
+#: The experiment's registered name (the name of its results store).
+NAME = "online_regret"
 #: The experiment's config type (the experiment interface, :mod:`bayes_qse.experiments`).
 Config = OnlineRegretConfig
 
@@ -276,32 +280,16 @@ def make_units(config: dict[str, Any]) -> list[OnlineUnit]:
     ]
 
 
-def run(
-    config: dict[str, Any],
-    out_dir: Path,
-    *,
-    progress: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-    address: str | None = None,
-) -> Path:
+def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
     """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
 
-    The units (:func:`make_units`) run through
-    :func:`bayes_qse.experiments.executors.run_experiment_units` (``executor``, ``workers``,
-    ``address`` as there); finished units are skipped, unfinished
-    ones resume from their checkpoints."""
-    config = OnlineRegretConfig.from_mapping(config).to_mapping()
-    check_executor(executor, workers, address)
-    with RunStore(out_dir, "online_regret", config) as store:
-        units = make_units(config)
-        loaded = run_experiment_units(
-            units, store, executor=executor, workers=workers, address=address, progress=progress
-        )
-        return _write_results(store, config, units, loaded)
+    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
+    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
+    :func:`write_results` of this module."""
+    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
 
 
-def _write_results(
+def write_results(
     store: RunStore,
     config: dict[str, Any],
     units: list[OnlineUnit],
@@ -480,6 +468,7 @@ def plot(out_dir: Path) -> list[Path]:
 
 
 __all__ = [
+    "NAME",
     "DEFAULT_CONFIG",
     "FULL_CONFIG",
     "EXTRA_GAMES",
@@ -490,4 +479,5 @@ __all__ = [
     "make_units",
     "plot",
     "run",
+    "write_results",
 ]

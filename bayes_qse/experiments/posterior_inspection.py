@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +49,10 @@ from ..model import Model
 from ..posterior import Diagnostics, Posterior, PosteriorDiagnosticsWarning
 from ..progress import stage_printer
 from .config import ExperimentConfig
-from .executors import check_executor, run_experiment_units
-from .report import read_results
+from .executors import run_experiment_module
+from .report import read_labelled
 from .store import RunStore
-from .units import RESULT, OnePartUnit, distinct_versions
+from .units import RESULT, OnePartUnit, UnitParts, distinct_versions
 
 NAME = "posterior_inspection"
 
@@ -262,41 +264,39 @@ def make_units(config: dict) -> list[InspectionUnit]:
     return [InspectionUnit(f"seed{s}", s, config) for s in seeds]
 
 
-def run(
+def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
+    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
+
+    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
+    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
+    :func:`write_results` of this module."""
+    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+
+
+def write_results(
+    store: RunStore,
     config: dict,
-    out_dir: Path,
-    *,
-    progress: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-    address: str | None = None,
+    units: list[InspectionUnit],
+    loaded: Mapping[str, UnitParts],
 ) -> Path:
-    """Run (or resume) every seed on the unit engine (one :class:`InspectionUnit` per seed,
-    :func:`bayes_qse.experiments.executors.run_experiment_units`; ``executor``, ``workers``,
-    ``address`` as there), then write each seed's ``DataTree`` (``posterior_seed<k>.nc``),
-    the labelled results of every seed (``results.nc``, :func:`inspection_results`) and the
-    first seed's arrays and ArviZ summary (``results.npz`` / ``results.json``, the published
-    format, :func:`inspection_arrays`); returns the ``.npz`` path."""
-    config = PosteriorInspectionConfig.from_mapping(config).to_mapping()
-    check_executor(executor, workers, address)
-    out_dir = Path(out_dir)
-    with RunStore(out_dir, NAME, config) as store:
-        units = make_units(config)
-        loaded = run_experiment_units(
-            units, store, executor=executor, workers=workers, address=address, progress=progress
+    """Write each seed's ``DataTree`` (``posterior_seed<k>.nc``), the labelled results of
+    every seed (``results.nc``, :func:`inspection_results`) and the first seed's arrays and
+    ArviZ summary (``results.npz`` / ``results.json``, the published format,
+    :func:`inspection_arrays`) from the units' parts (``loaded``, by key); returns the
+    ``.npz`` path."""
+    out_dir = store.out_dir
+    game = named_game(config["game"])
+    parts = [loaded[unit.key][0] for unit in units]
+    for unit, (arrays, meta) in zip(units, parts, strict=True):
+        dt = build_datatree(
+            saved_posterior(arrays, meta, config), game, arrays["theta_mle"], config["states"]
         )
-        game = named_game(config["game"])
-        parts = [loaded[unit.key][0] for unit in units]
-        for unit, (arrays, meta) in zip(units, parts, strict=True):
-            dt = build_datatree(
-                saved_posterior(arrays, meta, config), game, arrays["theta_mle"], config["states"]
-            )
-            atomic_write_netcdf(out_dir / netcdf_name(unit.seed), dt)
-        ds = inspection_results(parts, config)
-        atomic_write_netcdf(out_dir / "results.nc", ds)
-        results = inspection_arrays(ds)
-        results["summary"] = _summary_table(out_dir / results["netcdf"]).to_dict(orient="index")
-        return store.write_results("results", results)
+        atomic_write_netcdf(out_dir / netcdf_name(unit.seed), dt)
+    ds = inspection_results(parts, config)
+    atomic_write_netcdf(out_dir / "results.nc", ds)
+    results = inspection_arrays(ds)
+    results["summary"] = _summary_table(out_dir / results["netcdf"]).to_dict(orient="index")
+    return store.write_results("results", results)
 
 
 def netcdf_name(seed: int) -> str:
@@ -374,12 +374,11 @@ def load_inspection(out_dir: Path) -> xr.Dataset:
     """The labelled results of a run: ``out_dir/results.nc``, or for a folder written before
     it existed (e.g. a published one) the first seed's, rebuilt from ``results.npz`` and
     ``results.json`` (without ``diverging``, which only the ``DataTree`` held)."""
-    out_dir = Path(out_dir)
-    nc = out_dir / "results.nc"
-    if nc.is_file():
-        with xr.open_dataset(nc, engine="h5netcdf") as ds:
-            return ds.load()
-    a, doc = read_results(out_dir)
+    return read_labelled(out_dir, _from_npz)
+
+
+def _from_npz(a: dict[str, np.ndarray], doc: dict[str, Any]) -> xr.Dataset:
+    """The labelled results rebuilt from ``results.npz`` (``a``) and ``results.json`` (``doc``)."""
     s = doc["summary"]
     seed = int(s["netcdf"].removeprefix("posterior_seed").removesuffix(".nc"))
     data = {k: (("seed", *_ARRAY_DIMS[k]), a[k][None]) for k in _NPZ if k != "theta_true"}
@@ -486,6 +485,7 @@ __all__ = [
     "netcdf_name",
     "plot",
     "run",
+    "write_results",
     "saved_posterior",
     "seed_posterior",
 ]

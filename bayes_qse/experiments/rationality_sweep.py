@@ -28,6 +28,7 @@ response is not saturated and collapses where it is (the ``kappa`` of logistic b
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,10 +43,10 @@ from ..learners.online import LEARNERS
 from . import set_coverage as cs
 from .config import ExperimentConfig, Table
 from .coverage_results import replication_dataset, summarise_coverage
-from .executors import check_executor, run_experiment_units
+from .executors import run_experiment_module
 from .online_regret import OnlineRegretConfig
 from .online_units import OnlineUnit, make_unit, unit_learner_config
-from .report import METHOD_COLORS, read_results
+from .report import METHOD_COLORS, read_labelled
 from .store import RunStore
 from .units import RESULT, OnePartUnit, UnitParts
 
@@ -173,8 +174,8 @@ def online_config(config: dict) -> dict:
     }
 
 
-def make_units(config: dict) -> tuple[list[WidthUnit], dict[tuple[float, str], OnlineUnit]]:
-    """The sweep's units: a :class:`WidthUnit` per ``eta``, and an online unit
+def unit_groups(config: dict) -> tuple[list[WidthUnit], dict[tuple[float, str], OnlineUnit]]:
+    """The sweep's units by kind: a :class:`WidthUnit` per ``eta``, and an online unit
     (:func:`bayes_qse.experiments.online_units.make_unit`, the ``linear`` game at that
     ``eta``) per ``(eta, learner)`` with all the seeds (the same seeds at every ``eta``)."""
     seeds = [config["base_seed"] + i for i in range(config["seeds"])]
@@ -193,32 +194,33 @@ def make_units(config: dict) -> tuple[list[WidthUnit], dict[tuple[float, str], O
     return widths, online
 
 
-def run(
+def make_units(config: dict) -> list[WidthUnit | OnlineUnit]:
+    """The sweep's units in one list, the width units first (:func:`unit_groups`)."""
+    widths, online = unit_groups(config)
+    return [*widths, *online.values()]
+
+
+def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
+    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
+
+    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
+    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
+    :func:`write_results` of this module."""
+    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+
+
+def write_results(
+    store: RunStore,
     config: dict,
-    out_dir: Path,
-    *,
-    progress: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-    address: str | None = None,
+    units: list[WidthUnit | OnlineUnit],
+    loaded: Mapping[str, UnitParts],
 ) -> Path:
-    """Run (or resume) the sweep into ``out_dir``: ``results.nc`` (:func:`sweep_results`)
-    and ``results.npz``/``results.json`` (the same arrays, :func:`sweep_arrays`); returns the
-    ``results.npz`` path.  The units (:func:`make_units`) run through
-    :func:`bayes_qse.experiments.executors.run_experiment_units` (``executor``, ``workers``,
-    ``address`` as there); finished units, and the seeds of an online unit already saved (a
-    rerun with more ``--seeds``), are skipped."""
-    config = RationalitySweepConfig.from_mapping(config).to_mapping()
-    check_executor(executor, workers, address)
-    with RunStore(Path(out_dir), NAME, config) as store:
-        widths, online = make_units(config)
-        units = [*widths, *online.values()]
-        loaded = run_experiment_units(
-            units, store, executor=executor, workers=workers, address=address, progress=progress
-        )
-        ds = sweep_results(loaded, config)
-        atomic_write_netcdf(Path(out_dir) / "results.nc", ds)
-        return store.write_results("results", sweep_arrays(ds))
+    """Write ``results.nc`` (:func:`sweep_results`) and ``results.npz``/``results.json`` (the
+    same arrays, :func:`sweep_arrays`) from the units' parts (``loaded``, by key); returns the
+    ``results.npz`` path."""
+    ds = sweep_results(loaded, config)
+    atomic_write_netcdf(store.out_dir / "results.nc", ds)
+    return store.write_results("results", sweep_arrays(ds))
 
 
 _FIELDS = ("regret", "theta_error", "set_size")
@@ -229,7 +231,7 @@ def regret_dataset(loaded: Mapping[str, UnitParts], config: dict) -> xr.Dataset:
     learner, seed, episode]`` (the exact per-episode regret and the root total variance of
     the learner's ellipsoid behind each policy).  ``loaded``: the units' parts by key
     (:func:`~.units.load_units`)."""
-    _, online = make_units(config)
+    _, online = unit_groups(config)
     fields = ("regret", "set_size")
     stacked = {
         f: np.stack(
@@ -259,7 +261,7 @@ def width_dataset(loaded: Mapping[str, UnitParts], config: dict) -> xr.Dataset:
     """The set-width parts as one labelled dataset: :func:`~.coverage_results.summarise_coverage` of
     each ``eta``'s batch, concatenated along ``eta`` (coverage, bands, widths,
     diagnostics).  ``loaded``: the units' parts by key (:func:`~.units.load_units`)."""
-    widths, _ = make_units(config)
+    widths, _ = unit_groups(config)
     out = []
     for unit in widths:
         a, _ = loaded[unit.key][0]
@@ -354,12 +356,11 @@ def load_results(out_dir: Path) -> xr.Dataset:
     """The sweep's labelled results: ``out_dir/results.nc``, or for a folder written before
     it existed (e.g. a published one), the same dataset rebuilt from ``results.npz`` and
     ``results.json`` (the inverse of :func:`sweep_arrays`)."""
-    out_dir = Path(out_dir)
-    nc = out_dir / "results.nc"
-    if nc.is_file():
-        with xr.open_dataset(nc, engine="h5netcdf") as ds:
-            return ds.load()
-    a, doc = read_results(out_dir)
+    return read_labelled(out_dir, _from_npz)
+
+
+def _from_npz(a: dict[str, np.ndarray], doc: dict[str, Any]) -> xr.Dataset:
+    """The labelled results rebuilt from ``results.npz`` (``a``) and ``results.json`` (``doc``)."""
     s = doc["summary"]
     coords = {
         "eta": a["etas"],
@@ -483,10 +484,12 @@ __all__ = [
     "WidthUnit",
     "load_results",
     "make_units",
+    "unit_groups",
     "online_config",
     "plot",
     "regret_dataset",
     "run",
+    "write_results",
     "sweep_arrays",
     "sweep_results",
     "width_config",

@@ -10,10 +10,12 @@ when a figure is drawn).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
@@ -34,6 +36,24 @@ def read_results(out_dir: Path | str) -> tuple[dict[str, np.ndarray], dict[str, 
     with np.load(npz, allow_pickle=False) as f:
         arrays = {k: np.array(f[k]) for k in f.files}
     return arrays, json.loads(js.read_text(encoding="utf-8"))
+
+
+def read_labelled(
+    out_dir: Path | str,
+    rebuild: Callable[[dict[str, np.ndarray], dict[str, Any]], xr.Dataset],
+) -> xr.Dataset:
+    """An experiment's labelled results: ``out_dir/results.nc`` loaded into memory, or for a
+    folder written before it existed (e.g. a published one) ``rebuild(arrays, doc)`` of its
+    ``results.npz`` and ``results.json`` (:func:`read_results`).
+
+    Raises:
+        ConfigError: neither results.nc nor results.npz/results.json is in ``out_dir``.
+    """
+    nc = Path(out_dir) / "results.nc"
+    if nc.is_file():
+        with xr.open_dataset(nc, engine="h5netcdf") as ds:
+            return ds.load()
+    return rebuild(*read_results(out_dir))
 
 
 METHOD_LABELS = {
@@ -370,6 +390,7 @@ def confidence_sets_tables(ds: Any, out_dir: Path) -> Path:
 
 
 __all__ = [
+    "read_labelled",
     "METHOD_COLORS",
     "METHOD_LABELS",
     "TARGET_LABELS",

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,10 @@ from ..security.inference import AttackData
 from ..security.online import SECURITY_LEARNERS, SecurityLearnerConfig, run_security_online
 from ..sets import wald_ellipsoid
 from .config import ExperimentConfig, Table
-from .executors import check_executor, run_experiment_units
+from .executors import run_experiment_module
 from .games import make_game
 from .store import RunStore
-from .units import RESULT, OnePartUnit
+from .units import RESULT, OnePartUnit, UnitParts
 
 NAME = "security_games"
 
@@ -278,34 +279,33 @@ def make_units(config: dict) -> list[SecurityUnit]:
     return [SecurityUnit(f"seed{s}", s, config) for s in seeds]
 
 
-def run(
+def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
+    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
+
+    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
+    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
+    :func:`write_results` of this module."""
+    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+
+
+def write_results(
+    store: RunStore,
     config: dict,
-    out_dir: Path,
-    *,
-    progress: bool = True,
-    executor: str = "local",
-    workers: int = 1,
-    address: str | None = None,
+    units: list[SecurityUnit],
+    loaded: Mapping[str, UnitParts],
 ) -> Path:
-    """Run (or resume) every seed on the unit engine (one unit per seed,
-    :func:`bayes_qse.experiments.executors.run_experiment_units`; ``executor``, ``workers``,
-    ``address`` as there) and write ``results.npz`` / ``.json``."""
-    config = SecurityGamesConfig.from_mapping(config).to_mapping()
-    check_executor(executor, workers, address)
-    with RunStore(Path(out_dir), NAME, config) as store:
-        units = make_units(config)
-        loaded = run_experiment_units(
-            units, store, executor=executor, workers=workers, address=address, progress=progress
-        )
-        results = [loaded[unit.key][0][0] for unit in units]
-        stacked = {k: np.stack([r[k] for r in results]) for k in results[0]}
-        summary = {
-            "sample_sizes": list(config["sample_sizes"]),
-            "planning_sizes": list(config["planning_sizes"]),
-            "learners": list(config["learners"]),
-            "wald_coverage": np.mean(stacked["wald_covers"], axis=0).tolist(),
-        }
-        return store.write_results("results", {**stacked, **summary})
+    """Write ``results.npz`` / ``results.json`` (every seed's arrays stacked, and the Wald
+    coverage per sample size) from the units' parts (``loaded``, by key); returns the
+    ``.npz`` path."""
+    results = [loaded[unit.key][0][0] for unit in units]
+    stacked = {k: np.stack([r[k] for r in results]) for k in results[0]}
+    summary = {
+        "sample_sizes": list(config["sample_sizes"]),
+        "planning_sizes": list(config["planning_sizes"]),
+        "learners": list(config["learners"]),
+        "wald_coverage": np.mean(stacked["wald_covers"], axis=0).tolist(),
+    }
+    return store.write_results("results", {**stacked, **summary})
 
 
 def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -448,6 +448,7 @@ __all__ = [
     "seed_game",
     "plot",
     "run",
+    "write_results",
     "run_seed",
     "table",
 ]

@@ -304,11 +304,21 @@ def run_security_learner(
     regret ``best_value - U(c_t; w*)`` are recorded with ``state.theta_map`` and the plan's
     gap; ``state = update(state, c_t, b)``.  ``best_value``: ``U(c*; w*)``
     (:func:`oracle_value` when ``None``).
+
+    Raises:
+        BayesQSEInputError: ``game`` without its true weights, ``n_rounds`` not an integer
+            ``>= 1`` or above the learner's capacity (checked before the first round).
     """
     n_rounds = _check_run(game, n_rounds)
     best = oracle_value(game) if best_value is None else float(best_value)
     key = jax.random.PRNGKey(seed)
     state = learner.init(key)
+    capacity = int(np.shape(state.stats.counts)[0])
+    if n_rounds > capacity:
+        raise BayesQSEInputError(
+            f"n_rounds: {n_rounds} rounds, but the learner stores at most {capacity} pairs "
+            "(make_security_learner(..., capacity=n_rounds))"
+        )
     rows = []
     for t in range(n_rounds):
         plan = learner.act(state)
