@@ -82,10 +82,22 @@ def _reap() -> None:
             return
 
 
+def machine_cpu() -> float | None:
+    """CPU-seconds the whole machine has been busy since boot (``/proc/stat``: user, nice,
+    system, irq, softirq, steal), or ``None`` where there is no ``/proc/stat``."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run(spec: Path, out: Path, workers: int, cache: Path, pool: str = "forkserver") -> dict:
     """One ``bayes-qse sweep`` process (compilation cache in ``cache``, pool workers started
     by ``pool``): its wall seconds, the CPU-seconds of its process tree, the load average
-    (1 min) when it started."""
+    (1 min) when it started, and ``others``: the CPU-seconds the rest of the machine used
+    meanwhile (the machine's busy time less the tree's; ``nan`` without ``/proc/stat``)."""
     env = {
         **os.environ,
         "BAYES_QSE_CACHE": "1",
@@ -96,14 +108,16 @@ def run(spec: Path, out: Path, workers: int, cache: Path, pool: str = "forkserve
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "bayes_qse.cli", "sweep", str(spec), "--out", str(out)]
     load = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, busy = resource.getrusage(resource.RUSAGE_CHILDREN), machine_cpu()
     began, start = time.time(), time.perf_counter()
     subprocess.run([*cmd, "--workers", str(workers), "--no-progress"], env=env, check=True)
     wall = time.perf_counter() - start
     _reap()  # the fork server exits once the command has; wait for it
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, busy_after = resource.getrusage(resource.RUSAGE_CHILDREN), machine_cpu()
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return {"wall": wall, "cpu": cpu, "load": load, "out": out, **phases(out, began, wall)}
+    others = float("nan") if busy is None else max(busy_after - busy - cpu, 0.0)
+    stats = {"wall": wall, "cpu": cpu, "load": load, "others": others, "out": out}
+    return {**stats, **phases(out, began, wall)}
 
 
 def phases(out: Path, began: float, wall: float) -> dict:
@@ -144,6 +158,12 @@ def same_results(a: Path, b: Path) -> bool:
         return sorted(x.data_vars) == sorted(y.data_vars) and all(
             np.array_equal(x[v].values, y[v].values, equal_nan=True) for v in x
         )
+
+
+def flags(T: int, games: tuple[str, ...]) -> str:
+    """The command-line flags that name a sweep other than the default one ("" for it)."""
+    text = "" if games == ("linear",) else " --games " + " ".join(games)
+    return text + ("" if T == 200 else f" --T {T}")
 
 
 def main() -> int:
@@ -244,10 +264,7 @@ def main() -> int:
             "",
             f"Warm runs, wall time (load average at start): {each}.",
             "",
-            "Command: `python benchmarks/bench_sweep.py"
-            + ("" if T == 200 else f" --T {T}")
-            + ("" if games == ("linear",) else " --games " + " ".join(games))
-            + "`",
+            f"Command: `python benchmarks/bench_sweep.py{flags(T, games)}`",
             "",
             f"**What {n} processes can give at most.**  The unit parts' times split each "
             "run into its units and the rest (imports, validation, the workers' start, "
@@ -278,23 +295,29 @@ def main() -> int:
             + ".",
         ]
     )
-    if max(loads) > cores:
-        text += (
-            f"\n\nThe machine was oversubscribed while measured (load average up to "
-            f"{max(loads):.1f} on {cores} cores): the pool's processes could not get a core "
-            "each, so the wall-time ratios say how the machine was shared, not what the pool "
-            "gains on idle cores.  The CPU column is less sensitive to the load."
+    share = max(r["others"] / r["wall"] for r in runs)
+    text += (
+        "\n\nOther processes: at most "
+        + f"{share:.2f} of a core's time during a run (the machine's busy CPU-seconds, "
+        "`/proc/stat`, less the run's own process tree; the load average above counts the "
+        "benchmark's own processes too).  "
+        + (
+            "The cores were the sweep's."
+            if share <= 0.1
+            else "The machine was shared while measured, so the wall-time ratios say how it "
+            "was shared, not what the pool gains on idle cores.  The CPU column is less "
+            "sensitive to that."
         )
+    )
     print(text)
     if not same:
         return 1
     if not args.quick:
         section = SECTION
-        if games != ("linear",):  # a second section, beside the default sweep's
+        if flags(T, games):  # a section of its own, beside the default sweep's
             units = len(games) * len(learners)
-            flag = " ".join(games)
             section = (
-                f"## Sweeps: the process pool on {units} units (`bench_sweep.py --games {flag}`)"
+                f"## Sweeps: the process pool on {units} units (`bench_sweep.py{flags(T, games)}`)"
             )
         write_section(section, text.replace(SECTION, section, 1))
     return 0
