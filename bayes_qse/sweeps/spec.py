@@ -180,14 +180,14 @@ def experiment_form(spec: dict[str, Any]) -> dict[str, Any]:
     offline_spec = out.get("kind", "online") == "offline"
     old = "settings" if offline_spec else "games"
     table = out.get(old)
-    if old not in out or (old == "games" and isinstance(table, list)):
-        return out  # (a run --config file's games = [...] is refused by the caller)
     if not isinstance(table, dict):
-        raise ConfigError(f"spec: {old} must be a table, got {table!r}")
+        return out  # not the old form (games = [...] of a run --config): the caller refuses it
     out.pop(old)
     if offline_spec and "learner" in table:
         raise ConfigError("spec: settings.learner: learner settings go under [learner]")
     for key, value in table.items():
+        if not offline_spec and key not in GAME_TABLES:
+            raise ConfigError(f"spec: games.{key}: unknown game; choose from {GAME_TABLES}")
         if not offline_spec and not isinstance(value, dict):
             raise ConfigError(f"spec: games.{key} must be a table, got {value!r}")
         if key in out:
