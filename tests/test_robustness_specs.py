@@ -140,8 +140,8 @@ OFFLINE = 'kind = "offline"\n[grid]\ngame = ["linear"]\nbehaviour = ["uniform"]\
 
 def _online_type_cases():
     from bayes_qse.experiments.online_regret import DEFAULT_CONFIG
-    from bayes_qse.sweeps.spec import GAME_TABLES
     from bayes_qse.experiments.online_units import LEARNER_KEYS, REFIT_KEYS
+    from bayes_qse.sweeps.spec import GAME_TABLES
 
     for key in ("chunk", "known_model", "reward_range", "initial_dist"):
         literal, kind = _wrong(DEFAULT_CONFIG[key])

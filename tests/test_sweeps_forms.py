@@ -100,7 +100,8 @@ def test_a_directory_of_the_old_form_resumes_under_the_new_form(tmp_path):
     new = {"chunk": 2, "grid": GRID, "linear": {"n_states": 3, "eta": 1.5}}
     old = _old_form(new)
     out = tmp_path / "s"
-    run_sweep(old, out, progress=False)
+    with pytest.warns(DeprecationWarning, match=r"\[games\] is read as \[linear\]"):
+        run_sweep(old, out, progress=False)
     saved = sorted(out.glob("units/*/units/seed*.npz"))
     assert len(saved) == 2
     stamps = [p.stat().st_mtime_ns for p in saved]
@@ -258,3 +259,15 @@ def test_a_mistake_stops_in_one_line_before_anything_runs(tmp_path, capsys, text
     assert err[0].startswith("bayes-qse: error: spec: "), err
     assert re.search(pattern, err[0]), err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_the_howto_specs_are_in_the_new_form_and_expand():
+    """Bug caught: docs/howto_sweeps.md showing a form the sweep refuses, or the old form
+    (which warns), to a user copying it."""
+    text = (ROOT / "docs" / "howto_sweeps.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        kinds = [expand(tomllib.loads(block)).kind for block in blocks]
+    assert kinds == ["online", "offline"]

@@ -1,13 +1,15 @@
 """A sweep spec (TOML): the grid of an online study, expanded into validated units.
 
-A spec names the axes of the grid and what to record::
+A spec is an experiment's ``run --config`` file plus a ``[grid]`` table and a few keys of
+its own (``name``, ``record``, ``kind``): the experiment's settings are written as in that
+file, so its game tables and ``[learner]`` paste into a spec unchanged::
 
     name = "laptop"                 # free text
     record = ["regret", "reward"]   # EpisodeRecord fields to keep (default: all)
-    chunk = 10                      # episodes per compiled call and per checkpoint
-    known_model = false             # does the leader know her transitions and rewards
-    reward_range = [0.0, 1.0]       # the range the leader is told
-    initial_dist = "learned"        # or "stated"
+    chunk = 10                      # online_regret's settings, as in its run --config:
+    known_model = false             # (top-level keys go above the first table)
+    reward_range = [0.0, 1.0]
+    initial_dist = "learned"
 
     [grid]                          # the axes; every combination is a cell
     game = ["linear", "tabular"]    # online_regret's games (bayes_qse.experiments.online_regret)
@@ -17,11 +19,21 @@ A spec names the axes of the grid and what to record::
     eta = [1.0, 2.0]                # optional: the follower's rationality (overrides the game's)
     radius = ["chi2", "theory"]     # optional: the Wald radius of the mle-optimistic learners
 
-    [games.linear]                  # optional: a game's settings (online_regret's keys)
-    n_states = 4
+    [linear]                        # optional: a game's settings, one table per game of the
+    n_states = 4                    # grid (online_regret's [<game>] table)
 
     [learner]                       # optional: learner settings, online_regret's [learner]
-    prior_scale = 1.0               # (the same table as in run --config)
+    prior_scale = 1.0
+
+An offline spec (``kind = "offline"``) is ``offline_suboptimality``'s ``run --config`` form
+the same way (its settings at the top level, its ``[game]``, ``[tempting]``, ... tables).
+The settings go through the experiment's own typed merge and config class
+(:func:`~bayes_qse.experiments.merge_config`, ``OnlineRegretConfig``,
+``OfflineSuboptimalityConfig``); the settings the grid sets (``games``, ``learners``,
+``episodes``, ``seeds``, ...) are refused at the top level.  The previous release's forms,
+``[games.<name>]`` and an offline ``[settings]`` table, are read for one release with a
+DeprecationWarning (:func:`experiment_form`); :func:`identity` gives a spec in either form one
+fingerprint, so their directories are one.
 
 A *unit* is one ``(game, learner, T, eta, radius)`` combination with all its seeds (they run
 ``vmap``-ped in one process).  Cells that differ only on an axis the learner ignores (the radius
