@@ -102,6 +102,10 @@ def test_a_directory_of_the_old_form_resumes_under_the_new_form(tmp_path):
     out = tmp_path / "s"
     with pytest.warns(DeprecationWarning, match=r"\[games\] is read as \[linear\]"):
         run_sweep(old, out, progress=False)
+    # sweep.json as the previous release wrote it: the spec as written, in the old form
+    record = json.loads((out / "sweep.json").read_text())
+    record["spec"] = json.loads(json.dumps(old, sort_keys=True))
+    (out / "sweep.json").write_text(json.dumps(record))
     saved = sorted(out.glob("units/*/units/seed*.npz"))
     assert len(saved) == 2
     stamps = [p.stat().st_mtime_ns for p in saved]
