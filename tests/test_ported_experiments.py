@@ -151,7 +151,8 @@ def test_an_offline_sweep_reproduces_the_published_arrays_and_plots(tmp_path):
     spec = load_spec(SPEC)
     learners = ["plugin", "mle-pessimistic", "bayes-pessimistic"]
     spec["grid"].update(game=["linear"], behaviour=["uniform"], seeds=[0])
-    spec["settings"].update(sizes=[10, 32], learners=learners)
+    spec.update(sizes=[10, 32], learners=learners)  # its top-level settings
+    del spec["tempting"]  # the table of a game out of the narrowed grid
     run_sweep(spec, tmp_path, progress=False)
     ds = open_results(tmp_path)
     assert ds["suboptimality"].dims == ("game", "behaviour", "seed", "size", "learner")
@@ -174,8 +175,8 @@ def test_an_offline_spec_error_names_the_unit_or_key():
     with pytest.raises(ConfigError, match=r"unit \(game=linear, behaviour=sometimes\)"):
         expand({"kind": "offline", "grid": grid})
     grid["behaviour"] = ["uniform"]
-    with pytest.raises(ConfigError, match="settings: unknown key.*sizez"):
-        expand({"kind": "offline", "grid": grid, "settings": {"sizez": [10]}})
+    with pytest.raises(ConfigError, match="top level: unknown key.*sizez"):
+        expand({"kind": "offline", "grid": grid, "sizez": [10]})
     with pytest.raises(ConfigError, match="kind must be one of"):
         expand({"kind": "offlin", "grid": grid})
 

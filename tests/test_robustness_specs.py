@@ -8,8 +8,9 @@ case tables:
 
 - ``RUN_TYPE_CASES``: every setting of every experiment (generated from its
   ``DEFAULT_CONFIG``) given a value of the wrong type in a ``--config`` TOML;
-- ``SPEC_TYPE_CASES``: every setting a sweep spec can carry (top level, ``[games.*]``,
-  ``[learner]``, an offline spec's ``[settings]``) given a value of the wrong type;
+- ``SPEC_TYPE_CASES``: every setting a sweep spec can carry (top level, the ``[<game>]``
+  tables, ``[learner]``, an offline spec's top-level settings: a ``run --config`` file's
+  form) given a value of the wrong type;
 - ``SPEC_VALUE_CASES`` / ``RUN_VALUE_CASES``: values of the right type that cannot run
   (sizes beyond memory, seeds beyond 32 bits, negative seeds, a bad second game);
 - ``FILE_CASES``: unreadable, non-UTF-8, directory, empty and binary files as specs/configs.
@@ -138,17 +139,19 @@ OFFLINE = 'kind = "offline"\n[grid]\ngame = ["linear"]\nbehaviour = ["uniform"]\
 
 
 def _online_type_cases():
-    from bayes_qse.experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES
+    from bayes_qse.experiments.online_regret import DEFAULT_CONFIG
     from bayes_qse.experiments.online_units import LEARNER_KEYS, REFIT_KEYS
+    from bayes_qse.sweeps.spec import GAME_TABLES
 
     for key in ("chunk", "known_model", "reward_range", "initial_dist"):
         literal, kind = _wrong(DEFAULT_CONFIG[key])
         yield f"top:{key}", f"{key} = {literal}\n{GRID}", f"{key} must be {kind}"
-    for game in ONLINE_GAMES:
+    for game in GAME_TABLES:  # a run --config file's [<game>] tables, the game in the grid
+        grid = GRID.replace('"linear"', f'"{game}"')
         for key, value in DEFAULT_CONFIG[game].items():
             literal, kind = _wrong(value)
-            text = f'{GRID}[games."{game}"]\n{key} = {literal}\n'
-            yield f"games.{game}.{key}", text, re.escape(f"games.{game}.{key} must be {kind}")
+            text = f'{grid}["{game}"]\n{key} = {literal}\n'
+            yield f"{game}.{key}", text, re.escape(f"{game}.{key} must be {kind}")
     for key in (*LEARNER_KEYS, *REFIT_KEYS):  # run --config's [learner] table
         literal, kind = _wrong(DEFAULT_CONFIG["learner"][key])
         text = f"{GRID}[learner]\n{key} = {literal}\n"
@@ -166,8 +169,10 @@ def _offline_type_cases():
         if key.startswith("learner."):  # the learner settings: [learner], as in run --config
             yield key, OFFLINE + _toml(key, literal), re.escape(f"{key} must be {kind}")
             continue
-        text = OFFLINE + _toml(f"settings.{key}", literal)
-        yield f"settings.{key}", text, re.escape(f"settings.{key} must be {kind}")
+        # offline_suboptimality's settings at the top level, as in its run --config (a
+        # top-level key goes above [grid])
+        text = OFFLINE + _toml(key, literal) if "." in key else _toml(key, literal) + OFFLINE
+        yield key, text, re.escape(f"{key} must be {kind}")
 
 
 SPEC_TYPE_CASES = [*_online_type_cases(), *_offline_type_cases()]
@@ -180,17 +185,17 @@ SPEC_VALUE_CASES = [
         r"grid\.seeds count must be <= 100000",
     ),
     ("T-1e8", GRID.replace("T = [10]", "T = [100000000]"), r"T=100000000.*memory"),
-    ("n_states-1e5", GRID + "[games.linear]\nn_states = 100000\n", r"linear.*memory"),
-    ("feature_dim-1e9", GRID + "[games.linear]\nfeature_dim = 1000000000\n", r"memory"),
+    ("n_states-1e5", GRID + "[linear]\nn_states = 100000\n", r"linear.*memory"),
+    ("feature_dim-1e9", GRID + "[linear]\nfeature_dim = 1000000000\n", r"memory"),
     (
         "tabular-huge",
         GRID.replace('"linear"', '"tabular"')
-        + "[games.tabular]\nn_states = 3000\nn_leader_actions = 30\n",
+        + "[tabular]\nn_states = 3000\nn_leader_actions = 30\n",
         r"tabular.*memory",
     ),
-    ("offline-sizes-1e12", OFFLINE + "[settings]\nsizes = [1000000000000]\n", r"sizes.*memory"),
-    ("offline-game-1e6-states", OFFLINE + "[settings.game]\nn_states = 1000000\n", r"game.*memory"),
-    ("offline-sizes-strings", OFFLINE + '[settings]\nsizes = ["ten"]\n', r"sizes\[0\]"),
+    ("offline-sizes-1e12", "sizes = [1000000000000]\n" + OFFLINE, r"sizes.*memory"),
+    ("offline-game-1e6-states", OFFLINE + "[game]\nn_states = 1000000\n", r"game.*memory"),
+    ("offline-sizes-strings", 'sizes = ["ten"]\n' + OFFLINE, r"sizes\[0\]"),
     # seeds: 32-bit, non-negative
     ("seed-2^32", GRID.replace("seeds = [0]", "seeds = [4294967296]"), r"seeds.*4294967295"),
     (
@@ -198,14 +203,14 @@ SPEC_VALUE_CASES = [
         GRID.replace("seeds = [0]", "seeds = {start = 4294967295, count = 2}"),
         r"seeds.*32-bit",
     ),
-    ("game-seed-negative", GRID + "[games.linear]\nseed = -1\n", r"linear\.seed"),
-    ("game-seed-2^33", GRID + "[games.linear]\nseed = 8589934592\n", r"linear\.seed"),
-    ("offline-game-seed-negative", OFFLINE + "[settings.game]\nseed = -3\n", r"game\.seed"),
-    ("offline-game-seed-2^33", OFFLINE + "[settings.game]\nseed = 8589934592\n", r"seed"),
+    ("game-seed-negative", GRID + "[linear]\nseed = -1\n", r"linear\.seed"),
+    ("game-seed-2^33", GRID + "[linear]\nseed = 8589934592\n", r"linear\.seed"),
+    ("offline-game-seed-negative", OFFLINE + "[game]\nseed = -3\n", r"game\.seed"),
+    ("offline-game-seed-2^33", OFFLINE + "[game]\nseed = 8589934592\n", r"seed"),
     # a bad second game or learner is found before the first unit runs
     (
         "bad-second-game",
-        GRID.replace('["linear"]', '["linear", "tabular"]') + "[games.tabular]\nn_states = 0\n",
+        GRID.replace('["linear"]', '["linear", "tabular"]') + "[tabular]\nn_states = 0\n",
         r"tabular\.n_states",
     ),
     ("bad-second-eta", GRID + "eta = [1.0, -2.0]\n", r"eta"),
@@ -221,11 +226,11 @@ SPEC_VALUE_CASES = [
     ("learner-not-table", 'learner = "greedy"\n' + GRID, r"learner"),
     ("games-entry-not-table", GRID + "[games]\nlinear = 3\n", r"games\.linear"),
     ("learner-unknown-key", GRID + "[learner]\nspeed = 1\n", r"speed"),
-    ("game-unknown-key", GRID + "[games.linear]\nspeed = 1\n", r"speed"),
+    ("game-unknown-key", GRID + "[linear]\nspeed = 1\n", r"speed"),
     ("offline-settings-not-table", 'kind = "offline"\nsettings = 3\n' + OFFLINE[17:], r"settings"),
     ("offline-unknown-behaviour", OFFLINE.replace('"uniform"', '"psychic"'), r"psychic"),
-    ("offline-eta-zero", OFFLINE + "[settings.game]\neta = 0.0\n", r"eta"),
-    ("offline-learner-unknown", OFFLINE + '[settings]\nlearners = ["nope"]\n', r"nope"),
+    ("offline-eta-zero", OFFLINE + "[game]\neta = 0.0\n", r"eta"),
+    ("offline-learner-unknown", 'learners = ["nope"]\n' + OFFLINE, r"nope"),
     ("seeds-negative", GRID.replace("seeds = [0]", "seeds = [-1]"), r"seeds"),
     ("seeds-duplicate", GRID.replace("seeds = [0]", "seeds = [1, 1]"), r"seeds"),
     ("seeds-float", GRID.replace("seeds = [0]", "seeds = [0.5]"), r"seeds"),
@@ -233,7 +238,7 @@ SPEC_VALUE_CASES = [
     ("kind-unknown", 'kind = "hybrid"\n' + GRID, r"kind"),
     # the learner settings: one [learner] table in both kinds of spec (as in run --config)
     ("learner-bad-value", GRID + '[learner]\nradius = "huge"\n', r"learner\.radius: must be"),
-    ("offline-learner-table-unknown", OFFLINE + "[learner]\nwat = 1\n", r"learner: .*wat"),
+    ("offline-learner-table-unknown", OFFLINE + "[learner]\nwat = 1\n", r"learner\.wat"),
     ("offline-learner-bad-value", OFFLINE + '[learner]\nrule = "mean"\n', r"learner\.rule"),
     (
         "offline-settings-learner",
@@ -271,7 +276,7 @@ def test_known_model_string_is_not_read_as_true(tmp_path):
         expand(load_spec(spec))
     spec.write_text("known_model = false\n" + GRID)
     assert all(u.config["known_model"] is False for u in expand(load_spec(spec)).units)
-    spec.write_text(OFFLINE + '[settings]\nknown_model = "false"\n')
+    spec.write_text('known_model = "false"\n' + OFFLINE)
     with pytest.raises(ConfigError, match="known_model must be a boolean"):
         expand(load_spec(spec))
 

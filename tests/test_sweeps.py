@@ -35,7 +35,7 @@ def spec(**grid):
             {"grid": {**spec()["grid"], "learner": ["mle-optimistic-theory"], "radius": ["chi2"]}},
             ["learner=mle-optimistic-theory", "radius=chi2", "impossible"],
         ),
-        ({"games": {"linear": {"n_sates": 3}}}, ["games.linear", "n_sates"]),
+        ({"linear": {"n_sates": 3}}, ["linear.n_sates"]),
         ({"record": ["regret", "regrets"]}, ["record", "regrets"]),
         ({"grid": {**spec()["grid"], "seeds": [1, 1]}}, ["seeds"]),
     ],

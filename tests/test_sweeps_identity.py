@@ -196,11 +196,9 @@ def _offline_spec(games, behaviours):
     return {
         "kind": "offline",
         "grid": {"game": games, "behaviour": behaviours, "seeds": [0, 1]},
-        "settings": {
-            "sizes": [20, 40],
-            "learners": ["plugin"],
-            "game": {"n_states": 2, "n_leader_actions": 2, "n_follower_actions": 2, "horizon": 2},
-        },
+        "sizes": [20, 40],
+        "learners": ["plugin"],
+        "game": {"n_states": 2, "n_leader_actions": 2, "n_follower_actions": 2, "horizon": 2},
     }
 
 

@@ -1,13 +1,15 @@
 """A sweep spec (TOML): the grid of an online study, expanded into validated units.
 
-A spec names the axes of the grid and what to record::
+A spec is an experiment's ``run --config`` file plus a ``[grid]`` table and a few keys of
+its own (``name``, ``record``, ``kind``): the experiment's settings are written as in that
+file, so its game tables and ``[learner]`` paste into a spec unchanged::
 
     name = "laptop"                 # free text
     record = ["regret", "reward"]   # EpisodeRecord fields to keep (default: all)
-    chunk = 10                      # episodes per compiled call and per checkpoint
-    known_model = false             # does the leader know her transitions and rewards
-    reward_range = [0.0, 1.0]       # the range the leader is told
-    initial_dist = "learned"        # or "stated"
+    chunk = 10                      # online_regret's settings, as in its run --config:
+    known_model = false             # (top-level keys go above the first table)
+    reward_range = [0.0, 1.0]
+    initial_dist = "learned"
 
     [grid]                          # the axes; every combination is a cell
     game = ["linear", "tabular"]    # online_regret's games (bayes_qse.experiments.online_regret)
@@ -17,11 +19,21 @@ A spec names the axes of the grid and what to record::
     eta = [1.0, 2.0]                # optional: the follower's rationality (overrides the game's)
     radius = ["chi2", "theory"]     # optional: the Wald radius of the mle-optimistic learners
 
-    [games.linear]                  # optional: a game's settings (online_regret's keys)
-    n_states = 4
+    [linear]                        # optional: a game's settings, one table per game of the
+    n_states = 4                    # grid (online_regret's [<game>] table)
 
     [learner]                       # optional: learner settings, online_regret's [learner]
-    prior_scale = 1.0               # (the same table as in run --config)
+    prior_scale = 1.0
+
+An offline spec (``kind = "offline"``) is ``offline_suboptimality``'s ``run --config`` form
+the same way (its settings at the top level, its ``[game]``, ``[tempting]``, ... tables).
+The settings go through the experiment's own typed merge and config class
+(:func:`~bayes_qse.experiments.merge_config`, ``OnlineRegretConfig``,
+``OfflineSuboptimalityConfig``); the settings the grid sets (``games``, ``learners``,
+``episodes``, ``seeds``, ...) are refused at the top level.  The previous release's forms,
+``[games.<name>]`` and an offline ``[settings]`` table, are read for one release with a
+DeprecationWarning (:func:`experiment_form`); :func:`identity` gives a spec in either form one
+fingerprint, so their directories are one.
 
 A *unit* is one ``(game, learner, T, eta, radius)`` combination with all its seeds (they run
 ``vmap``-ped in one process).  Cells that differ only on an axis the learner ignores (the radius
@@ -39,39 +51,69 @@ import itertools
 import json
 import math
 import os
+import warnings
 from typing import Any
 
 from .._validate import SEED_MAX
 from ..errors import ConfigError
-from ..experiments import MAX_SEEDS, merge_config, nest_learner_keys, read_toml
+from ..experiments import MAX_SEEDS, merge_config, read_toml
 from ..experiments import offline_suboptimality as offline
-from ..experiments.online_regret import DEFAULT_CONFIG, ONLINE_GAMES, OnlineRegretConfig
-from ..experiments.online_units import LEARNER_KEYS, REFIT_KEYS, make_unit
+from ..experiments.games import GameRef
+from ..experiments.online_regret import (
+    DEFAULT_CONFIG,
+    EXTRA_GAMES,
+    ONLINE_GAMES,
+    OnlineRegretConfig,
+)
+from ..experiments.online_units import ONLINE_GAME_REFS, make_unit
 from ..experiments.units import Unit
 from ..learners.config import LEARNER_VARIANTS
 from ..learners.online import ALL_LEARNERS
 from ..learners.runner import EpisodeRecord
-from ..settings import upgrade
 
 KINDS = ("online", "offline")
-TOP_KEYS = (
+#: The keys of a sweep spec that are not an experiment's settings: what the sweep adds to the
+#: experiment's ``run --config`` file (the rest of a spec is that file's form).
+SWEEP_KEYS = ("kind", "name", "record", "grid")
+#: online_regret's game tables (every table of its config but ``[learner]``): one top-level
+#: ``[<game>]`` table each, as in ``run online_regret --config`` and its manifests.
+GAME_TABLES = tuple(k for k, v in DEFAULT_CONFIG.items() if isinstance(v, dict) and k != "learner")
+#: online_regret's settings an online spec may set: these, its game tables and ``[learner]``.
+ONLINE_SETTINGS = ("chunk", "known_model", "reward_range", "initial_dist")
+TOP_KEYS = (*SWEEP_KEYS, *ONLINE_SETTINGS, *GAME_TABLES, "learner")
+#: The experiments' settings a sweep sets through its grid (a ``run --config`` file's
+#: ``games = [...]``, ``seeds = 4``, ...), with the grid axis that sets each.
+GRID_SET = {
+    "games": "grid.game",
+    "learners": "grid.learner",
+    "episodes": "grid.T",
+    "farsighted_episodes": "grid.T",
+    "seeds": "grid.seeds",
+    "base_seed": "grid.seeds",
+}
+#: offline_suboptimality's settings an offline spec sets through its grid, and the axis.
+OFFLINE_GRID_SET = {
+    "games": "grid.game",
+    "behaviours": "grid.behaviour",
+    "seeds": "grid.seeds",
+    "base_seed": "grid.seeds",
+}
+OFFLINE_GRID_FIXED = tuple(OFFLINE_GRID_SET)
+#: An offline spec (``kind = "offline"``): its top-level keys (offline_suboptimality's
+#: settings, as in its ``run --config``, less :data:`OFFLINE_GRID_FIXED`) and grid axes (all
+#: required).
+OFFLINE_TOP_KEYS = (
     "kind",
     "name",
-    "record",
-    "chunk",
-    "known_model",
-    "reward_range",
-    "initial_dist",
     "grid",
-    "games",
-    "learner",
+    *(k for k in offline.DEFAULT_CONFIG if k not in OFFLINE_GRID_FIXED),
 )
-#: An offline spec (``kind = "offline"``): its top-level keys and grid axes (all required).
-OFFLINE_TOP_KEYS = ("kind", "name", "grid", "settings", "learner")
 OFFLINE_GRID_KEYS = ("game", "behaviour", "seeds")
 GRID_KEYS = ("game", "learner", "T", "seeds", "eta", "radius")
 REQUIRED_GRID = ("game", "learner", "T", "seeds")
 RADII = ("chi2", "theory")
+#: The games of an online sweep's ``grid.game``: online_regret's (published and extra).
+SWEEP_GAMES = ONLINE_GAMES + EXTRA_GAMES
 #: Dimensions of the gathered dataset, in order (``seed`` and ``episode`` follow).
 AXES = ("game", "learner", "T", "eta", "radius")
 
@@ -108,7 +150,11 @@ NOT_IDENTITY = ("name", "grid.seeds")
 
 
 def identity(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec`` without the entries of :data:`NOT_IDENTITY` (a copy)."""
+    """``spec`` without the entries of :data:`NOT_IDENTITY` (a copy), its experiment settings
+    in the shape the previous release hashed: an online spec's game tables under ``games``
+    and an offline spec's settings under ``settings``.  A spec and the same spec in the
+    previous release's form (:func:`experiment_form`) have one identity, so a directory
+    written by either resumes under the other."""
     out = copy.deepcopy(spec)
     for dotted in NOT_IDENTITY:
         *path, last = dotted.split(".")
@@ -117,6 +163,63 @@ def identity(spec: dict[str, Any]) -> dict[str, Any]:
             table = table.get(key, {}) if isinstance(table, dict) else {}
         if isinstance(table, dict):
             table.pop(last, None)
+    if not isinstance(out, dict):
+        return out
+    if out.get("kind", "online") == "offline":
+        moved = [k for k in out if k not in (*SWEEP_KEYS, "learner", "settings")]
+        old = "settings"
+    else:
+        moved = [k for k in out if k in GAME_TABLES and isinstance(out[k], dict)]
+        old = "games"
+    if moved:
+        table = out.setdefault(old, {})
+        if isinstance(table, dict):
+            table.update({k: out.pop(k) for k in moved if k not in table})
+    return out
+
+
+def experiment_form(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with its experiment settings in the experiment's ``run --config`` form (a
+    copy): the one-release shim that reads the previous release's sweep forms, an online
+    spec's ``[games.<name>]`` tables as top-level ``[<name>]`` tables and an offline spec's
+    ``[settings]`` table as top-level settings, each with a DeprecationWarning naming the
+    new form.
+
+    Raises:
+        ConfigError: a setting given in both forms, or an old-form entry that is not a table.
+    """
+    out = copy.deepcopy(spec)
+    offline_spec = out.get("kind", "online") == "offline"
+    old = "settings" if offline_spec else "games"
+    table = out.get(old)
+    if not isinstance(table, dict):
+        return out  # not the old form (games = [...] of a run --config): the caller refuses it
+    out.pop(old)
+    if offline_spec and "learner" in table:
+        raise ConfigError("spec: settings.learner: learner settings go under [learner]")
+    for key, value in table.items():
+        if not offline_spec and key not in GAME_TABLES:
+            raise ConfigError(f"spec: games.{key}: unknown game; choose from {GAME_TABLES}")
+        if not offline_spec and not isinstance(value, dict):
+            raise ConfigError(f"spec: games.{key} must be a table, got {value!r}")
+        if key in out:
+            raise ConfigError(
+                f"spec: {key} given both at the top level and under [{old}]; give it only "
+                "at the top level"
+            )
+        out[key] = value
+    if offline_spec:
+        new = "its keys and tables at the top level ([settings.game] as [game], ...)"
+        where = "offline_suboptimality"
+    else:
+        new = ", ".join(f"[{k}]" for k in table) + " (one top-level table per game)"
+        where = "online_regret"
+    warnings.warn(
+        f"spec: [{old}] is read as {new}, the form of `bayes-qse run {where} --config`; "
+        "the old form is read until the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return out
 
 
@@ -188,30 +291,34 @@ def _unknown(table: dict[str, Any], allowed: tuple[str, ...] | set[str], where: 
         )
 
 
+def _settings(
+    spec: dict[str, Any], allowed: tuple[str, ...], grid_set: dict[str, str]
+) -> dict[str, Any]:
+    """The experiment settings of ``spec`` (in :func:`experiment_form`): every key but
+    :data:`SWEEP_KEYS`, checked against ``allowed``; a key the grid sets (``grid_set``: key
+    -> axis) is refused naming its axis."""
+    settings = {k: v for k, v in spec.items() if k not in SWEEP_KEYS}
+    for key in settings:
+        if key in grid_set:
+            raise ConfigError(
+                f"spec: {key}: a sweep sets it through its grid ({grid_set[key]}), not at the "
+                "top level"
+            )
+    _unknown(spec, allowed, "top level")
+    return settings
+
+
 def base_config(spec: dict[str, Any]) -> dict[str, Any]:
-    """The online_regret config every unit starts from: its defaults, the spec's top-level
-    settings, ``[games.*]`` and ``[learner]``."""
-    keys = ("chunk", "known_model", "reward_range", "initial_dist")
-    top = {k: spec[k] for k in keys if k in spec}
-    config = _typed(copy.deepcopy(DEFAULT_CONFIG), top)
-    games = spec.get("games", {})
-    if not isinstance(games, dict):
-        raise ConfigError("spec: games must be a table of [games.<name>] tables")
-    for game, table in games.items():
-        if game not in ONLINE_GAMES:
-            raise ConfigError(f"spec: games.{game}: unknown game; choose from {ONLINE_GAMES}")
-        if not isinstance(table, dict):
-            raise ConfigError(f"spec: games.{game} must be a table")
-        _unknown(table, tuple(config[game]), f"games.{game}")
-        config[game] = _typed(config[game], table, f"games.{game}.")
-    learner = spec.get("learner", {})
-    if not isinstance(learner, dict):
-        raise ConfigError("spec: learner must be a table")
-    allowed = (*LEARNER_KEYS, *REFIT_KEYS)
-    learner = upgrade(learner, "spec: learner", known=allowed)  # retired names
-    _unknown(learner, allowed, "learner")
-    # the same [learner] table as online_regret's run --config (one type check)
-    return _typed(config, {"learner": learner})
+    """The online_regret config every unit starts from: its defaults updated by the spec's
+    settings (the top-level keys, ``[<game>]`` tables and ``[learner]`` of ``run online_regret
+    --config``, merged by that experiment's typed merge, :func:`merge_config`).  A spec in the
+    previous release's form is read through :func:`experiment_form`."""
+    spec = experiment_form(spec)
+    settings = _settings(spec, TOP_KEYS, GRID_SET)
+    for game in GAME_TABLES:
+        if game in settings and not isinstance(settings[game], dict):
+            raise ConfigError(f"spec: {game} must be a table, got {settings[game]!r}")
+    return _typed(copy.deepcopy(DEFAULT_CONFIG), settings)
 
 
 def _has_radius(learner: str) -> bool:
@@ -225,8 +332,8 @@ def _make_unit(base, seeds, record, game, learner, T, eta, radius) -> Unit:
         + (f", eta={eta}" if eta is not None else "")
         + (f", radius={radius})" if radius is not None else ")")
     )
-    if game not in ONLINE_GAMES:
-        raise ConfigError(f"spec: {name}: unknown game {game!r}; choose from {ONLINE_GAMES}")
+    if game not in SWEEP_GAMES:
+        raise ConfigError(f"spec: {name}: unknown game {game!r}; choose from {SWEEP_GAMES}")
     if learner not in ALL_LEARNERS:
         raise ConfigError(f"spec: {name}: unknown learner {learner!r}; choose from {ALL_LEARNERS}")
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
@@ -265,6 +372,13 @@ def _grid(spec: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, .
     grid = spec.get("grid")
     if not isinstance(grid, dict):
         raise ConfigError("spec: missing the [grid] table")
+    settings = (*TOP_KEYS, *OFFLINE_TOP_KEYS, *offline.DEFAULT_CONFIG["learner"])
+    misplaced = sorted(k for k in set(grid) - set(allowed) if k in settings)
+    if misplaced:  # TOML reads a key written after [grid] as grid's
+        raise ConfigError(
+            f"spec: grid.{misplaced[0]}: not a grid axis; a top-level setting goes above the "
+            "first table ([grid] included)"
+        )
     _unknown(grid, allowed, "grid")
     for key in required:
         if key not in grid:
@@ -284,9 +398,9 @@ def expand(spec: dict[str, Any]) -> Sweep:
     kind = spec.get("kind", "online")
     if kind not in KINDS:
         raise ConfigError(f"spec: kind must be one of {KINDS}, got {kind!r}")
+    spec = experiment_form(spec)
     if kind == "offline":
         return _expand_offline(spec)
-    _unknown(spec, TOP_KEYS, "top level")
     grid = _grid(spec, GRID_KEYS, REQUIRED_GRID)
     record = tuple(spec.get("record", EpisodeRecord._fields))
     for field in record:
@@ -298,6 +412,7 @@ def expand(spec: dict[str, Any]) -> Sweep:
         record = ("regret", *record)
     seeds = _seeds(grid["seeds"])
     axes = {k: _list(grid, k) for k in AXES if k in grid}
+    _tables_in_grid(spec, ONLINE_GAME_REFS, axes["game"])
     base = base_config(spec)
     units: dict[str, Unit] = {}
     cells: dict[tuple, str] = {}
@@ -313,37 +428,35 @@ def expand(spec: dict[str, Any]) -> Sweep:
     return Sweep(normal, axes, seeds, record, tuple(units.values()), cells)
 
 
+def _tables_in_grid(spec: dict[str, Any], refs: dict[str, GameRef], games: list[Any]) -> None:
+    """Refuse a game table of ``spec`` that no game of ``grid.game`` reads (``refs``: the
+    experiment's game -> :class:`GameRef`, whose ``table`` names it): a typo, or a game
+    dropped from the grid whose settings would silently not run."""
+    used = {refs[g].table for g in games if g in refs}
+    for table in dict.fromkeys(ref.table for ref in refs.values()):
+        if table in spec and table not in used:
+            readers = [g for g, ref in refs.items() if ref.table == table]
+            raise ConfigError(
+                f"spec: {table}: a table for game(s) {readers} not in grid.game {games}; add "
+                "the game to grid.game or drop the table"
+            )
+
+
 def _expand_offline(spec: dict[str, Any]) -> Sweep:
-    """An offline spec: ``offline_suboptimality`` units, one per ``(game, behaviour, seed)``
-    of the grid, with that experiment's settings (its defaults, then ``[settings]``)."""
-    _unknown(spec, OFFLINE_TOP_KEYS, "top level")
+    """An offline spec (in :func:`experiment_form`): ``offline_suboptimality`` units, one per
+    ``(game, behaviour, seed)`` of the grid, with that experiment's settings (its defaults,
+    then the spec's top-level settings and ``[learner]``, as in its ``run --config``)."""
+    # flat learner settings: the previous release's form, read by run --config's shim
+    flat = tuple(offline.DEFAULT_CONFIG["learner"])
+    allowed = (*OFFLINE_TOP_KEYS, *flat)
+    _unknown(spec, (*allowed, *OFFLINE_GRID_SET), "top level")
     grid = _grid(spec, OFFLINE_GRID_KEYS, OFFLINE_GRID_KEYS)
-    settings = spec.get("settings", {})
-    if not isinstance(settings, dict):
-        raise ConfigError("spec: settings must be a table")
-    allowed = tuple(k for k in offline.DEFAULT_CONFIG if k not in OFFLINE_GRID_FIXED)
-    settings = upgrade(settings, "spec: settings", known=allowed)  # retired names
-    learner = spec.get("learner", {})
-    if not isinstance(learner, dict):
-        raise ConfigError("spec: learner must be a table")
-    learner = upgrade(learner, "spec: learner", known=offline.DEFAULT_CONFIG["learner"])
-    _unknown(learner, tuple(offline.DEFAULT_CONFIG["learner"]), "learner")
-    if "learner" in settings:
-        raise ConfigError("spec: settings.learner: learner settings go under [learner]")
-    # the one-release shim: flat learner settings under [settings] move into [learner]
-    settings = nest_learner_keys(offline.DEFAULT_CONFIG, settings, "spec: settings")
-    if "learner" in settings:
-        if "learner" in spec:
-            raise ConfigError("spec: learner settings go under [learner], not [settings]")
-        learner = settings.pop("learner")
-    _unknown(settings, tuple(k for k in allowed if k != "learner"), "settings")
-    for key, value in settings.items():
-        if isinstance(offline.DEFAULT_CONFIG[key], dict) and isinstance(value, dict):
-            _unknown(value, tuple(offline.DEFAULT_CONFIG[key]), f"settings.{key}")
-    config = _typed(copy.deepcopy(offline.DEFAULT_CONFIG), settings, "settings.")
-    config = _typed(config, {"learner": learner})  # the same [learner] as run --config
+    settings = _settings(spec, allowed, OFFLINE_GRID_SET)
+    # the same typed merge as run --config (retired names, flat learner keys: its shims)
+    config = _typed(copy.deepcopy(offline.DEFAULT_CONFIG), settings)
     seeds = _seeds(grid["seeds"])
     axes = {"game": _list(grid, "game"), "behaviour": _list(grid, "behaviour")}
+    _tables_in_grid(spec, offline.OFFLINE_GAME_REFS, axes["game"])
     config.update(games=axes["game"], behaviours=axes["behaviour"])
     config.update(seeds=len(seeds), base_seed=seeds[0])
     for game, behaviour in itertools.product(axes["game"], axes["behaviour"]):
@@ -360,17 +473,15 @@ def _expand_offline(spec: dict[str, Any]) -> Sweep:
     return Sweep(normal, axes, seeds, offline.OFFLINE_FIELDS, tuple(units), cells, kind="offline")
 
 
-#: Settings an offline spec sets through its grid, not ``[settings]``.
-OFFLINE_GRID_FIXED = ("seeds", "base_seed", "games", "behaviours")
-
-
 __all__ = [
     "AXES",
     "KINDS",
     "NOT_IDENTITY",
     "Sweep",
+    "GAME_TABLES",
     "base_config",
     "expand",
+    "experiment_form",
     "identity",
     "load_spec",
 ]
