@@ -15,7 +15,8 @@ Each experiment is a module ``bayes_qse.experiments.<name>`` that defines
 - ``run(config, out_dir, *, progress=True, executor="local", workers=1, address=None) ->
   Path``: runs (resumably, through a :class:`~bayes_qse.experiments.store.RunStore`) and
   returns the results file; every built-in experiment's ``run`` is the one runner,
-  :func:`bayes_qse.experiments.executors.run_experiment_module`, called with its module;
+  :func:`bayes_qse.experiments.executors.run_experiment_module`, with its module
+  (``run = experiment_run(__name__)``, :func:`~bayes_qse.experiments.executors.experiment_run`);
 - ``plot(out_dir) -> list[Path]``: the figures (and tables) from a results directory;
 
 Every config holds ``seeds`` (how many independent repetitions) and ``base_seed`` (the seed of

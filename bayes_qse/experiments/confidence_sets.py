@@ -54,7 +54,6 @@ the run resumes where it stopped.  The results are one labelled dataset
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -66,7 +65,7 @@ import xarray as xr
 from ..io import atomic_write_netcdf
 from ..sbc import uniformity_test
 from .coverage_results import DIAGNOSTICS, MAIN, replication_dataset, summarise_coverage
-from .executors import run_experiment_module
+from .executors import experiment_run
 from .report import plot_confidence_sets, read_labelled
 
 # The cases, methods and settings are shared with rationality_sweep; the config class and
@@ -157,13 +156,8 @@ def make_units(config: dict) -> list[CoverageUnit]:
     return units
 
 
-def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
-    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
-
-    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
-    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
-    :func:`write_results` of this module."""
-    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+#: Run (or resume) the experiment (:func:`~.executors.run_experiment_module`).
+run = experiment_run(__name__)
 
 
 def write_results(

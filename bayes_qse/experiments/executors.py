@@ -28,6 +28,7 @@ import contextlib
 import os
 import re
 import socket
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -189,6 +190,42 @@ def run_experiment_module(
             units, store, executor=executor, workers=workers, address=address, progress=progress
         )
         return experiment.write_results(store, config, units, loaded)
+
+
+def experiment_run(module_name: str) -> Callable[..., Path]:
+    """The ``run`` of the experiment module ``module_name`` (its line ``run =
+    experiment_run(__name__)``): ``run(config, out_dir, *, progress=True, executor="local",
+    workers=1, address=None) -> Path`` is :func:`run_experiment_module` with that module,
+    looked up when called (so a name patched on the module is the one used)."""
+
+    def run(
+        config: Mapping[str, Any],
+        out_dir: Path,
+        *,
+        progress: bool = True,
+        executor: str = "local",
+        workers: int = 1,
+        address: str | None = None,
+    ) -> Path:
+        return run_experiment_module(
+            sys.modules[module_name],
+            config,
+            out_dir,
+            progress=progress,
+            executor=executor,
+            workers=workers,
+            address=address,
+        )
+
+    run.__module__, run.__qualname__ = module_name, "run"
+    run.__doc__ = (
+        f"Run (or resume) :mod:`{module_name}` into ``out_dir``; returns the ``results.npz`` "
+        "path.  The one runner of every experiment, "
+        ":func:`bayes_qse.experiments.executors.run_experiment_module`, with this module: "
+        "its ``Config``, ``make_units`` and ``write_results``; ``progress``, ``executor``, "
+        "``workers`` and ``address`` as there."
+    )
+    return run
 
 
 def check_executor(executor: str, workers: int, address: str | None) -> None:
@@ -443,6 +480,7 @@ __all__ = [
     "affinity",
     "check_address",
     "check_executor",
+    "experiment_run",
     "forwarded_env",
     "one_line",
     "pick_next",

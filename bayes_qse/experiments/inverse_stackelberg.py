@@ -34,7 +34,6 @@ each method from ``SeedSequence([s, N, method])``.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -60,7 +59,7 @@ from ..normal_form import (
     shift_invariant_l1,
 )
 from .config import ExperimentConfig
-from .executors import run_experiment_module
+from .executors import experiment_run
 from .games import make_game
 from .inverse_report import aggregate_errors, figures
 from .store import RunStore
@@ -417,13 +416,8 @@ def make_units(config: dict) -> list[InverseUnit]:
     ]
 
 
-def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
-    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
-
-    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
-    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
-    :func:`write_results` of this module."""
-    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+#: Run (or resume) the experiment (:func:`~.executors.run_experiment_module`).
+run = experiment_run(__name__)
 
 
 def write_results(

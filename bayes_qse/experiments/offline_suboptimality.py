@@ -45,10 +45,9 @@ import dataclasses
 import functools
 import json
 import math
-import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +63,7 @@ from ..learners.offline import get_learner, learner_config
 from ..planning import leader_value, solve_qse
 from ..progress import stage_printer
 from .config import ExperimentConfig, Table
-from .executors import run_experiment_module
+from .executors import experiment_run
 from .games import GameRef, config_game, game_settings, game_shape
 from .games import stated_reward_range as _stated_reward_range
 from .offline_report import plot  # noqa: F401  (the experiment's plot step, read as module.plot)
@@ -415,13 +414,8 @@ def make_units(config: dict[str, Any], seeds: list[int] | None = None) -> list[O
     ]
 
 
-def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
-    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
-
-    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
-    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
-    :func:`write_results` of this module."""
-    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+#: Run (or resume) the experiment (:func:`~.executors.run_experiment_module`).
+run = experiment_run(__name__)
 
 
 def write_results(

@@ -64,8 +64,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +75,7 @@ from ..io import atomic_write_text
 from ..learners.config import LEARNER_VARIANTS
 from ..learners.online import ALL_LEARNERS, LEARNERS
 from .config import ExperimentConfig, Table, merge_config
-from .executors import run_experiment_module
+from .executors import experiment_run
 from .online_units import (  # the unit kind and its game/runner, re-exported here
     FIELDS,
     OnlineUnit,
@@ -280,13 +278,8 @@ def make_units(config: dict[str, Any]) -> list[OnlineUnit]:
     ]
 
 
-def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
-    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
-
-    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
-    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
-    :func:`write_results` of this module."""
-    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+#: Run (or resume) the experiment (:func:`~.executors.run_experiment_module`).
+run = experiment_run(__name__)
 
 
 def write_results(

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,7 +48,7 @@ from ..model import Model
 from ..posterior import Diagnostics, Posterior, PosteriorDiagnosticsWarning
 from ..progress import stage_printer
 from .config import ExperimentConfig
-from .executors import run_experiment_module
+from .executors import experiment_run
 from .report import read_labelled
 from .store import RunStore
 from .units import RESULT, OnePartUnit, UnitParts, distinct_versions
@@ -264,13 +263,8 @@ def make_units(config: dict) -> list[InspectionUnit]:
     return [InspectionUnit(f"seed{s}", s, config) for s in seeds]
 
 
-def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
-    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
-
-    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
-    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
-    :func:`write_results` of this module."""
-    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+#: Run (or resume) the experiment (:func:`~.executors.run_experiment_module`).
+run = experiment_run(__name__)
 
 
 def write_results(

@@ -28,7 +28,6 @@ response is not saturated and collapses where it is (the ``kappa`` of logistic b
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,7 +42,7 @@ from ..learners.online import LEARNERS
 from . import set_coverage as cs
 from .config import ExperimentConfig, Table
 from .coverage_results import replication_dataset, summarise_coverage
-from .executors import run_experiment_module
+from .executors import experiment_run
 from .online_regret import OnlineRegretConfig
 from .online_units import OnlineUnit, make_unit, unit_learner_config
 from .report import METHOD_COLORS, read_labelled
@@ -200,13 +199,8 @@ def make_units(config: dict) -> list[WidthUnit | OnlineUnit]:
     return [*widths, *online.values()]
 
 
-def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
-    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
-
-    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
-    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
-    :func:`write_results` of this module."""
-    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+#: Run (or resume) the experiment (:func:`~.executors.run_experiment_module`).
+run = experiment_run(__name__)
 
 
 def write_results(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ from ..security.inference import AttackData
 from ..security.online import SECURITY_LEARNERS, SecurityLearnerConfig, run_security_online
 from ..sets import wald_ellipsoid
 from .config import ExperimentConfig, Table
-from .executors import run_experiment_module
+from .executors import experiment_run
 from .games import make_game
 from .store import RunStore
 from .units import RESULT, OnePartUnit, UnitParts
@@ -279,13 +278,8 @@ def make_units(config: dict) -> list[SecurityUnit]:
     return [SecurityUnit(f"seed{s}", s, config) for s in seeds]
 
 
-def run(config: Mapping[str, Any], out_dir: Path, **engine: Any) -> Path:
-    """Run (or resume) the experiment into ``out_dir``; returns the ``results.npz`` path.
-
-    ``engine``: ``progress``, ``executor``, ``workers``, ``address`` of
-    :func:`~.executors.run_experiment_module`, which runs :func:`make_units` and
-    :func:`write_results` of this module."""
-    return run_experiment_module(sys.modules[__name__], config, out_dir, **engine)
+#: Run (or resume) the experiment (:func:`~.executors.run_experiment_module`).
+run = experiment_run(__name__)
 
 
 def write_results(
