@@ -16,13 +16,15 @@ BENCH = "docs/benchmarks.md"
 HOWTO = "docs/howto_sweeps.md"
 TARGET = 1.6
 SECTIONS = {
-    4: "## Sweeps: process pool against one process (`bench_sweep.py`)",
-    12: "## Sweeps: the process pool on 12 units (`bench_sweep.py --games linear tabular "
+    "4": "## Sweeps: process pool against one process (`bench_sweep.py`)",
+    "12": "## Sweeps: the process pool on 12 units (`bench_sweep.py --games linear tabular "
     "exploration`)",
+    "12, T = 400": "## Sweeps: the process pool on 12 units (`bench_sweep.py --games linear "
+    "tabular exploration --T 400`)",
 }
 
 
-def section(units: int) -> str:
+def section(units: str) -> str:
     """The squashed text of the sweep section with ``units`` units."""
     text = document(BENCH)
     start = text.index(SECTIONS[units])
@@ -83,21 +85,21 @@ def test_the_bound_follows_from_the_pools_serial_part_and_unit_seconds(units):
 
 
 def test_howto_quotes_the_benchmarks_current_numbers():
-    """docs/howto_sweeps.md quotes both sweeps' one-process wall times, speed-ups, bounds and
+    """docs/howto_sweeps.md quotes the three sweeps' one-process wall times, speed-ups, bounds and
     the pool's CPU time against one process as the benchmark sections print them now."""
     howto = document(HOWTO)
     m = re.search(
-        r"a sweep of 4 short units \((\d+) s in one process\) gained ([\d.]+)x from 2 workers, "
-        r"and one of 12 units \((\d+) s\) ([\d.]+)x, against bounds of ([\d.]+)x and "
-        r"([\d.]+)x had their units been shared out perfectly; the pool's processes spent "
+        r"a sweep of 4 short units \((\d+) s in one process\) gained ([\d.]+)x from 2 "
+        r"workers, one of 12 units \((\d+) s\) ([\d.]+)x, and the same 12 units at T = 400 "
+        r"\((\d+) s\) ([\d.]+)x, against bounds of ([\d.]+)x, ([\d.]+)x and ([\d.]+)x had "
+        r"their units been shared out perfectly; the pool's processes spent ([\d.]+)x, "
         r"([\d.]+)x and ([\d.]+)x the CPU time of one process",
         howto,
     )
     assert m, "the sentence is gone from howto_sweeps.md"
-    for units, (t, speed, bound, cpu) in {
-        4: (m.group(1), m.group(2), m.group(5), m.group(7)),
-        12: (m.group(3), m.group(4), m.group(6), m.group(8)),
-    }.items():
+    g = m.groups()
+    for i, units in enumerate(SECTIONS):
+        t, speed, bound, cpu = g[2 * i], g[2 * i + 1], g[6 + i], g[9 + i]
         text = section(units)
         one, _ = wall(text, "one process (baseline)")
         assert rounds_to(t, float(one)), (units, t, one)
@@ -108,3 +110,16 @@ def test_howto_quotes_the_benchmarks_current_numbers():
             rf"\| warm \| {label} \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+x \| ([\d.]+)x", text
         )
         assert row and row.group(1) == cpu, (units, cpu)
+
+
+@pytest.mark.parametrize("units", sorted(SECTIONS))
+def test_the_other_processes_sentence_follows_the_measured_share(units):
+    """Each section states the other processes' CPU share (``/proc/stat``) and says the
+    cores were the sweep's exactly when that share is at most 0.1 of a core, and otherwise that
+    the machine was shared.  Catches a quiet-machine claim over a busy measurement."""
+    text = section(units)
+    m = re.search(r"Other processes: at most ([\d.]+) of a core's time during a run", text)
+    assert m, "the other processes' share is gone"
+    quiet = float(m.group(1)) <= 0.1
+    assert ("The cores were the sweep's." in text) == quiet
+    assert ("The machine was shared while measured" in text) != quiet
