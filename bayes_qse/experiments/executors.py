@@ -166,8 +166,9 @@ def run_experiment_module(
     workers: int = 1,
     address: str | None = None,
 ) -> Path:
-    """Run (or resume) an experiment into ``out_dir``, the one ``run`` of every experiment
-    (each module's ``run`` calls this with itself, bsuite's shape).
+    """Run (or resume) an experiment into ``out_dir``: the one ``run`` of every experiment
+    (each module's ``run``, made by :func:`experiment_run`, is this with the module itself;
+    bsuite's shape).
 
     ``experiment`` is the experiment's module; it provides ``NAME``, ``Config`` (its
     :class:`~.config.ExperimentConfig`), ``make_units(config) -> list[Unit]`` and
