@@ -25,6 +25,7 @@ A unit's result does not depend on the executor (:mod:`bayes_qse.experiments.uni
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import socket
@@ -196,29 +197,11 @@ def run_experiment_module(
 def experiment_run(module_name: str) -> Callable[..., Path]:
     """The ``run`` of the experiment module ``module_name`` (its line ``run =
     experiment_run(__name__)``): ``run(config, out_dir, *, progress=True, executor="local",
-    workers=1, address=None) -> Path`` is :func:`run_experiment_module` with that module,
-    looked up when called (so a name patched on the module is the one used)."""
-
-    def run(
-        config: Mapping[str, Any],
-        out_dir: Path,
-        *,
-        progress: bool = True,
-        executor: str = "local",
-        workers: int = 1,
-        address: str | None = None,
-    ) -> Path:
-        return run_experiment_module(
-            sys.modules[module_name],
-            config,
-            out_dir,
-            progress=progress,
-            executor=executor,
-            workers=workers,
-            address=address,
-        )
-
-    run.__module__, run.__qualname__ = module_name, "run"
+    workers=1, address=None) -> Path`` is :func:`run_experiment_module` with that module (a
+    :func:`functools.partial`; the module's names are looked up when it runs, so a name
+    patched on the module is the one used)."""
+    run = functools.partial(run_experiment_module, sys.modules[module_name])
+    run.__module__ = module_name
     run.__doc__ = (
         f"Run (or resume) :mod:`{module_name}` into ``out_dir``; returns the ``results.npz`` "
         "path.  The one runner of every experiment, "
