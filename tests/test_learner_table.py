@@ -122,8 +122,10 @@ def _manifests(experiment):
 
 def _by_hand(flat, cls, refit=None):
     """The settings a flat manifest names, read by hand: its own value of each field (the
-    retired names converted as the release notes say), the learner's default otherwise."""
+    retired names converted as the release notes say), the learner's default otherwise.  A
+    manifest written since the settings moved under ``[learner]`` names them in that table."""
     named = dict(flat)
+    named.update(named.pop("learner", None) or {})
     if "confidence_level" in named:
         named["delta"] = 1.0 - named["confidence_level"]
     if "ridge" in named:
@@ -174,7 +176,8 @@ def test_rationality_sweep_manifest_reruns_with_its_settings(flat):
     for unit in online.values():
         want = {**_by_hand(flat, LearnerConfig, "refit"), "capacity": unit.T}
         assert unit_learner_config(unit.config, False, unit.T).to_dict() == want, unit.key
-    assert {w.config["prior_scale"] for w in widths} == {flat["prior_scale"]}
+    prior_scale = _by_hand(flat, LearnerConfig)["prior_scale"]  # flat, or under [learner]
+    assert {w.config["prior_scale"] for w in widths} == {prior_scale}
 
 
 @pytest.mark.parametrize("flat", _manifests("offline_suboptimality"))

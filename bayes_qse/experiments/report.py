@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
 from ..sbc import uniformity_test
 from .set_coverage import BAYES_METHODS
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def read_results(out_dir: Path | str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -49,6 +51,8 @@ def read_labelled(
     Raises:
         ConfigError: neither results.nc nor results.npz/results.json is in ``out_dir``.
     """
+    import xarray as xr  # lazy: a sweep's driver imports this module, not xarray
+
     nc = Path(out_dir) / "results.nc"
     if nc.is_file():
         with xr.open_dataset(nc, engine="h5netcdf") as ds:
