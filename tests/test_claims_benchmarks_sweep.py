@@ -123,3 +123,16 @@ def test_the_other_processes_sentence_follows_the_measured_share(units):
     quiet = float(m.group(1)) <= 0.1
     assert ("The cores were the sweep's." in text) == quiet
     assert ("The machine was shared while measured" in text) != quiet
+
+
+def test_howto_quotes_the_largest_share_of_other_processes():
+    """The how-to's "other jobs paused (they still took up to X of a core)" is the largest
+    other-processes share the three sections print.  Catches a stale share after a rerun."""
+    howto = document(HOWTO)
+    m = re.search(r"other jobs paused \(they still took up to ([\d.]+) of a core\)", howto)
+    assert m, "the sentence is gone from howto_sweeps.md"
+    shares = [
+        re.search(r"Other processes: at most ([\d.]+) of a core", section(u)).group(1)
+        for u in SECTIONS
+    ]
+    assert m.group(1) == max(shares, key=float), shares
